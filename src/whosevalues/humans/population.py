@@ -1,0 +1,44 @@
+"""Population: a set of real respondents (or, failing that, their answer distributions) for one survey."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass
+class Population:
+    """Respondents of one country for one survey.
+
+    ``responses``: one row per respondent (index: respondent id as str), one column per item id of the
+    survey (str, in the survey's item order), float values on the survey's scale, NaN where missing.
+    ``None`` when only aggregates are available (the bundled WVS-7 data): then ``distributions`` holds,
+    per item (rows) and scale value (columns), the proportion of respondents giving that answer.
+    ``audit`` is filled when the population loads (Cronbach's alpha, straight-liners, item means) and
+    ``steps`` records what loading kept and dropped, in order, e.g. ("non-nationals (Q254 == 5)", 123).
+    """
+
+    survey: str
+    country: str  # ISO 3166 alpha-3 (WVS B_COUNTRY_ALPHA)
+    source: str  # human-readable provenance
+    responses: pd.DataFrame | None = None
+    distributions: pd.DataFrame | None = None
+    steps: list[tuple[str, int]] = field(default_factory=list)
+    audit: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        if self.responses is not None:
+            return len(self.responses)
+        return int(self.audit.get("n", 0))
+
+    @property
+    def has_respondents(self) -> bool:
+        return self.responses is not None
+
+    def item_means(self) -> pd.Series:
+        if self.responses is not None:
+            return self.responses.mean()
+        values = self.distributions.columns.astype(float)
+        return (self.distributions * values).sum(axis=1) / self.distributions.sum(axis=1)

@@ -1,0 +1,62 @@
+"""Surveys as data files. ``load_instrument("mfq2")`` or ``load_instrument("path/to/my_survey.toml")``."""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from whosevalues.instruments.schema import NO_PERSONA, Instrument, Item, RenderedPrompt, Scale
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+BUILTIN_DIR = Path(__file__).parent / "data"
+
+__all__ = ["Instrument", "Item", "Scale", "RenderedPrompt", "NO_PERSONA", "InstrumentError",
+           "load_instrument", "available_instruments", "read_instrument_file"]
+
+
+class InstrumentError(ValueError):
+    """A survey file is missing or malformed. The message names the file, the field and the fix."""
+
+
+def available_instruments() -> dict[str, Path]:
+    """Built-in survey ids -> their data files."""
+    return {path.stem: path for path in sorted(BUILTIN_DIR.glob("*.toml"))}
+
+
+def read_instrument_file(path: Path) -> Instrument:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InstrumentError(f"{path}: no such survey file; check the path") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InstrumentError(f"{path}: not valid TOML ({exc}); fix the syntax at that line") from None
+    try:
+        return Instrument.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        message = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "missing":
+            message = f"required field is missing: add `{field} = ...`"
+        elif first["type"] == "extra_forbidden":
+            message = "unknown field: remove it or check its spelling"
+        raise InstrumentError(f"{path}: field {field}: {message}") from None
+
+
+@lru_cache(maxsize=None)
+def load_instrument(survey: str) -> Instrument:
+    """A built-in survey by id (``mfq2``, ``wvs7``) or any survey file by path."""
+    builtin = available_instruments()
+    if survey in builtin:
+        return read_instrument_file(builtin[survey])
+    path = Path(survey)
+    if path.suffix == ".toml" and path.exists():
+        return read_instrument_file(path)
+    raise InstrumentError(f"unknown survey {survey!r}: use one of {', '.join(builtin)} or the path of a survey .toml file")

@@ -1,0 +1,49 @@
+"""ModelSpec: everything whosevalues needs to know about one model, from the catalog or a study file."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class ModelSpec(BaseModel):
+    """A model as the study sees it. ``id`` names it in results; ``provider`` picks the backend."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    provider: str
+    display_name: str | None = None
+    origin: str = Field(default="UNK", description="ISO 3166 alpha-3 of the maker, used by the analysis")
+    company: str | None = None
+    api_model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    temperature: float | None = Field(default=None, description="None: the provider's default")
+    max_concurrency: int | None = None
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    timeout: float = 60.0
+    max_attempts: int = 6
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    price_input_per_mtok: float | None = None
+    price_output_per_mtok: float | None = None
+    price_as_of: str | None = None
+    notes: str | None = None
+
+    @field_validator("origin")
+    @classmethod
+    def _origin_is_alpha3(cls, value: str) -> str:
+        if len(value) != 3 or not value.isalpha():
+            raise ValueError(f"origin must be an ISO 3166 alpha-3 code like CHN or USA, got {value!r}")
+        return value.upper()
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.id
+
+    def api_key(self) -> str | None:
+        """The key from the environment (never stored anywhere by whosevalues)."""
+        return os.environ.get(self.api_key_env) if self.api_key_env else None

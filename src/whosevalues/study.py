@@ -1,0 +1,137 @@
+"""Study: what to ask whom. Built from CLI options or a TOML file; validated before anything runs.
+
+A study file looks like::
+
+    models = ["gpt-4o", "deepseek-v3"]        # catalog ids, or "paper" for the paper's 20
+    surveys = ["mfq2", "wvs7"]                # built-in ids or paths of survey .toml files
+    languages = ["en", "zh"]
+    personas = ["none", "CHN", "USA"]
+    samples = 20
+    mode = "auto"                             # auto | sample | distribution
+
+    [[models]]                                # or define / override models inline
+    id = "my-qwen"
+    provider = "openai-compatible"
+    base_url = "http://127.0.0.1:8000/v1"
+    api_model = "Qwen/Qwen2.5-7B-Instruct"
+    origin = "CHN"
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from whosevalues.instruments import NO_PERSONA, Instrument, load_instrument
+from whosevalues.models.catalog import EMBEDDED_MODEL, expand_model_ids, model_spec_from_dict, resolve_model
+from whosevalues.models.spec import ModelSpec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+PAPER_LANGUAGES = ("en", "zh")
+PAPER_PERSONAS = (NO_PERSONA, "CHN", "USA")
+StudyMode = Literal["auto", "sample", "distribution"]
+
+
+class StudyError(ValueError):
+    """The study cannot run as specified. The message says what to change."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One cell of the design for one survey: prompt language x persona."""
+
+    language: str
+    persona: str
+
+
+class Study(BaseModel):
+    """What to ask whom. Defaults are the paper's design on the embedded local model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[str] = Field(default_factory=lambda: [EMBEDDED_MODEL])
+    custom_models: dict[str, ModelSpec] = Field(default_factory=dict)
+    surveys: list[str] = Field(default_factory=lambda: ["mfq2", "wvs7"])
+    languages: list[str] = Field(default_factory=lambda: list(PAPER_LANGUAGES))
+    personas: list[str] = Field(default_factory=lambda: list(PAPER_PERSONAS))
+    samples: int = Field(default=20, ge=1, le=10_000)
+    mode: StudyMode = "auto"
+    temperature: float | None = Field(default=None, description="override every model's temperature")
+    max_tokens: int = Field(default=10, ge=1)
+
+    # -- resolved views ------------------------------------------------------------------------
+    def model_specs(self) -> list[ModelSpec]:
+        return [resolve_model(model_id, self.custom_models) for model_id in expand_model_ids(self.models)]
+
+    def instruments(self) -> list[Instrument]:
+        return [load_instrument(survey) for survey in self.surveys]
+
+    def conditions(self, instrument: Instrument) -> list[Condition]:
+        return [Condition(language, persona) for language in self.languages for persona in self.personas]
+
+    def validate_design(self) -> None:
+        """Fail early, with the fix, on anything unknown: models, surveys, languages, personas."""
+        try:
+            self.model_specs()
+        except KeyError as exc:
+            raise StudyError(str(exc.args[0])) from None
+        for instrument in self.instruments():
+            for language in self.languages:
+                if language not in instrument.languages:
+                    raise StudyError(f"survey {instrument.id} has no language {language!r}: use one of "
+                                     f"{', '.join(instrument.languages)} or add [languages.{language}] to its file")
+                for persona in self.personas:
+                    if persona not in instrument.personas(language):
+                        raise StudyError(
+                            f"survey {instrument.id} has no persona {persona!r} in {language!r}: use one of "
+                            f"{', '.join(instrument.personas(language))} or add it under "
+                            f"[languages.{language}.personas] in the survey file")
+
+    # -- construction --------------------------------------------------------------------------
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "Study":
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise StudyError(f"{path}: no such study file; check the --config path") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise StudyError(f"{path}: not valid TOML ({exc})") from None
+        return cls.from_dict(data, where=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "study") -> "Study":
+        data = dict(data)
+        # `models` may be a list of ids, or [[models]] tables (an id alone refers to the catalog).
+        ids: list[str] = []
+        custom: dict[str, ModelSpec] = {}
+        for entry in data.pop("models", []) or []:
+            if isinstance(entry, str):
+                ids.append(entry)
+            elif isinstance(entry, dict) and set(entry) == {"id"}:
+                ids.append(entry["id"])
+            elif isinstance(entry, dict):
+                spec = model_spec_from_dict(entry, where)
+                custom[spec.id] = spec
+                ids.append(spec.id)
+            else:
+                raise StudyError(f"{where}: models entries must be ids or [[models]] tables")
+        if ids:
+            data["models"] = ids
+        data["custom_models"] = custom
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise StudyError(f"{where}: field {field}: {first['msg']}") from None
+        except ValueError as exc:
+            raise StudyError(str(exc)) from None
