@@ -96,6 +96,16 @@ class Study(BaseModel):
                             f"[languages.{language}.personas] in the survey file")
 
     # -- construction --------------------------------------------------------------------------
+    def with_overrides(self, **changes) -> "Study":
+        """A copy with some fields replaced (e.g. from command-line options), validated again."""
+        data = {**self.model_dump(), **changes}
+        try:
+            return Study.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise StudyError(f"option {field}: {first['msg']}") from None
+
     @classmethod
     def from_toml(cls, path: str | Path) -> "Study":
         path = Path(path)

@@ -1,0 +1,296 @@
+"""Thin typer commands over ``pipeline``, ``analysis`` and ``report``. Every user error: one line, exit 2."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from whosevalues.instruments import NO_PERSONA, InstrumentError, available_instruments, load_instrument
+from whosevalues.models.base import ConfigurationError
+from whosevalues.models.catalog import load_catalog
+from whosevalues.study import Study, StudyError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Measure whose values a large language model expresses.")
+surveys_app = typer.Typer(help="List the surveys, or show the exact messages sent for an item.",
+                          invoke_without_command=True)
+app.add_typer(surveys_app, name="surveys")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def _split(value: Optional[str]) -> Optional[list[str]]:
+    return [part.strip() for part in value.split(",") if part.strip()] if value else None
+
+
+# ---------------------------------------------------------------------------------------------
+# run
+# ---------------------------------------------------------------------------------------------
+@app.command()
+def run(
+    models: Optional[str] = typer.Option(None, help="Comma-separated model ids (`whosevalues models`), or 'paper'."),
+    surveys: Optional[str] = typer.Option(None, help="Comma-separated survey ids or .toml paths [mfq2,wvs7]."),
+    languages: Optional[str] = typer.Option(None, help="Prompt languages [en,zh]."),
+    personas: Optional[str] = typer.Option(None, help="Personas: none or ISO alpha-3 codes [none,CHN,USA]."),
+    samples: Optional[int] = typer.Option(None, help="Samples per item and condition in sample mode [20]."),
+    mode: Optional[str] = typer.Option(None, help="sample | distribution | auto (distribution where the backend "
+                                                  "exposes next-token probabilities) [auto]."),
+    temperature: Optional[float] = typer.Option(None, help="Override every model's temperature."),
+    config: Optional[Path] = typer.Option(None, help="Study TOML file; command-line options override it."),
+    db: Optional[Path] = typer.Option(None, help="SQLite store [OUT/whosevalues.sqlite]."),
+    out_dir: Path = typer.Option(Path("whosevalues-out"), "--out", help="Output directory."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print requests, tokens and cost per model; ask nothing."),
+    analysis: bool = typer.Option(True, "--analysis/--no-analysis", help="Analyse and report after asking."),
+) -> None:
+    """Ask the models the surveys (resuming from the store), then analyse and write the report."""
+    from whosevalues.pipeline import default_db, run_study
+
+    study = Study.from_toml(config) if config else Study()
+    overrides = {"models": _split(models), "surveys": _split(surveys), "languages": _split(languages),
+                 "personas": _split(personas), "samples": samples, "mode": mode, "temperature": temperature}
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    study = study.with_overrides(**overrides)
+    study.validate_design()
+    db_path = db or default_db(out_dir)
+    if dry_run:
+        _dry_run(study, db_path)
+        return
+    result = run_study(study, out_dir, db_path, console=err, command="run")
+    for note in result.notes:
+        err.print(f"[yellow]note:[/] {note}")
+    _print_run_summary(result)
+    if result.stats.interrupted:
+        err.print("[yellow]Stopped early; run the same command again to ask what is missing.")
+        raise typer.Exit(130)
+    if analysis and len(result.item_means):
+        _analyze_and_report(result.item_means, out_dir, humans={}, paper_compatible=False)
+
+
+def _dry_run(study: Study, db_path: Path) -> None:
+    from whosevalues.elicit.cost import estimate_cost
+    from whosevalues.elicit.store import Store
+    from whosevalues.pipeline import plan_study
+
+    # No probing in a dry run: assume distribution mode only where the study asks for it explicitly.
+    modes = {spec.id: ("distribution" if study.mode == "distribution" else "sample") for spec in study.model_specs()}
+    if study.mode == "auto":
+        modes = {spec.id: ("distribution" if spec.provider == "local-llama" else "sample")
+                 for spec in study.model_specs()}
+    plan = plan_study(study, modes)
+    done = Store(db_path).answered_keys() if db_path.exists() else set()
+    specs = {spec.id: spec for spec in study.model_specs()}
+    table = estimate_cost([(specs[model], p.request) for model, requests in plan.items() for p in requests], done)
+    _print_frame(table, "Dry run: nothing was asked")
+
+
+def _print_run_summary(result) -> None:
+    from whosevalues.elicit.aggregate import condition_summary
+
+    answers = result.answers
+    if answers.empty:
+        err.print("No answers stored.")
+        return
+    counts = answers["status"].value_counts()
+    err.print(f"Asked {result.stats.asked} requests in {result.stats.seconds:.1f}s; store holds "
+              f"{len(answers)} answers for this study: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+    _print_frame(condition_summary(result.item_means), "Valid rate and mean answer per condition", console=err)
+
+
+def _print_frame(frame, title: str, console: Console = out) -> None:
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(str(column))
+    for row in frame.itertuples(index=False):
+        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    console.print(table)
+
+
+# ---------------------------------------------------------------------------------------------
+# analyze and report
+# ---------------------------------------------------------------------------------------------
+@app.command()
+def analyze(
+    db: Optional[Path] = typer.Option(None, help="A whosevalues store to analyse."),
+    llm_responses: Optional[list[Path]] = typer.Option(None, "--llm-responses",
+        help="Item means: the project's item_means.csv or the paper's published CSVs (repeatable)."),
+    humans: Optional[list[str]] = typer.Option(None, "--humans",
+        help="SURVEY=SOURCE: 'bundled', an official WVS-7 file (.csv/.sav/.dta) or a respondents table (repeatable)."),
+    countries: Optional[str] = typer.Option(None, help="Populations to compare with [CHN,USA]; 'all' for every "
+                                                       "country in the file."),
+    paper_compatible: bool = typer.Option(False, "--paper-compatible",
+        help="Reproduce what the paper's published scripts did (see docs/statistics.md)."),
+    bootstrap: int = typer.Option(200, help="Bootstrap resamples over models (0 to skip)."),
+    out_dir: Path = typer.Option(..., "--out", help="Output directory."),
+) -> None:
+    """Compare stored or published LLM answers with human populations: RQ1-RQ3, tables, figures, report."""
+    if bool(db) == bool(llm_responses):
+        raise click.UsageError("give exactly one of --db or --llm-responses")
+    if db:
+        item_means = _item_means_from_db(db, out_dir)
+    else:
+        from whosevalues.analysis.llm_responses import load_llm_responses
+
+        item_means = load_llm_responses(list(llm_responses))
+    humans_map = {}
+    for spec in humans or []:
+        survey, sep, source = spec.partition("=")
+        if not sep or not source:
+            raise click.UsageError(f"--humans {spec!r}: write SURVEY=SOURCE, e.g. --humans wvs7=WVS_Cross-National_Wave_7_csv_v5_0.csv")
+        humans_map[survey.strip()] = source.strip()
+    _analyze_and_report(item_means, out_dir, humans=humans_map, paper_compatible=paper_compatible,
+                        countries=_split(countries), bootstrap=bootstrap)
+
+
+def _item_means_from_db(db: Path, out_dir: Path):
+    from whosevalues.elicit.store import Store
+    from whosevalues.pipeline import write_item_means
+
+    if not db.exists():
+        raise FileNotFoundError(f"no store at {db}; give the --db path that `whosevalues run` wrote")
+    store = Store(db)
+    try:
+        return write_item_means(store.answers_frame(), out_dir)
+    finally:
+        store.close()
+
+
+def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], paper_compatible: bool,
+                        countries: Optional[list[str]] = None, bootstrap: int = 200) -> None:
+    from whosevalues.analysis.pipeline import analyze as run_analysis
+    from whosevalues.humans import load_populations
+    from whosevalues.pipeline import _atomic_csv
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_csv(item_means, out_dir / "item_means.csv")
+    surveys = list(dict.fromkeys(item_means["survey"]))
+    unknown = sorted(set(humans) - set(surveys))
+    if unknown:
+        raise click.UsageError(f"--humans names survey {unknown[0]!r}, which the LLM answers do not contain "
+                               f"(they have {', '.join(surveys)})")
+    wanted = None if countries == ["all"] else (countries or ["CHN", "USA"])
+    populations = {survey: load_populations(survey, humans.get(survey, "bundled"), countries=wanted,
+                                            paper_labels=paper_compatible)
+                   for survey in surveys}
+    run_analysis(item_means, populations, paper_compatible=paper_compatible, out_dir=out_dir, bootstrap=bootstrap)
+    _report(out_dir)
+
+
+def _report(out_dir: Path) -> None:
+    from whosevalues.report.html import write_report
+    from whosevalues.report.terminal import print_summary
+
+    path = write_report(out_dir)
+    print_summary(out_dir, out)
+    out.print(f"Report: {path}")
+
+
+@app.command()
+def report(directory: Path = typer.Argument(..., help="An analysis output directory.")) -> None:
+    """Write DIR/report.html (self-contained) from an analysis directory."""
+    if not (directory / "item_means.csv").exists():
+        raise FileNotFoundError(f"{directory} is not an analysis directory (no item_means.csv); "
+                                f"run `whosevalues analyze --out {directory}` first")
+    _report(directory)
+
+
+# ---------------------------------------------------------------------------------------------
+# models, surveys
+# ---------------------------------------------------------------------------------------------
+@app.command()
+def models(config: Optional[Path] = typer.Option(None, help="Also list the models a study file defines.")) -> None:
+    """List known models with origin, provider and whether each is usable now."""
+    from whosevalues.models.registry import create_backend
+
+    specs = dict(load_catalog())
+    if config:
+        specs.update(Study.from_toml(config).custom_models)
+    table = Table(title="Models", expand=False)
+    for column in ("id", "name", "origin", "company", "provider", "api model", "temperature", "usable now"):
+        table.add_column(column)
+    for spec in specs.values():
+        try:
+            create_backend(spec).check_ready()
+            usable = "[green]yes"
+        except ConfigurationError as exc:
+            usable = Text(f"no: {exc}", style="red")
+        table.add_row(spec.id, spec.label, spec.origin, spec.company or "", spec.provider, spec.api_model or "",
+                      "provider default" if spec.temperature is None else f"{spec.temperature:g}", usable)
+    out.print(table)
+
+
+@surveys_app.callback()
+def surveys_list(ctx: typer.Context) -> None:
+    """List the surveys."""
+    if ctx.invoked_subcommand:
+        return
+    table = Table(title="Surveys")
+    for column in ("id", "name", "items", "scale", "languages", "personas"):
+        table.add_column(column)
+    for survey_id in available_instruments():
+        instrument = load_instrument(survey_id)
+        languages = list(instrument.languages)
+        table.add_row(instrument.id, instrument.name, str(len(instrument.items)),
+                      f"{instrument.scale.min}-{instrument.scale.max}", ", ".join(languages),
+                      ", ".join(instrument.personas(languages[0])))
+    out.print(table)
+
+
+@surveys_app.command("show")
+def surveys_show(
+    survey: str = typer.Argument(..., help="Survey id or .toml path."),
+    language: str = typer.Option("en", help="Prompt language."),
+    persona: str = typer.Option(NO_PERSONA, help="none or an ISO alpha-3 code."),
+    item: Optional[str] = typer.Option(None, help="Item id (default: the first item)."),
+) -> None:
+    """Print the exact system and user messages that would be sent."""
+    instrument = load_instrument(survey)
+    prompt = instrument.render(item or instrument.item_ids[0], language, persona)
+    # Plain print, not rich: the messages must appear byte for byte (no markup, no wrapping).
+    print(f"--- system ---\n{prompt.system}\n--- user ---\n{prompt.user}")
+
+
+# ---------------------------------------------------------------------------------------------
+# entry point: user errors become one line and a non-zero exit, never a traceback
+# ---------------------------------------------------------------------------------------------
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from whosevalues.elicit.store import StoreError
+
+    return (StudyError, InstrumentError, ConfigurationError, StoreError, FileNotFoundError, PermissionError,
+            ValueError, KeyError)
+
+
+def _print_error(message: str) -> None:
+    # One line, no rich markup: messages quote TOML headers like [languages.en] that markup would eat.
+    err.print(Text.assemble(("error: ", "bold red"), " ".join(message.split())), soft_wrap=True)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        _print_error(exc.format_message())
+        sys.exit(2)
+    except _user_errors() as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        _print_error(str(message))
+        if os.environ.get("WHOSEVALUES_DEBUG"):
+            raise
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

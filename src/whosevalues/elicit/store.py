@@ -1,0 +1,186 @@
+"""The SQLite store: every request, every raw answer, its parsed value and status.
+
+Standard library sqlite3 in WAL mode. The schema grows only by named, append-only migrations (the list
+``MIGRATIONS``); a store written by a newer whosevalues (a migration this version does not know) is refused
+rather than misread. An answer row is written in one transaction with its raw text first, so a parse failure
+never loses what the model said, and a process killed at any moment loses at most the requests in flight.
+API keys never reach this module: requests hold prompts and settings only.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import closing
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from whosevalues.elicit.plan import PlannedRequest
+from whosevalues.models.base import Completion
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("001_initial", """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            version TEXT,
+            command TEXT,
+            study_json TEXT,
+            status TEXT
+        );
+        CREATE TABLE requests (
+            key TEXT PRIMARY KEY,
+            model TEXT NOT NULL, origin TEXT NOT NULL, survey TEXT NOT NULL, item TEXT NOT NULL,
+            language TEXT NOT NULL, persona TEXT NOT NULL, sample INTEGER NOT NULL, mode TEXT NOT NULL,
+            temperature REAL, max_tokens INTEGER, seed INTEGER,
+            system TEXT NOT NULL, user TEXT NOT NULL,
+            first_run INTEGER REFERENCES runs(id)
+        );
+        CREATE INDEX requests_by_cell ON requests (model, survey, language, persona, item);
+        CREATE TABLE answers (
+            key TEXT PRIMARY KEY REFERENCES requests(key),
+            run_id INTEGER REFERENCES runs(id),
+            raw_text TEXT, raw_body TEXT, distribution TEXT, valid_mass REAL,
+            value REAL, status TEXT NOT NULL, detail TEXT, error TEXT,
+            finish_reason TEXT, attempts INTEGER, latency_s REAL,
+            input_tokens INTEGER, output_tokens INTEGER,
+            answered_at TEXT NOT NULL
+        );
+        CREATE TABLE failures (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            key TEXT NOT NULL, run_id INTEGER, error TEXT, raw_body TEXT, attempts INTEGER, at TEXT NOT NULL
+        );
+        CREATE TABLE capabilities (
+            model TEXT NOT NULL, api_model TEXT, capability TEXT NOT NULL, value TEXT NOT NULL,
+            probed_at TEXT NOT NULL, PRIMARY KEY (model, capability)
+        );
+    """),
+]
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or used. The message says why and what to do."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class Store:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the store {self.path} ({exc}); choose a writable path with --db") from None
+        self._migrate()
+
+    # -- schema --------------------------------------------------------------------------------
+    def _migrate(self) -> None:
+        try:
+            self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+            applied = {row[0] for row in self.db.execute("SELECT name FROM schema_migrations")}
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path} is not a whosevalues store ({exc}); use another --db path") from None
+        known = {name for name, _ in MIGRATIONS}
+        unknown = sorted(applied - known)
+        if unknown:
+            raise StoreError(f"{self.path} was written by a newer whosevalues (schema migration {unknown[-1]}); "
+                             f"upgrade whosevalues (pip install -U whosevalues) or use another --db")
+        for name, sql in MIGRATIONS:
+            if name not in applied:
+                with self.db:
+                    self.db.executescript(f"BEGIN; {sql}; INSERT INTO schema_migrations VALUES "
+                                          f"('{name}', '{_now()}'); COMMIT;")
+
+    # -- runs ----------------------------------------------------------------------------------
+    def start_run(self, command: str, study_json: str, version: str) -> int:
+        with self.db:
+            cursor = self.db.execute(
+                "INSERT INTO runs (started_at, version, command, study_json, status) VALUES (?, ?, ?, ?, 'running')",
+                (_now(), version, command, study_json))
+        return int(cursor.lastrowid)
+
+    def finish_run(self, run_id: int, status: str) -> None:
+        with self.db:
+            self.db.execute("UPDATE runs SET finished_at = ?, status = ? WHERE id = ?", (_now(), status, run_id))
+
+    # -- requests and answers ------------------------------------------------------------------
+    def answered_keys(self, include_errors: bool = False) -> set[str]:
+        """Keys with a stored answer. Errors are not 'answered': a rerun asks them again."""
+        sql = "SELECT key FROM answers" + ("" if include_errors else " WHERE status != 'error'")
+        return {row[0] for row in self.db.execute(sql)}
+
+    def add_requests(self, planned: list[PlannedRequest], run_id: int) -> None:
+        rows = [(p.key, p.model_id, p.origin, p.survey, p.item, p.language, p.persona, p.sample, p.request.mode,
+                 p.request.temperature, p.request.max_tokens, p.request.seed, p.request.system, p.request.user, run_id)
+                for p in planned]
+        with self.db:
+            self.db.executemany("INSERT OR IGNORE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def save_answer(self, planned: PlannedRequest, completion: Completion, run_id: int, *, attempts: int,
+                    latency_s: float, parse) -> str:
+        """Store the raw completion, then its parsed value, in one transaction. Returns the status."""
+        distribution = json.dumps(completion.distribution) if completion.distribution is not None else None
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO answers (key, run_id, raw_text, raw_body, distribution, valid_mass, status, "
+                "error, finish_reason, attempts, latency_s, input_tokens, output_tokens, answered_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'unparsed', ?, ?, ?, ?, ?, ?, ?)",
+                (planned.key, run_id, completion.text, completion.raw, distribution, completion.valid_mass,
+                 completion.error, completion.finish_reason, attempts, latency_s, completion.input_tokens,
+                 completion.output_tokens, _now()))
+            try:
+                value, status, detail = parse(planned, completion)
+            except Exception as exc:  # a parser bug must not lose the raw answer
+                value, status, detail = None, "error", f"parse failed: {exc}"
+            self.db.execute("UPDATE answers SET value = ?, status = ?, detail = ? WHERE key = ?",
+                            (value, status, detail, planned.key))
+        return status
+
+    def save_failure(self, planned: PlannedRequest, run_id: int, error: str, raw: str | None, attempts: int) -> None:
+        """A request that failed after every attempt: recorded as status 'error' (retried on the next run)."""
+        with self.db:
+            self.db.execute("INSERT INTO failures (key, run_id, error, raw_body, attempts, at) VALUES (?,?,?,?,?,?)",
+                            (planned.key, run_id, error, raw, attempts, _now()))
+            self.db.execute(
+                "INSERT OR REPLACE INTO answers (key, run_id, raw_body, status, error, attempts, answered_at) "
+                "VALUES (?, ?, ?, 'error', ?, ?, ?)", (planned.key, run_id, raw, error, attempts, _now()))
+
+    # -- capabilities (probed once per model) --------------------------------------------------
+    def capability(self, model: str, capability: str) -> str | None:
+        row = self.db.execute("SELECT value FROM capabilities WHERE model = ? AND capability = ?",
+                              (model, capability)).fetchone()
+        return row[0] if row else None
+
+    def set_capability(self, model: str, api_model: str | None, capability: str, value: str) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO capabilities VALUES (?, ?, ?, ?, ?)",
+                            (model, api_model, capability, value, _now()))
+
+    # -- reading -------------------------------------------------------------------------------
+    def answers_frame(self, keys: set[str] | None = None) -> pd.DataFrame:
+        """One row per stored answer joined with its request (the input of ``elicit.aggregate``)."""
+        frame = pd.read_sql_query(
+            "SELECT r.key, r.model, r.origin, r.survey, r.item, r.language, r.persona, r.sample, r.mode, "
+            "r.temperature, a.raw_text, a.value, a.status, a.detail, a.error, a.distribution, a.valid_mass, "
+            "a.attempts, a.finish_reason FROM requests r JOIN answers a ON a.key = r.key", self.db)
+        if keys is not None:
+            frame = frame[frame["key"].isin(keys)]
+        frame["distribution"] = frame["distribution"].map(
+            lambda text: {int(k): v for k, v in json.loads(text).items()} if isinstance(text, str) else None)
+        return frame.reset_index(drop=True)
+
+    def count_answers(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
+
+    def close(self) -> None:
+        with closing(self.db):
+            pass
