@@ -7,6 +7,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 
+class PopulationError(ValueError):
+    """A human data file or selection cannot be used. The message names the problem and the fix."""
+
+
+class PopulationWarning(UserWarning):
+    """Something about a population the user should know (also kept in ``Population.audit["warnings"]``)."""
+
+
 @dataclass
 class Population:
     """Respondents of one country for one survey.
@@ -17,6 +25,8 @@ class Population:
     per item (rows) and scale value (columns), the proportion of respondents giving that answer.
     ``audit`` is filled when the population loads (Cronbach's alpha, straight-liners, item means) and
     ``steps`` records what loading kept and dropped, in order, e.g. ("non-nationals (Q254 == 5)", 123).
+    ``means``: item means (index: item id) for populations known only by their means (the bundled 55-country
+    WVS-7 means); ``None`` otherwise.
     """
 
     survey: str
@@ -26,6 +36,7 @@ class Population:
     distributions: pd.DataFrame | None = None
     steps: list[tuple[str, int]] = field(default_factory=list)
     audit: dict = field(default_factory=dict)
+    means: pd.Series | None = None
 
     @property
     def n(self) -> int:
@@ -40,5 +51,7 @@ class Population:
     def item_means(self) -> pd.Series:
         if self.responses is not None:
             return self.responses.mean()
+        if self.distributions is None:
+            return self.means
         values = self.distributions.columns.astype(float)
         return (self.distributions * values).sum(axis=1) / self.distributions.sum(axis=1)
