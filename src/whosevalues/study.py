@@ -129,7 +129,10 @@ class Study(BaseModel):
             elif isinstance(entry, dict) and set(entry) == {"id"}:
                 ids.append(entry["id"])
             elif isinstance(entry, dict):
-                spec = model_spec_from_dict(entry, where)
+                try:
+                    spec = model_spec_from_dict(entry, where)
+                except ValueError as exc:
+                    raise StudyError(str(exc)) from None
                 custom[spec.id] = spec
                 ids.append(spec.id)
             else:

@@ -79,7 +79,8 @@ class Store:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
         except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open the store {self.path} ({exc}); choose a writable path with --db") from None
+            raise StoreError(f"cannot open the store {self.path} ({exc}): it is not writable or not a whosevalues "
+                             f"store; choose another path with --db") from None
         self._migrate()
 
     # -- schema --------------------------------------------------------------------------------
@@ -139,8 +140,8 @@ class Store:
                  completion.output_tokens, _now()))
             try:
                 value, status, detail = parse(planned, completion)
-            except Exception as exc:  # a parser bug must not lose the raw answer
-                value, status, detail = None, "error", f"parse failed: {exc}"
+            except Exception as exc:  # a parser bug must not lose the raw answer (kept, not asked again)
+                value, status, detail = None, "unparsed", f"parse failed: {exc}"
             self.db.execute("UPDATE answers SET value = ?, status = ?, detail = ? WHERE key = ?",
                             (value, status, detail, planned.key))
         return status
