@@ -1,55 +1,249 @@
-"""Per-model throttling and retries (a first, simple version; the providers issue extends it).
+"""Per-model throttling and retries: how whosevalues runs fast without losing answers.
 
-The runner calls ``call_with_retries(backend, request, gate)`` for every request. ``ModelGate`` bounds
-concurrency per model; ``call_with_retries`` retries ``BackendError``s that are retryable and raises
-``FinalFailure`` with the provider's message (and raw body) once attempts are exhausted.
+The runner calls ``call_with_retries(backend, request, gate)`` for every request. One ``ModelGate`` per
+model bounds what that model has in flight and how fast it is asked; different models have different
+gates, so they run in parallel and a slow or throttled provider never holds up the others.
+
+- **Concurrency, adaptive (AIMD).** The gate starts at the model's ``max_concurrency``. Each success adds
+  ``1/limit`` (about +1 per round trip); a 429 or overload response multiplies the limit by 0.75, at most
+  once per typical request latency (one cut per burst, as TCP does). A throttled model slows down
+  instead of failing, and recovers when the provider does.
+- **Rates.** ``requests_per_minute`` and ``tokens_per_minute`` are token buckets (one second of burst),
+  so a configured limit is met without ever sending a request the provider must refuse.
+- **Retries.** Retryable errors (timeouts, dropped connections, 5xx, malformed bodies) back off
+  exponentially with full jitter (a uniform draw in [0, base * 2^n], capped); a ``Retry-After`` from the
+  provider is a floor. Rate-limit answers (429) are not failures of the request: they do not use up
+  ``max_attempts`` (only ``max_rate_limited``, a much larger cap), so a run under a tight limit finishes.
+- **Giving up.** After ``max_attempts`` failures, or at once for a non-retryable error (400, 401, 403,
+  404), ``FinalFailure`` carries the provider's message, the HTTP status and the raw body for the store.
+- **Timeout.** ``timeout`` (the model's ``timeout``) bounds every attempt, on top of the SDK's own timeout,
+  so a connection that hangs without closing is retried too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass
+import time
+from typing import Awaitable, Callable
 
-from whosevalues.models.base import Backend, BackendError, ChatRequest, Completion
+from whosevalues.models.base import Backend, BackendError, ChatRequest, Completion, ConfigurationError
+from whosevalues.models.spec import ModelSpec
+
+#: statuses meaning "the provider is throttling or overloaded": slow this model down
+SLOW_DOWN_STATUSES = frozenset({429, 503, 529})
+DECREASE_FACTOR = 0.75
 
 
 class FinalFailure(Exception):
-    def __init__(self, message: str, attempts: int, raw: str | None = None):
+    """A request that will not be retried again. ``raw`` is the provider's body, if it sent one."""
+
+    def __init__(self, message: str, attempts: int, raw: str | None = None, *, status: int | None = None,
+                 retryable: bool = False):
         super().__init__(message)
         self.attempts = attempts
         self.raw = raw
+        self.status = status
+        #: True when we gave up on an error that might succeed later (a rerun asks again)
+        self.retryable = retryable
 
 
-@dataclass
+class RateBucket:
+    """A token bucket refilling ``per_minute / 60`` per second, holding at most one second's worth."""
+
+    def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic):
+        if per_minute <= 0:
+            raise ValueError(f"a per-minute limit must be positive, got {per_minute}")
+        self.rate = per_minute / 60.0
+        self.capacity = max(1.0, self.rate)
+        self._tokens = self.capacity
+        self._clock = clock
+        self._last = clock()
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+
+    async def take(self, amount: float = 1.0) -> None:
+        amount = min(amount, self.capacity)  # one request larger than a second's budget still goes, alone
+        async with self._lock:  # first come, first served
+            while True:
+                self._refill()
+                if self._tokens >= amount:
+                    self._tokens -= amount
+                    return
+                await asyncio.sleep((amount - self._tokens) / self.rate)
+
+
 class ModelGate:
-    """How many requests of one model may be in flight."""
+    """What one model may have in flight (adaptive) and how fast it may be asked.
 
-    max_concurrency: int
+    ``async with gate:`` still works (one slot, no token accounting); ``call_with_retries`` uses
+    ``gate.slot(tokens)`` and reports outcomes with ``on_success`` / ``on_slow_down``.
+    """
 
-    def __post_init__(self) -> None:
-        self._semaphore = asyncio.Semaphore(self.max_concurrency)
+    def __init__(self, max_concurrency: int, *, requests_per_minute: float | None = None,
+                 tokens_per_minute: float | None = None, min_concurrency: int = 1,
+                 timeout: float | None = None, clock: Callable[[], float] = time.monotonic):
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        self.max_concurrency = max_concurrency
+        self.min_concurrency = max(1, min(min_concurrency, max_concurrency))
+        self.timeout = timeout
+        self.requests = RateBucket(requests_per_minute, clock) if requests_per_minute else None
+        self.tokens = RateBucket(tokens_per_minute, clock) if tokens_per_minute else None
+        self._clock = clock
+        self._limit = float(max_concurrency)
+        self._in_flight = 0
+        self._condition = asyncio.Condition()
+        self._last_decrease = -1e9
+        self._latency = 1.0  # EWMA of successful request latency, seconds
+        self.stats = {"successes": 0, "slow_downs": 0, "decreases": 0, "retries": 0, "lowest_limit": self.limit}
+
+    @classmethod
+    def for_model(cls, spec: ModelSpec, default_concurrency: int) -> "ModelGate":
+        """The gate a model's spec asks for (its own limits, else the backend's default concurrency)."""
+        return cls(spec.max_concurrency or default_concurrency, requests_per_minute=spec.requests_per_minute,
+                   tokens_per_minute=spec.tokens_per_minute, timeout=spec.timeout)
+
+    @property
+    def limit(self) -> int:
+        """Requests this model may have in flight right now."""
+        return max(self.min_concurrency, int(self._limit))
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    async def acquire(self, tokens: float = 0.0) -> None:
+        async with self._condition:
+            await self._condition.wait_for(lambda: self._in_flight < self.limit)
+            self._in_flight += 1
+        try:
+            if self.requests:
+                await self.requests.take(1)
+            if self.tokens and tokens:
+                await self.tokens.take(tokens)
+        except BaseException:
+            await self.release()
+            raise
+
+    async def release(self) -> None:
+        async with self._condition:
+            self._in_flight -= 1
+            self._condition.notify_all()
+
+    def slot(self, tokens: float = 0.0) -> "_Slot":
+        return _Slot(self, tokens)
 
     async def __aenter__(self) -> "ModelGate":
-        await self._semaphore.acquire()
+        await self.acquire()
         return self
 
-    async def __aexit__(self, *exc) -> None:
-        self._semaphore.release()
+    async def __aexit__(self, *exc: object) -> None:
+        await self.release()
+
+    def on_success(self, latency: float) -> None:
+        """Additive increase: about +1 per round trip's worth of successes, up to ``max_concurrency``."""
+        self.stats["successes"] += 1
+        self._latency = 0.9 * self._latency + 0.1 * latency
+        # no wake-up needed: the release that follows every success notifies the waiters
+        self._limit = min(float(self.max_concurrency), self._limit + 1.0 / max(self._limit, 1.0))
+
+    def on_slow_down(self) -> None:
+        """Multiplicative decrease, once per typical latency (the other answers of a burst are the same news)."""
+        self.stats["slow_downs"] += 1
+        now = self._clock()
+        if now - self._last_decrease < max(self._latency, 0.1):
+            return
+        self._last_decrease = now
+        self._limit = max(float(self.min_concurrency), self._limit * DECREASE_FACTOR)
+        self.stats["decreases"] += 1
+        self.stats["lowest_limit"] = min(self.stats["lowest_limit"], self.limit)
 
 
-async def call_with_retries(backend: Backend, request: ChatRequest, gate: ModelGate,
-                            max_attempts: int = 6, base_delay: float = 0.5) -> tuple[Completion, int]:
-    """Returns the completion and the number of attempts it took."""
-    last: BackendError | None = None
-    for attempt in range(1, max_attempts + 1):
+class _Slot:
+    def __init__(self, gate: ModelGate, tokens: float):
+        self.gate, self.tokens = gate, tokens
+
+    async def __aenter__(self) -> ModelGate:
+        await self.gate.acquire(self.tokens)
+        return self.gate
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.gate.release()
+
+
+def backoff_delay(failures: int, base_delay: float, max_delay: float, retry_after: float | None,
+                  rng: random.Random) -> float:
+    """Full jitter: uniform in [0, min(max_delay, base * 2^(failures-1))]; Retry-After is a floor."""
+    delay = rng.uniform(0.0, min(max_delay, base_delay * 2 ** (failures - 1)))
+    if retry_after is not None:
+        # honour the provider, plus a little spread so the waiting requests do not return as one burst
+        delay = max(delay, retry_after + rng.uniform(0.0, min(1.0, 0.1 * retry_after + 0.05)))
+    return delay
+
+
+def estimate_request_tokens(request: ChatRequest) -> int:
+    from whosevalues.elicit.cost import estimate_tokens
+    return estimate_tokens(request.system) + estimate_tokens(request.user) + request.max_tokens
+
+
+async def call_with_retries(backend: Backend, request: ChatRequest, gate: ModelGate, max_attempts: int = 6,
+                            base_delay: float = 0.5, *, max_delay: float = 30.0, max_rate_limited: int = 100,
+                            timeout: float | None = None, rng: random.Random | None = None,
+                            sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> tuple[Completion, int]:
+    """Returns the completion and the number of attempts it took, or raises ``FinalFailure``.
+
+    ``timeout`` defaults to the gate's; ``max_attempts`` counts failures other than rate limiting.
+    """
+    rng = rng or random.Random()
+    timeout = timeout if timeout is not None else gate.timeout
+    tokens = estimate_request_tokens(request) if gate.tokens else 0
+    attempts = failures = rate_limited = 0
+    while True:
+        attempts += 1
         try:
-            async with gate:
-                return await backend.complete(request), attempt
+            async with gate.slot(tokens):
+                started = time.monotonic()
+                completion = await _attempt(backend, request, timeout)
+            gate.on_success(time.monotonic() - started)
+            return completion, attempts
         except BackendError as exc:
-            last = exc
-            if not exc.retryable or attempt == max_attempts:
-                break
-            delay = exc.retry_after if exc.retry_after is not None else base_delay * 2 ** (attempt - 1)
-            await asyncio.sleep(delay * (1 + random.random() * 0.25))
-    raise FinalFailure(str(last), attempt, getattr(last, "raw", None))
+            if exc.status in SLOW_DOWN_STATUSES:
+                gate.on_slow_down()
+            if exc.status == 429:
+                rate_limited += 1
+                if rate_limited > max_rate_limited:
+                    raise _final(f"rate limited {rate_limited} times; last: {exc}", attempts, exc) from None
+                delay = backoff_delay(min(rate_limited, 6), base_delay, max_delay, exc.retry_after, rng)
+            else:
+                failures += 1
+                if not exc.retryable or failures >= max_attempts:
+                    raise _final(str(exc), attempts, exc) from None
+                delay = backoff_delay(failures, base_delay, max_delay, exc.retry_after, rng)
+        except ConfigurationError as exc:
+            raise FinalFailure(str(exc), attempts) from None
+        gate.stats["retries"] += 1
+        await sleep(delay)
+
+
+async def _attempt(backend: Backend, request: ChatRequest, timeout: float | None) -> Completion:
+    """One try, with unexpected exceptions turned into retryable BackendErrors (none may crash a run)."""
+    try:
+        if timeout is None:
+            return await backend.complete(request)
+        # a little beyond the SDK's own timeout, which gives the better message when it fires first
+        return await asyncio.wait_for(backend.complete(request), timeout * 1.25 + 1.0)
+    except (BackendError, ConfigurationError):
+        raise
+    except asyncio.TimeoutError:
+        raise BackendError(f"no answer within {timeout:g}s", retryable=True) from None
+    except Exception as exc:  # an SDK surprise: keep its name and message, retry like a network fault
+        raise BackendError(f"{type(exc).__name__}: {exc}", retryable=True) from None
+
+
+def _final(message: str, attempts: int, exc: BackendError) -> FinalFailure:
+    return FinalFailure(message, attempts, exc.raw, status=exc.status, retryable=exc.retryable)

@@ -1,0 +1,376 @@
+"""Any OpenAI-compatible chat endpoint through the official ``openai`` SDK.
+
+One backend covers OpenAI itself, DeepSeek, DashScope (Qwen), Moonshot (Kimi), Zhipu (GLM), Qianfan and
+Novita (ERNIE), Fireworks, any Llama host, and self-hosted vLLM / SGLang / Ollama / llama.cpp servers.
+
+The SDK's own retries are switched off (``max_retries=0``): ``elicit.limits`` retries, so that backoff,
+``Retry-After`` and the attempt cap are the same for every provider. We read the raw HTTP body ourselves
+(``with_raw_response``) so that a malformed or surprising body is kept verbatim for the store.
+
+Distribution mode (one request gives the answer distribution): ``logprobs=True, top_logprobs=20,
+max_tokens=2``. The distribution is read from the first generated position: every top-20 token that is an
+integer on the scale once whitespace is stripped (" 3", "3") adds its probability to that value;
+``valid_mass`` is the total before renormalising. On 1-10 scales a tokenizer that spells "10" as "1"+"0"
+makes "1" ambiguous. When the sampled first token is "1", the second position gives P("0" | "1") and the
+"1" mass is split between 1 and 10 exactly. Otherwise the split cannot be read from this response; the
+"1" mass goes to 1 and ``extra["unsplit_one_mass"]`` records how much that was (tokenizers with a
+single "10" token, like OpenAI's and Llama 3's, never need the split).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import json
+import math
+import os
+import re
+import time
+from typing import Any, Iterable, Mapping
+from urllib.parse import urlparse
+
+from whosevalues.models.base import Backend, BackendError, ChatRequest, Completion, ConfigurationError
+from whosevalues.models.spec import ModelSpec
+
+TOP_LOGPROBS = 20
+#: a key the SDK insists on but a keyless self-hosted server ignores
+PLACEHOLDER_KEY = "not-needed"
+_INTEGER_TOKEN = re.compile(r"^\s*(\d+)\s*$")
+# 400 bodies that mean "the provider's moderation refused this", not "your request is malformed"
+_FILTER_CODES = {"content_filter", "data_inspection_failed", "1301", "contentfilter", "content_policy_violation"}
+_FILTER_PHRASES = ("high risk", "inappropriate content", "content filter", "content management policy")
+# public hosts known to honour ``seed``; other hosted APIs may reject unknown fields
+_SEED_HOSTS = ("api.openai.com", "dashscope", "fireworks.ai", "api.deepseek.com")
+
+
+# ---------------------------------------------------------------- helpers shared with the other backends
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` / ``retry-after`` (seconds or an HTTP date), else None."""
+    if not headers:
+        return None
+    lowered = {str(k).lower(): v for k, v in headers.items()}
+    if "retry-after-ms" in lowered:
+        try:
+            return max(float(lowered["retry-after-ms"]) / 1000.0, 0.0)
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def redact(text: str | None, secret: str | None) -> str | None:
+    """Remove an API key from text that will be stored or shown (providers echo keys in 401 bodies)."""
+    if not text or not secret or secret == PLACEHOLDER_KEY:
+        return text
+    return text.replace(secret, "***")
+
+
+def is_retryable_status(status: int | None) -> bool:
+    """408, 409 (lock contention), 425, 429 and every 5xx (incl. Anthropic's 529) are worth retrying."""
+    return status is not None and (status in (408, 409, 425, 429) or status >= 500)
+
+
+def distribution_from_positions(positions: list[dict[str, float]], chosen: list[str],
+                                scale_min: int, scale_max: int) -> tuple[dict[int, float], float, dict]:
+    """Answer distribution from per-position top token probabilities (see the module docstring).
+
+    ``positions[i]`` maps token text -> probability at generated position i; ``chosen[i]`` is the token
+    actually generated there. Returns (renormalised distribution over the whole scale, valid mass, extra).
+    """
+    if not positions:
+        raise BackendError("no token probabilities in the response", retryable=True)
+    mass = {value: 0.0 for value in range(scale_min, scale_max + 1)}
+    extra: dict[str, Any] = {}
+    first = positions[0]
+    has_ten_token = any(_as_int(token) == 10 for token in first)
+    for token, prob in first.items():
+        value = _as_int(token)
+        if value is not None and value in mass:
+            mass[value] += prob
+    needs_split = scale_max >= 10 and 1 in mass and 10 in mass and not has_ten_token and mass[1] > 0
+    if needs_split:
+        if chosen and _as_int(chosen[0]) == 1 and len(positions) > 1:
+            p_zero = sum(p for t, p in positions[1].items() if t.strip() == "0")
+            one = mass[1]
+            mass[1], mass[10] = one * (1 - p_zero), mass[10] + one * p_zero
+            extra["one_split_p_zero"] = p_zero
+        else:
+            extra["unsplit_one_mass"] = mass[1]
+    valid = sum(mass.values())
+    if valid <= 0:
+        return {value: 0.0 for value in mass}, 0.0, extra
+    return {value: p / valid for value, p in mass.items()}, min(valid, 1.0), extra
+
+
+def _as_int(token: str) -> int | None:
+    match = _INTEGER_TOKEN.match(token)
+    return int(match.group(1)) if match else None
+
+
+def is_local_url(url: str | None) -> bool:
+    """Loopback or private-network hosts: self-hosted servers that usually need no key."""
+    if not url:
+        return False
+    host = urlparse(url).hostname or ""
+    if host in ("localhost",) or host.endswith(".local"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private
+
+
+def require_key(spec: ModelSpec) -> str:
+    """The key from ``spec.api_key_env`` or a ConfigurationError naming the variable."""
+    value = os.environ.get(spec.api_key_env or "")
+    if not value:
+        raise ConfigurationError(f"model {spec.id!r} needs an API key: set {spec.api_key_env} in the "
+                                 f"environment (export {spec.api_key_env}=...)")
+    return value
+
+
+def import_sdk(module: str, extra: str, model_id: str) -> Any:
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError:
+        raise ConfigurationError(f"model {model_id!r} needs the {module!r} package: "
+                                 f"pip install 'whosevalues[{extra}]'") from None
+
+
+# ---------------------------------------------------------------- the backend
+
+class OpenAICompatibleBackend(Backend):
+    name = "openai-compatible"
+    default_concurrency = 32
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__(spec)
+        self._client: Any = None
+        self._distribution: bool | None = None
+
+    # -- configuration
+
+    def _key_env(self) -> str | None:
+        # No base_url means OpenAI itself, which always needs a key.
+        if self.spec.api_key_env:
+            return self.spec.api_key_env
+        return None if self.spec.base_url else "OPENAI_API_KEY"
+
+    def _api_key(self) -> str:
+        env = self._key_env()
+        if env is None:
+            return PLACEHOLDER_KEY
+        return require_key(self.spec.model_copy(update={"api_key_env": env}))
+
+    def check_ready(self) -> None:
+        import_sdk("openai", "openai", self.spec.id)
+        if not self.spec.api_model:
+            raise ConfigurationError(f"model {self.spec.id!r} has no api_model: add api_model = \"<name the "
+                                     f"server knows>\" to its [[models]] block")
+        self._api_key()
+
+    def client(self) -> Any:
+        if self._client is None:
+            openai = import_sdk("openai", "openai", self.spec.id)
+            self._client = openai.AsyncOpenAI(api_key=self._api_key(), base_url=self.spec.base_url,
+                                              max_retries=0, timeout=self.spec.timeout)
+        return self._client
+
+    def _sends_seed(self) -> bool:
+        base = self.spec.base_url or "https://api.openai.com/v1"
+        return is_local_url(base) or any(host in base for host in _SEED_HOSTS)
+
+    # -- requests
+
+    def _params(self, request: ChatRequest, *, max_tokens: int, logprobs: int | None) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "model": self.spec.api_model,
+            "messages": [{"role": "system", "content": request.system},
+                         {"role": "user", "content": request.user}],
+            "max_tokens": max_tokens,
+        }
+        if request.temperature is not None:
+            params["temperature"] = request.temperature
+        if self._sends_seed():
+            params["seed"] = request.seed
+        if logprobs is not None:
+            params["logprobs"] = True
+            params["top_logprobs"] = logprobs
+        if self.spec.extra_body:
+            params["extra_body"] = dict(self.spec.extra_body)
+        return params
+
+    async def _post(self, params: dict[str, Any]) -> tuple[dict, str]:
+        """Send one request; return (parsed body, raw body) or raise BackendError."""
+        openai = import_sdk("openai", "openai", self.spec.id)
+        key = self._api_key()
+        try:
+            response = await self.client().chat.completions.with_raw_response.create(**params)
+            raw = response.http_response.text
+        except openai.APIStatusError as exc:
+            raise self._status_error(exc, key) from None
+        except openai.APITimeoutError:
+            raise BackendError(f"timed out after {self.spec.timeout:g}s", retryable=True) from None
+        except openai.APIConnectionError as exc:
+            cause = exc.__cause__ or exc
+            raise BackendError(redact(f"connection error: {type(cause).__name__}: {cause}", key) or "",
+                               retryable=True) from None
+        except openai.APIResponseValidationError as exc:  # pragma: no cover - we parse ourselves
+            raise BackendError(f"invalid response: {exc}", retryable=True,
+                               raw=redact(str(exc.body), key)) from None
+        raw = redact(raw, key) or ""
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise BackendError(f"malformed JSON in the response ({len(raw)} bytes)", retryable=True,
+                               status=200, raw=raw) from None
+        if not isinstance(body, dict):
+            raise BackendError("response body is not a JSON object", retryable=True, status=200, raw=raw)
+        return body, raw
+
+    def _status_error(self, exc: Any, key: str) -> BackendError:
+        status = exc.status_code
+        raw = redact(_response_text(exc.response), key)
+        message = redact(_error_message(exc.body) or str(exc), key) or ""
+        if status == 401:
+            env = self._key_env() or "api_key_env"
+            message = f"HTTP 401 unauthorized: check {env} (the key was rejected): {message}"
+        elif status == 404:
+            message = (f"HTTP 404: the server does not know model {self.spec.api_model!r} or the path "
+                       f"(base_url {self.spec.base_url}): {message}")
+        else:
+            message = f"HTTP {status}: {message}"
+        return BackendError(message, retryable=is_retryable_status(status),
+                            retry_after=parse_retry_after(exc.response.headers), status=status, raw=raw)
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        distribution = request.mode == "distribution"
+        params = self._params(request, max_tokens=2 if distribution else request.max_tokens,
+                              logprobs=TOP_LOGPROBS if distribution else None)
+        try:
+            body, raw = await self._post(params)
+        except BackendError as exc:
+            if exc.status == 400 and _is_content_filter(exc.raw):
+                return Completion(text="", raw=exc.raw, finish_reason="content_filter",
+                                  extra={"status": 400})
+            raise
+        return self._completion(body, raw, request)
+
+    def _completion(self, body: dict, raw: str, request: ChatRequest) -> Completion:
+        choices = body.get("choices")
+        if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
+            raise BackendError("response has no choices", retryable=True, status=200, raw=raw)
+        choice = choices[0]
+        message = choice.get("message") or {}
+        finish = choice.get("finish_reason")
+        usage = body.get("usage") or {}
+        completion = Completion(raw=raw, finish_reason=finish, input_tokens=usage.get("prompt_tokens"),
+                                output_tokens=usage.get("completion_tokens"))
+        text = message.get("content")
+        if finish == "content_filter":
+            completion.text = text or ""
+            return completion
+        if text is None and message.get("refusal"):
+            completion.text, completion.finish_reason = "", "content_filter"
+            completion.extra["refusal"] = message["refusal"]
+            return completion
+        completion.text = text if text is not None else ""
+        if request.mode == "distribution":
+            positions, chosen = _top_logprobs(choice, raw)
+            dist, valid, extra = distribution_from_positions(positions, chosen, request.scale_min,
+                                                             request.scale_max)
+            completion.distribution, completion.valid_mass = dist, valid
+            completion.extra.update(extra)
+        return completion
+
+    async def supports_distribution(self) -> bool:
+        """Probe once: a one-token request asking for top_logprobs. Cache key: ``capability_key(spec)``."""
+        if self._distribution is None:
+            params = {"model": self.spec.api_model, "max_tokens": 1, "logprobs": True, "top_logprobs": 5,
+                      "messages": [{"role": "user", "content": "Reply with one digit from 1 to 5."}]}
+            if self.spec.extra_body:
+                params["extra_body"] = dict(self.spec.extra_body)
+            try:
+                body, raw = await self._post(params)
+                positions, _ = _top_logprobs((body.get("choices") or [{}])[0], raw)
+                self._distribution = bool(positions and positions[0])
+            except BackendError as exc:
+                if exc.retryable:
+                    raise  # unknown yet: let the caller retry the probe rather than cache a wrong answer
+                self._distribution = False
+        return self._distribution
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+
+def capability_key(spec: ModelSpec) -> str:
+    """What a cached ``supports_distribution`` answer depends on (store it under this key)."""
+    return f"{spec.provider}|{spec.base_url or ''}|{spec.api_model or spec.id}"
+
+
+def _top_logprobs(choice: dict, raw: str) -> tuple[list[dict[str, float]], list[str]]:
+    content = ((choice or {}).get("logprobs") or {}).get("content") or []
+    positions: list[dict[str, float]] = []
+    chosen: list[str] = []
+    for entry in content:
+        tops: dict[str, float] = {}
+        for top in entry.get("top_logprobs") or []:
+            token, logprob = top.get("token"), top.get("logprob")
+            if token is None or logprob is None or not math.isfinite(logprob):
+                continue
+            tops[token] = tops.get(token, 0.0) + math.exp(logprob)
+        positions.append(tops)
+        chosen.append(entry.get("token") or "")
+    return positions, chosen
+
+
+def _response_text(response: Any) -> str | None:
+    try:
+        return response.text
+    except Exception:  # a streamed or already-closed body: keep what we can
+        return None
+
+
+def _error_message(body: Any) -> str | None:
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            return str(inner.get("message") or inner)
+        return str(inner)
+    return str(body) if body else None
+
+
+def _is_content_filter(raw: str | None) -> bool:
+    if not raw:
+        return False
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return False
+    error = body.get("error", body) if isinstance(body, dict) else {}
+    if not isinstance(error, dict):
+        return False
+    code = str(error.get("code") or error.get("type") or "").lower()
+    message = str(error.get("message") or "").lower()
+    return code in _FILTER_CODES or any(phrase in message for phrase in _FILTER_PHRASES)
+
+
+def iter_keys(specs: Iterable[ModelSpec]) -> set[str]:
+    """Values of every configured key variable (for redaction and for tests that grep for leaks)."""
+    return {value for spec in specs if spec.api_key_env and (value := os.environ.get(spec.api_key_env))}
