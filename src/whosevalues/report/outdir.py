@@ -1,0 +1,238 @@
+"""Read an analysis output directory (docs/output.md) as plain files, for figures, tables and the report.
+
+The report never imports the analysis: it reads what ``run``/``analyze`` wrote, so it works on any directory
+with that layout, and every file except ``item_means.csv`` or a similarity file may be missing.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from whosevalues.models.catalog import load_catalog
+
+# Codes the analysis uses for "nothing removed" in the rq3 similarity file.
+REFERENCE_REMOVED = {"none", "None", "", "nan", "reference", "(none)"}
+SURVEY_SHORT_NAMES = {"mfq2": "MFQ-2", "wvs7": "WVS"}
+
+
+class ReportInputError(ValueError):
+    """The directory cannot be reported on. The message names the problem and the fix."""
+
+
+def survey_label(survey: str) -> str:
+    return SURVEY_SHORT_NAMES.get(survey, survey)
+
+
+@lru_cache(maxsize=None)
+def display_name(model_id: str) -> str:
+    """The catalog's display name of a model, or its id when the catalog does not know it."""
+    catalog = load_catalog()
+    spec = catalog.get(str(model_id))
+    if spec is None:  # answers loaded from the paper's files name models by their API name
+        by_api = {s.api_model.rsplit("/", 1)[-1]: s for s in catalog.values() if s.api_model}
+        spec = by_api.get(str(model_id).rsplit("/", 1)[-1])
+    return spec.label if spec is not None else str(model_id)
+
+
+def mean_ci(values: pd.Series | np.ndarray, level: float = 0.95) -> tuple[float, float, float, int]:
+    """Mean and a t-based confidence interval; the interval is NaN for fewer than 2 values."""
+    from scipy import stats
+
+    arr = np.asarray(values, dtype=float)
+    arr = arr[~np.isnan(arr)]
+    n = len(arr)
+    if n == 0:
+        return float("nan"), float("nan"), float("nan"), 0
+    mean = float(arr.mean())
+    if n < 2:
+        return mean, float("nan"), float("nan"), n
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * arr.std(ddof=1) / np.sqrt(n))
+    return mean, mean - half, mean + half, n
+
+
+class OutputDir:
+    """Lazy, cached access to the files of one analysis output directory."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise ReportInputError(f"{self.path}: no such analysis directory; create it with "
+                                   f"`whosevalues run --out {self.path}` or `whosevalues analyze --out {self.path}`")
+        self._cache: dict[str, object] = {}
+        if self.item_means() is None and not self.surveys():
+            raise ReportInputError(f"{self.path}: holds neither item_means.csv nor similarity files; "
+                                   f"is this the --out directory of `whosevalues run` or `analyze`?")
+
+    # -- generic readers -----------------------------------------------------------------------
+    def _read(self, key: str, names: list[str]) -> pd.DataFrame | None:
+        if key not in self._cache:
+            self._cache[key] = None
+            for name in names:
+                file = self.path / name
+                if file.is_file():
+                    self._cache[key] = _read_table(file)
+                    break
+        return self._cache[key]  # type: ignore[return-value]
+
+    def _json(self, name: str) -> object | None:
+        if name not in self._cache:
+            file = self.path / name
+            try:
+                self._cache[name] = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
+            except json.JSONDecodeError as exc:
+                raise ReportInputError(f"{file}: not valid JSON ({exc}); re-run the analysis to rewrite it") from None
+        return self._cache[name]
+
+    # -- the files -----------------------------------------------------------------------------
+    def item_means(self) -> pd.DataFrame | None:
+        frame = self._read("item_means", ["item_means.csv"])
+        if frame is not None:
+            for column in ("model", "origin", "survey", "language", "persona", "item"):
+                if column in frame:
+                    frame[column] = frame[column].astype(str)
+        return frame
+
+    def similarity(self, survey: str, rq: str) -> pd.DataFrame | None:
+        stem = f"similarity_{survey}_{rq}"
+        frame = self._read(stem, [f"{stem}.parquet", f"{stem}.csv.gz", f"{stem}.csv"])
+        if frame is not None:
+            for column in ("nationality", "model", "origin", "language", "persona", "removed"):
+                if column in frame:
+                    frame[column] = frame[column].astype(str)
+        return frame
+
+    def reference_similarity(self, survey: str) -> pd.DataFrame | None:
+        return self._read(f"ref_{survey}", [f"reference_similarity_{survey}.csv"])
+
+    def aggregate_similarity(self, survey: str) -> pd.DataFrame | None:
+        return self._read(f"agg_{survey}", [f"aggregate_similarity_{survey}.csv"])
+
+    def human_item_stats(self) -> pd.DataFrame | None:
+        frame = self._read("human_item_stats", ["human_item_stats.csv"])
+        if frame is not None:
+            frame["item"] = frame["item"].astype(str)
+        return frame
+
+    def human_distributions(self) -> pd.DataFrame | None:
+        frame = self._read("human_distributions", ["human_distributions.csv"])
+        if frame is not None:
+            frame["item"] = frame["item"].astype(str)
+        return frame
+
+    def item_distributions(self) -> pd.DataFrame | None:
+        frame = self._read("item_distributions", ["item_distributions.csv"])
+        if frame is not None:
+            for column in ("model", "survey", "language", "persona", "item"):
+                frame[column] = frame[column].astype(str)
+        return frame
+
+    def exclusions(self) -> pd.DataFrame | None:
+        return self._read("exclusions", ["exclusions.csv"])
+
+    def table(self, kind: str, survey: str) -> pd.DataFrame | None:
+        return self._read(f"table_{kind}_{survey}", [f"tables/{kind}_{survey}.csv"])
+
+    def summary(self) -> dict:
+        data = self._json("summary.json")
+        return data if isinstance(data, dict) else {}
+
+    def populations(self) -> list[dict]:
+        """populations.json as a list of records, each with at least ``survey`` and ``country``."""
+        return _population_records(self._json("populations.json"))
+
+    # -- the design ----------------------------------------------------------------------------
+    def surveys(self) -> list[str]:
+        found: list[str] = []
+        means = self.item_means()
+        if means is not None and "survey" in means:
+            found += list(dict.fromkeys(means["survey"]))
+        for file in sorted(self.path.glob("similarity_*_rq*.*")) + sorted(self.path.glob("aggregate_similarity_*.csv")):
+            stem = file.name.split(".")[0]
+            survey = stem.removeprefix("aggregate_similarity_") if stem.startswith("aggregate_") \
+                else stem.removeprefix("similarity_").rsplit("_", 1)[0]
+            if survey not in found:
+                found.append(survey)
+        return found
+
+    def survey_means(self, survey: str) -> pd.DataFrame:
+        means = self.item_means()
+        if means is None or "survey" not in means:
+            return pd.DataFrame(columns=["model", "origin", "survey", "language", "persona", "item", "mean"])
+        return means[means["survey"] == survey]
+
+    def design(self, survey: str | None = None) -> dict[str, list[str]]:
+        """Models, origins, languages and personas present (in item_means, else in the similarity files)."""
+        frames = [self.survey_means(s) for s in ([survey] if survey else self.surveys())]
+        frame = pd.concat(frames) if frames else pd.DataFrame()
+        if frame.empty:
+            frame = pd.concat([f for s in ([survey] if survey else self.surveys())
+                               for f in [self.similarity(s, "rq1")] if f is not None] or [pd.DataFrame()])
+        return {key: sorted(map(str, frame[key].dropna().unique())) if key in frame else []
+                for key in ("model", "origin", "language", "persona")}
+
+    def populations_of(self, survey: str) -> list[str]:
+        """Countries of the human populations for a survey, from whatever file names them."""
+        countries: list[str] = []
+        for record in self.populations():
+            if record.get("survey") == survey:
+                countries.append(str(record["country"]))
+        for frame, column in ((self.similarity(survey, "rq1"), "nationality"),
+                              (self.aggregate_similarity(survey), "country")):
+            if frame is not None and column in frame:
+                countries += [str(c) for c in frame[column].unique()]
+        stats = self.human_item_stats()
+        if stats is not None:
+            countries += [str(c) for c in stats.loc[stats["survey"] == survey, "country"].unique()]
+        return sorted(dict.fromkeys(countries))
+
+    def model_origins(self) -> dict[str, str]:
+        """model id -> origin, from item_means (else the similarity files)."""
+        origins: dict[str, str] = {}
+        means = self.item_means()
+        frames = [means] if means is not None else []
+        frames += [f for s in self.surveys() for f in [self.similarity(s, "rq1"), self.aggregate_similarity(s)]
+                   if f is not None]
+        for frame in frames:
+            if {"model", "origin"} <= set(frame.columns):
+                for model, origin in frame[["model", "origin"]].drop_duplicates().itertuples(index=False):
+                    origins.setdefault(str(model), str(origin))
+        return origins
+
+
+def _read_table(file: Path) -> pd.DataFrame:
+    try:
+        if file.suffix == ".parquet":
+            return pd.read_parquet(file)
+        return pd.read_csv(file)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
+        raise ReportInputError(f"{file}: cannot be read ({type(exc).__name__}: {exc}); "
+                               f"re-run the analysis to rewrite it") from None
+
+
+def _population_records(data: object) -> list[dict]:
+    """Accept a list of records, {survey: {country: record}} or {"survey/country": record}."""
+    if data is None:
+        return []
+    if isinstance(data, dict) and "populations" in data:
+        data = data["populations"]
+    records: list[dict] = []
+    if isinstance(data, list):
+        return [dict(r) for r in data if isinstance(r, dict) and "survey" in r and "country" in r]
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if not isinstance(value, dict):
+                continue
+            if "country" in value or "n" in value:
+                survey, _, country = str(key).replace(":", "/").partition("/")
+                records.append({"survey": value.get("survey", survey), "country": value.get("country", country),
+                                **value})
+            else:
+                for country, record in value.items():
+                    if isinstance(record, dict):
+                        records.append({"survey": key, "country": country, **record})
+    return records
