@@ -1,0 +1,91 @@
+"""Throughput of the embedded local model (SmolLM2-135M-Instruct via llama-cpp-python).
+
+Prints prompts/second in distribution mode with and without prefix reuse (the default study's 330
+prompts: 55 items x 2 languages x 3 personas, rendered by whosevalues.instruments, in plan order so
+items of one condition follow each other), samples/second in sample mode, and the peak RSS.
+
+    python benchmarks/bench_local.py [--samples 60] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from whosevalues.instruments import load_instrument  # noqa: E402
+from whosevalues.models.base import ChatRequest  # noqa: E402
+from whosevalues.models.catalog import EMBEDDED_MODEL, resolve_model  # noqa: E402
+from whosevalues.models.local_llama import LocalLlamaBackend  # noqa: E402
+
+LANGUAGES = ("en", "zh")
+PERSONAS = ("none", "CHN", "USA")
+
+
+def default_study_prompts(mode: str = "distribution", temperature: float | None = None) -> list[ChatRequest]:
+    requests = []
+    for survey in ("mfq2", "wvs7"):
+        instrument = load_instrument(survey)
+        for language in LANGUAGES:
+            for persona in PERSONAS:
+                for item in instrument.item_ids:
+                    prompt = instrument.render(item, language, persona)
+                    key = f"{survey}/{language}/{persona}/{item}"
+                    requests.append(ChatRequest(key=key, system=prompt.system, user=prompt.user, mode=mode,
+                                                scale_min=instrument.scale.min, scale_max=instrument.scale.max,
+                                                temperature=temperature, max_tokens=10, seed=len(requests)))
+    return requests
+
+
+def peak_rss_mib() -> float:
+    # ru_maxrss is KiB on Linux (bytes on macOS)
+    scale = 1 / 1024 if sys.platform != "darwin" else 1 / 1024 / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+def timed(backend: LocalLlamaBackend, requests: list[ChatRequest]) -> tuple[float, list]:
+    start = time.perf_counter()
+    results = [backend.complete_sync(r) for r in requests]
+    return time.perf_counter() - start, results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=60, help="sample-mode requests to time")
+    args = parser.parse_args()
+
+    backend = LocalLlamaBackend(resolve_model(EMBEDDED_MODEL), prefix_reuse=True)
+    start = time.perf_counter()
+    engine = backend.engine
+    print(f"model load: {time.perf_counter() - start:.2f} s ({engine.model_path.name})")
+
+    prompts = default_study_prompts()
+    engine.prefix_reuse = True
+    engine.reset()
+    warm_s, warm = timed(backend, prompts)
+    reused = sum(c.extra["reused_tokens"] for c in warm)
+    total = sum(c.input_tokens for c in warm)
+    engine.prefix_reuse = False
+    cold_s, cold = timed(backend, prompts)
+    engine.prefix_reuse = True
+    max_diff = max(abs(a.distribution[v] - b.distribution[v]) for a, b in zip(warm, cold) for v in a.distribution)
+
+    print(f"distribution, prefix reuse:    {len(prompts) / warm_s:7.1f} prompts/s  ({len(prompts)} prompts, "
+          f"{warm_s:.2f} s; {reused}/{total} prompt tokens reused)")
+    print(f"distribution, no prefix reuse: {len(prompts) / cold_s:7.1f} prompts/s  ({cold_s:.2f} s)")
+    print(f"speed-up from prefix reuse:    {cold_s / warm_s:7.2f}x  (max |diff| between the two: {max_diff:.2e})")
+
+    samples = default_study_prompts(mode="sample")[: args.samples]
+    sample_s, done = timed(backend, samples)
+    tokens = sum(c.output_tokens or 0 for c in done)
+    print(f"sample mode:                   {len(samples) / sample_s:7.1f} samples/s  ({len(samples)} samples, "
+          f"{tokens} tokens generated, temperature {backend.temperature_for(samples[0])})")
+    print(f"peak RSS:                      {peak_rss_mib():7.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

