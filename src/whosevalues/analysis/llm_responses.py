@@ -1,0 +1,160 @@
+"""LLM answers as item means: the project's ``item_means.csv`` or the paper's published CSVs.
+
+``load_llm_responses(paths)`` returns one frame in the contract layout of ``item_means.csv``
+(model, origin, survey, language, persona, item, mean, n_valid, n_total, refusal_rate) whatever the input:
+
+- the project's own ``item_means.csv`` (read as is, codes checked);
+- the paper's ``llm_mfq_responses.csv`` / ``llm_wvs_responses.csv`` / ``llm_wvs_persona_responses.csv``
+  (columns LLM, language [English|Chinese], persona [none|China|USA], item, llm_response, model_nation),
+  mapped to the project's codes: en/zh, none/CHN/USA, origin CHN/USA, survey mfq2/wvs7, items "1".."36"
+  and "Q177".."Q195". Those files hold one row per item with the item mean over the 20 samples; they do not
+  say how many samples of each item were valid, so n_valid is n_total (20) where the mean exists.
+  ``source_row`` keeps each condition-item's first row number in its file: the paper's WVS RQ1 script keeps
+  "the first row" per item after a join, so paper-compatible mode needs the file order.
+
+Several files may be given (e.g. the WVS none and persona files); identical duplicate rows are merged,
+conflicting ones are an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+CONTRACT_COLUMNS = ["model", "origin", "survey", "language", "persona", "item",
+                    "mean", "n_valid", "n_total", "refusal_rate"]
+PAPER_COLUMNS = ["LLM", "language", "persona", "item", "llm_response", "model_nation"]
+KEY = ["model", "survey", "language", "persona", "item"]
+
+PAPER_LANGUAGES = {"English": "en", "Chinese": "zh"}
+PAPER_PERSONAS = {"none": "none", "China": "CHN", "USA": "USA"}
+PAPER_NATIONS = {"China": "CHN", "USA": "USA", "US": "USA"}
+PAPER_SURVEYS = {"mfq": "mfq2", "wvs": "wvs7"}
+PAPER_SAMPLES = 20  # the paper's 20 iterations per item and condition
+
+
+class LLMResponsesError(ValueError):
+    """An LLM responses file cannot be read as item means. The message names the file and the fix."""
+
+
+def load_llm_responses(paths: Path | str | list[Path | str]) -> pd.DataFrame:
+    """Item means from one or more files (project ``item_means.csv`` or the paper's ``llm_*_responses.csv``)."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    if not paths:
+        raise LLMResponsesError("no LLM responses file given: pass --llm-responses FILE")
+    frames = []
+    for index, path in enumerate(paths):
+        frame = _read_one(Path(path))
+        if "source_row" in frame.columns:  # file order across files: earlier files first
+            frame["source_row"] = frame["source_row"] + index * 10_000_000
+        frames.append(frame)
+    return _merge(frames)
+
+
+def _read_one(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise LLMResponsesError(f"{path}: no such file; check the --llm-responses path")
+    try:
+        raw = pd.read_csv(path, encoding="utf-8-sig", dtype={"item": str}, low_memory=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise LLMResponsesError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    columns = set(raw.columns)
+    if {"LLM", "llm_response"} & columns:
+        return from_paper_layout(raw, where=str(path))
+    return from_contract_layout(raw, where=str(path))
+
+
+def _require(frame: pd.DataFrame, needed: list[str], where: str, layout: str) -> None:
+    missing = [column for column in needed if column not in frame.columns]
+    if missing:
+        raise LLMResponsesError(f"{where}: missing column(s) {', '.join(missing)} for the {layout} layout "
+                                f"(expected {', '.join(needed)})")
+
+
+def from_contract_layout(raw: pd.DataFrame, where: str = "item means") -> pd.DataFrame:
+    """Check and normalise a frame in the project's item_means layout."""
+    _require(raw, CONTRACT_COLUMNS, where, "item_means.csv")
+    frame = raw.copy()
+    for column in ("model", "origin", "survey", "language", "persona", "item"):
+        frame[column] = frame[column].astype(str)
+    for column in ("mean", "n_valid", "n_total", "refusal_rate"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce")
+    bad_origin = sorted({o for o in frame["origin"].unique() if not (len(o) == 3 and o.isalpha())})
+    if bad_origin:
+        raise LLMResponsesError(f"{where}: origin {bad_origin[0]!r} is not an ISO 3166 alpha-3 code like CHN or USA")
+    return frame
+
+
+def from_paper_layout(raw: pd.DataFrame, where: str = "paper responses") -> pd.DataFrame:
+    """Map the paper's published layout to the contract layout (one row per model x condition x item)."""
+    _require(raw, PAPER_COLUMNS, where, "paper's llm_*_responses.csv")
+    frame = raw.reset_index(drop=True)
+    survey = _paper_survey(frame, where)
+    mapped = pd.DataFrame({
+        "model": frame["LLM"].astype(str),
+        "origin": _map(frame["model_nation"], PAPER_NATIONS, "model_nation", where),
+        "survey": survey,
+        "language": _map(frame["language"], PAPER_LANGUAGES, "language", where),
+        "persona": _map(frame["persona"], PAPER_PERSONAS, "persona", where),
+        "item": _paper_items(frame["item"], survey, where),
+        "mean": pd.to_numeric(frame["llm_response"], errors="coerce"),
+        "source_row": np.arange(len(frame)),
+    })
+    # One row per sample in a full export, one per item in the published files: the item mean repeats.
+    grouped = mapped.groupby(KEY, sort=False, as_index=False).agg(
+        origin=("origin", "first"), mean=("mean", "first"), source_row=("source_row", "min"))
+    grouped["n_total"] = PAPER_SAMPLES
+    grouped["n_valid"] = np.where(grouped["mean"].notna(), PAPER_SAMPLES, 0)
+    grouped["refusal_rate"] = 1.0 - grouped["n_valid"] / grouped["n_total"]
+    return grouped[CONTRACT_COLUMNS + ["source_row"]]
+
+
+def _paper_survey(frame: pd.DataFrame, where: str) -> str:
+    if "survey" in frame.columns:
+        values = set(frame["survey"].astype(str).str.lower().unique())
+        if len(values) == 1 and next(iter(values)) in PAPER_SURVEYS:
+            return PAPER_SURVEYS[next(iter(values))]
+    items = pd.to_numeric(frame["item"].astype(str).str.lstrip("Qq"), errors="coerce")
+    if items.between(1, 36).all():
+        return "mfq2"
+    if items.between(177, 195).all():
+        return "wvs7"
+    raise LLMResponsesError(f"{where}: cannot tell the survey (column survey is not mfq/wvs and items are neither "
+                            f"1..36 nor 177..195)")
+
+
+def _paper_items(items: pd.Series, survey: str, where: str) -> pd.Series:
+    numbers = pd.to_numeric(items.astype(str).str.lstrip("Qq"), errors="coerce")
+    if numbers.isna().any():
+        raise LLMResponsesError(f"{where}: column item has non-numeric values like "
+                                f"{items[numbers.isna()].iloc[0]!r}")
+    as_int = numbers.astype(int).astype(str)
+    return "Q" + as_int if survey == "wvs7" else as_int
+
+
+def _map(values: pd.Series, mapping: dict[str, str], column: str, where: str) -> pd.Series:
+    text = values.astype(str)
+    unknown = sorted(set(text.unique()) - set(mapping))
+    if unknown:
+        raise LLMResponsesError(f"{where}: column {column} has value {unknown[0]!r}; "
+                                f"expected one of {', '.join(mapping)}")
+    return text.map(mapping)
+
+
+def _merge(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    combined = pd.concat(frames, ignore_index=True)
+    if "source_row" not in combined.columns:
+        combined["source_row"] = np.nan
+    duplicated = combined.duplicated(KEY, keep=False)
+    if duplicated.any():
+        groups = combined[duplicated].groupby(KEY)["mean"]
+        spread = (groups.max() - groups.min()).fillna(0.0)
+        conflicts = spread[spread > 1e-9]
+        if len(conflicts):
+            key = dict(zip(KEY, conflicts.index[0]))
+            raise LLMResponsesError(f"two input files disagree on the mean of {key}: pass only one of them")
+        combined = combined.drop_duplicates(KEY, keep="first")
+    return combined.reset_index(drop=True)

@@ -1,0 +1,244 @@
+"""OLS for the paper's factorial designs, from sufficient statistics, with better standard errors.
+
+Every regression here has a design matrix whose rows depend only on the row's *cell* (the levels of its
+factors). Then ``X'X = sum_c n_c x_c x_c'`` and ``X'y = sum_c x_c S_c`` (n_c rows, S_c their sum), the fitted
+value of a row is ``x_c . beta`` and the residual sum of squares is the within-cell sum of squares plus
+``sum_c n_c (mean_c - fitted_c)^2``. So 1.4 million rows cost a few ``bincount`` passes, not a 1.4M x 80
+matrix. ``fit_statsmodels`` fits the same model the slow, obvious way; the tests hold the two equal.
+
+Coding (the paper's): each two-level factor is +0.5 / -0.5 and then mean-centred over the rows of the
+regression; interactions are products of the centred codes. An optional treatment-coded factor (RQ3's
+``removed``) enters as 0/1 indicators of its non-reference levels, uncentred, and multiplies the others.
+
+Standard errors. ``std_error`` is the classical OLS SE (what the paper reports). The rows are not
+independent: each respondent appears once per model and condition, each model once per respondent, so the
+classical SE is far too small for effects that vary between models. Extra columns:
+
+- ``se_cluster_respondent``, ``se_cluster_model``: cluster-robust (sandwich) SEs, one-way, with the usual
+  small-sample factor G/(G-1) * (N-1)/(N-K) (statsmodels' default).
+- ``se_twoway``: Cameron, Gelbach & Miller (2011) two-way clustering, V = V_resp + V_model - V_resp&model,
+  each part with its own small-sample factor (as statsmodels' ``cov_cluster_2groups``). If a diagonal
+  element comes out negative (possible in finite samples) the SE is NaN rather than a made-up number.
+- ``p_twoway``: from a t distribution with min(G_resp, G_model) - 1 degrees of freedom: with ~20 models the
+  number of model clusters, not of rows, limits what the data can say.
+- ``boot_se_models``, ``boot_ci_low``, ``boot_ci_high``: a bootstrap over models, resampling models with
+  replacement within each origin (so every replicate keeps both origins), refitting from the per-model cell
+  statistics (codes re-centred in each replicate); SE = SD of the replicates, CI = 2.5/97.5 percentiles.
+  It answers "would this effect hold for another draw of models from the same makers' countries?".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+BASE_COLUMNS = ["term", "estimate", "std_error", "t_value", "p_value"]
+ROBUST_COLUMNS = ["se_cluster_respondent", "se_cluster_model", "se_twoway", "p_twoway",
+                  "boot_se_models", "boot_ci_low", "boot_ci_high"]
+
+
+@dataclass
+class CellDesign:
+    """The design of a factorial regression, one row per cell.
+
+    ``codes``: cells x factors, raw sum codes (+0.5 / -0.5) of the centred factors, named ``factors``.
+    ``level``: per cell, the index into ``levels`` of the treatment-coded factor ``indicator`` (-1: its
+    reference level), or None when there is no such factor.
+    """
+
+    codes: np.ndarray
+    factors: list[str]
+    indicator: str | None = None
+    level: np.ndarray | None = None
+    levels: list[str] = field(default_factory=list)
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.codes)
+
+    def terms(self) -> list[tuple[tuple[str, ...], int | None]]:
+        """Terms in R's order (by degree, then factor order): (centred factors, indicator level or None)."""
+        slots = list(self.factors) + ([self.indicator] if self.indicator else [])
+        terms: list[tuple[tuple[str, ...], int | None]] = [((), None)]
+        for degree in range(1, len(slots) + 1):
+            for combo in combinations(slots, degree):
+                centred = tuple(name for name in combo if name != self.indicator)
+                if self.indicator in combo:
+                    terms.extend((centred, level) for level in range(len(self.levels)))
+                else:
+                    terms.append((centred, None))
+        return terms
+
+    def term_names(self) -> list[str]:
+        names = []
+        for centred, level in self.terms():
+            parts = list(centred) + ([f"{self.indicator}[{self.levels[level]}]"] if level is not None else [])
+            names.append(":".join(parts) if parts else "Intercept")
+        return names
+
+    def matrix(self, counts: np.ndarray) -> np.ndarray:
+        """cells x terms design matrix, codes centred over the rows (cell counts ``counts``)."""
+        total = counts.sum()
+        centred = self.codes - (counts @ self.codes) / total if total > 0 else self.codes
+        index = {name: j for j, name in enumerate(self.factors)}
+        columns = []
+        for factors, level in self.terms():
+            column = np.ones(self.n_cells)
+            for name in factors:
+                column = column * centred[:, index[name]]
+            if level is not None:
+                column = column * (self.level == level)
+            columns.append(column)
+        return np.column_stack(columns)
+
+
+@dataclass
+class Fit:
+    beta: np.ndarray
+    se: np.ndarray
+    sigma2: float
+    df_resid: int
+    X: np.ndarray  # cells x terms
+    bread: np.ndarray  # (X'X)^-1
+    fitted_cell: np.ndarray
+
+
+def cell_statistics(y: np.ndarray, cell: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per-cell counts and sums, and the total within-cell sum of squares (two-pass, numerically stable)."""
+    counts = np.bincount(cell, minlength=n_cells).astype(float)
+    sums = np.bincount(cell, weights=y, minlength=n_cells)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / counts, 0.0)
+    within = float(np.sum((y - means[cell]) ** 2))
+    return counts, sums, within
+
+
+def fit_cells(design: CellDesign, counts: np.ndarray, sums: np.ndarray, within_ss: float) -> Fit:
+    """OLS estimates and classical SEs from per-cell counts, sums and the within-cell sum of squares."""
+    X = design.matrix(counts)
+    xtx = X.T @ (X * counts[:, None])
+    xty = X.T @ sums
+    if np.linalg.matrix_rank(xtx) < X.shape[1]:
+        raise ValueError("the design is rank deficient (some factor combination has no rows): "
+                         "the data cannot separate these effects")
+    bread = np.linalg.inv(xtx)
+    beta = bread @ xty
+    fitted = X @ beta
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / np.where(counts > 0, counts, 1), 0.0)
+    rss = within_ss + float(np.sum(counts * (means - fitted) ** 2))
+    n, p = counts.sum(), X.shape[1]
+    df_resid = int(n - p)
+    sigma2 = rss / df_resid
+    return Fit(beta=beta, se=np.sqrt(np.diag(bread) * sigma2), sigma2=sigma2, df_resid=df_resid, X=X,
+               bread=bread, fitted_cell=fitted)
+
+
+def cluster_cov(fit: Fit, residual: np.ndarray, cell: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, int]:
+    """One-way cluster-robust covariance (statsmodels' small-sample factor) and the number of clusters."""
+    _, codes = np.unique(groups, return_inverse=True)
+    n_groups = int(codes.max()) + 1
+    n_cells = len(fit.X)
+    per_group_cell = np.bincount(codes * n_cells + cell, weights=residual, minlength=n_groups * n_cells)
+    scores = per_group_cell.reshape(n_groups, n_cells) @ fit.X  # groups x terms
+    meat = scores.T @ scores
+    n, p = len(residual), fit.X.shape[1]
+    factor = n_groups / (n_groups - 1) * (n - 1) / (n - p) if n_groups > 1 else np.nan
+    return factor * fit.bread @ meat @ fit.bread, n_groups
+
+
+def robust_columns(fit: Fit, y: np.ndarray, cell: np.ndarray, respondent: np.ndarray,
+                   model: np.ndarray) -> dict[str, np.ndarray]:
+    residual = y - fit.fitted_cell[cell]
+    cov_r, g_r = cluster_cov(fit, residual, cell, respondent)
+    cov_m, g_m = cluster_cov(fit, residual, cell, model)
+    pair = respondent.astype(np.int64) * (int(model.max()) + 1) + model
+    cov_rm, _ = cluster_cov(fit, residual, cell, pair)
+    var_two = np.diag(cov_r + cov_m - cov_rm)
+    with np.errstate(invalid="ignore"):
+        se_two = np.where(var_two > 0, np.sqrt(np.abs(var_two)), np.nan)
+    df = max(min(g_r, g_m) - 1, 1)
+    p_two = 2 * stats.t.sf(np.abs(fit.beta / se_two), df)
+    return {"se_cluster_respondent": np.sqrt(np.diag(cov_r)), "se_cluster_model": np.sqrt(np.diag(cov_m)),
+            "se_twoway": se_two, "p_twoway": p_two}
+
+
+def bootstrap_models(design: CellDesign, y: np.ndarray, cell: np.ndarray, model: np.ndarray,
+                     model_stratum: np.ndarray, replicates: int, seed: int) -> dict[str, np.ndarray]:
+    """Bootstrap over models within strata (origin): SE and percentile CI of each estimate.
+
+    ``model``: per row, the model index (0..M-1); ``model_stratum``: per model, its stratum.
+    """
+    n_terms = len(design.term_names())
+    empty = {"boot_se_models": np.full(n_terms, np.nan), "boot_ci_low": np.full(n_terms, np.nan),
+             "boot_ci_high": np.full(n_terms, np.nan)}
+    n_models, n_cells = len(model_stratum), design.n_cells
+    if replicates <= 1 or n_models < 2:
+        return empty
+    flat = model.astype(np.int64) * n_cells + cell
+    counts_mc = np.bincount(flat, minlength=n_models * n_cells).reshape(n_models, n_cells).astype(float)
+    sums_mc = np.bincount(flat, weights=y, minlength=n_models * n_cells).reshape(n_models, n_cells)
+    rng = np.random.default_rng(seed)
+    weights = np.zeros((replicates, n_models))
+    for stratum in np.unique(model_stratum):
+        members = np.flatnonzero(model_stratum == stratum)
+        draws = rng.integers(0, len(members), size=(replicates, len(members)))
+        for b in range(replicates):  # loop over replicates (200), never over rows
+            weights[b, members] += np.bincount(draws[b], minlength=len(members))
+    counts_b, sums_b = weights @ counts_mc, weights @ sums_mc
+    estimates = np.full((replicates, n_terms), np.nan)
+    for b in range(replicates):
+        X = design.matrix(counts_b[b])
+        xtx = X.T @ (X * counts_b[b][:, None])
+        try:
+            estimates[b] = np.linalg.solve(xtx, X.T @ sums_b[b])
+        except np.linalg.LinAlgError:
+            continue  # a replicate that lost a whole cell cannot estimate every term
+        if np.linalg.cond(xtx) > 1e12:
+            estimates[b] = np.nan
+    good = ~np.isnan(estimates).any(axis=1)
+    if good.sum() < 2:
+        return empty
+    kept = estimates[good]
+    return {"boot_se_models": kept.std(axis=0, ddof=1),
+            "boot_ci_low": np.percentile(kept, 2.5, axis=0), "boot_ci_high": np.percentile(kept, 97.5, axis=0)}
+
+
+def regression_table(design: CellDesign, y: np.ndarray, cell: np.ndarray, respondent: np.ndarray,
+                     model: np.ndarray, model_stratum: np.ndarray, *, bootstrap: int = 200,
+                     seed: int = 0) -> pd.DataFrame:
+    """The full table: term, estimate, std_error, t_value, p_value, then the robust columns."""
+    counts, sums, within = cell_statistics(y, cell, design.n_cells)
+    fit = fit_cells(design, counts, sums, within)
+    t_value = fit.beta / fit.se
+    table = pd.DataFrame({"term": design.term_names(), "estimate": fit.beta, "std_error": fit.se,
+                          "t_value": t_value, "p_value": 2 * stats.t.sf(np.abs(t_value), fit.df_resid)})
+    for name, values in robust_columns(fit, y, cell, respondent, model).items():
+        table[name] = values
+    for name, values in bootstrap_models(design, y, cell, model, model_stratum, bootstrap, seed).items():
+        table[name] = values
+    return table[BASE_COLUMNS + ROBUST_COLUMNS]
+
+
+def design_frame(design: CellDesign, cell: np.ndarray) -> pd.DataFrame:
+    """The row-level design matrix (rows x terms) built the obvious way, for checking against statsmodels."""
+    counts = np.bincount(cell, minlength=design.n_cells).astype(float)
+    return pd.DataFrame(design.matrix(counts)[cell], columns=design.term_names())
+
+
+def fit_statsmodels(design: CellDesign, y: np.ndarray, cell: np.ndarray, groups: np.ndarray | None = None):
+    """The same regression with statsmodels OLS on the row-level matrix (slow; for tests and checks).
+
+    ``groups``: None (classical), a 1-D array (one-way clusters) or an (n, 2) array (two-way clusters).
+    """
+    import statsmodels.api as sm
+
+    X = design_frame(design, cell)
+    model = sm.OLS(np.asarray(y, dtype=float), X)
+    if groups is None:
+        return model.fit()
+    return model.fit(cov_type="cluster", cov_kwds={"groups": groups})

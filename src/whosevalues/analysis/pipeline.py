@@ -1,0 +1,270 @@
+"""The analysis: item means + human populations -> similarity files, RQ1/RQ2/RQ3 tables, summary.json.
+
+``analyze(item_means, populations, out_dir=...)`` writes, per survey present in ``item_means`` (layout in
+docs/output.md): ``tables/rq{1,2,3}_<survey>.csv``, ``tables/welch_<survey>.csv``,
+``similarity_<survey>_<rq>.parquet``, ``reference_similarity_<survey>.csv``, ``human_item_stats.csv``,
+``exclusions.csv`` and ``summary.json``. A design the data cannot support is skipped with its reason in
+summary.json. Populations without respondents (aggregates only) are left to ``aggregate_similarity``.
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from whosevalues.analysis import paper_compat
+from whosevalues.analysis.design import (EXCLUSION_COLUMNS, NONE, DesignSkipped, RowSet, respondent_language,
+                                         rq1, rq2, rq3)
+from whosevalues.analysis.vectors import HumanVectors, LLMVectors, human_vectors, llm_vectors, zscore_rows
+from whosevalues.humans.population import Population
+from whosevalues.instruments import InstrumentError, load_instrument
+
+ANALYSES = ("rq1", "rq2", "rq3")
+
+
+class AnalysisError(ValueError):
+    """The analysis cannot start (bad input). The message names the problem and the fix."""
+
+
+def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], *, paper_compatible: bool = False,
+            out_dir: Path, bootstrap: int = 200, seed: int = 0,
+            languages: dict[str, str] | None = None) -> dict:
+    """Run every analysis the data supports and write the output files; returns the summary dict."""
+    out_dir = Path(out_dir)
+    (out_dir / "tables").mkdir(parents=True, exist_ok=True)
+    if item_means is None or item_means.empty:
+        raise AnalysisError("no LLM item means to analyse: run `whosevalues run` first or pass --llm-responses")
+    missing = [c for c in ("model", "origin", "survey", "language", "persona", "item", "mean")
+               if c not in item_means.columns]
+    if missing:
+        raise AnalysisError(f"item means lack column(s) {', '.join(missing)}: use the item_means.csv layout")
+    item_means = item_means.assign(item=item_means["item"].astype(str))
+    summary: dict = {"paper_compatible": paper_compatible, "bootstrap_replicates": bootstrap, "seed": seed,
+                     "surveys": {}, "exclusions": []}
+    exclusions, item_stats = [], []
+    for survey in sorted(item_means["survey"].astype(str).unique()):
+        result, survey_exclusions, stats_frame = _analyze_survey(
+            survey, item_means, populations.get(survey, []), paper_compatible, out_dir, bootstrap, seed, languages)
+        summary["surveys"][survey] = result
+        exclusions.append(survey_exclusions)
+        item_stats.append(stats_frame)
+    exclusion_frame = pd.concat([e for e in exclusions if len(e)] or [pd.DataFrame(columns=EXCLUSION_COLUMNS)],
+                                ignore_index=True)
+    exclusion_frame.to_csv(out_dir / "exclusions.csv", index=False)
+    summary["exclusions"] = exclusion_frame.to_dict(orient="records")
+    pd.concat([s for s in item_stats if len(s)] or [pd.DataFrame()], ignore_index=True).to_csv(
+        out_dir / "human_item_stats.csv", index=False)
+    summary["aggregate_similarity"] = _aggregate_similarity(item_means, populations, out_dir)
+    try:
+        from whosevalues.version import __version__
+        summary["version"] = __version__
+    except ImportError:  # pragma: no cover
+        pass
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default), encoding="utf-8")
+    return summary
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return None if np.isnan(value) else float(value)
+    return str(value)
+
+
+def _dimension_groups(instrument) -> dict[str, list[int]]:
+    """Dimension -> item column indices (one per question where the survey has no dimensions)."""
+    groups: dict[str, list[int]] = {}
+    for index, (item, dimension) in enumerate(instrument.dimension_of().items()):
+        groups.setdefault(dimension, []).append(index)
+    return groups
+
+
+def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, bootstrap, seed, languages):
+    result: dict = {"populations": {}, "analyses": {}, "mean_cosine": []}
+    empty_exclusions = pd.DataFrame(columns=EXCLUSION_COLUMNS)
+    try:
+        instrument = load_instrument(survey)
+    except InstrumentError as exc:
+        result["skipped"] = f"unknown survey: {exc}"
+        return result, empty_exclusions, pd.DataFrame()
+    items = instrument.item_ids
+    survey_means = item_means[item_means["survey"] == survey]
+    humans: list[HumanVectors] = []
+    for population in populations:
+        entry = {"source": population.source, "n": population.n}
+        if population.responses is None:
+            entry["skipped"] = "aggregates only: per-respondent analyses need respondent-level data"
+            result["populations"][population.country] = entry
+            continue
+        if paper_compatible:
+            population = paper_compat.paper_population(population)
+        vectors = human_vectors(population, items)
+        humans.append(vectors)
+        entry.update(n_respondents=vectors.n, dropped_incomplete=vectors.dropped_incomplete,
+                     dropped_straightliners=vectors.dropped_straightliners,
+                     grouping=population.audit.get("grouping", "as loaded"))
+        result["populations"][population.country] = entry
+    stats_frame = _human_item_stats(survey, instrument, humans)
+    if paper_compatible:
+        result["paper_notes"] = paper_compat.PAPER_NOTES.get(survey, {})
+    if not humans:
+        for analysis in ANALYSES:
+            result["analyses"][analysis] = {"skipped": "no population with respondent-level data for this survey"}
+        return result, empty_exclusions, stats_frame
+
+    def vectors_for(analysis: str) -> LLMVectors:
+        if paper_compatible:
+            return paper_compat.llm_vectors_for(analysis, survey, survey_means, items)
+        return llm_vectors(survey_means, survey, items)
+
+    exclusions = []
+    countries = sorted({h.country for h in humans}, key=lambda c: (c not in ("CHN", "USA"), c))
+    pairs = list(combinations(countries, 2))
+    for analysis in ("rq1", "rq3"):
+        if not pairs:
+            result["analyses"][analysis] = {"skipped": f"needs respondents from two countries, got {countries}"}
+            continue
+        for number, pair in enumerate(pairs):
+            pair = tuple(sorted(pair, key=lambda c: (c != "CHN", c)))
+            suffix = "" if number == 0 else f"_{pair[0]}-{pair[1]}"
+            name = analysis + suffix
+            try:
+                llm = vectors_for(analysis)
+                if analysis == "rq1":
+                    rows = rq1(survey, humans, llm, pair=pair, languages=languages)
+                else:
+                    rows = rq3(survey, humans, llm, _dimension_groups(instrument), pair=pair, languages=languages)
+            except DesignSkipped as exc:
+                result["analyses"][name] = {"skipped": str(exc)}
+                continue
+            result["analyses"][name] = _write_rowset(rows, name, out_dir, bootstrap, seed)
+            exclusions.append(rows.exclusions)
+            if analysis == "rq1" and number == 0:
+                result["mean_cosine"] = _mean_cosine(rows)
+                reference = _reference_similarity(survey, humans, survey_means, items, rows, languages)
+                reference.to_csv(out_dir / f"reference_similarity_{survey}.csv", index=False)
+                _welch(rows, reference, pair).to_csv(out_dir / "tables" / f"welch_{survey}.csv", index=False)
+    try:
+        rows = rq2(survey, humans, vectors_for("rq2"), languages=languages)
+        result["analyses"]["rq2"] = _write_rowset(rows, "rq2", out_dir, bootstrap, seed)
+        exclusions.append(rows.exclusions)
+    except DesignSkipped as exc:
+        result["analyses"]["rq2"] = {"skipped": str(exc)}
+    frame = pd.concat(exclusions, ignore_index=True) if exclusions else empty_exclusions
+    return result, frame.drop_duplicates(), stats_frame
+
+
+def _write_rowset(rows: RowSet, name: str, out_dir: Path, bootstrap: int, seed: int) -> dict:
+    table = rows.table(bootstrap=bootstrap, seed=seed)
+    analysis, _, pair = name.partition("_")  # "rq1" or "rq1_CHN-DEU" (further country pairs)
+    table.to_csv(out_dir / "tables" / (f"{analysis}_{rows.survey}" + (f"_{pair}" if pair else "") + ".csv"),
+                 index=False)
+    rows.frame().to_parquet(out_dir / f"similarity_{rows.survey}_{name}.parquet", index=False)
+    return {"rows": rows.n_rows, "respondents": int(len(rows.respondents)), "models": int(len(rows.models)),
+            "models_by_origin": rows.models["origin"].value_counts().sort_index().to_dict(),
+            "excluded_models": sorted(set(rows.exclusions["model"])),
+            "mean_cosine": float(rows.cosine.mean())}
+
+
+def _mean_cosine(rows: RowSet) -> list[dict]:
+    frame = pd.DataFrame({"population": rows.respondents["nationality"].to_numpy()[rows.respondent],
+                          "origin": rows.models["origin"].to_numpy()[rows.model], "cosine": rows.cosine})
+    grouped = frame.groupby(["population", "origin"])["cosine"].agg(["mean", "count"]).reset_index()
+    return [{"population": r.population, "origin": r.origin, "mean_cosine": float(r.mean), "n": int(r.count)}
+            for r in grouped.itertuples()]
+
+
+def _human_item_stats(survey, instrument, humans: list[HumanVectors]) -> pd.DataFrame:
+    dimension = instrument.dimension_of()
+    frames = []
+    for h in humans:
+        frames.append(pd.DataFrame({
+            "survey": survey, "country": h.country, "item": instrument.item_ids,
+            "dimension": [dimension[i] for i in instrument.item_ids], "mean": h.raw.mean(axis=0),
+            "sd": h.raw.std(axis=0, ddof=1) if h.n > 1 else np.nan, "z_mean": h.z.mean(axis=0), "n": h.n}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _reference_vectors(humans, survey_means, items, rows: RowSet, languages) -> dict[tuple[str, str], np.ndarray]:
+    """(reference name, language) -> z-scored item-mean vector: each country's humans, each origin's LLMs."""
+    references = {}
+    used_languages = sorted(set(rows.conditions["language"]))
+    for h in humans:
+        for language in used_languages:
+            references[(f"Human {h.country}", language)] = h.raw.mean(axis=0)
+    kept = survey_means[(survey_means["persona"] == NONE) & survey_means["model"].isin(rows.models["model"])]
+    for (origin, language), group in kept.groupby(["origin", "language"]):
+        wide = group.pivot_table(index="model", columns="item", values="mean").reindex(columns=items)
+        references[(f"LLM {origin}", language)] = wide.mean(axis=0).to_numpy()
+    names = list(references)
+    z, usable = zscore_rows(np.array([references[n] for n in names]))
+    return {name: z[i] for i, name in enumerate(names) if usable[i]}
+
+
+def _reference_similarity(survey, humans, survey_means, items, rows: RowSet, languages) -> pd.DataFrame:
+    """Figure 3C/D: each respondent's cosine with the item means of each country's humans and LLMs."""
+    references = _reference_vectors(humans, survey_means, items, rows, languages)
+    frames = []
+    for h in humans:
+        language = respondent_language(h.country, languages)
+        h_norm = np.linalg.norm(h.z, axis=1)
+        for (name, ref_language), vector in references.items():
+            if ref_language != language:
+                continue
+            cos = h.z @ vector / (h_norm * np.linalg.norm(vector))
+            frames.append(pd.DataFrame({"respondent": h.ids, "nationality": h.country, "reference": name,
+                                        "cosine": cos}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["respondent", "nationality", "reference", "cosine"])
+
+
+def _welch(rows: RowSet, reference: pd.DataFrame, pair: tuple[str, str]) -> pd.DataFrame:
+    """Per model (and per human/LLM mean reference): Welch t-test of cosine, pair[0] vs pair[1] respondents."""
+    focal, other = pair
+    nationality = rows.respondents["nationality"].to_numpy()[rows.respondent]
+    records = []
+    for index, model in enumerate(rows.models.itertuples()):
+        mine = rows.model == index
+        records.append(_welch_row(model.model, model.origin, "model",
+                                  rows.cosine[mine & (nationality == focal)],
+                                  rows.cosine[mine & (nationality == other)], focal, other))
+    for name, group in reference.groupby("reference", sort=True):
+        records.append(_welch_row(name, name.split()[-1], "reference",
+                                  group.loc[group["nationality"] == focal, "cosine"].to_numpy(),
+                                  group.loc[group["nationality"] == other, "cosine"].to_numpy(), focal, other))
+    return pd.DataFrame(records)
+
+
+def _welch_row(name, origin, kind, a, b, focal, other) -> dict:
+    if len(a) > 1 and len(b) > 1:
+        test = stats.ttest_ind(a, b, equal_var=False)
+        t, p = float(test.statistic), float(test.pvalue)
+        va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+        df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    else:
+        t = p = df = np.nan
+    return {"model": name, "origin": origin, "kind": kind, f"mean_{focal}": float(np.mean(a)) if len(a) else np.nan,
+            f"mean_{other}": float(np.mean(b)) if len(b) else np.nan, f"n_{focal}": len(a), f"n_{other}": len(b),
+            "difference": (float(np.mean(a) - np.mean(b)) if len(a) and len(b) else np.nan),
+            "t_value": t, "df": df, "p_value": p}
+
+
+def _aggregate_similarity(item_means, populations, out_dir) -> dict | None:
+    """Hand aggregate-only populations to the humans engineer's module when it exists."""
+    if not any(p.responses is None for pops in populations.values() for p in pops):
+        return None
+    try:
+        from whosevalues.analysis import aggregate_similarity
+    except ImportError:
+        return {"skipped": "aggregate similarity module not available"}
+    try:
+        result = aggregate_similarity.compare(item_means, populations, out_dir)
+    except ValueError as exc:
+        return {"skipped": str(exc)}
+    return result if isinstance(result, dict) else {"written": True}
