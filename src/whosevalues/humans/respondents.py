@@ -106,7 +106,11 @@ def _respondent_ids(frame: pd.DataFrame, id_column: str | None, strict: bool, pa
     """The id column when present and unique; for WVS (D_INTERVIEW) else the row number in the file (1-based).
     A respondents table must have unique ids: duplicates mean a long-format or merged file."""
     if id_column is not None:
-        ids = frame[id_column].astype(str).str.strip()
+        column = frame[id_column]
+        # SPSS/Stata store integers as doubles: 15600001.0 is respondent "15600001".
+        if pd.api.types.is_float_dtype(column) and column.notna().all() and (column % 1 == 0).all():
+            column = column.astype("int64")
+        ids = column.astype(str).str.strip()
         if ids.is_unique:
             return pd.Index(ids)
         if strict:
