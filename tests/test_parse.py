@@ -162,7 +162,8 @@ def test_is_refusal_matches_both_languages_and_not_answers():
 
 
 # -- the paper's own raw answers -----------------------------------------------------------------
-def _paper_answers():
+@pytest.fixture(scope="module")
+def paper_answers():
     pd = pytest.importorskip("pandas")
     if not PAPER.is_dir():
         pytest.skip("../shared (the paper's data) is not next to the repository")
@@ -189,7 +190,7 @@ def _fewer_than_20_valid(mean: float) -> bool:
 
 
 @pytest.mark.needs_shared
-def test_agreement_with_the_papers_raw_answers():
+def test_agreement_with_the_papers_raw_answers(paper_answers):
     """The paper's files keep one raw sample per item (iteration 0) next to the item mean over the valid
     samples of 20; ``valid_response`` is TRUE on every row (it flags items, not samples).
 
@@ -199,7 +200,7 @@ def test_agreement_with_the_papers_raw_answers():
     paper dropped such samples too: most of them sit on items whose mean cannot be a mean of 20 answers
     (1.4615 = 19/13), and every one comes from a model and condition where the paper provably dropped samples.
     """
-    answers = _paper_answers()
+    answers = paper_answers
     agreement = (answers["status"] == VALID).mean()
     assert agreement >= 0.995, f"only {agreement:.2%} of the paper's raw answers parse as valid"
     not_counted = answers[answers["status"] != VALID]
@@ -213,8 +214,8 @@ def test_agreement_with_the_papers_raw_answers():
 
 
 @pytest.mark.needs_shared
-def test_values_agree_with_the_papers_item_means():
-    answers = _paper_answers()
+def test_values_agree_with_the_papers_item_means(paper_answers):
+    answers = paper_answers
     valid = answers[answers["status"] == VALID]
     # Where an item mean is an end of the scale, every counted sample had that value.
     for survey, scale in [("mfq2", MFQ.scale), ("wvs7", WVS.scale)]:
