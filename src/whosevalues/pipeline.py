@@ -81,9 +81,12 @@ def run_study(study: Study, out_dir: str | Path = DEFAULT_OUT, db_path: str | Pa
     out_dir = Path(out_dir)
     db_path = Path(db_path) if db_path else default_db(out_dir)
     study.validate_design()
-    specs = study.model_specs()
-    backends = prepare_backends(specs)
-    store = Store(db_path)
+    store = Store(db_path)  # first: a bad --db should fail before anything else is prepared
+    try:
+        backends = prepare_backends(study.model_specs())
+    except BaseException:
+        store.close()
+        raise
     try:
         return asyncio.run(_run(study, backends, store, out_dir, db_path, console, show_progress, command))
     finally:
