@@ -221,6 +221,38 @@ def test_paper_raw_answers_parse_and_aggregate():
     assert means["n_valid"].sum() == sum(p.status == "valid" for p in parsed)
     summary = condition_summary(means)
     assert len(summary) == 20 * 2 * 3
-    direct = answers.assign(valid=answers["status"] == "valid").groupby(["model", "language", "persona"])["valid"].mean()
+    valid = answers.assign(valid=answers["status"] == "valid")
+    direct = valid.groupby(["model", "language", "persona"])["valid"].mean()
     got = summary.set_index(["model", "language", "persona"])["valid_rate"]
     np.testing.assert_allclose(got.loc[direct.index], direct)
+
+
+def test_store_round_trip_gives_the_default_designs_330_item_means(tmp_path):
+    """Answers saved through the real store and parsed by the runner's parser aggregate to the contract."""
+    from whosevalues.elicit.plan import plan_model
+    from whosevalues.elicit.runner import parse_completion
+    from whosevalues.elicit.store import Store
+    from whosevalues.models.base import Completion
+    from whosevalues.study import Study
+
+    study = Study(samples=2)
+    spec = study.model_specs()[0]
+    texts = ["3", " 4\n", "As an AI language model, I", "我无法回答", "3 or 4", "7 out of 10"]
+    store = Store(tmp_path / "answers.db")
+    try:
+        run = store.start_run("test", "{}", "0")
+        planned = plan_model(study, spec, "sample", study.instruments())
+        store.add_requests(planned, run)
+        for index, request in enumerate(planned):
+            store.save_answer(request, Completion(text=texts[index % len(texts)]), run, attempts=1,
+                              latency_s=0.0, parse=parse_completion)
+        answers = store.answers_frame()
+    finally:
+        store.close()
+    means = item_means(answers)
+    assert len(means) == 330 and (means["n_total"] == 2).all()
+    assert means["n_valid"].sum() == (answers["status"] == "valid").sum()
+    assert means["refusal_rate"].mul(means["n_total"]).sum() == pytest.approx((answers["status"] == "refusal").sum())
+    for instrument in (MFQ, WVS):
+        rows = means[means["survey"] == instrument.id]["mean"].dropna()
+        assert rows.between(instrument.scale.min, instrument.scale.max).all()

@@ -131,7 +131,8 @@ def test_the_table_is_large_and_covers_every_status_and_both_languages():
 def test_labels_are_optional_and_only_add_information():
     assert parse_answer("4: Describes me fairly well", 1, 5) == parse_answer("4: Describes me fairly well", 1, 5, EN5)
     assert parse_answer("Describes me fairly well", 1, 5).status == NO_NUMBER
-    assert parse_answer("Describes me fairly well", 1, 5, EN5) == ParsedAnswer(4, VALID, "scale label without its number")
+    by_label = parse_answer("Describes me fairly well", 1, 5, EN5)
+    assert by_label == ParsedAnswer(4, VALID, "scale label without its number")
     assert parse_answer("对我的描述相当贴切", 1, 5, ZH5).value == 4
     mismatch = parse_answer("3: 对我的描述有点贴切", 1, 5, ZH5)
     assert mismatch.value == 3 and "label of 2" in mismatch.detail
