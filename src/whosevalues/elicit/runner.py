@@ -118,8 +118,8 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
 
         for model, requests in by_model.items():
             backend = backends[model]
-            concurrency = backend.spec.max_concurrency or backend.default_concurrency
-            gate = ModelGate(concurrency)
+            gate = ModelGate.for_model(backend.spec, backend.default_concurrency)
+            concurrency = gate.max_concurrency  # workers; the gate may admit fewer (adaptive, on 429s)
             # Workers pop from the end; reverse so requests go out in plan order (prefix reuse).
             queue = list(reversed(requests))
             for _ in range(min(concurrency, max(len(queue), 1))):
