@@ -30,6 +30,7 @@ CASES = [
     ("6。", 5, None, OUT_OF_RANGE),
     ("6。", 10, 6, VALID),
     ("11", 10, None, OUT_OF_RANGE),
+    ("-1", 5, None, OUT_OF_RANGE),
     # the scale's labels echoed after the number
     ("4: Describes me fairly well", 5, 4, VALID),
     ("5: Describes me extremely well\n\n", 5, 5, VALID),

@@ -127,8 +127,9 @@ def is_refusal(text: str) -> bool:
 
 
 # -- numbers -----------------------------------------------------------------------------------
-# An Arabic number not glued to a letter ("Q177", "GPT-4") and not the tail of a decimal.
-_ARABIC = re.compile(r"(?<![A-Za-z\d])(?<![A-Za-z]-)(?<!\d\.)(\d+(?:\.\d+)?)")
+# An Arabic number not glued to a letter ("GPT-4") and not the tail of a decimal; a minus sign counts only
+# where it cannot be a dash between two numbers ("-1" alone is out of range, "3-4" is two answers).
+_ARABIC = re.compile(r"(?<![A-Za-z\d])(?<![A-Za-z]-)(?<!\d\.)((?:(?<![^\s:(])-)?\d+(?:\.\d+)?)")
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
               "九": 9}
 _CN_NUMERAL = r"(?:[一二两三四五六七八九]?十[一二三四五六七八九]?|[零〇一二两三四五六七八九])"
