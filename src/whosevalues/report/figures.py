@@ -143,7 +143,38 @@ def rq1_rows(out: OutputDir, survey: str) -> tuple[pd.DataFrame | None, str]:
         rows = rows.rename(columns={"country": "population", "cosine_item_means": "cosine"})
         rows = rows.groupby(["model", "origin", "population"], as_index=False)["cosine"].mean()
         return rows, "model"
-    return None, ""
+    rows = item_mean_cosines(out, survey)
+    return (rows, "model") if rows is not None else (None, "")
+
+
+# The prompt language that matches a population, as in the paper's RQ1; other populations use every language.
+RESPONDENT_LANGUAGE = {"CHN": "zh", "USA": "en"}
+
+
+def item_mean_cosines(out: OutputDir, survey: str) -> pd.DataFrame | None:
+    """Last resort when the analysis wrote no similarity file (e.g. models of one origin only): the cosine
+    between each model's z-scored item means (persona none) and each population's z-scored item means."""
+    stats, means = out.human_item_stats(), out.survey_means(survey)
+    if stats is None or not len(means):
+        return None
+    stats = stats[stats["survey"] == survey]
+    means = means[means["persona"] == "none"] if (means["persona"] == "none").any() else means
+    records = []
+    for country, human in stats.groupby("country"):
+        target = human.set_index("item")["mean"].astype(float)
+        for (model, origin, language), llm in means.groupby(["model", "origin", "language"]):
+            if RESPONDENT_LANGUAGE.get(str(country)) in set(means.loc[means["model"] == model, "language"]) \
+                    and language != RESPONDENT_LANGUAGE[str(country)]:
+                continue
+            vector = llm.groupby("item")["mean"].mean().reindex(target.index)
+            both = pd.concat([_z(vector), _z(target)], axis=1).dropna()
+            if len(both) > 1:
+                a, b = both.iloc[:, 0].to_numpy(), both.iloc[:, 1].to_numpy()
+                cosine = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+                records.append(dict(model=model, origin=origin, population=str(country), cosine=cosine))
+    if not records:
+        return None
+    return pd.DataFrame(records).groupby(["model", "origin", "population"], as_index=False)["cosine"].mean()
 
 
 def model_similarity(out: OutputDir, survey: str) -> pd.DataFrame | None:
@@ -189,7 +220,8 @@ def figure1(out: OutputDir, survey: str) -> FigureResult:
                                     f"aggregate_similarity_{survey}.csv is missing)")
     unit = data["unit"].iloc[0]
     caption += (" over respondent x model pairs." if unit != "model" else
-                " over models (only aggregate human data: cosine of item means).")
+                " over models. No respondent-level similarities were computed for this design, so each "
+                "model's similarity is the cosine between its (z-scored) item means and the population's.")
     populations, origins = sorted(data["population"].unique()), sorted(data["origin"].unique())
     fig, ax = plt.subplots(figsize=(min(PAPER_WIDTH, 2.2 + 1.6 * len(populations)), 2.8))
     _grouped_bars(ax, data, group="population", hue="origin", groups=populations, hues=origins,
@@ -556,7 +588,7 @@ def figure_validity(out: OutputDir, survey: str) -> FigureResult:
         panels.append(("refusal_rate", "Refusals", "viridis_r"))
     fig, axes = plt.subplots(1, len(panels), squeeze=False,
                              figsize=(min(PAPER_WIDTH, 1.8 + len(panels) * (0.9 + 0.55 * len(conditions))),
-                                      0.9 + 0.22 * len(models)))
+                                      max(2.2, 0.9 + 0.22 * len(models))))
     for k, (column, title, cmap) in enumerate(panels):
         ax = axes[0][k]
         grid = data.pivot_table(index="display_name", columns="condition", values=column).reindex(

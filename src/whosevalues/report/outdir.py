@@ -142,8 +142,28 @@ class OutputDir:
         return data if isinstance(data, dict) else {}
 
     def populations(self) -> list[dict]:
-        """populations.json as a list of records, each with at least ``survey`` and ``country``."""
-        return _population_records(self._json("populations.json"))
+        """populations.json as a list of records, each with at least ``survey`` and ``country``; failing that,
+        the populations summary.json records per survey."""
+        records = _population_records(self._json("populations.json"))
+        if records:
+            return records
+        surveys = self.summary().get("surveys", {})
+        return [{"survey": survey, "country": country, **info}
+                for survey, entry in surveys.items() if isinstance(entry, dict)
+                for country, info in (entry.get("populations") or {}).items() if isinstance(info, dict)]
+
+    def skipped_analyses(self) -> list[tuple[str, str, str]]:
+        """(survey, analysis, reason) for every analysis summary.json says was skipped."""
+        skipped = []
+        for survey, entry in self.summary().get("surveys", {}).items():
+            if not isinstance(entry, dict):
+                continue
+            if entry.get("skipped"):
+                skipped.append((survey, "all", str(entry["skipped"])))
+            for analysis, info in (entry.get("analyses") or {}).items():
+                if isinstance(info, dict) and info.get("skipped"):
+                    skipped.append((survey, analysis, str(info["skipped"])))
+        return skipped
 
     # -- the design ----------------------------------------------------------------------------
     def surveys(self) -> list[str]:
