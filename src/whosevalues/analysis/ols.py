@@ -84,16 +84,21 @@ class CellDesign:
         """cells x terms design matrix, codes centred over the rows (cell counts ``counts``)."""
         total = counts.sum()
         centred = self.codes - (counts @ self.codes) / total if total > 0 else self.codes
-        index = {name: j for j, name in enumerate(self.factors)}
-        columns = []
-        for factors, level in self.terms():
-            column = np.ones(self.n_cells)
-            for name in factors:
-                column = column * centred[:, index[name]]
-            if level is not None:
-                column = column * (self.level == level)
-            columns.append(column)
-        return np.column_stack(columns)
+        uses, indicator = self._structure()
+        # column t = product of the centred codes the term uses (x^0 = 1 for the others) x its indicator
+        return np.prod(np.where(uses[None], centred[:, None, :], 1.0), axis=2) * indicator
+
+    def _structure(self) -> tuple[np.ndarray, np.ndarray]:
+        """Which factors each term multiplies (terms x factors) and its indicator column (cells x terms)."""
+        if getattr(self, "_cached", None) is None:
+            terms = self.terms()
+            uses = np.array([[name in factors for name in self.factors] for factors, _ in terms], dtype=bool)
+            indicator = np.ones((self.n_cells, len(terms)))
+            for t, (_, level) in enumerate(terms):
+                if level is not None:
+                    indicator[:, t] = self.level == level
+            self._cached = (uses.reshape(len(terms), len(self.factors)), indicator)
+        return self._cached
 
 
 @dataclass
@@ -138,17 +143,25 @@ def fit_cells(design: CellDesign, counts: np.ndarray, sums: np.ndarray, within_s
                bread=bread, fitted_cell=fitted)
 
 
-def cluster_cov(fit: Fit, residual: np.ndarray, cell: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, int]:
-    """One-way cluster-robust covariance (statsmodels' small-sample factor) and the number of clusters."""
-    _, codes = np.unique(groups, return_inverse=True)
-    n_groups = int(codes.max()) + 1
+def cluster_cov(fit: Fit, residual: np.ndarray, cell: np.ndarray, groups: np.ndarray,
+                n_groups: int | None = None) -> tuple[np.ndarray, int]:
+    """One-way cluster-robust covariance (statsmodels' small-sample factor) and the number of clusters.
+
+    ``groups``: non-negative integer cluster codes. The scores of a cluster are sum_c E_gc x_c (E_gc: the
+    summed residuals of the cluster's rows in cell c), so the meat is X' (E'E) X with E'E only cells x cells.
+    """
+    groups = np.asarray(groups, dtype=np.int64)
+    n_groups = int(groups.max()) + 1 if n_groups is None else n_groups
     n_cells = len(fit.X)
-    per_group_cell = np.bincount(codes * n_cells + cell, weights=residual, minlength=n_groups * n_cells)
-    scores = per_group_cell.reshape(n_groups, n_cells) @ fit.X  # groups x terms
-    meat = scores.T @ scores
+    flat = groups * n_cells + cell
+    per_group_cell = np.bincount(flat, weights=residual, minlength=n_groups * n_cells).reshape(n_groups, n_cells)
+    present = np.bincount(groups, minlength=n_groups) > 0
+    per_group_cell = per_group_cell[present]
+    clusters = int(present.sum())
+    meat = fit.X.T @ (per_group_cell.T @ per_group_cell) @ fit.X
     n, p = len(residual), fit.X.shape[1]
-    factor = n_groups / (n_groups - 1) * (n - 1) / (n - p) if n_groups > 1 else np.nan
-    return factor * fit.bread @ meat @ fit.bread, n_groups
+    factor = clusters / (clusters - 1) * (n - 1) / (n - p) if clusters > 1 else np.nan
+    return factor * fit.bread @ meat @ fit.bread, clusters
 
 
 def robust_columns(fit: Fit, y: np.ndarray, cell: np.ndarray, respondent: np.ndarray,
@@ -156,8 +169,9 @@ def robust_columns(fit: Fit, y: np.ndarray, cell: np.ndarray, respondent: np.nda
     residual = y - fit.fitted_cell[cell]
     cov_r, g_r = cluster_cov(fit, residual, cell, respondent)
     cov_m, g_m = cluster_cov(fit, residual, cell, model)
-    pair = respondent.astype(np.int64) * (int(model.max()) + 1) + model
-    cov_rm, _ = cluster_cov(fit, residual, cell, pair)
+    n_models = int(model.max()) + 1
+    pair = respondent.astype(np.int64) * n_models + model
+    cov_rm, _ = cluster_cov(fit, residual, cell, pair, n_groups=(int(respondent.max()) + 1) * n_models)
     var_two = np.diag(cov_r + cov_m - cov_rm)
     with np.errstate(invalid="ignore"):
         se_two = np.where(var_two > 0, np.sqrt(np.abs(var_two)), np.nan)

@@ -265,6 +265,6 @@ def _aggregate_similarity(item_means, populations, out_dir) -> dict | None:
         return {"skipped": "aggregate similarity module not available"}
     try:
         result = aggregate_similarity.compare(item_means, populations, out_dir)
-    except ValueError as exc:
-        return {"skipped": str(exc)}
+    except Exception as exc:  # another module's failure must not lose the per-respondent results
+        return {"skipped": f"aggregate similarity failed: {type(exc).__name__}: {exc}"}
     return result if isinstance(result, dict) else {"written": True}

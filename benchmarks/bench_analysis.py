@@ -1,0 +1,89 @@
+"""Wall time and peak memory of the complete analysis (RQ1+RQ2+RQ3, both surveys) at the paper's scale.
+
+LLM answers: the paper's published files. Humans: the bundled MFQ-2 respondents (517 CHN, 515 USA) and, as
+no WVS microdata may be shipped, 2,808 CHN + 2,357 USA WVS respondents synthesized from the bundled
+per-item answer distributions (items drawn independently: right scale, not real respondents).
+WVS RQ3 is then 5,165 x 14 x 2... = ~1.4 million rows. Target: < 5 s, < 2 GiB.
+
+    python benchmarks/bench_analysis.py [--bootstrap 200] [--paper-compatible]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from whosevalues.analysis.llm_responses import load_llm_responses
+from whosevalues.analysis.pipeline import analyze
+from whosevalues.humans.population import Population
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+PAPER = SHARED / "made_in_china_paper"
+WVS_N = {"CHN": 2808, "USA": 2357}
+
+
+def mfq2_populations() -> list[Population]:
+    """Real MFQ-2 respondents: every 36 consecutive rows of a country are one respondent."""
+    frame = pd.read_csv(PAPER / "human_mfq_responses.csv")
+    populations = []
+    for group, country in (("China", "CHN"), ("USA", "USA")):
+        rows = frame[frame["Group"] == group]
+        values = rows["Response"].to_numpy(dtype=float).reshape(-1, 36)
+        responses = pd.DataFrame(values, columns=[str(i) for i in range(1, 37)],
+                                 index=[str(i + 1) for i in range(len(values))])
+        populations.append(Population("mfq2", country, "Atari et al. 2023 (human_mfq_responses.csv), 36-row blocks",
+                                      responses=responses, audit={"grouping": "block"}))
+    return populations
+
+
+def synthetic_wvs7_populations(seed: int = 0) -> list[Population]:
+    """WVS-7 respondents drawn item by item from the bundled CHN/USA answer distributions."""
+    table = pd.read_csv(SHARED / "wvs7_values_to_country" / "derived_wvs7_chn_usa_q177_q195_distributions.csv")
+    rng = np.random.default_rng(seed)
+    populations = []
+    for country, n in WVS_N.items():
+        rows = table[table["B_COUNTRY_ALPHA"] == country]
+        columns = {}
+        for row in rows.itertuples():
+            p = np.array([getattr(row, f"prop_{v}") for v in range(1, 11)])
+            columns[row.qid] = rng.choice(np.arange(1, 11), size=n, p=p / p.sum()).astype(float)
+        responses = pd.DataFrame(columns, index=[f"{country}-{i + 1}" for i in range(n)])
+        populations.append(Population("wvs7", country, "synthesized from bundled WVS-7 distributions",
+                                      responses=responses))
+    return populations
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstrap", type=int, default=200)
+    parser.add_argument("--paper-compatible", action="store_true")
+    args = parser.parse_args(argv)
+    if not PAPER.exists():
+        print(f"skipped: {PAPER} not found")
+        return 0
+    item_means = load_llm_responses([PAPER / "llm_mfq_responses.csv", PAPER / "llm_wvs_responses.csv",
+                                     PAPER / "llm_wvs_persona_responses.csv"])
+    populations = {"mfq2": mfq2_populations(), "wvs7": synthetic_wvs7_populations()}
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        summary = analyze(item_means, populations, paper_compatible=args.paper_compatible, out_dir=Path(out),
+                          bootstrap=args.bootstrap)
+        elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2  # KiB -> GiB on Linux
+    for survey, result in summary["surveys"].items():
+        rows = {name: a.get("rows", a.get("skipped")) for name, a in result["analyses"].items()}
+        print(f"{survey}: rows {rows}")
+    print(f"analysis wall time: {elapsed:.2f} s (target < 5 s); peak memory (process): {peak:.2f} GiB "
+          f"(target < 2 GiB); bootstrap replicates: {args.bootstrap}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
