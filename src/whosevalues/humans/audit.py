@@ -49,8 +49,12 @@ def alpha_by_dimension(responses: pd.DataFrame, instrument: Instrument) -> dict[
 
 def straight_liners(responses: pd.DataFrame) -> pd.Series:
     """True for respondents whose answered items all carry the same value (their z-scores are undefined)."""
-    answered = responses.notna().sum(axis=1)
-    return (responses.nunique(axis=1) <= 1) & (answered >= 2)
+    values = responses.to_numpy(dtype=float)
+    answered = (~np.isnan(values)).sum(axis=1)
+    same = np.zeros(len(values), dtype=bool)
+    has_any = answered > 0
+    same[has_any] = np.nanmax(values[has_any], axis=1) == np.nanmin(values[has_any], axis=1)
+    return pd.Series(same & (answered >= 2), index=responses.index)
 
 
 def scrambled_ids_warning(alphas: dict[str, float], dimension_kind: str) -> str | None:

@@ -59,9 +59,8 @@ def _read(path: Path, columns: list[str]) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
         sep = csv_columns(path)[1]
-        # Strings first: the loaders check the types themselves and say which column is wrong.
-        return pd.read_csv(path, sep=sep, usecols=columns, dtype=str, keep_default_na=False,
-                           encoding_errors="replace")
+        # Columns with any text stay text: the loaders check the types and say which column is wrong.
+        return pd.read_csv(path, sep=sep, usecols=columns, encoding_errors="replace", low_memory=False)
     if suffix in {".parquet", ".pq"}:
         return pd.read_parquet(path, columns=columns)
     reader = _pyreadstat().read_sav if suffix in {".sav", ".zsav"} else _pyreadstat().read_dta
