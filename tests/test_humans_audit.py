@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from wvs_fixtures import write_wvs_file
-from whosevalues.humans import PopulationWarning, describe, human_item_stats, load_populations
+from whosevalues.humans import PopulationWarning, describe, format_summary, human_item_stats, load_populations
 from whosevalues.humans.audit import cronbach_alpha, straight_liners
 from whosevalues.humans.bundled import mfq2_long
 from whosevalues.instruments import load_instrument
@@ -114,3 +114,10 @@ def test_describe_is_json_ready_and_item_stats(blocks):
     assert chn.loc["1", "mean"] == pytest.approx(blocks[0].responses["1"].mean())
     # Within-respondent z-scores sum to zero over items, so their item means do too.
     assert chn["z_mean"].sum() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_terminal_summary_names_steps_alpha_and_warnings(labels, blocks):
+    real = "\n".join(format_summary(blocks[0]))
+    assert f"n = {blocks[0].n}" in real and "Care" in real and "straight-liners: " in real
+    assert "warning" not in real
+    assert "scrambled" in "\n".join(format_summary(labels[0]))

@@ -13,14 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from whosevalues.humans.audit import describe, human_distributions, human_item_stats, run_audit
+from whosevalues.humans.audit import (describe, format_summary, human_distributions, human_item_stats,
+                                      run_audit)
 from whosevalues.humans.bundled import load_bundled
 from whosevalues.humans.population import Population, PopulationError, PopulationWarning
 from whosevalues.humans.respondents import load_respondent_file
 from whosevalues.instruments import InstrumentError, load_instrument
 
 __all__ = ["Population", "PopulationError", "PopulationWarning", "load_populations", "parse_humans_option",
-           "describe", "human_item_stats", "human_distributions", "BUNDLED"]
+           "describe", "format_summary", "human_item_stats", "human_distributions", "BUNDLED"]
 
 BUNDLED = "bundled"
 DEFAULT_COUNTRIES = ("CHN", "USA")

@@ -169,3 +169,17 @@ def human_distributions(populations: list[Population], instrument: Instrument) -
         frames.append(long)
     columns = ["survey", "country", "item", "value", "proportion"]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+
+
+def format_summary(population: Population) -> list[str]:
+    """Plain-text lines for the terminal (``whosevalues humans``): n, loading steps, audit, warnings."""
+    audit = population.audit
+    lines = [f"{population.survey} {population.country}: n = {population.n} ({population.source})"]
+    lines += [f"  {step}: {count}" for step, count in population.steps]
+    if population.has_respondents:
+        alphas = ", ".join(f"{name} {value:.2f}" if value is not None else f"{name} n/a"
+                           for name, value in audit["alpha"].items())
+        lines.append(f"  Cronbach's alpha ({audit['alpha_scope']}): {alphas}")
+        lines.append(f"  straight-liners: {audit['straight_liners']}")
+    lines += [f"  warning: {message}" for message in audit.get("warnings", [])]
+    return lines
