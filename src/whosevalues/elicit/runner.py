@@ -22,6 +22,7 @@ from whosevalues.elicit.limits import FinalFailure, ModelGate, call_with_retries
 from whosevalues.elicit.parse import parse_answer
 from whosevalues.elicit.plan import PlannedRequest
 from whosevalues.elicit.store import Store
+from whosevalues.instruments import load_instrument
 from whosevalues.models.base import Backend, Completion
 
 
@@ -44,7 +45,8 @@ def parse_completion(planned: PlannedRequest, completion: Completion) -> tuple[f
             return None, "no_number", "no probability on any answer of the scale"
         expectation = sum(value * p for value, p in completion.distribution.items()) / total
         return expectation, "valid", f"valid_mass={completion.valid_mass:.4f}" if completion.valid_mass else ""
-    parsed = parse_answer(completion.text, request.scale_min, request.scale_max)
+    labels = load_instrument(planned.survey).scale.labels.get(planned.language)  # a bare label counts too
+    parsed = parse_answer(completion.text, request.scale_min, request.scale_max, labels)
     return (float(parsed.value) if parsed.value is not None else None), parsed.status, parsed.detail
 
 

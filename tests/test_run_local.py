@@ -1,0 +1,108 @@
+"""End to end on the embedded local model: the default study, resuming, and surviving SIGKILL.
+
+These really run SmolLM2-135M-Instruct through llama-cpp-python (skipped if the `local` extra is absent).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("llama_cpp", reason="the embedded model needs: pip install -e '.[local]'")
+
+pytestmark = pytest.mark.slow
+
+
+def whosevalues(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "whosevalues.cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=900, env={**os.environ, "COLUMNS": "200"})
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """`whosevalues run` with no options, as the README's first command runs it."""
+    workdir = tmp_path_factory.mktemp("default")
+    result = whosevalues("run", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir, result
+
+
+def test_default_study_writes_store_and_330_item_means(default_run):
+    workdir, _ = default_run
+    out = workdir / "whosevalues-out"
+    means = pd.read_csv(out / "item_means.csv", dtype={"item": str})
+    assert list(means.columns[:10]) == ["model", "origin", "survey", "language", "persona", "item", "mean",
+                                       "n_valid", "n_total", "refusal_rate"]
+    assert len(means) == (36 + 19) * 2 * 3 == 330
+    assert set(means["mode"]) == {"distribution"}
+    scale = {"mfq2": (1, 5), "wvs7": (1, 10)}
+    for survey, (low, high) in scale.items():
+        values = means.loc[means["survey"] == survey, "mean"]
+        assert values.notna().all() and values.between(low, high).all()
+    with sqlite3.connect(out / "whosevalues.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 330
+        masses = [row[0] for row in db.execute("SELECT valid_mass FROM answers")]
+    assert all(0 < mass <= 1 + 1e-9 for mass in masses)
+
+
+def test_second_run_asks_nothing(default_run):
+    workdir, _ = default_run
+    started = time.monotonic()
+    result = whosevalues("run", "--no-analysis", cwd=workdir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Asked 0 requests" in result.stderr
+    with sqlite3.connect(workdir / "whosevalues-out" / "whosevalues.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 330
+        assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2
+    assert time.monotonic() - started < 60
+
+
+def test_sigkill_part_way_then_rerun_loses_and_duplicates_nothing(tmp_path):
+    args = ["run", "--mode", "sample", "--samples", "4", "--surveys", "mfq2", "--personas", "none,CHN",
+            "--no-analysis"]
+    expected = 36 * 2 * 2 * 4
+    db_path = tmp_path / "whosevalues-out" / "whosevalues.sqlite"
+    process = subprocess.Popen([sys.executable, "-m", "whosevalues.cli", *args], cwd=tmp_path,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        stored = 0
+        while time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.5)
+            if db_path.exists():
+                try:
+                    with sqlite3.connect(db_path, timeout=1) as db:
+                        stored = db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+                except sqlite3.OperationalError:
+                    continue
+                if stored >= 40:
+                    break
+        assert process.poll() is None, "the run finished before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    with sqlite3.connect(db_path) as db:
+        partial = db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+    assert 40 <= partial < expected
+
+    result = whosevalues(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with sqlite3.connect(db_path) as db:
+        total, distinct = db.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM answers").fetchone()
+        cells = db.execute("SELECT COUNT(*) FROM (SELECT DISTINCT r.survey, r.item, r.language, r.persona, r.sample "
+                           "FROM requests r JOIN answers a USING (key))").fetchone()[0]
+        statuses = dict(db.execute("SELECT status, COUNT(*) FROM answers GROUP BY status").fetchall())
+    assert total == distinct == cells == expected
+    assert sum(statuses.values()) == expected and statuses.get("unparsed", 0) == 0
+    asked_again = int(result.stderr.split("Asked ")[1].split(" ")[0])
+    assert asked_again == expected - partial  # only what was missing is asked again
