@@ -140,3 +140,28 @@ def test_similarity_matches_a_direct_cosine(mfq2_means):
                         & (mfq2_means["persona"] == "none")].set_index("item").loc[items, "mean"].to_numpy()
         hz, lz = (hv - hv.mean()) / hv.std(ddof=1), (lv - lv.mean()) / lv.std(ddof=1)
         assert row.cosine == pytest.approx(hz @ lz / np.linalg.norm(hz) / np.linalg.norm(lz), abs=1e-12)
+
+
+def test_label_grouped_populations_are_not_regrouped():
+    populations = bundled_mfq2_populations()
+    once = paper_compat.paper_population(populations[0])
+    assert paper_compat.paper_population(once) is once
+
+
+def test_wvs_rq3_paper_vectors_equal_the_concatenated_57_value_cosine():
+    means = load_llm_responses(PAPER / "llm_wvs_responses.csv")
+    items = load_instrument("wvs7").item_ids
+    llm = paper_compat.wvs_rq3_vectors(means, items)
+    assert set(llm.rep) == {3.0} and llm.keys["model"].nunique() == 14
+    rng = np.random.default_rng(0)
+    human, _ = vectors.zscore_rows(rng.integers(1, 11, size=(5, 19)).astype(float))
+    fast = vectors.leave_out_cosine(human, llm, [np.array([5])])
+    row = llm.keys.index[(llm.keys["model"] == "gpt-4.1") & (llm.keys["language"] == "en")][0]
+    block = means[(means["model"] == "gpt-4.1") & (means["language"] == "en")]
+    wide = block.pivot(index="persona", columns="item", values="mean")[items].to_numpy()
+    z = (wide - wide.mean()) / wide.std(ddof=1)  # one mean and SD over all 57 answers
+    for keep, level in ((np.arange(19), 0), (np.setdiff1d(np.arange(19), [5]), 1)):
+        l57 = z[:, keep].ravel()
+        h57 = np.tile(human[:, keep], (1, 3))
+        direct = h57 @ l57 / (np.linalg.norm(h57, axis=1) * np.linalg.norm(l57))
+        np.testing.assert_allclose(fast[:, row, level], direct, rtol=1e-10)

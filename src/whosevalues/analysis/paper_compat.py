@@ -69,6 +69,8 @@ def needs_label_grouping(population: Population) -> bool:
         return False
     if str(population.audit.get("grouping", "")).lower() == "label":
         return False
+    if "participant label" in population.source.lower():  # loaded with paper_labels=True already
+        return False
     return any(marker in population.source.lower() for marker in BUNDLED_MFQ2_MARKERS)
 
 
