@@ -12,7 +12,6 @@ from wvs_fixtures import FORMATS, WVS_ITEMS, build_wvs_frame, paper_size_wvs_fil
 from whosevalues.humans import PopulationError, PopulationWarning, load_populations, parse_humans_option
 from whosevalues.humans.bundled import MFQ2_FILE, WVS7_DISTRIBUTIONS_FILE, wvs7_country_means
 
-SHARED = __import__("pathlib").Path(__file__).resolve().parents[2] / "shared"
 
 
 def _value_counts(population) -> pd.DataFrame:
@@ -192,8 +191,6 @@ def test_bundled_wvs7_other_countries_are_means_only():
     pd.testing.assert_series_equal(germany.item_means(), means.loc["DEU"].reindex(WVS_ITEMS), check_names=False)
 
 
-def test_bundled_mfq2_is_the_published_file_when_shared_data_is_present():
-    source = SHARED / "data" / "made_in_china_paper" / "human_mfq_responses.csv"
-    if not source.exists():
-        pytest.skip("../shared is not beside the repository")
+def test_bundled_mfq2_is_the_published_file(shared_data):
+    source = shared_data / "made_in_china_paper" / "human_mfq_responses.csv"
     pd.testing.assert_frame_equal(pd.read_csv(MFQ2_FILE), pd.read_csv(source))
