@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -140,12 +141,9 @@ def analyze(
         from whosevalues.analysis.llm_responses import load_llm_responses
 
         item_means = load_llm_responses(list(llm_responses))
-    humans_map = {}
-    for spec in humans or []:
-        survey, sep, source = spec.partition("=")
-        if not sep or not source:
-            raise click.UsageError(f"--humans {spec!r}: write SURVEY=SOURCE, e.g. --humans wvs7=WVS_Cross-National_Wave_7_csv_v5_0.csv")
-        humans_map[survey.strip()] = source.strip()
+    from whosevalues.humans import parse_humans_option
+
+    humans_map = dict(parse_humans_option(option) for option in humans or [])
     _analyze_and_report(item_means, out_dir, humans=humans_map, paper_compatible=paper_compatible,
                         countries=_split(countries), bootstrap=bootstrap)
 
@@ -227,6 +225,25 @@ def models(config: Optional[Path] = typer.Option(None, help="Also list the model
     out.print(table)
 
 
+@app.command()
+def humans(
+    survey: str = typer.Argument("mfq2", help="Survey id (mfq2, wvs7, ...)."),
+    source: str = typer.Option("bundled", help="'bundled', an official WVS-7 file, or a respondents table."),
+    countries: Optional[str] = typer.Option(None, help="Countries to load [CHN,USA]; 'all' for every one."),
+    paper_labels: bool = typer.Option(False, "--paper-labels",
+        help="MFQ-2 only: group rows by the published file's Participant label, as the paper's scripts did."),
+) -> None:
+    """Load human populations and print what loading kept and dropped, and their audits."""
+    from whosevalues.humans import load_populations
+    from whosevalues.humans.audit import format_summary
+
+    wanted = _split(countries)
+    populations = load_populations(survey, source, countries=None if wanted == ["all"] else (wanted or ["CHN", "USA"]),
+                                   paper_labels=paper_labels)
+    for population in populations:
+        print("\n".join(format_summary(population)))
+
+
 @surveys_app.callback()
 def surveys_list(ctx: typer.Context) -> None:
     """List the surveys."""
@@ -273,7 +290,12 @@ def _print_error(message: str) -> None:
     err.print(Text.assemble(("error: ", "bold red"), " ".join(message.split())), soft_wrap=True)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    err.print(Text.assemble(("warning: ", "yellow"), " ".join(str(message).split())), soft_wrap=True)
+
+
 def main() -> None:
+    warnings.showwarning = _show_warning  # data warnings (e.g. audits) as one line each, not source lines
     try:
         app(standalone_mode=False)
     except click.exceptions.Exit as exc:
