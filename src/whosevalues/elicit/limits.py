@@ -8,7 +8,7 @@ gates, so they run in parallel and a slow or throttled provider never holds up t
   ``1/limit`` (about +1 per round trip); a 429 or overload response multiplies the limit by 0.75, at most
   once per typical request latency (one cut per burst, as TCP does). A throttled model slows down
   instead of failing, and recovers when the provider does.
-- **Rates.** ``requests_per_minute`` and ``tokens_per_minute`` are token buckets (one second of burst),
+- **Rates.** ``requests_per_minute`` and ``tokens_per_minute`` are token buckets (0.1 s and 1 s of burst),
   so a configured limit is met without ever sending a request the provider must refuse.
 - **Retries.** Retryable errors (timeouts, dropped connections, 5xx, malformed bodies) back off
   exponentially with full jitter (a uniform draw in [0, base * 2^n], capped); a ``Retry-After`` from the
@@ -49,13 +49,18 @@ class FinalFailure(Exception):
 
 
 class RateBucket:
-    """A token bucket refilling ``per_minute / 60`` per second, holding at most one second's worth."""
+    """A token bucket refilling ``per_minute / 60`` per second, holding ``burst_seconds`` worth (at least 1).
 
-    def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic):
+    A short burst keeps every one-second window within the limit plus a request or two, so even a
+    provider that counts over sliding seconds never sees us above its rate.
+    """
+
+    def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic,
+                 burst_seconds: float = 0.1):
         if per_minute <= 0:
             raise ValueError(f"a per-minute limit must be positive, got {per_minute}")
         self.rate = per_minute / 60.0
-        self.capacity = max(1.0, self.rate)
+        self.capacity = max(1.0, self.rate * burst_seconds)
         self._tokens = self.capacity
         self._clock = clock
         self._last = clock()
@@ -93,7 +98,7 @@ class ModelGate:
         self.min_concurrency = max(1, min(min_concurrency, max_concurrency))
         self.timeout = timeout
         self.requests = RateBucket(requests_per_minute, clock) if requests_per_minute else None
-        self.tokens = RateBucket(tokens_per_minute, clock) if tokens_per_minute else None
+        self.tokens = RateBucket(tokens_per_minute, clock, burst_seconds=1.0) if tokens_per_minute else None
         self._clock = clock
         self._limit = float(max_concurrency)
         self._in_flight = 0

@@ -19,6 +19,7 @@ single "10" token, like OpenAI's and Llama 3's, never need the split).
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import ipaddress
 import json
@@ -159,6 +160,7 @@ class OpenAICompatibleBackend(Backend):
     def __init__(self, spec: ModelSpec):
         super().__init__(spec)
         self._client: Any = None
+        self._client_loop: Any = None
         self._distribution: bool | None = None
 
     # -- configuration
@@ -183,7 +185,10 @@ class OpenAICompatibleBackend(Backend):
         self._api_key()
 
     def client(self) -> Any:
-        if self._client is None:
+        # one client per event loop: an SDK client's connection pool belongs to the loop that made it
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            self._client_loop = loop
             openai = import_sdk("openai", "openai", self.spec.id)
             self._client = openai.AsyncOpenAI(api_key=self._api_key(), base_url=self.spec.base_url,
                                               max_retries=0, timeout=self.spec.timeout)

@@ -58,5 +58,6 @@ class ReplayServer(LoopbackServer):
         except ValueError:
             parsed = body.decode(errors="replace")
         with self._lock:
-            self.received.append({"method": method, "path": path, "headers": headers, "body": parsed})
+            self.received.append({"method": method, "path": path, "body": parsed,
+                                  "headers": {k.lower(): v for k, v in headers.items()}})
             return self._queue.popleft() if self._queue else None

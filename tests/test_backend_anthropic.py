@@ -1,0 +1,127 @@
+"""Anthropic through the official SDK against recorded exchanges on a loopback replay server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from whosevalues.elicit.limits import FinalFailure, ModelGate, call_with_retries
+from whosevalues.models.anthropic_backend import AnthropicBackend
+from whosevalues.models.base import BackendError, ChatRequest
+from whosevalues.models.catalog import resolve_model
+from whosevalues.testing import ReplayServer, load_exchanges
+
+RECORDINGS = Path(__file__).parent / "recordings" / "anthropic"
+FAKE_KEY = "sk-ant-api03-FAKE-KEY-never-in-output-0123456789"
+
+
+def recorded(*names: str) -> list[dict]:
+    return load_exchanges(*(RECORDINGS / f"{name}.json" for name in names))
+
+
+def complete(backend, req):
+    """One request in its own event loop, closing the SDK client before the loop ends."""
+    async def go():
+        try:
+            return await backend.complete(req)
+        finally:
+            await backend.aclose()
+    return asyncio.run(go())
+
+
+def request(mode: str = "sample") -> ChatRequest:
+    return ChatRequest(key="claude|mfq2|care_1|en|none|0", system="You are a survey respondent.",
+                       user="Caring for people who have suffered is an important virtue. Answer 1-5.",
+                       mode=mode, scale_min=1, scale_max=5, temperature=1.0, max_tokens=10, seed=3)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def backend_for(monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
+
+    def make(server: ReplayServer) -> AnthropicBackend:
+        spec = resolve_model("claude-3.7-sonnet").model_copy(update={"base_url": server.url, "timeout": 5})
+        return AnthropicBackend(spec)
+    return make
+
+
+def test_answer_sends_system_separately_and_reads_text(backend_for):
+    with ReplayServer(recorded("answer", "answer_zh")) as server:
+        backend = backend_for(server)
+        first = complete(backend, request())
+        second = complete(AnthropicBackend(backend.spec), request())
+    sent = server.received[0]
+    assert sent["path"] == "/v1/messages"
+    assert sent["body"]["system"] == "You are a survey respondent."
+    assert sent["body"]["messages"] == [{"role": "user", "content": request().user}]
+    assert sent["body"]["temperature"] == 1.0 and sent["body"]["max_tokens"] == 10
+    assert sent["body"]["model"] == "claude-3-7-sonnet-20250219"
+    expected = json.loads((RECORDINGS / "answer.json").read_text())["body"]
+    assert first.text == expected["content"][0]["text"] and first.finish_reason == "end_turn"
+    assert (first.input_tokens, first.output_tokens) == (expected["usage"]["input_tokens"],
+                                                         expected["usage"]["output_tokens"])
+    assert json.loads(first.raw) == expected
+    assert second.text.endswith("3") and second.finish_reason == "max_tokens"
+
+
+def test_refusal_is_a_content_filter_completion(backend_for):
+    with ReplayServer(recorded("refusal")) as server:
+        completion = complete(backend_for(server), request())
+    assert completion.text == "" and completion.finish_reason == "content_filter"
+    assert json.loads(completion.raw)["stop_reason"] == "refusal"
+
+
+@pytest.mark.parametrize("name, status, retry_after", [("rate_limit_429", 429, 2.0), ("overloaded_529", 529, None)])
+def test_429_and_529_are_retryable(backend_for, name, status, retry_after):
+    with ReplayServer(recorded(name)) as server:
+        with pytest.raises(BackendError) as caught:
+            complete(backend_for(server), request())
+    error = caught.value
+    assert error.retryable and error.status == status and error.retry_after == retry_after
+    assert json.loads(error.raw)["error"]["type"] in ("rate_limit_error", "overloaded_error")
+
+
+def test_401_names_the_key_variable_and_is_final(backend_for):
+    with ReplayServer(recorded("auth_401")) as server:
+        with pytest.raises(BackendError) as caught:
+            complete(backend_for(server), request())
+    assert not caught.value.retryable and "ANTHROPIC_API_KEY" in str(caught.value)
+
+
+def test_retries_through_429_and_529_then_answers(backend_for):
+    with ReplayServer(recorded("rate_limit_429", "overloaded_529", "answer")) as server:
+        backend = backend_for(server)
+        sleeps: list[float] = []
+
+        async def fake_sleep(seconds: float) -> None:
+            sleeps.append(seconds)
+
+        async def go():
+            gate = ModelGate(4)
+            result = await call_with_retries(backend, request(), gate, rng=random.Random(0), sleep=fake_sleep)
+            return result, gate
+
+        (completion, attempts), gate = asyncio.run(go())
+    assert completion.text == "4" and attempts == 3 and len(server.received) == 3
+    assert sleeps[0] >= 2.0  # retry-after honoured
+    assert gate.stats["slow_downs"] == 2
+
+
+def test_a_final_failure_keeps_the_body_but_never_the_key(backend_for):
+    with ReplayServer(recorded("auth_401")) as server:
+        with pytest.raises(FinalFailure) as caught:
+            asyncio.run(call_with_retries(backend_for(server), request(), ModelGate(1)))
+    failure = caught.value
+    assert failure.attempts == 1 and failure.status == 401 and "authentication_error" in failure.raw
+    assert FAKE_KEY not in str(failure) + failure.raw
+    assert server.received[0]["headers"].get("x-api-key", server.received[0]["headers"].get("authorization", "")
+                                             ).endswith(FAKE_KEY)  # it was sent, only to the provider
+
+
+def test_no_distribution_support():
+    spec = resolve_model("claude-opus-4")
+    assert asyncio.run(AnthropicBackend(spec).supports_distribution()) is False
