@@ -110,17 +110,16 @@ def wvs_rq1_vectors(item_means: pd.DataFrame, items: list[str]) -> LLMVectors:
     frame, _, pooled = _pooled_persona_z(item_means, "wvs7", items)
     keys = pooled.keys
     groups = keys.groupby(["model", "language"], sort=True).indices
+    order = None
     if "source_row" in frame.columns and frame["source_row"].notna().all():
-        order = frame.pivot_table(index=["model", "origin", "language", "persona"], columns="item",
-                                  values="source_row", aggfunc="min").reindex(columns=items)
-    else:
-        order = None
+        order_keys, order_matrix = condition_matrix(frame, "wvs7", items, value="source_row")
+        position = pd.MultiIndex.from_frame(order_keys).get_indexer(pd.MultiIndex.from_frame(keys))
+        order = order_matrix[position]  # aligned with pooled.keys
     out_keys, out_a = [], []
     for (model, language), rows in groups.items():
         rows = np.asarray(rows)
         if order is not None:
-            index = pd.MultiIndex.from_frame(keys.iloc[rows][["model", "origin", "language", "persona"]])
-            first = np.nanargmin(order.reindex(index).to_numpy(dtype=float), axis=0)  # per item: first persona
+            first = np.nanargmin(order[rows], axis=0)  # per item: the persona row first in file order
             vector = pooled.a[rows][first, np.arange(len(items))]
         else:
             none_rows = rows[(keys["persona"].to_numpy()[rows] == NONE)]

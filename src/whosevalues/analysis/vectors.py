@@ -97,16 +97,22 @@ class LLMVectors:
                           self.unusable)
 
 
-def condition_matrix(item_means: pd.DataFrame, survey: str, items: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
-    """Pivot a survey's item means to (conditions x items), items in ``items`` order (NaN where absent)."""
+def condition_matrix(item_means: pd.DataFrame, survey: str, items: list[str],
+                     value: str = "mean") -> tuple[pd.DataFrame, np.ndarray]:
+    """A survey's ``value`` per (condition x item), items in ``items`` order (NaN where absent).
+
+    Conditions (model, origin, language, persona) are sorted; the first row wins for a duplicated item.
+    """
     frame = item_means[item_means["survey"] == survey]
-    wide = frame.pivot_table(index=CONDITION_COLUMNS, columns="item", values="mean", aggfunc="first", dropna=False)
-    wide = wide.reindex(columns=items)
-    # pivot_table with dropna=False builds the full product of index levels; keep the conditions that exist.
-    present = frame.groupby(CONDITION_COLUMNS, sort=True).size().index
-    wide = wide.reindex(present)
-    keys = wide.index.to_frame(index=False)
-    return keys, wide.to_numpy(dtype=float)
+    frame = frame[frame["item"].astype(str).isin(items)]
+    grouped = frame.groupby(CONDITION_COLUMNS, sort=True, observed=True)
+    keys = grouped.size().index.to_frame(index=False)[CONDITION_COLUMNS]
+    row = grouped.ngroup().to_numpy()
+    column = pd.Index(items).get_indexer(frame["item"].astype(str))
+    matrix = np.full((len(keys), len(items)), np.nan)
+    values = pd.to_numeric(frame[value], errors="coerce").to_numpy(dtype=float)
+    matrix[row[::-1], column[::-1]] = values[::-1]  # reversed: the first occurrence is written last
+    return keys, matrix
 
 
 def llm_vectors(item_means: pd.DataFrame, survey: str, items: list[str],
