@@ -265,3 +265,36 @@ def test_fixture_has_the_documented_columns(tmp_path):
     assert set(rq1.loc[rq1["nationality"] == "CHN", "language"]) == {"zh"}
     assert set(rq1.loc[rq1["nationality"] == "USA", "language"]) == {"en"}
     assert rq1["cosine"].between(-1, 1).all()
+
+
+def analysed_dir(out: Path, *, surveys: tuple[str, ...] = ("mfq2", "wvs7"), models: list[str] | None = None,
+                 languages: list[str] | None = None, personas: list[str] | None = None,
+                 distributions: bool = False) -> Path:
+    """Run the real analysis pipeline on the paper's published answers (bundled human data) into ``out``."""
+    from whosevalues.analysis.llm_responses import load_llm_responses
+    from whosevalues.analysis.pipeline import analyze
+    from whosevalues.humans import load_populations
+
+    files = {"mfq2": "llm_mfq_responses.csv", "wvs7": "llm_wvs_responses.csv"}
+    means = load_llm_responses([PAPER / files[s] for s in surveys])
+    for column, wanted in (("model", models), ("language", languages), ("persona", personas)):
+        if wanted is not None:
+            means = means[means[column].isin(wanted)]
+    out.mkdir(parents=True, exist_ok=True)
+    means.to_csv(out / "item_means.csv", index=False)
+    populations = {s: load_populations(s, "bundled", countries=["CHN", "USA"]) for s in surveys}
+    analyze(means, populations, out_dir=out, bootstrap=0)
+    if distributions:  # as a distribution-mode run would write them
+        _synthetic_distributions(means).to_csv(out / "item_distributions.csv", index=False)
+    return out
+
+
+def paper_report_dir(tmp_path_factory) -> Path:
+    """The report of the paper's published answers, built once per test session and shared by modules."""
+    out = tmp_path_factory.getbasetemp() / "paper_report"
+    if not (out / "report.html").is_file():
+        from whosevalues.report.html import write_report
+
+        analysed_dir(out, distributions=True)
+        write_report(out)
+    return out

@@ -694,4 +694,25 @@ def write_figures(out_dir: Path | str) -> list[FigureResult]:
                     plt.close("all")
                     name = make.__name__.replace("figure", "fig").replace("fig_", "") + f"_{survey}"
                     results.append(_skip(name, "", f"could not be drawn ({type(exc).__name__}: {exc})"))
+    _write_index(out.path, results)
     return results
+
+
+def _write_index(out_dir: Path, results: list[FigureResult]) -> None:
+    """figures/figures.json: every figure's name, files, caption and skip reason (read by tests and tools)."""
+    import json
+
+    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+    index = [{"name": r.name, "paths": [p.name for p in r.paths], "caption": r.caption,
+              "skipped_reason": r.skipped_reason} for r in results]
+    (out_dir / "figures" / "figures.json").write_text(json.dumps(index, indent=1), encoding="utf-8")
+
+
+def read_figure_index(out_dir: Path | str) -> list[FigureResult]:
+    """The figures ``write_figures`` last wrote into out_dir, without drawing them again."""
+    import json
+
+    folder = Path(out_dir) / "figures"
+    entries = json.loads((folder / "figures.json").read_text(encoding="utf-8"))
+    return [FigureResult(e["name"], [folder / p for p in e["paths"]], e["caption"], e["skipped_reason"])
+            for e in entries]

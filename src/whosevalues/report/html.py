@@ -214,8 +214,12 @@ def _figures_section(out: OutputDir, figures: list[FigureResult]) -> str:
             if figure.skipped_reason:
                 parts.append(f"<p class=\"skipped\"><b>{_e(figure.name)}</b> left out: {_e(figure.skipped_reason)}</p>")
                 continue
-            encoded = base64.b64encode(figure.png.read_bytes()).decode("ascii")
-            parts.append(f"<figure id=\"{_e(figure.name)}\"><img src=\"data:image/png;base64,{encoded}\" "
+            png = figure.png.read_bytes()
+            encoded = base64.b64encode(png).decode("ascii")
+            # shown at its printed size (200 dpi -> 96 CSS px per inch), so fonts read as on paper
+            width = int(int.from_bytes(png[16:20], "big") * 96 / 200)
+            parts.append(f"<figure id=\"{_e(figure.name)}\"><img width=\"{width}\" "
+                         f"src=\"data:image/png;base64,{encoded}\" "
                          f"alt=\"{_e(figure.caption)}\"><figcaption>{_e(figure.caption)} "
                          f"<span class=\"meta\">(files: figures/{_e(figure.name)}.png, .svg; "
                          f"data: figures/{_e(figure.name)}.csv)</span></figcaption></figure>")

@@ -1,0 +1,56 @@
+"""The end-of-run summary in the terminal: mean similarity of each model to each population, and the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from whosevalues.report.outdir import OutputDir, display_name, survey_label
+from whosevalues.report.tables import fmt_number
+
+
+def summary_tables(out_dir: Path | str) -> list[Table]:
+    """One rich table per survey: model, origin, then mean cosine to each population (closest in bold)."""
+    from whosevalues.report.figures import model_similarity, rq1_rows
+
+    out = out_dir if isinstance(out_dir, OutputDir) else OutputDir(out_dir)
+    tables = []
+    for survey in out.surveys():
+        data = model_similarity(out, survey)
+        if data is None or data.empty:
+            continue
+        grid = data.pivot_table(index=["model", "origin"], columns="population", values="mean")
+        populations = list(grid.columns)
+        table = Table(title=f"{survey_label(survey)}: mean cosine similarity to each population", title_justify="left")
+        table.add_column("Model")
+        table.add_column("Origin")
+        for population in populations:
+            table.add_column(population, justify="right")
+        for (model, origin), row in sorted(grid.iterrows(), key=lambda kv: (kv[0][1], display_name(kv[0][0]))):
+            best = row.idxmax() if row.notna().any() else None
+            cells = [f"[bold]{fmt_number(v)}[/bold]" if p == best and len(populations) > 1 else fmt_number(v)
+                     for p, v in row.items()]
+            table.add_row(display_name(model), origin, *cells)
+        if rq1_rows(out, survey)[1] == "model":
+            table.caption = "cosine of the model's item means with the population's item means"
+        else:
+            table.caption = "mean over respondents (persona none, prompts in the respondents' language)"
+        tables.append(table)
+    return tables
+
+
+def print_summary(out_dir: Path | str, console: Console | None = None) -> None:
+    """Print the similarity tables and the path of report.html (if written)."""
+    console = console or Console()
+    out = OutputDir(out_dir)
+    tables = summary_tables(out)
+    for table in tables:
+        console.print(table)
+    if not tables:
+        console.print("No similarity to human populations could be computed for this design "
+                      "(see report.html, section 'What this design leaves out').")
+    report = out.path / "report.html"
+    if report.is_file():
+        console.print(f"Report: {report}")

@@ -1,0 +1,171 @@
+"""Figures, tables, the HTML report and the terminal summary, on the real analysis of the paper's published
+answers (and on a one-model design). Assertions are on the data each figure plots."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pandas as pd
+import pytest
+from rich.console import Console
+
+from test_report_fixtures import analysed_dir, needs_shared, paper_report_dir
+from whosevalues.instruments import load_instrument
+from whosevalues.report import figures as F
+from whosevalues.report.html import headline, write_report
+from whosevalues.report.outdir import OutputDir, ReportInputError, display_name
+from whosevalues.report.terminal import print_summary
+from whosevalues.report.tables import fmt_number, fmt_p
+
+pytestmark = needs_shared
+
+
+@pytest.fixture(scope="module")
+def paper(tmp_path_factory) -> OutputDir:
+    return OutputDir(paper_report_dir(tmp_path_factory))
+
+
+@pytest.fixture(scope="module")
+def minimal(tmp_path_factory) -> OutputDir:
+    out = analysed_dir(tmp_path_factory.mktemp("minimal"), surveys=("mfq2",), models=["gpt-4o"],
+                       languages=["en"], personas=["none"])
+    write_report(out)
+    return OutputDir(out)
+
+
+# -- the paper's pattern, on the data the figures plot ----------------------------------------------
+
+def test_fig1_every_origin_is_closer_to_usa_respondents(paper):
+    for survey in ("mfq2", "wvs7"):
+        data = F.fig1_data(paper, survey).set_index(["origin", "population"])["mean"]
+        for origin in ("CHN", "USA"):
+            assert data[(origin, "USA")] > data[(origin, "CHN")], (survey, origin)
+    # the figure's CSV holds the same numbers
+    saved = pd.read_csv(paper.path / "figures" / "fig1_mfq2.csv")
+    assert saved["mean"].round(6).tolist() == F.fig1_data(paper, "mfq2")["mean"].round(6).tolist()
+
+
+def test_fig3_every_model_is_closer_to_usa_respondents(paper):
+    for survey in ("mfq2", "wvs7"):
+        grid = F.model_similarity(paper, survey).pivot_table(index="model", columns="population", values="mean")
+        assert len(grid) == paper.survey_means(survey)["model"].nunique()
+        assert (grid["USA"] > grid["CHN"]).all(), grid[grid["USA"] <= grid["CHN"]]
+    reference = F.fig3_reference_data(paper, "mfq2")
+    assert set(reference["reference"]) == {"Human CHN", "Human USA", "LLM CHN", "LLM USA"}
+
+
+def test_fig2_chinese_respondents_stand_apart_on_care(paper):
+    data = F.fig2_data(paper, "mfq2")
+    care = data[data["dimension"] == "Care"].set_index(["group", "country"])["z"]
+    llm = care["LLMs"].mean()
+    assert abs(care[("Respondents", "CHN")] - llm) > abs(care[("Respondents", "USA")] - llm)
+    assert list(data["dimension"].cat.categories) == load_instrument("mfq2").dimensions
+    wvs = F.fig2_data(paper, "wvs7")
+    assert set(wvs["dimension"]) == set(load_instrument("wvs7").item_ids)
+
+
+def test_fig4_usa_respondents_closer_in_every_condition(paper):
+    data = F.fig4_data(paper, "mfq2")
+    assert set(data["language"]) == {"en", "zh"} and set(data["persona"]) == {"CHN", "USA"}
+    wide = data.pivot_table(index=["origin", "language", "persona"], columns="population", values="mean")
+    assert (wide["USA"] > wide["CHN"]).all()
+
+
+def test_fig5_care_removal_helps_chn_similarity_most(paper):
+    data = F.fig5_data(paper, "mfq2")
+    chn = data[(data["origin"] == "all") & (data["population"] == "CHN")].set_index("removed")["change"]
+    assert chn.idxmax() == "Care" and chn["Care"] > 0
+    usa = data[(data["origin"] == "all") & (data["population"] == "USA")].set_index("removed")["change"]
+    assert usa["Care"] < 0  # Care pulls LLMs toward USA respondents
+
+
+# -- files ---------------------------------------------------------------------------------------
+
+def test_every_figure_is_drawn_or_skipped_with_a_reason(paper):
+    results = F.read_figure_index(paper.path)
+    assert results and all(r.skipped_reason or len(r.paths) == 2 for r in results)
+    assert not [r for r in results if r.skipped_reason and "could not be drawn" in r.skipped_reason]
+    drawn = {r.name for r in results if not r.skipped_reason}
+    assert {"fig1_mfq2", "fig2_mfq2", "fig3_mfq2", "fig4_mfq2", "fig5_mfq2", "validity_mfq2",
+            "distributions_mfq2", "fig1_wvs7", "fig2_wvs7", "fig3_wvs7"} <= drawn
+    for result in results:
+        for path in result.paths:
+            assert path.stat().st_size > 5_000, path
+    png = (paper.path / "figures" / "fig1_mfq2.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tables_in_markdown_latex_and_paper_layout(paper):
+    folder = paper.path / "tables"
+    rq2 = pd.read_csv(folder / "rq2_mfq2.csv")
+    markdown = (folder / "table2.md").read_text()
+    latex = (folder / "table2.tex").read_text()
+    for row in rq2.itertuples():
+        assert fmt_number(row.estimate) in markdown
+    assert r"\toprule" in latex and r"\midrule" in latex and r"\bottomrule" in latex
+    assert "MFQ-2" in latex
+    for stem in ("rq1_mfq2", "rq3_mfq2", "welch_mfq2"):
+        assert (folder / f"{stem}.md").is_file() and (folder / f"{stem}.tex").is_file()
+    # robust columns carried into the formatted RQ1 table
+    assert "SE (two-way)" in (folder / "rq1_mfq2.md").read_text()
+
+
+def test_number_format_follows_the_paper():
+    assert fmt_number(0.2071) == ".207" and fmt_number(-0.0304) == "-.030" and fmt_number(1.5) == "1.500"
+    assert fmt_p(1e-20) == "< 2e-16" and fmt_p(3.2e-11) == "3e-11" and fmt_p(0.0012) == ".0012"
+
+
+# -- the HTML report -----------------------------------------------------------------------------
+
+def test_report_is_self_contained_and_complete(paper):
+    page = (paper.path / "report.html").read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "<script" not in page.lower() and "<link" not in page.lower()
+    drawn = [r for r in F.read_figure_index(paper.path) if not r.skipped_reason]
+    assert page.count('<img ') == len(drawn)
+    assert page.count("data:image/png;base64,") == len(drawn)
+    for result in drawn:
+        assert html.escape(result.caption) in page
+    for sentence in headline(paper):
+        assert html.escape(sentence) in page
+    assert "All 20 models are closer to USA respondents than to CHN respondents on MFQ-2" in headline(paper)[0]
+    # the exact prompts, rendered by the instrument
+    rendered = load_instrument("mfq2").render("1", "zh", "CHN")
+    assert html.escape(rendered.system) in page and html.escape(rendered.user) in page
+    assert html.escape(load_instrument("wvs7").render("Q195", "en", "none").user) in page
+    for model in paper.model_origins():
+        assert html.escape(display_name(model)) in page
+    assert "PROVENANCE.md" in page and "Licence" in page and "whosevalues " in page
+
+
+def test_terminal_summary_lists_every_model_and_the_report(paper):
+    console = Console(record=True, width=140)
+    print_summary(paper.path, console)
+    text = console.export_text()
+    for model in paper.survey_means("mfq2")["model"].unique():
+        assert display_name(model) in text
+    assert str(paper.path / "report.html") in text
+
+
+# -- a one-model, one-survey, one-language, one-persona design -------------------------------------
+
+def test_minimal_design_renders_and_says_what_is_left_out(minimal):
+    page = (minimal.path / "report.html").read_text(encoding="utf-8")
+    assert "What this design leaves out" in page
+    assert "no contrast between LLM origins" in page and "No national persona" in page
+    results = {r.name: r for r in F.read_figure_index(minimal.path)}
+    assert results["fig4_mfq2"].skipped_reason and "persona" in results["fig4_mfq2"].skipped_reason
+    assert html.escape(results["fig4_mfq2"].skipped_reason) in page
+    assert not [r for r in results.values() if r.skipped_reason and "could not be drawn" in r.skipped_reason]
+    # without respondent-level similarities the headline still compares the populations, from item means
+    sentences = headline(minimal)
+    assert len(sentences) == 1 and sentences[0].startswith("The one model (GPT-4o)")
+    assert page.count("data:image/png;base64,") == sum(1 for r in results.values() if not r.skipped_reason) >= 3
+
+
+def test_directory_without_analysis_files_is_a_clear_error(tmp_path):
+    with pytest.raises(ReportInputError, match="no such analysis directory"):
+        OutputDir(tmp_path / "missing")
+    with pytest.raises(ValueError, match="item_means.csv"):
+        write_report(tmp_path)
