@@ -11,6 +11,12 @@ WVS RQ3 is then 5,165 respondents x 14 models x 20 levels = ~1.4 million rows. T
 from __future__ import annotations
 
 import argparse
+import os
+
+# The analysis's matrices are small (cells x terms); multi-threaded BLAS only thrashes on a shared 2-core box.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import resource
 import sys
 import tempfile
