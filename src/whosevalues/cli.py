@@ -182,6 +182,10 @@ def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], pa
                                             paper_labels=paper_compatible)
                    for survey in surveys}
     run_analysis(item_means, populations, paper_compatible=paper_compatible, out_dir=out_dir, bootstrap=bootstrap)
+    if any(not population.has_respondents for pops in populations.values() for population in pops):
+        from whosevalues.analysis.aggregate_similarity import AGGREGATE_NOTE
+
+        err.print(Text.assemble(("note: ", "yellow"), AGGREGATE_NOTE))
     _report(out_dir)
 
 
