@@ -8,10 +8,20 @@
 Everything binds 127.0.0.1 and uses only the standard library.
 """
 
-from whosevalues.testing.fault_proxy import FAULTS, FaultProxy
-from whosevalues.testing.llama_server import LocalServer, find_embedded_gguf, serve_local_openai
-from whosevalues.testing.replay import ReplayServer, load_exchanges
-from whosevalues.testing.stub_openai import StubOpenAIServer
+from importlib import import_module
+from typing import Any
 
-__all__ = ["FAULTS", "FaultProxy", "LocalServer", "ReplayServer", "StubOpenAIServer", "find_embedded_gguf",
-           "load_exchanges", "serve_local_openai"]
+# name -> module; imported on first use, so ``python -m whosevalues.testing.stub_openai`` runs cleanly
+_EXPORTS = {
+    "FAULTS": "fault_proxy", "FaultProxy": "fault_proxy",
+    "LocalServer": "llama_server", "find_embedded_gguf": "llama_server", "serve_local_openai": "llama_server",
+    "ReplayServer": "replay", "load_exchanges": "replay",
+    "StubOpenAIServer": "stub_openai",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'whosevalues.testing' has no attribute {name!r}")
+    return getattr(import_module(f"whosevalues.testing.{_EXPORTS[name]}"), name)

@@ -1,0 +1,101 @@
+"""Requests per second against a local OpenAI-compatible server with fixed latency, one at a time (the
+paper's scripts) and at whosevalues' default concurrency, and the projected wall time of the paper's
+full design (20 models x 55 items x 2 languages x 3 personas x 20 samples = 132,000 requests).
+
+    python benchmarks/bench_throughput.py                 # 100 ms latency, stub server in a subprocess
+    python benchmarks/bench_throughput.py --latency 0.3 --requests 1500
+
+The server is the project's stub (``whosevalues.testing.stub_openai``) run as a separate process so it
+does not share the client's interpreter lock; the client is the real stack a run uses: the
+openai-compatible backend (official SDK, real HTTP), ``ModelGate`` and ``call_with_retries``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from whosevalues.elicit.limits import ModelGate, call_with_retries  # noqa: E402
+from whosevalues.models.base import ChatRequest  # noqa: E402
+from whosevalues.models.catalog import PAPER_MODELS, resolve_model  # noqa: E402
+from whosevalues.models.openai_compatible import OpenAICompatibleBackend  # noqa: E402
+from whosevalues.models.spec import ModelSpec  # noqa: E402
+
+FULL_DESIGN = 20 * 55 * 2 * 3 * 20
+PER_MODEL = FULL_DESIGN // 20
+
+
+def start_stub(latency: float) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen([sys.executable, "-m", "whosevalues.testing.stub_openai", "--latency", str(latency)],
+                               stdout=subprocess.PIPE, text=True,
+                               env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
+    line = process.stdout.readline().strip() if process.stdout else ""
+    if not line.startswith("PORT "):
+        process.kill()
+        raise RuntimeError(f"stub server did not start (said {line!r})")
+    return process, f"http://127.0.0.1:{line.split()[1]}/v1"
+
+
+def make_request(i: int) -> ChatRequest:
+    return ChatRequest(key=f"bench|{i}", system="You are a survey respondent.",
+                       user=f"Item {i}: how much do you agree? Answer with a number from 1 to 5.", mode="sample",
+                       scale_min=1, scale_max=5, temperature=0.7, max_tokens=10, seed=i)
+
+
+async def measure(base_url: str, concurrency: int, n: int) -> float:
+    """Requests per second for ``n`` requests through one gate of ``concurrency``."""
+    spec = ModelSpec(id="bench", provider="openai-compatible", base_url=base_url, api_model="stub-model", timeout=30)
+    backend = OpenAICompatibleBackend(spec)
+    gate = ModelGate(concurrency)
+    await call_with_retries(backend, make_request(-1), gate)  # warm the connection pool and imports
+    queue = list(range(n))
+
+    async def worker() -> None:  # the runner's shape: one worker per slot pulling from a queue
+        while queue:
+            await call_with_retries(backend, make_request(queue.pop()), gate)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    await backend.aclose()
+    return n / elapsed
+
+
+def hours(seconds: float) -> str:
+    return f"{seconds / 3600:,.1f} h" if seconds >= 3600 else f"{seconds / 60:,.1f} min"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.1, help="server latency per request, seconds")
+    parser.add_argument("--requests", type=int, default=1200, help="requests at default concurrency")
+    parser.add_argument("--concurrency", type=int, default=OpenAICompatibleBackend.default_concurrency)
+    args = parser.parse_args()
+    process, base_url = start_stub(args.latency)
+    try:
+        one = asyncio.run(measure(base_url, 1, max(20, int(3 / args.latency))))
+        many = asyncio.run(measure(base_url, args.concurrency, args.requests))
+    finally:
+        process.terminate()
+        process.wait()
+    print(f"server latency {args.latency * 1000:.0f} ms (stub OpenAI-compatible server, real HTTP, official SDK)")
+    print(f"  concurrency 1 (the paper's way): {one:8.1f} req/s")
+    print(f"  concurrency {args.concurrency} (default):     {many:8.1f} req/s   speed-up {many / one:.1f}x "
+          f"(target >= 20x)")
+    print(f"projected wall time of the full design ({FULL_DESIGN:,} requests) at this latency:")
+    print(f"  one request at a time:                      {hours(FULL_DESIGN / one)}")
+    print(f"  default concurrency, one model after another: {hours(FULL_DESIGN / many)}")
+    slowest = max(PER_MODEL / min(many, (resolve_model(m).requests_per_minute or float("inf")) / 60)
+                  for m in PAPER_MODELS)
+    print(f"  default concurrency, 20 models in parallel, each within its catalog requests_per_minute: "
+          f"{hours(slowest)} (the slowest model bounds it)")
+
+
+if __name__ == "__main__":
+    main()
