@@ -122,3 +122,17 @@ def test_gate_for_model_reads_the_spec():
     assert ModelGate.for_model(ModelSpec(id="n", provider="anthropic"), 16).max_concurrency == 16
     with pytest.raises(ValueError, match="max_concurrency"):
         ModelGate(0)
+
+
+def test_probe_retries_transient_errors_and_reports_unknown():
+    from whosevalues.elicit.limits import probe_distribution
+
+    class Probe(ScriptedBackend):
+        async def supports_distribution(self) -> bool:
+            if self.script:
+                raise self.script.pop(0)
+            return True
+
+    assert asyncio.run(probe_distribution(Probe([BackendError("429", status=429)] * 2), sleep=no_sleep)) is True
+    assert asyncio.run(probe_distribution(Probe([BackendError("500", status=500)] * 9), sleep=no_sleep)) is None
+    assert asyncio.run(probe_distribution(Probe([BackendError("400", retryable=False)]), sleep=no_sleep)) is False

@@ -252,3 +252,28 @@ async def _attempt(backend: Backend, request: ChatRequest, timeout: float | None
 
 def _final(message: str, attempts: int, exc: BackendError) -> FinalFailure:
     return FinalFailure(message, attempts, exc.raw, status=exc.status, retryable=exc.retryable)
+
+
+async def probe_distribution(backend: Backend, attempts: int = 4, base_delay: float = 0.5, *,
+                             rng: random.Random | None = None,
+                             sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> bool | None:
+    """``backend.supports_distribution()`` with transient errors retried.
+
+    True/False are answers to cache. None means the endpoint kept failing (429s, 5xx, timeouts): do not
+    cache it; sample this time and probe again on the next run.
+    """
+    rng = rng or random.Random()
+    for attempt in range(1, attempts + 1):
+        try:
+            return bool(await backend.supports_distribution())
+        except BackendError as exc:
+            if not exc.retryable:
+                return False
+            if attempt < attempts:
+                await sleep(backoff_delay(attempt, base_delay, 10.0, exc.retry_after, rng))
+        except ConfigurationError:
+            raise
+        except Exception:  # an SDK surprise while probing: treat as unknown, like a transient failure
+            if attempt < attempts:
+                await sleep(backoff_delay(attempt, base_delay, 10.0, None, rng))
+    return None
