@@ -368,6 +368,10 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
     data = model_similarity(out, survey)
     if data is None:
         return _skip(name, caption, f"no similarity data for {label}")
+    if rq1_rows(out, survey)[1] == "model":
+        caption = caption.replace("error bars are 95% confidence intervals over respondents",
+                                  "each bar is the cosine between the model's and the population's z-scored "
+                                  "item means (no respondent-level data)")
     reference = fig3_reference_data(out, survey)
     if reference is None:
         caption = caption.split(" (B)")[0] + f" (Panel B is left out: reference_similarity_{survey}.csv is " \
