@@ -175,6 +175,12 @@ class FaultProxy(LoopbackServer):
         finally:
             connection.close()
 
+    def per_second(self) -> list[int]:
+        """Accepted requests in each whole second since the first one (to see the steady state)."""
+        times = sorted(self.accepted_times)
+        counts = collections.Counter(int(t - times[0]) for t in times) if times else collections.Counter()
+        return [counts[i] for i in range(max(counts) + 1)] if counts else []
+
     def rate(self, skip_first: float = 0.0) -> float:
         """Accepted requests per second between the first (after ``skip_first`` s) and the last."""
         times = sorted(self.accepted_times)
