@@ -132,14 +132,20 @@ def test_refused_item_excludes_the_model_and_says_why(mfq2, tmp_path):
 
 
 @needs_shared
-def test_designs_the_data_cannot_support_are_skipped_with_a_reason(mfq2, tmp_path):
+def test_designs_without_conditions_are_skipped_and_one_population_drops_nationality(mfq2, tmp_path):
     _, means, _ = mfq2
     chinese_only = means[(means["origin"] == "CHN") & (means["persona"] != "none")]
     summary = analyze(chinese_only, {"mfq2": mfq2_populations()}, out_dir=tmp_path, bootstrap=0)
     analyses = summary["surveys"]["mfq2"]["analyses"]
-    assert "skipped" in analyses["rq1"] and "rq2" in analyses and "rows" in analyses["rq2"]
+    assert "persona none" in analyses["rq1"]["skipped"]  # RQ1 has no condition to compare with
+    assert "rows" in analyses["rq2"] and "origin" in analyses["rq2"]["dropped_terms"]
     one_country = analyze(means, {"mfq2": mfq2_populations()[:1]}, out_dir=tmp_path / "one", bootstrap=0)
-    assert all("skipped" in a for a in one_country["surveys"]["mfq2"]["analyses"].values())
+    analyses = one_country["surveys"]["mfq2"]["analyses"]
+    assert not any("skipped" in a for a in analyses.values())
+    assert analyses["rq1"]["formula"] == "cosine ~ origin"
+    assert set(analyses["rq1"]["dropped_terms"]) == {"nationality", "nationality:origin"}
+    assert "one country" in analyses["rq1"]["dropped_terms"]["nationality"]
+    assert not (tmp_path / "one" / "tables" / "welch_mfq2.csv").exists()  # Welch needs two populations
     usa = mfq2_populations()[1].responses
     shares = pd.DataFrame({v: (usa == v).mean() for v in range(1, 6)})  # item x answer proportions
     aggregates = Population("mfq2", "USA", "aggregates", responses=None, distributions=shares)

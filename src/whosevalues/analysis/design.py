@@ -10,9 +10,17 @@ RQ3  RQ1's rows, each cosine also recomputed with one dimension (MFQ-2 foundatio
      cosine ~ nationality * origin * removed, ``removed`` treatment-coded against "none".
 
 Countries. Populations and personas are ISO alpha-3 codes; a respondent's language comes from
-``COUNTRY_LANGUAGE`` (or the caller's mapping). RQ1 and RQ3 contrast exactly two countries: the two populations
+``COUNTRY_LANGUAGE`` (or the caller's mapping). RQ1 and RQ3 contrast two countries: the two populations
 given, with models made in one of them (models of any other origin are excluded from those analyses, with the
 reason recorded). With more than two populations the pipeline runs RQ1/RQ3 for each pair.
+
+Reduced designs. What the data cannot contrast is left out of the regression, not the whole analysis: one
+population drops ``nationality``, models of one origin (or not of both countries) drop ``origin`` (and then
+every usable model is kept), RQ2 with one prompt language / one national persona / one origin drops that
+congruence term (it would only restate the respondent's nationality). When no answers exist in a
+respondent's language under persona none, RQ1/RQ3 pair those respondents with the language that was asked
+(English when several were) and say so in ``RowSet.notes``. Dropped terms and their reasons are in
+``RowSet.dropped_terms``; the cosines (``RowSet.frame()``) are all there.
 
 Exclusions. A model is excluded from an analysis when a condition that analysis needs is unusable (an item
 with no valid answer in any sample, or the same answer to every item) or absent; the reason is recorded.
@@ -20,12 +28,12 @@ with no valid answer in any sample, or the same answer to every item) or absent;
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from whosevalues.analysis.ols import CellDesign, regression_table
+from whosevalues.analysis.ols import CellDesign, identifiable, regression_table
 from whosevalues.analysis.vectors import HumanVectors, LLMVectors, cosine, leave_out_cosine
 
 # Language of a country's respondents (the prompt language paired with them). Extend or override per call.
@@ -59,10 +67,16 @@ class RowSet:
     cell: np.ndarray
     design: CellDesign
     exclusions: pd.DataFrame
+    notes: dict = field(default_factory=dict)  # respondent_languages {country: language}, language_rule
 
     @property
     def n_rows(self) -> int:
         return len(self.cosine)
+
+    @property
+    def dropped_terms(self) -> dict[str, str]:
+        """Terms of the full design the data cannot estimate -> why (empty for a full design)."""
+        return dict(self.design.dropped)
 
     def table(self, bootstrap: int = 200, seed: int = 0) -> pd.DataFrame:
         stratum = self.models["origin"].to_numpy()
@@ -139,40 +153,115 @@ class _Blocks:
         return tuple(np.concatenate(column) for column in zip(*self.parts))
 
 
-def _pair(humans: list[HumanVectors], pair: tuple[str, str] | None) -> tuple[str, str, list[HumanVectors]]:
-    countries = [h.country for h in humans]
+def _countries(humans: list[HumanVectors], pair: tuple[str, ...] | None
+               ) -> tuple[tuple[str, ...], list[HumanVectors]]:
+    """The one or two countries contrasted (CHN first: +0.5, as in the paper) and their respondents."""
     if pair is None:
-        if len(set(countries)) != 2:
-            raise DesignSkipped(f"needs respondents from exactly two countries, got {sorted(set(countries))}")
-        pair = tuple(sorted(set(countries), key=lambda c: (c != "CHN", c)))  # CHN is +0.5, as in the paper
-    focal, other = pair
+        present = sorted({h.country for h in humans}, key=lambda c: (c != "CHN", c))
+        if not present:
+            raise DesignSkipped("no respondents to compare")
+        if len(present) > 2:
+            raise DesignSkipped(f"needs respondents from one or two countries, got {present}: pass a pair")
+        pair = tuple(present)
     chosen = [h for h in humans if h.country in pair]
-    return focal, other, chosen
+    if not chosen:
+        raise DesignSkipped(f"no respondents from {', '.join(pair)}")
+    return tuple(pair), chosen
+
+
+def _preferred(asked: list[str], llm: LLMVectors) -> str:
+    """The language to pair respondents with when theirs was not asked: English if asked, else the language
+    most models answered in (the first in alphabetical order on a tie)."""
+    if "en" in asked:
+        return "en"
+    counts = llm.keys.groupby("language")["model"].nunique()
+    return max(asked, key=lambda language: int(counts.get(language, 0)))
+
+
+def _persona_none_languages(countries: tuple[str, ...], llm: LLMVectors,
+                            languages: dict[str, str] | None) -> tuple[dict[str, str], dict]:
+    """Each country's prompt language under persona none (its own when asked), and notes on fallbacks."""
+    asked = sorted(set(llm.keys.loc[llm.keys["persona"] == NONE, "language"])
+                   | set(llm.unusable.loc[llm.unusable["persona"] == NONE, "language"]))
+    if not asked:
+        raise DesignSkipped("no LLM answers under persona none")
+    chosen, fallbacks = {}, []
+    for country in countries:
+        own = respondent_language(country, languages)
+        chosen[country] = own if own in asked else _preferred(asked, llm)
+        if chosen[country] != own:
+            fallbacks.append(f"{country} respondents ({own or 'language unknown'}) compared with answers in "
+                             f"{chosen[country]}")
+    notes: dict = {"respondent_languages": chosen}
+    if fallbacks:
+        notes["language_rule"] = (f"the respondent's-language rule could not be applied (answers under persona "
+                                  f"none only in {', '.join(asked)}): " + "; ".join(fallbacks))
+    return chosen, notes
+
+
+def _origin_contrast(countries: tuple[str, ...], usable: pd.DataFrame) -> tuple[tuple[str, str] | None, str | None]:
+    """The two origins RQ1/RQ3 contrast (+0.5 first), or None and why origin cannot be fitted."""
+    origins = sorted(set(usable["origin"]), key=lambda c: (c != "CHN", c))
+    if len(origins) == 1:
+        return None, f"every usable model is made in {origins[0]}: no contrast between model origins"
+    if len(countries) == 2:
+        missing = [c for c in countries if c not in origins]
+        if not missing:
+            return (countries[0], countries[1]), None
+        return None, (f"no usable model made in {' or '.join(missing)} (models come from {', '.join(origins)}): "
+                      f"origin {countries[0]} vs {countries[1]} cannot be contrasted; every usable model is compared")
+    if len(origins) == 2:
+        return (origins[0], origins[1]), None
+    return None, (f"respondents from one country and models from {len(origins)} origins ({', '.join(origins)}): "
+                  f"no two-origin contrast to fit")
+
+
+@dataclass
+class _Setup:
+    """What RQ1 and RQ3 share: countries, respondents, models, languages, codes and what cannot be fitted."""
+
+    countries: tuple[str, ...]
+    humans: list[HumanVectors]
+    models: pd.DataFrame
+    human_language: dict[str, str]
+    exclusions: pd.DataFrame
+    nationality_bit: dict[str, int]  # 1 = the +0.5 country
+    origin_bit: np.ndarray  # per model, 1 = the +0.5 origin (0 everywhere when origin is not fitted)
+    factor_reasons: dict[str, str]
+    notes: dict
 
 
 def _nationality_origin_setup(survey: str, analysis: str, humans: list[HumanVectors], llm: LLMVectors,
-                              pair: tuple[str, str] | None, languages: dict[str, str] | None):
-    focal, other, humans = _pair(humans, pair)
+                              pair: tuple[str, ...] | None, languages: dict[str, str] | None) -> _Setup:
+    countries, humans = _countries(humans, pair)
+    human_language, notes = _persona_none_languages(countries, llm, languages)
     models = _model_table(llm)
-    records = []
-    off_pair = models[~models["origin"].isin([focal, other])]
-    for row in off_pair.itertuples():
-        records.append((survey, analysis, row.model, "", "", f"origin {row.origin} is neither {focal} nor {other}"))
-    models = models[models["origin"].isin([focal, other])]
-    human_language = {}
-    for h in humans:
-        language = respondent_language(h.country, languages)
-        if language is None:
-            raise DesignSkipped(f"no prompt language known for {h.country} respondents: pass a language mapping")
-        human_language[h.country] = language
     needed = pd.DataFrame({"language": sorted(set(human_language.values())), "persona": NONE})
-    excluded, exclusion_frame = _exclude(survey, analysis, models, needed, llm)
-    models = models[~models["model"].isin(excluded)].reset_index(drop=True)
-    if models["origin"].nunique() < 2:
-        raise DesignSkipped(f"needs models made in both {focal} and {other}; usable models come from "
-                            f"{sorted(models['origin'].unique())}")
-    exclusions = pd.concat([pd.DataFrame(records, columns=EXCLUSION_COLUMNS), exclusion_frame], ignore_index=True)
-    return focal, other, humans, models, human_language, exclusions
+    excluded, language_exclusions = _exclude(survey, analysis, models, needed, llm)
+    usable = models[~models["model"].isin(excluded)]
+    if usable.empty:
+        raise DesignSkipped("every model was excluded (see exclusions)")
+    origin_pair, origin_reason = _origin_contrast(countries, usable)
+    factor_reasons, records = {}, []
+    if len(countries) == 1:
+        factor_reasons["nationality"] = (f"respondents from one country only ({countries[0]}): no contrast "
+                                         f"between nationalities")
+    if origin_pair:  # models of other origins cannot be coded on the origin contrast: excluded
+        for row in models[~models["origin"].isin(origin_pair)].itertuples():
+            records.append((survey, analysis, row.model, "", "",
+                            f"origin {row.origin} is neither {origin_pair[0]} nor {origin_pair[1]}"))
+        in_pair = set(models.loc[models["origin"].isin(origin_pair), "model"])
+        language_exclusions = language_exclusions[language_exclusions["model"].isin(in_pair)]
+        usable = usable[usable["origin"].isin(origin_pair)]
+    else:
+        factor_reasons["origin"] = origin_reason
+    usable = usable.reset_index(drop=True)
+    exclusions = pd.concat([pd.DataFrame(records, columns=EXCLUSION_COLUMNS), language_exclusions],
+                           ignore_index=True)
+    origin_bit = ((usable["origin"] == origin_pair[0]).to_numpy().astype(int) if origin_pair
+                  else np.zeros(len(usable), dtype=int))
+    return _Setup(countries, humans, usable, human_language, exclusions,
+                  {c: int(c == countries[0]) for c in countries}, origin_bit, factor_reasons, notes)
 
 
 def _llm_rows(llm: LLMVectors, models: pd.DataFrame, language: str, persona: str) -> tuple[np.ndarray, np.ndarray]:
@@ -183,89 +272,88 @@ def _llm_rows(llm: LLMVectors, models: pd.DataFrame, language: str, persona: str
     return rows, np.array([position[m] for m in llm.keys["model"].to_numpy()[rows]], dtype=np.int32)
 
 
-def rq1(survey: str, humans: list[HumanVectors], llm: LLMVectors, *, pair: tuple[str, str] | None = None,
+NATIONALITY_ORIGIN = np.array([[-.5, -.5], [-.5, .5], [.5, -.5], [.5, .5]])
+
+
+def _reduced(design: CellDesign, cell: np.ndarray, factor_reasons: dict[str, str]) -> CellDesign:
+    return identifiable(design, np.bincount(cell, minlength=design.n_cells).astype(float), factor_reasons)
+
+
+def rq1(survey: str, humans: list[HumanVectors], llm: LLMVectors, *, pair: tuple[str, ...] | None = None,
         languages: dict[str, str] | None = None) -> RowSet:
     """Nationality x origin, persona none, each respondent with the models in the respondent's language."""
-    focal, other, humans, models, human_language, exclusions = _nationality_origin_setup(
-        survey, "rq1", humans, llm, pair, languages)
-    respondents, offsets = _respondent_table(humans)
-    conditions = pd.DataFrame({"language": sorted(set(human_language.values())), "persona": NONE})
-    origin_bit = (models["origin"] == focal).to_numpy().astype(int)
+    setup = _nationality_origin_setup(survey, "rq1", humans, llm, pair, languages)
+    respondents, offsets = _respondent_table(setup.humans)
+    conditions = pd.DataFrame({"language": sorted(set(setup.human_language.values())), "persona": NONE})
     blocks = _Blocks()
-    for h in humans:
-        language = human_language[h.country]
-        rows, model_index = _llm_rows(llm, models, language, NONE)
+    for h in setup.humans:
+        language = setup.human_language[h.country]
+        rows, model_index = _llm_rows(llm, setup.models, language, NONE)
         values = cosine(h.z, llm.select(np.isin(np.arange(len(llm.keys)), rows)))
-        nationality_bit = int(h.country == focal)
-        cells = 2 * nationality_bit + origin_bit[model_index]
+        cells = 2 * setup.nationality_bit[h.country] + setup.origin_bit[model_index]
         condition = int(np.flatnonzero(conditions["language"] == language)[0])
         blocks.add(values, offsets[h.country], model_index, condition, cells)
     y, respondent, model, condition, cell = blocks.arrays()
-    design = CellDesign(codes=np.array([[-.5, -.5], [-.5, .5], [.5, -.5], [.5, .5]]),
-                        factors=["nationality", "origin"])
-    return RowSet(survey, "rq1", y, respondent, respondents, model, models, condition, conditions, cell, design,
-                  exclusions)
+    design = _reduced(CellDesign(codes=NATIONALITY_ORIGIN, factors=["nationality", "origin"]), cell,
+                      setup.factor_reasons)
+    return RowSet(survey, "rq1", y, respondent, respondents, model, setup.models, condition, conditions, cell,
+                  design, setup.exclusions, setup.notes)
 
 
 def rq3(survey: str, humans: list[HumanVectors], llm: LLMVectors, dimensions: dict[str, list[int]], *,
-        pair: tuple[str, str] | None = None, languages: dict[str, str] | None = None) -> RowSet:
+        pair: tuple[str, ...] | None = None, languages: dict[str, str] | None = None) -> RowSet:
     """RQ1's rows with each dimension (item column indices) left out in turn; ``removed`` vs "none"."""
-    focal, other, humans, models, human_language, exclusions = _nationality_origin_setup(
-        survey, "rq3", humans, llm, pair, languages)
-    exclusions["analysis"] = "rq3"
-    respondents, offsets = _respondent_table(humans)
+    setup = _nationality_origin_setup(survey, "rq3", humans, llm, pair, languages)
+    setup.exclusions["analysis"] = "rq3"
+    respondents, offsets = _respondent_table(setup.humans)
     names = list(dimensions)
     groups = [np.asarray(dimensions[name]) for name in names]
-    languages_used = sorted(set(human_language.values()))
+    languages_used = sorted(set(setup.human_language.values()))
     conditions = pd.DataFrame([(lang, NONE, removed) for lang in languages_used for removed in [NONE] + names],
                               columns=["language", "persona", "removed"])
     n_levels = len(names) + 1
-    origin_bit = (models["origin"] == focal).to_numpy().astype(int)
     blocks = _Blocks()
-    for h in humans:
-        language = human_language[h.country]
-        rows, model_index = _llm_rows(llm, models, language, NONE)
+    for h in setup.humans:
+        language = setup.human_language[h.country]
+        rows, model_index = _llm_rows(llm, setup.models, language, NONE)
         values = leave_out_cosine(h.z, llm.select(np.isin(np.arange(len(llm.keys)), rows)), groups)
-        nationality_bit = int(h.country == focal)
         base_condition = languages_used.index(language) * n_levels
         for level in range(n_levels):
-            cells = (2 * nationality_bit + origin_bit[model_index]) * n_levels + level
+            cells = (2 * setup.nationality_bit[h.country] + setup.origin_bit[model_index]) * n_levels + level
             blocks.add(np.ascontiguousarray(values[:, :, level]), offsets[h.country], model_index,
                        base_condition + level, cells)
     y, respondent, model, condition, cell = blocks.arrays()
-    base = np.array([[-.5, -.5], [-.5, .5], [.5, -.5], [.5, .5]])
-    design = CellDesign(codes=np.repeat(base, n_levels, axis=0), factors=["nationality", "origin"],
+    design = CellDesign(codes=np.repeat(NATIONALITY_ORIGIN, n_levels, axis=0), factors=["nationality", "origin"],
                         indicator="removed", level=np.tile(np.arange(n_levels) - 1, 4), levels=names)
-    return RowSet(survey, "rq3", y, respondent, respondents, model, models, condition, conditions, cell, design,
-                  exclusions)
+    return RowSet(survey, "rq3", y, respondent, respondents, model, setup.models, condition, conditions, cell,
+                  _reduced(design, cell, setup.factor_reasons), setup.exclusions, setup.notes)
+
+
+def _national_conditions(llm: LLMVectors) -> tuple[list[str], list[str]]:
+    """National personas (not "none") and the languages they were asked in (usable or not)."""
+    both = pd.concat([llm.keys[["language", "persona"]], llm.unusable[["language", "persona"]]])
+    national = both[both["persona"] != NONE]
+    return sorted(set(national["persona"])), sorted(set(national["language"]))
 
 
 def rq2(survey: str, humans: list[HumanVectors], llm: LLMVectors, *,
         languages: dict[str, str] | None = None) -> RowSet:
     """Congruence of language, persona and origin with each respondent's nationality."""
     countries = sorted({h.country for h in humans})
-    if len(countries) < 2:
-        raise DesignSkipped(f"needs respondents from at least two countries, got {countries}")
-    personas = sorted(set(llm.keys["persona"]) - {NONE}) + sorted(set(llm.unusable["persona"]) - {NONE})
-    personas = sorted(set(personas))
-    if len(personas) < 2:
-        raise DesignSkipped(f"needs answers under at least two national personas, got {personas or 'none'}")
-    prompt_languages = sorted(set(llm.keys["language"]) | set(llm.unusable["language"]))
-    if len(prompt_languages) < 2:
-        raise DesignSkipped(f"needs answers in at least two languages, got {prompt_languages}")
-    human_language = {}
-    for country in countries:
-        language = respondent_language(country, languages)
-        if language is None or language not in prompt_languages:
-            raise DesignSkipped(f"no answers in the language of {country} respondents ({language})")
-        human_language[country] = language
+    if not countries:
+        raise DesignSkipped("no respondents to compare")
+    personas, prompt_languages = _national_conditions(llm)
+    if not personas:
+        raise DesignSkipped("needs answers under a national persona (persona none belongs to RQ1); got none")
+    human_language = {country: respondent_language(country, languages) for country in countries}
     models = _model_table(llm)
     needed = pd.DataFrame([(lang, p) for lang in prompt_languages for p in personas], columns=["language", "persona"])
     excluded, exclusions = _exclude(survey, "rq2", models, needed, llm)
     models = models[~models["model"].isin(excluded)].reset_index(drop=True)
     if models.empty:
         raise DesignSkipped("every model was excluded (see exclusions)")
-    respondents, offsets = _respondent_table([h for h in humans if h.country in countries])
+    reasons, notes = _rq2_reasons(countries, personas, prompt_languages, models, human_language)
+    respondents, offsets = _respondent_table(humans)
     blocks = _Blocks()
     origins = models["origin"].to_numpy()
     for h in humans:
@@ -277,6 +365,26 @@ def rq2(survey: str, humans: list[HumanVectors], llm: LLMVectors, *,
             blocks.add(values, offsets[h.country], model_index, index, congruent)
     y, respondent, model, condition, cell = blocks.arrays()
     bits = np.array([[(c >> 2) & 1, (c >> 1) & 1, c & 1] for c in range(8)], dtype=float) - 0.5
-    design = CellDesign(codes=bits, factors=["language", "persona", "origin"])
+    design = _reduced(CellDesign(codes=bits, factors=["language", "persona", "origin"]), cell, reasons)
     return RowSet(survey, "rq2", y, respondent, respondents, model, models, condition, needed.copy(), cell, design,
-                  exclusions)
+                  exclusions, notes)
+
+
+def _rq2_reasons(countries, personas, prompt_languages, models, human_language) -> tuple[dict[str, str], dict]:
+    """Congruence terms that would only restate the respondent's nationality, and notes on languages."""
+    restates = "congruence would only restate the respondent's nationality"
+    reasons = {}
+    if len(prompt_languages) == 1:
+        reasons["language"] = f"one prompt language ({prompt_languages[0]}): language {restates}"
+    if len(personas) == 1:
+        reasons["persona"] = f"one national persona ({personas[0]}): persona {restates}"
+    origins = sorted(set(models["origin"]))
+    if len(origins) == 1:
+        reasons["origin"] = f"every usable model is made in {origins[0]}: origin {restates}"
+    notes: dict = {"respondent_languages": dict(human_language)}
+    unasked = [f"{c} ({lang or 'language unknown'})" for c, lang in human_language.items()
+               if lang not in prompt_languages]
+    if unasked and "language" not in reasons:
+        notes["language_rule"] = (f"no answers in the language of {', '.join(unasked)} respondents: every "
+                                  f"condition counts as language-incongruent for them")
+    return reasons, notes

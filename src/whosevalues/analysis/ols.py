@@ -10,6 +10,10 @@ Coding (the paper's): each two-level factor is +0.5 / -0.5 and then mean-centred
 regression; interactions are products of the centred codes. An optional treatment-coded factor (RQ3's
 ``removed``) enters as 0/1 indicators of its non-reference levels, uncentred, and multiplies the others.
 
+Reduced designs. When the data cannot separate a term (one origin, one language, respondents of one country,
+...) the design leaves it out (``CellDesign.without``, ``identifiable``) and records why; the terms it fits
+keep their names and R's order, so ``cosine ~ nationality`` is the full design's table minus the origin rows.
+
 Standard errors. ``std_error`` is the classical OLS SE (what the paper reports). The rows are not
 independent: each respondent appears once per model and condition, each model once per respondent, so the
 classical SE is far too small for effects that vary between models. Extra columns:
@@ -29,7 +33,7 @@ classical SE is far too small for effects that vary between models. Extra column
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 
 import numpy as np
@@ -48,6 +52,7 @@ class CellDesign:
     ``codes``: cells x factors, raw sum codes (+0.5 / -0.5) of the centred factors, named ``factors``.
     ``level``: per cell, the index into ``levels`` of the treatment-coded factor ``indicator`` (-1: its
     reference level), or None when there is no such factor.
+    ``dropped``: term name -> why it is not fitted (the data cannot separate it); the other terms are fitted.
     """
 
     codes: np.ndarray
@@ -55,13 +60,15 @@ class CellDesign:
     indicator: str | None = None
     level: np.ndarray | None = None
     levels: list[str] = field(default_factory=list)
+    dropped: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_cells(self) -> int:
         return len(self.codes)
 
-    def terms(self) -> list[tuple[tuple[str, ...], int | None]]:
-        """Terms in R's order (by degree, then factor order): (centred factors, indicator level or None)."""
+    def all_terms(self) -> list[tuple[tuple[str, ...], int | None]]:
+        """Every term of the full design in R's order (by degree, then factor order):
+        (centred factors, indicator level or None)."""
         slots = list(self.factors) + ([self.indicator] if self.indicator else [])
         terms: list[tuple[tuple[str, ...], int | None]] = [((), None)]
         for degree in range(1, len(slots) + 1):
@@ -73,12 +80,41 @@ class CellDesign:
                     terms.append((centred, None))
         return terms
 
+    def term_name(self, term: tuple[tuple[str, ...], int | None]) -> str:
+        centred, level = term
+        parts = list(centred) + ([f"{self.indicator}[{self.levels[level]}]"] if level is not None else [])
+        return ":".join(parts) if parts else "Intercept"
+
+    def terms(self) -> list[tuple[tuple[str, ...], int | None]]:
+        """The fitted terms: the full design's, minus ``dropped``, in the same order."""
+        return [term for term in self.all_terms() if self.term_name(term) not in self.dropped]
+
     def term_names(self) -> list[str]:
-        names = []
-        for centred, level in self.terms():
-            parts = list(centred) + ([f"{self.indicator}[{self.levels[level]}]"] if level is not None else [])
-            names.append(":".join(parts) if parts else "Intercept")
-        return names
+        return [self.term_name(term) for term in self.terms()]
+
+    def terms_with(self, factor: str) -> list[str]:
+        """Names of the full design's terms that involve ``factor`` (a centred factor or the indicator)."""
+        return [self.term_name(t) for t in self.all_terms()
+                if factor in t[0] or (factor == self.indicator and t[1] is not None)]
+
+    def without(self, reasons: dict[str, str]) -> "CellDesign":
+        """The same design not fitting the terms in ``reasons`` (term name -> why)."""
+        unknown = set(reasons) - {self.term_name(t) for t in self.all_terms()}
+        if unknown:
+            raise ValueError(f"no term(s) {sorted(unknown)} in this design")
+        return replace(self, dropped={**self.dropped, **reasons})
+
+    def formula(self) -> str:
+        """The fitted model in R's notation: ``cosine ~ a * b`` when the kept terms are a full product."""
+        names = self.term_names()
+        centred = [f for f in self.factors if f in names]
+        indicator = self.indicator if self.indicator and any(
+            n.startswith(f"{self.indicator}[") and ":" not in n for n in names) else None
+        product = replace(self, factors=centred, codes=self.codes[:, [self.factors.index(f) for f in centred]],
+                          indicator=indicator, dropped={})
+        if product.term_names() == names:
+            return "cosine ~ " + (" * ".join(centred + ([indicator] if indicator else [])) or "1")
+        return "cosine ~ " + " + ".join(n for n in names if n != "Intercept")
 
     def matrix(self, counts: np.ndarray) -> np.ndarray:
         """cells x terms design matrix, codes centred over the rows (cell counts ``counts``)."""
@@ -88,7 +124,7 @@ class CellDesign:
         # column t = product of the centred codes the term uses (x^0 = 1 for the others) x its indicator
         return np.prod(np.where(uses[None], centred[:, None, :], 1.0), axis=2) * indicator
 
-    def _structure(self) -> tuple[np.ndarray, np.ndarray]:
+    def _structure(self) -> tuple[np.ndarray, np.ndarray]:  # cached per instance; ``without`` makes a new one
         """Which factors each term multiplies (terms x factors) and its indicator column (cells x terms)."""
         if getattr(self, "_cached", None) is None:
             terms = self.terms()
@@ -99,6 +135,42 @@ class CellDesign:
                     indicator[:, t] = self.level == level
             self._cached = (uses.reshape(len(terms), len(self.factors)), indicator)
         return self._cached
+
+
+def identifiable(design: CellDesign, counts: np.ndarray, factor_reasons: dict[str, str] | None = None,
+                 ) -> CellDesign:
+    """The design reduced to the terms these rows can estimate, each dropped term with its reason.
+
+    ``counts``: rows per cell. ``factor_reasons``: factors the caller knows the data cannot contrast (one
+    origin, ...), with the reason; all their terms go. Then a factor constant over the rows, an indicator
+    level with no rows, and finally any term collinear with the terms kept before it (R's order, so main
+    effects are kept before their interactions) are dropped too.
+    """
+    drop: dict[str, str] = {}
+    for factor, reason in (factor_reasons or {}).items():
+        for name in design.terms_with(factor):
+            drop.setdefault(name, reason)
+    observed = counts > 0
+    for index, factor in enumerate(design.factors):
+        if len(np.unique(design.codes[observed, index])) < 2:
+            for name in design.terms_with(factor):
+                drop.setdefault(name, f"{factor} takes one value in every row")
+    if design.indicator is not None:
+        for index, level in enumerate(design.levels):
+            if not (observed & (design.level == index)).any():
+                for term in design.all_terms():
+                    if term[1] == index:
+                        drop.setdefault(design.term_name(term), f"no rows with {design.indicator} {level}")
+    design = design.without(drop)
+    weighted = design.matrix(counts)[observed] * np.sqrt(counts[observed])[:, None]
+    kept: list[int] = []
+    collinear = {}
+    for column, name in enumerate(design.term_names()):
+        if np.linalg.matrix_rank(weighted[:, kept + [column]]) == len(kept) + 1:
+            kept.append(column)
+        else:
+            collinear[name] = "collinear with the terms fitted before it: these rows cannot separate it"
+    return design.without(collinear) if collinear else design
 
 
 @dataclass

@@ -3,8 +3,11 @@
 ``analyze(item_means, populations, out_dir=...)`` writes, per survey present in ``item_means`` (layout in
 docs/output.md): ``tables/rq{1,2,3}_<survey>.csv``, ``tables/welch_<survey>.csv``,
 ``similarity_<survey>_<rq>.parquet``, ``reference_similarity_<survey>.csv``, ``human_item_stats.csv``,
-``exclusions.csv`` and ``summary.json``. A design the data cannot support is skipped with its reason in
-summary.json. Populations without respondents (aggregates only) are left to ``aggregate_similarity``.
+``exclusions.csv``, ``populations.json`` and ``summary.json``. A design the data support only in part (one
+origin, one language, one population, one persona) still gets its similarity file and a regression of the
+terms it can estimate; summary.json lists the dropped terms and why (``analyses.<rq>.dropped_terms``). An
+analysis is skipped, with its reason, only when there is nothing to compare (no respondents, no condition).
+Populations without respondents (aggregates only) are left to ``aggregate_similarity``.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], 
     pd.concat([s for s in item_stats if len(s)] or [pd.DataFrame()], ignore_index=True).to_csv(
         out_dir / "human_item_stats.csv", index=False)
     summary["aggregate_similarity"] = _aggregate_similarity(item_means, populations, out_dir)
+    _write_populations(populations, summary, out_dir)
     try:
         from whosevalues.version import __version__
         summary["version"] = __version__
@@ -67,6 +71,24 @@ def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], 
         pass
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default), encoding="utf-8")
     return summary
+
+
+def _write_populations(populations: dict[str, list[Population]], summary: dict, out_dir: Path) -> None:
+    """populations.json: one record per survey x country as loaded (n, source, loading steps, audit), its
+    warnings, and what the analysis used of it (respondents kept, straight-liners dropped, grouping)."""
+    from whosevalues.humans.audit import describe
+
+    records = []
+    for survey, survey_populations in populations.items():
+        used = summary["surveys"].get(survey, {}).get("populations", {})
+        for population in survey_populations:
+            record = describe(population)
+            record["warnings"] = list((population.audit or {}).get("warnings", []))
+            if population.country in used:
+                record["analysis"] = used[population.country]
+            records.append(record)
+    (out_dir / "populations.json").write_text(json.dumps(records, indent=2, default=_json_default),
+                                              encoding="utf-8")
 
 
 def _json_default(value):
@@ -125,11 +147,8 @@ def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, 
 
     exclusions = []
     countries = sorted({h.country for h in humans}, key=lambda c: (c not in ("CHN", "USA"), c))
-    pairs = list(combinations(countries, 2))
+    pairs = list(combinations(countries, 2)) or [tuple(countries)]  # one population: nationality not fitted
     for analysis in ("rq1", "rq3"):
-        if not pairs:
-            result["analyses"][analysis] = {"skipped": f"needs respondents from two countries, got {countries}"}
-            continue
         for number, pair in enumerate(pairs):
             pair = tuple(sorted(pair, key=lambda c: (c != "CHN", c)))
             suffix = "" if number == 0 else f"_{pair[0]}-{pair[1]}"
@@ -149,7 +168,8 @@ def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, 
                 result["mean_cosine"] = _mean_cosine(rows)
                 reference = _reference_similarity(survey, humans, survey_means, items, rows, languages)
                 reference.to_csv(out_dir / f"reference_similarity_{survey}.csv", index=False)
-                _welch(rows, reference, pair).to_csv(out_dir / "tables" / f"welch_{survey}.csv", index=False)
+                if len(pair) == 2:  # Welch t-tests contrast two populations
+                    _welch(rows, reference, pair).to_csv(out_dir / "tables" / f"welch_{survey}.csv", index=False)
     try:
         rows = rq2(survey, humans, vectors_for("rq2"), languages=languages)
         result["analyses"]["rq2"] = _write_rowset(rows, "rq2", out_dir, bootstrap, seed)
@@ -166,10 +186,14 @@ def _write_rowset(rows: RowSet, name: str, out_dir: Path, bootstrap: int, seed: 
     table.to_csv(out_dir / "tables" / (f"{analysis}_{rows.survey}" + (f"_{pair}" if pair else "") + ".csv"),
                  index=False)
     rows.frame().to_parquet(out_dir / f"similarity_{rows.survey}_{name}.parquet", index=False)
-    return {"rows": rows.n_rows, "respondents": int(len(rows.respondents)), "models": int(len(rows.models)),
-            "models_by_origin": rows.models["origin"].value_counts().sort_index().to_dict(),
-            "excluded_models": sorted(set(rows.exclusions["model"])),
-            "mean_cosine": float(rows.cosine.mean())}
+    entry = {"rows": rows.n_rows, "respondents": int(len(rows.respondents)), "models": int(len(rows.models)),
+             "models_by_origin": rows.models["origin"].value_counts().sort_index().to_dict(),
+             "excluded_models": sorted(set(rows.exclusions["model"])),
+             "mean_cosine": float(rows.cosine.mean()),
+             "formula": rows.design.formula(), "terms": rows.design.term_names(),
+             "dropped_terms": rows.dropped_terms}
+    entry.update({key: value for key, value in rows.notes.items()})  # respondent_languages, language_rule
+    return entry
 
 
 def _mean_cosine(rows: RowSet) -> list[dict]:
@@ -191,7 +215,7 @@ def _human_item_stats(survey, instrument, humans: list[HumanVectors]) -> pd.Data
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _reference_vectors(humans, survey_means, items, rows: RowSet, languages) -> dict[tuple[str, str], np.ndarray]:
+def _reference_vectors(humans, survey_means, items, rows: RowSet) -> dict[tuple[str, str], np.ndarray]:
     """(reference name, language) -> z-scored item-mean vector: each country's humans, each origin's LLMs."""
     references = {}
     used_languages = sorted(set(rows.conditions["language"]))
@@ -208,11 +232,13 @@ def _reference_vectors(humans, survey_means, items, rows: RowSet, languages) -> 
 
 
 def _reference_similarity(survey, humans, survey_means, items, rows: RowSet, languages) -> pd.DataFrame:
-    """Figure 3C/D: each respondent's cosine with the item means of each country's humans and LLMs."""
-    references = _reference_vectors(humans, survey_means, items, rows, languages)
+    """Figure 3C/D: each respondent's cosine with the item means of each country's humans and LLMs (the LLMs
+    in the language RQ1 paired the respondent's country with)."""
+    references = _reference_vectors(humans, survey_means, items, rows)
+    paired = rows.notes.get("respondent_languages", {})
     frames = []
     for h in humans:
-        language = respondent_language(h.country, languages)
+        language = paired.get(h.country) or respondent_language(h.country, languages)
         h_norm = np.linalg.norm(h.z, axis=1)
         for (name, ref_language), vector in references.items():
             if ref_language != language:
