@@ -39,6 +39,7 @@ import importlib.util
 import json
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,40 @@ class _LlamaNextToken(NextTokenModel):
         return self.engine.probe(token_id)
 
 
+_MODEL_PARAMS_LOCK = threading.Lock()
+
+
+@contextmanager
+def _without_extra_buffer_types():
+    """Load with llama.cpp's ``use_extra_bufts`` off (Llama() does not expose it).
+
+    Why: a llama.cpp built with GGML_NATIVE (pip's default) puts quantised weights in an AMX buffer
+    when the CPU advertises AMX, and virtual machines that advertise AMX without enabling it in the
+    kernel die with SIGILL on the first matrix multiply (seen on this project's 2-core VMs). Extra
+    buffer types only serve weight repacking, which llama.cpp does not do for Q4_1 (the embedded
+    model's main weight type), so turning them off costs little here. Set WHOSEVALUES_LLAMA_EXTRA_BUFFERS=1 to keep them.
+    """
+    import llama_cpp.llama_cpp as raw
+
+    if os.environ.get("WHOSEVALUES_LLAMA_EXTRA_BUFFERS", "").strip() in {"1", "true", "yes"} or not any(
+            name == "use_extra_bufts" for name, _ in raw.llama_model_params._fields_):
+        yield
+        return
+    with _MODEL_PARAMS_LOCK:
+        original = raw.llama_model_default_params
+
+        def default_params_without_extra_buffers():
+            params = original()
+            params.use_extra_bufts = False
+            return params
+
+        raw.llama_model_default_params = default_params_without_extra_buffers
+        try:
+            yield
+        finally:
+            raw.llama_model_default_params = original
+
+
 class LlamaEngine:
     """One loaded GGUF model and its KV cache. Not thread-safe: callers hold ``lock``."""
 
@@ -193,8 +228,9 @@ class LlamaEngine:
         self.lock = threading.Lock()
         # chat_format pinned to the GGUF's own template (not a built-in look-alike the library might
         # guess), so create_chat_completion and our distribution prompts use the same Jinja template.
-        self.llama = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count() or 1,
-                           logits_all=False, verbose=False, chat_format="chat_template.default")
+        with _without_extra_buffer_types():
+            self.llama = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count() or 1,
+                               logits_all=False, verbose=False, chat_format="chat_template.default")
         template = self.llama.metadata.get("tokenizer.chat_template")
         if not template:
             raise ConfigurationError(f"{model_path} has no tokenizer.chat_template: use an instruct GGUF with a chat template")
