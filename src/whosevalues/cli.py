@@ -300,10 +300,30 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     err.print(Text.assemble(("warning: ", "yellow"), " ".join(str(message).split())), soft_wrap=True)
 
 
+MULTI_VALUE_OPTIONS = ("--llm-responses", "--humans")
+
+
+def expand_multi_value_options(argv: list[str]) -> list[str]:
+    """Let `--llm-responses A B C` mean `--llm-responses A --llm-responses B ...` (click takes one value per flag)."""
+    expanded: list[str] = []
+    current: str | None = None
+    for arg in argv:
+        if arg in MULTI_VALUE_OPTIONS:
+            current = arg
+            expanded.append(arg)
+            continue
+        if current and not arg.startswith("-") and expanded[-1] != current:
+            expanded.append(current)
+        elif arg.startswith("-"):
+            current = None
+        expanded.append(arg)
+    return expanded
+
+
 def main() -> None:
     warnings.showwarning = _show_warning  # data warnings (e.g. audits) as one line each, not source lines
     try:
-        app(standalone_mode=False)
+        app(args=expand_multi_value_options(sys.argv[1:]), prog_name="whosevalues", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
