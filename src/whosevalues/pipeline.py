@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
+from whosevalues.elicit.limits import probe_distribution
 from whosevalues.elicit.plan import PlannedRequest, plan_model
 from whosevalues.elicit.runner import RunStats, run_requests
 from whosevalues.elicit.store import Store
@@ -54,12 +55,18 @@ def prepare_backends(specs: list[ModelSpec]) -> dict[str, Backend]:
 async def resolve_mode(study: Study, backend: Backend, store: Store, notes: list[str]) -> Mode:
     """``auto``: distribution where the model exposes next-token probabilities (probed once, cached)."""
     spec = backend.spec
-    cached = store.capability(spec.id, DISTRIBUTION_CAPABILITY)
-    if cached is None:
-        supported = await backend.supports_distribution()
-        store.set_capability(spec.id, spec.api_model, DISTRIBUTION_CAPABILITY, "yes" if supported else "no")
-    else:
+    cached = store.capability(spec.endpoint_key, DISTRIBUTION_CAPABILITY)
+    if cached is not None:
         supported = cached == "yes"
+    else:
+        probed = await probe_distribution(backend)  # transient failures retried; None: still unknown
+        supported = bool(probed)
+        if probed is None:
+            notes.append(f"{spec.id}: could not tell whether the endpoint returns next-token probabilities "
+                         "(it kept failing); sampling this time, probing again on the next run")
+        else:
+            store.set_capability(spec.endpoint_key, spec.api_model, DISTRIBUTION_CAPABILITY,
+                                 "yes" if supported else "no")
     if study.mode == "auto":
         return "distribution" if supported else "sample"
     if study.mode == "distribution" and not supported:

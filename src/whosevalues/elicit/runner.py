@@ -107,7 +107,8 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
                     status = store.save_answer(planned, completion, run_id, attempts=attempts,
                                                latency_s=time.monotonic() - t0, parse=parse_completion)
                 except FinalFailure as failure:
-                    store.save_failure(planned, run_id, str(failure), failure.raw, failure.attempts)
+                    store.save_failure(planned, run_id, str(failure), failure.raw, failure.attempts,
+                                       failure.status, failure.retryable)
                     status = "error"
                 stats.asked += 1
                 stats.statuses[status] += 1

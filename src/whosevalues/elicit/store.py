@@ -58,6 +58,11 @@ MIGRATIONS: list[tuple[str, str]] = [
             probed_at TEXT NOT NULL, PRIMARY KEY (model, capability)
         );
     """),
+    # Tell "gave up on something a rerun may get" from "the provider rejected it" (e.g. a 400).
+    ("002_failure_status", """
+        ALTER TABLE failures ADD COLUMN http_status INTEGER;
+        ALTER TABLE failures ADD COLUMN retryable INTEGER;
+    """),
 ]
 
 
@@ -146,11 +151,15 @@ class Store:
                             (value, status, detail, planned.key))
         return status
 
-    def save_failure(self, planned: PlannedRequest, run_id: int, error: str, raw: str | None, attempts: int) -> None:
+    def save_failure(self, planned: PlannedRequest, run_id: int, error: str, raw: str | None, attempts: int,
+                     http_status: int | None = None, retryable: bool | None = None) -> None:
         """A request that failed after every attempt: recorded as status 'error' (retried on the next run)."""
         with self.db:
-            self.db.execute("INSERT INTO failures (key, run_id, error, raw_body, attempts, at) VALUES (?,?,?,?,?,?)",
-                            (planned.key, run_id, error, raw, attempts, _now()))
+            self.db.execute(
+                "INSERT INTO failures (key, run_id, error, raw_body, attempts, at, http_status, retryable) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (planned.key, run_id, error, raw, attempts, _now(), http_status,
+                 None if retryable is None else int(retryable)))
             self.db.execute(
                 "INSERT OR REPLACE INTO answers (key, run_id, raw_body, status, error, attempts, answered_at) "
                 "VALUES (?, ?, ?, 'error', ?, ?, ?)", (planned.key, run_id, raw, error, attempts, _now()))

@@ -302,7 +302,7 @@ class OpenAICompatibleBackend(Backend):
         return completion
 
     async def supports_distribution(self) -> bool:
-        """Probe once: a one-token request asking for top_logprobs. Cache key: ``capability_key(spec)``."""
+        """Probe once: a one-token request asking for top_logprobs. The runner caches it under ``spec.endpoint_key``."""
         if self._distribution is None:
             params = {"model": self.spec.api_model, "max_tokens": 1, "logprobs": True, "top_logprobs": 5,
                       "messages": [{"role": "user", "content": "Reply with one digit from 1 to 5."}]}
@@ -322,11 +322,6 @@ class OpenAICompatibleBackend(Backend):
         if self._client is not None:
             await self._client.close()
             self._client = None
-
-
-def capability_key(spec: ModelSpec) -> str:
-    """What a cached ``supports_distribution`` answer depends on (store it under this key)."""
-    return f"{spec.provider}|{spec.base_url or ''}|{spec.api_model or spec.id}"
 
 
 def _top_logprobs(choice: dict, raw: str) -> tuple[list[dict[str, float]], list[str]]:

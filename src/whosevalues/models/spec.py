@@ -44,6 +44,11 @@ class ModelSpec(BaseModel):
     def label(self) -> str:
         return self.display_name or self.id
 
+    @property
+    def endpoint_key(self) -> str:
+        """What a probed capability depends on: a changed provider, endpoint or model is probed again."""
+        return f"{self.provider}|{self.base_url or ''}|{self.api_model or self.id}"
+
     def api_key(self) -> str | None:
         """The key from the environment (never stored anywhere by whosevalues)."""
         return os.environ.get(self.api_key_env) if self.api_key_env else None
