@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.wvs_fixtures import write_wvs_file
+from wvs_fixtures import write_wvs_file
 
 PAPER = Path(__file__).resolve().parents[2] / "shared" / "data" / "made_in_china_paper"
 needs_paper = pytest.mark.skipif(not PAPER.exists(), reason="../shared (the paper's data) not present")

@@ -36,6 +36,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     (["run", "--config", "missing.toml"], ["missing.toml", "--config"]),
     (["surveys", "show", "mfq2", "--item", "99"], ["no item '99'"]),
     (["report", "nowhere"], ["not an analysis directory"]),
+    (["run", "--bogus"], ["No such option: --bogus"]),
+    (["analyze", "--out", "x"], ["exactly one of --db or --llm-responses"]),
 ])
 def test_bad_options_give_one_line_errors(tmp_path, args, fragments):
     result = whosevalues(*args, cwd=tmp_path)

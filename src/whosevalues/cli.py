@@ -11,7 +11,6 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -137,7 +136,7 @@ def analyze(
 ) -> None:
     """Compare stored or published LLM answers with human populations: RQ1-RQ3, tables, figures, report."""
     if bool(db) == bool(llm_responses):
-        raise click.UsageError("give exactly one of --db or --llm-responses")
+        raise UsageError("give exactly one of --db or --llm-responses")
     if db:
         item_means = _item_means_from_db(db, out_dir)
     else:
@@ -175,7 +174,7 @@ def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], pa
     surveys = list(dict.fromkeys(item_means["survey"]))
     unknown = sorted(set(humans) - set(surveys))
     if unknown:
-        raise click.UsageError(f"--humans names survey {unknown[0]!r}, which the LLM answers do not contain "
+        raise UsageError(f"--humans names survey {unknown[0]!r}, which the LLM answers do not contain "
                                f"(they have {', '.join(surveys)})")
     wanted = None if countries == ["all"] else (countries or ["CHN", "USA"])
     populations = {survey: load_populations(survey, humans.get(survey, "bundled"), countries=wanted,
@@ -284,6 +283,10 @@ def surveys_show(
 # ---------------------------------------------------------------------------------------------
 # entry point: user errors become one line and a non-zero exit, never a traceback
 # ---------------------------------------------------------------------------------------------
+class UsageError(ValueError):
+    """Options that do not fit together."""
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     from whosevalues.elicit.store import StoreError
 
@@ -320,24 +323,31 @@ def expand_multi_value_options(argv: list[str]) -> list[str]:
     return expanded
 
 
+def _is_click_error(exc: BaseException) -> bool:
+    # typer vendors its own click: recognise its usage errors by shape rather than by class
+    return hasattr(exc, "format_message") and hasattr(exc, "exit_code")
+
+
 def main() -> None:
     warnings.showwarning = _show_warning  # data warnings (e.g. audits) as one line each, not source lines
     try:
-        app(args=expand_multi_value_options(sys.argv[1:]), prog_name="whosevalues", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err.print("aborted")
+        code = app(args=expand_multi_value_options(sys.argv[1:]), prog_name="whosevalues", standalone_mode=False)
+    except KeyboardInterrupt:
+        err.print("interrupted")
         sys.exit(130)
-    except click.ClickException as exc:
-        _print_error(exc.format_message())
-        sys.exit(2)
-    except _user_errors() as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        _print_error(str(message))
+    except Exception as exc:
+        if type(exc).__name__ == "Abort":
+            sys.exit(130)
+        if _is_click_error(exc):
+            _print_error(exc.format_message())
+            sys.exit(2)
+        if not isinstance(exc, _user_errors()):
+            raise
+        _print_error(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc))
         if os.environ.get("WHOSEVALUES_DEBUG"):
             raise
         sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,8 @@ def prepare_backends(specs: list[ModelSpec]) -> dict[str, Backend]:
 
 async def resolve_mode(study: Study, backend: Backend, store: Store, notes: list[str]) -> Mode:
     """``auto``: distribution where the model exposes next-token probabilities (probed once, cached)."""
+    if study.mode == "sample":
+        return "sample"  # nothing to probe
     spec = backend.spec
     cached = store.capability(spec.endpoint_key, DISTRIBUTION_CAPABILITY)
     if cached is not None:
