@@ -27,8 +27,10 @@ surveys_app = typer.Typer(help="List the surveys, or show the exact messages sen
                           invoke_without_command=True)
 app.add_typer(surveys_app, name="surveys")
 
-out = Console()
-err = Console(stderr=True)
+# Rich assumes 80 columns when output is not a terminal (logs, CI); tables read better a little wider.
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
+out = Console(width=_WIDTH)
+err = Console(stderr=True, width=_WIDTH)
 
 
 def _split(value: Optional[str]) -> Optional[list[str]]:
@@ -105,7 +107,13 @@ def _print_run_summary(result) -> None:
     counts = answers["status"].value_counts()
     err.print(f"Asked {result.stats.asked} requests in {result.stats.seconds:.1f}s; store holds "
               f"{len(answers)} answers for this study: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
-    _print_frame(condition_summary(result.item_means), "Valid rate and mean answer per condition", console=err)
+    summary = condition_summary(result.item_means)
+    for survey, rows in summary.groupby("survey", sort=False):
+        # the columns that say something for this survey: dimension means only where they exist
+        rows = rows.dropna(axis=1, how="all").drop(columns=["survey", "origin", "n_items", "refusal_rate"])
+        rows = rows.rename(columns={"language": "lang", "valid_rate": "valid", "valid_mass": "mass"})
+        rows = rows.rename(columns=lambda c: c[:4] if c[:1].isupper() else c)
+        _print_frame(rows, f"{survey}: valid rate and mean answer per condition", console=err)
 
 
 def _print_frame(frame, title: str, console: Console = out) -> None:
@@ -113,7 +121,7 @@ def _print_frame(frame, title: str, console: Console = out) -> None:
     for column in frame.columns:
         table.add_column(str(column))
     for row in frame.itertuples(index=False):
-        table.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+        table.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row])
     console.print(table)
 
 
