@@ -13,7 +13,9 @@ from rich.console import Console
 from test_report_fixtures import analysed_dir, needs_shared, paper_report_dir
 from whosevalues.instruments import load_instrument
 from whosevalues.report import figures as F
-from whosevalues.report.html import headline, write_report
+import warnings
+
+from whosevalues.report.html import alpha_table, headline, population_table, render_report, write_report
 from whosevalues.report.outdir import OutputDir, ReportInputError, display_name
 from whosevalues.report.terminal import print_summary
 from whosevalues.report.tables import fmt_number, fmt_p
@@ -169,3 +171,71 @@ def test_directory_without_analysis_files_is_a_clear_error(tmp_path):
         OutputDir(tmp_path / "missing")
     with pytest.raises(ValueError, match="item_means.csv"):
         write_report(tmp_path)
+
+
+# -- populations and the fitted design, from populations.json and summary.json ------------------------
+
+def _population_rows(page: str, survey_heading: str) -> list[str]:
+    """The first-cell texts of the population table that follows a survey's heading."""
+    section = page.split("<h2>Human populations and their audits</h2>", 1)[1].split("<h2>", 1)[0]
+    table = section.split(f"<h3>{survey_heading}</h3>", 1)[1].split("</table>", 1)[0]
+    return re.findall(r"<tr>\s*<td>([^<]*)</td>", table)
+
+
+def test_populations_render_as_compact_tables_not_raw_dicts(paper):
+    page = (paper.path / "report.html").read_text(encoding="utf-8")
+    records = [r for r in paper.populations() if r["survey"] == "mfq2"]
+    assert _population_rows(page, "MFQ-2") == [str(r["country"]) for r in records]
+    for record in records:  # loading steps one per line, and alpha per foundation
+        for step in record["steps"]:
+            assert html.escape(f"{step['step']}: {step['count']}") in page
+    alphas = alpha_table(records)
+    assert list(alphas.columns) == ["Country", *load_instrument("mfq2").dimensions]
+    assert len(alphas) == len(records)
+    # item means only inside a collapsed <details>; nothing of the raw record dumped
+    means_at = page.index("Item means and standard deviations")
+    assert page.rfind("<details>", 0, means_at) > page.rfind("</details>", 0, means_at)
+    assert "item_means" not in page and "item_sds" not in page and "respondent_level" not in page
+    assert not re.search(r"\{\s*(&#x27;|&quot;|')", page), "a Python/JSON dict was dumped"
+    # the aggregate-only WVS populations in one line
+    wvs = page.split("<h3>WVS</h3>", 1)[1].split("<h", 1)[0]
+    assert wvs.count("aggregates only") == 1 and "<table" not in wvs
+
+
+def test_scrambled_ids_warning_shows_in_paper_compatible_mode(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the loader warns about the scrambled ids; the report must show it
+        out = OutputDir(analysed_dir(tmp_path / "paperc", surveys=("mfq2",), models=["gpt-4o", "deepseek-v3"],
+                                     paper_compatible=True))
+    page = render_report(out, [])
+    assert _population_rows(page, "MFQ-2") == ["CHN", "USA"]
+    section = page.split("<h2>Human populations and their audits</h2>", 1)[1].split("<h2>", 1)[0]
+    scrambled = [w for r in out.populations() for w in r["audit"]["warnings"] if "scrambled" in w]
+    assert len(scrambled) == 2
+    for warning in scrambled:
+        assert html.escape(warning) in section and 'class="warning"' in section
+    table = population_table(out.populations())
+    assert "NOT real respondents" in " ".join(table["Loading steps"])
+
+
+def test_design_section_states_formulas_and_dropped_terms_from_summary(minimal, paper):
+    page = (minimal.path / "report.html").read_text(encoding="utf-8")
+    design = page.split("<h2>Study design</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "RQ3 need models of two origins" not in page
+    analyses = minimal.analyses("mfq2")
+    for rq, info in analyses.items():
+        if info.get("formula"):
+            assert f"<code>{html.escape(info['formula'])}</code>" in design
+            if (minimal.path / "tables" / f"{rq}_mfq2.csv").is_file():
+                assert f"Fitted model: <code>{html.escape(info['formula'])}</code>" in page
+        for reason in set((info.get("dropped_terms") or {}).values()):
+            assert html.escape(reason) in design
+        if info.get("skipped"):
+            assert html.escape(info["skipped"]) in design
+    assert any(info.get("dropped_terms") for info in analyses.values())  # one origin: origin terms dropped
+    # the paper's full design drops nothing; each RQ table shows its formula above it
+    full = (paper.path / "report.html").read_text(encoding="utf-8")
+    for rq in ("rq1", "rq2", "rq3"):
+        formula = paper.analyses("mfq2")[rq]["formula"]
+        tables = full.split("<h2>Tables</h2>", 1)[1]
+        assert f"Fitted model: <code>{html.escape(formula)}</code>" in tables

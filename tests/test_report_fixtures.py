@@ -269,8 +269,9 @@ def test_fixture_has_the_documented_columns(tmp_path):
 
 def analysed_dir(out: Path, *, surveys: tuple[str, ...] = ("mfq2", "wvs7"), models: list[str] | None = None,
                  languages: list[str] | None = None, personas: list[str] | None = None,
-                 distributions: bool = False) -> Path:
-    """Run the real analysis pipeline on the paper's published answers (bundled human data) into ``out``."""
+                 distributions: bool = False, paper_compatible: bool = False) -> Path:
+    """Run the real analysis pipeline on the paper's published answers (bundled human data) into ``out``;
+    paper_compatible groups the MFQ-2 respondents by Participant label, as the paper's scripts did."""
     from whosevalues.analysis.llm_responses import load_llm_responses
     from whosevalues.analysis.pipeline import analyze
     from whosevalues.humans import load_populations
@@ -282,8 +283,9 @@ def analysed_dir(out: Path, *, surveys: tuple[str, ...] = ("mfq2", "wvs7"), mode
             means = means[means[column].isin(wanted)]
     out.mkdir(parents=True, exist_ok=True)
     means.to_csv(out / "item_means.csv", index=False)
-    populations = {s: load_populations(s, "bundled", countries=["CHN", "USA"]) for s in surveys}
-    analyze(means, populations, out_dir=out, bootstrap=0)
+    populations = {s: load_populations(s, "bundled", countries=["CHN", "USA"], paper_labels=paper_compatible)
+                   for s in surveys}
+    analyze(means, populations, out_dir=out, bootstrap=0, paper_compatible=paper_compatible)
     if distributions:  # as a distribution-mode run would write them
         _synthetic_distributions(means).to_csv(out / "item_distributions.csv", index=False)
     return out

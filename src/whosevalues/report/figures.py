@@ -75,13 +75,13 @@ def _save(fig, out_dir: Path, name: str, data: pd.DataFrame) -> list[Path]:
     return paths
 
 
-def _top_legend(fig, ax, title: str | None = None) -> None:
-    """One legend under the suptitle, outside every panel, so it never hides bars."""
+def _top_legend(fig, ax, title: str) -> None:
+    """The figure's title with one legend under it, above every panel, so it never hides bars. The title is
+    the legend's own title: constrained layout (which the figure must use) then reserves room for both,
+    where a separate suptitle would overlap an "outside" legend."""
     handles, labels = ax.get_legend_handles_labels()
-    height = fig.get_size_inches()[1]
-    fig.legend(handles, labels, title=title, loc="upper center", ncol=len(labels), frameon=False,
-               bbox_to_anchor=(0.5, 1 - 0.25 / height))
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / height))
+    fig.legend(handles, labels, title=title, title_fontsize=9, loc="outside upper center",
+               ncol=min(len(labels), 4), frameon=False)
 
 
 def _instrument(survey: str):
@@ -223,14 +223,13 @@ def figure1(out: OutputDir, survey: str) -> FigureResult:
                 " over models. No respondent-level similarities were computed for this design, so each "
                 "model's similarity is the cosine between its (z-scored) item means and the population's.")
     populations, origins = sorted(data["population"].unique()), sorted(data["origin"].unique())
-    fig, ax = plt.subplots(figsize=(min(PAPER_WIDTH, 2.2 + 1.6 * len(populations)), 2.8))
+    fig, ax = plt.subplots(figsize=(min(PAPER_WIDTH, 2.4 + 1.6 * len(populations)), 3.0), layout="constrained")
     _grouped_bars(ax, data, group="population", hue="origin", groups=populations, hues=origins,
                   hue_label=_origin_label)
     ax.set_xticks(range(len(populations)), [_population_label(p) for p in populations])
     ax.set_ylabel("Mean cosine similarity")
     ax.set_xlabel("Human population")
-    ax.set_title(f"{label}: similarity of LLMs to each population")
-    ax.legend(title="LLM origin", frameon=False)
+    _top_legend(fig, ax, f"{label}: similarity of LLMs to each population")
     return FigureResult(name, _save(fig, out.path, name, data), caption, data=data)
 
 
@@ -266,6 +265,7 @@ def fig2_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
                 records.append(dict(group="Respondents", country=country, dimension=dimension,
                                     z=float(values.mean()), ci_low=np.nan, ci_high=np.nan, n=int(group["n"].max())
                                     if "n" in group else np.nan))
+    records += _aggregate_human_z(out, survey, dims, {r["country"] for r in records})
     means = out.survey_means(survey)
     means = means[means["persona"] == "none"] if "persona" in means else means
     if len(means):
@@ -284,6 +284,22 @@ def fig2_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
     order = _dimension_order(survey, data["dimension"])
     data["dimension"] = pd.Categorical(data["dimension"], order, ordered=True)
     return data.sort_values(["dimension", "group", "country"]).reset_index(drop=True)
+
+
+def _aggregate_human_z(out: OutputDir, survey: str, dims: dict[str, str], done: set[str]) -> list[dict]:
+    """Populations absent from human_item_stats.csv (aggregate-only data such as bundled WVS): z-score the
+    item means from their audit in populations.json, since within-respondent z needs respondents."""
+    records = []
+    for record in out.populations():
+        item_means = (record.get("audit") or {}).get("item_means")
+        if record.get("survey") != survey or str(record.get("country")) in done or not isinstance(item_means, dict):
+            continue
+        z = _z(pd.Series(item_means, dtype=float))
+        per_dimension = z.groupby(z.index.map(lambda i: dims.get(str(i), str(i)))).mean()
+        records += [dict(group="Respondents", country=str(record["country"]), dimension=dimension, z=float(value),
+                         ci_low=np.nan, ci_high=np.nan, n=record.get("n", np.nan))
+                    for dimension, value in per_dimension.items()]
+    return records
 
 
 def _z(values: pd.Series) -> pd.Series:
@@ -318,10 +334,15 @@ def figure2(out: OutputDir, survey: str) -> FigureResult:
     data = fig2_data(out, survey)
     if data is None:
         return _skip(name, caption, f"neither human_item_stats.csv nor item means for {label}")
+    stats = out.human_item_stats()
+    if (data["group"] == "Respondents").any() and (stats is None or not (stats["survey"] == survey).any()):
+        caption += (" The respondents' data are aggregates only, so each population's item means are z-scored "
+                    "across items instead.")
     data = data.assign(key=data["group"] + " " + data["country"])
     keys = sorted(data["key"].unique(), key=lambda k: (not k.startswith("Resp"), k))
     dims = list(data["dimension"].cat.categories)
-    fig, ax = plt.subplots(figsize=(PAPER_WIDTH if len(dims) > 8 else min(PAPER_WIDTH, 1.6 + 0.9 * len(dims)), 2.9))
+    fig, ax = plt.subplots(figsize=(PAPER_WIDTH if len(dims) > 8 else min(PAPER_WIDTH, 1.6 + 0.9 * len(dims)), 3.2),
+                           layout="constrained")
     width = 0.8 / len(keys)
     for j, key in enumerate(keys):
         sub = data[data["key"] == key].set_index("dimension").reindex(dims)
@@ -339,8 +360,7 @@ def figure2(out: OutputDir, survey: str) -> FigureResult:
                   rotation=45 if len(dims) > 8 else 0, ha="right" if len(dims) > 8 else "center")
     ax.set_ylabel("Mean z-scored rating")
     ax.set_xlabel(kind.capitalize())
-    ax.set_title(f"{label}: normalised ratings of humans and LLMs")
-    ax.legend(frameon=False, ncol=2, fontsize=7)
+    _top_legend(fig, ax, f"{label}: normalised ratings of humans and LLMs")
     return FigureResult(name, _save(fig, out.path, name, data.drop(columns="key")), caption, data=data)
 
 
@@ -381,13 +401,16 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
     width_a = min(PAPER_WIDTH * (0.7 if reference is not None else 1), 1.5 + 0.35 * len(models) * len(populations) ** 0.5)
     ncols = 2 if reference is not None else 1
     fig, axes = plt.subplots(1, ncols, figsize=(PAPER_WIDTH if ncols == 2 else max(width_a, 3.0), 3.6),
-                             gridspec_kw={"width_ratios": [3, 1.3]} if ncols == 2 else None, squeeze=False)
+                             gridspec_kw={"width_ratios": [3, 1.3]} if ncols == 2 else None, squeeze=False,
+                             layout="constrained")
     ax = axes[0][0]
     plot = data.assign(x=data["model"].map({m: i for i, m in enumerate(models["model"])}))
     _shade_origins(ax, models)
     _grouped_bars(ax, plot, group="model", hue="population", groups=list(models["model"]), hues=populations,
                   hue_label=_population_label)
-    ax.set_xticks(range(len(models)), models["display_name"], rotation=60, ha="right")
+    many = len(models) > 3  # a few names fit horizontally; rotated, one name would waste half the figure
+    ax.set_xticks(range(len(models)), models["display_name"], rotation=60 if many else 0,
+                  ha="right" if many else "center")
     ax.set_ylabel("Mean cosine similarity")
     ax.set_title("A. Each LLM", loc="left", pad=12)
     if reference is not None:
@@ -398,8 +421,7 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
         ax_b.set_xticks(range(len(refs)), refs, rotation=45, ha="right")
         ax_b.set_title("B. Mean-rating references", loc="left", pad=12)
         ax_b.set_ylabel("Mean cosine similarity")
-    fig.suptitle(f"{label}: similarity of each LLM to each population", fontsize=9)
-    _top_legend(fig, ax)
+    _top_legend(fig, ax, f"{label}: similarity of each LLM to each population")
     out_data = data if reference is None else pd.concat([data.assign(panel="A"), reference.assign(panel="B")])
     return FigureResult(name, _save(fig, out.path, name, out_data), caption, data=data)
 
@@ -440,7 +462,8 @@ def figure4(out: OutputDir, survey: str) -> FigureResult:
         languages, personas = out.design(survey)["language"], out.design(survey)["persona"]
         why = (f"the design has {len(languages)} language(s) ({', '.join(languages) or '-'}) and persona(s) "
                f"{', '.join(personas) or '-'}; RQ2 needs national personas" if len(personas) < 2 or
-               set(personas) <= {"none"} else f"similarity_{survey}_rq2 is missing")
+               set(personas) <= {"none"} else out.analyses(survey).get("rq2", {}).get("skipped")
+               or f"similarity_{survey}_rq2 is missing")
         return _skip(name, caption, f"no language x persona data for {label}: {why}")
     languages, personas = sorted(data["language"].unique()), sorted(data["persona"].unique())
     if len(languages) < 2 and len(personas) < 2:
@@ -448,7 +471,8 @@ def figure4(out: OutputDir, survey: str) -> FigureResult:
                                     f"({personas[0]}): there is no language or persona contrast to show")
     origins, populations = sorted(data["origin"].unique()), sorted(data["population"].unique())
     fig, axes = plt.subplots(len(origins), len(populations), sharey=True, squeeze=False,
-                             figsize=(PAPER_WIDTH if len(populations) > 1 else 3.6, 1.1 + 1.7 * len(origins)))
+                             figsize=(PAPER_WIDTH if len(populations) > 1 else 3.6, 1.1 + 1.7 * len(origins)),
+                             layout="constrained")
     palette = {lang: OKABE_ITO[2 + i] for i, lang in enumerate(languages)}
     for r, origin in enumerate(origins):
         for c, population in enumerate(populations):
@@ -466,8 +490,7 @@ def figure4(out: OutputDir, survey: str) -> FigureResult:
             ax.set_title(f"{_origin_label(origin)} vs {_population_label(population)}", fontsize=8)
             if c == 0:
                 ax.set_ylabel("Mean cosine similarity")
-    fig.suptitle(f"{label}: similarity by origin, language and persona", fontsize=9)
-    _top_legend(fig, axes[0][0])
+    _top_legend(fig, axes[0][0], f"{label}: similarity by origin, language and persona")
     return FigureResult(name, _save(fig, out.path, name, data), caption, data=data)
 
 
@@ -530,8 +553,9 @@ def figure5(out: OutputDir, survey: str) -> FigureResult:
                f"positive values: removing it makes LLMs more similar to that population.")
     data = fig5_data(out, survey)
     if data is None:
-        return _skip(name, caption, f"no leave-one-out data for {label} (similarity_{survey}_rq3 and "
-                                    f"tables/rq3_{survey}.csv are missing)")
+        why = out.analyses(survey).get("rq3", {}).get("skipped")
+        return _skip(name, caption, f"no leave-one-out data for {label}: " + (
+            why or f"similarity_{survey}_rq3 and tables/rq3_{survey}.csv are missing"))
     if data["source"].iloc[0] != "similarity":
         caption += " Computed from the RQ3 regression coefficients."
     panels = ["all"] + sorted(o for o in data["origin"].unique() if o != "all")
@@ -540,7 +564,8 @@ def figure5(out: OutputDir, survey: str) -> FigureResult:
     removed = list(data["removed"].cat.categories)
     populations = sorted(data["population"].unique())
     fig, axes = plt.subplots(1, len(panels), sharey=True, sharex=True, squeeze=False,
-                             figsize=(PAPER_WIDTH if len(panels) > 1 else 3.8, 1.0 + 0.17 * len(removed) * len(populations) ** 0.5 + 0.6))
+                             figsize=(PAPER_WIDTH if len(panels) > 1 else 3.8, 1.0 + 0.17 * len(removed) * len(populations) ** 0.5 + 0.6),
+                             layout="constrained")
     for k, panel in enumerate(panels):
         ax = axes[0][k]
         sub = data[data["origin"] == panel]
@@ -556,8 +581,7 @@ def figure5(out: OutputDir, survey: str) -> FigureResult:
         ax.set_title("All LLMs" if panel == "all" else _origin_label(panel), fontsize=8)
     axes[0][0].set_ylabel(f"{kind.capitalize()} removed")
     fig.supxlabel("Change in mean cosine similarity", fontsize=8.5)
-    fig.suptitle(f"{label}: effect of removing each {kind}", fontsize=9)
-    _top_legend(fig, axes[0][0])
+    _top_legend(fig, axes[0][0], f"{label}: effect of removing each {kind}")
     return FigureResult(name, _save(fig, out.path, name, data), caption, data=data)
 
 

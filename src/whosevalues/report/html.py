@@ -27,7 +27,7 @@ th, td { border-bottom: 1px solid #ddd; padding: .25rem .6rem; text-align: left;
 th { background: #f4f4f4; }
 figure { margin: 1.2rem 0 2rem; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: .9rem; color: #333; margin-top: .3rem; }
-.skipped { color: #8a4b00; } pre { white-space: pre-wrap; background: #f7f7f7; padding: .6rem; font-size: .8rem; }
+.skipped { color: #8a4b00; } .warning { color: #8a1c00; background: #fff4ec; padding: .4rem .4rem .4rem 1.6rem; } pre { white-space: pre-wrap; background: #f7f7f7; padding: .6rem; font-size: .8rem; }
 details { margin: .4rem 0; } summary { cursor: pointer; font-weight: 600; }
 """
 
@@ -62,8 +62,9 @@ def _e(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _table_html(frame: pd.DataFrame, index: bool = False) -> str:
-    return frame.to_html(index=index, escape=True, border=0, na_rep="")
+def _table_html(frame: pd.DataFrame, index: bool = False, escape: bool = True) -> str:
+    """escape=False only for cells the caller already escaped (and joined with <br>)."""
+    return frame.to_html(index=index, escape=escape, border=0, na_rep="")
 
 
 def whosevalues_version() -> str:
@@ -131,7 +132,7 @@ def design_gaps(out: OutputDir) -> list[str]:
         gaps.append(f"One model ({display_name(design['model'][0])}): no comparison between models.")
     if len(design["origin"]) == 1:
         gaps.append(f"All models are made in {design['origin'][0]}: no contrast between LLM origins "
-                    f"(RQ1's origin term and RQ3 need models of two origins).")
+                    f"(the regressions below say which terms this drops).")
     if len(design["language"]) == 1:
         gaps.append(f"One prompt language ({design['language'][0]}): no language contrast; respondents whose "
                     f"own language was not asked are compared with answers in {design['language'][0]}.")
@@ -141,6 +142,52 @@ def design_gaps(out: OutputDir) -> list[str]:
     if len(out.surveys()) == 1:
         gaps.append(f"One survey ({survey_label(out.surveys()[0])}): Table 2 shows one survey.")
     return gaps
+
+
+RQ_NAMES = {"rq1": "RQ1", "rq2": "RQ2", "rq3": "RQ3"}
+
+
+def analysis_notes(out: OutputDir, survey: str) -> list[tuple[str, str, dict[str, list[str]], str]]:
+    """Per analysis of a survey, from summary.json: (RQ name, fitted formula or "", {reason: dropped terms},
+    note) where the note is why it was skipped or the respondent-language rule."""
+    notes = []
+    for rq, info in sorted(out.analyses(survey).items()):
+        dropped: dict[str, list[str]] = {}
+        for term, reason in (info.get("dropped_terms") or {}).items():
+            dropped.setdefault(str(reason), []).append(str(term))
+        note = f"not fitted: {info['skipped']}" if info.get("skipped") else str(info.get("language_rule") or "")
+        notes.append((RQ_NAMES.get(rq, rq), str(info.get("formula") or ""), dropped, note))
+    return notes
+
+
+def compress_terms(terms: list[str]) -> list[str]:
+    """Terms with a level in brackets (``origin:removed[Care]``, ...) once per family: ``origin:removed[...] (6)``."""
+    import re
+
+    families: dict[str, int] = {}
+    for term in terms:
+        key = re.sub(r"\[[^\]]*\]", "[...]", term)
+        families[key] = families.get(key, 0) + 1
+    return [f"{key} ({n} terms)" if n > 1 and "[...]" in key else key for key, n in families.items()]
+
+
+def _analysis_notes_html(out: OutputDir) -> str:
+    items = []
+    for survey in out.surveys():
+        entry = out.summary().get("surveys", {}).get(survey)
+        if isinstance(entry, dict) and entry.get("skipped"):
+            items.append(f"<li>{_e(survey_label(survey))}: not analysed: {_e(entry['skipped'])}</li>")
+        for rq, formula, dropped, note in analysis_notes(out, survey):
+            text = f"{_e(survey_label(survey))} {_e(rq)}: "
+            if formula:
+                text += f"fitted <code>{_e(formula)}</code>"
+                text += "; every term of the full design identified." if not dropped else "."
+            text += f" {_e(note)}" if note else ""
+            if dropped:
+                text += "<ul>" + "".join(f"<li>dropped {_e(', '.join(compress_terms(terms)))}: {_e(reason)}</li>"
+                                         for reason, terms in dropped.items()) + "</ul>"
+            items.append(f"<li>{text}</li>")
+    return "<ul>" + "".join(items) + "</ul>" if items else ""
 
 
 def _design_section(out: OutputDir) -> str:
@@ -158,9 +205,11 @@ def _design_section(out: OutputDir) -> str:
     if summary.get("paper_compatible"):
         rows.append(("Paper-compatible mode", "yes: reproduces what the paper's scripts did (ANALYSIS_NOTES.md)"))
     table = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
-    gaps = design_gaps(out) + [f"{survey_label(s)} {a}: {r}" for s, a, r in out.skipped_analyses()]
-    gap_html = ("<h3>What this design leaves out</h3><ul>" + "".join(f"<li>{_e(g)}</li>" for g in gaps)
-                + "</ul>") if gaps else ""
+    gaps = design_gaps(out)
+    fitted = _analysis_notes_html(out)
+    gap_html = ("<h3>What this design leaves out</h3>" + ("<ul>" + "".join(f"<li>{_e(g)}</li>" for g in gaps)
+                + "</ul>" if gaps else "") + (f"<p>The regressions, per survey and research question:</p>{fitted}"
+                                              if fitted else "")) if gaps or fitted else ""
     return (f"<h2>Study design</h2><p>LLMs answered validated human value surveys; their answers are compared "
             f"with real respondents' by the cosine similarity of z-scored answer vectors.</p>"
             f"<table>{table}</table>{gap_html}")
@@ -185,25 +234,123 @@ def _populations_section(out: OutputDir) -> str:
     if not records:
         return "<h2>Human populations</h2><p>No population information was written (populations.json absent).</p>"
     parts = ["<h2>Human populations and their audits</h2>"]
+    by_survey: dict[str, list[dict]] = {}
     for record in records:
-        title = f"{survey_label(record['survey'])}, {record['country']}: n = {record.get('n', '?')}"
-        details = {k: v for k, v in record.items() if k not in ("survey", "country", "n", "source")}
-        items = "".join(f"<tr><th>{_e(k)}</th><td>{_format_value(v)}</td></tr>" for k, v in details.items())
-        parts.append(f"<h3>{_e(title)}</h3><p>{_e(record.get('source', ''))}</p>"
-                     + (f"<table>{items}</table>" if items else ""))
+        by_survey.setdefault(str(record["survey"]), []).append(record)
+    for survey, group in by_survey.items():
+        parts.append(f"<h3>{_e(survey_label(survey))}</h3>")
+        respondents = [r for r in group if _respondent_level(r)]
+        if respondents:
+            parts.append(_table_html(population_table(respondents), escape=False))
+            parts.append(_alpha_html(respondents))
+            parts.append(_item_stats_html(respondents))
+        aggregates = [r for r in group if not _respondent_level(r)]
+        if aggregates:
+            parts.append(f"<p>{_e(aggregate_line(aggregates))}</p>")
+        warnings = population_warnings(group)
+        if warnings:
+            parts.append("<ul class=\"warning\">" + "".join(f"<li><b>Warning</b>: {_e(w)}</li>" for w in warnings)
+                         + "</ul>")
     return "".join(parts)
 
 
-def _format_value(value) -> str:
-    if isinstance(value, dict):
-        return "<br>".join(f"{_e(k)}: {_format_value(v)}" for k, v in value.items()) or "—"
-    if isinstance(value, (list, tuple)):
-        if value and all(isinstance(v, (list, tuple)) and len(v) == 2 for v in value):
-            return "<br>".join(f"{_e(a)}: {_e(b)}" for a, b in value)
-        return "<br>".join(_format_value(v) for v in value) or "—"
-    if isinstance(value, float):
-        return _e(fmt_number(value, 3))
-    return _e(value)
+def _respondent_level(record: dict) -> bool:
+    if "respondent_level" in record:
+        return bool(record["respondent_level"])
+    return (record.get("audit") or {}).get("kind", "respondents") == "respondents"
+
+
+def population_table(records: list[dict]) -> pd.DataFrame:
+    """One row per country: n, source, loading steps, straight-liners and what the analysis kept (cells are HTML)."""
+    rows = []
+    for record in records:
+        audit = record.get("audit") or {}
+        rows.append({
+            "Country": _e(record["country"]), "n": _e(record.get("n", "")), "Source": _e(record.get("source", "")),
+            "Loading steps": "<br>".join(_e(_step_text(step)) for step in record.get("steps") or []),
+            "Straight-liners": _e(audit.get("straight_liners", "")),
+            "Analysis kept": _e(_kept_text(record.get("analysis") or {})),
+        })
+    return pd.DataFrame(rows)
+
+
+def _step_text(step) -> str:
+    if isinstance(step, dict):
+        return f"{step.get('step', '')}: {step.get('count', '')}"
+    if isinstance(step, (list, tuple)) and len(step) == 2:
+        return f"{step[0]}: {step[1]}"
+    return str(step)
+
+
+def _kept_text(analysis: dict) -> str:
+    if analysis.get("skipped"):
+        return f"not analysed per respondent: {analysis['skipped']}"
+    if "n_respondents" not in analysis:
+        return ""
+    text = f"{analysis['n_respondents']} respondents"
+    dropped = [f"{analysis[key]} {what}" for key, what in (("dropped_straightliners", "straight-lining"),
+                                                            ("dropped_incomplete", "incomplete"))
+               if analysis.get(key)]
+    if dropped:
+        text += f"; dropped {', '.join(dropped)}"
+    if analysis.get("grouping"):
+        text += f"; grouping: {analysis['grouping']}"
+    return text
+
+
+def aggregate_line(records: list[dict]) -> str:
+    """One sentence for the aggregate-only populations of a survey."""
+    who = ", ".join(f"{r['country']} (n = {r.get('n', '?')})" for r in records)
+    sources = "; ".join(dict.fromkeys(str(r.get("source") or "source not recorded") for r in records))
+    return (f"{who}: aggregates only ({sources}); no individual respondents, so no reliability audit and no "
+            f"per-respondent analyses.")
+
+
+def population_warnings(records: list[dict]) -> list[str]:
+    """Every warning of the populations and their audits, once each, prefixed with the country."""
+    found: list[str] = []
+    for record in records:
+        for warning in list(record.get("warnings") or []) + list((record.get("audit") or {}).get("warnings") or []):
+            text = f"{record['country']}: {warning}"
+            if text not in found:
+                found.append(text)
+    return found
+
+
+def alpha_table(records: list[dict]) -> pd.DataFrame | None:
+    """Cronbach's alpha, rows countries, columns dimensions (one "all items" column for single-scale surveys)."""
+    alphas = {str(r["country"]): (r.get("audit") or {}).get("alpha") for r in records}
+    alphas = {country: a for country, a in alphas.items() if isinstance(a, dict) and a}
+    if not alphas:
+        return None
+    table = pd.DataFrame(alphas).T.apply(lambda column: column.map(lambda v: "" if pd.isna(v) else fmt_number(v, 2)))
+    return table.rename_axis("Country").reset_index()
+
+
+def _alpha_html(records: list[dict]) -> str:
+    table = alpha_table(records)
+    if table is None:
+        return ""
+    scope = next(((r.get("audit") or {}).get("alpha_scope") for r in records
+                  if (r.get("audit") or {}).get("alpha_scope")), "dimension")
+    return (f"<p>Cronbach's alpha ({_e(scope)}); values near zero or negative mean the items of a scale do not "
+            f"hang together, e.g. because respondent ids are wrong:</p>" + _table_html(table))
+
+
+def _item_stats_html(records: list[dict]) -> str:
+    columns = {}
+    for record in records:
+        audit = record.get("audit") or {}
+        for key, label in (("item_means", "mean"), ("item_sds", "SD")):
+            if isinstance(audit.get(key), dict):
+                columns[f"{record['country']} {label}"] = pd.Series(audit[key], dtype=float)
+    if not columns:
+        return ""
+    table = pd.DataFrame(columns)
+    table.index.name = "Item"
+    shown = table.apply(lambda column: column.map(lambda v: "" if pd.isna(v) else f"{v:.2f}"))
+    return (f"<details><summary>Item means and standard deviations ({len(table)} items)</summary>"
+            + _table_html(shown, index=True) + "</details>")
 
 
 def _figures_section(out: OutputDir, figures: list[FigureResult]) -> str:
@@ -237,7 +384,10 @@ def _tables_section(out: OutputDir) -> str:
                      "centred, congruent positive).</p>" + _table_html(flat, index=True))
     found = formatted_tables(out)
     for stem, title, shown in found:
-        parts.append(f"<h3>{_e(title)}</h3><p class=\"meta\">tables/{_e(stem)}.csv (.md, .tex)</p>"
+        kind, _, survey = stem.partition("_")
+        formula = out.analyses(survey).get(kind, {}).get("formula")
+        fitted = f"<p>Fitted model: <code>{_e(formula)}</code></p>" if formula else ""
+        parts.append(f"<h3>{_e(title)}</h3>{fitted}<p class=\"meta\">tables/{_e(stem)}.csv (.md, .tex)</p>"
                      + _table_html(shown))
     if paper_table is None and not found:
         parts.append("<p class=\"skipped\">No regression tables: the analyses were skipped (see the design "

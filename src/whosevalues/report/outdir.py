@@ -152,6 +152,13 @@ class OutputDir:
                 for survey, entry in surveys.items() if isinstance(entry, dict)
                 for country, info in (entry.get("populations") or {}).items() if isinstance(info, dict)]
 
+    def analyses(self, survey: str) -> dict[str, dict]:
+        """summary.json's record of each analysis (rq1, rq2, rq3) of a survey: formula, terms, dropped_terms
+        {term: reason}, language_rule, or skipped."""
+        entry = self.summary().get("surveys", {}).get(survey)
+        analyses = entry.get("analyses") if isinstance(entry, dict) else None
+        return {str(k): v for k, v in (analyses or {}).items() if isinstance(v, dict)}
+
     def skipped_analyses(self) -> list[tuple[str, str, str]]:
         """(survey, analysis, reason) for every analysis summary.json says was skipped."""
         skipped = []
