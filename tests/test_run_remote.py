@@ -60,6 +60,14 @@ def stored(db: Path) -> tuple[int, int, dict]:
     return total, distinct, statuses
 
 
+def enough_stored(db: Path, count: int) -> bool:
+    """Whether the running process has stored ``count`` answers (False while the store is still being made)."""
+    try:
+        return db.exists() and stored(db)[0] >= count
+    except sqlite3.OperationalError:  # the schema is not there yet
+        return False
+
+
 def assert_no_key_anywhere(tmp_path: Path, *texts: str) -> None:
     for path in tmp_path.rglob("*"):
         if path.is_file():
@@ -92,12 +100,8 @@ def test_sigkill_against_faulty_endpoint_then_rerun(tmp_path):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.2)
-            if db.exists():
-                try:
-                    if stored(db)[0] >= expected // 3:
-                        break
-                except sqlite3.OperationalError:
-                    pass
+            if enough_stored(db, expected // 3):
+                break
         assert process.poll() is None, "finished before it could be killed"
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
@@ -117,7 +121,7 @@ def test_sigint_stops_cleanly_after_storing_requests_in_flight(tmp_path):
         config = study_file(tmp_path, stub.base_url, samples=4)
         process = run(tmp_path, config, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not (db.exists() and stored(db)[0] >= 32):
+        while time.monotonic() < deadline and not enough_stored(db, 32):
             time.sleep(0.2)
         asked_before = stub.requests  # chat requests the server has seen (no probe in sample mode)
         process.send_signal(signal.SIGINT)
