@@ -77,3 +77,12 @@ def test_surveys_show_prints_exact_messages(tmp_path):
 
     prompt = load_instrument("wvs7").render("Q182", "zh", "USA")
     assert result.stdout == f"--- system ---\n{prompt.system}\n--- user ---\n{prompt.user}\n"
+
+
+def test_dry_run_costs_the_papers_design_and_asks_nothing(tmp_path):
+    result = whosevalues("run", "--models", "paper", "--dry-run", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    total = next(line for line in result.stdout.splitlines() if "TOTAL" in line)
+    assert "132,000" in total  # 20 models x 55 items x 2 languages x 3 personas x 20 samples
+    assert "gpt-4o" in result.stdout and "claude-opus-4" in result.stdout
+    assert not (tmp_path / "whosevalues-out").exists()

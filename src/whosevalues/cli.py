@@ -81,20 +81,33 @@ def run(
 
 
 def _dry_run(study: Study, db_path: Path) -> None:
+    import pandas as pd
+
     from whosevalues.elicit.cost import estimate_cost
     from whosevalues.elicit.store import Store
     from whosevalues.pipeline import plan_study
 
-    # No probing in a dry run: assume distribution mode only where the study asks for it explicitly.
-    modes = {spec.id: ("distribution" if study.mode == "distribution" else "sample") for spec in study.model_specs()}
-    if study.mode == "auto":
-        modes = {spec.id: ("distribution" if spec.provider == "local-llama" else "sample")
-                 for spec in study.model_specs()}
-    plan = plan_study(study, modes)
-    done = Store(db_path).answered_keys() if db_path.exists() else set()
+    # No probing in a dry run: remote models are costed as sampled unless the study asks for distributions
+    # (a conservative estimate: distribution mode needs 1 request where sampling needs `samples`).
     specs = {spec.id: spec for spec in study.model_specs()}
+    modes = {model: "distribution" if study.mode == "distribution" or (study.mode == "auto" and spec.provider ==
+                                                                       "local-llama") else "sample"
+             for model, spec in specs.items()}
+    plan = plan_study(study, modes)
+    done: set[str] = set()
+    if db_path.exists():
+        store = Store(db_path)
+        done = store.answered_keys()
+        store.close()
     table = estimate_cost([(specs[model], p.request) for model, requests in plan.items() for p in requests], done)
-    _print_frame(table, "Dry run: nothing was asked")
+    shown = table[["model", "requests", "already_done", "to_run", "input_tokens", "output_tokens", "cost_usd",
+                   "cost_usd_max", "price_as_of"]].copy()
+    total = {"model": "TOTAL", **{c: shown[c].sum() for c in shown.columns[1:-1]}, "price_as_of": ""}
+    shown = pd.concat([shown, pd.DataFrame([total])], ignore_index=True)
+    shown.columns = ["model", "requests", "in store", "to run", "input tok", "output tok", "cost $", "max $", "prices of"]
+    _print_frame(shown, "Dry run: nothing was asked (costs are estimates from catalog list prices)")
+    out.print(f"Modes: {', '.join(sorted(set(modes.values())))}. Tokens: about 4 characters (1 CJK character) per "
+              "token; max $ assumes every answer uses max_tokens.")
 
 
 def _print_run_summary(result) -> None:
@@ -116,12 +129,20 @@ def _print_run_summary(result) -> None:
         _print_frame(rows, f"{survey}: valid rate and mean answer per condition", console=err)
 
 
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:,.2f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
 def _print_frame(frame, title: str, console: Console = out) -> None:
     table = Table(title=title)
     for column in frame.columns:
         table.add_column(str(column))
     for row in frame.itertuples(index=False):
-        table.add_row(*[f"{v:.2f}" if isinstance(v, float) else str(v) for v in row])
+        table.add_row(*[_cell(v) for v in row])
     console.print(table)
 
 
