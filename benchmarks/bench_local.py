@@ -2,9 +2,12 @@
 
 Prints prompts/second in distribution mode with and without prefix reuse (the default study's 330
 prompts: 55 items x 2 languages x 3 personas, rendered by whosevalues.instruments, in plan order so
-items of one condition follow each other), samples/second in sample mode, and the peak RSS.
+items of one condition follow each other; the two settings alternate condition by condition so
+that load from other processes hits both alike), samples/second in sample mode, and the peak RSS.
 
-    python benchmarks/bench_local.py [--samples 60] [--repeat 1]
+    python benchmarks/bench_local.py [--samples 60] [--limit N]
+
+Expect minutes: without prefix reuse every prompt is evaluated in full (about 48k tokens).
 """
 
 from __future__ import annotations
@@ -56,28 +59,40 @@ def timed(backend: LocalLlamaBackend, requests: list[ChatRequest]) -> tuple[floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=60, help="sample-mode requests to time")
+    parser.add_argument("--limit", type=int, default=None, help="time only the first N distribution prompts")
     args = parser.parse_args()
 
     backend = LocalLlamaBackend(resolve_model(EMBEDDED_MODEL), prefix_reuse=True)
     start = time.perf_counter()
     engine = backend.engine
-    print(f"model load: {time.perf_counter() - start:.2f} s ({engine.model_path.name})")
+    print(f"model load: {time.perf_counter() - start:.2f} s ({engine.model_path.name}, "
+          f"{engine.llama.n_threads} threads)", flush=True)
 
-    prompts = default_study_prompts()
+    prompts = default_study_prompts()[: args.limit]
+    # Alternate the two settings block by block (one block = one survey x language x persona), so that
+    # load from other processes on a shared machine hits both alike.
+    blocks: dict[str, list[ChatRequest]] = {}
+    for req in prompts:
+        blocks.setdefault(req.key.rsplit("/", 1)[0], []).append(req)
+    seconds = {True: 0.0, False: 0.0}
+    results: dict[bool, list] = {True: [], False: []}
+    for block in blocks.values():
+        for reuse in (True, False):
+            engine.prefix_reuse = reuse
+            engine.reset()
+            elapsed, done = timed(backend, block)
+            seconds[reuse] += elapsed
+            results[reuse] += done
     engine.prefix_reuse = True
-    engine.reset()
-    warm_s, warm = timed(backend, prompts)
+    warm, cold = results[True], results[False]
     reused = sum(c.extra["reused_tokens"] for c in warm)
     total = sum(c.input_tokens for c in warm)
-    engine.prefix_reuse = False
-    cold_s, cold = timed(backend, prompts)
-    engine.prefix_reuse = True
     max_diff = max(abs(a.distribution[v] - b.distribution[v]) for a, b in zip(warm, cold) for v in a.distribution)
-
-    print(f"distribution, prefix reuse:    {len(prompts) / warm_s:7.1f} prompts/s  ({len(prompts)} prompts, "
-          f"{warm_s:.2f} s; {reused}/{total} prompt tokens reused)")
-    print(f"distribution, no prefix reuse: {len(prompts) / cold_s:7.1f} prompts/s  ({cold_s:.2f} s)")
-    print(f"speed-up from prefix reuse:    {cold_s / warm_s:7.2f}x  (max |diff| between the two: {max_diff:.2e})")
+    print(f"distribution, prefix reuse:    {len(prompts) / seconds[True]:7.1f} prompts/s  ({len(prompts)} prompts, "
+          f"{seconds[True]:.2f} s; {reused}/{total} prompt tokens reused)")
+    print(f"distribution, no prefix reuse: {len(prompts) / seconds[False]:7.1f} prompts/s  ({seconds[False]:.2f} s)")
+    print(f"speed-up from prefix reuse:    {seconds[False] / seconds[True]:7.2f}x  "
+          f"(max |diff| between the two distributions: {max_diff:.2e})", flush=True)
 
     samples = default_study_prompts(mode="sample")[: args.samples]
     sample_s, done = timed(backend, samples)
