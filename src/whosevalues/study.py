@@ -19,21 +19,16 @@ A study file looks like::
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from whosevalues.datafiles import describe_validation_error, read_toml
 from whosevalues.instruments import NO_PERSONA, Instrument, load_instrument
 from whosevalues.models.catalog import EMBEDDED_MODEL, expand_model_ids, model_spec_from_dict, resolve_model
 from whosevalues.models.spec import ModelSpec
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 PAPER_LANGUAGES = ("en", "zh")
 PAPER_PERSONAS = (NO_PERSONA, "CHN", "USA")
@@ -102,20 +97,12 @@ class Study(BaseModel):
         try:
             return Study.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise StudyError(f"option {field}: {first['msg']}") from None
+            raise StudyError(f"option {describe_validation_error(exc).removeprefix('field ')}") from None
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "Study":
         path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise StudyError(f"{path}: no such study file; check the --config path") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise StudyError(f"{path}: not valid TOML ({exc})") from None
-        return cls.from_dict(data, where=str(path))
+        return cls.from_dict(read_toml(path, "study file", StudyError, "the --config path"), where=str(path))
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "study") -> "Study":
@@ -143,8 +130,6 @@ class Study(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise StudyError(f"{where}: field {field}: {first['msg']}") from None
+            raise StudyError(f"{where}: {describe_validation_error(exc)}") from None
         except ValueError as exc:
             raise StudyError(str(exc)) from None

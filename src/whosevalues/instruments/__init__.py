@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from whosevalues.datafiles import describe_validation_error, read_toml
 from whosevalues.instruments.schema import NO_PERSONA, Instrument, Item, RenderedPrompt, Scale
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 BUILTIN_DIR = Path(__file__).parent / "data"
 
@@ -31,23 +26,11 @@ def available_instruments() -> dict[str, Path]:
 
 
 def read_instrument_file(path: Path) -> Instrument:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InstrumentError(f"{path}: no such survey file; check the path") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InstrumentError(f"{path}: not valid TOML ({exc}); fix the syntax at that line") from None
+    data = read_toml(path, "survey file", InstrumentError, "the path")
     try:
         return Instrument.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        message = first["msg"].removeprefix("Value error, ")
-        if first["type"] == "missing":
-            message = f"required field is missing: add `{field} = ...`"
-        elif first["type"] == "extra_forbidden":
-            message = "unknown field: remove it or check its spelling"
-        raise InstrumentError(f"{path}: field {field}: {message}") from None
+        raise InstrumentError(f"{path}: {describe_validation_error(exc)}") from None
 
 
 @lru_cache(maxsize=None)

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from whosevalues.datafiles import describe_validation_error, read_toml
 from whosevalues.models.spec import ModelSpec
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 CATALOG_PATH = Path(__file__).parent / "catalog.toml"
 EMBEDDED_MODEL = "smollm2-135m"
@@ -34,15 +29,12 @@ def model_spec_from_dict(data: dict, where: str) -> ModelSpec:
     try:
         return ModelSpec.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(model)"
-        raise ValueError(f"{where}: model {data.get('id', '?')!r} field {field}: "
-                         f"{first['msg'].removeprefix('Value error, ')}") from None
+        raise ValueError(f"{where}: model {data.get('id', '?')!r} {describe_validation_error(exc)}") from None
 
 
 @lru_cache(maxsize=1)
 def load_catalog() -> dict[str, ModelSpec]:
-    data = tomllib.loads(CATALOG_PATH.read_text(encoding="utf-8"))
+    data = read_toml(CATALOG_PATH, "model catalog", ValueError, "the whosevalues installation")
     return {entry["id"]: model_spec_from_dict(entry, str(CATALOG_PATH)) for entry in data["models"]}
 
 
