@@ -66,9 +66,9 @@ def test_second_run_asks_nothing(default_run):
 
 
 def test_sigkill_part_way_then_rerun_loses_and_duplicates_nothing(tmp_path):
-    args = ["run", "--mode", "sample", "--samples", "4", "--surveys", "mfq2", "--personas", "none,CHN",
-            "--no-analysis"]
-    expected = 36 * 2 * 2 * 4
+    args = ["run", "--mode", "sample", "--samples", "2", "--surveys", "mfq2", "--languages", "en",
+            "--personas", "none,CHN", "--no-analysis"]
+    expected = 36 * 1 * 2 * 2
     db_path = tmp_path / "whosevalues-out" / "whosevalues.sqlite"
     process = subprocess.Popen([sys.executable, "-m", "whosevalues.cli", *args], cwd=tmp_path,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
