@@ -9,52 +9,31 @@ so distribution mode falls back to sampling for these models.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
-from whosevalues.models.base import Backend, BackendError, ChatRequest, Completion, ConfigurationError
-from whosevalues.models.openai_compatible import (
-    import_sdk, is_retryable_status, parse_retry_after, redact, require_key,
-)
+from whosevalues.models.base import BackendError, ChatRequest, Completion
+from whosevalues.models.remote import RemoteBackend, is_retryable_status, parse_retry_after, redact
 from whosevalues.models.spec import ModelSpec
 
 
-class AnthropicBackend(Backend):
+class AnthropicBackend(RemoteBackend):
     name = "anthropic"
     default_concurrency = 16
+    sdk_module = "anthropic"
+    extra_name = "anthropic"
+    default_key_env = "ANTHROPIC_API_KEY"
+    api_model_example = "claude-..."
 
-    def __init__(self, spec: ModelSpec):
-        super().__init__(spec)
-        self._client: Any = None
-        self._client_loop: Any = None
-
-    def _key(self) -> str:
-        return require_key(self.spec if self.spec.api_key_env else
-                           self.spec.model_copy(update={"api_key_env": "ANTHROPIC_API_KEY"}))
-
-    def check_ready(self) -> None:
-        import_sdk("anthropic", "anthropic", self.spec.id)
-        if not self.spec.api_model:
-            raise ConfigurationError(f"model {self.spec.id!r} has no api_model: add api_model = "
-                                     f"\"claude-...\" to its [[models]] block")
-        self._key()
-
-    def client(self) -> Any:
-        # one client per event loop: an SDK client's connection pool belongs to the loop that made it
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            self._client_loop = loop
-            anthropic = import_sdk("anthropic", "anthropic", self.spec.id)
-            self._client = anthropic.AsyncAnthropic(api_key=self._key(), base_url=self.spec.base_url,
-                                                    max_retries=0, timeout=self.spec.timeout)
-        return self._client
+    def _make_client(self, api_key: str) -> Any:
+        return self.sdk().AsyncAnthropic(api_key=api_key, base_url=self.spec.base_url, max_retries=0,
+                                         timeout=self.spec.timeout)
 
     async def supports_distribution(self) -> bool:
         return False  # the Messages API has no logprobs
 
     async def complete(self, request: ChatRequest) -> Completion:
-        anthropic = import_sdk("anthropic", "anthropic", self.spec.id)
+        anthropic = self.sdk()
         key = self._key()
         params: dict[str, Any] = {"model": self.spec.api_model, "max_tokens": request.max_tokens,
                                   "system": request.system,

@@ -17,17 +17,14 @@ empty text and finish_reason ``content_filter``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import re
 from typing import Any
 
-from whosevalues.models.base import Backend, BackendError, ChatRequest, Completion, ConfigurationError
-from whosevalues.models.openai_compatible import (
-    TOP_LOGPROBS, distribution_from_positions, import_sdk, is_retryable_status, parse_retry_after, redact,
-    require_key,
-)
+from whosevalues.models.base import BackendError, ChatRequest, Completion, ConfigurationError
+from whosevalues.models.openai_compatible import TOP_LOGPROBS, distribution_from_positions
+from whosevalues.models.remote import RemoteBackend, is_retryable_status, parse_retry_after, redact
 from whosevalues.models.spec import ModelSpec
 
 _FILTER_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY",
@@ -35,41 +32,22 @@ _FILTER_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITAT
 _DURATION = re.compile(r"^\s*([\d.]+)s\s*$")
 
 
-class GeminiBackend(Backend):
+class GeminiBackend(RemoteBackend):
     name = "gemini"
     default_concurrency = 32
+    sdk_module = "google.genai"
+    extra_name = "gemini"
+    default_key_env = "GEMINI_API_KEY"
+    api_model_example = "gemini-..."
 
-    def __init__(self, spec: ModelSpec):
-        super().__init__(spec)
-        self._client: Any = None
-        self._client_loop: Any = None
-        self._distribution: bool | None = None
-
-    def _key(self) -> str:
-        return require_key(self.spec if self.spec.api_key_env else
-                           self.spec.model_copy(update={"api_key_env": "GEMINI_API_KEY"}))
-
-    def check_ready(self) -> None:
-        import_sdk("google.genai", "gemini", self.spec.id)
-        if not self.spec.api_model:
-            raise ConfigurationError(f"model {self.spec.id!r} has no api_model: add api_model = "
-                                     f"\"gemini-...\" to its [[models]] block")
-        self._key()
-
-    def client(self) -> Any:
-        # one client per event loop: an SDK client's connection pool belongs to the loop that made it
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            self._client_loop = loop
-            genai = import_sdk("google.genai", "gemini", self.spec.id)
-            types = import_sdk("google.genai.types", "gemini", self.spec.id)
-            options = types.HttpOptions(base_url=self.spec.base_url, timeout=int(self.spec.timeout * 1000),
-                                        retry_options=types.HttpRetryOptions(attempts=1))
-            self._client = genai.Client(api_key=self._key(), http_options=options)
-        return self._client
+    def _make_client(self, api_key: str) -> Any:
+        types = self.sdk("google.genai.types")
+        options = types.HttpOptions(base_url=self.spec.base_url, timeout=int(self.spec.timeout * 1000),
+                                    retry_options=types.HttpRetryOptions(attempts=1))
+        return self.sdk().Client(api_key=api_key, http_options=options)
 
     def _config(self, request: ChatRequest | None, *, max_tokens: int, logprobs: int | None) -> Any:
-        types = import_sdk("google.genai.types", "gemini", self.spec.id)
+        types = self.sdk("google.genai.types")
         fields: dict[str, Any] = {"max_output_tokens": max_tokens}
         if request is not None:
             fields["system_instruction"] = request.system
@@ -89,7 +67,7 @@ class GeminiBackend(Backend):
                                      f"GenerateContentConfig ({str(exc).splitlines()[0]})") from None
 
     async def _generate(self, contents: str, config: Any) -> tuple[Any, str]:
-        errors = import_sdk("google.genai.errors", "gemini", self.spec.id)
+        errors = self.sdk("google.genai.errors")
         key = self._key()
         client = self.client()
         try:
@@ -111,19 +89,12 @@ class GeminiBackend(Backend):
         response, raw = await self._generate(request.user, config)
         return _completion(response, raw, request)
 
-    async def supports_distribution(self) -> bool:
-        """Probe once with a one-token request asking for 5 top candidates."""
-        if self._distribution is None:
-            try:
-                response, _ = await self._generate("Reply with one digit from 1 to 5.",
-                                                   self._config(None, max_tokens=1, logprobs=5))
-                positions, _ = _positions(response)
-                self._distribution = bool(positions and positions[0])
-            except BackendError as exc:
-                if exc.retryable:
-                    raise
-                self._distribution = False
-        return self._distribution
+    async def _probe_distribution(self) -> bool:
+        """A one-token request asking for 5 top candidates."""
+        response, _ = await self._generate("Reply with one digit from 1 to 5.",
+                                           self._config(None, max_tokens=1, logprobs=5))
+        positions, _ = _positions(response)
+        return bool(positions and positions[0])
 
     async def aclose(self) -> None:
         if self._client is not None:

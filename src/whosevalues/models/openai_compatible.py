@@ -19,23 +19,22 @@ single "10" token, like OpenAI's and Llama 3's, never need the split).
 
 from __future__ import annotations
 
-import asyncio
-import email.utils
 import ipaddress
 import json
 import math
 import os
 import re
-import time
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 from urllib.parse import urlparse
 
-from whosevalues.models.base import Backend, BackendError, ChatRequest, Completion, ConfigurationError
+from whosevalues.models.base import BackendError, ChatRequest, Completion
+# parse_retry_after, redact, require_key, import_sdk and PLACEHOLDER_KEY lived here first; still importable from here
+from whosevalues.models.remote import (  # noqa: F401
+    PLACEHOLDER_KEY, RemoteBackend, import_sdk, is_retryable_status, parse_retry_after, redact, require_key,
+)
 from whosevalues.models.spec import ModelSpec
 
 TOP_LOGPROBS = 20
-#: a key the SDK insists on but a keyless self-hosted server ignores
-PLACEHOLDER_KEY = "not-needed"
 _INTEGER_TOKEN = re.compile(r"^\s*(\d+)\s*$")
 # 400 bodies that mean "the provider's moderation refused this", not "your request is malformed"
 _FILTER_CODES = {"content_filter", "data_inspection_failed", "1301", "contentfilter", "content_policy_violation"}
@@ -44,43 +43,7 @@ _FILTER_PHRASES = ("high risk", "inappropriate content", "content filter", "cont
 _SEED_HOSTS = ("api.openai.com", "dashscope", "fireworks.ai", "api.deepseek.com")
 
 
-# ---------------------------------------------------------------- helpers shared with the other backends
-
-def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` / ``retry-after`` (seconds or an HTTP date), else None."""
-    if not headers:
-        return None
-    lowered = {str(k).lower(): v for k, v in headers.items()}
-    if "retry-after-ms" in lowered:
-        try:
-            return max(float(lowered["retry-after-ms"]) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = lowered.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
-def redact(text: str | None, secret: str | None) -> str | None:
-    """Remove an API key from text that will be stored or shown (providers echo keys in 401 bodies)."""
-    if not text or not secret or secret == PLACEHOLDER_KEY:
-        return text
-    return text.replace(secret, "***")
-
-
-def is_retryable_status(status: int | None) -> bool:
-    """408, 409 (lock contention), 425, 429 and every 5xx (incl. Anthropic's 529) are worth retrying."""
-    return status is not None and (status in (408, 409, 425, 429) or status >= 500)
-
+# ---------------------------------------------------------------- helpers (Gemini reads logprobs the same way)
 
 def distribution_from_positions(positions: list[dict[str, float]], chosen: list[str],
                                 scale_min: int, scale_max: int) -> tuple[dict[int, float], float, dict]:
@@ -133,66 +96,27 @@ def is_local_url(url: str | None) -> bool:
     return address.is_loopback or address.is_private
 
 
-def require_key(spec: ModelSpec) -> str:
-    """The key from ``spec.api_key_env`` or a ConfigurationError naming the variable."""
-    value = os.environ.get(spec.api_key_env or "")
-    if not value:
-        raise ConfigurationError(f"model {spec.id!r} needs an API key: set {spec.api_key_env} in the "
-                                 f"environment (export {spec.api_key_env}=...)")
-    return value
-
-
-def import_sdk(module: str, extra: str, model_id: str) -> Any:
-    import importlib
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError:
-        raise ConfigurationError(f"model {model_id!r} needs the {module!r} package: "
-                                 f"pip install 'whosevalues[{extra}]'") from None
-
-
 # ---------------------------------------------------------------- the backend
 
-class OpenAICompatibleBackend(Backend):
+class OpenAICompatibleBackend(RemoteBackend):
     name = "openai-compatible"
     default_concurrency = 32
-
-    def __init__(self, spec: ModelSpec):
-        super().__init__(spec)
-        self._client: Any = None
-        self._client_loop: Any = None
-        self._distribution: bool | None = None
+    sdk_module = "openai"
+    extra_name = "openai"
+    default_key_env = "OPENAI_API_KEY"
+    api_model_example = "<name the server knows>"
 
     # -- configuration
 
     def _key_env(self) -> str | None:
-        # No base_url means OpenAI itself, which always needs a key.
-        if self.spec.api_key_env:
-            return self.spec.api_key_env
-        return None if self.spec.base_url else "OPENAI_API_KEY"
+        # No base_url means OpenAI itself, which always needs a key; a keyless self-hosted server needs none.
+        if self.spec.api_key_env or not self.spec.base_url:
+            return super()._key_env()
+        return None
 
-    def _api_key(self) -> str:
-        env = self._key_env()
-        if env is None:
-            return PLACEHOLDER_KEY
-        return require_key(self.spec.model_copy(update={"api_key_env": env}))
-
-    def check_ready(self) -> None:
-        import_sdk("openai", "openai", self.spec.id)
-        if not self.spec.api_model:
-            raise ConfigurationError(f"model {self.spec.id!r} has no api_model: add api_model = \"<name the "
-                                     f"server knows>\" to its [[models]] block")
-        self._api_key()
-
-    def client(self) -> Any:
-        # one client per event loop: an SDK client's connection pool belongs to the loop that made it
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            self._client_loop = loop
-            openai = import_sdk("openai", "openai", self.spec.id)
-            self._client = openai.AsyncOpenAI(api_key=self._api_key(), base_url=self.spec.base_url,
-                                              max_retries=0, timeout=self.spec.timeout)
-        return self._client
+    def _make_client(self, api_key: str) -> Any:
+        return self.sdk().AsyncOpenAI(api_key=api_key, base_url=self.spec.base_url, max_retries=0,
+                                      timeout=self.spec.timeout)
 
     def _sends_seed(self) -> bool:
         base = self.spec.base_url or "https://api.openai.com/v1"
@@ -220,8 +144,8 @@ class OpenAICompatibleBackend(Backend):
 
     async def _post(self, params: dict[str, Any]) -> tuple[dict, str]:
         """Send one request; return (parsed body, raw body) or raise BackendError."""
-        openai = import_sdk("openai", "openai", self.spec.id)
-        key = self._api_key()
+        openai = self.sdk()
+        key = self._key()
         try:
             response = await self.client().chat.completions.with_raw_response.create(**params)
             raw = response.http_response.text
@@ -301,22 +225,15 @@ class OpenAICompatibleBackend(Backend):
             completion.extra.update(extra)
         return completion
 
-    async def supports_distribution(self) -> bool:
-        """Probe once: a one-token request asking for top_logprobs. The runner caches it under ``spec.endpoint_key``."""
-        if self._distribution is None:
-            params = {"model": self.spec.api_model, "max_tokens": 1, "logprobs": True, "top_logprobs": 5,
-                      "messages": [{"role": "user", "content": "Reply with one digit from 1 to 5."}]}
-            if self.spec.extra_body:
-                params["extra_body"] = dict(self.spec.extra_body)
-            try:
-                body, raw = await self._post(params)
-                positions, _ = _top_logprobs((body.get("choices") or [{}])[0], raw)
-                self._distribution = bool(positions and positions[0])
-            except BackendError as exc:
-                if exc.retryable:
-                    raise  # unknown yet: let the caller retry the probe rather than cache a wrong answer
-                self._distribution = False
-        return self._distribution
+    async def _probe_distribution(self) -> bool:
+        """A one-token request asking for top_logprobs."""
+        params = {"model": self.spec.api_model, "max_tokens": 1, "logprobs": True, "top_logprobs": 5,
+                  "messages": [{"role": "user", "content": "Reply with one digit from 1 to 5."}]}
+        if self.spec.extra_body:
+            params["extra_body"] = dict(self.spec.extra_body)
+        body, raw = await self._post(params)
+        positions, _ = _top_logprobs((body.get("choices") or [{}])[0], raw)
+        return bool(positions and positions[0])
 
     async def aclose(self) -> None:
         if self._client is not None:
