@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from pathlib import Path
+from functools import partial
 
 import pytest
 
@@ -13,24 +13,13 @@ from whosevalues.elicit.limits import FinalFailure, ModelGate, call_with_retries
 from whosevalues.models.anthropic_backend import AnthropicBackend
 from whosevalues.models.base import BackendError, ChatRequest
 from whosevalues.models.catalog import resolve_model
-from whosevalues.testing import ReplayServer, load_exchanges
+from whosevalues.testing import ReplayServer
 
-RECORDINGS = Path(__file__).parent / "recordings" / "anthropic"
+from replay_helpers import RECORDINGS_ROOT, complete, load_recorded
+
+RECORDINGS = RECORDINGS_ROOT / "anthropic"
 FAKE_KEY = "sk-ant-api03-FAKE-KEY-never-in-output-0123456789"
-
-
-def recorded(*names: str) -> list[dict]:
-    return load_exchanges(*(RECORDINGS / f"{name}.json" for name in names))
-
-
-def complete(backend, req):
-    """One request in its own event loop, closing the SDK client before the loop ends."""
-    async def go():
-        try:
-            return await backend.complete(req)
-        finally:
-            await backend.aclose()
-    return asyncio.run(go())
+recorded = partial(load_recorded, RECORDINGS)
 
 
 def request(mode: str = "sample") -> ChatRequest:

@@ -5,31 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from pathlib import Path
+from functools import partial
 
 import pytest
 
 from whosevalues.models.base import BackendError, ChatRequest, ConfigurationError
 from whosevalues.models.catalog import resolve_model
 from whosevalues.models.gemini_backend import GeminiBackend
-from whosevalues.testing import ReplayServer, load_exchanges
+from whosevalues.testing import ReplayServer
 
-RECORDINGS = Path(__file__).parent / "recordings" / "gemini"
+from replay_helpers import RECORDINGS_ROOT, complete, load_recorded
+
+RECORDINGS = RECORDINGS_ROOT / "gemini"
 FAKE_KEY = "AIzaSyFAKE-gemini-key-never-in-output-42"
-
-
-def recorded(*names: str) -> list[dict]:
-    return load_exchanges(*(RECORDINGS / f"{name}.json" for name in names))
-
-
-def complete(backend, req):
-    """One request in its own event loop, closing the SDK client before the loop ends."""
-    async def go():
-        try:
-            return await backend.complete(req)
-        finally:
-            await backend.aclose()
-    return asyncio.run(go())
+recorded = partial(load_recorded, RECORDINGS)
 
 
 def request(mode: str = "sample", scale_max: int = 5) -> ChatRequest:
