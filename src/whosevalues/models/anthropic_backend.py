@@ -49,11 +49,9 @@ class AnthropicBackend(RemoteBackend):
         except anthropic.APIStatusError as exc:
             raise _status_error(exc, key, self.spec) from None
         except anthropic.APITimeoutError:
-            raise BackendError(f"timed out after {self.spec.timeout:g}s", retryable=True) from None
+            raise self._timed_out() from None
         except anthropic.APIConnectionError as exc:
-            cause = exc.__cause__ or exc
-            raise BackendError(redact(f"connection error: {type(cause).__name__}: {cause}", key) or "",
-                               retryable=True) from None
+            raise self._connection_error(exc.__cause__ or exc, key) from None
         return _completion(raw)
 
 

@@ -79,7 +79,9 @@ class GeminiBackend(RemoteBackend):
             raise BackendError(redact(f"malformed response: {exc}", key) or "", retryable=True,
                                status=200) from None
         except Exception as exc:
-            raise _transport_error(exc, key, self.spec.timeout) from None
+            # the SDK raises its HTTP library's own errors for timeouts and dropped connections
+            raise (self._timed_out() if "Timeout" in type(exc).__name__
+                   else self._connection_error(exc, key)) from None
         return response, redact(_raw_body(response), key) or ""
 
     async def complete(self, request: ChatRequest) -> Completion:
@@ -194,10 +196,3 @@ def _retry_delay(details: dict) -> float | None:
             if match:
                 return float(match.group(1))
     return None
-
-
-def _transport_error(exc: Exception, key: str, timeout: float) -> BackendError:
-    name = type(exc).__name__
-    if "Timeout" in name:
-        return BackendError(f"timed out after {timeout:g}s", retryable=True)
-    return BackendError(redact(f"connection error: {name}: {exc}", key) or "", retryable=True)

@@ -152,11 +152,9 @@ class OpenAICompatibleBackend(RemoteBackend):
         except openai.APIStatusError as exc:
             raise self._status_error(exc, key) from None
         except openai.APITimeoutError:
-            raise BackendError(f"timed out after {self.spec.timeout:g}s", retryable=True) from None
+            raise self._timed_out() from None
         except openai.APIConnectionError as exc:
-            cause = exc.__cause__ or exc
-            raise BackendError(redact(f"connection error: {type(cause).__name__}: {cause}", key) or "",
-                               retryable=True) from None
+            raise self._connection_error(exc.__cause__ or exc, key) from None
         except openai.APIResponseValidationError as exc:  # pragma: no cover - we parse ourselves
             raise BackendError(f"invalid response: {exc}", retryable=True,
                                raw=redact(str(exc.body), key)) from None

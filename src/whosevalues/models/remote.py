@@ -136,6 +136,15 @@ class RemoteBackend(Backend):
     def _make_client(self, api_key: str) -> Any:
         """A new async SDK client with the SDK's own retries off (``elicit.limits`` retries)."""
 
+    # -- errors every SDK raises in its own types
+
+    def _timed_out(self) -> BackendError:
+        return BackendError(f"timed out after {self.spec.timeout:g}s", retryable=True)
+
+    def _connection_error(self, cause: BaseException, key: str) -> BackendError:
+        return BackendError(redact(f"connection error: {type(cause).__name__}: {cause}", key) or "",
+                            retryable=True)
+
     # -- distribution support
 
     async def supports_distribution(self) -> bool:
