@@ -98,13 +98,11 @@ class GeminiBackend(RemoteBackend):
         positions, _ = _positions(response)
         return bool(positions and positions[0])
 
-    async def aclose(self) -> None:
-        if self._client is not None:
-            try:
-                await self._client.aio.aclose()
-            except Exception:  # older SDKs have no aclose; nothing to release then
-                pass
-            self._client = None
+    async def _close_client(self, client: Any) -> None:
+        try:
+            await client.aio.aclose()
+        except Exception:  # older SDKs have no aclose; nothing to release then
+            pass
 
 
 def _raw_body(response: Any) -> str:

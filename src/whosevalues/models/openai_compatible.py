@@ -233,11 +233,6 @@ class OpenAICompatibleBackend(RemoteBackend):
         positions, _ = _top_logprobs((body.get("choices") or [{}])[0], raw)
         return bool(positions and positions[0])
 
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
-
 
 def _top_logprobs(choice: dict, raw: str) -> tuple[list[dict[str, float]], list[str]]:
     content = ((choice or {}).get("logprobs") or {}).get("content") or []

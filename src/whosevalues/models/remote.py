@@ -127,10 +127,19 @@ class RemoteBackend(Backend):
         # one client per event loop: an SDK client's connection pool belongs to the loop that made it
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop:
-            self._client_loop = loop
             self.sdk()  # a missing SDK is reported before a missing key, as check_ready does
             self._client = self._make_client(self._key())
+            self._client_loop = loop  # only once the client exists, so a failed build is retried
         return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await self._close_client(client)
+
+    async def _close_client(self, client: Any) -> None:
+        """Release the SDK client's connections (the openai and anthropic SDKs: ``await client.close()``)."""
+        await client.close()
 
     @abstractmethod
     def _make_client(self, api_key: str) -> Any:
