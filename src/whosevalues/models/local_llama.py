@@ -305,7 +305,8 @@ class LlamaEngine:
         probs, details = answer_probabilities(_LlamaNextToken(self, first), self.digits,
                                               request.scale_min, request.scale_max)
         valid_mass = sum(probs.values())
-        top = np.argsort(first)[::-1][:TOP_TOKENS_IN_RAW]
+        top = np.argpartition(first, -TOP_TOKENS_IN_RAW)[-TOP_TOKENS_IN_RAW:]  # no full sort of the vocabulary
+        top = top[np.argsort(first[top])[::-1]]
         raw = {
             "mode": "distribution",
             "model": self.model_path.name,
