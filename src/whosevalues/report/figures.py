@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from whosevalues.report.outdir import (  # noqa: E402
-    REFERENCE_REMOVED, OutputDir, display_name, mean_ci, survey_label,
+    REFERENCE_REMOVED, OutputDir, ci_table, display_name, survey_label,
 )
 
 DPI = 200
@@ -182,12 +182,9 @@ def model_similarity(out: OutputDir, survey: str) -> pd.DataFrame | None:
     rows, _ = rq1_rows(out, survey)
     if rows is None:
         return None
-    records = []
-    for (model, origin, population), group in rows.groupby(["model", "origin", "population"]):
-        mean, low, high, n = mean_ci(group["cosine"])
-        records.append(dict(model=model, display_name=display_name(model), origin=origin, population=population,
-                            mean=mean, ci_low=low, ci_high=high, n=n))
-    return pd.DataFrame(records)
+    table = ci_table(rows, ["model", "origin", "population"], "cosine")
+    table.insert(1, "display_name", table["model"].map(display_name))
+    return table
 
 
 # == Figure 1 ====================================================================================
@@ -196,16 +193,9 @@ def fig1_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
     rows, unit = rq1_rows(out, survey)
     if rows is None:
         return None
-    if unit == "respondent":
-        grouped = rows.groupby(["population", "origin"])["cosine"]
-    else:  # one value per model: the interval is over models
-        grouped = rows.groupby(["population", "origin"])["cosine"]
-    records = []
-    for (population, origin), values in grouped:
-        mean, low, high, n = mean_ci(values)
-        records.append(dict(population=population, origin=origin, mean=mean, ci_low=low, ci_high=high, n=n,
-                            unit=f"{unit} x model" if unit == "respondent" else "model"))
-    return pd.DataFrame(records)
+    # per respondent x model pair, or (item-mean comparisons) one value per model: the interval is over those
+    table = ci_table(rows, ["population", "origin"], "cosine")
+    return table.assign(unit=f"{unit} x model" if unit == "respondent" else "model")
 
 
 def figure1(out: OutputDir, survey: str) -> FigureResult:
@@ -274,10 +264,8 @@ def fig2_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
         means["z"] = means.groupby(["model", "language"])["mean"].transform(_z)
         means["dimension"] = _dimensions_of(means, dims)
         per_model = means.groupby(["origin", "model", "dimension"], as_index=False)["z"].mean()
-        for (origin, dimension), values in per_model.groupby(["origin", "dimension"])["z"]:
-            mean, low, high, n = mean_ci(values)
-            records.append(dict(group="LLMs", country=origin, dimension=dimension, z=mean, ci_low=low,
-                                ci_high=high, n=n))
+        llms = ci_table(per_model, ["origin", "dimension"], "z", ["country", "dimension"])
+        records += llms.rename(columns={"mean": "z"}).assign(group="LLMs").to_dict("records")
     if not records:
         return None
     data = pd.DataFrame(records)
@@ -370,12 +358,8 @@ def fig3_reference_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
     ref = out.reference_similarity(survey)
     if ref is None or not len(ref):
         return None
-    records = []
-    for (population, reference), values in ref.groupby(["nationality", "reference"])["cosine"]:
-        mean, low, high, n = mean_ci(values)
-        records.append(dict(population=str(population), reference=str(reference), mean=mean, ci_low=low,
-                            ci_high=high, n=n))
-    return pd.DataFrame(records)
+    table = ci_table(ref, ["nationality", "reference"], "cosine", ["population", "reference"])
+    return table.astype({"population": str, "reference": str})
 
 
 def figure3(out: OutputDir, survey: str) -> FigureResult:
@@ -443,12 +427,8 @@ def fig4_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
     sim = out.similarity(survey, "rq2")
     if sim is None or not len(sim):
         return None
-    records = []
-    for keys, values in sim.groupby(["origin", "language", "persona", "nationality"])["cosine"]:
-        mean, low, high, n = mean_ci(values)
-        records.append(dict(zip(["origin", "language", "persona", "population"], keys), mean=mean, ci_low=low,
-                            ci_high=high, n=n))
-    return pd.DataFrame(records)
+    return ci_table(sim, ["origin", "language", "persona", "nationality"], "cosine",
+                    ["origin", "language", "persona", "population"])
 
 
 def figure4(out: OutputDir, survey: str) -> FigureResult:

@@ -55,6 +55,16 @@ def mean_ci(values: pd.Series | np.ndarray, level: float = 0.95) -> tuple[float,
     return mean, mean - half, mean + half, n
 
 
+def ci_table(frame: pd.DataFrame, by: list[str], value: str, names: list[str] | None = None) -> pd.DataFrame:
+    """One row per group of ``by`` (renamed to ``names``): mean, ci_low, ci_high and n of ``value``."""
+    records = []
+    for keys, values in frame.groupby(by)[value]:
+        mean, low, high, n = mean_ci(values)
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        records.append({**dict(zip(names or by, keys)), "mean": mean, "ci_low": low, "ci_high": high, "n": n})
+    return pd.DataFrame(records, columns=[*(names or by), "mean", "ci_low", "ci_high", "n"])
+
+
 class OutputDir:
     """Lazy, cached access to the files of one analysis output directory."""
 
