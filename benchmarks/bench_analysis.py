@@ -28,25 +28,12 @@ import pandas as pd
 
 from whosevalues.analysis.llm_responses import load_llm_responses
 from whosevalues.analysis.pipeline import analyze
+from whosevalues.humans import load_populations
 from whosevalues.humans.population import Population
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 PAPER = SHARED / "made_in_china_paper"
 WVS_N = {"CHN": 2808, "USA": 2357}
-
-
-def mfq2_populations() -> list[Population]:
-    """Real MFQ-2 respondents: every 36 consecutive rows of a country are one respondent."""
-    frame = pd.read_csv(PAPER / "human_mfq_responses.csv")
-    populations = []
-    for group, country in (("China", "CHN"), ("USA", "USA")):
-        rows = frame[frame["Group"] == group]
-        values = rows["Response"].to_numpy(dtype=float).reshape(-1, 36)
-        responses = pd.DataFrame(values, columns=[str(i) for i in range(1, 37)],
-                                 index=[str(i + 1) for i in range(len(values))])
-        populations.append(Population("mfq2", country, "Atari et al. 2023 (human_mfq_responses.csv), 36-row blocks",
-                                      responses=responses, audit={"grouping": "block"}))
-    return populations
 
 
 def synthetic_wvs7_populations(seed: int = 0) -> list[Population]:
@@ -76,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     item_means = load_llm_responses([PAPER / "llm_mfq_responses.csv", PAPER / "llm_wvs_responses.csv",
                                      PAPER / "llm_wvs_persona_responses.csv"])
-    populations = {"mfq2": mfq2_populations(), "wvs7": synthetic_wvs7_populations()}
+    populations = {"mfq2": load_populations("mfq2"), "wvs7": synthetic_wvs7_populations()}
     with tempfile.TemporaryDirectory() as out:
         start, cpu_start = time.perf_counter(), time.process_time()
         summary = analyze(item_means, populations, paper_compatible=args.paper_compatible, out_dir=Path(out),

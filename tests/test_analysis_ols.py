@@ -13,6 +13,7 @@ import pytest
 from whosevalues.analysis import design, ols, vectors
 from whosevalues.analysis.llm_responses import LLMResponsesError, load_llm_responses
 from whosevalues.analysis.pipeline import analyze
+from whosevalues.humans import load_populations
 from whosevalues.humans.population import Population
 from whosevalues.instruments import load_instrument
 
@@ -22,14 +23,7 @@ needs_shared = pytest.mark.skipif(not PAPER.exists(), reason="../shared (the pap
 
 
 def mfq2_populations() -> list[Population]:
-    frame = pd.read_csv(PAPER / "human_mfq_responses.csv")
-    populations = []
-    for group, country in (("China", "CHN"), ("USA", "USA")):
-        values = frame.loc[frame["Group"] == group, "Response"].to_numpy(dtype=float).reshape(-1, 36)
-        responses = pd.DataFrame(values, columns=[str(i) for i in range(1, 37)],
-                                 index=[f"{country}{i}" for i in range(len(values))])
-        populations.append(Population("mfq2", country, "test", responses=responses))
-    return populations
+    return load_populations("mfq2")  # the bundled real respondents
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import pytest
 from whosevalues.analysis import design, paper_compat, vectors
 from whosevalues.analysis.llm_responses import load_llm_responses
 from whosevalues.analysis.pipeline import analyze
+from whosevalues.humans import load_populations
 from whosevalues.humans.population import Population
 from whosevalues.instruments import load_instrument
 
@@ -37,22 +38,7 @@ ROUNDING = 0.0005 + 1e-6  # a published third decimal covers +-0.0005
 
 def bundled_mfq2_populations() -> list[Population]:
     """Real respondents: every 36 consecutive rows of a Group are one respondent (SOURCE.md)."""
-    try:
-        from whosevalues.humans import load_populations  # the humans engineer's loader, once it lands
-        return load_populations("mfq2", source="bundled", countries=("CHN", "USA"))
-    except (ImportError, TypeError, ValueError):
-        pass
-    frame = pd.read_csv(PAPER / "human_mfq_responses.csv")
-    populations = []
-    for group, country in (("China", "CHN"), ("USA", "USA")):
-        rows = frame[frame["Group"] == group]
-        assert (rows["Item"].to_numpy().reshape(-1, 36) == np.arange(1, 37)).all()
-        values = rows["Response"].to_numpy(dtype=float).reshape(-1, 36)
-        responses = pd.DataFrame(values, columns=[str(i) for i in range(1, 37)],
-                                 index=[str(i + 1) for i in range(len(values))])
-        populations.append(Population("mfq2", country, "Atari et al. 2023 (human_mfq_responses.csv)",
-                                      responses=responses, audit={"grouping": "block"}))
-    return populations
+    return load_populations("mfq2", source="bundled", countries=("CHN", "USA"))
 
 
 @pytest.fixture(scope="module")
