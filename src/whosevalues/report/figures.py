@@ -8,6 +8,9 @@ persona, no rq2/rq3 file, ...), is skipped with a reason instead of failing.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -693,21 +696,36 @@ def figure_distributions(out: OutputDir, survey: str) -> FigureResult:
 FIGURES = (figure1, figure2, figure3, figure4, figure5, figure_validity, figure_distributions)
 
 
-def write_figures(out_dir: Path | str) -> list[FigureResult]:
-    """Draw every figure for every survey into out_dir/figures; skipped figures carry the reason."""
+def write_figures(out_dir: Path | str, workers: int | None = None) -> list[FigureResult]:
+    """Draw every figure for every survey into out_dir/figures; skipped figures carry the reason.
+
+    Figures are independent, and rendering dozens of panels to PNG and SVG is most of a report's time, so they
+    are drawn by up to two forked worker processes (``workers=1``, or WHOSEVALUES_FIGURE_WORKERS=1, draws in
+    this process).
+    """
     out = out_dir if isinstance(out_dir, OutputDir) else OutputDir(out_dir)
-    results = []
-    with plt.rc_context(STYLE):
-        for survey in out.surveys():
-            for make in FIGURES:
-                try:
-                    results.append(make(out, survey))
-                except Exception as exc:  # noqa: BLE001 - one odd file must not lose the other figures
-                    plt.close("all")
-                    name = make.__name__.replace("figure", "fig").replace("fig_", "") + f"_{survey}"
-                    results.append(_skip(name, "", f"could not be drawn ({type(exc).__name__}: {exc})"))
+    tasks = [(out.path, survey, index) for survey in out.surveys() for index in range(len(FIGURES))]
+    workers = workers or int(os.environ.get("WHOSEVALUES_FIGURE_WORKERS", 0)) or min(2, os.cpu_count() or 1)
+    if workers > 1 and len(tasks) > 1 and "fork" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            results = list(pool.map(_draw, tasks))
+    else:
+        results = [_draw(task, out) for task in tasks]
     _write_index(out.path, results)
     return results
+
+
+def _draw(task: tuple[Path, str, int], out: OutputDir | None = None) -> FigureResult:
+    out_path, survey, index = task
+    make = FIGURES[index]
+    with plt.rc_context(STYLE):
+        try:
+            return make(out or OutputDir(out_path), survey)
+        except Exception as exc:  # noqa: BLE001 - one odd file must not lose the other figures
+            plt.close("all")
+            name = make.__name__.replace("figure", "fig").replace("fig_", "") + f"_{survey}"
+            return _skip(name, "", f"could not be drawn ({type(exc).__name__}: {exc})")
 
 
 def _write_index(out_dir: Path, results: list[FigureResult]) -> None:
