@@ -119,3 +119,17 @@ def test_store_refuses_newer_schema_and_unwritable_paths(tmp_path):
     garbage.write_bytes(b"not a database" * 100)
     with pytest.raises(StoreError, match="not a whosevalues store"):
         Store(garbage)
+
+
+def test_readme_study_file_example_is_valid(tmp_path):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    example = re.search(r"## Study files.*?```toml\n(.*?)```", readme, re.S).group(1)
+    path = tmp_path / "study.toml"
+    path.write_text(example)
+    study = Study.from_toml(path)
+    study.validate_design()
+    assert [spec.id for spec in study.model_specs()] == ["gpt-4o", "my-qwen"]
+    assert study.custom_models["my-qwen"].requests_per_minute == 600
