@@ -106,3 +106,64 @@ def test_sigkill_part_way_then_rerun_loses_and_duplicates_nothing(tmp_path):
     assert sum(statuses.values()) == expected and statuses.get("unparsed", 0) == 0
     asked_again = int(result.stderr.split("Asked ")[1].split(" ")[0])
     assert asked_again == expected - partial  # only what was missing is asked again
+
+
+TINY_SURVEY = '''
+id = "tiny"
+name = "Tiny survey"
+dimensions = ["Food", "Drink"]
+[scale]
+min = 1
+max = 5
+[scale.labels.en]
+1 = "Strongly disagree"
+5 = "Strongly agree"
+[languages.en]
+system = "{persona}Respond only with a number from 1 to 5."
+user = "How much do you agree? {item}"
+[languages.en.personas]
+FRA = "You are from France."
+[[items]]
+id = "t1"
+dimension = "Food"
+text.en = "Bread is important."
+[[items]]
+id = "t2"
+dimension = "Food"
+text.en = "Cheese is important."
+[[items]]
+id = "t3"
+dimension = "Drink"
+text.en = "Wine is important."
+[[items]]
+id = "t4"
+dimension = "Drink"
+text.en = "Beer is important."
+'''
+
+
+def test_a_new_survey_persona_and_population_without_code(tmp_path):
+    """A survey file, a French persona and a respondents table: run, then analyse against FRA and DEU."""
+    import numpy as np
+
+    (tmp_path / "tiny.toml").write_text(TINY_SURVEY)
+    result = whosevalues("run", "--surveys", "tiny.toml", "--languages", "en", "--personas", "none,FRA", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "no human data for survey 'tiny'" in result.stderr
+    means = pd.read_csv(tmp_path / "whosevalues-out" / "item_means.csv", dtype={"item": str})
+    assert len(means) == 4 * 2 and set(means["persona"]) == {"none", "FRA"}
+
+    rng = np.random.default_rng(0)
+    people = [{"respondent": f"{country}{i}", "country": country,
+               **{item: int(rng.integers(1, 6)) for item in ("t1", "t2", "t3", "t4")}}
+              for country in ("FRA", "DEU") for i in range(30)]
+    pd.DataFrame(people).to_csv(tmp_path / "people.csv", index=False)
+    result = whosevalues("analyze", "--db", "whosevalues-out/whosevalues.sqlite", "--surveys", "tiny.toml",
+                         "--humans", "tiny=people.csv", "--countries", "FRA,DEU", "--bootstrap", "0",
+                         "--out", "analysis", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rq1 = pd.read_csv(tmp_path / "analysis" / "tables" / "rq1_tiny.csv")
+    assert rq1["term"].tolist() == ["Intercept", "nationality"]  # one model origin: no origin terms
+    similarity = pd.read_parquet(tmp_path / "analysis" / "similarity_tiny_rq1.parquet")
+    assert set(similarity["nationality"]) == {"FRA", "DEU"}
+    assert (tmp_path / "analysis" / "report.html").exists()

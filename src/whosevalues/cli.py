@@ -161,11 +161,15 @@ def analyze(
     paper_compatible: bool = typer.Option(False, "--paper-compatible",
         help="Reproduce what the paper's published scripts did (see docs/statistics.md)."),
     bootstrap: int = typer.Option(200, help="Bootstrap resamples over models (0 to skip)."),
+    surveys: Optional[str] = typer.Option(None, help="Survey .toml files the answers used, beyond the built-in "
+                                                     "ones (comma-separated paths)."),
     out_dir: Path = typer.Option(..., "--out", help="Output directory."),
 ) -> None:
     """Compare stored or published LLM answers with human populations: RQ1-RQ3, tables, figures, report."""
     if bool(db) == bool(llm_responses):
         raise UsageError("give exactly one of --db or --llm-responses")
+    for survey_file in _split(surveys) or []:
+        load_instrument(survey_file)  # makes the survey known by its id to the analysis and the report
     if db:
         item_means = _item_means_from_db(db, out_dir)
     else:
@@ -196,6 +200,7 @@ def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], pa
                         countries: Optional[list[str]] = None, bootstrap: int = 200) -> None:
     from whosevalues.analysis.pipeline import analyze as run_analysis
     from whosevalues.humans import load_populations
+    from whosevalues.humans.bundled import BUNDLED_SURVEYS
     from whosevalues.pipeline import _atomic_csv
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -206,9 +211,15 @@ def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], pa
         raise UsageError(f"--humans names survey {unknown[0]!r}, which the LLM answers do not contain "
                                f"(they have {', '.join(surveys)})")
     wanted = None if countries == ["all"] else (countries or ["CHN", "USA"])
-    populations = {survey: load_populations(survey, humans.get(survey, "bundled"), countries=wanted,
-                                            paper_labels=paper_compatible)
-                   for survey in surveys}
+    populations = {}
+    for survey in surveys:
+        if survey not in humans and survey not in BUNDLED_SURVEYS:
+            err.print(Text.assemble(("note: ", "yellow"), f"no human data for survey {survey!r}: only the LLMs' "
+                                    f"answers are reported; compare with people via --humans {survey}=PATH"))
+            populations[survey] = []
+            continue
+        populations[survey] = load_populations(survey, humans.get(survey, "bundled"), countries=wanted,
+                                               paper_labels=paper_compatible)
     run_analysis(item_means, populations, paper_compatible=paper_compatible, out_dir=out_dir, bootstrap=bootstrap)
     if any(not population.has_respondents for pops in populations.values() for population in pops):
         from whosevalues.analysis.aggregate_similarity import AGGREGATE_NOTE

@@ -34,6 +34,10 @@ class AnalysisError(ValueError):
     """The analysis cannot start (bad input). The message names the problem and the fix."""
 
 
+# human_item_stats.csv (docs/output.md), written with its header even when no population has respondents
+HUMAN_ITEM_STATS_COLUMNS = ["survey", "country", "item", "dimension", "mean", "sd", "z_mean", "n"]
+
+
 def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], *, paper_compatible: bool = False,
             out_dir: Path, bootstrap: int = 200, seed: int = 0,
             languages: dict[str, str] | None = None) -> dict:
@@ -60,8 +64,8 @@ def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], 
                                 ignore_index=True)
     exclusion_frame.to_csv(out_dir / "exclusions.csv", index=False)
     summary["exclusions"] = exclusion_frame.to_dict(orient="records")
-    pd.concat([s for s in item_stats if len(s)] or [pd.DataFrame()], ignore_index=True).to_csv(
-        out_dir / "human_item_stats.csv", index=False)
+    pd.concat([s for s in item_stats if len(s)] or [pd.DataFrame(columns=HUMAN_ITEM_STATS_COLUMNS)],
+              ignore_index=True).to_csv(out_dir / "human_item_stats.csv", index=False)
     summary["aggregate_similarity"] = _aggregate_similarity(item_means, populations, out_dir)
     _write_populations(populations, summary, out_dir)
     try:
@@ -212,7 +216,7 @@ def _human_item_stats(survey, instrument, humans: list[HumanVectors]) -> pd.Data
             "survey": survey, "country": h.country, "item": instrument.item_ids,
             "dimension": [dimension[i] for i in instrument.item_ids], "mean": h.raw.mean(axis=0),
             "sd": h.raw.std(axis=0, ddof=1) if h.n > 1 else np.nan, "z_mean": h.z.mean(axis=0), "n": h.n}))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=HUMAN_ITEM_STATS_COLUMNS)
 
 
 def _reference_vectors(humans, survey_means, items, rows: RowSet) -> dict[tuple[str, str], np.ndarray]:

@@ -142,6 +142,9 @@ def bundled_wvs7(instrument: Instrument, countries: Sequence[str] | None) -> lis
     return populations
 
 
+BUNDLED_SURVEYS = ("mfq2", "wvs7")
+
+
 def load_bundled(instrument: Instrument, countries: Sequence[str] | None, paper_labels: bool) -> list[Population]:
     if instrument.id == "mfq2":
         return bundled_mfq2(instrument, countries, paper_labels)

@@ -33,13 +33,24 @@ def read_instrument_file(path: Path) -> Instrument:
         raise InstrumentError(f"{path}: {describe_validation_error(exc)}") from None
 
 
+# Surveys loaded from a file, by their id: later stages (aggregation, analysis, report) name a survey by id.
+_LOADED_BY_PATH: dict[str, Instrument] = {}
+
+
 @lru_cache(maxsize=None)
 def load_instrument(survey: str) -> Instrument:
-    """A built-in survey by id (``mfq2``, ``wvs7``) or any survey file by path."""
+    """A built-in survey by id (``mfq2``, ``wvs7``), any survey file by path, or a file-loaded survey by its id."""
     builtin = available_instruments()
     if survey in builtin:
         return read_instrument_file(builtin[survey])
+    if survey in _LOADED_BY_PATH:
+        return _LOADED_BY_PATH[survey]
     path = Path(survey)
     if path.suffix == ".toml" and path.exists():
-        return read_instrument_file(path)
+        instrument = read_instrument_file(path)
+        if instrument.id in builtin:
+            raise InstrumentError(f"{path}: field id: {instrument.id!r} is a built-in survey's id; give the file "
+                                  f"its own id")
+        _LOADED_BY_PATH[instrument.id] = instrument
+        return instrument
     raise InstrumentError(f"unknown survey {survey!r}: use one of {', '.join(builtin)} or the path of a survey .toml file")
