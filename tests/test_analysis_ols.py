@@ -172,3 +172,21 @@ def test_wrong_columns_give_a_one_line_error(tmp_path):
         load_llm_responses(own)
     with pytest.raises(LLMResponsesError, match="no such file"):
         load_llm_responses(tmp_path / "absent.csv")
+
+
+def test_paper_label_regrouping_applies_only_to_the_bundled_file(tmp_path):
+    from whosevalues.analysis import paper_compat
+
+    bundled = mfq2_populations()[0]
+    assert paper_compat.needs_label_grouping(bundled)
+    regrouped = paper_compat.paper_population(bundled)
+    assert regrouped.responses.shape == bundled.responses.shape
+    assert not np.allclose(regrouped.responses.to_numpy(), bundled.responses.to_numpy())
+    # a user's own MFQ-2 sample, even from a file named after the study, is never regrouped
+    table = tmp_path / "atari_made_in_china_replication.csv"
+    frame = bundled.responses.reset_index(drop=True).assign(respondent=lambda f: [f"r{i}" for i in f.index],
+                                                            country="CHN")
+    frame.to_csv(table, index=False)
+    own = load_populations("mfq2", str(table), countries=("CHN",))[0]
+    assert not paper_compat.needs_label_grouping(own)
+    assert paper_compat.paper_population(own) is own

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from whosevalues.analysis.vectors import LLMVectors, condition_matrix, llm_vectors
+from whosevalues.humans.bundled import MFQ2_SOURCE
 from whosevalues.humans.population import Population
 
 NONE = "none"
@@ -45,7 +46,6 @@ PAPER_NOTES = {
         "rq2": "LLMs z-scored within (LLM, language), pooling both personas' 72 answers",
     },
 }
-BUNDLED_MFQ2_MARKERS = ("atari", "human_mfq_responses", "made_in_china", "made in china")
 
 
 def label_grouping(responses: pd.DataFrame) -> pd.DataFrame:
@@ -71,7 +71,8 @@ def needs_label_grouping(population: Population) -> bool:
         return False
     if "participant label" in population.source.lower():  # loaded with paper_labels=True already
         return False
-    return any(marker in population.source.lower() for marker in BUNDLED_MFQ2_MARKERS)
+    # Only the bundled file carries the label bug: a user's own MFQ-2 respondents are never regrouped.
+    return population.source.startswith(MFQ2_SOURCE)
 
 
 def paper_population(population: Population) -> Population:
