@@ -174,8 +174,11 @@ def analyze(
         item_means = _item_means_from_db(db, out_dir)
     else:
         from whosevalues.analysis.llm_responses import load_llm_responses
+        from whosevalues.pipeline import write_csv_atomically
 
         item_means = load_llm_responses(list(llm_responses))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_csv_atomically(item_means, out_dir / "item_means.csv")  # run and --db wrote theirs from the store
     from whosevalues.humans import parse_humans_option
 
     humans_map = dict(parse_humans_option(option) for option in humans or [])
@@ -201,10 +204,7 @@ def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], pa
     from whosevalues.analysis.pipeline import analyze as run_analysis
     from whosevalues.humans import load_populations
     from whosevalues.humans.bundled import BUNDLED_SURVEYS
-    from whosevalues.pipeline import _atomic_csv
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_csv(item_means, out_dir / "item_means.csv")
     surveys = list(dict.fromkeys(item_means["survey"]))
     unknown = sorted(set(humans) - set(surveys))
     if unknown:

@@ -6,7 +6,6 @@ This is the Python API (``from whosevalues import Study, run_study``) and what t
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,22 +131,18 @@ def write_item_means(answers: pd.DataFrame, out_dir: Path) -> pd.DataFrame:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     means = item_means(answers)
-    _atomic_csv(means, out_dir / "item_means.csv")
+    write_csv_atomically(means, out_dir / "item_means.csv")
     distributions = item_distributions(answers)
     if len(distributions):
-        _atomic_csv(distributions, out_dir / "item_distributions.csv")
+        write_csv_atomically(distributions, out_dir / "item_distributions.csv")
     return means
 
 
-def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
+def write_csv_atomically(frame: pd.DataFrame, path: Path) -> None:
     """Write beside the target then rename, so a reader never sees half a file."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     frame.to_csv(tmp, index=False)
     tmp.replace(path)
-
-
-def study_json(study: Study) -> str:
-    return json.dumps(json.loads(study.model_dump_json()), indent=2)
 
 
 __all__ = ["Study", "StudyError", "StudyResult", "run_study", "plan_study", "ConfigurationError"]

@@ -50,11 +50,12 @@ def parse_completion(planned: PlannedRequest, completion: Completion) -> tuple[f
     return (float(parsed.value) if parsed.value is not None else None), parsed.status, parsed.detail
 
 
-def _progress(console: Console) -> Progress:
+def _progress(console: Console, show: bool) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
         TextColumn("{task.fields[rate]:>7.1f}/s"), TextColumn("[red]{task.fields[failed]} failed"),
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
+        disable=not show,
     )
 
 
@@ -65,7 +66,6 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
     stats = RunStats()
     stop = asyncio.Event()
     started = time.monotonic()
-    total = sum(len(requests) for requests in by_model.values())
     failed_by_model: Counter = Counter()
     done_by_model: defaultdict[str, int] = defaultdict(int)
 
@@ -91,7 +91,7 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
     except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
         handler_installed = False
 
-    with _progress(console) if show_progress else _NullProgress() as progress:
+    with _progress(console, show_progress) as progress:
         task_ids = {model: progress.add_task(model, total=len(requests), rate=0.0, failed=0)
                     for model, requests in by_model.items()}
 
@@ -137,16 +137,3 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
     stats.seconds = time.monotonic() - started
     return stats
 
-
-class _NullProgress:
-    def __enter__(self) -> "_NullProgress":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-    def add_task(self, *args, **kwargs) -> int:
-        return 0
-
-    def update(self, *args, **kwargs) -> None:
-        return None
