@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -188,9 +187,5 @@ class Store:
             lambda text: {int(k): v for k, v in json.loads(text).items()} if isinstance(text, str) else None)
         return frame.reset_index(drop=True)
 
-    def count_answers(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
-
     def close(self) -> None:
-        with closing(self.db):
-            pass
+        self.db.close()
