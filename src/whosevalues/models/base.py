@@ -52,6 +52,59 @@ class Completion:
     extra: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TokenPosition:
+    """One generated position: the token the provider chose and the alternatives it reported.
+
+    ``top`` maps token text -> log probability (natural log) as the provider gave it, the chosen token
+    included where the provider includes it. Nothing is renormalised or decided here.
+    """
+
+    token: str
+    logprob: float | None
+    top: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ProviderReply:
+    """What a provider answered, in the one normal form (DESIGN.md "One normal form").
+
+    A backend's only job is to translate its provider's body into this; every decision (refusal, budget
+    ran out, which position holds the answer, is a distribution trustworthy, ask again with other
+    parameters) lives once, in ``elicit/``, and works the same for every provider.
+
+    - ``answer_text``: the visible answer with all reasoning removed; ``None`` when the provider sent no
+      answer text at all (no choices/candidates/parts), ``""`` when it sent an empty one.
+    - ``reasoning_text`` / ``reasoning_tokens``: the model's thinking, kept apart and never parsed as the
+      answer (``reasoning_content``, ``reasoning``, ``<think>`` tags, thinking blocks, thought parts).
+      ``reasoned`` is True when the provider showed any sign of reasoning (text, tokens or a redacted block).
+    - ``finish_reason``: normalised to ``stop``, ``length`` (token budget ran out), ``content_filter``
+      (the provider's moderation blocked it), ``refusal`` (the model declined), ``error`` (the body is
+      broken) or ``other``; ``provider_finish_reason`` keeps the provider's own word.
+    - ``refusal_reason``: the provider's stated reason for a block, filter or refusal, verbatim.
+    - ``positions``: per generated position, the chosen token and its alternatives (None: not asked or
+      not returned).
+    - ``model_version`` / ``system_fingerprint``: what the provider reports it ran (``model`` in the body).
+    - ``raw``: the provider's body, verbatim, for the store.
+    """
+
+    answer_text: str | None = None
+    reasoning_text: str | None = None
+    reasoning_tokens: int | None = None
+    reasoned: bool = False
+    finish_reason: str | None = None
+    provider_finish_reason: str | None = None
+    refusal_reason: str | None = None
+    positions: list[TokenPosition] | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    model_version: str | None = None
+    system_fingerprint: str | None = None
+    raw: str | None = None
+    http_status: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
 class BackendError(Exception):
     """A failure worth retrying or recording. ``retry_after`` (seconds) comes from the provider if given."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -28,6 +28,21 @@ class ModelSpec(BaseModel):
     timeout: float = 60.0
     max_attempts: int = 6
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    # -- reasoning and the provider's documented parameters (see catalog.toml's header) -----------------
+    thinking: Literal["off", "on", "default"] = Field(
+        default="default", description="off: turn thinking off where the provider allows it; on: ask for it; "
+                                       "default: the provider's own default (documented per provider)")
+    reasoning_budget_cap: int = Field(default=8192, ge=16, le=1_000_000,
+                                      description="largest max-token budget an answer may be asked again with")
+    supports_logprobs: bool | None = Field(default=None, description="documented logprobs support; None: probe")
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    context_window: int | None = Field(default=None, ge=1)
+    typical_reasoning_tokens: int | None = Field(
+        default=None, ge=0, description="expected reasoning tokens per answer (dry-run cost); None: not a reasoner")
+    retired: str | None = Field(default=None, description="date (YYYY-MM-DD) the provider retired the model")
+    successor: str | None = Field(default=None, description="catalog id of the model that replaced it")
+    tags: list[str] = Field(default_factory=list, description="selection shorthands, e.g. current, paper")
+    batch: bool = Field(default=False, description="send this model's requests through the provider's batch API")
     price_input_per_mtok: float | None = None
     price_output_per_mtok: float | None = None
     price_as_of: str | None = None
