@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import zlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import matplotlib
@@ -45,7 +48,8 @@ def colour_of(code: str, order: list[str] | None = None) -> str:
     if code in COUNTRY_COLOURS:
         return COUNTRY_COLOURS[code]
     others = [c for c in OKABE_ITO if c not in COUNTRY_COLOURS.values()]
-    position = (order or [code]).index(code) if order and code in order else abs(hash(code))
+    # crc32, not hash(): Python salts str hashes per process, and a colour must not change between runs
+    position = order.index(code) if order and code in order else zlib.crc32(code.encode())
     return others[position % len(others)]
 
 
@@ -53,15 +57,70 @@ def _skip(name: str, caption: str, reason: str) -> FigureResult:
     return FigureResult(name=name, paths=[], caption=caption, skipped_reason=reason)
 
 
-def _save(fig, out_dir: Path, name: str, data: pd.DataFrame) -> list[Path]:
+def _save(fig, out_dir: Path, name: str, data: pd.DataFrame, survey: str | None = None) -> list[Path]:
+    """Write the figure as PNG and SVG, its data as CSV, and the hash of its inputs (see ``_reuse``).
+
+    Layout runs once: the figure is laid out and its tight bounding box measured, then both files are written
+    with that box and the layout engine off (savefig's bbox_inches="tight" would lay out and measure the
+    figure again for each file, the most expensive part of drawing)."""
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths = [fig_dir / f"{name}.png", fig_dir / f"{name}.svg"]
-    fig.savefig(paths[0], dpi=DPI, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    fig.draw_without_rendering()
+    box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(plt.rcParams["savefig.pad_inches"])
+    fig.set_layout_engine("none")
+    fig._layout_engine = None  # "none" leaves a placeholder engine, which savefig would lay out again
+    fig.savefig(paths[0], dpi=DPI, bbox_inches=box)
+    fig.savefig(paths[1], bbox_inches=box, metadata={"Date": None})  # no date: same inputs, same file
     plt.close(fig)
     data.to_csv(fig_dir / f"{name}.csv", index=False)
+    (fig_dir / f"{name}.inputs").write_text(inputs_hash(name, data, survey), encoding="utf-8")
     return paths
+
+
+# -- skipping figures whose inputs did not change ------------------------------------------------
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """What a figure's pixels depend on besides its data: this package's code, the report's readers, the
+    bundled surveys (labels), the model catalog (display names) and matplotlib's version."""
+    import whosevalues
+
+    root = Path(whosevalues.__file__).parent
+    files = sorted([*(root / "report").rglob("*.py"), *(root / "instruments").rglob("*"),
+                    root / "models" / "catalog.toml"])
+    digest = hashlib.sha256(matplotlib.__version__.encode())
+    for file in files:
+        if file.is_file() and "__pycache__" not in file.parts:
+            digest.update(file.relative_to(root).as_posix().encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
+
+
+def _survey_fingerprint(survey: str | None) -> str:
+    """A user's own survey file can change labels without changing the package: its items and dimensions."""
+    instrument = _instrument(survey) if survey else None
+    if instrument is None:
+        return ""
+    return repr((instrument.id, instrument.dimension_kind, instrument.dimensions,
+                 [(item.id, getattr(item, "gloss", None)) for item in instrument.items]))
+
+
+def inputs_hash(name: str, data: pd.DataFrame, survey: str | None = None) -> str:
+    digest = hashlib.sha256(f"{code_fingerprint()}\0{name}\0{_survey_fingerprint(survey)}\0".encode())
+    digest.update(data.to_csv(index=False).encode())
+    return digest.hexdigest()
+
+
+def _reuse(out_dir: Path, name: str, data: pd.DataFrame, survey: str | None = None) -> list[Path] | None:
+    """The figure's files when an earlier ``_save`` drew it from the same data with the same code (its
+    ``.inputs`` hash matches and every file is still there), else None: the caller draws it. Checked before
+    drawing, so a rerun that changes nothing draws nothing."""
+    fig_dir = out_dir / "figures"
+    paths = [fig_dir / f"{name}.png", fig_dir / f"{name}.svg"]
+    stamp = fig_dir / f"{name}.inputs"
+    if not (stamp.is_file() and all(p.is_file() for p in paths) and (fig_dir / f"{name}.csv").is_file()):
+        return None
+    return paths if stamp.read_text(encoding="utf-8").strip() == inputs_hash(name, data, survey) else None
 
 
 def _top_legend(fig, ax, title: str) -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from whosevalues.report.figures.common import (
     PAPER_WIDTH, FigureResult, _dimension_label, _dimension_map, _item_order, _origin_label, _population_label,
-    _save, _skip, colour_of,
+    _reuse, _save, _skip, colour_of,
 )
 from whosevalues.report.outdir import OutputDir, survey_label
 
@@ -51,6 +51,8 @@ def figure_distributions(out: OutputDir, survey: str) -> FigureResult:
     if data is None:
         return _skip(name, caption, f"no answer distributions for {label}: item_distributions.csv is only "
                                     f"written in distribution mode (`--mode distribution`)")
+    if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
+        return FigureResult(name, paths, caption, data=data)
     items = _item_order(survey, data["item"].unique())
     ncols = 6 if len(items) > 20 else min(5, len(items))
     nrows = int(np.ceil(len(items) / ncols))
@@ -83,4 +85,4 @@ def figure_distributions(out: OutputDir, survey: str) -> FigureResult:
                fontsize=7)
     fig.suptitle(f"{label}: answer distributions, humans and LLMs", fontsize=9, y=1 - 0.08 / height)
     fig.subplots_adjust(left=0.07, right=0.99, bottom=0.8 / height, top=1 - 0.5 / height, wspace=0.12, hspace=0.6)
-    return FigureResult(name, _save(fig, out.path, name, data), caption, data=data)
+    return FigureResult(name, _save(fig, out.path, name, data, survey), caption, data=data)

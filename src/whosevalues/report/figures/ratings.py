@@ -8,7 +8,7 @@ import pandas as pd
 
 from whosevalues.report.figures.common import (
     PAPER_WIDTH, FigureResult, _dimension_label, _dimension_order, _dimensions_of, _dimension_map, _instrument,
-    _origin_label, _population_label, _save, _skip, _top_legend, _z, colour_of,
+    _origin_label, _population_label, _reuse, _save, _skip, _top_legend, _z, colour_of,
 )
 from whosevalues.report.outdir import OutputDir, ci_table, survey_label
 
@@ -80,6 +80,8 @@ def figure2(out: OutputDir, survey: str) -> FigureResult:
     if (data["group"] == "Respondents").any() and (stats is None or not (stats["survey"] == survey).any()):
         caption += (" The respondents' data are aggregates only, so each population's item means are z-scored "
                     "across items instead.")
+    if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
+        return FigureResult(name, paths, caption, data=data)
     data = data.assign(key=data["group"] + " " + data["country"])
     keys = sorted(data["key"].unique(), key=lambda k: (not k.startswith("Resp"), k))
     dims = list(data["dimension"].cat.categories)
@@ -103,4 +105,5 @@ def figure2(out: OutputDir, survey: str) -> FigureResult:
     ax.set_ylabel("Mean z-scored rating")
     ax.set_xlabel(kind.capitalize())
     _top_legend(fig, ax, f"{label}: normalised ratings of humans and LLMs")
-    return FigureResult(name, _save(fig, out.path, name, data.drop(columns="key")), caption, data=data)
+    return FigureResult(name, _save(fig, out.path, name, data.drop(columns="key"), survey), caption,
+                        data=data)

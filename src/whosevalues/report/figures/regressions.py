@@ -9,7 +9,7 @@ import pandas as pd
 
 from whosevalues.report.figures.common import (
     OKABE_ITO, PAPER_WIDTH, FigureResult, _dimension_label, _dimension_order, _instrument, _origin_label,
-    _population_label, _save, _skip, _top_legend, colour_of,
+    _population_label, _reuse, _save, _skip, _top_legend, colour_of,
 )
 from whosevalues.report.outdir import REFERENCE_REMOVED, OutputDir, ci_table, survey_label
 
@@ -42,6 +42,8 @@ def figure4(out: OutputDir, survey: str) -> FigureResult:
     if len(languages) < 2 and len(personas) < 2:
         return _skip(name, caption, f"{label} was asked in one language ({languages[0]}) with one persona "
                                     f"({personas[0]}): there is no language or persona contrast to show")
+    if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
+        return FigureResult(name, paths, caption, data=data)
     origins, populations = sorted(data["origin"].unique()), sorted(data["population"].unique())
     fig, axes = plt.subplots(len(origins), len(populations), sharey=True, squeeze=False,
                              figsize=(PAPER_WIDTH if len(populations) > 1 else 3.6, 1.1 + 1.7 * len(origins)),
@@ -64,7 +66,7 @@ def figure4(out: OutputDir, survey: str) -> FigureResult:
             if c == 0:
                 ax.set_ylabel("Mean cosine similarity")
     _top_legend(fig, axes[0][0], f"{label}: similarity by origin, language and persona")
-    return FigureResult(name, _save(fig, out.path, name, data), caption, data=data)
+    return FigureResult(name, _save(fig, out.path, name, data, survey), caption, data=data)
 
 
 # == Figure 5 ====================================================================================
@@ -131,6 +133,8 @@ def figure5(out: OutputDir, survey: str) -> FigureResult:
             why or f"similarity_{survey}_rq3 and tables/rq3_{survey}.csv are missing"))
     if data["source"].iloc[0] != "similarity":
         caption += " Computed from the RQ3 regression coefficients."
+    if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
+        return FigureResult(name, paths, caption, data=data)
     panels = ["all"] + sorted(o for o in data["origin"].unique() if o != "all")
     if len(panels) == 2:  # one origin: its panel would repeat "all"
         panels = ["all"]
@@ -155,4 +159,4 @@ def figure5(out: OutputDir, survey: str) -> FigureResult:
     axes[0][0].set_ylabel(f"{kind.capitalize()} removed")
     fig.supxlabel("Change in mean cosine similarity", fontsize=8.5)
     _top_legend(fig, axes[0][0], f"{label}: effect of removing each {kind}")
-    return FigureResult(name, _save(fig, out.path, name, data), caption, data=data)
+    return FigureResult(name, _save(fig, out.path, name, data, survey), caption, data=data)

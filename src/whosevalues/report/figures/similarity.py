@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from whosevalues.report.figures.common import (
-    PAPER_WIDTH, FigureResult, _grouped_bars, _origin_label, _population_label, _save, _skip, _top_legend, _z,
+    PAPER_WIDTH, FigureResult, _grouped_bars, _origin_label, _population_label, _reuse, _save, _skip, _top_legend, _z,
 )
 from whosevalues.report.outdir import OutputDir, ci_table, display_name, survey_label
 
@@ -99,6 +99,8 @@ def figure1(out: OutputDir, survey: str) -> FigureResult:
     caption += (" over respondent x model pairs." if unit != "model" else
                 " over models. No respondent-level similarities were computed for this design, so each "
                 "model's similarity is the cosine between its (z-scored) item means and the population's.")
+    if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
+        return FigureResult(name, paths, caption, data=data)
     populations, origins = sorted(data["population"].unique()), sorted(data["origin"].unique())
     fig, ax = plt.subplots(figsize=(min(PAPER_WIDTH, 2.4 + 1.6 * len(populations)), 3.0), layout="constrained")
     _grouped_bars(ax, data, group="population", hue="origin", groups=populations, hues=origins,
@@ -107,7 +109,7 @@ def figure1(out: OutputDir, survey: str) -> FigureResult:
     ax.set_ylabel("Mean cosine similarity")
     ax.set_xlabel("Human population")
     _top_legend(fig, ax, f"{label}: similarity of LLMs to each population")
-    return FigureResult(name, _save(fig, out.path, name, data), caption, data=data)
+    return FigureResult(name, _save(fig, out.path, name, data, survey), caption, data=data)
 
 
 # == Figure 3 ====================================================================================
@@ -138,6 +140,9 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
     if reference is None:
         caption = caption.split(" (B)")[0] + f" (Panel B is left out: reference_similarity_{survey}.csv is " \
                                               f"missing, it needs individual respondents.)"
+    out_data = data if reference is None else pd.concat([data.assign(panel="A"), reference.assign(panel="B")])
+    if (paths := _reuse(out.path, name, out_data, survey)) is not None:  # drawn before from the same inputs
+        return FigureResult(name, paths, caption, data=data)
     models = data.sort_values(["origin", "display_name"])[["model", "display_name", "origin"]].drop_duplicates()
     populations = sorted(data["population"].unique())
     width_a = min(PAPER_WIDTH * (0.7 if reference is not None else 1), 1.5 + 0.35 * len(models) * len(populations) ** 0.5)
@@ -164,8 +169,7 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
         ax_b.set_title("B. Mean-rating references", loc="left", pad=12)
         ax_b.set_ylabel("Mean cosine similarity")
     _top_legend(fig, ax, f"{label}: similarity of each LLM to each population")
-    out_data = data if reference is None else pd.concat([data.assign(panel="A"), reference.assign(panel="B")])
-    return FigureResult(name, _save(fig, out.path, name, out_data), caption, data=data)
+    return FigureResult(name, _save(fig, out.path, name, out_data, survey), caption, data=data)
 
 
 def _shade_origins(ax, models: pd.DataFrame) -> None:

@@ -7,7 +7,7 @@ import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
-from whosevalues.report.figures.common import PAPER_WIDTH, FigureResult, _save, _skip
+from whosevalues.report.figures.common import PAPER_WIDTH, FigureResult, _reuse, _save, _skip
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 
 
@@ -35,6 +35,8 @@ def figure_validity(out: OutputDir, survey: str) -> FigureResult:
     if data is None:
         return _skip(name, caption, f"item_means.csv has no n_valid/n_total columns for {label}")
     data = data.assign(condition=data["language"] + " / " + data["persona"])
+    if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
+        return FigureResult(name, paths, caption, data=data)
     conditions = sorted(data["condition"].unique())
     models = sorted(data["display_name"].unique())
     panels = [("valid_share", "Valid answers", "viridis")]
@@ -59,4 +61,4 @@ def figure_validity(out: OutputDir, survey: str) -> FigureResult:
         fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, format=matplotlib.ticker.PercentFormatter(1.0))
     fig.suptitle(f"{label}: answer validity per model and condition", fontsize=9)
     fig.tight_layout()
-    return FigureResult(name, _save(fig, out.path, name, data), caption, data=data)
+    return FigureResult(name, _save(fig, out.path, name, data, survey), caption, data=data)
