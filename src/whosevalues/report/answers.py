@@ -32,6 +32,10 @@ LOW_VALID_MASS = 0.5
 
 def model_modes(out: OutputDir) -> dict[str, str]:
     """model id -> sample | distribution | "sample and distribution" | not recorded, for every model answering."""
+    return dict(out.memo("model_modes", lambda: _model_modes(out)))
+
+
+def _model_modes(out: OutputDir) -> dict[str, str]:
     means = out.item_means()
     models = sorted(out.model_origins())
     notes = out.run_notes().get("models") or {}
@@ -117,6 +121,10 @@ def validity_data(out: OutputDir, survey: str | None = None) -> pd.DataFrame | N
     """Per model x survey x language x persona: mode, measure (a key of MEASURES), valid (the share that
     measure gives, NaN when unknown), n_items, items_without_answer, n_valid, n_total, valid_mass, prop_na,
     refusal_rate (NaN when not recorded) and display_name."""
+    return out.memo(f"validity_{survey}", lambda: _validity_data(out, survey))
+
+
+def _validity_data(out: OutputDir, survey: str | None) -> pd.DataFrame | None:
     means = out.item_means() if survey is None else out.survey_means(survey)
     if means is None or not len(means):
         return None
@@ -128,11 +136,11 @@ def validity_data(out: OutputDir, survey: str | None = None) -> pd.DataFrame | N
     means["refusals"] = means["refusal_rate"] * means["n_total"]
     means["no_answer"] = means["mean"].isna()
     keys = ["model", "survey", "language", "persona", "mode"]
-    grouped = means.groupby(keys, as_index=False, sort=True).agg(
-        n_items=("item", "nunique"), items_without_answer=("no_answer", "sum"),
-        n_valid=("n_valid", lambda s: s.sum(min_count=1)), n_total=("n_total", lambda s: s.sum(min_count=1)),
-        refusals=("refusals", lambda s: s.sum(min_count=1)), valid_mass=("valid_mass", "mean"),
-        prop_na=("prop_na", "mean"))
+    groups = means.groupby(keys, sort=True)
+    grouped = groups.agg(n_items=("item", "nunique"), items_without_answer=("no_answer", "sum"),
+                         valid_mass=("valid_mass", "mean"), prop_na=("prop_na", "mean"))
+    # counts stay unknown (NaN) where no row records them, never 0
+    grouped = grouped.join(groups[["n_valid", "n_total", "refusals"]].sum(min_count=1)).reset_index()
     grouped["refusal_rate"] = grouped["refusals"] / grouped["n_total"]
     measure = np.select(
         [(grouped["mode"] == DISTRIBUTION) & grouped["valid_mass"].notna(), grouped["n_total"] > 0,

@@ -43,9 +43,14 @@ class Headline:
 
 
 def headlines(out: OutputDir) -> list[Headline]:
+    """One headline per survey with similarities (computed once per directory object)."""
+    return list(out.memo("headlines", lambda: _headlines(out)))
+
+
+def _headlines(out: OutputDir) -> list[Headline]:
     found = []
     for survey in out.surveys():
-        data = model_similarity(out, survey)
+        data = out.memo(f"model_similarity_{survey}", lambda: model_similarity(out, survey))  # noqa: B023
         if data is not None and not data.empty:
             found.append(_headline(out, survey, data))
     return found

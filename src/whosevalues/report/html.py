@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from whosevalues.report import answers, coverage
+from whosevalues.report import answers, coverage, reuse
 from whosevalues.report.figures import FigureResult, write_figures
 from whosevalues.report.headline import coverage_sentence, headline_sentence, headlines
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
@@ -35,15 +35,21 @@ details { margin: .4rem 0; } summary { cursor: pointer; font-weight: 600; }
 
 
 def write_report(out_dir: Path | str) -> Path:
-    """Draw the figures, write the tables, and write out_dir/report.html; returns its path."""
+    """Draw the figures, write the tables, and write out_dir/report.html; returns its path. Nothing is
+    redone when the directory's analysis files and the report's code are those of the last report (see
+    report/reuse.py)."""
     out = OutputDir(out_dir)
+    path = out.path / "report.html"
+    fingerprint = reuse.directory_fingerprint(out.path, out.surveys())
+    if reuse.report_is_current(out.path, fingerprint):
+        return path
     figures = write_figures(out)
     write_tables(out)
     page = render_report(out, figures)
-    path = out.path / "report.html"
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(path)  # never leave a half-written report behind
+    reuse.record(out.path, fingerprint)
     return path
 
 
