@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
+from whosevalues.models.base import BackendError
+
 #: statuses worth another attempt (409: lock contention, 529: Anthropic overloaded, every 5xx)
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
 
@@ -83,6 +85,15 @@ class ProviderError:
     retry_after: float | None = None
     is_content_filter: bool = False
     reason: str = "other"
+
+
+class ProviderHTTPError(BackendError):
+    """A BackendError from an HTTP error response, carrying what :func:`read_error` read (``.error``)."""
+
+    def __init__(self, message: str, error: ProviderError, *, raw: str | None = None):
+        super().__init__(message, retryable=error.retryable, retry_after=error.retry_after,
+                         status=error.status, raw=raw)
+        self.error = error
 
 
 def read_error(status: int | None, body_text: str | None, headers: Any = None, *,
