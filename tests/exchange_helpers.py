@@ -54,7 +54,7 @@ def llamacpp_body(name: str) -> dict[str, Any]:
     else:
         message = {"role": "assistant", "content": data["message"]}
         logprobs = data.get("logprobs")
-    return {"id": "chatcmpl-llamacpp-log", "object": "chat.completion", "created": 0, "model": "llama.cpp-log",
+    return {"id": "chatcmpl-llamacpp-log", "object": "chat.completion", "created": 0,
             "choices": [{"index": 0, "message": message, "logprobs": logprobs, "finish_reason": "stop"}]}
 
 

@@ -108,8 +108,12 @@ def _read_candidate(reply: ProviderReply, candidate: dict) -> None:
 
 
 def _blocked_categories(ratings: Any) -> list[str]:
-    return [f"{r.get('category')} {r.get('probability')}".strip() for r in ratings or []
-            if isinstance(r, dict) and r.get("blocked")]
+    """The safety categories marked ``blocked``; else those rated above NEGLIGIBLE (a prompt block
+    names none: the recorded one was blocked at a MEDIUM harassment rating)."""
+    ratings = [r for r in ratings or [] if isinstance(r, dict)]
+    chosen = [r for r in ratings if r.get("blocked")] or \
+        [r for r in ratings if r.get("probability") not in (None, "NEGLIGIBLE", "HARM_PROBABILITY_UNSPECIFIED")]
+    return [f"{r.get('category')} {r.get('probability')}".strip() for r in chosen]
 
 
 def read_positions(result: Any) -> list[TokenPosition] | None:
