@@ -3,7 +3,8 @@
 Each file has its source project's format; :func:`load_exchange` turns any of them into the one shape the
 loopback ReplayServer serves: ``{"status": int, "headers": {name: value}, "body": str}`` with the body as
 the provider sent it (raw string cassettes) or re-serialised from the recorded parse (pydantic-ai
-``parsed_body``, llama-stack ``__data__``, vercel ``.json`` fixtures). Tests skip when ../shared is absent.
+``parsed_body``, llama-stack ``__data__``, vercel ``.json`` fixtures). Without ../shared, the subset in
+tests/recordings/provider_exchanges is used and tests of the other files skip.
 """
 
 from __future__ import annotations
@@ -16,20 +17,31 @@ from typing import Any
 import pytest
 
 EXCHANGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "provider_exchanges"
+#: the subset shipped with the tests (tests/recordings/provider_exchanges/SOURCE.md)
+BUNDLED = Path(__file__).resolve().parent / "recordings" / "provider_exchanges"
 
 # headers that describe the recorded transfer, not the body we serve again
 _TRANSFER_HEADERS = {"content-length", "transfer-encoding", "content-encoding", "connection"}
 
 
-def exchanges_dir() -> Path:
+def full_collection() -> Path:
+    """The whole collection, or skip (for tests about the collection itself)."""
     if not EXCHANGES.is_dir():
         pytest.skip("../shared/data/provider_exchanges is not beside the repository")
     return EXCHANGES
 
 
+def exchange_path(name: str) -> Path:
+    """``name`` in ../shared's collection, else in the bundled subset, else skip."""
+    for folder in (EXCHANGES, BUNDLED):
+        if (folder / name).is_file():
+            return folder / name
+    pytest.skip(f"{name} is only in ../shared/data/provider_exchanges, which is not beside the repository")
+
+
 def load_exchange(name: str, interaction: int = -1) -> dict[str, Any]:
     """One recorded response of ``name`` (the last interaction unless told) as a replayable exchange."""
-    path = exchanges_dir() / name
+    path = exchange_path(name)
     if name.endswith(".yaml"):
         return _from_cassette(path, interaction)
     if name.endswith(".chunks.txt"):
@@ -48,7 +60,7 @@ def load_exchange(name: str, interaction: int = -1) -> dict[str, Any]:
 def llamacpp_body(name: str) -> dict[str, Any]:
     """A chat.completion body around a llama.cpp log (the log kept only the message, or the message and
     its logprobs, as the openai SDK's model_dump printed them; the envelope is ours, the parts are real)."""
-    data = json.loads((exchanges_dir() / name).read_text(encoding="utf-8"))
+    data = json.loads(exchange_path(name).read_text(encoding="utf-8"))
     if isinstance(data, list):  # [user message, assistant message]
         message, logprobs = data[-1], None
     else:

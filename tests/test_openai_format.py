@@ -10,7 +10,7 @@ import pytest
 
 from whosevalues.models.openai_format import merge_stream_chunks, split_think_tags, translate_chat_completion
 
-from exchange_helpers import exchanges_dir, llamacpp_body, load_exchange
+from exchange_helpers import exchange_path, llamacpp_body, load_exchange
 
 
 def reply_of(name: str, interaction: int = -1):
@@ -162,7 +162,7 @@ def test_zhipu_sensitive_finish_is_a_content_filter():
 
 
 def test_azure_prompt_filter_chunk_alone_is_an_error_but_filtered_is_a_refusal():
-    first = json.loads((exchanges_dir() / "azure_openai_stream_prompt_filter_first_chunk.chunks.txt")
+    first = json.loads(exchange_path("azure_openai_stream_prompt_filter_first_chunk.chunks.txt")
                        .read_text().splitlines()[0])
     assert first["choices"] == []
     assert translate_chat_completion(first, "").finish_reason == "error"  # nothing filtered, nothing sent
@@ -235,7 +235,7 @@ def test_no_logprobs_key_gives_no_positions():
 @pytest.mark.parametrize("name, field", [("deepseek_reasoner_stream.chunks.txt", "reasoning_content"),
                                          ("dashscope_qwen3max_reasoning_stream.chunks.txt", "reasoning_content")])
 def test_stream_chunks_merge_into_one_reply(name, field):
-    chunks = [json.loads(line) for line in (exchanges_dir() / name).read_text().splitlines() if line.strip()]
+    chunks = [json.loads(line) for line in exchange_path(name).read_text().splitlines() if line.strip()]
     reply = translate_chat_completion(chunks, "")
     expected_answer = "".join((c["choices"][0]["delta"].get("content") or "") for c in chunks if c.get("choices"))
     expected_reasoning = "".join((c["choices"][0]["delta"].get(field) or "") for c in chunks if c.get("choices"))
@@ -246,12 +246,12 @@ def test_stream_chunks_merge_into_one_reply(name, field):
 
 
 def test_stream_logprobs_and_azure_empty_first_chunk():
-    chunks = [json.loads(line) for line in (exchanges_dir() / "deepseek_v4flash_logprobs_stream.chunks.txt")
+    chunks = [json.loads(line) for line in exchange_path("deepseek_v4flash_logprobs_stream.chunks.txt")
               .read_text().splitlines() if line.strip()]
     merged = merge_stream_chunks(chunks)
     reply = translate_chat_completion(merged, "")
     assert [p.token for p in reply.positions] == [reply.answer_text]
-    azure = [json.loads(line) for line in (exchanges_dir() / "azure_openai_stream_prompt_filter_first_chunk.chunks.txt")
+    azure = [json.loads(line) for line in exchange_path("azure_openai_stream_prompt_filter_first_chunk.chunks.txt")
              .read_text().splitlines() if line.strip()]
     reply = translate_chat_completion(azure, "")
     assert reply.model_version == "gpt-5-nano-2025-08-07" and reply.finish_reason == "stop"

@@ -30,7 +30,7 @@ from whosevalues.models.openai_compatible import OpenAICompatibleBackend
 from whosevalues.models.openai_format import translate_chat_completion
 from whosevalues.testing import ReplayServer
 
-from exchange_helpers import exchanges_dir, llamacpp_body, load_exchange
+from exchange_helpers import exchange_path, full_collection, llamacpp_body, load_exchange
 
 FAKE_KEY = "sk-FAKE-provider-exchanges-0123456789"
 REQUEST = ChatRequest(key="m|mfq2|care_1|en|none|0", system="You are a survey respondent.",
@@ -223,7 +223,7 @@ def served(row: Row) -> dict[str, Any]:
         return {"status": 200, "headers": {"content-type": "application/json"},
                 "body": json.dumps(llamacpp_body(row.name))}
     if row.via == "openai-stream" and row.name.endswith(".json"):  # one recorded chunk, as a stream
-        chunk = json.loads((exchanges_dir() / row.name).read_text())
+        chunk = json.loads(exchange_path(row.name).read_text())
         return {"status": 200, "headers": {"content-type": "text/event-stream"},
                 "body": f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n"}
     return load_exchange(row.name, row.interaction)
@@ -231,7 +231,7 @@ def served(row: Row) -> dict[str, Any]:
 
 def run(row: Row, monkeypatch) -> ProviderReply | BackendError:
     if row.via == "gemini-batch-line":
-        line = (exchanges_dir() / row.name).read_text().splitlines()[row.interaction]
+        line = exchange_path(row.name).read_text().splitlines()[row.interaction]
         return translate_generate_content(json.loads(line)["response"], line)
     with ReplayServer([served(row)]) as server:
         try:
@@ -365,7 +365,7 @@ def check_error(expect: Error, error: ProviderReply | BackendError) -> None:
 
 
 def test_every_recorded_file_is_replayed_or_says_why_not():
-    names = {path.name for path in exchanges_dir().iterdir()}
+    names = {path.name for path in full_collection().iterdir()}
     covered = {row.name for row in TABLE}
     assert names - covered - set(NOT_REPLAYED) == set()
     assert covered | set(NOT_REPLAYED) <= names  # no row names a file that is gone
