@@ -142,25 +142,37 @@ def _error_fields(body: Any, body_text: str | None) -> dict[str, Any]:
         fields["message"], fields["field"] = _fastapi_detail(body["detail"])
     else:
         fields["message"] = _text(error.get("message") or error.get("msg"))
-    upstream = (error.get("metadata") or {}).get("raw") if isinstance(error.get("metadata"), dict) else None
-    if upstream:  # OpenRouter: "Provider returned error" + the upstream provider's words
-        provider = error["metadata"].get("provider_name")
-        fields["message"] = f"{fields['message'] or 'provider error'} ({provider + ': ' if provider else ''}{_text(upstream)})"
+    fields["message"] = _with_upstream_cause(fields["message"], error.get("metadata"))
     code = error.get("code")
     status_name = error.get("status") if isinstance(error.get("status"), str) else None
     if isinstance(code, int) and not isinstance(code, bool):
         code = status_name or str(code)  # Google / OpenRouter: the HTTP status as a number
-    fields["code"] = _text(code) or status_name or _text(error.get("type")) or None
+    fields["code"] = _text(code) or status_name or _text(error.get("type"))
     fields["type"] = _text(error.get("type"))
     fields["param"] = _text(error.get("param"))
     inner = error.get("innererror")
     if isinstance(inner, dict):  # Azure: {"innererror": {"code": "ResponsibleAIPolicyViolation", ...}}
         fields["inner_code"] = _text(inner.get("code"))
-    for detail in error.get("details") or [] if isinstance(error.get("details"), list) else []:
+    fields["field"] = fields["field"] or _violated_field(error.get("details"))
+    return fields
+
+
+def _with_upstream_cause(message: str | None, metadata: Any) -> str | None:
+    """OpenRouter says "Provider returned error" and puts the upstream provider's words in metadata.raw."""
+    upstream = metadata.get("raw") if isinstance(metadata, dict) else None
+    if not upstream:
+        return message
+    provider = metadata.get("provider_name")
+    return f"{message or 'provider error'} ({provider + ': ' if provider else ''}{_text(upstream)})"
+
+
+def _violated_field(details: Any) -> str | None:
+    """The first field of a google.rpc.BadRequest detail (``fieldViolations``)."""
+    for detail in details if isinstance(details, list) else []:
         for violation in (detail.get("fieldViolations") or []) if isinstance(detail, dict) else []:
             if isinstance(violation, dict) and violation.get("field"):
-                fields["field"] = fields["field"] or _text(violation["field"])
-    return fields
+                return _text(violation["field"])
+    return None
 
 
 def _fastapi_detail(detail: Any) -> tuple[str, str | None]:
@@ -190,7 +202,7 @@ def _text(value: Any) -> str | None:
 
 def _is_content_filter(status: int | None, code: str | None, kind: str | None, message: str,
                        inner_code: str | None) -> bool:
-    if status is not None and not 400 <= status < 500:
+    if status not in (None, 400, 403, 422, 451):  # moderation answers a request, never a rate limit
         return False
     codes = {str(value).lower() for value in (code, kind, inner_code) if value}
     lowered = message.lower()
