@@ -42,7 +42,7 @@ def _split(value: Optional[str]) -> Optional[list[str]]:
 # ---------------------------------------------------------------------------------------------
 @app.command()
 def run(
-    models: Optional[str] = typer.Option(None, help="Comma-separated model ids (`whosevalues models`), or 'paper'."),
+    models: Optional[str] = typer.Option(None, help="Comma-separated model ids (`whosevalues models`), 'paper' or 'current'."),
     surveys: Optional[str] = typer.Option(None, help="Comma-separated survey ids or .toml paths [mfq2,wvs7]."),
     languages: Optional[str] = typer.Option(None, help="Prompt languages [en,zh]."),
     personas: Optional[str] = typer.Option(None, help="Personas: none or ISO alpha-3 codes [none,CHN,USA]."),
