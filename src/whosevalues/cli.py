@@ -249,25 +249,104 @@ def report(directory: Path = typer.Argument(..., help="An analysis output direct
 # models, surveys
 # ---------------------------------------------------------------------------------------------
 @app.command()
-def models(config: Optional[Path] = typer.Option(None, help="Also list the models a study file defines.")) -> None:
-    """List known models with origin, provider and whether each is usable now."""
+def models(
+    config: Optional[Path] = typer.Option(None, help="Also list the models a study file defines."),
+    select: Optional[str] = typer.Option(None, "--models", help="Only these: ids, 'paper', 'current' or a tag."),
+    check: bool = typer.Option(False, "--check", help="Contact each endpoint once: reachable, key, logprobs."),
+    timeout: float = typer.Option(5.0, min=0.5, max=120, help="Seconds to wait for each endpoint (--check)."),
+) -> None:
+    """List known models: origin, company, and whether each is configured or retired. Nothing is
+    contacted unless --check is given (then one cheap request per model; exit 1 if any failed)."""
+    specs = _selected_models(config, _split(select))
+    if check:
+        _check_models(specs, explicit=select is not None, timeout=timeout)
+        return
+    for title, group in _model_groups(specs):
+        out.print(Text(title, style="bold"))
+        out.print(_models_table(group))
+    out.print("configured: its API key is set, or it needs none. Nothing was contacted; "
+              "`whosevalues models --check` tries each endpoint.", soft_wrap=False)
+
+
+def _selected_models(config: Optional[Path], wanted: Optional[list[str]]) -> dict:
+    from whosevalues.models.catalog import expand_model_ids, resolve_model
+
+    custom = Study.from_toml(config).custom_models if config else {}
+    if wanted:
+        return {model_id: resolve_model(model_id, custom) for model_id in expand_model_ids(wanted)}
+    return {**load_catalog(), **custom}
+
+
+def _model_groups(specs: dict) -> list[tuple[str, list]]:
+    from whosevalues.models.catalog import PAPER_MODELS
+
+    current = [s for s in specs.values() if "current" in s.tags]
+    paper = [specs[m] for m in PAPER_MODELS if m in specs]
+    others = [s for s in specs.values() if s not in current and s not in paper]
+    groups = [("Current models (--models current)", current), ("Paper models (--models paper)", paper),
+              ("Other models", others)]
+    return [(title, group) for title, group in groups if group]
+
+
+def _models_table(specs: list) -> Table:
+    # No box, origin and company in one column: fits 80 terminal columns; only a long status may wrap.
+    table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), show_edge=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("origin", no_wrap=True)
+    table.add_column("status", overflow="fold")
+    for spec in specs:
+        table.add_row(spec.id, f"{spec.origin} {spec.company or ''}".rstrip(), _model_status(spec))
+    return table
+
+
+def _model_status(spec) -> Text:
+    """retired -> successor | needs KEY | not configured: why | configured; then "retires DATE" if announced."""
+    from whosevalues.models.catalog import retirement_status
+    from whosevalues.models.check import key_env_for
     from whosevalues.models.registry import create_backend
 
-    specs = dict(load_catalog())
-    if config:
-        specs.update(Study.from_toml(config).custom_models)
-    table = Table(title="Models", expand=False)
-    for column in ("id", "name", "origin", "company", "provider", "api model", "temperature", "usable now"):
-        table.add_column(column)
-    for spec in specs.values():
-        try:
-            create_backend(spec).check_ready()
-            usable = "[green]yes"
-        except ConfigurationError as exc:
-            usable = Text(f"no: {exc}", style="red")
-        table.add_row(spec.id, spec.label, spec.origin, spec.company or "", spec.provider, spec.api_model or "",
-                      "provider default" if spec.temperature is None else f"{spec.temperature:g}", usable)
+    lifecycle = retirement_status(spec)
+    if lifecycle == "retired":
+        return Text(f"retired {spec.retired}" + (f" -> {spec.successor}" if spec.successor else ""), style="dim")
+    env = key_env_for(spec)
+    try:
+        create_backend(spec).check_ready()
+        words, style = ("configured" if env else "configured (no key needed)"), "green"
+    except ConfigurationError as exc:
+        missing_key = env and not os.environ.get(env)
+        words, style = (f"needs {env}" if missing_key else f"not configured: {exc}"), "yellow"
+    return Text(f"{words}; retires {spec.retired}" if lifecycle == "retiring" else words, style=style)
+
+
+def _check_models(specs: dict, *, explicit: bool, timeout: float) -> None:
+    """--check: contact the selected models (by default, every configured model not yet retired)."""
+    from whosevalues.models.catalog import retirement_status
+    from whosevalues.models.check import check_models
+
+    chosen = list(specs.values())
+    if not explicit:
+        chosen = [s for s in chosen if retirement_status(s) != "retired" and _model_status(s).style == "green"]
+        if not chosen:
+            out.print("No model is configured (no API key set): set a key, or name models with --models "
+                      "to check them anyway.")
+            return
+    out.print(f"Contacting {len(chosen)} endpoint(s), one request each, {timeout:g} s timeout.")
+    results = check_models(chosen, timeout=timeout)
+    table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), show_edge=False)
+    for column in ("id", "reachable", "key", "logprobs"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("note", overflow="fold")
+    marks = {True: "yes", False: "no", None: "-"}
+    for result in results:
+        logprobs = result.logprobs + ("*" if result.documented else "")
+        table.add_row(result.model, marks[result.reachable], result.key, logprobs,
+                      Text(result.note, style="" if result.ok else "yellow"))
     out.print(table)
+    failed = [r.model for r in results if not r.ok]
+    out.print(f"{len(results) - len(failed)} of {len(results)} reachable with a usable key. "
+              "* documented, not probed. - not contacted (local).")
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()
