@@ -69,6 +69,8 @@ def run(
     if dry_run:
         _dry_run(study, db_path)
         return
+    for note in _retirement_notes(study.model_specs()):  # a retired id may fail or reach another model
+        err.print(Text.assemble(("note: ", "yellow"), note), soft_wrap=True)
     result = run_study(study, out_dir, db_path, console=err, command="run")
     for note in result.notes:
         err.print(f"[yellow]note:[/] {note}")
@@ -100,14 +102,40 @@ def _dry_run(study: Study, db_path: Path) -> None:
         done = store.answered_keys()
         store.close()
     table = estimate_cost([(specs[model], p.request) for model, requests in plan.items() for p in requests], done)
-    shown = table[["model", "requests", "already_done", "to_run", "input_tokens", "output_tokens", "cost_usd",
-                   "cost_usd_max", "price_as_of"]].copy()
-    total = {"model": "TOTAL", **{c: shown[c].sum() for c in shown.columns[1:-1]}, "price_as_of": ""}
+    shown = table[["model", "mode", "requests", "already_done", "to_run", "input_tokens", "output_tokens",
+                   "reasoning_tokens", "cost_usd", "cost_usd_max", "price_as_of"]].copy()
+    total = {"model": "TOTAL", "mode": "", **{c: shown[c].sum(min_count=1) for c in shown.columns[2:-1]},
+             "price_as_of": ""}
     shown = pd.concat([shown, pd.DataFrame([total])], ignore_index=True)
-    shown.columns = ["model", "requests", "in store", "to run", "input tok", "output tok", "cost $", "max $", "prices of"]
+    shown.columns = ["model", "mode", "requests", "in store", "to run", "input tok", "output tok", "reasoning tok",
+                     "cost $", "max $", "prices of"]
     _print_frame(shown, "Dry run: nothing was asked (costs are estimates from catalog list prices)")
-    out.print(f"Modes: {', '.join(sorted(set(modes.values())))}. Tokens: about 4 characters (1 CJK character) per "
-              "token; max $ assumes every answer uses max_tokens.")
+    out.print("Tokens: about 4 characters (1 CJK character) per token. reasoning tok: the catalog's typical "
+              "thinking tokens per answer for models that reason (billed as output). max $: every answer uses "
+              "its max_tokens plus that reasoning; a reasoner asked again with a larger budget costs more.")
+    unpriced = table.loc[table["cost_usd"].isna(), "model"].tolist()
+    if unpriced:
+        out.print(f"TOTAL cost leaves out {', '.join(unpriced)}: no list price in the catalog.", soft_wrap=True)
+    for note in _retirement_notes(specs.values()):
+        out.print(Text.assemble(("note: ", "yellow"), note), soft_wrap=True)
+
+
+def _retirement_notes(specs) -> list[str]:
+    """One line per study model the provider has retired or will retire (answers may fail, or come from
+    another model where the provider reroutes the id)."""
+    from whosevalues.models.catalog import retirement_status
+
+    notes = []
+    for spec in specs:
+        status = retirement_status(spec)
+        if status == "retired":
+            notes.append(f"{spec.id} was retired by its provider on {spec.retired}: requests may fail or be "
+                         f"answered by another model" + (f"; its successor is {spec.successor}" if spec.successor
+                                                          else ""))
+        elif status == "retiring":
+            notes.append(f"{spec.id} will be retired by its provider on {spec.retired}"
+                         + (f"; its successor is {spec.successor}" if spec.successor else ""))
+    return notes
 
 
 def _print_run_summary(result) -> None:
