@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from whosevalues.instruments import load_instrument
 from whosevalues.elicit.cost import TYPICAL_ANSWER_TOKENS, estimate_cost, reasoning_per_answer
+from whosevalues.instruments import load_instrument
 from whosevalues.models.base import ChatRequest
 from whosevalues.models.catalog import models_tagged, resolve_model
 
