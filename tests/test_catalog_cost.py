@@ -16,8 +16,8 @@ from whosevalues.models.catalog import models_tagged, resolve_model
 
 
 def make(key: str, mode: str = "sample", max_tokens: int = 10) -> ChatRequest:
-    return ChatRequest(key=key, system="", user="x" * 400, mode=mode, scale_min=1, scale_max=5,  # type: ignore[arg-type]
-                       temperature=None, max_tokens=max_tokens, seed=0)
+    return ChatRequest(key=key, system="", user="x" * 400, mode=mode,  # type: ignore[arg-type]
+                       scale_min=1, scale_max=5, temperature=None, max_tokens=max_tokens, seed=0)
 
 
 def test_reasoners_pay_for_their_thinking_in_cost_and_maximum():

@@ -42,7 +42,8 @@ def _split(value: Optional[str]) -> Optional[list[str]]:
 # ---------------------------------------------------------------------------------------------
 @app.command()
 def run(
-    models: Optional[str] = typer.Option(None, help="Comma-separated model ids (`whosevalues models`), 'paper' or 'current'."),
+    models: Optional[str] = typer.Option(None, help="Comma-separated model ids (`whosevalues models`), "
+                                                    "'paper' or 'current'."),
     surveys: Optional[str] = typer.Option(None, help="Comma-separated survey ids or .toml paths [mfq2,wvs7]."),
     languages: Optional[str] = typer.Option(None, help="Prompt languages [en,zh]."),
     personas: Optional[str] = typer.Option(None, help="Personas: none or ISO alpha-3 codes [none,CHN,USA]."),
@@ -327,23 +328,29 @@ def _models_table(specs: list) -> Table:
     return table
 
 
-def _model_status(spec) -> Text:
-    """retired -> successor | needs KEY | not configured: why | configured; then "retires DATE" if announced."""
-    from whosevalues.models.catalog import retirement_status
+def _configuration(spec) -> tuple[str, bool]:
+    """("configured" | "configured (no key needed)" | "needs KEY" | "not configured: why", configured?)."""
     from whosevalues.models.check import key_env_for
     from whosevalues.models.registry import create_backend
+
+    env = key_env_for(spec)
+    try:
+        create_backend(spec).check_ready()
+    except ConfigurationError as exc:
+        return (f"needs {env}" if env and not os.environ.get(env) else f"not configured: {exc}"), False
+    return ("configured" if env else "configured (no key needed)"), True
+
+
+def _model_status(spec) -> Text:
+    """retired -> successor, or the configuration, then "; retires DATE" when a retirement is announced."""
+    from whosevalues.models.catalog import retirement_status
 
     lifecycle = retirement_status(spec)
     if lifecycle == "retired":
         return Text(f"retired {spec.retired}" + (f" -> {spec.successor}" if spec.successor else ""), style="dim")
-    env = key_env_for(spec)
-    try:
-        create_backend(spec).check_ready()
-        words, style = ("configured" if env else "configured (no key needed)"), "green"
-    except ConfigurationError as exc:
-        missing_key = env and not os.environ.get(env)
-        words, style = (f"needs {env}" if missing_key else f"not configured: {exc}"), "yellow"
-    return Text(f"{words}; retires {spec.retired}" if lifecycle == "retiring" else words, style=style)
+    words, configured = _configuration(spec)
+    return Text(f"{words}; retires {spec.retired}" if lifecycle == "retiring" else words,
+                style="green" if configured else "yellow")
 
 
 def _check_models(specs: dict, *, explicit: bool, timeout: float) -> None:
@@ -353,7 +360,7 @@ def _check_models(specs: dict, *, explicit: bool, timeout: float) -> None:
 
     chosen = list(specs.values())
     if not explicit:
-        chosen = [s for s in chosen if retirement_status(s) != "retired" and _model_status(s).style == "green"]
+        chosen = [s for s in chosen if retirement_status(s) != "retired" and _configuration(s)[1]]
         if not chosen:
             out.print("No model is configured (no API key set): set a key, or name models with --models "
                       "to check them anyway.")

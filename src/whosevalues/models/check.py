@@ -84,7 +84,14 @@ def _unreachable(spec: ModelSpec, exc: BaseException, url: str) -> CheckResult:
         why = "host not found"
     else:
         why = str(reason) or type(reason).__name__
-    return CheckResult(spec.id, False, "?", "?", f"{why} at {url}")
+    hint = " (is the server running?)" if why == "connection refused" and _is_loopback(url) else ""
+    return CheckResult(spec.id, False, "?", "?", f"{why} at {url}{hint}")
+
+
+def _is_loopback(url: str) -> bool:
+    from urllib.parse import urlparse
+
+    return (urlparse(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
 
 
 # ---------------------------------------------------------------- reading an answer
