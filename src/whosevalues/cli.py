@@ -70,11 +70,11 @@ def run(
     if dry_run:
         _dry_run(study, db_path)
         return
-    for note in _retirement_notes(study.model_specs()):  # a retired id may fail or reach another model
-        err.print(Text.assemble(("note: ", "yellow"), note), soft_wrap=True)
     result = run_study(study, out_dir, db_path, console=err, command="run")
     for note in result.notes:
         err.print(f"[yellow]note:[/] {note}")
+    for note in _retirement_notes(study.model_specs()):  # a retired id may fail or reach another model
+        err.print(Text.assemble(("note: ", "yellow"), note), soft_wrap=True)
     _print_run_summary(result)
     if result.stats.interrupted:
         err.print("[yellow]Stopped early; run the same command again to ask what is missing.")
