@@ -42,6 +42,23 @@ class _ProviderLikeHandler(QuietHandler):
         self.send_json(200, {"id": "x", "object": "chat.completion", "model": model, "choices": [choice]})
 
 
+    def do_GET(self) -> None:  # noqa: N802 - the model listings Anthropic's and Gemini's checks read
+        if self.path.startswith("/v1/models"):  # Anthropic: x-api-key, 401 with its error shape
+            if self.headers.get("x-api-key") == GOOD_KEY:
+                self.send_json(200, {"data": [{"id": "claude-x", "type": "model"}]})
+            else:
+                self.send_json(401, {"type": "error", "error": {"type": "authentication_error",
+                                                                "message": "invalid x-api-key"}})
+        elif self.path.startswith("/v1beta/models/"):  # Gemini: a bad key is a 400, array-wrapped
+            if self.headers.get("x-goog-api-key") == GOOD_KEY:
+                self.send_json(200, {"name": "models/gemini-x"})
+            else:
+                self.send_json(400, [{"error": {"code": 400, "message": "API key not valid. Please pass a valid "
+                                                "API key.", "status": "INVALID_ARGUMENT"}}])
+        else:
+            self.send_json(404, {"error": {"message": f"no route {self.path}"}})
+
+
 class ProviderLikeServer(LoopbackServer):
     handler = _ProviderLikeHandler
 
@@ -78,6 +95,22 @@ def test_check_tells_reachable_key_and_logprobs(monkeypatch):
     assert results["wrong-key"].key == "rejected" and not results["wrong-key"].ok
     assert results["unset-key"].key == "not set" and not results["unset-key"].ok
     assert "sk-wrong" not in results["wrong-key"].note
+
+
+def test_anthropic_and_gemini_checks_read_their_listings(monkeypatch):
+    monkeypatch.setenv("LOOPBACK_KEY", GOOD_KEY)
+    monkeypatch.setenv("LOOPBACK_BAD_KEY", "sk-wrong")
+    with ProviderLikeServer() as server:
+        def model(model_id, provider, env, base):
+            return ModelSpec(id=model_id, provider=provider, api_model="x", base_url=base, api_key_env=env,
+                             supports_logprobs=provider == "gemini")
+        results = check_models([model("claude-good", "anthropic", "LOOPBACK_KEY", server.url),
+                                model("claude-bad", "anthropic", "LOOPBACK_BAD_KEY", server.url),
+                                model("gemini-good", "gemini", "LOOPBACK_KEY", f"{server.url}/v1beta"),
+                                model("gemini-bad", "gemini", "LOOPBACK_BAD_KEY", f"{server.url}/v1beta")])
+    found = {r.model: (r.reachable, r.key, r.logprobs, r.documented) for r in results}
+    assert found == {"claude-good": (True, "accepted", "no", True), "claude-bad": (True, "rejected", "no", True),
+                     "gemini-good": (True, "accepted", "yes", True), "gemini-bad": (True, "rejected", "yes", True)}
 
 
 def test_dead_port_and_silent_server_are_reported_within_seconds():
