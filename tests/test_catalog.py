@@ -95,3 +95,8 @@ def test_a_bad_lifecycle_entry_is_one_clear_error():
         check_lifecycle({spec.id: spec.model_copy(update={"successor": "nope"})}, "catalog.toml")
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         check_lifecycle({spec.id: spec.model_copy(update={"retired": "June 2026", "successor": None})}, "x")
+
+
+def test_the_paper_tag_marks_exactly_the_paper_models():
+    tagged = {model_id for model_id, spec in load_catalog().items() if "paper" in spec.tags}
+    assert tagged == set(PAPER_MODELS) and len(PAPER_MODELS) == 20
