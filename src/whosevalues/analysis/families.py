@@ -23,8 +23,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
-
 from whosevalues.analysis.model_inference import InferenceOptions, ModelCells, webb_weights, wild_bootstrap_joint
 
 FAMILIES = {
@@ -33,6 +31,29 @@ FAMILIES = {
     "three-way terms": "nationality:origin:removed[",
 }
 ADJUSTED_COLUMNS = ["p_holm", "p_bh", "p_holm_model", "p_bh_model"]
+
+
+def holm_adjusted(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p values (as statsmodels' multipletests(method="holm"))."""
+    p = np.asarray(p, dtype=float)
+    order = np.argsort(p)
+    m = len(p)
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    out = np.empty(m)
+    out[order] = np.minimum(stepped, 1.0)
+    return out
+
+
+def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p values (as statsmodels' multipletests(method="fdr_bh"))."""
+    p = np.asarray(p, dtype=float)
+    order = np.argsort(p)[::-1]
+    m = len(p)
+    ranks = np.arange(m, 0, -1)
+    stepped = np.minimum.accumulate(p[order] * m / ranks)
+    out = np.empty(m)
+    out[order] = np.minimum(stepped, 1.0)
+    return out
 
 
 def family_of(term: str) -> str | None:
@@ -58,8 +79,8 @@ def adjust(table: pd.DataFrame) -> pd.DataFrame:
             if not finite.any():
                 continue
             index = table.index[rows][finite]
-            table.loc[index, holm] = multipletests(p[finite], method="holm")[1]
-            table.loc[index, bh] = multipletests(p[finite], method="fdr_bh")[1]
+            table.loc[index, holm] = holm_adjusted(p[finite])
+            table.loc[index, bh] = benjamini_hochberg(p[finite])
     return table
 
 

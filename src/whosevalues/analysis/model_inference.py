@@ -6,7 +6,8 @@ so each RQ table carries, after the contract's five columns:
 
 - ``p_wild_model``: wild cluster *restricted* bootstrap by model (WCR; Cameron, Gelbach and Miller 2008;
   Roodman et al. 2019's "fast and wild"), Webb six-point weights, the t statistic studentised with the
-  CR1 model-clustered SE; p = share of replicates with |t*| > |t| (as ``wildboottest``).
+  CR1 model-clustered SE; p = share of replicates with |t*| >= |t| (``wildboottest`` counts > only, which
+  differs on the ties that the weights w = +-1, reproducing the data, always make).
 - ``p_perm_model``: permutation of the models' origin labels, the number of models per origin kept. Every
   assignment when there are at most ``exact_limit`` of them, else a Monte Carlo sample; statistic |estimate|;
   p = share of assignments (the observed one included) at least as extreme. NaN for terms without origin.
@@ -142,7 +143,8 @@ def wild_bootstrap_p(cells: ModelCells, weights: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
             t_star = numerator / denominator
         if np.isfinite(t_observed[k]):
-            p[k] = float(np.mean(np.abs(t_star) > abs(t_observed[k])))
+            # >= (with rounding room): the weights w = +-1 reproduce the data, so |t*| = |t| is a real tie
+            p[k] = float(np.mean(np.abs(t_star) >= abs(t_observed[k]) * (1 - 1e-10)))
     return p
 
 
@@ -158,7 +160,7 @@ def wild_bootstrap_joint(cells: ModelCells, terms: list[int], weights: np.ndarra
     scores = _restricted_scores(cells, terms)
     shifts = weights @ (scores @ cells.bread[terms].T)  # replicates x family: beta*_F
     replicated = np.einsum("bi,ij,bj->b", shifts, weight_matrix, shifts)
-    return observed, float(np.mean(replicated > observed))
+    return observed, float(np.mean(replicated >= observed * (1 - 1e-10)))
 
 
 # -- permutation of origin labels -----------------------------------------------------------------
@@ -225,26 +227,40 @@ def permutation_p(cells: ModelCells, labels: np.ndarray, terms: list[int], *, ex
     flip = origin_flip(cells.design)
     if flip is None or not terms or len(set(labels.tolist())) < 2:
         return p, 0, False
-    assignments, exact = origin_assignments(np.asarray(labels), exact_limit, replicates, seed)
-    delta_counts = cells.counts[:, flip] - cells.counts  # what flipping each model adds
+    labels = np.asarray(labels)
+    assignments, exact = origin_assignments(labels, exact_limit, replicates, seed)
+    delta_counts = cells.counts[:, flip] - cells.counts  # what flipping each model adds to the cells
     delta_sums = cells.sums[:, flip] - cells.sums
     observed = np.abs(cells.beta[terms])
     tolerance = 1e-9 * np.maximum(observed, 1e-15)
     as_extreme = np.zeros(len(terms))
-    projection = cells.bread @ cells.X.T  # terms x cells: beta = projection @ sums, while counts stay put
+    counts_stay = _counts_invariant(delta_counts, labels)
+    if counts_stay:  # estimates are linear in which models flip: beta(z) = beta + z @ (dS (X'NX)^-1 X')'
+        shift = delta_sums @ (cells.bread @ cells.X.T)[terms].T  # models x terms
     total_counts, total_sums = cells.counts.sum(axis=0), cells.sums.sum(axis=0)
     for start in range(0, len(assignments), chunk):
         flipped = (assignments[start:start + chunk] != labels[None, :]).astype(float)
-        counts = total_counts + flipped @ delta_counts
-        sums = total_sums + flipped @ delta_sums
-        if np.allclose(counts, total_counts, rtol=0, atol=1e-9):  # every model has the same rows per cell
-            estimates = sums @ projection[terms].T
+        if counts_stay:
+            estimates = cells.beta[terms] + flipped @ shift
         else:
-            estimates = _refit(cells.design, counts, sums)[:, terms]
+            estimates = _refit(cells.design, total_counts + flipped @ delta_counts,
+                               total_sums + flipped @ delta_sums)[:, terms]
         as_extreme += (np.abs(estimates) >= observed - tolerance).sum(axis=0)
     n = len(assignments)
     p[terms] = as_extreme / n if exact else (1 + as_extreme) / (n + 1)
     return p, n, exact
+
+
+def _counts_invariant(delta_counts: np.ndarray, labels: np.ndarray) -> bool:
+    """True when every relabelling keeping the number of models per origin leaves the cell counts unchanged:
+    all models of one label change the counts alike, and a model of the other label by the opposite
+    (every model has the same rows per condition, as in RQ1-RQ3). A relabelling flips as many models one
+    way as the other, so their changes cancel."""
+    ones, zeros = delta_counts[labels == 1], delta_counts[labels == 0]
+    if not len(ones) or not len(zeros):
+        return True
+    return bool(np.allclose(ones, ones[0], rtol=0, atol=1e-9) and np.allclose(zeros, zeros[0], rtol=0, atol=1e-9)
+                and np.allclose(ones[0], -zeros[0], rtol=0, atol=1e-9))
 
 
 def _refit(design: CellDesign, counts: np.ndarray, sums: np.ndarray) -> np.ndarray:

@@ -228,7 +228,8 @@ def _resampled_unit_means(units: np.ndarray, replicates: int, rng: np.random.Gen
     if replicates <= 0:
         return units.mean(axis=0)[None, :]
     n = len(units)
-    weights = rng.multinomial(n, np.full(n, 1 / n), size=replicates) / n
+    draws = rng.integers(0, n, size=(replicates, n)) + (np.arange(replicates) * n)[:, None]
+    weights = np.bincount(draws.ravel(), minlength=replicates * n).reshape(replicates, n) / n
     return weights @ units
 
 

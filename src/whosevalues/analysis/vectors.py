@@ -150,7 +150,7 @@ def llm_vectors(item_means: pd.DataFrame, survey: str, items: list[str],
 
 def _below_minimum(item_means: pd.DataFrame, survey: str, items: list[str], keys: pd.DataFrame) -> np.ndarray:
     """Per condition of ``keys``: items made missing by the minimum-valid-samples rule (reliability.py)."""
-    if "below_min_valid" not in item_means.columns or not len(keys):
+    if "below_min_valid" not in item_means.columns or not len(keys) or not item_means["below_min_valid"].any():
         return np.zeros(len(keys), dtype=int)
     flagged = item_means.assign(below_min_valid=item_means["below_min_valid"].astype(float))
     flag_keys, flags = condition_matrix(flagged, survey, items, value="below_min_valid")
