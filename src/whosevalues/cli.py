@@ -45,7 +45,9 @@ def run(
     models: Optional[str] = typer.Option(None, help="Comma-separated model ids (`whosevalues models`), or 'paper'."),
     surveys: Optional[str] = typer.Option(None, help="Comma-separated survey ids or .toml paths [mfq2,wvs7]."),
     languages: Optional[str] = typer.Option(None, help="Prompt languages [en,zh]."),
-    personas: Optional[str] = typer.Option(None, help="Personas: none or ISO alpha-3 codes [none,CHN,USA]."),
+    personas: Optional[str] = typer.Option(None, help="Personas: none, ISO alpha-3 codes (any country, from the "
+                                                      "survey's persona template), or 'countries' for every country "
+                                                      "with human data [none,CHN,USA]."),
     samples: Optional[int] = typer.Option(None, help="Samples per item and condition in sample mode [20]."),
     mode: Optional[str] = typer.Option(None, help="sample | distribution | auto (distribution where the backend "
                                                   "exposes next-token probabilities) [auto]."),
@@ -61,7 +63,7 @@ def run(
 
     study = Study.from_toml(config) if config else Study()
     overrides = {"models": _split(models), "surveys": _split(surveys), "languages": _split(languages),
-                 "personas": _split(personas), "samples": samples, "mode": mode, "temperature": temperature}
+                 "personas": _persona_codes(_split(personas)), "samples": samples, "mode": mode, "temperature": temperature}
     overrides = {key: value for key, value in overrides.items() if value is not None}
     study = study.with_overrides(**overrides)
     study.validate_design()
@@ -78,6 +80,13 @@ def run(
         raise typer.Exit(130)
     if analysis and len(result.item_means):
         _analyze_and_report(result.item_means, out_dir, humans={}, paper_compatible=False)
+
+
+def _persona_codes(personas: Optional[list[str]]) -> Optional[list[str]]:
+    """Country codes upper-cased; `none` and `countries` (every country with human data) as they are."""
+    if personas is None:
+        return None
+    return [p.lower() if p.lower() in (NO_PERSONA, "countries") else p.upper() for p in personas]
 
 
 def _dry_run(study: Study, db_path: Path) -> None:
@@ -310,12 +319,12 @@ def surveys_list(ctx: typer.Context) -> None:
 def surveys_show(
     survey: str = typer.Argument(..., help="Survey id or .toml path."),
     language: str = typer.Option("en", help="Prompt language."),
-    persona: str = typer.Option(NO_PERSONA, help="none or an ISO alpha-3 code."),
+    persona: str = typer.Option(NO_PERSONA, help="none or an ISO alpha-3 code (any country with a persona template)."),
     item: Optional[str] = typer.Option(None, help="Item id (default: the first item)."),
 ) -> None:
     """Print the exact system and user messages that would be sent."""
     instrument = load_instrument(survey)
-    prompt = instrument.render(item or instrument.item_ids[0], language, persona)
+    prompt = instrument.render(item or instrument.item_ids[0], language, _persona_codes([persona])[0])
     # Plain print, not rich: the messages must appear byte for byte (no markup, no wrapping).
     print(f"--- system ---\n{prompt.system}\n--- user ---\n{prompt.user}")
 
