@@ -165,8 +165,9 @@ def analyze(
         help="Item means: the project's item_means.csv or the paper's published CSVs (repeatable)."),
     humans: Optional[list[str]] = typer.Option(None, "--humans",
         help="SURVEY=SOURCE: 'bundled', an official WVS-7 file (.csv/.sav/.dta) or a respondents table (repeatable)."),
-    countries: Optional[str] = typer.Option(None, help="Populations to compare with [CHN,USA]; 'all' for every "
-                                                       "country in the file."),
+    countries: Optional[str] = typer.Option(None, help="Populations to compare with: the RQ analyses take "
+                                                       "[CHN,USA], countries_<survey>.csv every country with data; "
+                                                       "a list narrows both, 'all' widens the RQ analyses too."),
     paper_compatible: bool = typer.Option(False, "--paper-compatible",
         help="Reproduce what the paper's published scripts did (see docs/statistics.md)."),
     bootstrap: int = typer.Option(200, help="Bootstrap resamples over models (0 to skip)."),
@@ -219,17 +220,23 @@ def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], pa
     if unknown:
         raise UsageError(f"--humans names survey {unknown[0]!r}, which the LLM answers do not contain "
                                f"(they have {', '.join(surveys)})")
-    wanted = None if countries == ["all"] else (countries or ["CHN", "USA"])
-    populations = {}
+    # The RQ analyses compare CHN and USA unless --countries says otherwise; the every-country comparison
+    # (countries_<survey>.csv) takes every country with data unless --countries narrows it.
+    every = countries is None or countries == ["all"]
+    rq_countries = None if countries == ["all"] else (countries or ["CHN", "USA"])
+    populations, all_populations = {}, {}
     for survey in surveys:
         if survey not in humans and survey not in BUNDLED_SURVEYS:
             err.print(Text.assemble(("note: ", "yellow"), f"no human data for survey {survey!r}: only the LLMs' "
                                     f"answers are reported; compare with people via --humans {survey}=PATH"))
-            populations[survey] = []
+            populations[survey] = all_populations[survey] = []
             continue
-        populations[survey] = load_populations(survey, humans.get(survey, "bundled"), countries=wanted,
-                                               paper_labels=paper_compatible)
-    run_analysis(item_means, populations, paper_compatible=paper_compatible, out_dir=out_dir, bootstrap=bootstrap)
+        loaded = load_populations(survey, humans.get(survey, "bundled"), countries=None if every else countries,
+                                  paper_labels=paper_compatible)
+        all_populations[survey] = loaded
+        populations[survey] = [p for p in loaded if rq_countries is None or p.country in rq_countries]
+    run_analysis(item_means, populations, paper_compatible=paper_compatible, out_dir=out_dir, bootstrap=bootstrap,
+                 country_populations=all_populations)
     if any(not population.has_respondents for pops in populations.values() for population in pops):
         from whosevalues.analysis.aggregate_similarity import AGGREGATE_NOTE
 
