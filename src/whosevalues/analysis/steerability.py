@@ -53,7 +53,8 @@ def steerability(countries: pd.DataFrame) -> pd.DataFrame:
 
 
 def share_raised(table: pd.DataFrame) -> dict:
-    """Share of persona countries whose similarity the persona raised: overall, per model, per language."""
+    """Share of persona countries whose similarity the persona raised: overall, per model, per language, and
+    per persona country (there: the share of models x languages)."""
     def share(frame: pd.DataFrame) -> dict:
         valid = frame["gain"].dropna()
         return {"share_raised": float((valid > 0).mean()) if len(valid) else None, "n": int(len(valid)),
@@ -61,7 +62,8 @@ def share_raised(table: pd.DataFrame) -> dict:
 
     return {"overall": share(table),
             "by_model": {model: share(group) for model, group in table.groupby("model", sort=True)},
-            "by_language": {language: share(group) for language, group in table.groupby("language", sort=True)}}
+            "by_language": {language: share(group) for language, group in table.groupby("language", sort=True)},
+            "by_persona": {persona: share(group) for persona, group in table.groupby("persona", sort=True)}}
 
 
 def steerability_sentence(summary: dict) -> str:
