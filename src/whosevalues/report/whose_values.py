@@ -126,3 +126,40 @@ def _steerability_html(steering: dict | None, figure: FigureResult, survey: str)
                  f"(similarity to the persona's own country with and without the persona, gain, and the "
                  f"country's rank under each).</p>")
     return "".join(parts)
+
+
+# -- terminal -------------------------------------------------------------------------------------
+def world_tables(out: OutputDir, few: int = 3) -> list:
+    """One rich table per survey with more than two countries: each model's closest and furthest ``few``
+    countries (no persona, mean over languages) and the ranks of CHN and USA; the full table is the CSV."""
+    from rich.table import Table
+
+    from whosevalues.report.world_figures import HIGHLIGHT, ranking_data
+
+    tables = []
+    for survey in out.surveys():
+        data = ranking_data(out, survey)
+        if data is None or data["country"].nunique() <= 2:
+            continue
+        n_countries = data["country"].nunique()
+        shown = min(few, n_countries // 2)
+        table = Table(title=f"{survey_label(survey)}: closest and furthest of {n_countries} countries "
+                            f"({data['level'].iloc[0]} level, persona {data['personas'].iloc[0]})",
+                      title_justify="left", caption=f"every model x condition x country: countries_{survey}.csv",
+                      caption_justify="left")
+        for column in ("Model", "Origin", "Closest", "Furthest", *(f"{c} rank" for c in HIGHLIGHT)):
+            table.add_column(column, justify="right" if column.endswith("rank") else "left",
+                             no_wrap=column in ("Closest", "Furthest"))
+        for (model, origin), rows in sorted(data.groupby(["model", "origin"]),
+                                            key=lambda kv: (kv[0][1], display_name(kv[0][0]))):
+            ordered = rows.sort_values("similarity", ascending=False).dropna(subset=["similarity"])
+            ranks = {c: i + 1 for i, c in enumerate(ordered["country"])}
+            table.add_row(display_name(model), origin, _pairs(ordered.head(shown)),
+                          _pairs(ordered.tail(shown).iloc[::-1]),
+                          *(f"{ranks[c]}/{len(ranks)}" if c in ranks else "" for c in HIGHLIGHT))
+        tables.append(table)
+    return tables
+
+
+def _pairs(rows: pd.DataFrame) -> str:
+    return ", ".join(f"{c} {v:.2f}".replace("0.", ".") for c, v in zip(rows["country"], rows["similarity"]))
