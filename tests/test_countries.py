@@ -204,3 +204,31 @@ def test_steerability_needs_a_persona_free_condition():
                               "country": ["DEU", "FRA"], "level": "item", "n_dims": 19,
                               "similarity": [0.5, 0.4], "rank": [1, 2]})
     assert steerability(countries).empty
+
+
+# -- end to end: the embedded model with personas that only the template can write -------------------------
+@pytest.mark.slow
+def test_embedded_model_with_templated_personas_writes_consistent_steerability(tmp_path):
+    pytest.importorskip("llama_cpp", reason="the embedded model needs: pip install -e '.[local]'")
+    import os
+    import subprocess
+    import sys
+
+    from whosevalues.instruments import load_instrument
+
+    personas = ["DEU", "JPN", "NGA", "BRA"]
+    wvs = load_instrument("wvs7")
+    assert not set(personas) & set(wvs.languages["en"].personas)  # no sentence in the survey file
+    result = subprocess.run([sys.executable, "-m", "whosevalues.cli", "run", "--surveys", "wvs7", "--languages", "en",
+                             "--personas", "none," + ",".join(personas), "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "out"
+    countries = pd.read_csv(out / "countries_wvs7.csv", keep_default_na=False, na_values=[""])
+    assert countries["country"].nunique() == 55
+    steer = pd.read_csv(out / "steerability_wvs7.csv", keep_default_na=False, na_values=[""])
+    assert sorted(steer["persona"]) == sorted(personas)
+    assert_steerability_consistent(countries, steer)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["surveys"]["wvs7"]["steerability"]["overall"]["n"] == len(personas)
+    assert "Whose values" in (out / "report.html").read_text()
