@@ -231,7 +231,8 @@ def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], pa
                                     f"answers are reported; compare with people via --humans {survey}=PATH"))
             populations[survey] = all_populations[survey] = []
             continue
-        loaded = load_populations(survey, humans.get(survey, "bundled"), countries=None if every else countries,
+        wanted = None if every else _countries_for(survey, countries, bundled=survey not in humans)
+        loaded = load_populations(survey, humans.get(survey, "bundled"), countries=wanted,
                                   paper_labels=paper_compatible)
         all_populations[survey] = loaded
         populations[survey] = [p for p in loaded if rq_countries is None or p.country in rq_countries]
@@ -242,6 +243,26 @@ def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], pa
 
         err.print(Text.assemble(("note: ", "yellow"), AGGREGATE_NOTE))
     _report(out_dir)
+
+
+def _countries_for(survey: str, countries: list[str], bundled: bool) -> list[str]:
+    """The --countries the bundled data of ``survey`` has (a note names the others); all of them for a file."""
+    from whosevalues.countries import check_codes
+    from whosevalues.humans.bundled import countries_with_data
+
+    countries = check_codes(countries, "--countries")
+    if not bundled:
+        return countries
+    available = set(countries_with_data(survey))
+    kept = [country for country in countries if country in available]
+    if not kept:
+        raise UsageError(f"--countries {','.join(countries)}: the bundled {survey} data has none of them; it has "
+                         f"{', '.join(countries_with_data(survey))} (or pass a file with --humans {survey}=PATH)")
+    if len(kept) < len(countries):
+        missing = ", ".join(c for c in countries if c not in available)
+        err.print(Text.assemble(("note: ", "yellow"), f"the bundled {survey} data has no {missing}: compared "
+                                f"with {', '.join(kept)} only"))
+    return kept
 
 
 def _report(out_dir: Path) -> None:
