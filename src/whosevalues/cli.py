@@ -46,7 +46,9 @@ def run(
                                                     "'paper' or 'current'."),
     surveys: Optional[str] = typer.Option(None, help="Comma-separated survey ids or .toml paths [mfq2,wvs7]."),
     languages: Optional[str] = typer.Option(None, help="Prompt languages [en,zh]."),
-    personas: Optional[str] = typer.Option(None, help="Personas: none or ISO alpha-3 codes [none,CHN,USA]."),
+    personas: Optional[str] = typer.Option(None, help="Personas: none, ISO alpha-3 codes (any country, from the "
+                                                      "survey's persona template), or 'countries' for every country "
+                                                      "with human data [none,CHN,USA]."),
     samples: Optional[int] = typer.Option(None, help="Samples per item and condition in sample mode [20]."),
     mode: Optional[str] = typer.Option(None, help="sample | distribution | auto (distribution where the backend "
                                                   "exposes next-token probabilities) [auto]."),
@@ -62,7 +64,7 @@ def run(
 
     study = Study.from_toml(config) if config else Study()
     overrides = {"models": _split(models), "surveys": _split(surveys), "languages": _split(languages),
-                 "personas": _split(personas), "samples": samples, "mode": mode, "temperature": temperature}
+                 "personas": _persona_codes(_split(personas)), "samples": samples, "mode": mode, "temperature": temperature}
     overrides = {key: value for key, value in overrides.items() if value is not None}
     study = study.with_overrides(**overrides)
     study.validate_design()
@@ -81,6 +83,13 @@ def run(
         raise typer.Exit(130)
     if analysis and len(result.item_means):
         _analyze_and_report(result.item_means, out_dir, humans={}, paper_compatible=False)
+
+
+def _persona_codes(personas: Optional[list[str]]) -> Optional[list[str]]:
+    """Country codes upper-cased; `none` and `countries` (every country with human data) as they are."""
+    if personas is None:
+        return None
+    return [p.lower() if p.lower() in (NO_PERSONA, "countries") else p.upper() for p in personas]
 
 
 def _dry_run(study: Study, db_path: Path) -> None:
@@ -185,8 +194,9 @@ def analyze(
         help="Item means: the project's item_means.csv or the paper's published CSVs (repeatable)."),
     humans: Optional[list[str]] = typer.Option(None, "--humans",
         help="SURVEY=SOURCE: 'bundled', an official WVS-7 file (.csv/.sav/.dta) or a respondents table (repeatable)."),
-    countries: Optional[str] = typer.Option(None, help="Populations to compare with [CHN,USA]; 'all' for every "
-                                                       "country in the file."),
+    countries: Optional[str] = typer.Option(None, help="Populations to compare with: the RQ analyses take "
+                                                       "[CHN,USA], countries_<survey>.csv every country with data; "
+                                                       "a list narrows both, 'all' widens the RQ analyses too."),
     paper_compatible: bool = typer.Option(False, "--paper-compatible",
         help="Reproduce what the paper's published scripts did (see docs/statistics.md)."),
     bootstrap: int = typer.Option(200, help="Bootstrap resamples over models (0 to skip)."),
@@ -239,22 +249,49 @@ def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], pa
     if unknown:
         raise UsageError(f"--humans names survey {unknown[0]!r}, which the LLM answers do not contain "
                                f"(they have {', '.join(surveys)})")
-    wanted = None if countries == ["all"] else (countries or ["CHN", "USA"])
-    populations = {}
+    # The RQ analyses compare CHN and USA unless --countries says otherwise; the every-country comparison
+    # (countries_<survey>.csv) takes every country with data unless --countries narrows it.
+    every = countries is None or countries == ["all"]
+    rq_countries = None if countries == ["all"] else (countries or ["CHN", "USA"])
+    populations, all_populations = {}, {}
     for survey in surveys:
         if survey not in humans and survey not in BUNDLED_SURVEYS:
             err.print(Text.assemble(("note: ", "yellow"), f"no human data for survey {survey!r}: only the LLMs' "
                                     f"answers are reported; compare with people via --humans {survey}=PATH"))
-            populations[survey] = []
+            populations[survey] = all_populations[survey] = []
             continue
-        populations[survey] = load_populations(survey, humans.get(survey, "bundled"), countries=wanted,
-                                               paper_labels=paper_compatible)
-    run_analysis(item_means, populations, paper_compatible=paper_compatible, out_dir=out_dir, bootstrap=bootstrap)
+        wanted = None if every else _countries_for(survey, countries, bundled=survey not in humans)
+        loaded = load_populations(survey, humans.get(survey, "bundled"), countries=wanted,
+                                  paper_labels=paper_compatible)
+        all_populations[survey] = loaded
+        populations[survey] = [p for p in loaded if rq_countries is None or p.country in rq_countries]
+    run_analysis(item_means, populations, paper_compatible=paper_compatible, out_dir=out_dir, bootstrap=bootstrap,
+                 country_populations=all_populations)
     if any(not population.has_respondents for pops in populations.values() for population in pops):
         from whosevalues.analysis.aggregate_similarity import AGGREGATE_NOTE
 
         err.print(Text.assemble(("note: ", "yellow"), AGGREGATE_NOTE))
     _report(out_dir)
+
+
+def _countries_for(survey: str, countries: list[str], bundled: bool) -> list[str]:
+    """The --countries the bundled data of ``survey`` has (a note names the others); all of them for a file."""
+    from whosevalues.countries import check_codes
+    from whosevalues.humans.bundled import countries_with_data
+
+    countries = check_codes(countries, "--countries")
+    if not bundled:
+        return countries
+    available = set(countries_with_data(survey))
+    kept = [country for country in countries if country in available]
+    if not kept:
+        raise UsageError(f"--countries {','.join(countries)}: the bundled {survey} data has none of them; it has "
+                         f"{', '.join(countries_with_data(survey))} (or pass a file with --humans {survey}=PATH)")
+    if len(kept) < len(countries):
+        missing = ", ".join(c for c in countries if c not in available)
+        err.print(Text.assemble(("note: ", "yellow"), f"the bundled {survey} data has no {missing}: compared "
+                                f"with {', '.join(kept)} only"))
+    return kept
 
 
 def _report(out_dir: Path) -> None:
@@ -424,12 +461,12 @@ def surveys_list(ctx: typer.Context) -> None:
 def surveys_show(
     survey: str = typer.Argument(..., help="Survey id or .toml path."),
     language: str = typer.Option("en", help="Prompt language."),
-    persona: str = typer.Option(NO_PERSONA, help="none or an ISO alpha-3 code."),
+    persona: str = typer.Option(NO_PERSONA, help="none or an ISO alpha-3 code (any country with a persona template)."),
     item: Optional[str] = typer.Option(None, help="Item id (default: the first item)."),
 ) -> None:
     """Print the exact system and user messages that would be sent."""
     instrument = load_instrument(survey)
-    prompt = instrument.render(item or instrument.item_ids[0], language, persona)
+    prompt = instrument.render(item or instrument.item_ids[0], language, _persona_codes([persona])[0])
     # Plain print, not rich: the messages must appear byte for byte (no markup, no wrapping).
     print(f"--- system ---\n{prompt.system}\n--- user ---\n{prompt.user}")
 
