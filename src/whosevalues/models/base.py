@@ -50,6 +50,18 @@ class Completion:
     input_tokens: int | None = None
     output_tokens: int | None = None
     extra: dict = field(default_factory=dict)
+    #: the provider's reply in the normal form, for backends that translate to it (``elicit.outcome`` reads it)
+    reply: "ProviderReply | None" = None
+
+    @classmethod
+    def from_reply(cls, reply: "ProviderReply") -> "Completion":
+        """A completion carrying a translated reply (the old fields filled in for older readers)."""
+        return cls(text=reply.answer_text, raw=reply.raw, finish_reason=reply.finish_reason,
+                   input_tokens=reply.input_tokens, output_tokens=reply.output_tokens, reply=reply)
+
+
+#: parameter adaptations a backend may make after a provider rejected a parameter (``elicit.adapt``)
+ADAPTATIONS = ("max_completion_tokens", "no_temperature", "no_logprobs", "fold_system", "no_seed")
 
 
 @dataclass(frozen=True)
@@ -130,8 +142,17 @@ class Backend(ABC):
     #: True when the engine runs in this process (CPU bound): the runner calls it from a worker thread
     in_process: ClassVar[bool] = False
 
+    #: which of ``ADAPTATIONS`` this backend knows how to apply to its requests
+    supported_adaptations: ClassVar[frozenset[str]] = frozenset()
+
     def __init__(self, spec: ModelSpec):
         self.spec = spec
+        #: adaptations in force for this endpoint (learned from 400s, remembered in the store)
+        self.adaptations: set[str] = set()
+
+    def build_params(self, request: ChatRequest) -> dict:
+        """The exact provider request body for ``request`` (adaptations applied); batch lines use it too."""
+        raise NotImplementedError(f"{type(self).__name__} has no request body of its own")
 
     def check_ready(self) -> None:
         """Raise ConfigurationError with a one-line fix if the backend cannot run (key, SDK, file)."""
