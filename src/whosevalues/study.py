@@ -61,6 +61,9 @@ class Study(BaseModel):
     mode: StudyMode = "auto"
     temperature: float | None = Field(default=None, description="override every model's temperature")
     max_tokens: int = Field(default=10, ge=1)
+    min_valid_mass: float = Field(default=0.5, ge=0.0, le=1.0,
+                                  description="distribution mode: below this share of probability on the scale's "
+                                              "answers an item is sampled instead")
 
     # -- resolved views ------------------------------------------------------------------------
     def model_specs(self) -> list[ModelSpec]:
