@@ -174,7 +174,7 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
                                 sample_checks(store, plan, checks, answers))
     write_run_notes(run_notes, out_dir)
     print_model_notes(run_notes, console)
-    return StudyResult(out_dir, db_path, answers, item_means, stats, modes, notes, run_notes)
+    return StudyResult(out_dir, db_path, answers, item_means, stats, modes, run_notes["notes"], run_notes)
 
 
 def write_item_means(answers: pd.DataFrame, out_dir: Path) -> pd.DataFrame:

@@ -84,7 +84,10 @@ async def _probe_with_adaptation(backend, memory: EndpointMemory) -> list[Provid
 
 
 def judge(replies: list[ProviderReply], backend: Backend | None = None) -> ProbeResult:
-    """The verdict on the probe's replies (module docstring, rules 2-5)."""
+    """The verdict on the probe's replies (module docstring, rules 2-5); filtered prompts say nothing."""
+    replies = [reply for reply in replies if reply.finish_reason not in ("content_filter", "refusal")]
+    if not replies:
+        return ProbeResult(None, "the provider filtered every probe prompt")
     if any(reply.reasoned or reply.reasoning_text for reply in replies):
         return ProbeResult(False, "the model reasons before answering: next-token probabilities after one "
                                   "chain of thought are not its answer distribution")

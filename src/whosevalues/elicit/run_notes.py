@@ -60,7 +60,7 @@ def build_run_notes(study: Study, backends: dict[str, Backend], store: Store, mo
 
 def _model_notes(study: Study, backend: Backend, rows, mode: Mode | None, reason: str, memory: EndpointMemory,
                  check: dict | None) -> dict:
-    reasoning = rows["reasoning_tokens"].dropna()
+    reasoning = rows["reasoning_tokens"].dropna()  # answers whose provider reported them
     reasoned = bool((rows["reasoned"].fillna(0) == 1).any()) or bool((reasoning > 0).any())
     seeds = rows["seed_honoured"].dropna()
     temperature = study.temperature if study.temperature is not None else backend.spec.temperature
@@ -109,7 +109,7 @@ def print_model_notes(run_notes: dict, console: Console) -> None:
     for model, info in run_notes["models"].items():
         tokens = info["mean_reasoning_tokens"]
         reasoned = f"reasoned ({tokens:g} reasoning tokens per answer)" if info["reasoned"] and tokens is not None \
-            else "reasoned" if info["reasoned"] else "did not reason"
+            else "reasoned (reasoning tokens not reported)" if info["reasoned"] else "did not reason"
         seed = {True: "seed honoured", False: "seed rejected", None: "no seed sent"}[info["seed_honoured"]]
         parts = [f"{info['mode']} ({info['mode_reason']})", reasoned,
                  f"versions {', '.join(info['model_versions']) or 'not reported'}",

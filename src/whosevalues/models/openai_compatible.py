@@ -50,6 +50,11 @@ _SEED_HOSTS = ("api.openai.com", "dashscope", "fireworks.ai", "api.deepseek.com"
 
 # ---------------------------------------------------------------- helpers
 
+try:  # the provider-neutral error reader (helper "exchanges"); the local reading below until it lands
+    from whosevalues.models.errors import read_error
+except ImportError:  # pragma: no cover - depends on the merge order
+    read_error = None
+
 def is_local_url(url: str | None) -> bool:
     """Loopback or private-network hosts: self-hosted servers that usually need no key."""
     if not url:
@@ -337,6 +342,12 @@ def _filter_reason(raw: str | None) -> str | None:
 def _is_content_filter(raw: str | None) -> bool:
     if not raw:
         return False
+    if read_error is not None:
+        try:
+            if read_error(400, raw, None).is_content_filter:
+                return True
+        except Exception:  # a body the reader cannot place: the local reading below decides
+            pass
     try:
         body = json.loads(raw)
     except ValueError:
