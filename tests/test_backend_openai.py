@@ -12,6 +12,7 @@ import pytest
 
 from whosevalues.models.base import BackendError, ChatRequest, ConfigurationError
 from whosevalues.models.catalog import PAPER_MODELS, resolve_model
+from whosevalues.elicit.distribution import answer_distribution
 from whosevalues.elicit.outcome import decide
 from whosevalues.models.openai_compatible import (
     OpenAICompatibleBackend, distribution_from_positions, parse_retry_after,
@@ -260,12 +261,14 @@ def test_real_llama_server_sample_and_distribution(llama_server):
     assert sample.output_tokens and sample.output_tokens <= 10
     assert supported is True
     for completion, top in ((dist, 5), (ten, 10)):
-        assert 0 < completion.valid_mass <= 1
-        assert set(completion.distribution) == set(range(1, top + 1))
-        assert sum(completion.distribution.values()) == pytest.approx(1)
-        tops = json.loads(completion.raw)["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+        outcome = decide(completion, mode="distribution", scale_min=1, scale_max=top, min_valid_mass=0.0)
+        found = answer_distribution(completion.reply.positions, 1, top)
+        assert 0 < outcome.valid_mass <= 1
+        assert set(outcome.distribution) == set(range(1, top + 1))
+        assert sum(outcome.distribution.values()) == pytest.approx(1)
+        tops = json.loads(completion.raw)["choices"][0]["logprobs"]["content"][found.position]["top_logprobs"]
         assert len(tops) > 5  # the server really returned top_logprobs
         digit_mass = sum(math.exp(t["logprob"]) for t in tops
                          if t["token"].strip().isdigit() and 1 <= int(t["token"].strip()) <= 5)
         if top == 5:
-            assert completion.valid_mass == pytest.approx(digit_mass, rel=1e-6)
+            assert outcome.valid_mass == pytest.approx(digit_mass, rel=1e-6)
