@@ -24,7 +24,7 @@ from whosevalues.instruments import load_instrument
 from whosevalues.testing.stub_providers import MODELS, REASONING_TOKENS, ProviderStubServer, intended_value, is_filtered
 
 SAMPLES = 3
-DISTRIBUTION_MODELS = {"markdown", "filtered", "plain"}
+DISTRIBUTION_MODELS = {"markdown", "filtered", "plain", "weak"}
 
 
 def study_file(tmp_path: Path, base_url: str) -> Path:
@@ -90,6 +90,7 @@ def test_modes_follow_what_each_endpoint_can_give(finished_run):
     models = notes["models"]
     for model in MODELS:
         assert models[model]["mode"] == ("distribution" if model in DISTRIBUTION_MODELS else "sample"), model
+    assert any("weak: 36 items sampled instead" in note for note in notes["notes"])
     assert "one-hot" in models["one-hot"]["mode_reason"]
     assert "reasons" in models["think-inline"]["mode_reason"]
     assert "logprobs" in models["reasoner"]["mode_reason"] and "logprobs" in models["o-series"]["mode_reason"]
@@ -134,6 +135,8 @@ def test_no_runaway_retries(finished_run):
     # probe (<= 3 prompts, plus one per adaptation) + pilot escalations (<= log2(cap/10)) + one per answer
     for model in MODELS:
         answers = items + check if model in DISTRIBUTION_MODELS else sampled
+        if model == "weak":
+            answers += sampled  # every item sampled instead
         assert counts[model] <= answers + 3 + 4 + 11, (model, counts[model])
     assert counts["plain"] <= items + check + 3
 
@@ -146,3 +149,16 @@ def test_distribution_answers_are_read_after_the_markdown(finished_run):
     assert rows and all(mass == pytest.approx(0.96) and "position 1" in detail for mass, detail in rows)
     check = json.loads((tmp_path / "whosevalues-out" / "run_notes.json").read_text())["models"]["markdown"]
     assert check["sample_check"]["items"] == 5 and check["sample_check"]["disagree"] is False
+
+
+def test_weak_distributions_are_sampled_instead_and_kept_for_reference(finished_run):
+    tmp_path = finished_run[0]
+    means = pd.read_csv(tmp_path / "whosevalues-out" / "item_means.csv", dtype={"item": str})
+    weak = means[means["model"] == "weak"]
+    assert len(weak) == len(load_instrument("mfq2").item_ids) and (weak["mode"] == "sample").all()
+    assert (weak["n_total"] == SAMPLES).all()
+    with sqlite3.connect(tmp_path / "whosevalues-out" / "whosevalues.sqlite") as db:
+        kept = db.execute("SELECT a.status, a.valid_mass, a.distribution FROM answers a JOIN requests r "
+                          "ON r.key = a.key WHERE r.model = 'weak' AND r.mode = 'distribution'").fetchall()
+    assert kept and all(status == "sampled_instead" and mass == pytest.approx(0.3) and json.loads(dist)
+                        for status, mass, dist in kept)

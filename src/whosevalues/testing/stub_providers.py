@@ -16,6 +16,8 @@ the recorded exchanges in ``../shared/data/provider_exchanges`` (OpenAI's 400s w
 ``filtered``      good logprobs, but some prompts are filtered: ``finish_reason`` content_filter, or an HTTP 400
                   with DashScope's ``data_inspection_failed`` body.
 ``plain``         good logprobs, spread around the answer.
+``weak``          logprobs with only 30% of the mass on the scale (the rest on "I" and "The"): below the
+                  default minimum valid mass, so each item must be sampled instead.
 
 Every model means one value per prompt, :func:`intended_value` (1-5, from a hash of the user message, so it is
 valid on every survey's scale), and :func:`is_filtered` says which prompts the ``filtered`` model blocks. The
@@ -34,7 +36,7 @@ from typing import Any
 
 from whosevalues.testing._server import LoopbackServer, QuietHandler
 
-MODELS = ("reasoner", "o-series", "o1-mini", "think-inline", "one-hot", "markdown", "filtered", "plain")
+MODELS = ("reasoner", "o-series", "o1-mini", "think-inline", "one-hot", "markdown", "filtered", "plain", "weak")
 REASONING_TOKENS = {"reasoner": 300, "o-series": 64, "o1-mini": 64, "think-inline": 40}
 
 
@@ -115,6 +117,8 @@ def _answer_positions(model: str, value: int) -> list[dict]:
     v = str(value)
     if model == "one-hot":
         return [_position(v, {v: 0.0, str(1 + value % 5): -21.0, "I": -40.25})]
+    if model == "weak":
+        return [_position(v, {"I": math.log(0.6), v: math.log(0.3), "The": math.log(0.1)})]
     if model == "markdown":
         return [_position("**", {"**": math.log(0.97), v: math.log(0.03)}),
                 _position(v, {v: math.log(0.96), "I": math.log(0.03), "The": math.log(0.01)}),
