@@ -130,3 +130,13 @@ def test_budget_cap_ends_with_no_answer_budget_not_a_loop():
     assert outcome.status == "no_answer_budget" and "reasoning" in outcome.detail
     assert asked == attempts == 5  # 10, 20, 40, 80, 160: bounded by the cap
     assert completion.reply.reasoning_text and completion.extra["max_tokens"] == 160
+
+
+def test_a_study_file_changes_thinking_of_a_catalog_model():
+    from whosevalues.models.catalog import resolve_model
+    from whosevalues.study import Study
+
+    study = Study.from_dict({"models": [{"id": "gpt-4o", "thinking": "off"}]})
+    changed, catalog = study.model_specs()[0], resolve_model("gpt-4o")
+    assert changed.thinking == "off" and catalog.thinking == "default"
+    assert (changed.provider, changed.api_model, changed.origin) == (catalog.provider, catalog.api_model, catalog.origin)
