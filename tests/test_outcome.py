@@ -103,7 +103,8 @@ def test_store_keeps_reasoning_version_fingerprint_and_endpoint_lessons(tmp_path
         store.add_requests([planned], run)
         assert store.save_answer(planned, completion, run, attempts=1, latency_s=0, parse=parse_completion) == "valid"
         row = store.db.execute("SELECT value, reasoning_text, reasoning_tokens, reasoned, model_version, "
-                               "system_fingerprint, seed_honoured, max_tokens_used, adaptations FROM answers").fetchone()
+                               "system_fingerprint, seed_honoured, max_tokens_used, adaptations "
+                               "FROM answers").fetchone()
         assert row == (4.0, "weighing 2 and 4", 57, 1, "m-2026-01", "fp_1", 1, 80, '["no_temperature"]')
         store.set_endpoint_setting("e", "budget:sample", "320", "why")
         assert store.endpoint_settings("e") == {"budget:sample": ("320", "why")}

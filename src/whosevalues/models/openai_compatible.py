@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import math
 import os
-import re
 from typing import Any, Iterable
 from urllib.parse import urlparse
 

@@ -183,7 +183,8 @@ def _message(model: str, value: int, budget: int) -> tuple[dict, str, list[dict]
         if budget <= thinking:
             return ({"role": "assistant", "content": "", "reasoning_content": " ".join(words[:budget])},
                     "length", None, budget)
-        return {"role": "assistant", "content": str(value), "reasoning_content": " ".join(words)}, "stop", None, thinking
+        message = {"role": "assistant", "content": str(value), "reasoning_content": " ".join(words)}
+        return message, "stop", None, thinking
     if model in ("o-series", "o1-mini"):
         if budget <= thinking:
             return {"role": "assistant", "content": "", "refusal": None}, "length", None, budget
