@@ -162,3 +162,24 @@ def test_weak_distributions_are_sampled_instead_and_kept_for_reference(finished_
                           "ON r.key = a.key WHERE r.model = 'weak' AND r.mode = 'distribution'").fetchall()
     assert kept and all(status == "sampled_instead" and mass == pytest.approx(0.3) and json.loads(dist)
                         for status, mass, dist in kept)
+
+
+def test_sample_check_flags_distributions_that_disagree_with_samples(tmp_path):
+    from whosevalues import Study, run_study
+    from whosevalues.testing.stub_providers import MISCALIBRATED
+
+    with ProviderStubServer() as server:
+        study = Study.from_dict({"surveys": ["mfq2"], "languages": ["en"], "personas": ["none"], "samples": 1,
+                                 "models": [{"id": "mis", "provider": "openai-compatible", "api_model": MISCALIBRATED,
+                                             "base_url": server.base_url, "origin": "USA"}]})
+        result = run_study(study, tmp_path / "out", show_progress=False)
+    check = result.run_notes["models"]["mis"]["sample_check"]
+    per_item = check["per_item"]
+    assert check["items"] == 5 and len(per_item) == 5
+    # recomputed from the per-item means the run reports: the flag follows from the data
+    mean_diff = sum(abs(r["sampled_mean"] - r["distribution_mean"]) for r in per_item) / len(per_item)
+    assert check["mean_abs_difference"] == pytest.approx(mean_diff, abs=1e-4)
+    assert check["disagree"] is (mean_diff > check["tolerance"]) is True
+    assert all(r["sampled_mean"] == intended_value(load_instrument("mfq2").render(r["item"], "en", "none").user)
+               for r in per_item)
+    assert any("differ from distribution means" in note for note in result.notes)

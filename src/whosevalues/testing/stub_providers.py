@@ -16,6 +16,8 @@ the recorded exchanges in ``../shared/data/provider_exchanges`` (OpenAI's 400s w
 ``filtered``      good logprobs, but some prompts are filtered: ``finish_reason`` content_filter, or an HTTP 400
                   with DashScope's ``data_inspection_failed`` body.
 ``plain``         good logprobs, spread around the answer.
+``miscalibrated`` (not in ``MODELS``) logprobs with 40% on the far end of the scale, while the sampled text
+                  is always the intended value: the sample check must flag it.
 ``weak``          logprobs with only 30% of the mass on the scale (the rest on "I" and "The"): below the
                   default minimum valid mass, so each item must be sampled instead.
 
@@ -37,6 +39,8 @@ from typing import Any
 from whosevalues.testing._server import LoopbackServer, QuietHandler
 
 MODELS = ("reasoner", "o-series", "o1-mini", "think-inline", "one-hot", "markdown", "filtered", "plain", "weak")
+#: served too, but not part of the standard set: logprobs that disagree with what the model samples
+MISCALIBRATED = "miscalibrated"
 REASONING_TOKENS = {"reasoner": 300, "o-series": 64, "o1-mini": 64, "think-inline": 40}
 
 
@@ -117,6 +121,8 @@ def _answer_positions(model: str, value: int) -> list[dict]:
     v = str(value)
     if model == "one-hot":
         return [_position(v, {v: 0.0, str(1 + value % 5): -21.0, "I": -40.25})]
+    if model == MISCALIBRATED:
+        return [_position(v, {v: math.log(0.6), str(6 - value if value != 3 else 5): math.log(0.4)})]
     if model == "weak":
         return [_position(v, {"I": math.log(0.6), v: math.log(0.3), "The": math.log(0.1)})]
     if model == "markdown":
@@ -134,7 +140,7 @@ class Reply:
 def respond(body: dict, count: int) -> Reply:
     """The server's answer to one chat-completions body."""
     model = str(body.get("model"))
-    if model not in MODELS:
+    if model not in MODELS and model != MISCALIBRATED:
         return Reply(404, {"error": {"message": f"The model `{model}` does not exist", "type": "invalid_request_error",
                                      "param": None, "code": "model_not_found"}})
     rejection = _rejection(model, body)
