@@ -19,16 +19,11 @@ the system role             folds the system prompt into the start of the user m
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
 from whosevalues.models.base import ChatRequest
-
-try:  # the provider-neutral error reader (helper "exchanges"); a small local reader until it lands
-    from whosevalues.models.errors import read_error as _read_error
-except ImportError:  # pragma: no cover - depends on the merge order
-    _read_error = None
+from whosevalues.models.errors import read_error
 
 
 @dataclass(frozen=True)
@@ -44,39 +39,15 @@ _PARAM_TO_ADAPTATION = {
     "top_logprobs": "no_logprobs",
     "seed": "no_seed",
 }
-_SYSTEM_ROLE = re.compile(r"messages\[\d+\]\.role|\bsystem\b|\bdeveloper\b", re.IGNORECASE)
-_NAMED_PARAM = re.compile(r"'(max_tokens|temperature|top_logprobs|logprobs|seed)'|\b(max_tokens|temperature|"
-                          r"top_logprobs|logprobs|seed)\b")
+# models.errors names a rejected role "system_role" / "developer_role"; OpenAI's param is "messages[0].role"
+_SYSTEM_ROLE = re.compile(r"messages\[\d+\]\.role|system|developer", re.IGNORECASE)
 
 
 def rejected_param(status: int | None, raw: str | None) -> str | None:
-    """The parameter a 400 rejects, as the error reader names it (None when it names none)."""
+    """The parameter a 400 rejects, as ``models.errors.read_error`` names it (None when it names none)."""
     if status != 400 or not raw:
         return None
-    if _read_error is not None:
-        try:
-            return _read_error(status, raw, None).param
-        except Exception:  # a body the reader cannot place: fall back to the local reading
-            pass
-    return _local_param(raw)
-
-
-def _local_param(raw: str) -> str | None:
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        body = None
-    error = body.get("error", body) if isinstance(body, dict) else None
-    if isinstance(error, list) and error:  # array-wrapped errors (Gemini's OpenAI endpoint)
-        error = error[0].get("error", error[0]) if isinstance(error[0], dict) else None
-    param = error.get("param") if isinstance(error, dict) else None
-    message = str(error.get("message") if isinstance(error, dict) else raw)
-    if param:
-        return str(param)
-    if "system" in message.lower() and "role" in message.lower():
-        return "system role"
-    match = _NAMED_PARAM.search(message)
-    return (match.group(1) or match.group(2)) if match else None
+    return read_error(status, raw, None).param
 
 
 def adaptation_for(param: str | None, request: ChatRequest, model: str) -> Adaptation | None:

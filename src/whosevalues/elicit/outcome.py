@@ -67,7 +67,8 @@ def decide(completion: Completion, *, mode: str, scale_min: int, scale_max: int,
     if reply.finish_reason in ("content_filter", "refusal"):
         return Outcome(None, REFUSAL, _refusal_detail(reply))
     if reply.finish_reason == "error":
-        reason = f": {reply.refusal_reason}" if reply.refusal_reason else ""
+        problem = reply.extra.get("problem") or reply.refusal_reason
+        reason = f": {problem}" if problem else ""
         return Outcome(None, ERROR, f"broken response body{reason}")
     answer = reply.answer_text
     if reply.finish_reason == "length" and not (answer or "").strip() and completion.distribution is None:

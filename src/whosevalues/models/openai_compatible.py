@@ -29,7 +29,9 @@ from typing import Any, Iterable
 from urllib.parse import urlparse
 
 from whosevalues.elicit.distribution import distribution_from_positions  # noqa: F401 - the old import path
-from whosevalues.models.base import ADAPTATIONS, BackendError, ChatRequest, Completion, ProviderReply, TokenPosition
+from whosevalues.models.base import ADAPTATIONS, BackendError, ChatRequest, Completion, ProviderReply
+from whosevalues.models.errors import ProviderError, ProviderHTTPError, read_error
+from whosevalues.models.openai_format import translate_chat_completion
 # parse_retry_after, redact, require_key, import_sdk and PLACEHOLDER_KEY lived here first; still importable from here
 from whosevalues.models.remote import (  # noqa: F401
     PLACEHOLDER_KEY, RemoteBackend, import_sdk, is_retryable_status, parse_retry_after, redact, require_key,
@@ -39,19 +41,11 @@ from whosevalues.models.spec import ModelSpec
 TOP_LOGPROBS = 20
 #: tokens asked for in distribution mode: room for formatting before the number and the 1/10 split after it
 DISTRIBUTION_TOKENS = 6
-# 400 bodies that mean "the provider's moderation refused this", not "your request is malformed"
-_FILTER_CODES = {"content_filter", "data_inspection_failed", "1301", "contentfilter", "content_policy_violation"}
-_FILTER_PHRASES = ("high risk", "inappropriate content", "content filter", "content management policy")
 # public hosts known to honour ``seed``; other hosted APIs may reject unknown fields
 _SEED_HOSTS = ("api.openai.com", "dashscope", "fireworks.ai", "api.deepseek.com")
 
 
 # ---------------------------------------------------------------- helpers
-
-try:  # the provider-neutral error reader (helper "exchanges"); the local reading below until it lands
-    from whosevalues.models.errors import read_error
-except ImportError:  # pragma: no cover - depends on the merge order
-    read_error = None
 
 def is_local_url(url: str | None) -> bool:
     """Loopback or private-network hosts: self-hosted servers that usually need no key."""
@@ -154,9 +148,12 @@ class OpenAICompatibleBackend(RemoteBackend):
         return body, raw, status
 
     def _status_error(self, exc: Any, key: str) -> BackendError:
+        """An HTTP error read by ``models.errors`` (every provider's error shape; see there)."""
         status = exc.status_code
         raw = redact(_response_text(exc.response), key)
-        message = redact(_error_message(exc.body) or str(exc), key) or ""
+        error = read_error(status, raw, exc.response.headers, body=None if raw else exc.body)
+        error.message = redact(error.message, key) or ""
+        message = _error_message(error) or str(exc)
         if status == 401:
             env = self._key_env() or "api_key_env"
             message = f"HTTP 401 unauthorized: check {env} (the key was rejected): {message}"
@@ -165,8 +162,7 @@ class OpenAICompatibleBackend(RemoteBackend):
                        f"(base_url {self.spec.base_url}): {message}")
         else:
             message = f"HTTP {status}: {message}"
-        return BackendError(message, retryable=is_retryable_status(status),
-                            retry_after=parse_retry_after(exc.response.headers), status=status, raw=raw)
+        return ProviderHTTPError(message, error, raw=raw)
 
     async def complete(self, request: ChatRequest) -> Completion:
         return Completion.from_reply(await self.reply(self.build_params(request)))
@@ -184,8 +180,8 @@ class OpenAICompatibleBackend(RemoteBackend):
             raise
         reply = translate_chat_completion(body, raw, status)
         if reply.finish_reason == "error":
-            raise BackendError(f"broken response: {reply.refusal_reason or 'no usable choice'}", retryable=True,
-                               status=status, raw=raw)
+            problem = reply.extra.get("problem") or reply.refusal_reason or "no usable choice"
+            raise BackendError(f"broken response: {problem}", retryable=True, status=status, raw=raw)
         return reply
 
     async def probe_replies(self, prompts: list[str]) -> list[ProviderReply]:
@@ -210,50 +206,6 @@ PROBE_PROMPTS = (
     "On a scale from 1 to 5, how much do you enjoy crowded places? Reply with one digit only.",
 )
 PROBE_TOKENS = DISTRIBUTION_TOKENS
-
-
-# ---------------------------------------------------------------- translation (until models.openai_format)
-
-try:
-    from whosevalues.models.openai_format import translate_chat_completion
-except ImportError:  # pragma: no cover - replaced by the exchanges helper's module once merged
-    def translate_chat_completion(body: Any, raw: str, http_status: int = 200) -> ProviderReply:
-        reply = ProviderReply(raw=raw, http_status=http_status)
-        if not isinstance(body, dict):
-            reply.finish_reason, reply.refusal_reason = "error", "response body is not a JSON object"
-            return reply
-        reply.model_version, reply.system_fingerprint = body.get("model"), body.get("system_fingerprint")
-        usage = body.get("usage") or {}
-        reply.input_tokens, reply.output_tokens = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        reply.reasoning_tokens = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
-        choices = body.get("choices")
-        if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
-            reply.finish_reason, reply.refusal_reason = "error", "response has no choices"
-            return reply
-        choice = choices[0]
-        message = choice.get("message") or {}
-        finish = choice.get("finish_reason")
-        reply.provider_finish_reason = finish
-        reply.finish_reason = finish if finish in ("stop", "length", "content_filter") else "other"
-        content = message.get("content")
-        reasoning = message.get("reasoning_content") or message.get("reasoning")
-        if isinstance(content, str) and "<think>" in content:
-            before, _, after = content.partition("<think>")
-            thought, closed, answer = after.partition("</think>")
-            reasoning = (reasoning or "") + thought
-            content = before + answer if closed else before
-        reply.answer_text, reply.reasoning_text = content, reasoning or None
-        reply.reasoned = bool(reasoning) or bool(reply.reasoning_tokens)
-        if message.get("refusal") and not content:
-            reply.finish_reason, reply.refusal_reason = "refusal", str(message["refusal"])
-        entries = ((choice.get("logprobs") or {}).get("content")) or []
-        if entries:
-            reply.positions = [
-                TokenPosition(token=e.get("token") or "", logprob=e.get("logprob"),
-                              top={t["token"]: t["logprob"] for t in e.get("top_logprobs") or []
-                                   if t.get("token") is not None and t.get("logprob") is not None})
-                for e in entries if isinstance(e, dict)]
-        return reply
 
 
 # ---------------------------------------------------------------- thinking, per provider
@@ -317,45 +269,23 @@ def _response_text(response: Any) -> str | None:
         return None
 
 
-def _error_message(body: Any) -> str | None:
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict):
-            return str(inner.get("message") or inner)
-        return str(inner)
-    return str(body) if body else None
+def _error_message(error: ProviderError) -> str:
+    """The provider's words, with the rejected parameter named when the provider gave one."""
+    if error.param and error.param not in error.message:
+        return f"{error.message} (parameter: {error.param})"
+    return error.message
 
 
 def _filter_reason(raw: str | None) -> str | None:
-    try:
-        body = json.loads(raw or "")
-    except ValueError:
-        return raw
-    error = body.get("error", body) if isinstance(body, dict) else body
-    if isinstance(error, dict):
-        return " ".join(str(error[k]) for k in ("code", "message") if error.get(k)) or raw
-    return raw
+    """The provider's code and words for a filter block (kept with the refusal)."""
+    error = read_error(400, raw, None)
+    return " ".join(part for part in (error.code, error.message) if part) or raw
 
 
 def _is_content_filter(raw: str | None) -> bool:
-    if not raw:
-        return False
-    if read_error is not None:
-        try:
-            if read_error(400, raw, None).is_content_filter:
-                return True
-        except Exception:  # a body the reader cannot place: the local reading below decides
-            pass
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return False
-    error = body.get("error", body) if isinstance(body, dict) else {}
-    if not isinstance(error, dict):
-        return False
-    code = str(error.get("code") or error.get("type") or "").lower()
-    message = str(error.get("message") or "").lower()
-    return code in _FILTER_CODES or any(phrase in message for phrase in _FILTER_PHRASES)
+    """Whether an error body is the provider's moderation refusing the item (DashScope
+    data_inspection_failed, Zhipu 1301, Azure content_filter, Moonshot "high risk"...)."""
+    return bool(raw) and read_error(400, raw, None).is_content_filter
 
 
 def iter_keys(specs: Iterable[ModelSpec]) -> set[str]:
