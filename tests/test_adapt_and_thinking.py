@@ -35,7 +35,7 @@ def recorded_error(shared_data, name: str) -> str:
 @pytest.mark.parametrize("name, param, adaptation", [
     ("openai_400_max_tokens_o1_with_headers.yaml", "max_tokens", "max_completion_tokens"),
     ("openai_400_max_tokens_unsupported_reasoning.json", "max_tokens", "max_completion_tokens"),
-    ("openai_o1mini_400_system_role.yaml", "messages[0].role", "fold_system"),
+    ("openai_o1mini_400_system_role.yaml", "system_role", "fold_system"),
     ("openai_gpt4o_400_param_not_supported.yaml", "web_search_options", None),
 ])
 def test_recorded_400s_name_the_parameter_and_the_adaptation(shared_data, name, param, adaptation):
@@ -82,12 +82,12 @@ def test_thinking_switch_by_model_name_or_effort():
 
 def test_adaptations_shape_the_request_body():
     backend = OpenAICompatibleBackend(spec("http://127.0.0.1:1/v1", "o1-mini", "default"))
-    backend.adaptations |= {"max_completion_tokens", "no_temperature", "fold_system", "no_seed"}
+    backend.param_adaptations |= {"max_completion_tokens", "no_temperature", "fold_system", "no_seed"}
     params = backend.build_params(REQUEST)
     assert params["max_completion_tokens"] == 10 and "max_tokens" not in params
     assert "temperature" not in params and "seed" not in params
     assert params["messages"] == [{"role": "user", "content": f"{REQUEST.system}\n\n{REQUEST.user}"}]
-    backend.adaptations.add("no_logprobs")
+    backend.param_adaptations.add("no_logprobs")
     assert "logprobs" not in backend.build_params(ChatRequest(**{**REQUEST.__dict__, "mode": "distribution"}))
 
 

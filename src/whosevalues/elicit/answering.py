@@ -36,7 +36,7 @@ async def answer(backend: Backend, request: ChatRequest, gate: ModelGate, memory
     while True:
         sent = replace(request, max_tokens=budget)
         try:
-            completion, used = await call_with_retries(backend, sent, gate, max_attempts=max_attempts)
+            result, used = await call_with_retries(backend, sent, gate, max_attempts=max_attempts)
         except FinalFailure as failure:
             attempts += failure.attempts
             adaptation = adaptation_for(rejected_param(failure.status, failure.raw), request, spec.id)
@@ -46,6 +46,7 @@ async def answer(backend: Backend, request: ChatRequest, gate: ModelGate, memory
             failure.attempts = attempts
             raise
         attempts += used
+        completion = Completion.of(result)
         outcome = decide(completion, mode=request.mode, scale_min=request.scale_min, scale_max=request.scale_max,
                          labels=labels, min_valid_mass=min_valid_mass)
         if outcome.larger_budget and budget < cap:
@@ -53,21 +54,25 @@ async def answer(backend: Backend, request: ChatRequest, gate: ModelGate, memory
             continue
         if budget > request.max_tokens and not outcome.larger_budget:
             memory.budget_worked(request.mode, budget)
-        _annotate(completion, backend, sent, budget)
+        _annotate(completion, backend, sent, budget, memory)
         return completion, outcome, attempts
 
 
-def _annotate(completion: Completion, backend: Backend, sent: ChatRequest, budget: int) -> None:
-    """What was really sent, for the store: budget, adaptations in force, whether a seed went and stayed."""
+def _annotate(completion: Completion, backend: Backend, sent: ChatRequest, budget: int,
+              memory: EndpointMemory) -> None:
+    """What was really sent, for the store: budget, adaptations in force (and the departures a translation
+    layer reported itself, e.g. Anthropic's temperature with thinking on), whether a seed went and stayed."""
     completion.extra["max_tokens"] = budget
-    if backend.adaptations:
-        completion.extra["adaptations"] = sorted(backend.adaptations)
+    translation_notes = list((completion.reply.extra.get("adaptations") or []) if completion.reply else [])
+    memory.note(translation_notes)
+    if backend.param_adaptations or translation_notes:
+        completion.extra["adaptations"] = sorted(backend.param_adaptations) + translation_notes
     completion.extra.setdefault("seed_honoured", seed_honoured(backend, sent))
 
 
 def seed_honoured(backend: Backend, request: ChatRequest) -> bool | None:
     """True: the seed was sent and accepted; False: the provider rejected it; None: never sent."""
-    if "no_seed" in backend.adaptations:
+    if "no_seed" in backend.param_adaptations:
         return False
     try:
         params = backend.build_params(request)

@@ -32,7 +32,7 @@ class EndpointMemory:
                 if setting.startswith(ADAPT_PREFIX):
                     name = setting[len(ADAPT_PREFIX):]
                     if name in backend.supported_adaptations:
-                        backend.adaptations.add(name)
+                        backend.param_adaptations.add(name)
                         self.notes[name] = note_for(name, backend.spec.id, temperature)
                 elif setting.startswith(BUDGET_PREFIX) and value.isdigit():
                     self.budgets[setting[len(BUDGET_PREFIX):]] = int(value)
@@ -42,8 +42,8 @@ class EndpointMemory:
         if adaptation.name not in self.backend.supported_adaptations:
             return False
         with self._lock:
-            if adaptation.name not in self.backend.adaptations:
-                self.backend.adaptations.add(adaptation.name)
+            if adaptation.name not in self.backend.param_adaptations:
+                self.backend.param_adaptations.add(adaptation.name)
                 self.notes[adaptation.name] = adaptation.note
                 if self.store is not None:
                     self.store.set_endpoint_setting(self.endpoint, ADAPT_PREFIX + adaptation.name, "1",
@@ -60,6 +60,11 @@ class EndpointMemory:
                 if self.store is not None:
                     self.store.set_endpoint_setting(self.endpoint, BUDGET_PREFIX + mode, str(budget),
                                                     f"answers came within {budget} tokens")
+
+    def note(self, notes: list[str]) -> None:
+        """Departures a backend's translation reported itself (kept for the run notes, not the store)."""
+        for text in notes:
+            self.notes.setdefault(f"~{text}", text)
 
     @property
     def adaptation_notes(self) -> list[str]:

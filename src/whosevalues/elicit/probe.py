@@ -64,7 +64,7 @@ async def _probe_with_adaptation(backend, memory: EndpointMemory) -> list[Provid
     failures = 0
     rng = random.Random()
     while True:
-        if "no_logprobs" in backend.adaptations:
+        if "no_logprobs" in backend.param_adaptations:
             return ProbeResult(False, "the provider rejects logprobs (HTTP 400 naming them)")
         try:
             return await backend.probe_replies(list(PROBE_PROMPTS))

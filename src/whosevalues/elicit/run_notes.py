@@ -64,7 +64,7 @@ def _model_notes(study: Study, backend: Backend, rows, mode: Mode | None, reason
     reasoned = bool((rows["reasoned"].fillna(0) == 1).any()) or bool((reasoning > 0).any())
     seeds = rows["seed_honoured"].dropna()
     temperature = study.temperature if study.temperature is not None else backend.spec.temperature
-    if "no_temperature" in backend.adaptations:
+    if "no_temperature" in backend.param_adaptations:
         temperature = None
     return {
         "mode": mode, "mode_reason": reason, "reasoned": reasoned,

@@ -54,6 +54,11 @@ class Completion:
     reply: "ProviderReply | None" = None
 
     @classmethod
+    def of(cls, result: "Completion | ProviderReply") -> "Completion":
+        """What ``Backend.complete`` returned, as a Completion."""
+        return result if isinstance(result, Completion) else cls.from_reply(result)
+
+    @classmethod
     def from_reply(cls, reply: "ProviderReply") -> "Completion":
         """A completion carrying a translated reply (the old fields filled in for older readers)."""
         return cls(text=reply.answer_text, raw=reply.raw, finish_reason=reply.finish_reason,
@@ -147,8 +152,8 @@ class Backend(ABC):
 
     def __init__(self, spec: ModelSpec):
         self.spec = spec
-        #: adaptations in force for this endpoint (learned from 400s, remembered in the store)
-        self.adaptations: set[str] = set()
+        #: which of ``ADAPTATIONS`` are in force for this endpoint (learned from 400s, kept in the store)
+        self.param_adaptations: set[str] = set()
 
     def build_params(self, request: ChatRequest) -> dict:
         """The exact provider request body for ``request`` (adaptations applied); batch lines use it too."""
@@ -162,8 +167,10 @@ class Backend(ABC):
         return False
 
     @abstractmethod
-    async def complete(self, request: ChatRequest) -> Completion:
-        """Answer one request. Raise BackendError for failures the runner should retry or record."""
+    async def complete(self, request: ChatRequest) -> "Completion | ProviderReply":
+        """Answer one request: a ProviderReply (the normal form; ``elicit.outcome`` decides what it means), or
+        a Completion (in-process engines that compute a distribution themselves). Raise BackendError for
+        failures the runner should retry or record."""
 
     async def aclose(self) -> None:
         """Release connections or model memory."""

@@ -92,7 +92,7 @@ class OpenAICompatibleBackend(RemoteBackend):
 
     def build_params(self, request: ChatRequest) -> dict[str, Any]:
         """The exact request body for ``request``: adaptations in force and the thinking setting applied."""
-        distribution = request.mode == "distribution" and "no_logprobs" not in self.adaptations
+        distribution = request.mode == "distribution" and "no_logprobs" not in self.param_adaptations
         max_tokens = max(request.max_tokens, DISTRIBUTION_TOKENS) if distribution else request.max_tokens
         return self._params(request.system, request.user, max_tokens=max_tokens,
                             logprobs=TOP_LOGPROBS if distribution else None,
@@ -100,7 +100,7 @@ class OpenAICompatibleBackend(RemoteBackend):
 
     def _params(self, system: str | None, user: str, *, max_tokens: int, logprobs: int | None,
                 temperature: float | None = None, seed: int | None = None) -> dict[str, Any]:
-        adapted = self.adaptations
+        adapted = self.param_adaptations
         if system and "fold_system" in adapted:
             messages = [{"role": "user", "content": f"{system}\n\n{user}"}]
         else:
