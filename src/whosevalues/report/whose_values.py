@@ -53,7 +53,7 @@ def whose_values_section(out: OutputDir, first: bool) -> str:
             continue
         entry = summary.get(survey, {})
         parts.append(f"<h3>{_e(survey_label(survey))}</h3>")
-        parts.append(_coverage(table))
+        parts.append(_coverage(table, entry.get("countries", {}).get("sources", [])))
         parts.append(_model_sentences(entry.get("countries", {}).get("models", [])))
         figures = write_world_figures(out, survey)
         parts.append(_figure_html(figures[0]))
@@ -62,10 +62,14 @@ def whose_values_section(out: OutputDir, first: bool) -> str:
     return "".join(parts)
 
 
-def _coverage(table: pd.DataFrame) -> str:
+def _coverage(table: pd.DataFrame, sources: list[dict]) -> str:
     levels = [f"{group['country'].nunique()} at the {level} level"
               for level, group in table.groupby("level", sort=True)]
-    return f"<p>Countries compared: {_e('; '.join(levels))}.</p>"
+    listed = "".join(f"<li>{_e(', '.join(s['countries']))} ({_e(s['level'])} level): {_e(s['source'])}</li>"
+                     for s in sources)
+    return (f"<p>Countries compared: {_e('; '.join(levels))}.</p>"
+            + (f"<details><summary>Where each country's data come from</summary><ul>{listed}</ul></details>"
+               if listed else ""))
 
 
 def lead_sentence(models: list[dict]) -> str | None:
