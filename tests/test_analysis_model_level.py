@@ -265,3 +265,24 @@ def test_temperature_recorded_per_model_and_by_origin(tmp_path):
     assert found == {"a": 0.6, "b": 1.0}
     summary = reliability.temperature_summary(found, {"a": "CHN", "b": "USA"})
     assert summary["mean_by_origin"] == {"CHN": 0.6, "USA": 1.0} and "confounded" in summary["note"]
+
+
+@needs_shared
+def test_report_section_shows_conclusions_joint_tests_baselines_and_model_level_columns(mfq2_runs):
+    from whosevalues.report.inference_section import inference_section
+    from whosevalues.report.outdir import OutputDir
+
+    directory, summary = mfq2_runs[False]
+    page = inference_section(OutputDir(directory))
+    assert "Which conclusions hold" in page and "joint Wald test per family" in page
+    for record in summary["conclusions"]:
+        assert html_escape(record["claim"]) in page
+    assert "Human baselines" in page and "Ceiling-normalised" in page and "Variance shares" in page
+    assert "p (wild, models)" in page and "p (permutation)" in page and "p Holm" in page
+    assert "< 2e-16" not in page.split("p (wild bootstrap by model)")[1]  # a bootstrap p of 0 is < 1/B
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from whosevalues.report.figures import FigureResult, model_similarity, write_figures
+from whosevalues.report.inference_section import inference_section
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.report.tables import fmt_number, formatted_tables, table2, write_tables
 
@@ -49,7 +50,7 @@ def render_report(out: OutputDir, figures: list[FigureResult]) -> str:
     sections = [
         _header(out), _headline_section(out), _design_section(out), _models_section(out),
         _populations_section(out), _figures_section(out, figures), _tables_section(out),
-        _exclusions_section(out), _prompts_section(out), _provenance_section(out),
+        inference_section(out), _exclusions_section(out), _prompts_section(out), _provenance_section(out),
     ]
     body = "\n".join(s for s in sections if s)
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
