@@ -286,3 +286,14 @@ def html_escape(text: str) -> str:
     import html
 
     return html.escape(text, quote=True)
+
+
+@needs_shared
+def test_paper_files_record_temperature_confounded_with_origin():
+    means = load_llm_responses(PAPER / "llm_mfq_responses.csv")
+    summary = reliability.temperature_summary(reliability.temperatures(means, None),
+                                              dict(zip(means["model"], means["origin"])))
+    # issue 10: Chinese models .655 on average, US models .92 (computed here from the files' column)
+    assert summary["mean_by_origin"]["CHN"] == pytest.approx(.655, abs=0.001)
+    assert summary["mean_by_origin"]["USA"] == pytest.approx(.92, abs=0.001)
+    assert "confounded" in summary["note"]

@@ -10,7 +10,8 @@
   and "Q177".."Q195". Those files hold one row per item with the item mean over the 20 samples; they do not
   say how many samples of each item were valid, so n_valid is n_total (20) where the mean exists.
   ``source_row`` keeps each condition-item's first row number in its file: the paper's WVS RQ1 script keeps
-  "the first row" per item after a join, so paper-compatible mode needs the file order.
+  "the first row" per item after a join, so paper-compatible mode needs the file order. ``temperature`` keeps
+  the sampling temperature the files record per model (analysis/reliability.py reports it by origin).
 
 Several files may be given (e.g. the WVS none and persona files); identical duplicate rows are merged,
 conflicting ones are an error.
@@ -102,14 +103,16 @@ def from_paper_layout(raw: pd.DataFrame, where: str = "paper responses") -> pd.D
         "item": _paper_items(frame["item"], survey, where),
         "mean": pd.to_numeric(frame["llm_response"], errors="coerce"),
         "source_row": np.arange(len(frame)),
+        "temperature": pd.to_numeric(frame["temperature"], errors="coerce") if "temperature" in frame else np.nan,
     })
     # One row per sample in a full export, one per item in the published files: the item mean repeats.
     grouped = mapped.groupby(KEY, sort=False, as_index=False).agg(
-        origin=("origin", "first"), mean=("mean", "first"), source_row=("source_row", "min"))
+        origin=("origin", "first"), mean=("mean", "first"), source_row=("source_row", "min"),
+        temperature=("temperature", "first"))
     grouped["n_total"] = PAPER_SAMPLES
     grouped["n_valid"] = np.where(grouped["mean"].notna(), PAPER_SAMPLES, 0)
     grouped["refusal_rate"] = 1.0 - grouped["n_valid"] / grouped["n_total"]
-    return grouped[CONTRACT_COLUMNS + ["source_row"]]
+    return grouped[CONTRACT_COLUMNS + ["source_row", "temperature"]]
 
 
 def _paper_survey(frame: pd.DataFrame, where: str) -> str:
