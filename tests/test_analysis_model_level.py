@@ -297,3 +297,16 @@ def test_paper_files_record_temperature_confounded_with_origin():
     assert summary["mean_by_origin"]["CHN"] == pytest.approx(.655, abs=0.001)
     assert summary["mean_by_origin"]["USA"] == pytest.approx(.92, abs=0.001)
     assert "confounded" in summary["note"]
+
+
+def test_verdicts_follow_the_p_values():
+    from whosevalues.analysis.conclusions import verdict
+
+    every = {"classical": .001, "two-way clustered": .01, "wild bootstrap (models)": .02,
+             "permutation (origin labels)": float("nan"), "CR2 (Satterthwaite)": .03}
+    assert verdict(1, .2, every) == "holds under every method"
+    assert verdict(-1, .2, every).endswith("other sign")
+    assert verdict(1, .2, {**every, "wild bootstrap (models)": .4}).startswith("classical only")
+    assert verdict(0, .0, {name: .5 for name in every}).startswith("holds")
+    assert verdict(0, .0, every).startswith("does not hold")
+    assert verdict(1, .2, {"classical": .001}).startswith("cannot be judged at the model level")

@@ -189,7 +189,7 @@ def summary_warnings(summary: dict) -> list[str]:
     lines = []
     for survey, result in summary.get("surveys", {}).items():
         for analysis in result.get("analyses", {}).values():
-            lines += [f"{survey} {w}" for w in analysis.get("warnings", []) if isinstance(analysis, dict)]
+            lines += [f"{survey} {warning}" for warning in analysis.get("warnings", [])]
         removed = result.get("reliability", {}).get("items_below_min_valid", 0)
         if removed:
             lines.append(f"{survey}: {removed} item(s) had fewer than {result['reliability']['min_valid_samples']} "
