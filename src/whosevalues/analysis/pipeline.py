@@ -42,9 +42,12 @@ HUMAN_ITEM_STATS_COLUMNS = ["survey", "country", "item", "dimension", "mean", "s
 def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], *, paper_compatible: bool = False,
             out_dir: Path, bootstrap: int = 1999, seed: int = 0,
             languages: dict[str, str] | None = None, wild_bootstrap: int = 9999, permutations: int = 9999,
-            min_valid_samples: int | None = None, item_distributions: pd.DataFrame | None = None) -> dict:
+            min_valid_samples: int | None = None, item_distributions: pd.DataFrame | None = None,
+            country_populations: dict[str, list[Population]] | None = None) -> dict:
     """Run every analysis the data supports and write the output files; returns the summary dict.
 
+    ``populations`` go into the RQ analyses; ``country_populations`` (default: the same) into the
+    every-country comparison (countries_<survey>.csv) and steerability.
     ``bootstrap``: replicates of the bootstrap over models; ``wild_bootstrap``: of the wild cluster bootstrap
     by model; ``permutations``: Monte Carlo permutations of origin labels when there are more than 200,000
     assignments. ``min_valid_samples``: in sample mode, fewer valid samples make an item missing (default 5;
@@ -80,8 +83,10 @@ def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], 
     summary["exclusions"] = exclusion_frame.to_dict(orient="records")
     pd.concat([s for s in item_stats if len(s)] or [pd.DataFrame(columns=HUMAN_ITEM_STATS_COLUMNS)],
               ignore_index=True).to_csv(out_dir / "human_item_stats.csv", index=False)
-    summary["aggregate_similarity"] = _aggregate_similarity(item_means, populations, out_dir)
-    _write_populations(populations, summary, out_dir)
+    summary["aggregate_similarity"] = _aggregate_similarity(item_means, _item_level(populations), out_dir)
+    country_populations = populations if country_populations is None else country_populations
+    _countries_and_steerability(item_means, country_populations, summary, out_dir)
+    _write_populations(_union(populations, country_populations), summary, out_dir)
     try:
         from whosevalues.version import __version__
         summary["version"] = __version__
@@ -89,6 +94,34 @@ def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], 
         pass
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default), encoding="utf-8")
     return summary
+
+
+def _item_level(populations: dict[str, list[Population]]) -> dict[str, list[Population]]:
+    """Populations with item-level data (not those known only by dimension means)."""
+    return {survey: [p for p in pops if p.level == "item"] for survey, pops in populations.items()}
+
+
+def _union(first: dict[str, list[Population]], second: dict[str, list[Population]]) -> dict[str, list[Population]]:
+    merged = {}
+    for survey in dict.fromkeys([*first, *second]):
+        by_country = {p.country: p for p in [*second.get(survey, []), *first.get(survey, [])]}
+        merged[survey] = list(by_country.values())
+    return merged
+
+
+def _countries_and_steerability(item_means: pd.DataFrame, populations: dict[str, list[Population]],
+                                summary: dict, out_dir: Path) -> None:
+    """countries_<survey>.csv (every model against every country) and steerability_<survey>.csv, with their
+    headlines in summary.json under surveys.<survey>.countries / .steerability."""
+    from whosevalues.analysis.countries import write_countries
+    from whosevalues.analysis.steerability import write_steerability
+
+    countries = write_countries(item_means, populations, out_dir)
+    steering = write_steerability(out_dir, list(countries))
+    for survey, entry in countries.items():
+        summary["surveys"].setdefault(survey, {})["countries"] = entry
+    for survey, entry in steering.items():
+        summary["surveys"].setdefault(survey, {})["steerability"] = entry
 
 
 def _write_populations(populations: dict[str, list[Population]], summary: dict, out_dir: Path) -> None:
