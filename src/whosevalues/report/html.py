@@ -14,6 +14,7 @@ import pandas as pd
 from whosevalues.report import answers, coverage, reuse
 from whosevalues.report.figures import FigureResult, write_figures
 from whosevalues.report.headline import coverage_sentence, headline_sentence, headlines
+from whosevalues.report.inference_section import inference_section
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.report.tables import fmt_number, formatted_tables, table2, write_tables
 
@@ -54,9 +55,13 @@ def write_report(out_dir: Path | str) -> Path:
 
 
 def render_report(out: OutputDir, figures: list[FigureResult]) -> str:
+    from whosevalues.report.whose_values import is_world_figure, whose_values_section  # first with > 2 countries
+
     sections = [
-        _header(out), _headline_section(out), _design_section(out), _models_section(out),
-        _populations_section(out), _figures_section(out, figures), _tables_section(out),
+        _header(out), whose_values_section(out, figures, first=True), _headline_section(out), _design_section(out),
+        _models_section(out), _populations_section(out),
+        _figures_section(out, [f for f in figures if not is_world_figure(f)]),
+        whose_values_section(out, figures, first=False), _tables_section(out), inference_section(out),
         _exclusions_section(out), _prompts_section(out), _provenance_section(out),
     ]
     body = "\n".join(s for s in sections if s)
