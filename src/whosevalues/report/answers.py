@@ -241,7 +241,7 @@ def run_notes_rows(out: OutputDir) -> pd.DataFrame | None:
             "Mode": f"{note.get('mode') or '?'}" + (f": {note['mode_reason']}" if note.get("mode_reason") else ""),
             "Reasoning": _reasoning(note),
             "Temperature": _text(note.get("temperature"), "provider default"),
-            "Seed honoured": {True: "yes", False: "no"}.get(note.get("seed_honoured"), "unknown"),
+            "Seed honoured": {True: "yes", False: "no"}.get(note.get("seed_honoured"), "not reported"),
             "Model versions": _joined(note.get("model_versions")),
             "Fingerprints": _joined(note.get("system_fingerprints")),
             "Adaptations (departures from the design)": _joined(note.get("adaptations"), "none"),
@@ -251,17 +251,21 @@ def run_notes_rows(out: OutputDir) -> pd.DataFrame | None:
 
 
 def run_notes_warnings(out: OutputDir) -> list[str]:
-    """Departures a reader must not miss: adaptations, disagreeing sample checks, unhonoured seeds."""
-    warnings = []
-    for model, note in (out.run_notes().get("models") or {}).items():
+    """Every departure from the study design the run recorded: its notes (adaptations, items sampled instead,
+    thinking switches, failed probes), then any model adaptation or disagreeing sample check they omit."""
+    notes = out.run_notes()
+    found = [str(n) for n in notes.get("notes") or []]
+    for model, note in (notes.get("models") or {}).items():
         if not isinstance(note, dict):
             continue
-        name = display_name(model)
         for adaptation in note.get("adaptations") or []:
-            warnings.append(f"{name}: {adaptation}")
-        if sample_check_disagrees(note.get("sample_check")):
-            warnings.append(f"{name}: the sample check disagrees with the distribution ({sample_check_text(note['sample_check'])})")
-    return warnings
+            if not any(str(adaptation) in text for text in found):
+                found.append(f"{model}: {adaptation}")
+        if sample_check_disagrees(note.get("sample_check")) and not any(
+                model in text and "differ" in text for text in found):
+            found.append(f"{model}: the sample check disagrees with the distribution "
+                         f"({sample_check_text(note['sample_check'])})")
+    return found
 
 
 def sample_check_disagrees(check) -> bool:
@@ -273,10 +277,17 @@ def sample_check_disagrees(check) -> bool:
 
 
 def sample_check_text(check) -> str:
+    """The run's check of distribution mode against sampled answers (elicit/run_notes.py), in words."""
     if check is None:
         return "not run"
     if not isinstance(check, dict):
         return str(check)
+    if {"items", "mean_abs_difference"} <= set(check):
+        text = (f"{check['items']} items, sampled vs distribution means differ by "
+                f"{_text(check['mean_abs_difference'])} on average")
+        if check.get("tolerance") is not None:
+            text += f" (tolerance {_text(check['tolerance'])})"
+        return text + (": DISAGREES" if sample_check_disagrees(check) else ": agrees")
     return "; ".join(f"{key}: {_text(value)}" for key, value in check.items())
 
 
@@ -287,7 +298,8 @@ def _reasoning(note: dict) -> str:
     if not reasoned:
         return "no"
     tokens = note.get("mean_reasoning_tokens")
-    return "yes" + (f", {tokens:.0f} tokens on average" if isinstance(tokens, (int, float)) else "")
+    return "yes" + (f", {tokens:.0f} tokens on average" if isinstance(tokens, (int, float))
+                    else ", token count not reported")
 
 
 def _joined(values, empty: str = "not reported") -> str:
@@ -300,7 +312,7 @@ def _text(value, none: str = "") -> str:
     if value is None:
         return none
     if isinstance(value, float):
-        return f"{value:g}"
+        return f"{value:.3g}"
     if isinstance(value, (list, tuple)):
         return ", ".join(map(str, value))
     return str(value)

@@ -242,23 +242,21 @@ def _models_section(out: OutputDir) -> str:
 
 
 def _run_notes_html(out: OutputDir) -> str:
-    """run_notes.json: what the run itself recorded per model, and its notes; departures as warnings."""
-    notes = out.run_notes()
-    if not notes:
+    """run_notes.json: what the run recorded per model; its departures from the design as warnings."""
+    if not out.run_notes():
         return ("<p class=\"meta\">This directory has no run_notes.json (answers not produced by "
                 "<code>whosevalues run</code> here), so reasoning, model versions, seeds and adaptations are not "
                 "known.</p>")
     parts = ["<h3>What the run recorded (run_notes.json)</h3>"]
-    general = [str(n) for n in notes.get("notes") or []]
-    if general:
-        parts.append("<ul>" + "".join(f"<li>{_e(n)}</li>" for n in general) + "</ul>")
     table = answers.run_notes_rows(out)
     if table is not None:
         parts.append(_table_html(table))
-    warnings = answers.run_notes_warnings(out)
-    if warnings:
+    departures = answers.run_notes_warnings(out)
+    if departures:
         parts.append("<p>Departures from the study design:</p><ul class=\"warning\">"
-                     + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>")
+                     + "".join(f"<li>{_e(w)}</li>" for w in departures) + "</ul>")
+    else:
+        parts.append("<p>The run recorded no departure from the study design.</p>")
     return "".join(parts)
 
 
