@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from test_report_fixtures import PAPER, _synthetic_distributions, needs_shared
-from whosevalues.report import answers, coverage
+from whosevalues.report import answers, coverage, run_notes
 from whosevalues.report.figures import model_similarity, read_figure_index, validity_data
 from whosevalues.report.headline import Headline, headline_sentence, headlines
 from whosevalues.report.html import headline, render_report, write_report
@@ -275,7 +275,7 @@ def test_run_notes_are_rendered_with_departures_as_warnings(distribution, tmp_pa
     assert "sample check disagrees" in warnings and "differ by 0.8 on average (tolerance 0.5): DISAGREES" in page
     [h] = headlines(out)  # the disagreeing check reaches the headline's coverage too
     assert any("sample check of GPT-4o disagrees" in part for part in h.coverage)
-    table = answers.run_notes_rows(out)
+    table = run_notes.run_notes_rows(out)
     assert table.set_index("Model").loc[display_name("deepseek-chat"), "Seed honoured"] == "not reported"
 
 

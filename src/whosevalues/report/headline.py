@@ -19,6 +19,7 @@ from scipy import stats
 from whosevalues.report.answers import DISTRIBUTION, LOW_VALID_MASS, model_modes, validity_data
 from whosevalues.report.figures import RESPONDENT_LANGUAGE, model_similarity, rq1_rows
 from whosevalues.report.outdir import OutputDir, display_name, mean_ci, survey_label
+from whosevalues.report.run_notes import sample_check_disagrees, sample_check_text
 from whosevalues.report.tables import fmt_number
 
 BOOTSTRAP = 2000
@@ -172,8 +173,6 @@ def coverage(out: OutputDir, survey: str, models: list[str]) -> list[str]:
 
 def _sample_check_flags(out: OutputDir, models: list[str]) -> list[str]:
     """The run's check of distribution mode against sampled answers, where it disagreed (run_notes.json)."""
-    from whosevalues.report.answers import sample_check_disagrees, sample_check_text
-
     notes = out.run_notes().get("models") or {}
     return [f"the run's sample check of {display_name(m)} disagrees ({sample_check_text(notes[m]['sample_check'])}): "
             f"its probability distributions may not describe the answers it gives"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from whosevalues.report import answers, coverage, reuse
+from whosevalues.report import answers, coverage, reuse, run_notes
 from whosevalues.report.figures import FigureResult, write_figures
 from whosevalues.report.headline import coverage_sentence, headline_sentence, headlines
 from whosevalues.report.inference_section import inference_section
@@ -248,10 +248,10 @@ def _run_notes_html(out: OutputDir) -> str:
                 "<code>whosevalues run</code> here), so reasoning, model versions, seeds and adaptations are not "
                 "known.</p>")
     parts = ["<h3>What the run recorded (run_notes.json)</h3>"]
-    table = answers.run_notes_rows(out)
+    table = run_notes.run_notes_rows(out)
     if table is not None:
         parts.append(_table_html(table))
-    departures = answers.run_notes_warnings(out)
+    departures = run_notes.run_notes_warnings(out)
     if departures:
         parts.append("<p>Departures from the study design:</p><ul class=\"warning\">"
                      + "".join(f"<li>{_e(w)}</li>" for w in departures) + "</ul>")
