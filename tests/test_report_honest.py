@@ -135,6 +135,8 @@ def test_distribution_mode_validity_is_the_probability_on_valid_answers(distribu
     assert f"{lowest:.1%}" in page  # the lowest condition's mass, in the sentence and the table
     table = answers.validity_table(distribution)
     assert len(table) == len(data) and table["Valid"].iloc[0] == f"{lowest:.1%}"
+    markdown = (distribution.path / "tables" / "validity.md").read_text(encoding="utf-8")
+    assert markdown.count("probability on valid answers") == len(data)
 
 
 def test_published_answers_keep_prop_na_and_invent_no_counts(paper_wvs):

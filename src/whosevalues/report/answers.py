@@ -154,14 +154,15 @@ def _validity_data(out: OutputDir, survey: str | None) -> pd.DataFrame | None:
     return grouped.drop(columns="refusals")
 
 
-def validity_table(out: OutputDir) -> pd.DataFrame | None:
+def validity_table(out: OutputDir, every_condition: bool = False) -> pd.DataFrame | None:
     """Display rows for every model x survey x condition whose answers were not all valid, and every
-    distribution-mode condition (its valid mass is the point), lowest validity first."""
+    distribution-mode condition (its valid mass is the point), lowest validity first; or every condition."""
     data = validity_data(out)
     if data is None:
         return None
-    shown = data[(data["measure"] == "mass") | (data["valid"] < 1) | (data["refusal_rate"] > 0)
-                 | (data["items_without_answer"] > 0)]
+    shown = data if every_condition else data[
+        (data["measure"] == "mass") | (data["valid"] < 1) | (data["refusal_rate"] > 0)
+        | (data["items_without_answer"] > 0)]
     shown = shown.sort_values(["valid", "display_name", "survey", "language", "persona"], na_position="last")
     return pd.DataFrame({
         "Model": shown["display_name"], "Survey": shown["survey"].map(survey_label), "Language": shown["language"],
