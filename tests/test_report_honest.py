@@ -305,3 +305,16 @@ def test_scrambled_id_warning_names_the_users_own_data():
 
     warning = scrambled_ids_warning({"Care": 0.05, "Purity": -0.1}, "foundation", "my_survey.csv")
     assert "my_survey.csv" in warning and "bundled" not in warning and "Participant" not in warning
+
+
+def test_the_terminal_prints_the_headline_with_its_interval(paper_wvs):
+    from rich.console import Console
+
+    from whosevalues.report.terminal import print_summary
+
+    console = Console(record=True, width=400)
+    print_summary(paper_wvs.path, console)
+    text = console.export_text()
+    for sentence in headline(paper_wvs):
+        assert sentence in text and "95% CI" in sentence
+    assert "Coverage: " in text
