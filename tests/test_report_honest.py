@@ -236,8 +236,9 @@ def test_model_counts_agree_and_say_who_was_left_out(paper_wvs):
 
 def test_mixed_modes_are_flagged_on_every_comparison(mixed):
     page = html.unescape(_page(mixed))
-    headline_part = page.split("<h2>", 1)[0]
-    assert "Mixed answer modes" in headline_part
+    assert "Mixed answer modes" in page.split("<h2>Study design</h2>", 1)[0]  # under the headline
+    for heading in ("<h2>Figures</h2>", "<h2>Tables</h2>"):
+        assert "Mixed answer modes" in page.split(heading, 1)[1].split("<h2>", 1)[0]
     assert "mixed: " in html.unescape(_design_row(_page(mixed), "Answer mode"))
     data = validity_data(mixed, "mfq2")
     assert set(data.loc[data["model"] == "gpt-4o", "measure"]) == {"samples"}
