@@ -2,7 +2,8 @@
 
 The exchanges are ../shared/data/provider_exchanges (SOURCE.md there says where each comes from and what
 a naive client gets wrong). Each row below is served by the loopback ReplayServer to the real SDK: the
-``openai`` SDK (chat completions, plain and streamed), the ``anthropic`` SDK (through AnthropicBackend,
+``openai`` SDK (through OpenAICompatibleBackend, and its stream reader for the recorded SSE streams), the
+``anthropic`` SDK (through AnthropicBackend,
 and its stream helper for the recorded SSE streams) and ``google-genai`` (through GeminiBackend). The row
 states the normal form the translation must give, with the values as they stand in the recorded body:
 answer text, whether reasoning is kept (and never inside the answer), reasoning tokens, finish reason,
@@ -266,19 +267,11 @@ def run(row: Row, monkeypatch) -> ProviderReply | BackendError:
 
 
 async def via_openai(url: str, monkeypatch) -> ProviderReply:
-    import openai
-
-    client = openai.AsyncOpenAI(base_url=url, api_key=FAKE_KEY, max_retries=0)
+    backend = openai_backend(url, monkeypatch)
     try:
-        response = await client.chat.completions.with_raw_response.create(
-            model="m", messages=[{"role": "system", "content": REQUEST.system},
-                                 {"role": "user", "content": REQUEST.user}], max_tokens=REQUEST.max_tokens)
-    except openai.APIStatusError as exc:
-        raise openai_backend(url, monkeypatch)._status_error(exc, FAKE_KEY) from None
+        return Completion.of(await backend.complete(REQUEST)).reply
     finally:
-        await client.close()
-    raw = response.http_response.text
-    return translate_chat_completion(json.loads(raw), raw, response.http_response.status_code)
+        await backend.aclose()
 
 
 async def via_openai_stream(url: str, monkeypatch) -> ProviderReply:
