@@ -8,6 +8,9 @@ from functools import partial
 
 import pytest
 
+from whosevalues.elicit.answering import answer
+from whosevalues.elicit.endpoint import EndpointMemory
+from whosevalues.elicit.limits import ModelGate
 from whosevalues.models.base import BackendError, ChatRequest, ConfigurationError
 from whosevalues.models.catalog import resolve_model
 from whosevalues.models.gemini_backend import GeminiBackend, _camel_keys
@@ -142,3 +145,20 @@ def test_bad_extra_body_is_a_configuration_error(monkeypatch):
     spec = resolve_model("gemini-2.0-flash").model_copy(update={"extra_body": {"no_such_field": 1}})
     with pytest.raises(ConfigurationError, match="extra_body"):
         complete(GeminiBackend(spec), request())
+
+
+def test_the_answering_loop_reads_the_reply_and_keeps_the_departures(backend_for):
+    """The decision layer consumes this backend's ProviderReply; its translation notes reach the run notes."""
+    with ReplayServer(recorded("answer")) as server:
+        backend = backend_for(server, "gemini-2.5-flash")
+        backend.spec = backend.spec.model_copy(update={"api_model": "gemini-2.5-pro", "thinking": "off"})
+        memory = EndpointMemory(backend)
+
+        async def go():
+            try:
+                return await answer(backend, request(), ModelGate(1), memory)
+            finally:
+                await backend.aclose()
+        completion, outcome, attempts = asyncio.run(go())
+    assert (outcome.status, outcome.value, attempts) == ("valid", 4.0, 1)
+    assert any("cannot turn thinking off" in note for note in memory.adaptation_notes)

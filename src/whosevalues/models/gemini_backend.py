@@ -161,9 +161,11 @@ def thinking_config(spec: ModelSpec, max_tokens: int) -> tuple[dict[str, Any] | 
                     [f"{spec.id}: thinking cannot be turned off on this model; the lowest level, "
                      f"{level.lower()}, was used"])
         if "pro" in model:
-            return ({"thinking_budget": PRO_25_MIN_BUDGET}, max(max_tokens, PRO_25_MIN_BUDGET + ANSWER_ROOM),
+            room = max(max_tokens, PRO_25_MIN_BUDGET + ANSWER_ROOM)
+            return ({"thinking_budget": PRO_25_MIN_BUDGET}, room,
                     [f"{spec.id}: Gemini 2.5 Pro cannot turn thinking off; its smallest budget, "
-                     f"{PRO_25_MIN_BUDGET} tokens, was used"])
+                     f"{PRO_25_MIN_BUDGET} tokens, was used" +
+                     (f" (max_output_tokens raised from {max_tokens} to {room})" if room > max_tokens else "")])
         return {"thinking_budget": 0}, max_tokens, []
     if generation_3:
         return {"thinking_level": "HIGH", "include_thoughts": True}, max_tokens, []
