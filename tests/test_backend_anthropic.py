@@ -186,3 +186,11 @@ def test_the_answering_loop_reads_the_reply_and_keeps_the_departures(backend_for
     assert (outcome.status, outcome.value, attempts) == ("valid", 4.0, 1)
     assert any("0.7" in note for note in completion.extra["adaptations"])
     assert any("0.7" in note for note in memory.adaptation_notes)
+
+
+def test_a_learned_no_temperature_adaptation_applies(monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
+    backend = AnthropicBackend(resolve_model("claude-opus-4"))
+    assert backend.build_params(request())["temperature"] == 1.0
+    backend.param_adaptations.add("no_temperature")
+    assert "temperature" not in backend.build_params(request())
