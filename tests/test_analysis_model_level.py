@@ -178,6 +178,7 @@ def test_paper_compatible_wvs_exclusions_name_every_input_model_left_out(tmp_pat
             left_out = set(exclusions.loc[exclusions["analysis"] == analysis, "model"])
             used = summary["surveys"]["wvs7"]["analyses"][analysis]["models"]
             assert left_out == persona_only and used + len(left_out) == means["model"].nunique()
+            assert set(summary["surveys"]["wvs7"]["analyses"][analysis]["excluded_models"]) == persona_only
         assert summary["exclusions"] and "unbalanced" in summary["surveys"]["wvs7"]["analyses"]["rq2"]["warnings"][0]
 
 

@@ -177,10 +177,16 @@ def llm_reliability(survey: str, items: list[str], item_means: pd.DataFrame, hum
 # -- exclusions and conclusions ------------------------------------------------------------------------
 
 def complete_exclusions(survey: str, survey_means: pd.DataFrame, used: dict[str, set[str]],
-                        recorded: pd.DataFrame, paper_compatible: bool) -> pd.DataFrame:
+                        recorded: pd.DataFrame, paper_compatible: bool, result: dict) -> pd.DataFrame:
+    """Every input model left out of a fitted analysis, recorded (exclusions.py); each analysis's
+    ``excluded_models`` in summary.json updated to match."""
     extra = exclusions.missing_records(survey, survey_means, used, recorded, paper_compatible)
     frames = [f for f in (recorded, extra) if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else recorded
+    frame = pd.concat(frames, ignore_index=True) if frames else recorded
+    for name in used:
+        excluded = frame.loc[frame["analysis"].astype(str) == name, "model"].astype(str)
+        result["analyses"][name]["excluded_models"] = sorted(set(excluded))
+    return frame
 
 
 def write_conclusions(summary: dict, out_dir: Path) -> list[dict]:
