@@ -197,11 +197,14 @@ def extremes_sentence(model, level, n_countries, languages, personas, closest, f
 
 
 # -- writing ----------------------------------------------------------------------------------
-def _sources(populations: list[Population]) -> list[dict]:
-    """Each data source with its countries and level (populations.json describes only the RQ populations)."""
+def _sources(populations: list[Population], table: pd.DataFrame) -> list[dict]:
+    """Each data source with its countries and the levels they were compared at (populations.json describes
+    only the RQ populations)."""
+    levels = table.groupby("country")["level"].agg(lambda values: " and ".join(sorted(set(values), reverse=True)))
     by_source: dict[tuple[str, str], list[str]] = {}
     for population in populations:
-        by_source.setdefault((population.source, population.level), []).append(population.country)
+        level = levels.get(population.country, population.level)
+        by_source.setdefault((population.source, level), []).append(population.country)
     return [{"source": source, "level": level, "countries": countries}
             for (source, level), countries in by_source.items()]
 
@@ -219,7 +222,7 @@ def write_countries(item_means: pd.DataFrame, populations: dict[str, list[Popula
         table.to_csv(out_dir / f"countries_{survey}.csv", index=False)
         result[survey] = {
             "file": f"countries_{survey}.csv",
-            "sources": _sources(survey_populations),
+            "sources": _sources(survey_populations, table),
             "countries": {level: sorted(group["country"].unique())
                           for level, group in table.groupby("level", sort=True)},
             "models": model_extremes(table),
