@@ -184,9 +184,7 @@ def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, 
     if not humans:
         for analysis in ANALYSES:
             result["analyses"][analysis] = {"skipped": "no population with respondent-level data for this survey"}
-        records = inference_outputs.complete_exclusions(survey, survey_means, result, {}, empty_exclusions,
-                                                        paper_compatible)
-        return result, records, stats_frame
+        return result, empty_exclusions, stats_frame
 
     def vectors_for(analysis: str) -> LLMVectors:
         if paper_compatible:
@@ -228,7 +226,7 @@ def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, 
     except DesignSkipped as exc:
         result["analyses"]["rq2"] = {"skipped": str(exc)}
     frame = pd.concat(exclusions, ignore_index=True) if exclusions else empty_exclusions
-    frame = inference_outputs.complete_exclusions(survey, survey_means, result, used, frame.drop_duplicates(),
+    frame = inference_outputs.complete_exclusions(survey, survey_means, used, frame.drop_duplicates(),
                                                   paper_compatible)
     return result, frame, stats_frame
 
