@@ -6,6 +6,9 @@ This is the Python API (``from whosevalues import Study, run_study``) and what t
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +18,9 @@ from rich.console import Console
 from whosevalues.elicit.limits import probe_distribution
 from whosevalues.elicit.plan import PlannedRequest, plan_model
 from whosevalues.elicit.runner import RunStats, run_requests
-from whosevalues.elicit.store import Store
+from whosevalues.elicit.store import Store, StoreError
+from whosevalues.elicit.store_lock import exclusive_run
+from whosevalues.preflight import check_endpoints_reachable, load_local_models
 from whosevalues.models.base import Backend, ConfigurationError, Mode
 from whosevalues.models.registry import create_backend
 from whosevalues.models.spec import ModelSpec
@@ -77,6 +82,64 @@ async def resolve_mode(study: Study, backend: Backend, store: Store, notes: list
     return study.mode
 
 
+async def choose_modes(study: Study, backends: dict[str, Backend], store: Store,
+                       notes: list[str]) -> tuple[dict[str, Mode], dict[str, str]]:
+    """One measurement per comparison: the mode of every model, and why.
+
+    ``sample``: all sampled. ``auto``: distribution mode only when every model supports it, else all sampled
+    (saying so). ``distribution``: every model must support it. ``per-model``: each model its own (the report
+    flags comparisons across modes).
+    """
+    if study.mode == "sample":
+        return {model: "sample" for model in backends}, {model: "the study asks for sampling" for model in backends}
+    probing = study.model_copy(update={"mode": "auto"})  # what each model supports, on its own
+    own = {model: await resolve_mode(probing, backend, store, notes) for model, backend in backends.items()}
+    capable = sorted(model for model, mode in own.items() if mode == "distribution")
+    incapable = sorted(model for model, mode in own.items() if mode != "distribution")
+    if study.mode == "per-model":
+        reasons = {model: "per-model: " + ("next-token probabilities available" if own[model] == "distribution"
+                                           else "no next-token probabilities, sampled") for model in own}
+        if capable and incapable:
+            notes.append(f"mode per-model: {', '.join(capable)} read as distributions, {', '.join(incapable)} "
+                         "sampled; comparisons across these modes are flagged in the report")
+        return own, reasons
+    if not incapable:
+        return own, {model: f"{study.mode}: every model in the study exposes next-token probabilities"
+                     for model in own}
+    if study.mode == "distribution":
+        raise StudyError(f"mode distribution: {', '.join(incapable)} give(s) no next-token probabilities; use "
+                         "--mode sample or auto (one measurement for every model), or mode = \"per-model\" in "
+                         "the study file to mix modes")
+    if capable:
+        notes.append(f"mode auto: every model is sampled, because {', '.join(incapable)} give(s) no next-token "
+                     f"probabilities (one measurement per comparison); mode = \"per-model\" would read "
+                     f"{', '.join(capable)} as distributions")
+    reason = f"auto: sampled because {', '.join(incapable)} give(s) no next-token probabilities"
+    return {model: "sample" for model in own}, {model: reason for model in own}
+
+
+def write_mode_notes(out_dir: Path, modes: dict[str, Mode], reasons: dict[str, str], notes: list[str],
+                     since: float) -> None:
+    """Add each model's mode and why to ``run_notes.json`` (keeping what this run already wrote there)."""
+    path = out_dir / "run_notes.json"
+    data: dict = {}
+    if path.exists() and path.stat().st_mtime >= since:  # written by this run (e.g. by the runner's notes)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            data = {}
+    data.setdefault("notes", [])
+    data["notes"] += [note for note in notes if note not in data["notes"]]
+    models = data.setdefault("models", {})
+    for model, mode in modes.items():
+        models.setdefault(model, {}).update({"mode": mode, "mode_reason": reasons.get(model, "")})
+    data["mixed_modes"] = len(set(modes.values())) > 1
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+
+
 def plan_study(study: Study, modes: dict[str, Mode]) -> dict[str, list[PlannedRequest]]:
     instruments = study.instruments()
     return {spec.id: plan_model(study, spec, modes[spec.id], instruments) for spec in study.model_specs()}
@@ -91,39 +154,79 @@ def run_study(study: Study, out_dir: str | Path = DEFAULT_OUT, db_path: str | Pa
     study.validate_design()
     store = Store(db_path)  # first: a bad --db should fail before anything else is prepared
     try:
-        backends = prepare_backends(study.model_specs())
-    except BaseException:
-        store.close()
-        raise
-    try:
-        return asyncio.run(_run(study, backends, store, out_dir, db_path, console, show_progress, command))
+        with exclusive_run(db_path, console):
+            specs = study.model_specs()
+            backends = prepare_backends(specs)  # keys, SDKs, files
+            check_endpoints_reachable(specs)  # a dead URL ends here, in seconds, not after minutes of retries
+            load_local_models(backends)  # a corrupt model file ends here, before planning
+            return asyncio.run(_run(study, backends, store, out_dir, db_path, console, show_progress, command))
+    except sqlite3.Error as exc:
+        raise StoreError(store_write_failure(db_path, exc)) from None
     finally:
         store.close()
+
+
+def store_write_failure(db_path: Path, exc: BaseException) -> str:
+    return (f"writing the store {db_path} failed ({exc}): the disk is full or failing. The store is intact: every "
+            f"answer stored before this is kept, and running the same command again (after freeing space) asks "
+            f"only what is missing")
 
 
 async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir: Path, db_path: Path,
                console: Console, show_progress: bool, command: str) -> StudyResult:
     notes: list[str] = []
+    started = time.time()
     try:
-        modes = {model: await resolve_mode(study, backend, store, notes) for model, backend in backends.items()}
+        modes, reasons = await choose_modes(study, backends, store, notes)
         plan = plan_study(study, modes)
         all_keys = {p.key for requests in plan.values() for p in requests}
         done = store.answered_keys()
         missing = {model: [p for p in requests if p.key not in done] for model, requests in plan.items()}
         missing = {model: requests for model, requests in missing.items() if requests}
-        run_id = store.start_run(command, study.model_dump_json(), __version__)
+        run_id = store.start_run(command, study.model_dump_json(), __version__, study.study_id)
         for requests in missing.values():
             store.add_requests(requests, run_id)
+        store.link_study(study.study_id, all_keys)
         stats = RunStats()
         if missing:
             stats = await run_requests(missing, backends, store, run_id, console, show_progress)
+            await sweep_transient_failures(missing, backends, store, run_id, console, show_progress, stats)
         store.finish_run(run_id, "interrupted" if stats.interrupted else "complete")
     finally:
         for backend in backends.values():
             await backend.aclose()
     answers = store.answers_frame(all_keys)
     item_means = write_item_means(answers, out_dir)
+    write_mode_notes(out_dir, modes, reasons, notes, since=started)
     return StudyResult(out_dir, db_path, answers, item_means, stats, modes, notes)
+
+
+SWEEP_ROUNDS = 3
+
+
+async def sweep_transient_failures(asked: dict[str, list[PlannedRequest]], backends: dict[str, Backend],
+                                   store: Store, run_id: int, console: Console, show_progress: bool,
+                                   stats: RunStats) -> None:
+    """Ask again, with fresh attempts, what failed on transient errors only (timeouts, 5xx, dropped
+    connections) once the rest is done: a burst of faults then costs a little time, not a stray ``error``."""
+    for round_number in range(1, SWEEP_ROUNDS + 1):
+        if stats.interrupted:
+            return
+        failed = store.transient_failure_keys(run_id)
+        again = {model: [p for p in requests if p.key in failed] for model, requests in asked.items()}
+        again = {model: requests for model, requests in again.items() if requests}
+        if not again:
+            return
+        count = sum(len(requests) for requests in again.values())
+        console.print(f"Asking again {count} request(s) that failed on transient errors "
+                      f"(sweep {round_number} of {SWEEP_ROUNDS}).")
+        await asyncio.sleep(2 ** (round_number - 1))  # let a passing outage pass
+        more = await run_requests(again, backends, store, run_id, console, show_progress)
+        stats.asked += more.asked
+        stats.seconds += more.seconds
+        stats.interrupted = stats.interrupted or more.interrupted
+        stats.statuses["error"] -= count  # they are counted again below, with the status they have now
+        stats.statuses.update(more.statuses)
 
 
 def write_item_means(answers: pd.DataFrame, out_dir: Path) -> pd.DataFrame:

@@ -62,7 +62,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE failures ADD COLUMN http_status INTEGER;
         ALTER TABLE failures ADD COLUMN retryable INTEGER;
     """),
+    # A store may hold several studies (designs); analysis never mixes them. Requests shared by two studies
+    # (the same key) are linked to both.
+    ("004_studies", """
+        CREATE TABLE studies (id TEXT PRIMARY KEY, study_json TEXT NOT NULL, created_at TEXT NOT NULL);
+        CREATE TABLE study_requests (
+            study_id TEXT NOT NULL REFERENCES studies(id), key TEXT NOT NULL REFERENCES requests(key),
+            PRIMARY KEY (study_id, key)
+        ) WITHOUT ROWID;
+        ALTER TABLE runs ADD COLUMN study_id TEXT;
+    """),
 ]
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 class StoreError(RuntimeError):
@@ -73,24 +84,70 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def check_store_path(path: Path, *, must_exist: bool) -> None:
+    """Refuse, before connecting, what cannot be a whosevalues store: a directory, a file of another kind."""
+    if path.is_dir():
+        raise StoreError(f"--db {path} is a directory; give a file path such as {path / 'whosevalues.sqlite'}")
+    if not path.exists():
+        if must_exist:
+            raise StoreError(f"--db {path}: no store there; give the --db path that `whosevalues run` wrote")
+        return
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreError(f"--db {path}: cannot read it ({exc.strerror or exc}); check its permissions") from None
+    if header and header != SQLITE_HEADER:
+        raise StoreError(f"--db {path} is not a whosevalues store (not even a SQLite database; whosevalues never "
+                         f"overwrites it); give a new path or an existing store")
+    if not header and must_exist:
+        raise StoreError(f"--db {path} is an empty file, not a whosevalues store; give the path `whosevalues run` "
+                         f"wrote")
+
+
 class Store:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, read_only: bool = False):
+        """Open (and create or migrate) a store; ``read_only``: an existing store, opened so nothing can change."""
         self.path = Path(path)
+        self.read_only = read_only
+        check_store_path(self.path, must_exist=read_only)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
+            if read_only:
+                self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path, timeout=30)
+            self._refuse_foreign_database()
+            if not read_only:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.execute("PRAGMA foreign_keys=ON")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the store {self.path} ({exc}): it is not writable or not a whosevalues "
                              f"store; choose another path with --db") from None
         self._migrate()
 
     # -- schema --------------------------------------------------------------------------------
+    def _refuse_foreign_database(self) -> None:
+        """Another program's SQLite file (tables, none of ours) is never written into."""
+        try:
+            tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise StoreError(f"{self.path} is not a whosevalues store ({exc}); use another --db path") from None
+        if tables and "schema_migrations" not in tables:
+            self.db.close()
+            raise StoreError(f"{self.path} is a SQLite database of another program (tables {', '.join(sorted(tables)[:3])}"
+                             f"), not a whosevalues store; whosevalues leaves it untouched: give another --db path")
+        if self.read_only and not tables:
+            self.db.close()
+            raise StoreError(f"{self.path} is an empty database, not a whosevalues store; give the --db path "
+                             f"that `whosevalues run` wrote")
+
     def _migrate(self) -> None:
         try:
-            self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+            if not self.read_only:
+                self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
             applied = {row[0] for row in self.db.execute("SELECT name FROM schema_migrations")}
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a whosevalues store ({exc}); use another --db path") from None
@@ -99,19 +156,60 @@ class Store:
         if unknown:
             raise StoreError(f"{self.path} was written by a newer whosevalues (schema migration {unknown[-1]}); "
                              f"upgrade whosevalues (pip install -U whosevalues) or use another --db")
+        pending = [name for name, _ in MIGRATIONS if name not in applied]
+        if self.read_only and pending:
+            raise StoreError(f"{self.path} was written by an older whosevalues (it lacks {pending[0]}); upgrade it "
+                             f"once with `whosevalues run --db {self.path} --dry-run`, then analyse it")
         for name, sql in MIGRATIONS:
             if name not in applied:
                 with self.db:
                     self.db.executescript(f"BEGIN; {sql}; INSERT INTO schema_migrations VALUES "
                                           f"('{name}', '{_now()}'); COMMIT;")
+                if name == "004_studies":
+                    self._link_legacy_runs()
+
+    def _link_legacy_runs(self) -> None:
+        """Stores from before 004: each run's study (from its saved design) gets the requests it planned first."""
+        from whosevalues.study import Study  # the store module is imported by study's dependents
+
+        for run_id, study_json in self.db.execute("SELECT id, study_json FROM runs").fetchall():
+            try:
+                study_id = Study.model_validate_json(study_json).study_id
+            except (ValueError, TypeError):
+                study_id = f"run-{run_id}"
+            with self.db:
+                self.db.execute("INSERT OR IGNORE INTO studies VALUES (?, ?, ?)", (study_id, study_json or "{}", _now()))
+                self.db.execute("UPDATE runs SET study_id = ? WHERE id = ?", (study_id, run_id))
+                self.db.execute("INSERT OR IGNORE INTO study_requests SELECT ?, key FROM requests WHERE first_run = ?",
+                                (study_id, run_id))
 
     # -- runs ----------------------------------------------------------------------------------
-    def start_run(self, command: str, study_json: str, version: str) -> int:
+    def start_run(self, command: str, study_json: str, version: str, study_id: str | None = None) -> int:
         with self.db:
             cursor = self.db.execute(
-                "INSERT INTO runs (started_at, version, command, study_json, status) VALUES (?, ?, ?, ?, 'running')",
-                (_now(), version, command, study_json))
+                "INSERT INTO runs (started_at, version, command, study_json, status, study_id) "
+                "VALUES (?, ?, ?, ?, 'running', ?)", (_now(), version, command, study_json, study_id))
+            if study_id:
+                self.db.execute("INSERT OR IGNORE INTO studies VALUES (?, ?, ?)", (study_id, study_json, _now()))
         return int(cursor.lastrowid)
+
+    # -- studies -------------------------------------------------------------------------------
+    def link_study(self, study_id: str, keys) -> None:
+        """Record that these request keys belong to the study (after their requests rows exist)."""
+        with self.db:
+            self.db.executemany("INSERT OR IGNORE INTO study_requests VALUES (?, ?)",
+                                ((study_id, key) for key in keys))
+
+    def studies(self) -> pd.DataFrame:
+        """One row per study: id, requests linked, answers stored (not errors), first and last run started."""
+        return pd.read_sql_query(
+            "SELECT s.id AS study, "
+            " (SELECT COUNT(*) FROM study_requests sr WHERE sr.study_id = s.id) AS requests, "
+            " (SELECT COUNT(*) FROM study_requests sr JOIN answers a ON a.key = sr.key "
+            "   WHERE sr.study_id = s.id AND a.status != 'error') AS answers, "
+            " (SELECT MIN(started_at) FROM runs WHERE study_id = s.id) AS first_run, "
+            " (SELECT MAX(started_at) FROM runs WHERE study_id = s.id) AS last_run "
+            "FROM studies s ORDER BY first_run, s.id", self.db)
 
     def finish_run(self, run_id: int, status: str) -> None:
         with self.db:
@@ -163,6 +261,13 @@ class Store:
                 "INSERT OR REPLACE INTO answers (key, run_id, raw_body, status, error, attempts, answered_at) "
                 "VALUES (?, ?, ?, 'error', ?, ?, ?)", (planned.key, run_id, raw, error, attempts, _now()))
 
+    def transient_failure_keys(self, run_id: int) -> set[str]:
+        """Keys this run left as ``error`` whose last failure was retryable (a sweep may still get them)."""
+        return {row[0] for row in self.db.execute(
+            "SELECT a.key FROM answers a JOIN failures f ON f.key = a.key AND f.run_id = a.run_id "
+            "WHERE a.run_id = ? AND a.status = 'error' AND f.retryable = 1 "
+            "AND f.id = (SELECT MAX(id) FROM failures WHERE key = a.key)", (run_id,))}
+
     # -- capabilities (probed once per model) --------------------------------------------------
     def capability(self, model: str, capability: str) -> str | None:
         row = self.db.execute("SELECT value FROM capabilities WHERE model = ? AND capability = ?",
@@ -175,12 +280,18 @@ class Store:
                             (model, api_model, capability, value, _now()))
 
     # -- reading -------------------------------------------------------------------------------
-    def answers_frame(self, keys: set[str] | None = None) -> pd.DataFrame:
-        """One row per stored answer joined with its request (the input of ``elicit.aggregate``)."""
+    def answers_frame(self, keys: set[str] | None = None, study: str | None = None) -> pd.DataFrame:
+        """One row per stored answer joined with its request (the input of ``elicit.aggregate``).
+
+        ``study``: only that study's requests (a store may hold several; analysis never mixes them)."""
+        where, params = ("", ())
+        if study is not None:
+            where, params = " WHERE r.key IN (SELECT key FROM study_requests WHERE study_id = ?)", (study,)
         frame = pd.read_sql_query(
             "SELECT r.key, r.model, r.origin, r.survey, r.item, r.language, r.persona, r.sample, r.mode, "
             "r.temperature, a.raw_text, a.value, a.status, a.detail, a.error, a.distribution, a.valid_mass, "
-            "a.attempts, a.finish_reason FROM requests r JOIN answers a ON a.key = r.key", self.db)
+            "a.attempts, a.finish_reason FROM requests r JOIN answers a ON a.key = r.key" + where, self.db,
+            params=params)
         if keys is not None:
             frame = frame[frame["key"].isin(keys)]
         frame["distribution"] = frame["distribution"].map(
