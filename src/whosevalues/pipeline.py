@@ -18,7 +18,7 @@ from rich.console import Console
 from whosevalues.elicit.limits import probe_distribution
 from whosevalues.elicit.plan import PlannedRequest, plan_model
 from whosevalues.elicit.runner import RunStats, run_requests
-from whosevalues.elicit.store import Store, StoreError
+from whosevalues.elicit.store import Store, StoreError, check_store_path
 from whosevalues.elicit.store_lock import exclusive_run
 from whosevalues.preflight import check_endpoints_reachable, load_local_models
 from whosevalues.models.base import Backend, ConfigurationError, Mode
@@ -152,13 +152,14 @@ def run_study(study: Study, out_dir: str | Path = DEFAULT_OUT, db_path: str | Pa
     out_dir = Path(out_dir)
     db_path = Path(db_path) if db_path else default_db(out_dir)
     study.validate_design()
-    store = Store(db_path)  # first: a bad --db should fail before anything else is prepared
+    check_store_path(db_path, must_exist=False)  # a bad --db fails before anything else is prepared
+    specs = study.model_specs()
+    backends = prepare_backends(specs)  # keys, SDKs, files
+    check_endpoints_reachable(specs)  # a dead URL ends here, in seconds, not after minutes of retries
+    load_local_models(backends)  # a corrupt model file ends here, before planning and before the store is made
+    store = Store(db_path)
     try:
         with exclusive_run(db_path, console):
-            specs = study.model_specs()
-            backends = prepare_backends(specs)  # keys, SDKs, files
-            check_endpoints_reachable(specs)  # a dead URL ends here, in seconds, not after minutes of retries
-            load_local_models(backends)  # a corrupt model file ends here, before planning
             return asyncio.run(_run(study, backends, store, out_dir, db_path, console, show_progress, command))
     except sqlite3.Error as exc:
         raise StoreError(store_write_failure(db_path, exc)) from None
