@@ -202,51 +202,32 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
     return StudyResult(out_dir, db_path, answers, item_means, stats, modes, notes)
 
 
-SWEEP_ROUNDS = 3
+SWEEP_ROUNDS = 10
 
 
 async def sweep_transient_failures(asked: dict[str, list[PlannedRequest]], backends: dict[str, Backend],
                                    store: Store, run_id: int, console: Console, show_progress: bool,
                                    stats: RunStats) -> None:
     """Ask again, with fresh attempts, what failed on transient errors only (timeouts, 5xx, dropped
-    connections) once the rest is done: a burst of faults then costs a little time, not a stray ``error``."""
+    connections) once the rest is done: a burst of faults then costs a little time, not a stray ``error``.
+    Sweeps go on while each one gets some answers (at most ``SWEEP_ROUNDS``); an endpoint that stays down
+    stops them at once, and the next run asks again."""
+    previous = None
     for round_number in range(1, SWEEP_ROUNDS + 1):
         if stats.interrupted:
             return
         failed = store.transient_failure_keys(run_id)
         again = {model: [p for p in requests if p.key in failed] for model, requests in asked.items()}
         again = {model: requests for model, requests in again.items() if requests}
-        if not again:
-            return
         count = sum(len(requests) for requests in again.values())
-        console.print(f"Asking again {count} request(s) that failed on transient errors "
-                      f"(sweep {round_number} of {SWEEP_ROUNDS}).")
-        await asyncio.sleep(2 ** (round_number - 1))  # let a passing outage pass
+        if not count or (previous is not None and count >= previous):
+            return
+        previous = count
+        console.print(f"Asking again {count} request(s) that failed on transient errors (sweep {round_number}).")
+        await asyncio.sleep(min(2 ** (round_number - 1), 8))  # let a passing outage pass
         more = await run_requests(again, backends, store, run_id, console, show_progress)
         stats.asked += more.asked
         stats.seconds += more.seconds
         stats.interrupted = stats.interrupted or more.interrupted
         stats.statuses["error"] -= count  # they are counted again below, with the status they have now
         stats.statuses.update(more.statuses)
-
-
-def write_item_means(answers: pd.DataFrame, out_dir: Path) -> pd.DataFrame:
-    from whosevalues.elicit.aggregate import item_distributions, item_means
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    means = item_means(answers)
-    write_csv_atomically(means, out_dir / "item_means.csv")
-    distributions = item_distributions(answers)
-    if len(distributions):
-        write_csv_atomically(distributions, out_dir / "item_distributions.csv")
-    return means
-
-
-def write_csv_atomically(frame: pd.DataFrame, path: Path) -> None:
-    """Write beside the target then rename, so a reader never sees half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(path)
-
-
-__all__ = ["Study", "StudyError", "StudyResult", "run_study", "plan_study", "ConfigurationError"]
