@@ -117,7 +117,7 @@ def _dry_run(study: Study, db_path: Path) -> None:
         store = Store(db_path, read_only=True)
         done = store.answered_keys()
         store.close()
-    table = estimate_cost([(specs[model], p.request) for model, requests in plan.items() for p in requests], done)
+    table = estimate_cost(((specs[model], p.request) for model, requests in plan.items() for p in requests), done)
     shown = table[["model", "requests", "already_done", "to_run", "input_tokens", "output_tokens", "cost_usd",
                    "cost_usd_max", "price_as_of"]].copy()
     shown.insert(1, "mode", shown["model"].map(modes))

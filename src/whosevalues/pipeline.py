@@ -9,6 +9,7 @@ import asyncio
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pandas as pd
 from rich.console import Console
 
 from whosevalues.elicit.limits import probe_distribution
-from whosevalues.elicit.plan import PlannedRequest, plan_model
+from whosevalues.elicit.plan import ModelPlan, PlannedRequest, plan_model
 from whosevalues.elicit.runner import RunStats, run_requests
 from whosevalues.elicit.store import Store, StoreError, check_store_path
 from whosevalues.elicit.store_lock import exclusive_run
@@ -140,7 +141,8 @@ def write_mode_notes(out_dir: Path, modes: dict[str, Mode], reasons: dict[str, s
     tmp.replace(path)
 
 
-def plan_study(study: Study, modes: dict[str, Mode]) -> dict[str, list[PlannedRequest]]:
+def plan_study(study: Study, modes: dict[str, Mode]) -> dict[str, ModelPlan]:
+    """Every request of the study, per model, in compact form (requests are made one at a time when used)."""
     instruments = study.instruments()
     return {spec.id: plan_model(study, spec, modes[spec.id], instruments) for spec in study.model_specs()}
 
@@ -180,10 +182,11 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
     try:
         modes, reasons = await choose_modes(study, backends, store, notes)
         plan = plan_study(study, modes)
-        all_keys = {p.key for requests in plan.values() for p in requests}
+        all_keys = {key for model_plan in plan.values() for key in model_plan.keys()}
         done = store.answered_keys()
-        missing = {model: [p for p in requests if p.key not in done] for model, requests in plan.items()}
-        missing = {model: requests for model, requests in missing.items() if requests}
+        missing = {model: model_plan.missing(done) for model, model_plan in plan.items()}
+        missing = {model: requests for model, requests in missing.items() if len(requests)}
+        del done
         run_id = store.start_run(command, study.model_dump_json(), __version__, study.study_id)
         for requests in missing.values():
             store.add_requests(requests, run_id)
@@ -205,7 +208,7 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
 SWEEP_ROUNDS = 10
 
 
-async def sweep_transient_failures(asked: dict[str, list[PlannedRequest]], backends: dict[str, Backend],
+async def sweep_transient_failures(asked: dict[str, Sequence[PlannedRequest]], backends: dict[str, Backend],
                                    store: Store, run_id: int, console: Console, show_progress: bool,
                                    stats: RunStats) -> None:
     """Ask again, with fresh attempts, what failed on transient errors only (timeouts, 5xx, dropped
@@ -231,3 +234,25 @@ async def sweep_transient_failures(asked: dict[str, list[PlannedRequest]], backe
         stats.interrupted = stats.interrupted or more.interrupted
         stats.statuses["error"] -= count  # they are counted again below, with the status they have now
         stats.statuses.update(more.statuses)
+
+
+def write_item_means(answers: pd.DataFrame, out_dir: Path) -> pd.DataFrame:
+    from whosevalues.elicit.aggregate import item_distributions, item_means
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    means = item_means(answers)
+    write_csv_atomically(means, out_dir / "item_means.csv")
+    distributions = item_distributions(answers)
+    if len(distributions):
+        write_csv_atomically(distributions, out_dir / "item_distributions.csv")
+    return means
+
+
+def write_csv_atomically(frame: pd.DataFrame, path: Path) -> None:
+    """Write beside the target then rename, so a reader never sees half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(path)
+
+
+__all__ = ["Study", "StudyError", "StudyResult", "run_study", "plan_study", "ConfigurationError"]

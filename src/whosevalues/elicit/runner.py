@@ -20,7 +20,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgress
 
 from whosevalues.elicit.limits import FinalFailure, ModelGate, call_with_retries
 from whosevalues.elicit.parse import parse_answer
-from whosevalues.elicit.plan import PlannedRequest
+from whosevalues.elicit.plan import PlannedRequest, RequestQueue
 from whosevalues.elicit.store import Store
 from whosevalues.instruments import load_instrument
 from whosevalues.models.base import Backend, Completion
@@ -123,8 +123,7 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
             backend = backends[model]
             gate = ModelGate.for_model(backend.spec, backend.default_concurrency)
             concurrency = gate.max_concurrency  # workers; the gate may admit fewer (adaptive, on 429s)
-            # Workers pop from the end; reverse so requests go out in plan order (prefix reuse).
-            queue = list(reversed(requests))
+            queue = RequestQueue(requests)  # plan order (prefix reuse); each request made when taken
             for _ in range(min(concurrency, max(len(queue), 1))):
                 workers.append(asyncio.create_task(worker(model, queue, gate)))
         try:

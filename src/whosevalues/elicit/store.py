@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime, timezone
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -221,10 +222,10 @@ class Store:
         sql = "SELECT key FROM answers" + ("" if include_errors else " WHERE status != 'error'")
         return {row[0] for row in self.db.execute(sql)}
 
-    def add_requests(self, planned: list[PlannedRequest], run_id: int) -> None:
-        rows = [(p.key, p.model_id, p.origin, p.survey, p.item, p.language, p.persona, p.sample, p.request.mode,
+    def add_requests(self, planned: Iterable[PlannedRequest], run_id: int) -> None:
+        rows = ((p.key, p.model_id, p.origin, p.survey, p.item, p.language, p.persona, p.sample, p.request.mode,
                  p.request.temperature, p.request.max_tokens, p.request.seed, p.request.system, p.request.user, run_id)
-                for p in planned]
+                for p in planned)  # a generator: a million rows are never all in memory
         with self.db:
             self.db.executemany("INSERT OR IGNORE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 
