@@ -131,7 +131,7 @@ def hostile_run(latency: float, samples: int) -> None:
     outcomes = [line for line in remaining.splitlines() if line.startswith("STATS ")]
     asked = result.stats.seconds
     print(f"hostile server: {HOSTILE_RATE} requests/s allowed, faults {HOSTILE_FAULTS}, latency "
-          f"{latency * 1000:.0f} ms")
+          f"{latency * 1000:.0f} ms; machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"  {stored:,} answers stored ({valid:,} valid) of {36 * samples:,} planned; statuses "
           f"{dict(result.stats.statuses)}")
     if outcomes:

@@ -145,3 +145,27 @@ def test_study_id_is_stable_and_changes_with_the_design():
     assert Study().study_id == Study().study_id
     assert Study().study_id != Study(samples=3).study_id
     assert Study(name="pilot").study_id == "pilot"
+
+
+def test_a_store_from_before_studies_is_read_without_being_changed(tmp_path, servers):
+    """analyze --db on a store without 004_studies: a private upgraded copy is read; the file is untouched."""
+    import hashlib
+
+    from whosevalues.elicit.store import Store
+
+    db = tmp_path / "old.sqlite"
+    run_study(study(servers, "sample", samples=2), tmp_path / "a", db, console=quiet(), show_progress=False)
+    with sqlite3.connect(db) as conn:  # make it look like a store from before migration 004
+        conn.executescript("DROP TABLE study_requests; DROP TABLE studies; ALTER TABLE runs DROP COLUMN study_id; "
+                           "DELETE FROM schema_migrations WHERE name = '004_studies';")
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    store = Store(db, read_only=True)
+    try:
+        studies = store.studies()
+        assert len(studies) == 1 and studies["answers"].iloc[0] == 2 * 36 * 2
+        assert len(store.answers_frame(study=studies["study"].iloc[0])) == 2 * 36 * 2
+    finally:
+        store.close()
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before

@@ -10,6 +10,7 @@ API keys never reach this module: requests hold prompts and settings only.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from datetime import datetime, timezone
 from collections.abc import Iterable
@@ -159,8 +160,8 @@ class Store:
                              f"upgrade whosevalues (pip install -U whosevalues) or use another --db")
         pending = [name for name, _ in MIGRATIONS if name not in applied]
         if self.read_only and pending:
-            raise StoreError(f"{self.path} was written by an older whosevalues (it lacks {pending[0]}); upgrade it "
-                             f"once with `whosevalues run --db {self.path} --dry-run`, then analyse it")
+            self._read_upgraded_copy()
+            return
         for name, sql in MIGRATIONS:
             if name not in applied:
                 with self.db:
@@ -168,6 +169,25 @@ class Store:
                                           f"('{name}', '{_now()}'); COMMIT;")
                 if name == "004_studies":
                     self._link_legacy_runs()
+
+    def _read_upgraded_copy(self) -> None:
+        """An older store opened read-only: read a private, upgraded copy; the user's file stays as it was."""
+        import tempfile
+
+        handle, copy_path = tempfile.mkstemp(prefix="whosevalues-upgraded-", suffix=".sqlite")
+        os.close(handle)
+        copy = sqlite3.connect(copy_path)
+        try:
+            self.db.backup(copy)
+        finally:
+            self.db.close()
+        self.db = copy
+        self._copy_path = Path(copy_path)
+        self.read_only = False  # the copy is ours to migrate
+        try:
+            self._migrate()
+        finally:
+            self.read_only = True
 
     def _link_legacy_runs(self) -> None:
         """Stores from before 004: each run's study (from its saved design) gets the requests it planned first."""
@@ -301,3 +321,6 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        copy = getattr(self, "_copy_path", None)
+        if copy is not None:
+            copy.unlink(missing_ok=True)
