@@ -231,7 +231,13 @@ def analyze(
         require_readable_file(path, "--llm-responses", UsageError)
     for survey_file in _split_option(surveys, "--surveys") or []:
         load_instrument(survey_file)  # makes the survey known by its id to the analysis and the report
-    humans_map = dict(parse_humans_option(option) for option in humans or [])
+    humans_map: dict[str, str] = {}
+    for option in humans or []:
+        survey, source = parse_humans_option(option)
+        if survey in humans_map:
+            raise UsageError(f"--humans names survey {survey!r} twice ({humans_map[survey]} and {source}); give one "
+                             "source per survey")
+        humans_map[survey] = source
     wanted = _split_option(countries, "--countries")
     answers = None
     if db:

@@ -21,7 +21,7 @@ from whosevalues.elicit.plan import ModelPlan, PlannedRequest, plan_model
 from whosevalues.elicit.runner import RunStats, run_requests
 from whosevalues.elicit.store import Store, StoreError, check_store_path
 from whosevalues.elicit.store_lock import exclusive_run
-from whosevalues.preflight import check_endpoints_reachable, load_local_models
+from whosevalues.preflight import check_endpoint_reachable, check_endpoints_reachable, load_local_models
 from whosevalues.models.base import Backend, ConfigurationError, Mode
 from whosevalues.models.registry import create_backend
 from whosevalues.models.spec import ModelSpec
@@ -208,6 +208,15 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
 SWEEP_ROUNDS = 10
 
 
+def _reachable(backend: Backend) -> bool:
+    """Whether a sweep can hope to reach this model (an endpoint that went down is not swept; a rerun asks)."""
+    try:
+        check_endpoint_reachable(backend.spec)
+    except ConfigurationError:
+        return False
+    return True
+
+
 async def sweep_transient_failures(asked: dict[str, Sequence[PlannedRequest]], backends: dict[str, Backend],
                                    store: Store, run_id: int, console: Console, show_progress: bool,
                                    stats: RunStats) -> None:
@@ -221,7 +230,7 @@ async def sweep_transient_failures(asked: dict[str, Sequence[PlannedRequest]], b
             return
         failed = store.transient_failure_keys(run_id)
         again = {model: [p for p in requests if p.key in failed] for model, requests in asked.items()}
-        again = {model: requests for model, requests in again.items() if requests}
+        again = {model: requests for model, requests in again.items() if requests and _reachable(backends[model])}
         count = sum(len(requests) for requests in again.values())
         if not count or (previous is not None and count >= previous):
             return

@@ -142,7 +142,11 @@ class Study(BaseModel):
         # `models` may be a list of ids, or [[models]] tables (an id alone refers to the catalog).
         ids: list[str] = []
         custom: dict[str, ModelSpec] = {}
-        for entry in data.pop("models", []) or []:
+        models = data.pop("models", []) or []
+        if not isinstance(models, list):
+            raise StudyError(f"{where}: field models must be a list, like models = [{models!r}], or [[models]] "
+                             f"tables")
+        for entry in models:
             if isinstance(entry, str):
                 ids.append(entry)
             elif isinstance(entry, dict) and set(entry) == {"id"}:
@@ -196,6 +200,8 @@ def describe_field_error(exc: ValidationError) -> str:
         return "must not be empty: give at least one"
     if first["type"] in {"int_parsing", "int_from_float", "float_parsing"}:
         return f"must be a number (got {got!r})"
+    if first["type"] == "list_type":
+        return f"must be a list, like {field} = [{got!r}]"
     if first["type"] == "literal_error" and field == "mode":
         return f"must be one of auto, sample, distribution, per-model (got {got!r})"
     return describe_validation_error(exc).split(": ", 1)[-1]
