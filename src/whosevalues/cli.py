@@ -364,8 +364,6 @@ def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], pa
 
 def _write_store_extras(answers, out_dir: Path) -> None:
     """Beside item_means.csv: the answer distributions, and each model's mode as the store records it."""
-    import time
-
     from whosevalues.elicit.aggregate import item_distributions
     from whosevalues.pipeline import write_csv_atomically, write_mode_notes
 
@@ -378,7 +376,7 @@ def _write_store_extras(answers, out_dir: Path) -> None:
         modes[model] = str(counts.index[0])
         reasons[model] = "as recorded in the store" + ("" if len(counts) == 1 else
                                                         ": " + ", ".join(f"{n} {m}" for m, n in counts.items()))
-    write_mode_notes(out_dir, modes, reasons, [], since=time.time())
+    write_mode_notes(out_dir, modes, reasons, [], since=0.0)  # keep what a run wrote there; modes from the store
 
 
 def _countries_for(survey: str, countries: list[str], bundled: bool) -> list[str]:
