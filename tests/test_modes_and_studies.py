@@ -72,11 +72,20 @@ def test_per_model_mixes_modes_and_says_so(tmp_path, servers):
     assert any("flagged" in note for note in notes["notes"])
 
 
+def table_rows(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as conn:
+        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {table: conn.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0] for table in tables}
+
+
 def test_distribution_for_a_model_without_probabilities_is_refused_before_asking(tmp_path, servers):
-    asked_before = servers[1].requests
+    db = tmp_path / "store.sqlite"
+    run_study(study(servers, "sample", samples=1), tmp_path, db, console=quiet(), show_progress=False)
+    before, asked_before = table_rows(db), servers[1].requests
     with pytest.raises(StudyError, match="text-only.*per-model"):
-        run_study(study(servers, "distribution"), tmp_path, console=quiet(), show_progress=False)
+        run_study(study(servers, "distribution"), tmp_path, db, console=quiet(), show_progress=False)
     assert servers[1].requests - asked_before <= 1  # at most the probe
+    assert table_rows(db) == before  # not even the probe's result is kept for a refused study
 
 
 def test_auto_reads_distributions_when_every_model_has_them(tmp_path, servers):

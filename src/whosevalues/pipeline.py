@@ -94,7 +94,34 @@ async def choose_modes(study: Study, backends: dict[str, Backend], store: Store,
     if study.mode == "sample":
         return {model: "sample" for model in backends}, {model: "the study asks for sampling" for model in backends}
     probing = study.model_copy(update={"mode": "auto"})  # what each model supports, on its own
-    own = {model: await resolve_mode(probing, backend, store, notes) for model, backend in backends.items()}
+    deferred = _DeferredCapabilities(store)  # cached only once the study's modes are settled (no row on refusal)
+    own = {model: await resolve_mode(probing, backend, deferred, notes) for model, backend in backends.items()}
+    modes, reasons = _uniform_modes(study, own, notes)
+    deferred.apply()
+    return modes, reasons
+
+
+class _DeferredCapabilities:
+    """The store, with capability writes held back until ``apply()``: a study refused after probing leaves
+    the store exactly as it was."""
+
+    def __init__(self, store: Store):
+        self._store = store
+        self._pending: list[tuple] = []
+
+    def set_capability(self, *args) -> None:
+        self._pending.append(args)
+
+    def apply(self) -> None:
+        for args in self._pending:
+            self._store.set_capability(*args)
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+
+def _uniform_modes(study: Study, own: dict[str, Mode], notes: list[str]) -> tuple[dict[str, Mode], dict[str, str]]:
+    """From what each model supports (``own``) to the study's modes under its rule (see ``choose_modes``)."""
     capable = sorted(model for model, mode in own.items() if mode == "distribution")
     incapable = sorted(model for model, mode in own.items() if mode != "distribution")
     if study.mode == "per-model":
