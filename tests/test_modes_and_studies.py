@@ -84,7 +84,7 @@ def test_distribution_for_a_model_without_probabilities_is_refused_before_asking
     before, asked_before = table_rows(db), servers[1].requests
     with pytest.raises(StudyError, match="text-only.*per-model"):
         run_study(study(servers, "distribution"), tmp_path, db, console=quiet(), show_progress=False)
-    assert servers[1].requests - asked_before <= 1  # at most the probe
+    assert servers[1].requests - asked_before <= 5  # the probe's few requests, none of the 36 planned
     assert table_rows(db) == before  # not even the probe's result is kept for a refused study
 
 

@@ -248,7 +248,9 @@ def analyze(
                                                        "a list narrows both, 'all' widens the RQ analyses too."),
     paper_compatible: bool = typer.Option(False, "--paper-compatible",
         help="Reproduce what the paper's published scripts did (see docs/statistics.md)."),
-    bootstrap: int = typer.Option(200, help=f"Bootstrap resamples over models, 0-{MAX_BOOTSTRAP:,} (0 to skip)."),
+    bootstrap: int = typer.Option(1999, help=f"Bootstrap resamples over models, 0-{MAX_BOOTSTRAP:,} (0 to skip)."),
+    min_valid_samples: Optional[int] = typer.Option(None, "--min-valid-samples",
+        help="Sample mode: an item with fewer valid samples is missing [default 5; 1 with --paper-compatible]."),
     surveys: Optional[str] = typer.Option(None, help="Survey .toml files the answers used, beyond the built-in "
                                                      "ones (comma-separated paths)."),
     out_dir: Path = typer.Option(..., "--out", help="Output directory."),
@@ -264,6 +266,8 @@ def analyze(
         raise UsageError("--study selects a study in a store: use it with --db")
     if not 0 <= bootstrap <= MAX_BOOTSTRAP:
         raise UsageError(f"--bootstrap {bootstrap}: give a number of resamples from 0 (skip) to {MAX_BOOTSTRAP:,}")
+    if min_valid_samples is not None and not 1 <= min_valid_samples <= 100_000:
+        raise UsageError(f"--min-valid-samples {min_valid_samples}: give a count of valid samples from 1 to 100,000")
     require_output_dir(out_dir, "--out", UsageError)
     for path in llm_responses or []:
         require_readable_file(path, "--llm-responses", UsageError)
@@ -288,7 +292,8 @@ def analyze(
 
         item_means = load_llm_responses(list(llm_responses))
     _analyze_and_report(item_means, out_dir, humans=humans_map, paper_compatible=paper_compatible,
-                        countries=wanted, bootstrap=bootstrap, write_means=True, answers=answers)
+                        countries=wanted, bootstrap=bootstrap, write_means=True, answers=answers,
+                        min_valid_samples=min_valid_samples)
 
 
 def _answers_from_db(db: Path, study: Optional[str]):
@@ -319,8 +324,9 @@ def _list_studies(studies) -> str:
 
 
 def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], paper_compatible: bool,
-                        countries: Optional[list[str]] = None, bootstrap: int = 200,
-                        write_means: bool = False, answers=None) -> None:
+                        countries: Optional[list[str]] = None, bootstrap: int = 1999,
+                        min_valid_samples: Optional[int] = None, write_means: bool = False,
+                        answers=None) -> None:
     from whosevalues.analysis.pipeline import analyze as run_analysis
     from whosevalues.humans import load_populations
     from whosevalues.humans.bundled import BUNDLED_SURVEYS
@@ -353,8 +359,13 @@ def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], pa
         write_csv_atomically(item_means, out_dir / "item_means.csv")
         if answers is not None:
             _write_store_extras(answers, out_dir)
-    run_analysis(item_means, populations, paper_compatible=paper_compatible, out_dir=out_dir, bootstrap=bootstrap,
-                 country_populations=all_populations)
+    summary = run_analysis(item_means, populations, paper_compatible=paper_compatible, out_dir=out_dir,
+                           bootstrap=bootstrap, country_populations=all_populations,
+                           min_valid_samples=min_valid_samples)
+    from whosevalues.analysis.inference_outputs import summary_warnings
+
+    for warning in summary_warnings(summary):  # departures from a balanced, fully sampled design
+        err.print(Text.assemble(("warning: ", "yellow"), warning))
     if any(not population.has_respondents for pops in populations.values() for population in pops):
         from whosevalues.analysis.aggregate_similarity import AGGREGATE_NOTE
 

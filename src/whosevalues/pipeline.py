@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,11 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
-from whosevalues.elicit.limits import probe_distribution
+from whosevalues.elicit.endpoint import EndpointMemory
+from whosevalues.elicit.followup import replaced_keys, sample_check_plan, sample_checks, sampled_instead_plan
 from whosevalues.elicit.plan import ModelPlan, PlannedRequest, plan_model
+from whosevalues.elicit.probe import probe_endpoint
+from whosevalues.elicit.run_notes import build_run_notes, merge_stats, print_model_notes, write_run_notes
 from whosevalues.elicit.runner import RunStats, run_requests
 from whosevalues.elicit.store import Store, StoreError, check_store_path
 from whosevalues.elicit.store_lock import exclusive_run
@@ -30,6 +32,7 @@ from whosevalues.version import __version__
 
 DEFAULT_OUT = Path("whosevalues-out")
 DISTRIBUTION_CAPABILITY = "distribution"
+DISTRIBUTION_REASON = "distribution_reason"
 
 
 @dataclass
@@ -43,6 +46,7 @@ class StudyResult:
     stats: RunStats
     modes: dict[str, Mode] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    run_notes: dict = field(default_factory=dict)
 
 
 def default_db(out_dir: Path) -> Path:
@@ -57,34 +61,51 @@ def prepare_backends(specs: list[ModelSpec]) -> dict[str, Backend]:
     return backends
 
 
-async def resolve_mode(study: Study, backend: Backend, store: Store, notes: list[str]) -> Mode:
-    """``auto``: distribution where the model exposes next-token probabilities (probed once, cached)."""
-    if study.mode == "sample":
-        return "sample"  # nothing to probe
+async def resolve_mode(study: Study, backend: Backend, store: Store, notes: list[str],
+                       memory: EndpointMemory | None = None, reasons: dict[str, str] | None = None) -> Mode:
+    """``auto``: distribution where the endpoint's next-token probabilities can be trusted (``elicit.probe``,
+    probed once and cached with its reason); ``reasons[model]`` says why the mode was chosen."""
     spec = backend.spec
-    cached = store.capability(spec.endpoint_key, DISTRIBUTION_CAPABILITY)
-    if cached is not None:
-        supported = cached == "yes"
-    else:
-        probed = await probe_distribution(backend)  # transient failures retried; None: still unknown
-        supported = bool(probed)
-        if probed is None:
-            notes.append(f"{spec.id}: could not tell whether the endpoint returns next-token probabilities "
-                         "(it kept failing); sampling this time, probing again on the next run")
-        else:
-            store.set_capability(spec.endpoint_key, spec.api_model, DISTRIBUTION_CAPABILITY,
-                                 "yes" if supported else "no")
+    reasons = reasons if reasons is not None else {}
+    if study.mode == "sample":
+        reasons[spec.id] = "the study asks for sampling"
+        return "sample"  # nothing to probe
+    supported, why = await _distribution_verdict(backend, store, notes, memory or EndpointMemory(backend, store))
     if study.mode == "auto":
+        reasons[spec.id] = f"auto: {why}"
         return "distribution" if supported else "sample"
-    if study.mode == "distribution" and not supported:
-        notes.append(f"{spec.id}: no next-token probabilities from this provider; sampled "
-                     f"{study.samples} answers per item instead of distribution mode")
+    if not supported:
+        reasons[spec.id] = f"distribution asked, but {why}; sampled instead"
+        notes.append(f"{spec.id}: distribution mode was asked, but {why}; sampled {study.samples} answers per "
+                     "item instead")
         return "sample"
+    reasons[spec.id] = f"the study asks for distributions; {why}"
     return study.mode
 
 
-async def choose_modes(study: Study, backends: dict[str, Backend], store: Store,
-                       notes: list[str]) -> tuple[dict[str, Mode], dict[str, str]]:
+async def _distribution_verdict(backend: Backend, store: Store, notes: list[str],
+                                memory: EndpointMemory) -> tuple[bool, str]:
+    """(supported, why), from the store's cache or a fresh probe (cached unless the endpoint kept failing)."""
+    spec = backend.spec
+    cached = store.capability(spec.endpoint_key, DISTRIBUTION_CAPABILITY)
+    if cached is not None:
+        reason = store.endpoint_settings(spec.endpoint_key).get(DISTRIBUTION_REASON, (None, None))[0]
+        return cached == "yes", reason or ("next-token probabilities returned" if cached == "yes"
+                                           else "no next-token probabilities from this provider")
+    result = await probe_endpoint(backend, memory)
+    if result.supported is None:
+        notes.append(f"{spec.id}: could not tell whether the endpoint returns next-token probabilities "
+                     "(it kept failing); sampling this time, probing again on the next run")
+        return False, result.reason
+    store.set_capability(spec.endpoint_key, spec.api_model, DISTRIBUTION_CAPABILITY,
+                         "yes" if result.supported else "no")
+    store.set_endpoint_setting(spec.endpoint_key, DISTRIBUTION_REASON, result.reason)
+    return result.supported, result.reason
+
+
+async def choose_modes(study: Study, backends: dict[str, Backend], store: Store, notes: list[str],
+                       memories: dict[str, EndpointMemory] | None = None
+                       ) -> tuple[dict[str, Mode], dict[str, str]]:
     """One measurement per comparison: the mode of every model, and why.
 
     ``sample``: all sampled. ``auto``: distribution mode only when every model supports it, else all sampled
@@ -94,56 +115,69 @@ async def choose_modes(study: Study, backends: dict[str, Backend], store: Store,
     if study.mode == "sample":
         return {model: "sample" for model in backends}, {model: "the study asks for sampling" for model in backends}
     probing = study.model_copy(update={"mode": "auto"})  # what each model supports, on its own
-    deferred = _DeferredCapabilities(store)  # cached only once the study's modes are settled (no row on refusal)
-    own = {model: await resolve_mode(probing, backend, deferred, notes) for model, backend in backends.items()}
-    modes, reasons = _uniform_modes(study, own, notes)
+    deferred = _DeferredWrites(store)  # probe verdicts kept only once the modes are settled (none on refusal)
+    own_reasons: dict[str, str] = {}
+    own = {model: await resolve_mode(probing, backend, deferred, notes, (memories or {}).get(model), own_reasons)
+           for model, backend in backends.items()}
+    modes, reasons = _uniform_modes(study, own, own_reasons, notes)
     deferred.apply()
     return modes, reasons
 
 
-class _DeferredCapabilities:
-    """The store, with capability writes held back until ``apply()``: a study refused after probing leaves
-    the store exactly as it was."""
+class _DeferredWrites:
+    """The store, with probe verdicts (capabilities, endpoint settings) held back until ``apply()``: a study
+    refused after probing leaves the store exactly as it was."""
 
     def __init__(self, store: Store):
         self._store = store
-        self._pending: list[tuple] = []
+        self._pending: list[tuple[str, tuple]] = []
 
     def set_capability(self, *args) -> None:
-        self._pending.append(args)
+        self._pending.append(("set_capability", args))
+
+    def set_endpoint_setting(self, *args) -> None:
+        self._pending.append(("set_endpoint_setting", args))
 
     def apply(self) -> None:
-        for args in self._pending:
-            self._store.set_capability(*args)
+        for method, args in self._pending:
+            getattr(self._store, method)(*args)
 
     def __getattr__(self, name: str):
         return getattr(self._store, name)
 
 
-def _uniform_modes(study: Study, own: dict[str, Mode], notes: list[str]) -> tuple[dict[str, Mode], dict[str, str]]:
-    """From what each model supports (``own``) to the study's modes under its rule (see ``choose_modes``)."""
+def _uniform_modes(study: Study, own: dict[str, Mode], own_reasons: dict[str, str],
+                   notes: list[str]) -> tuple[dict[str, Mode], dict[str, str]]:
+    """From what each model supports on its own to the study's modes under its rule (see ``choose_modes``)."""
     capable = sorted(model for model, mode in own.items() if mode == "distribution")
     incapable = sorted(model for model, mode in own.items() if mode != "distribution")
+    why = {model: own_reasons.get(model, "").removeprefix("auto: ") for model in own}
     if study.mode == "per-model":
-        reasons = {model: "per-model: " + ("next-token probabilities available" if own[model] == "distribution"
-                                           else "no next-token probabilities, sampled") for model in own}
         if capable and incapable:
             notes.append(f"mode per-model: {', '.join(capable)} read as distributions, {', '.join(incapable)} "
                          "sampled; comparisons across these modes are flagged in the report")
-        return own, reasons
+        return own, {model: f"per-model: {why[model]}" for model in own}
     if not incapable:
-        return own, {model: f"{study.mode}: every model in the study exposes next-token probabilities"
-                     for model in own}
+        return own, {model: f"{study.mode}: every model in the study has trustworthy next-token probabilities "
+                            f"({why[model]})" for model in own}
     if study.mode == "distribution":
-        raise StudyError(f"mode distribution: {', '.join(incapable)} give(s) no next-token probabilities; use "
-                         "--mode sample or auto (one measurement for every model), or mode = \"per-model\" in "
-                         "the study file to mix modes")
+        raise StudyError(f"mode distribution: {', '.join(f'{m} ({why[m]})' for m in incapable)}; use --mode "
+                         "sample or auto (one measurement for every model), or mode = \"per-model\" in the study "
+                         "file to mix modes")
     if capable:
-        notes.append(f"mode auto: every model is sampled, because {', '.join(incapable)} give(s) no next-token "
-                     f"probabilities (one measurement per comparison); mode = \"per-model\" would read "
+        notes.append(f"mode auto: every model is sampled, because {', '.join(incapable)} give(s) no trustworthy "
+                     f"next-token probabilities (one measurement per comparison); mode = \"per-model\" would read "
                      f"{', '.join(capable)} as distributions")
-    reason = f"auto: sampled because {', '.join(incapable)} give(s) no next-token probabilities"
-    return {model: "sample" for model in own}, {model: reason for model in own}
+    return ({model: "sample" for model in own},
+            {model: f"auto: every model sampled, because {', '.join(incapable)} cannot be read as distributions"
+                    + (f" ({why[model]})" if model in incapable else "") for model in own})
+
+
+def _not_in(requests: Sequence[PlannedRequest], done: set[str]) -> Sequence[PlannedRequest]:
+    """The requests whose answer is not stored yet (a plan stays compact; follow-up lists are filtered)."""
+    if isinstance(requests, ModelPlan):
+        return requests.missing(done)
+    return [p for p in requests if p.key not in done]
 
 
 def write_mode_notes(out_dir: Path, modes: dict[str, Mode], reasons: dict[str, str], notes: list[str],
@@ -205,31 +239,61 @@ def store_write_failure(db_path: Path, exc: BaseException) -> str:
 async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir: Path, db_path: Path,
                console: Console, show_progress: bool, command: str) -> StudyResult:
     notes: list[str] = []
-    started = time.time()
+    reasons: dict[str, str] = {}
+    memories = {model: EndpointMemory(backend, store, study.temperature if study.temperature is not None
+                                      else backend.spec.temperature)
+                for model, backend in backends.items()}
+    min_mass = study.min_valid_mass
     try:
-        modes, reasons = await choose_modes(study, backends, store, notes)
+        modes, reasons = await choose_modes(study, backends, store, notes, memories)
         plan = plan_study(study, modes)
-        all_keys = {key for model_plan in plan.values() for key in model_plan.keys()}
-        done = store.answered_keys()
-        missing = {model: model_plan.missing(done) for model, model_plan in plan.items()}
-        missing = {model: requests for model, requests in missing.items() if len(requests)}
-        del done
         run_id = store.start_run(command, study.model_dump_json(), __version__, study.study_id)
-        for requests in missing.values():
-            store.add_requests(requests, run_id)
-        store.link_study(study.study_id, all_keys)
-        stats = RunStats()
-        if missing:
-            stats = await run_requests(missing, backends, store, run_id, console, show_progress)
-            await sweep_transient_failures(missing, backends, store, run_id, console, show_progress, stats)
+
+        async def ask(requests_by_model: dict[str, Sequence[PlannedRequest]]) -> RunStats:
+            done = store.answered_keys()
+            missing = {model: _not_in(requests, done) for model, requests in requests_by_model.items()}
+            missing = {model: requests for model, requests in missing.items() if len(requests)}
+            del done
+            for requests in missing.values():
+                store.add_requests(requests, run_id)
+            if not missing:
+                return RunStats()
+            stats = await run_requests(missing, backends, store, run_id, console, show_progress,
+                                       memories=memories, min_valid_mass=min_mass)
+            await sweep_transient_failures(missing, backends, store, run_id, console, show_progress, stats,
+                                           memories=memories, min_valid_mass=min_mass)
+            return stats
+
+        stats = await ask(plan)
+        replaced, follow_up = ({}, {})
+        if not stats.interrupted and "distribution" in modes.values():  # only distributions can be weak
+            replaced, follow_up = sampled_instead_plan(study, store, plan)
+            if follow_up:
+                stats = merge_stats(stats, await ask(follow_up))
+        checks = {}
+        if study.mode == "auto" and not stats.interrupted:
+            checks = sample_check_plan(study, modes)
+            if checks:
+                stats = merge_stats(stats, await ask(checks))
+        all_keys = {key for model_plan in plan.values() for key in model_plan.keys()} - replaced_keys(replaced)
+        all_keys |= {p.key for requests in follow_up.values() for p in requests}
+        store.link_study(study.study_id, all_keys)  # what `analyze --db --study` reads: never another study's
+        store.finish_run(run_id, "interrupted" if stats.interrupted else "complete")
         store.finish_run(run_id, "interrupted" if stats.interrupted else "complete")
     finally:
         for backend in backends.values():
             await backend.aclose()
     answers = store.answers_frame(all_keys)
     item_means = write_item_means(answers, out_dir)
-    write_mode_notes(out_dir, modes, reasons, notes, since=started)
-    return StudyResult(out_dir, db_path, answers, item_means, stats, modes, notes)
+    notes += [f"{model}: {len(keys)} items sampled instead of read as distributions (next-token probabilities "
+              f"below the minimum valid mass {min_mass:g}, or none); their weak distributions are kept in the "
+              "store for reference" for model, keys in replaced.items() if keys]
+    run_notes = build_run_notes(study, backends, store, modes, reasons, memories, all_keys, notes,
+                                sample_checks(store, plan, checks, answers))
+    run_notes["mixed_modes"] = len(set(modes.values())) > 1  # the report flags comparisons across modes
+    write_run_notes(run_notes, out_dir)
+    print_model_notes(run_notes, console)
+    return StudyResult(out_dir, db_path, answers, item_means, stats, modes, run_notes["notes"], run_notes)
 
 
 SWEEP_ROUNDS = 10
@@ -246,7 +310,7 @@ def _reachable(backend: Backend) -> bool:
 
 async def sweep_transient_failures(asked: dict[str, Sequence[PlannedRequest]], backends: dict[str, Backend],
                                    store: Store, run_id: int, console: Console, show_progress: bool,
-                                   stats: RunStats) -> None:
+                                   stats: RunStats, **runner_options) -> None:
     """Ask again, with fresh attempts, what failed on transient errors only (timeouts, 5xx, dropped
     connections) once the rest is done: a burst of faults then costs a little time, not a stray ``error``.
     Sweeps go on while each one gets some answers (at most ``SWEEP_ROUNDS``); an endpoint that stays down
@@ -264,7 +328,7 @@ async def sweep_transient_failures(asked: dict[str, Sequence[PlannedRequest]], b
         previous = count
         console.print(f"Asking again {count} request(s) that failed on transient errors (sweep {round_number}).")
         await asyncio.sleep(min(2 ** (round_number - 1), 8))  # let a passing outage pass
-        more = await run_requests(again, backends, store, run_id, console, show_progress)
+        more = await run_requests(again, backends, store, run_id, console, show_progress, **runner_options)
         stats.asked += more.asked
         stats.seconds += more.seconds
         stats.interrupted = stats.interrupted or more.interrupted
