@@ -82,7 +82,7 @@ def mode_summary(out: OutputDir) -> str:
 def mixed_mode_warning(out: OutputDir) -> str | None:
     """The warning every comparison across answer modes needs, or None when the models share one mode."""
     by_kind = {k: v for k, v in modes_by_kind(model_modes(out)).items() if k != NOT_RECORDED}
-    if len(by_kind) < 2:
+    if len(by_kind) < 2 and not out.run_notes().get("mixed_modes"):
         return None
     groups = "; ".join(f"{mode}: {', '.join(map(display_name, models))}" for mode, models in by_kind.items())
     return (f"The models answered in different modes ({groups}). Every comparison across these models (the "
