@@ -319,3 +319,9 @@ def test_the_terminal_prints_the_headline_with_its_interval(paper_wvs):
     for sentence in headline(paper_wvs):
         assert sentence in text and "95% CI" in sentence
     assert "Coverage: " in text
+
+
+def test_a_sample_check_without_items_is_not_called_agreement():
+    check = {"items": 0, "samples_per_item": 10, "mean_abs_difference": None, "tolerance": None, "disagree": None}
+    assert run_notes.sample_check_text(check) == "no item to check"
+    assert not run_notes.sample_check_disagrees(check)
