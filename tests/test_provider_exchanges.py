@@ -10,9 +10,10 @@ answer text, whether reasoning is kept (and never inside the answer), reasoning 
 the refusal reason, the model version, and the status and value the decision layer (elicit.outcome) stores
 for it (the recorded prompts are not survey items, so few are valid: what matters is that none reads the
 reasoning, blocks are refusals and a budget spent on thinking is no_answer_budget). Error rows state how
-models.errors reads the error. Two more tests: every recorded reasoning body with its answer replaced by "4"
-still gives 4 (the reasoning, full of other numbers, is never parsed), and a budget spent on thinking is
-asked again doubled up to the cap, then stops.
+models.errors reads the error. Then: every recorded reasoning body with its answer replaced by "4" still
+gives 4 (the reasoning, full of other numbers, is never parsed); a budget spent on thinking is asked again
+doubled up to the cap, then stops; and a whole study run on recorded Anthropic and Gemini reasoning bodies
+stores each answer with its reasoning beside it.
 Gemini batch result lines are files, not HTTP: they go through the translator directly.
 
 A final test checks that every file in the folder is either in the table or listed, with its reason,
