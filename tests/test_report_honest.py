@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from test_report_fixtures import PAPER, _synthetic_distributions, needs_shared
-from whosevalues.report import answers, coverage
+from whosevalues.report import answers, coverage, run_notes
 from whosevalues.report.figures import model_similarity, read_figure_index, validity_data
 from whosevalues.report.headline import Headline, headline_sentence, headlines
 from whosevalues.report.html import headline, render_report, write_report
@@ -135,6 +135,8 @@ def test_distribution_mode_validity_is_the_probability_on_valid_answers(distribu
     assert f"{lowest:.1%}" in page  # the lowest condition's mass, in the sentence and the table
     table = answers.validity_table(distribution)
     assert len(table) == len(data) and table["Valid"].iloc[0] == f"{lowest:.1%}"
+    markdown = (distribution.path / "tables" / "validity.md").read_text(encoding="utf-8")
+    assert markdown.count("probability on valid answers") == len(data)
 
 
 def test_published_answers_keep_prop_na_and_invent_no_counts(paper_wvs):
@@ -234,8 +236,9 @@ def test_model_counts_agree_and_say_who_was_left_out(paper_wvs):
 
 def test_mixed_modes_are_flagged_on_every_comparison(mixed):
     page = html.unescape(_page(mixed))
-    headline_part = page.split("<h2>", 1)[0]
-    assert "Mixed answer modes" in headline_part
+    assert "Mixed answer modes" in page.split("<h2>Study design</h2>", 1)[0]  # under the headline
+    for heading in ("<h2>Figures</h2>", "<h2>Tables</h2>"):
+        assert "Mixed answer modes" in page.split(heading, 1)[1].split("<h2>", 1)[0]
     assert "mixed: " in html.unescape(_design_row(_page(mixed), "Answer mode"))
     data = validity_data(mixed, "mfq2")
     assert set(data.loc[data["model"] == "gpt-4o", "measure"]) == {"samples"}
@@ -275,7 +278,7 @@ def test_run_notes_are_rendered_with_departures_as_warnings(distribution, tmp_pa
     assert "sample check disagrees" in warnings and "differ by 0.8 on average (tolerance 0.5): DISAGREES" in page
     [h] = headlines(out)  # the disagreeing check reaches the headline's coverage too
     assert any("sample check of GPT-4o disagrees" in part for part in h.coverage)
-    table = answers.run_notes_rows(out)
+    table = run_notes.run_notes_rows(out)
     assert table.set_index("Model").loc[display_name("deepseek-chat"), "Seed honoured"] == "not reported"
 
 
@@ -303,3 +306,16 @@ def test_scrambled_id_warning_names_the_users_own_data():
 
     warning = scrambled_ids_warning({"Care": 0.05, "Purity": -0.1}, "foundation", "my_survey.csv")
     assert "my_survey.csv" in warning and "bundled" not in warning and "Participant" not in warning
+
+
+def test_the_terminal_prints_the_headline_with_its_interval(paper_wvs):
+    from rich.console import Console
+
+    from whosevalues.report.terminal import print_summary
+
+    console = Console(record=True, width=400)
+    print_summary(paper_wvs.path, console)
+    text = console.export_text()
+    for sentence in headline(paper_wvs):
+        assert sentence in text and "95% CI" in sentence
+    assert "Coverage: " in text

@@ -19,6 +19,7 @@ from scipy import stats
 from whosevalues.report.answers import DISTRIBUTION, LOW_VALID_MASS, model_modes, validity_data
 from whosevalues.report.figures import RESPONDENT_LANGUAGE, model_similarity, rq1_rows
 from whosevalues.report.outdir import OutputDir, display_name, mean_ci, survey_label
+from whosevalues.report.run_notes import sample_check_disagrees, sample_check_text
 from whosevalues.report.tables import fmt_number
 
 BOOTSTRAP = 2000
@@ -172,8 +173,6 @@ def coverage(out: OutputDir, survey: str, models: list[str]) -> list[str]:
 
 def _sample_check_flags(out: OutputDir, models: list[str]) -> list[str]:
     """The run's check of distribution mode against sampled answers, where it disagreed (run_notes.json)."""
-    from whosevalues.report.answers import sample_check_disagrees, sample_check_text
-
     notes = out.run_notes().get("models") or {}
     return [f"the run's sample check of {display_name(m)} disagrees ({sample_check_text(notes[m]['sample_check'])}): "
             f"its probability distributions may not describe the answers it gives"
@@ -188,41 +187,48 @@ def _survey_items(survey: str, means: pd.DataFrame) -> int:
 
 
 def _valid_answers(out: OutputDir, survey: str, means: pd.DataFrame, models: list[str]) -> str:
+    """How many of the headline's answers were valid, per answer mode, in that mode's terms."""
     modes = model_modes(out)
-    texts = []
-    sampled = means[means["model"].map(lambda m: modes.get(m) != DISTRIBUTION)]
-    counts = pd.to_numeric(sampled["n_valid"], errors="coerce") if "n_valid" in sampled else pd.Series(dtype=float)
-    if counts.notna().any():
+    in_distribution = means["model"].map(lambda m: modes.get(m) == DISTRIBUTION)
+    texts = [_sampled_validity(out, survey, means[~in_distribution], models),
+             _distribution_validity(means[in_distribution])]
+    return "; ".join(t for t in texts if t)
+
+
+def _sampled_validity(out: OutputDir, survey: str, sampled: pd.DataFrame, models: list[str]) -> str:
+    if sampled.empty:
+        return ""
+    counts = pd.to_numeric(sampled["n_valid"], errors="coerce") if "n_valid" in sampled else None
+    if counts is not None and counts.notna().any():
         known = sampled[counts.notna()].assign(n_valid=counts[counts.notna()])
         worst = known.loc[known["n_valid"].idxmin()]
-        totals = pd.to_numeric(known["n_total"], errors="coerce")
-        text = f"valid samples per item: median {known['n_valid'].median():g} of {totals.median():g}"
+        text = (f"valid samples per item: median {known['n_valid'].median():g} of "
+                f"{pd.to_numeric(known['n_total'], errors='coerce').median():g}")
         if worst["n_valid"] < known["n_valid"].median():
             text += (f", as few as {worst['n_valid']:g} ({display_name(worst['model'])}, {worst['language']}, "
                      f"item {worst['item']})")
-        texts.append(text)
-    elif len(sampled):
-        validity = validity_data(out, survey)
-        recorded = validity[(validity["measure"] == "recorded") & validity["model"].isin(models)
-                            & (validity["persona"] == "none")] if validity is not None else pd.DataFrame()
-        if len(recorded):
-            worst = recorded["prop_na"].max()
-            texts.append("valid samples per item not recorded; the answers file records " + (
-                f"up to {worst:.1%} missing answers per condition (prop_na)" if worst > 0
-                else "no missing answers in these conditions (prop_na 0)"))
-        else:
-            texts.append("how many answers were valid is not recorded")
-    mass = means[means["model"].map(lambda m: modes.get(m) == DISTRIBUTION)]
-    if "valid_mass" in mass and pd.to_numeric(mass["valid_mass"], errors="coerce").notna().any():
-        by_language = mass.assign(valid_mass=pd.to_numeric(mass["valid_mass"], errors="coerce")) \
-            .groupby("language")["valid_mass"].mean()
-        text = "probability on valid answers (distribution mode): " + ", ".join(
-            f"{value:.0%} in {language}" for language, value in by_language.items())
-        if (by_language < LOW_VALID_MASS).any():
-            text += (" (below half: those answers rest on a small part of the model's probability, see "
-                     "Answer validity)")
-        texts.append(text)
-    return "; ".join(texts)
+        return text
+    validity = validity_data(out, survey)
+    recorded = validity[(validity["measure"] == "recorded") & validity["model"].isin(models)
+                        & (validity["persona"] == "none")] if validity is not None else pd.DataFrame()
+    if recorded.empty:
+        return "how many answers were valid is not recorded"
+    worst = recorded["prop_na"].max()
+    return "valid samples per item not recorded; the answers file records " + (
+        f"up to {worst:.1%} missing answers per condition (prop_na)" if worst > 0
+        else "no missing answers in these conditions (prop_na 0)")
+
+
+def _distribution_validity(rows: pd.DataFrame) -> str:
+    mass = pd.to_numeric(rows["valid_mass"], errors="coerce") if "valid_mass" in rows else None
+    if mass is None or mass.isna().all():
+        return ""
+    by_language = rows.assign(valid_mass=mass).groupby("language")["valid_mass"].mean()
+    text = "probability on valid answers (distribution mode): " + ", ".join(
+        f"{value:.0%} in {language}" for language, value in by_language.items())
+    if (by_language < LOW_VALID_MASS).any():
+        text += " (below half: those answers rest on a small part of the model's probability, see Answer validity)"
+    return text
 
 
 # -- sentences -------------------------------------------------------------------------------------

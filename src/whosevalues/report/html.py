@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from whosevalues.report import answers, coverage, reuse
+from whosevalues.report import answers, coverage, reuse, run_notes
 from whosevalues.report.figures import FigureResult, write_figures
 from whosevalues.report.headline import coverage_sentence, headline_sentence, headlines
 from whosevalues.report.inference_section import inference_section
@@ -114,10 +114,14 @@ def _headline_section(out: OutputDir) -> str:
     total = len(out.model_origins())
     parts = [f"<p class=\"headline\">{_e(headline_sentence(h, total))}<br><span class=\"meta\">"
              f"{_e(coverage_sentence(h))}</span></p>" for h in found]
-    mixed = answers.mixed_mode_warning(out)
-    if mixed:
-        parts.append(f"<p class=\"warning\"><b>Mixed answer modes</b>: {_e(mixed)}</p>")
+    parts.append(_mixed_mode_html(out))
     return "".join(parts)
+
+
+def _mixed_mode_html(out: OutputDir) -> str:
+    """Above every set of comparisons across models, when they answered in different modes."""
+    mixed = answers.mixed_mode_warning(out)
+    return f"<p class=\"warning\"><b>Mixed answer modes</b>: {_e(mixed)}</p>" if mixed else ""
 
 
 def design_gaps(out: OutputDir) -> list[str]:
@@ -248,10 +252,10 @@ def _run_notes_html(out: OutputDir) -> str:
                 "<code>whosevalues run</code> here), so reasoning, model versions, seeds and adaptations are not "
                 "known.</p>")
     parts = ["<h3>What the run recorded (run_notes.json)</h3>"]
-    table = answers.run_notes_rows(out)
+    table = run_notes.run_notes_rows(out)
     if table is not None:
         parts.append(_table_html(table))
-    departures = answers.run_notes_warnings(out)
+    departures = run_notes.run_notes_warnings(out)
     if departures:
         parts.append("<p>Departures from the study design:</p><ul class=\"warning\">"
                      + "".join(f"<li>{_e(w)}</li>" for w in departures) + "</ul>")
@@ -385,7 +389,7 @@ def _item_stats_html(records: list[dict]) -> str:
 
 
 def _figures_section(out: OutputDir, figures: list[FigureResult]) -> str:
-    parts = ["<h2>Figures</h2>"]
+    parts = ["<h2>Figures</h2>", _mixed_mode_html(out)]
     for survey in out.surveys():
         parts.append(f"<h3>{_e(survey_label(survey))}</h3>")
         for figure in (f for f in figures if f.name.endswith(f"_{survey}")):
@@ -405,7 +409,7 @@ def _figures_section(out: OutputDir, figures: list[FigureResult]) -> str:
 
 
 def _tables_section(out: OutputDir) -> str:
-    parts = ["<h2>Tables</h2>"]
+    parts = ["<h2>Tables</h2>", _mixed_mode_html(out)]
     paper_table = table2(out)
     if paper_table is not None:
         flat = paper_table.copy()

@@ -188,7 +188,8 @@ def formatted_tables(out: OutputDir) -> list[tuple[str, str, pd.DataFrame]]:
 
 
 def write_tables(out_dir: Path | str) -> list[Path]:
-    """Write tables/<rq>_<survey>.md and .tex for every table CSV, and tables/table2.md/.tex; returns the paths."""
+    """Write tables/<rq>_<survey>.md and .tex for every table CSV, tables/table2.md/.tex and
+    tables/validity.md/.tex (every model x condition); returns the paths."""
     out = out_dir if isinstance(out_dir, OutputDir) else OutputDir(out_dir)
     folder = out.path / "tables"
     written: list[Path] = []
@@ -200,6 +201,12 @@ def write_tables(out_dir: Path | str) -> list[Path]:
                  "respondent's nationality with prompt language, persona and LLM origin (sum coded, mean "
                  "centred, congruent positive).")
         written += _write_pair(folder, "table2", paper_table, title)
+    from whosevalues.report.answers import validity_table
+
+    validity = validity_table(out, every_condition=True)
+    if validity is not None and len(validity):  # .md/.tex only: a CSV here would read as an analysis file
+        written += _write_pair(folder, "validity", validity,
+                               "Answer validity per model and condition, in the terms of each model's answer mode")
     return written
 
 

@@ -58,6 +58,11 @@ def print_summary(out_dir: Path | str, console: Console | None = None) -> None:
     if not tables:
         console.print("No similarity to human populations could be computed for this design "
                       "(see report.html, section 'What this design leaves out').")
+    from whosevalues.report.headline import coverage_sentence, headline_sentence, headlines
+
+    for h in headlines(out):  # the report's headline, with its 95% CI and coverage
+        console.print(headline_sentence(h, len(out.model_origins())), highlight=False)
+        console.print(coverage_sentence(h), style="dim", highlight=False)
     report = out.path / "report.html"
     if report.is_file():
         console.print(f"Report: {report}")
