@@ -105,7 +105,7 @@ RUN_OPTIONS = [
     (["--mode", "both"], ["--mode"]),
     (["--models", "gpt-4o,nope"], ["unknown model 'nope'"]),
     (["--surveys", "mfq2,WVS7"], ["unknown survey"]),
-    (["--personas", "china"], ["no persona 'china'"]),
+    (["--personas", "china"], ["persona 'CHINA'", "alpha-3"]),
     (["--languages", "EN"], ["no language 'EN'"]),
 ]
 
