@@ -105,7 +105,7 @@ RUN_OPTIONS = [
     (["--mode", "both"], ["--mode"]),
     (["--models", "gpt-4o,nope"], ["unknown model 'nope'"]),
     (["--surveys", "mfq2,WVS7"], ["unknown survey"]),
-    (["--personas", "china"], ["persona 'CHINA'", "alpha-3"]),
+    (["--personas", "china"], ["persona 'CHINA' is not an ISO 3166-1 alpha-3 code"]),
     (["--languages", "EN"], ["no language 'EN'"]),
 ]
 
