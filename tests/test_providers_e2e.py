@@ -1,7 +1,7 @@
 """End to end: `whosevalues run` against models that behave as today's providers really do (issue 8).
 
 Each model is declared with only provider, base_url, api_model and origin, in a study at temperature 0.7 and
-mode auto, against ``ProviderStubServer`` on loopback (reasoning before the answer, 400s naming parameters,
+mode per-model, against ``ProviderStubServer`` on loopback (reasoning before the answer, 400s naming parameters,
 inline ``<think>``, one-hot logprobs, markdown before the number, content filters, plain logprobs). Every item
 must end with the value the server means, filtered items as refusals, the one-hot endpoint sampled, and the
 server must see a bounded number of requests.
@@ -37,8 +37,9 @@ api_model = "{model}"
 origin = "USA"
 ''' for model in MODELS)
     path = tmp_path / "study.toml"
+    # per-model: each endpoint in the mode it can give (mode auto would sample every model, issue 9)
     path.write_text(f'surveys = ["mfq2"]\nlanguages = ["en"]\npersonas = ["none"]\nsamples = {SAMPLES}\n'
-                    f'temperature = 0.7\n{blocks}')
+                    f'temperature = 0.7\nmode = "per-model"\n{blocks}')
     return path
 
 

@@ -271,7 +271,7 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
             if follow_up:
                 stats = merge_stats(stats, await ask(follow_up))
         checks = {}
-        if study.mode == "auto" and not stats.interrupted:
+        if study.mode in ("auto", "per-model") and not stats.interrupted:
             checks = sample_check_plan(study, modes)
             if checks:
                 stats = merge_stats(stats, await ask(checks))

@@ -217,7 +217,9 @@ def describe_field_error(exc: ValidationError) -> str:
         return f"must be from {low:g} to {high:g} (got {got})"
     if first["type"] == "too_short":
         return "must not be empty: give at least one"
-    if first["type"] in {"int_parsing", "int_from_float", "float_parsing"}:
+    if first["type"] == "int_from_float":
+        return f"must be a whole number (got {got!r})"
+    if first["type"] in {"int_parsing", "float_parsing", "int_type", "float_type"}:
         return f"must be a number (got {got!r})"
     if first["type"] == "list_type":
         return f"must be a list, like {field} = [{got!r}]"
