@@ -80,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     for survey, result in summary["surveys"].items():
         rows = {name: a.get("rows", a.get("skipped")) for name, a in result["analyses"].items()}
         print(f"{survey}: rows {rows}")
+        permutations = {name: a["model_inference"]["permutation"] for name, a in result["analyses"].items()
+                        if "model_inference" in a}
+        print(f"{survey}: origin-label permutations {permutations}")
+    inference = summary["inference"]
+    print(f"model-level columns on every RQ table: wild cluster bootstrap {inference['wild_bootstrap_replicates']} "
+          f"replicates, bootstrap over models {inference['bootstrap_replicates']}, CR2; RQ3 families adjusted")
     print(f"analysis wall time: {elapsed:.2f} s (target < 5 s), CPU time {cpu:.2f} s; peak memory (process): {peak:.2f} GiB "
           f"(target < 2 GiB); bootstrap replicates: {args.bootstrap}")
     return 0
