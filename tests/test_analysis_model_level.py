@@ -341,3 +341,19 @@ def test_distribution_mode_reliability_comes_from_the_distributions(tmp_path):
     s2 = probabilities @ values ** 2 - m ** 2
     expected = np.var(m, ddof=1) / (np.var(m, ddof=1) + s2.mean() / 20)
     assert a["reliability"] == pytest.approx(expected, rel=1e-9)
+
+
+@needs_shared
+def test_reliability_similarity_equals_the_mean_respondent_cosine(mfq2_runs):
+    directory, _ = mfq2_runs[False]
+    table = pd.read_csv(directory / "reliability_mfq2.csv")
+    rq1 = pd.read_parquet(directory / "similarity_mfq2_rq1.parquet")
+    expected = rq1.groupby(["model", "nationality"], observed=True)["cosine"].mean()
+    language = {"CHN": "zh", "USA": "en"}
+    for country in ("CHN", "USA"):
+        rows = table[(table["persona"] == "none") & (table["population"] == country)
+                     & (table["language"] == language[country])].set_index("model")
+        assert len(rows) == 20
+        for model, row in rows.iterrows():
+            assert row["similarity"] == pytest.approx(expected[(model, country)], rel=1e-9)
+            assert row["ci_low"] < row["similarity"] < row["ci_high"]
