@@ -10,7 +10,9 @@ by model with 9,999 replicates, exact permutations of origin labels: 184,756 for
 models at its default 1,999 replicates, RQ3's family adjustments and joint tests, baselines, variance shares and
 the reliability table. Target: within 2x of the analysis before them. Measured on the shared 2-core machine,
 interleaved runs under the same load: before (commit 41e54bf, 200 replicates, no model-level columns) wall
-5.2-6.0 s, CPU 1.1-1.4 s; after: wall 5.8-7.5 s, CPU 1.6 s (about 1.3x). On the idle machine before: wall 2.4 s.
+4.6-6.2 s, CPU 1.1-1.3 s; after: wall 6.6-8.5 s, CPU 1.9 s (1.3-1.6x), of which about 0.5 s CPU is the
+every-country comparison (countries_<survey>.csv, merged since); without it CPU 1.3-1.4 s. On the idle
+machine before: wall 2.4 s.
 
     python benchmarks/bench_analysis.py [--bootstrap 1999] [--paper-compatible]
 """
