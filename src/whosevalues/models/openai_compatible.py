@@ -240,18 +240,19 @@ def thinking_params(spec: ModelSpec) -> ThinkingParams:
     family = provider_family(spec)
     model = (spec.api_model or "").lower()
     if family == "openai":
-        if on:
-            return ThinkingParams()
+        reasoner = model.startswith(("gpt-5", "o1", "o3", "o4"))
+        if on or not reasoner:
+            return ThinkingParams()  # reasoning models reason anyway; the others cannot
         lowest = "minimal" if model.startswith("gpt-5") else "low"
-        if not (model.startswith("gpt-5") or model.startswith("o")):
-            return ThinkingParams(note=f"{spec.id}: thinking off: {spec.api_model} does not reason")
         return ThinkingParams({"reasoning_effort": lowest},
                               note=f"{spec.id}: thinking off as far as OpenAI allows (reasoning_effort {lowest})")
     if family == "deepseek":
         target = "deepseek-reasoner" if on else "deepseek-chat"
+        if model == target or not model.startswith("deepseek-"):
+            return ThinkingParams()
         return ThinkingParams({"model": target},
-                              note=f"{spec.id}: thinking {'on' if on else 'off'}: DeepSeek's {target} is asked "
-                                   f"(DeepSeek switches thinking by model name)")
+                              note=f"{spec.id}: thinking {'on' if on else 'off'}: DeepSeek's {target} was asked "
+                                   f"instead of {spec.api_model} (DeepSeek switches thinking by model name)")
     if family == "dashscope":
         return ThinkingParams(extra_body={"enable_thinking": on})
     if family == "zhipu":
