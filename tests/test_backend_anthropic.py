@@ -10,6 +10,8 @@ from functools import partial
 
 import pytest
 
+from whosevalues.elicit.answering import answer
+from whosevalues.elicit.endpoint import EndpointMemory
 from whosevalues.elicit.limits import FinalFailure, ModelGate, call_with_retries
 from whosevalues.models.anthropic_backend import MIN_THINKING_BUDGET, AnthropicBackend, uses_adaptive_thinking
 from whosevalues.models.base import BackendError, ChatRequest
@@ -79,7 +81,7 @@ def test_thinking_on_sends_a_budget_and_drops_a_temperature_other_than_1(backend
     assert sent["max_tokens"] > sent["thinking"]["budget_tokens"] and "temperature" not in sent
     assert sent == backend.build_params(study)
     notes = reply.extra["adaptations"]
-    assert any("temperature 1" in note and "0.7" in note for note in notes)
+    assert any("temperature" in note and "0.7" in note for note in notes)
     assert any("max_tokens raised from 10" in note for note in notes)
 
 
@@ -87,10 +89,32 @@ def test_adaptive_thinking_for_opus_4_6(monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
     spec = resolve_model("claude-opus-4").model_copy(update={"api_model": "claude-opus-4-6", "thinking": "on"})
     params = AnthropicBackend(spec).build_params(replace(request(), temperature=1.0))
-    assert params["thinking"] == {"type": "adaptive"} and params["temperature"] == 1.0
+    # thinking on: temperature left at Anthropic's default (1), the only value it accepts then
+    assert params["thinking"] == {"type": "adaptive"} and "temperature" not in params
+    notes = AnthropicBackend(spec).adaptations(replace(request(), temperature=1.0))
+    assert not any("temperature" in note for note in notes)
     off = AnthropicBackend(spec.model_copy(update={"thinking": "off"})).build_params(request())
     assert "thinking" not in off and off["max_tokens"] == request().max_tokens
     assert uses_adaptive_thinking("claude-sonnet-4-6") and not uses_adaptive_thinking("claude-sonnet-4-5")
+
+
+@pytest.mark.parametrize("model, thinking, sent, noted", [
+    ("claude-opus-5.5", "default", None, False),
+    ("claude-opus-5.5", "off", None, True),                          # cannot be turned off
+    ("claude-sonnet-5.5", "off", {"type": "between_tools"}, True),   # the only documented way
+    ("claude-haiku-5.5", "off", None, True),                         # no documented way
+    ("claude-sonnet-5.5", "on", {"type": "adaptive"}, False),
+])
+def test_claude_5_thinks_by_default_and_never_gets_a_non_default_temperature(monkeypatch, model, thinking,
+                                                                           sent, noted):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
+    backend = AnthropicBackend(resolve_model(model).model_copy(update={"thinking": thinking}))
+    study = replace(request(), temperature=0.7)
+    params = backend.build_params(study)
+    assert params.get("thinking") == sent and "temperature" not in params
+    notes = backend.adaptations(study)
+    assert any("0.7" in note for note in notes)  # the study's temperature was not applied: said
+    assert any("off" in note for note in notes) == noted
 
 
 @pytest.mark.parametrize("name, status, retry_after", [("rate_limit_429", 429, 2.0), ("overloaded_529", 529, None)])
@@ -144,3 +168,29 @@ def test_a_final_failure_keeps_the_body_but_never_the_key(backend_for):
 def test_no_distribution_support():
     spec = resolve_model("claude-opus-4")
     assert asyncio.run(AnthropicBackend(spec).supports_distribution()) is False
+
+
+def test_the_answering_loop_reads_the_reply_and_keeps_the_departures(backend_for):
+    """The decision layer consumes this backend's ProviderReply; its translation notes reach the run notes."""
+    with ReplayServer(recorded("answer")) as server:
+        backend = backend_for(server)
+        backend.spec = backend.spec.model_copy(update={"thinking": "on"})
+        memory = EndpointMemory(backend)
+
+        async def go():
+            try:
+                return await answer(backend, replace(request(), temperature=0.7), ModelGate(1), memory)
+            finally:
+                await backend.aclose()
+        completion, outcome, attempts = asyncio.run(go())
+    assert (outcome.status, outcome.value, attempts) == ("valid", 4.0, 1)
+    assert any("0.7" in note for note in completion.extra["adaptations"])
+    assert any("0.7" in note for note in memory.adaptation_notes)
+
+
+def test_a_learned_no_temperature_adaptation_applies(monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
+    backend = AnthropicBackend(resolve_model("claude-opus-4"))
+    assert backend.build_params(request())["temperature"] == 1.0
+    backend.param_adaptations.add("no_temperature")
+    assert "temperature" not in backend.build_params(request())

@@ -125,6 +125,8 @@ def test_report_is_self_contained_and_complete(paper):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "<script" not in page.lower() and "<link" not in page.lower()
     drawn = [r for r in F.read_figure_index(paper.path) if not r.skipped_reason]
+    # the "Whose values" section shows the ranking figures (indexed with the others), each figure once
+    assert {"countries_mfq2", "countries_wvs7"} <= {r.name for r in drawn}
     assert page.count('<img ') == len(drawn)
     assert page.count("data:image/png;base64,") == len(drawn)
     for result in drawn:

@@ -12,14 +12,15 @@ whose ``content`` is ``{}``, missing, or ``{"role": "model"}`` with no ``parts``
 MAX_TOKENS spent on hidden thinking); thought parts (``"thought": true``) beside the answer; thinking
 tokens in ``usageMetadata.thoughtsTokenCount``, outside ``candidatesTokenCount``.
 
-Thinking (``ModelSpec.thinking``); Gemini 2.5 and 3 think by default, and thinking tokens count against
-``max_output_tokens``:
-- ``default``: nothing sent; the model thinks as Google configured it (dynamic thinking).
+Thinking (``ModelSpec.thinking``); Gemini 2.5 and later think by default, and thinking tokens count against
+``max_output_tokens`` (catalog.toml's header and notes give each model's documented levels):
+- ``default``: nothing sent; the model thinks as Google configured it (dynamic thinking, or level medium).
 - ``off``: 2.5 Flash / Flash-Lite ``thinking_budget=0``. 2.5 Pro cannot turn thinking off: its smallest
-  budget, 128, is sent and the reply says so. Gemini 3 uses ``thinking_level`` and cannot turn it off
-  either: the lowest level (``minimal`` on Flash, ``low`` on Pro) is sent, and the reply says so.
-- ``on``: 2.5 a ``thinking_budget`` (at least 1,024) with room above it for the answer; 3 ``thinking_level
-  high``; both with ``include_thoughts`` so the thought summary is stored as the reasoning text.
+  budget, 128, is sent and the reply says so. Gemini 3 and later use ``thinking_level`` (``thinking_budget``
+  is not accepted by 4) and no level turns thinking off: the lowest one (``minimal`` on Gemini 3 Flash,
+  ``low`` elsewhere; 3.8 Flash dropped ``minimal``) is sent, and the reply says so.
+- ``on``: 2.5 a ``thinking_budget`` (at least 1,024) with room above it for the answer; 3 and later
+  ``thinking_level high``; both with ``include_thoughts`` so the thought summary is stored as reasoning.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ _FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "MALFORMED_FUNCTION_CALL": "e
 _FILTER_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY",
                    "MODEL_ARMOR", "JAILBREAK", "OTHER_BLOCKED"}
 _THINKS = re.compile(r"gemini-(2\.5|[3-9])")
+# only Gemini 3 Flash had a "minimal" level (3.8 Flash dropped it; Pro and 4 start at "low")
+_HAS_MINIMAL = re.compile(r"gemini-3-flash(?![.\d])")
 
 
 # ---------------------------------------------------------------- translation (REST JSON, camelCase)
@@ -153,13 +156,16 @@ def thinking_config(spec: ModelSpec, max_tokens: int) -> tuple[dict[str, Any] | 
     generation_3 = not model.startswith("gemini-2.5")
     if spec.thinking == "off":
         if generation_3:
-            level = "MINIMAL" if "flash" in model else "LOW"
+            level = "MINIMAL" if _HAS_MINIMAL.search(model) else "LOW"
             return ({"thinking_level": level}, max_tokens,
-                    [f"{spec.id}: Gemini 3 cannot turn thinking off; the lowest level, {level.lower()}, was used"])
+                    [f"{spec.id}: thinking cannot be turned off on this model; the lowest level, "
+                     f"{level.lower()}, was used"])
         if "pro" in model:
-            return ({"thinking_budget": PRO_25_MIN_BUDGET}, max(max_tokens, PRO_25_MIN_BUDGET + ANSWER_ROOM),
+            room = max(max_tokens, PRO_25_MIN_BUDGET + ANSWER_ROOM)
+            return ({"thinking_budget": PRO_25_MIN_BUDGET}, room,
                     [f"{spec.id}: Gemini 2.5 Pro cannot turn thinking off; its smallest budget, "
-                     f"{PRO_25_MIN_BUDGET} tokens, was used"])
+                     f"{PRO_25_MIN_BUDGET} tokens, was used" +
+                     (f" (max_output_tokens raised from {max_tokens} to {room})" if room > max_tokens else "")])
         return {"thinking_budget": 0}, max_tokens, []
     if generation_3:
         return {"thinking_level": "HIGH", "include_thoughts": True}, max_tokens, []
@@ -179,6 +185,7 @@ class GeminiBackend(RemoteBackend):
     extra_name = "gemini"
     default_key_env = "GEMINI_API_KEY"
     api_model_example = "gemini-..."
+    supported_adaptations = frozenset({"no_temperature", "no_logprobs", "no_seed", "fold_system"})
 
     def _make_client(self, api_key: str) -> Any:
         types = self.sdk("google.genai.types")
@@ -190,15 +197,20 @@ class GeminiBackend(RemoteBackend):
 
     def _fields(self, request: ChatRequest | None, *, max_tokens: int,
                 logprobs: int | None) -> tuple[dict[str, Any], list[str]]:
-        """GenerateContentConfig fields (snake_case) and the notes on departures from the study."""
+        """GenerateContentConfig fields (snake_case) and the notes on departures from the study.
+
+        Parameter adaptations learned from 400s (``Backend.param_adaptations``) apply here."""
+        adapted = self.param_adaptations
         thinking, max_tokens, notes = thinking_config(self.spec, max_tokens)
         fields: dict[str, Any] = {"max_output_tokens": max_tokens}
         if request is not None:
-            fields["system_instruction"] = request.system
-            fields["seed"] = request.seed
-            if request.temperature is not None:
+            if "fold_system" not in adapted:
+                fields["system_instruction"] = request.system
+            if "no_seed" not in adapted:
+                fields["seed"] = request.seed
+            if request.temperature is not None and "no_temperature" not in adapted:
                 fields["temperature"] = request.temperature
-        if logprobs is not None:
+        if logprobs is not None and "no_logprobs" not in adapted:
             fields["response_logprobs"] = True
             fields["logprobs"] = logprobs
         if thinking is not None:
@@ -210,10 +222,17 @@ class GeminiBackend(RemoteBackend):
         logprobs = TOP_LOGPROBS if request.mode == "distribution" else None
         return self._fields(request, max_tokens=request.max_tokens, logprobs=logprobs)
 
+    def _user_text(self, request: ChatRequest) -> str:
+        """The user turn; with the system prompt at its start where the model takes no system instruction
+        (Gemma on the Gemini API answers 400 "Developer instruction is not enabled")."""
+        if "fold_system" in self.param_adaptations and request.system:
+            return f"{request.system}\n\n{request.user}"
+        return request.user
+
     def build_params(self, request: ChatRequest) -> dict[str, Any]:
         """The REST ``generateContent`` body for ``request`` (camelCase; a batch line's ``request``)."""
         fields, _ = self._request_fields(request)
-        body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": request.user}]}]}
+        body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": self._user_text(request)}]}]}
         generation: dict[str, Any] = {}
         for name, value in fields.items():
             if name == "system_instruction":
@@ -259,7 +278,7 @@ class GeminiBackend(RemoteBackend):
 
     async def complete(self, request: ChatRequest) -> ProviderReply:
         fields, notes = self._request_fields(request)
-        response, raw, status = await self._generate(request.user, self._config(fields))
+        response, raw, status = await self._generate(self._user_text(request), self._config(fields))
         try:
             body = json.loads(raw)
         except ValueError:

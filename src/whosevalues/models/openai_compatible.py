@@ -240,12 +240,16 @@ def thinking_params(spec: ModelSpec) -> ThinkingParams:
     family = provider_family(spec)
     model = (spec.api_model or "").lower()
     if family == "openai":
-        reasoner = model.startswith(("gpt-5", "o1", "o3", "o4"))
+        reasoner = model.startswith(("gpt-5", "gpt-6", "o1", "o3", "o4"))
         if on or not reasoner:
             return ThinkingParams()  # reasoning models reason anyway; the others cannot
-        lowest = "minimal" if model.startswith("gpt-5") else "low"
+        # lowest effort each family documents: GPT-6 Luna "none", GPT-5 "minimal", o-series and GPT-6 others "low"
+        lowest = "none" if model.startswith("gpt-6-luna") else "minimal" if model.startswith("gpt-5") else "low"
         return ThinkingParams({"reasoning_effort": lowest},
                               note=f"{spec.id}: thinking off as far as OpenAI allows (reasoning_effort {lowest})")
+    if family == "deepseek" and model not in ("deepseek-chat", "deepseek-reasoner"):
+        # V4 and later (the two names above were retired 2026-07-24): one model, thinking {type} switches it
+        return ThinkingParams(extra_body={"thinking": {"type": "enabled" if on else "disabled"}})
     if family == "deepseek":
         target = "deepseek-reasoner" if on else "deepseek-chat"
         if model == target or not model.startswith("deepseek-"):
