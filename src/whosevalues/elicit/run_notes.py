@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from whosevalues.elicit.endpoint import EndpointMemory
 from whosevalues.elicit.outcome import WEAK_KEPT
@@ -126,4 +127,4 @@ def print_model_notes(run_notes: dict, console: Console) -> None:
         if check and check.get("items"):
             parts.append(f"sample check |diff| {check['mean_abs_difference']:.2f}"
                          + (" DISAGREES" if check["disagree"] else ""))
-        console.print(f"[bold]{model}[/]: " + "; ".join(parts), highlight=False)
+        console.print(f"[bold]{escape(model)}[/]: " + escape("; ".join(parts)), highlight=False)
