@@ -28,7 +28,6 @@ import os
 from typing import Any, Iterable
 from urllib.parse import urlparse
 
-from whosevalues.elicit.distribution import distribution_from_positions  # noqa: F401 - the old import path
 from whosevalues.models.base import ADAPTATIONS, BackendError, ChatRequest, Completion, ProviderReply
 from whosevalues.models.errors import ProviderError, ProviderHTTPError, read_error
 from whosevalues.models.openai_format import translate_chat_completion
