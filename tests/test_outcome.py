@@ -118,3 +118,9 @@ def test_an_exact_weak_distribution_is_kept_and_said():
     outcome = decide(exact, mode="distribution", scale_min=1, scale_max=5, min_valid_mass=0.5)
     assert outcome.status == "valid" and outcome.value == pytest.approx(3.0)
     assert "kept below the minimum valid mass" in outcome.detail and not outcome.sample_instead
+
+
+def test_a_reasoning_reply_that_used_the_whole_budget_ran_out_even_if_it_says_stop():
+    spent = ProviderReply(answer_text="", reasoning_text="hmm", reasoned=True, finish_reason="stop", output_tokens=40)
+    assert outcome_of(spent, max_tokens=40).larger_budget
+    assert outcome_of(spent, max_tokens=80).status == "no_number"  # room was left: it just said nothing

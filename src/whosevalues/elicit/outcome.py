@@ -6,8 +6,8 @@ into an :class:`Outcome` the store keeps. The rules, in order:
 1. The provider blocked or the model declined (``finish_reason`` ``content_filter`` or ``refusal``):
    ``refusal``, with the provider's own reason in ``detail``.
 2. The body is broken (``finish_reason`` ``error``): ``error`` (retried on the next run).
-3. The token budget ran out before any answer text (``finish_reason`` ``length``, answer text empty: the
-   budget went on reasoning): ``no_answer_budget`` with ``larger_budget`` set, so the caller asks again with
+3. The token budget ran out before any answer text (``finish_reason`` ``length``, or a reasoning reply that
+   used the whole budget; answer text empty: the budget went on reasoning): ``no_answer_budget`` with ``larger_budget`` set, so the caller asks again with
    a doubled budget up to the model's cap (``elicit.answering``). After the cap the status stays.
 4. Distribution mode: the distribution read at the answer position (``elicit.distribution``). Below the
    study's minimum valid mass the item is sampled instead (``sample_instead``); the weak distribution is
@@ -64,8 +64,9 @@ def reply_of(completion: Completion) -> ProviderReply:
 
 def decide(completion: Completion, *, mode: str, scale_min: int, scale_max: int,
            labels: Mapping[int, str] | None = None,
-           min_valid_mass: float = DEFAULT_MIN_VALID_MASS) -> Outcome:
-    """Value, status and next step for one completion (module docstring)."""
+           min_valid_mass: float = DEFAULT_MIN_VALID_MASS, max_tokens: int | None = None) -> Outcome:
+    """Value, status and next step for one completion (module docstring). ``max_tokens``: the budget the
+    request was sent with (a reasoning reply that used all of it ran out even if the provider says stop)."""
     if completion.error:
         return Outcome(None, ERROR, completion.error)
     reply = reply_of(completion)
@@ -76,13 +77,20 @@ def decide(completion: Completion, *, mode: str, scale_min: int, scale_max: int,
         reason = f": {problem}" if problem else ""
         return Outcome(None, ERROR, f"broken response body{reason}")
     answer = reply.answer_text
-    if reply.finish_reason == "length" and not (answer or "").strip() and completion.distribution is None:
+    if _budget_ran_out(reply, max_tokens) and not (answer or "").strip() and completion.distribution is None:
         spent = "on reasoning" if reply.reasoned else "before any answer text"
         return Outcome(None, NO_ANSWER_BUDGET, f"the token budget ran out {spent}", larger_budget=True)
     if mode == "distribution":
         return _decide_distribution(completion, reply, scale_min, scale_max, min_valid_mass)
     parsed = parse_answer(answer, scale_min, scale_max, labels)
     return Outcome(float(parsed.value) if parsed.value is not None else None, parsed.status, parsed.detail)
+
+
+def _budget_ran_out(reply: ProviderReply, max_tokens: int | None) -> bool:
+    if reply.finish_reason == "length":
+        return True
+    spent = reply.output_tokens is not None and max_tokens is not None and reply.output_tokens >= max_tokens
+    return reply.reasoned and spent
 
 
 def _refusal_detail(reply: ProviderReply) -> str:
