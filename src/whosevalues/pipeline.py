@@ -271,14 +271,13 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
             if follow_up:
                 stats = merge_stats(stats, await ask(follow_up))
         checks = {}
-        if study.mode in ("auto", "per-model") and not stats.interrupted:
+        if study.mode in ("auto", "per-model") and not stats.interrupted:  # the tool chose distributions
             checks = sample_check_plan(study, modes)
             if checks:
                 stats = merge_stats(stats, await ask(checks))
         all_keys = {key for model_plan in plan.values() for key in model_plan.keys()} - replaced_keys(replaced)
         all_keys |= {p.key for requests in follow_up.values() for p in requests}
         store.link_study(study.study_id, all_keys)  # what `analyze --db --study` reads: never another study's
-        store.finish_run(run_id, "interrupted" if stats.interrupted else "complete")
         store.finish_run(run_id, "interrupted" if stats.interrupted else "complete")
     finally:
         for backend in backends.values():

@@ -352,7 +352,7 @@ class Store:
     def answer_meta(self, keys: set[str]) -> pd.DataFrame:
         """Reasoning, model version, fingerprint, seed and adaptations of stored answers (run notes)."""
         frame = pd.read_sql_query(
-            "SELECT r.key, r.model, r.mode, a.status, a.reasoned, a.reasoning_tokens, a.model_version, "
+            "SELECT r.key, r.model, r.mode, a.status, a.detail, a.reasoned, a.reasoning_tokens, a.model_version, "
             "a.system_fingerprint, a.seed_honoured, a.max_tokens_used, a.adaptations "
             "FROM requests r JOIN answers a ON a.key = r.key", self.db)
         return frame[frame["key"].isin(keys)].reset_index(drop=True)
