@@ -55,13 +55,16 @@ def run(
     out_dir: Path = typer.Option(Path("whosevalues-out"), "--out", help="Output directory."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print requests, tokens and cost per model; ask nothing."),
     analysis: bool = typer.Option(True, "--analysis/--no-analysis", help="Analyse and report after asking."),
+    batch: Optional[bool] = typer.Option(None, "--batch/--no-batch", help="Send what the store lacks through the "
+                                         "providers' batch APIs (about half price, results within 24 h; resumable)."),
 ) -> None:
     """Ask the models the surveys (resuming from the store), then analyse and write the report."""
     from whosevalues.pipeline import default_db, run_study
 
     study = Study.from_toml(config) if config else Study()
     overrides = {"models": _split(models), "surveys": _split(surveys), "languages": _split(languages),
-                 "personas": _split(personas), "samples": samples, "mode": mode, "temperature": temperature}
+                 "personas": _split(personas), "samples": samples, "mode": mode, "temperature": temperature,
+                 "batch": batch}
     overrides = {key: value for key, value in overrides.items() if value is not None}
     study = study.with_overrides(**overrides)
     study.validate_design()
@@ -83,6 +86,7 @@ def run(
 def _dry_run(study: Study, db_path: Path) -> None:
     import pandas as pd
 
+    from whosevalues.elicit.batch.costs import with_batch_prices
     from whosevalues.elicit.cost import estimate_cost
     from whosevalues.elicit.store import Store
     from whosevalues.pipeline import plan_study
@@ -100,14 +104,18 @@ def _dry_run(study: Study, db_path: Path) -> None:
         done = store.answered_keys()
         store.close()
     table = estimate_cost([(specs[model], p.request) for model, requests in plan.items() for p in requests], done)
+    table = with_batch_prices(table, specs)
     shown = table[["model", "requests", "already_done", "to_run", "input_tokens", "output_tokens", "cost_usd",
-                   "cost_usd_max", "price_as_of"]].copy()
-    total = {"model": "TOTAL", **{c: shown[c].sum() for c in shown.columns[1:-1]}, "price_as_of": ""}
+                   "cost_usd_max", "batch_cost_usd", "price_as_of"]].copy()
+    total = {"model": "TOTAL", **{c: shown[c].sum(min_count=1) for c in shown.columns[1:-1]}, "price_as_of": ""}
     shown = pd.concat([shown, pd.DataFrame([total])], ignore_index=True)
-    shown.columns = ["model", "requests", "in store", "to run", "input tok", "output tok", "cost $", "max $", "prices of"]
+    shown.columns = ["model", "requests", "in store", "to run", "input tok", "output tok", "cost $", "max $",
+                     "batch $", "prices of"]
     _print_frame(shown, "Dry run: nothing was asked (costs are estimates from catalog list prices)")
     out.print(f"Modes: {', '.join(sorted(set(modes.values())))}. Tokens: about 4 characters (1 CJK character) per "
-              "token; max $ assumes every answer uses max_tokens.")
+              "token; max $ assumes every answer uses max_tokens. batch $: the same requests through the provider's "
+              "batch API (run --batch) at its documented discount (OpenAI, Anthropic, Gemini: 50%); empty where the "
+              "provider has none.")
 
 
 def _print_run_summary(result) -> None:
@@ -243,6 +251,42 @@ def report(directory: Path = typer.Argument(..., help="An analysis output direct
         raise FileNotFoundError(f"{directory} is not an analysis directory (no item_means.csv); "
                                 f"run `whosevalues analyze --out {directory}` first")
     _report(directory)
+
+
+# ---------------------------------------------------------------------------------------------
+# batches
+# ---------------------------------------------------------------------------------------------
+@app.command()
+def batches(
+    db: Path = typer.Option(Path("whosevalues-out/whosevalues.sqlite"), help="The store `whosevalues run` wrote."),
+    cancel: Optional[str] = typer.Option(None, help="Cancel one batch (its number here, or the provider's id)."),
+    cancel_all: bool = typer.Option(False, "--cancel-all", help="Cancel every batch still open."),
+    config: Optional[Path] = typer.Option(None, help="Study file defining the models (for custom endpoints)."),
+) -> None:
+    """List every provider batch in the store (provider, model, status, counts, age, cost); cancel them."""
+    from whosevalues.elicit.batch import manage, records
+    from whosevalues.elicit.store import Store
+
+    if cancel and cancel_all:
+        raise UsageError("give --cancel ID or --cancel-all, not both")
+    if not db.exists():
+        raise FileNotFoundError(f"no store at {db}; give the --db path that `whosevalues run` wrote")
+    store = Store(db)
+    try:
+        if cancel or cancel_all:
+            targets = records.all_batches(store, open_only=True) if cancel_all else [records.find(store, cancel)]
+            if targets == [None]:
+                raise UsageError(f"no batch {cancel!r} in {db}; `whosevalues batches --db {db}` lists them")
+            custom = Study.from_toml(config).custom_models if config else None
+            for message in manage.cancel(store, targets, custom):
+                out.print(message, soft_wrap=True)
+        frame = manage.batches_frame(store)
+    finally:
+        store.close()
+    if frame.empty:
+        out.print(f"No batches in {db}.")
+        return
+    _print_frame(frame, f"Batches in {db} (cost: estimated at batch prices, beside the online price)")
 
 
 # ---------------------------------------------------------------------------------------------

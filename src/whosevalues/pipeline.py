@@ -6,12 +6,14 @@ This is the Python API (``from whosevalues import Study, run_study``) and what t
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
 
+from whosevalues.elicit.batch import BatchSession
 from whosevalues.elicit.limits import probe_distribution
 from whosevalues.elicit.plan import PlannedRequest, plan_model
 from whosevalues.elicit.runner import RunStats, run_requests
@@ -104,6 +106,7 @@ def run_study(study: Study, out_dir: str | Path = DEFAULT_OUT, db_path: str | Pa
 async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir: Path, db_path: Path,
                console: Console, show_progress: bool, command: str) -> StudyResult:
     notes: list[str] = []
+    started = time.monotonic()
     try:
         modes = {model: await resolve_mode(study, backend, store, notes) for model, backend in backends.items()}
         plan = plan_study(study, modes)
@@ -115,8 +118,16 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
         for requests in missing.values():
             store.add_requests(requests, run_id)
         stats = RunStats()
-        if missing:
-            stats = await run_requests(missing, backends, store, run_id, console, show_progress)
+        # batch mode (elicit/batch): open batches keep their keys; batch models' requests go in batches
+        batches = BatchSession(store, backends, run_id, stats, console, show_progress, notes)
+        online = await batches.submit(missing, study.batch_model_ids())
+        if online:
+            online_stats = await run_requests(online, backends, store, run_id, console, show_progress)
+            stats.asked, stats.statuses = online_stats.asked, online_stats.statuses
+            stats.interrupted = online_stats.interrupted
+        if not stats.interrupted:
+            await batches.collect()
+        stats.seconds = time.monotonic() - started
         store.finish_run(run_id, "interrupted" if stats.interrupted else "complete")
     finally:
         for backend in backends.values():

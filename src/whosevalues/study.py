@@ -61,6 +61,12 @@ class Study(BaseModel):
     mode: StudyMode = "auto"
     temperature: float | None = Field(default=None, description="override every model's temperature")
     max_tokens: int = Field(default=10, ge=1)
+    batch: bool | None = Field(default=None, description="True: every model through its provider's batch API; "
+                                                        "False: none; None: the models whose block says batch")
+
+    def batch_model_ids(self) -> set[str]:
+        """The models asked through batch APIs (``batch`` here overrides each model's own ``batch``)."""
+        return {spec.id for spec in self.model_specs() if (spec.batch if self.batch is None else self.batch)}
 
     # -- resolved views ------------------------------------------------------------------------
     def model_specs(self) -> list[ModelSpec]:

@@ -1,0 +1,172 @@
+"""OpenAI's Batch API (``/v1/files`` + ``/v1/batches``) through the official ``openai`` SDK.
+
+Works for OpenAI and for any OpenAI-compatible endpoint that offers the same two resources. Each line is
+``{"custom_id", "method": "POST", "url": "/v1/chat/completions", "body"}`` where ``body`` is exactly the
+chat-completions body the online backend would send. The batch carries ``metadata.whosevalues_label``
+and its file is named ``<label>.jsonl``, so a run killed before it recorded either finds them again.
+Results: the output file (lines with ``response.status_code`` 200, whose ``response.body`` is read by
+the online backend's translation) and the error file (expired, cancelled and failed lines).
+Limits (OpenAI's documentation): 50,000 requests and 200 MB per input file; completion window 24h.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from whosevalues.models.base import BackendError, ChatRequest, Completion
+from whosevalues.models.batch_base import BatchAdapter, BatchUnavailable, LineResult, RemoteBatch
+from whosevalues.models.openai_compatible import TOP_LOGPROBS, _is_content_filter
+from whosevalues.models.remote import is_retryable_status, redact
+
+ENDPOINT = "/v1/chat/completions"
+ENDED = ("completed", "failed", "expired", "cancelled")
+LABEL_KEY = "whosevalues_label"
+#: SDK-level keyword arguments that are not part of the request body
+_SDK_ONLY = ("timeout", "extra_headers", "extra_query")
+
+
+class OpenAIBatchAdapter(BatchAdapter):
+    max_requests = 50_000
+    max_bytes = 200 * 1024 * 1024
+
+    # -- lines
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        """The online request body (``build_params`` where the backend has it: learned adaptations too)."""
+        backend: Any = self.backend
+        if hasattr(backend, "build_params"):
+            params = dict(backend.build_params(request))
+        else:
+            distribution = request.mode == "distribution"
+            params = backend._params(request, max_tokens=2 if distribution else request.max_tokens,
+                                     logprobs=TOP_LOGPROBS if distribution else None)
+        extra = params.pop("extra_body", None) or {}
+        for name in _SDK_ONLY:
+            params.pop(name, None)
+        return {**params, **extra}
+
+    def line(self, custom_id: str, request: ChatRequest) -> dict[str, Any]:
+        return {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": self.body(request)}
+
+    # -- calls, with the SDK's errors in our terms
+
+    async def _call(self, what: str, factory):
+        openai = self.backend.sdk()
+        key = self.backend._key()
+        try:
+            return await factory(self.backend.client())
+        except openai.APIStatusError as exc:
+            message = redact(f"{what}: HTTP {exc.status_code}: {exc.message}", key) or what
+            raise BackendError(message, retryable=is_retryable_status(exc.status_code),
+                               status=exc.status_code) from None
+        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+            raise BackendError(redact(f"{what}: {type(exc).__name__}: {exc}", key) or what, retryable=True) from None
+
+    async def check_available(self) -> None:
+        try:
+            await self._call("listing batches", lambda c: c.batches.list(limit=1))
+        except BackendError as exc:
+            if exc.status in (404, 405, 501):
+                where = self.spec.base_url or "api.openai.com"
+                raise BatchUnavailable(f"{where} offers no /v1/batches ({exc})") from None
+            raise
+
+    async def upload(self, label: str, lines: list[dict[str, Any]]) -> str:
+        data = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
+        file = await self._call("uploading the batch file",
+                                lambda c: c.files.create(file=(f"{label}.jsonl", data), purpose="batch"))
+        return file.id
+
+    async def find_upload(self, label: str) -> str | None:
+        async def search(client):
+            async for file in client.files.list(purpose="batch"):
+                if file.filename == f"{label}.jsonl":
+                    return file.id
+            return None
+        try:
+            return await self._call("listing files", search)
+        except BackendError as exc:
+            if exc.status in (404, 405, 501):  # cannot list files: upload again (an unused file costs nothing)
+                return None
+            raise
+
+    async def find(self, label: str, input_file_id: str | None, n_requests: int, not_after: float,
+                   claimed: set[str]) -> RemoteBatch | None:
+        async def search(client):
+            async for batch in client.batches.list(limit=100):
+                if batch.created_at is not None and batch.created_at < not_after - 3600:
+                    return None  # listed newest first: older than our intent cannot be ours
+                mine = (batch.metadata or {}).get(LABEL_KEY) == label
+                if mine or (input_file_id is not None and batch.input_file_id == input_file_id):
+                    return _remote(batch)
+            return None
+        return await self._call("listing batches", search)
+
+    async def create(self, label: str, input_file_id: str | None, lines: list[dict[str, Any]]) -> RemoteBatch:
+        batch = await self._call("creating the batch", lambda c: c.batches.create(
+            input_file_id=input_file_id, endpoint=ENDPOINT, completion_window="24h",
+            metadata={LABEL_KEY: label}))
+        return _remote(batch)
+
+    async def retrieve(self, remote_id: str) -> RemoteBatch:
+        return _remote(await self._call("polling the batch", lambda c: c.batches.retrieve(remote_id)))
+
+    async def cancel(self, remote_id: str) -> RemoteBatch:
+        return _remote(await self._call("cancelling the batch", lambda c: c.batches.cancel(remote_id)))
+
+    async def results(self, remote: RemoteBatch) -> list[LineResult]:
+        results: list[LineResult] = []
+        for file_id in (remote.results_ref.get("output_file_id"), remote.results_ref.get("error_file_id")):
+            if not file_id:
+                continue
+            content = await self._call("downloading batch results", lambda c, f=file_id: c.files.content(f))
+            text = content.text
+            for line in text.splitlines():
+                if line.strip():
+                    results.append(_line_result(json.loads(line)))
+        return results
+
+    def completion(self, result: LineResult, request: ChatRequest) -> Completion:
+        if result.http_status == 400:  # the provider's moderation: an answer, like online
+            return Completion(text="", raw=result.raw, finish_reason="content_filter", extra={"status": 400})
+        body = result.body if isinstance(result.body, dict) else None
+        if body is None:
+            raise BackendError("batch line has no response body", retryable=True, raw=result.raw)
+        return self.backend._completion(body, result.raw or json.dumps(body), request)
+
+
+def _remote(batch: Any) -> RemoteBatch:
+    counts = batch.request_counts
+    return RemoteBatch(
+        id=batch.id, status=batch.status, ended=batch.status in ENDED,
+        total=counts.total if counts else None, completed=counts.completed if counts else 0,
+        failed=counts.failed if counts else 0, input_file_id=batch.input_file_id,
+        label=(batch.metadata or {}).get(LABEL_KEY), created_at=batch.created_at,
+        results_ref={"output_file_id": batch.output_file_id, "error_file_id": batch.error_file_id,
+                     "errors": _errors_text(batch)})
+
+
+def _errors_text(batch: Any) -> str | None:
+    errors = getattr(batch, "errors", None)
+    data = getattr(errors, "data", None) or []
+    return "; ".join(f"{e.code}: {e.message}" for e in data if e) or None
+
+
+def _line_result(record: dict[str, Any]) -> LineResult:
+    custom_id = str(record.get("custom_id"))
+    response = record.get("response") or {}
+    error = record.get("error")
+    status = response.get("status_code")
+    body = response.get("body")
+    raw = json.dumps(body) if body is not None else json.dumps(record)
+    if status == 200 and not error:
+        return LineResult(custom_id, body=body, raw=raw, http_status=200)
+    if status == 400 and _is_content_filter(raw):
+        return LineResult(custom_id, body=body, raw=raw, http_status=400)
+    if error:
+        message = f"{error.get('code') or 'error'}: {error.get('message') or ''}".strip()
+    else:
+        inner = (body or {}).get("error") if isinstance(body, dict) else None
+        message = f"HTTP {status}: " + (inner.get("message") if isinstance(inner, dict) else str(body))
+    return LineResult(custom_id, body=body, raw=raw, error=f"batch line failed: {message}", http_status=status)
