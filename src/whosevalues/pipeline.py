@@ -121,12 +121,12 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
         # batch mode (elicit/batch): open batches keep their keys; batch models' requests go in batches
         batches = BatchSession(store, backends, run_id, stats, console, show_progress, notes)
         online = await batches.submit(missing, study.batch_model_ids())
-        if online:
-            online_stats = await run_requests(online, backends, store, run_id, console, show_progress)
-            stats.asked, stats.statuses = online_stats.asked, online_stats.statuses
-            stats.interrupted = online_stats.interrupted
-        if not stats.interrupted:
-            await batches.collect()
+        for _ in range(2):  # the online plan; then lines that failed in batches, for models now asked online
+            if online:
+                stats.merge(await run_requests(online, backends, store, run_id, console, show_progress))
+            if stats.interrupted:
+                break
+            online = await batches.collect()
         stats.seconds = time.monotonic() - started
         store.finish_run(run_id, "interrupted" if stats.interrupted else "complete")
     finally:

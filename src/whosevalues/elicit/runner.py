@@ -33,6 +33,12 @@ class RunStats:
     interrupted: bool = False
     seconds: float = 0.0
 
+    def merge(self, other: "RunStats") -> None:
+        """Add another part of the same run (online requests beside batches)."""
+        self.asked += other.asked
+        self.statuses.update(other.statuses)
+        self.interrupted = self.interrupted or other.interrupted
+
 
 def parse_completion(planned: PlannedRequest, completion: Completion) -> tuple[float | None, str, str]:
     """The stored value and status of one completion (the store calls this after saving the raw text)."""

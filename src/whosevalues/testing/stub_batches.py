@@ -9,9 +9,10 @@ when submitted again). ``GET /v1/batches`` lists batches newest first with ``aft
 ``GET /v1/files`` lists files; ``POST /v1/batches/{id}/cancel`` cancels. Answers are the stub's
 (``stub_openai.chat_completion``), with ``top_logprobs`` when a line asks for them.
 
-Tests can hold a request to kill the client at an exact step: ``hold("create_before")`` makes
-``POST /v1/batches`` wait before creating the batch, ``hold("create_after")`` after creating it (the
-batch exists but the client never hears of it); ``release()`` lets held requests go.
+Tests can hold a request to kill the client at an exact step: ``hold("upload_after")`` stores the
+uploaded file, then holds the reply; ``hold("create_before")`` holds ``POST /v1/batches`` and then drops
+it without creating anything; ``hold("create_after")`` creates the batch, then holds the reply (the batch
+exists but the client never hears of it). ``held`` is set while a request waits; ``release()`` lets go.
 Everything the clients sent is kept (``uploads``, ``batches``, ``submitted_custom_ids``).
 """
 
@@ -33,6 +34,10 @@ from whosevalues.testing._server import LoopbackServer, QuietHandler
 from whosevalues.testing.stub_openai import chat_completion
 
 LIVE = ("validating", "in_progress", "finalizing", "cancelling")
+
+
+class _Dropped(Exception):
+    """A held request the server drops without answering (the client was killed meanwhile)."""
 
 
 @dataclass
@@ -113,11 +118,13 @@ class StubBatchServer(LoopbackServer):
             event.set()
         self._holds.clear()
 
-    def _wait_if_held(self, step: str) -> None:
+    def _wait_if_held(self, step: str) -> bool:
         event = self._holds.get(step)
-        if event is not None:
-            self.held.set()
-            event.wait(timeout=120)
+        if event is None:
+            return False
+        self.held.set()
+        event.wait(timeout=120)
+        return True
 
     def submitted_custom_ids(self) -> list[list[str]]:
         """The custom_ids of every batch created, in creation order."""
@@ -126,8 +133,15 @@ class StubBatchServer(LoopbackServer):
             return [[line["custom_id"] for line in batch.lines] for batch in ordered]
 
     def failed_custom_ids(self, batch_id: str) -> set[str]:
+        """Lines of a batch that got no answer (failed, cancelled); for a batch not ended, those that will fail."""
         with self._lock:
             batch = self.batches[batch_id]
+            if batch.status in ("completed", "cancelled"):
+                answered = set()
+                if batch.output_file_id:
+                    answered = {json.loads(line)["custom_id"]
+                                for line in self.files[batch.output_file_id].content.decode().splitlines()}
+                return {line["custom_id"] for line in batch.lines} - answered
             return {line["custom_id"] for line in batch.lines if self._fails(batch, line)}
 
     # -- routing
@@ -167,6 +181,9 @@ class StubBatchServer(LoopbackServer):
             return handler.send_json(400, {"error": {"message": str(exc), "type": "invalid_request_error"}})
         except (BrokenPipeError, ConnectionResetError):
             return None
+        except _Dropped:
+            handler.close_connection = True
+            return None
         handler.send_json(404, {"error": {"message": f"no route {method} {path}"}})
 
     # -- files
@@ -190,6 +207,7 @@ class StubBatchServer(LoopbackServer):
         with self._lock:
             stub = self._new_file(filename or "upload.jsonl", purpose, content)
             self.uploads.append(stub.id)
+        self._wait_if_held("upload_after")
         return stub.object()
 
     def _file(self, file_id: str) -> StubFile:
@@ -205,7 +223,8 @@ class StubBatchServer(LoopbackServer):
     # -- batches
 
     def _create(self, request: dict[str, Any]) -> dict[str, Any]:
-        self._wait_if_held("create_before")
+        if self._wait_if_held("create_before"):
+            raise _Dropped()
         source = self._file(request.get("input_file_id", ""))
         lines = [json.loads(line) for line in source.content.decode().splitlines() if line.strip()]
         custom_ids = [line.get("custom_id") for line in lines]

@@ -85,12 +85,12 @@ class BatchSession:
                      ) -> dict[str, list[PlannedRequest]]:
         """Submit the batch models' requests; return what is left to ask online."""
         self._plan = missing
+        self._batch_models = set(batch_models) & set(missing)  # lines failing in open batches go here too
         in_open = records.keys_in_open_batches(self.store)
         online: dict[str, list[PlannedRequest]] = {}
         for model, requests in missing.items():
             requests = [p for p in requests if p.key not in in_open]
             if model in batch_models and requests and await self._usable(model):
-                self._batch_models.add(model)
                 await self._submit_model(model, requests)
             elif requests:
                 online[model] = requests
@@ -183,17 +183,24 @@ class BatchSession:
 
     # ------------------------------------------------------------------ step 3: poll and collect
 
-    async def collect(self) -> None:
-        """Poll every open batch of the study's models until it ends; store its lines; resend failures."""
+    async def collect(self) -> dict[str, list[PlannedRequest]]:
+        """Poll every open batch of the study's models until it ends; store its lines; resend failures.
+
+        Returns the lines that failed for models not asked in batch mode this time: they go online."""
         while True:
             items = self._open_items()
             if not items:
-                return
+                break
             await self._poll(items)
             if self.stopped:
-                return
+                return {}
             if not await self._resubmit_failures():
-                return
+                break
+        answered = self.store.answered_keys()
+        in_open = records.keys_in_open_batches(self.store)
+        online = {model: [p for p in requests if p.key not in answered and p.key not in in_open]
+                  for model, requests in self._plan.items() if model not in self._batch_models}
+        return {model: requests for model, requests in online.items() if requests}
 
     def _open_items(self) -> list[_Open]:
         items: list[_Open] = []
@@ -333,7 +340,7 @@ class BatchSession:
         sent = False
         for model in sorted(self._batch_models):
             retry = [p for p in self._plan.get(model, []) if p.key not in answered and p.key not in in_open]
-            if retry and self._rounds.get(model, 0) < MAX_ROUNDS:
+            if retry and self._rounds.get(model, 0) < MAX_ROUNDS and await self._usable(model):
                 self.console.print(f"{model}: {len(retry)} line(s) failed in the batch; sending them again")
                 await self._submit_model(model, retry)
                 sent = True
