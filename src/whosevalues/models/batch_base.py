@@ -18,7 +18,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from whosevalues.models.base import Backend, ChatRequest, Completion
+from whosevalues.models.base import Backend, BackendError, ChatRequest, Completion
+from whosevalues.models.remote import is_retryable_status, redact
 from whosevalues.models.spec import ModelSpec
 
 # provider -> "module:Class" of its batch adapter (imported when used)
@@ -97,6 +98,20 @@ class BatchAdapter(ABC):
         """One request as a line of the batch (the online request body, wrapped)."""
 
     # -- the provider
+
+    async def _call(self, what: str, factory):
+        """``await factory(client)`` with the SDK's errors as BackendError (openai and anthropic SDKs share
+        their exception names; Gemini's adapter overrides this)."""
+        sdk = self.backend.sdk()
+        key = self.backend._key()
+        try:
+            return await factory(self.backend.client())
+        except sdk.APIStatusError as exc:
+            message = redact(f"{what}: HTTP {exc.status_code}: {exc.message}", key) or what
+            raise BackendError(message, retryable=is_retryable_status(exc.status_code),
+                               status=exc.status_code) from None
+        except (sdk.APITimeoutError, sdk.APIConnectionError) as exc:
+            raise BackendError(redact(f"{what}: {type(exc).__name__}: {exc}", key) or what, retryable=True) from None
 
     async def check_available(self) -> None:
         """Raise BatchUnavailable when this endpoint offers no batch API (default: it does)."""

@@ -17,7 +17,6 @@ from typing import Any
 from whosevalues.models.base import BackendError, ChatRequest, Completion
 from whosevalues.models.batch_base import BatchAdapter, BatchUnavailable, LineResult, RemoteBatch
 from whosevalues.models.openai_compatible import TOP_LOGPROBS, _is_content_filter
-from whosevalues.models.remote import is_retryable_status, redact
 
 ENDPOINT = "/v1/chat/completions"
 ENDED = ("completed", "failed", "expired", "cancelled")
@@ -48,20 +47,6 @@ class OpenAIBatchAdapter(BatchAdapter):
 
     def line(self, custom_id: str, request: ChatRequest) -> dict[str, Any]:
         return {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": self.body(request)}
-
-    # -- calls, with the SDK's errors in our terms
-
-    async def _call(self, what: str, factory):
-        openai = self.backend.sdk()
-        key = self.backend._key()
-        try:
-            return await factory(self.backend.client())
-        except openai.APIStatusError as exc:
-            message = redact(f"{what}: HTTP {exc.status_code}: {exc.message}", key) or what
-            raise BackendError(message, retryable=is_retryable_status(exc.status_code),
-                               status=exc.status_code) from None
-        except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-            raise BackendError(redact(f"{what}: {type(exc).__name__}: {exc}", key) or what, retryable=True) from None
 
     async def check_available(self) -> None:
         try:

@@ -144,7 +144,7 @@ class BatchSession:
                                "never sent, and its requests are no longer in the store")
             return False
         cid_to_key = records.keys_of(self.store, record.id)
-        lines = [adapter.line(cid, requests[key]) for cid, key in sorted(cid_to_key.items())]
+        lines = [adapter.line(cid, requests[key]) for cid, key in cid_to_key.items()]
         file_id = record.input_file_id
         try:
             if adapter.uploads_file and file_id is None:
@@ -349,13 +349,20 @@ class BatchSession:
     # ------------------------------------------------------------------ helpers
 
     async def _with_retries(self, call, *args):
+        """A provider call, retried on transient errors. An SDK surprise counts as transient: the batch
+        then stays open for the next run, which is safe (nothing is created twice by waiting)."""
         for attempt in range(1, CALL_ATTEMPTS + 1):
             try:
                 return await call(*args)
             except BackendError as exc:
-                if not exc.retryable or attempt == CALL_ATTEMPTS:
-                    raise
-                await asyncio.sleep(backoff_delay(attempt, 0.5, 20.0, exc.retry_after, self._rng))
+                error = exc
+            except BatchUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - never fail halfway on an SDK's own error type
+                error = BackendError(f"{type(exc).__name__}: {exc}", retryable=True)
+            if not error.retryable or attempt == CALL_ATTEMPTS:
+                raise error
+            await asyncio.sleep(backoff_delay(attempt, 0.5, 20.0, error.retry_after, self._rng))
 
 
 def custom_id(key: str) -> str:

@@ -145,7 +145,7 @@ def all_batches(store: Store, *, open_only: bool = False, models: set[str] | Non
 def keys_of(store: Store, batch_id: int) -> dict[str, str]:
     """custom_id -> request key for one batch."""
     return {custom_id: key for custom_id, key in store.db.execute(
-        "SELECT custom_id, key FROM batch_requests WHERE batch_id = ?", (batch_id,))}
+        "SELECT custom_id, key FROM batch_requests WHERE batch_id = ? ORDER BY rowid", (batch_id,))}
 
 
 def pending_keys(store: Store, batch_id: int) -> set[str]:
