@@ -9,6 +9,7 @@ failed, and the rerun must resume the submitted batch.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -234,3 +235,49 @@ def test_batches_command_errors_are_one_line(tmp_path):
                             env=cli_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "no store at" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_distribution_mode_in_a_batch(tmp_path, server):
+    """Lines ask for top_logprobs as online asking does; the distributions are read from the batch results."""
+    write_study(tmp_path, server.base_url)
+    study = (tmp_path / "study.toml").read_text().replace('mode = "sample"', 'mode = "distribution"')
+    (tmp_path / "study.toml").write_text(study)
+    run_to_end(tmp_path, "--batch")
+    first = min(server.batches.values(), key=lambda b: b.created)
+    assert len(first.lines) == N_REQUESTS // 2  # one request per prompt, not one per sample
+    assert all(line["body"]["logprobs"] is True and line["body"]["top_logprobs"] == 20 for line in first.lines)
+    rows = db_rows(tmp_path, "SELECT status, distribution, valid_mass FROM answers")
+    assert len(rows) == N_REQUESTS // 2 and {status for status, _, _ in rows} == {"valid"}
+    from whosevalues.testing.stub_openai import STUB_PROBS
+    on_scale = sum(p for token, p in STUB_PROBS.items() if token.isdigit())
+    for _, distribution, valid_mass in rows:
+        probabilities = json.loads(distribution)
+        assert abs(sum(probabilities.values()) - 1) < 1e-9
+        assert abs(valid_mass - on_scale) < 1e-9
+
+
+def test_split_by_the_providers_limits(monkeypatch):
+    """More requests or bytes than one batch may carry: several batches, none over either limit."""
+    from whosevalues.elicit.batch import split_by_limits
+    from whosevalues.elicit.plan import plan_model
+    from whosevalues.models.batch_openai import OpenAIBatchAdapter
+    from whosevalues.models.openai_compatible import OpenAICompatibleBackend
+    from whosevalues.models.spec import ModelSpec
+    from whosevalues.study import Study
+
+    spec = ModelSpec(id="m", provider="openai-compatible", base_url="http://127.0.0.1:9/v1", api_model="m")
+    study = Study(surveys=["mfq2"], languages=["en", "zh"], personas=["none", "CHN", "USA"], samples=2)
+    planned = plan_model(study, spec, "sample", study.instruments())
+    adapter = OpenAIBatchAdapter(OpenAICompatibleBackend(spec))
+    sizes = [len(json.dumps(adapter.line(p.key, p.request), ensure_ascii=False).encode()) + 1 for p in planned]
+    monkeypatch.setattr(OpenAIBatchAdapter, "max_requests", 100)
+    chunks = split_by_limits(adapter, planned)
+    assert [len(c) for c in chunks] == [100] * (len(planned) // 100) + [len(planned) % 100]
+    monkeypatch.setattr(OpenAIBatchAdapter, "max_requests", 50_000)
+    monkeypatch.setattr(OpenAIBatchAdapter, "max_bytes", sum(sizes) // 3)
+    chunks = split_by_limits(adapter, planned)
+    assert len(chunks) == 4 and [p for c in chunks for p in c] == planned
+    position = 0
+    for chunk in chunks:
+        assert sum(sizes[position:position + len(chunk)]) <= OpenAIBatchAdapter.max_bytes
+        position += len(chunk)
