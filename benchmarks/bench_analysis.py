@@ -55,7 +55,7 @@ def synthetic_wvs7_populations(seed: int = 0) -> list[Population]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bootstrap", type=int, default=200)
+    parser.add_argument("--bootstrap", type=int, default=1999)
     parser.add_argument("--paper-compatible", action="store_true")
     args = parser.parse_args(argv)
     if not PAPER.exists():

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from dataclasses import replace
 from functools import partial
 
 import pytest
 
 from whosevalues.elicit.limits import FinalFailure, ModelGate, call_with_retries
-from whosevalues.models.anthropic_backend import AnthropicBackend
+from whosevalues.models.anthropic_backend import MIN_THINKING_BUDGET, AnthropicBackend, uses_adaptive_thinking
 from whosevalues.models.base import BackendError, ChatRequest
 from whosevalues.models.catalog import resolve_model
 from whosevalues.testing import ReplayServer
@@ -50,18 +51,46 @@ def test_answer_sends_system_separately_and_reads_text(backend_for):
     assert sent["body"]["temperature"] == 1.0 and sent["body"]["max_tokens"] == 10
     assert sent["body"]["model"] == "claude-3-7-sonnet-20250219"
     expected = json.loads((RECORDINGS / "answer.json").read_text())["body"]
-    assert first.text == expected["content"][0]["text"] and first.finish_reason == "end_turn"
+    assert first.answer_text == expected["content"][0]["text"] and first.finish_reason == "stop"
+    assert first.provider_finish_reason == "end_turn" and first.model_version == expected["model"]
     assert (first.input_tokens, first.output_tokens) == (expected["usage"]["input_tokens"],
                                                          expected["usage"]["output_tokens"])
     assert json.loads(first.raw) == expected
-    assert second.text.endswith("3") and second.finish_reason == "max_tokens"
+    assert "thinking" not in sent["body"]  # thinking "default": Anthropic's default, no thinking
+    assert second.answer_text.endswith("3") and second.finish_reason == "length"
 
 
-def test_refusal_is_a_content_filter_completion(backend_for):
+def test_refusal_is_a_refusal_reply(backend_for):
     with ReplayServer(recorded("refusal")) as server:
-        completion = complete(backend_for(server), request())
-    assert completion.text == "" and completion.finish_reason == "content_filter"
-    assert json.loads(completion.raw)["stop_reason"] == "refusal"
+        reply = complete(backend_for(server), request())
+    body = json.loads(reply.raw)
+    assert body["stop_reason"] == "refusal"
+    assert reply.finish_reason == "refusal" and reply.refusal_reason
+
+
+def test_thinking_on_sends_a_budget_and_drops_a_temperature_other_than_1(backend_for):
+    with ReplayServer(recorded("answer")) as server:
+        backend = backend_for(server)
+        backend.spec = backend.spec.model_copy(update={"thinking": "on"})
+        study = replace(request(), temperature=0.7)
+        reply = complete(backend, study)
+    sent = server.received[0]["body"]
+    assert sent["thinking"] == {"type": "enabled", "budget_tokens": MIN_THINKING_BUDGET}
+    assert sent["max_tokens"] > sent["thinking"]["budget_tokens"] and "temperature" not in sent
+    assert sent == backend.build_params(study)
+    notes = reply.extra["adaptations"]
+    assert any("temperature 1" in note and "0.7" in note for note in notes)
+    assert any("max_tokens raised from 10" in note for note in notes)
+
+
+def test_adaptive_thinking_for_opus_4_6(monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
+    spec = resolve_model("claude-opus-4").model_copy(update={"api_model": "claude-opus-4-6", "thinking": "on"})
+    params = AnthropicBackend(spec).build_params(replace(request(), temperature=1.0))
+    assert params["thinking"] == {"type": "adaptive"} and params["temperature"] == 1.0
+    off = AnthropicBackend(spec.model_copy(update={"thinking": "off"})).build_params(request())
+    assert "thinking" not in off and off["max_tokens"] == request().max_tokens
+    assert uses_adaptive_thinking("claude-sonnet-4-6") and not uses_adaptive_thinking("claude-sonnet-4-5")
 
 
 @pytest.mark.parametrize("name, status, retry_after", [("rate_limit_429", 429, 2.0), ("overloaded_529", 529, None)])
@@ -71,6 +100,7 @@ def test_429_and_529_are_retryable(backend_for, name, status, retry_after):
             complete(backend_for(server), request())
     error = caught.value
     assert error.retryable and error.status == status and error.retry_after == retry_after
+    assert error.error.reason == ("rate_limit" if status == 429 else "overloaded")
     assert json.loads(error.raw)["error"]["type"] in ("rate_limit_error", "overloaded_error")
 
 
@@ -95,7 +125,7 @@ def test_retries_through_429_and_529_then_answers(backend_for):
             return result, gate
 
         (completion, attempts), gate = asyncio.run(go())
-    assert completion.text == "4" and attempts == 3 and len(server.received) == 3
+    assert completion.answer_text == "4" and attempts == 3 and len(server.received) == 3
     assert sleeps[0] >= 2.0  # retry-after honoured
     assert gate.stats["slow_downs"] == 2
 

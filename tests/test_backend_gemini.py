@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 from functools import partial
 
 import pytest
 
 from whosevalues.models.base import BackendError, ChatRequest, ConfigurationError
 from whosevalues.models.catalog import resolve_model
-from whosevalues.models.gemini_backend import GeminiBackend
+from whosevalues.models.gemini_backend import GeminiBackend, _camel_keys
 from whosevalues.testing import ReplayServer
 
 from replay_helpers import RECORDINGS_ROOT, complete, load_recorded
@@ -38,7 +37,7 @@ def backend_for(monkeypatch):
 
 def test_answer_and_what_is_sent(backend_for):
     with ReplayServer(recorded("answer", "answer")) as server:
-        completion = complete(backend_for(server), request())
+        reply = complete(backend_for(server), request())
         complete(backend_for(server, "gemini-2.5-flash"), request())
     sent = server.received[0]
     assert sent["path"].endswith("/models/gemini-2.0-flash:generateContent")
@@ -47,39 +46,69 @@ def test_answer_and_what_is_sent(backend_for):
     config = sent["body"]["generationConfig"]
     assert config["temperature"] == 1.0 and config["maxOutputTokens"] == 10 and config["seed"] == 5
     assert "thinkingConfig" not in config
-    # 2.5 models think by default; with 10 output tokens they would say nothing, so thinking is off
-    thinking = server.received[1]["body"]["generationConfig"]["thinkingConfig"]
-    assert list(thinking.values()) == [0]
+    # thinking "default": a 2.5 model thinks as Google configured it; nothing is sent
+    assert "thinkingConfig" not in server.received[1]["body"]["generationConfig"]
     expected = json.loads((RECORDINGS / "answer.json").read_text())["body"]
-    assert completion.text == expected["candidates"][0]["content"]["parts"][0]["text"]
-    assert completion.finish_reason == "stop"
-    assert completion.input_tokens == expected["usageMetadata"]["promptTokenCount"]
-    assert json.loads(completion.raw)["responseId"] == expected["responseId"]
+    assert reply.answer_text == expected["candidates"][0]["content"]["parts"][0]["text"]
+    assert reply.finish_reason == "stop" and reply.model_version == expected["modelVersion"]
+    assert reply.input_tokens == expected["usageMetadata"]["promptTokenCount"]
+    assert json.loads(reply.raw)["responseId"] == expected["responseId"]
 
 
-def test_distribution_from_logprobs_result(backend_for):
+def test_build_params_is_what_the_sdk_sends(backend_for):
+    with ReplayServer(recorded("answer")) as server:
+        backend = backend_for(server, "gemini-2.5-flash")
+        backend.spec = backend.spec.model_copy(update={"thinking": "off"})
+        complete(backend, request())
+    sent = server.received[0]["body"]
+    built = backend.build_params(request())
+    # this SDK sends thinkingConfig's fields in snake_case; the API reads both spellings (the recorded
+    # gemini_2.5flash_max_tokens_partial_text exchange sent thinking_budget), build_params uses camelCase
+    assert built["generationConfig"] == _camel_keys(sent["generationConfig"])
+    assert built["systemInstruction"]["parts"] == sent["systemInstruction"]["parts"]
+    assert built["contents"] == sent["contents"]
+
+
+@pytest.mark.parametrize("model, thinking, expected, noted", [
+    ("gemini-2.5-flash", "off", {"thinkingBudget": 0}, False),
+    ("gemini-2.5-pro", "off", {"thinkingBudget": 128}, True),           # cannot be turned off
+    ("gemini-3-pro-preview", "off", {"thinkingLevel": "LOW"}, True),     # thinking_level, lowest for Pro
+    ("gemini-3-flash-preview", "off", {"thinkingLevel": "MINIMAL"}, True),
+    ("gemini-3-pro-preview", "on", {"thinkingLevel": "HIGH", "includeThoughts": True}, False),
+    ("gemini-2.5-flash", "on", {"thinkingBudget": 1024, "includeThoughts": True}, True),
+    ("gemini-2.0-flash", "off", None, False),                            # not a thinking model
+])
+def test_thinking_control(monkeypatch, model, thinking, expected, noted):
+    monkeypatch.setenv("GEMINI_API_KEY", FAKE_KEY)
+    spec = resolve_model("gemini-2.5-flash").model_copy(update={"api_model": model, "thinking": thinking})
+    backend = GeminiBackend(spec)
+    config = backend.build_params(request())["generationConfig"]
+    assert config.get("thinkingConfig") == expected
+    assert bool(backend.adaptations(request())) == noted
+    if thinking == "on" and model.startswith("gemini-2.5"):
+        assert config["maxOutputTokens"] > config["thinkingConfig"]["thinkingBudget"]
+
+
+def test_distribution_mode_asks_for_top_candidates_and_keeps_positions(backend_for):
     with ReplayServer(recorded("distribution")) as server:
-        completion = complete(backend_for(server), request("distribution", scale_max=10))
+        reply = complete(backend_for(server), request("distribution", scale_max=10))
     config = server.received[0]["body"]["generationConfig"]
-    assert config["responseLogprobs"] is True and config["logprobs"] == 20 and config["maxOutputTokens"] == 2
+    assert config["responseLogprobs"] is True and config["logprobs"] == 20
     steps = json.loads((RECORDINGS / "distribution.json").read_text())["body"]["candidates"][0]["logprobsResult"]
-    first = {c["token"]: math.exp(c["logProbability"]) for c in steps["topCandidates"][0]["candidates"]}
-    p_zero = math.exp(steps["topCandidates"][1]["candidates"][0]["logProbability"])
-    valid = sum(p for t, p in first.items() if t.isdigit())
-    assert completion.valid_mass == pytest.approx(valid)
-    # the sampled first token was "1": the second step splits its mass between 1 and 10
-    assert completion.distribution[10] == pytest.approx(first["1"] * p_zero / valid)
-    assert completion.distribution[1] == pytest.approx(first["1"] * (1 - p_zero) / valid)
-    assert completion.distribution[2] == pytest.approx(first["2"] / valid)
-    assert sum(completion.distribution.values()) == pytest.approx(1)
+    assert [p.token for p in reply.positions] == [c["token"] for c in steps["chosenCandidates"]]
+    for position, step in zip(reply.positions, steps["topCandidates"]):
+        assert position.top == {c["token"]: c["logProbability"] for c in step["candidates"]}
 
 
-@pytest.mark.parametrize("name, reason", [("blocked", "block_reason"), ("safety_finish", "gemini_finish_reason")])
-def test_blocked_prompts_are_content_filter_completions(backend_for, name, reason):
+@pytest.mark.parametrize("name", ["blocked", "safety_finish"])
+def test_blocked_prompts_and_answers_are_content_filter_replies(backend_for, name):
     with ReplayServer(recorded(name)) as server:
-        completion = complete(backend_for(server), request())
-    assert completion.text == "" and completion.finish_reason == "content_filter" and reason in completion.extra
-    assert completion.raw
+        reply = complete(backend_for(server), request())
+    body = json.loads((RECORDINGS / f"{name}.json").read_text())["body"]
+    reason = (body.get("promptFeedback") or {}).get("blockReason") or body["candidates"][0]["finishReason"]
+    assert reply.answer_text is None and reply.finish_reason == "content_filter"
+    assert reply.provider_finish_reason == reason and reason in reply.refusal_reason
+    assert reply.raw
 
 
 @pytest.mark.parametrize("name, status, retryable, retry_after", [
@@ -90,6 +119,7 @@ def test_errors(backend_for, name, status, retryable, retry_after):
             complete(backend_for(server), request())
     error = caught.value
     assert (error.status, error.retryable, error.retry_after) == (status, retryable, retry_after)
+    assert error.error.code == json.loads(error.raw)["error"]["status"]  # what models.errors read
     assert json.loads(error.raw)["error"]["code"] == status
     if status == 400:
         assert "GEMINI_API_KEY" in str(error)

@@ -48,7 +48,7 @@ def test_study_file_with_catalog_and_custom_models(tmp_path):
     ({"models": ["nope"]}, "unknown model 'nope'"),
     ({"surveys": ["nope"]}, "unknown survey 'nope'"),
     ({"languages": ["fr"]}, "no language 'fr'"),
-    ({"personas": ["DEU"]}, "no persona 'DEU'"),
+    ({"personas": ["XYZ"]}, "persona 'XYZ' is not an ISO 3166-1 alpha-3 code"),
 ])
 def test_unknown_design_elements_fail_before_running(change, message):
     with pytest.raises((StudyError, ValueError), match=message):

@@ -42,10 +42,13 @@ def _split(value: Optional[str]) -> Optional[list[str]]:
 # ---------------------------------------------------------------------------------------------
 @app.command()
 def run(
-    models: Optional[str] = typer.Option(None, help="Comma-separated model ids (`whosevalues models`), or 'paper'."),
+    models: Optional[str] = typer.Option(None, help="Comma-separated model ids (`whosevalues models`), "
+                                                    "'paper' or 'current'."),
     surveys: Optional[str] = typer.Option(None, help="Comma-separated survey ids or .toml paths [mfq2,wvs7]."),
     languages: Optional[str] = typer.Option(None, help="Prompt languages [en,zh]."),
-    personas: Optional[str] = typer.Option(None, help="Personas: none or ISO alpha-3 codes [none,CHN,USA]."),
+    personas: Optional[str] = typer.Option(None, help="Personas: none, ISO alpha-3 codes (any country, from the "
+                                                      "survey's persona template), or 'countries' for every country "
+                                                      "with human data [none,CHN,USA]."),
     samples: Optional[int] = typer.Option(None, help="Samples per item and condition in sample mode [20]."),
     mode: Optional[str] = typer.Option(None, help="sample | distribution | auto (distribution where the backend "
                                                   "exposes next-token probabilities) [auto]."),
@@ -63,7 +66,7 @@ def run(
 
     study = Study.from_toml(config) if config else Study()
     overrides = {"models": _split(models), "surveys": _split(surveys), "languages": _split(languages),
-                 "personas": _split(personas), "samples": samples, "mode": mode, "temperature": temperature,
+                 "personas": _persona_codes(_split(personas)), "samples": samples, "mode": mode, "temperature": temperature,
                  "batch": batch}
     overrides = {key: value for key, value in overrides.items() if value is not None}
     study = study.with_overrides(**overrides)
@@ -75,12 +78,21 @@ def run(
     result = run_study(study, out_dir, db_path, console=err, command="run")
     for note in result.notes:
         err.print(f"[yellow]note:[/] {note}")
+    for note in _retirement_notes(study.model_specs()):  # a retired id may fail or reach another model
+        err.print(Text.assemble(("note: ", "yellow"), note), soft_wrap=True)
     _print_run_summary(result)
     if result.stats.interrupted:
         err.print("[yellow]Stopped early; run the same command again to ask what is missing.")
         raise typer.Exit(130)
     if analysis and len(result.item_means):
         _analyze_and_report(result.item_means, out_dir, humans={}, paper_compatible=False)
+
+
+def _persona_codes(personas: Optional[list[str]]) -> Optional[list[str]]:
+    """Country codes upper-cased; `none` and `countries` (every country with human data) as they are."""
+    if personas is None:
+        return None
+    return [p.lower() if p.lower() in (NO_PERSONA, "countries") else p.upper() for p in personas]
 
 
 def _dry_run(study: Study, db_path: Path) -> None:
@@ -105,17 +117,42 @@ def _dry_run(study: Study, db_path: Path) -> None:
         store.close()
     table = estimate_cost([(specs[model], p.request) for model, requests in plan.items() for p in requests], done)
     table = with_batch_prices(table, specs)
-    shown = table[["model", "requests", "already_done", "to_run", "input_tokens", "output_tokens", "cost_usd",
-                   "cost_usd_max", "batch_cost_usd", "price_as_of"]].copy()
-    total = {"model": "TOTAL", **{c: shown[c].sum(min_count=1) for c in shown.columns[1:-1]}, "price_as_of": ""}
+    shown = table[["model", "mode", "requests", "already_done", "to_run", "input_tokens", "output_tokens",
+                   "reasoning_tokens", "cost_usd", "cost_usd_max", "batch_cost_usd", "price_as_of"]].copy()
+    total = {"model": "TOTAL", "mode": "", **{c: shown[c].sum(min_count=1) for c in shown.columns[2:-1]},
+             "price_as_of": ""}
     shown = pd.concat([shown, pd.DataFrame([total])], ignore_index=True)
-    shown.columns = ["model", "requests", "in store", "to run", "input tok", "output tok", "cost $", "max $",
-                     "batch $", "prices of"]
+    shown.columns = ["model", "mode", "requests", "in store", "to run", "input tok", "output tok", "reasoning tok",
+                     "cost $", "max $", "batch $", "prices of"]
     _print_frame(shown, "Dry run: nothing was asked (costs are estimates from catalog list prices)")
-    out.print(f"Modes: {', '.join(sorted(set(modes.values())))}. Tokens: about 4 characters (1 CJK character) per "
-              "token; max $ assumes every answer uses max_tokens. batch $: the same requests through the provider's "
-              "batch API (run --batch) at its documented discount (OpenAI, Anthropic, Gemini: 50%); empty where the "
-              "provider has none.")
+    out.print("Tokens: about 4 characters (1 CJK character) per token. reasoning tok: the catalog's typical "
+              "thinking tokens per answer for models that reason (billed as output). max $: every answer uses "
+              "its max_tokens plus that reasoning; a reasoner asked again with a larger budget costs more. batch $: the "
+              "same requests through the provider's batch API (run --batch) at its documented discount (OpenAI, "
+              "Anthropic, Gemini: 50%); empty where the provider has none.")
+    unpriced = table.loc[table["cost_usd"].isna(), "model"].tolist()
+    if unpriced:
+        out.print(f"TOTAL cost leaves out {', '.join(unpriced)}: no list price in the catalog.", soft_wrap=True)
+    for note in _retirement_notes(specs.values()):
+        out.print(Text.assemble(("note: ", "yellow"), note), soft_wrap=True)
+
+
+def _retirement_notes(specs) -> list[str]:
+    """One line per study model the provider has retired or will retire (answers may fail, or come from
+    another model where the provider reroutes the id)."""
+    from whosevalues.models.catalog import retirement_status
+
+    notes = []
+    for spec in specs:
+        status = retirement_status(spec)
+        if status == "retired":
+            notes.append(f"{spec.id} was retired by its provider on {spec.retired}: requests may fail or be "
+                         f"answered by another model" + (f"; its successor is {spec.successor}" if spec.successor
+                                                          else ""))
+        elif status == "retiring":
+            notes.append(f"{spec.id} will be retired by its provider on {spec.retired}"
+                         + (f"; its successor is {spec.successor}" if spec.successor else ""))
+    return notes
 
 
 def _print_run_summary(result) -> None:
@@ -164,8 +201,9 @@ def analyze(
         help="Item means: the project's item_means.csv or the paper's published CSVs (repeatable)."),
     humans: Optional[list[str]] = typer.Option(None, "--humans",
         help="SURVEY=SOURCE: 'bundled', an official WVS-7 file (.csv/.sav/.dta) or a respondents table (repeatable)."),
-    countries: Optional[str] = typer.Option(None, help="Populations to compare with [CHN,USA]; 'all' for every "
-                                                       "country in the file."),
+    countries: Optional[str] = typer.Option(None, help="Populations to compare with: the RQ analyses take "
+                                                       "[CHN,USA], countries_<survey>.csv every country with data; "
+                                                       "a list narrows both, 'all' widens the RQ analyses too."),
     paper_compatible: bool = typer.Option(False, "--paper-compatible",
         help="Reproduce what the paper's published scripts did (see docs/statistics.md)."),
     bootstrap: int = typer.Option(200, help="Bootstrap resamples over models (0 to skip)."),
@@ -218,22 +256,49 @@ def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], pa
     if unknown:
         raise UsageError(f"--humans names survey {unknown[0]!r}, which the LLM answers do not contain "
                                f"(they have {', '.join(surveys)})")
-    wanted = None if countries == ["all"] else (countries or ["CHN", "USA"])
-    populations = {}
+    # The RQ analyses compare CHN and USA unless --countries says otherwise; the every-country comparison
+    # (countries_<survey>.csv) takes every country with data unless --countries narrows it.
+    every = countries is None or countries == ["all"]
+    rq_countries = None if countries == ["all"] else (countries or ["CHN", "USA"])
+    populations, all_populations = {}, {}
     for survey in surveys:
         if survey not in humans and survey not in BUNDLED_SURVEYS:
             err.print(Text.assemble(("note: ", "yellow"), f"no human data for survey {survey!r}: only the LLMs' "
                                     f"answers are reported; compare with people via --humans {survey}=PATH"))
-            populations[survey] = []
+            populations[survey] = all_populations[survey] = []
             continue
-        populations[survey] = load_populations(survey, humans.get(survey, "bundled"), countries=wanted,
-                                               paper_labels=paper_compatible)
-    run_analysis(item_means, populations, paper_compatible=paper_compatible, out_dir=out_dir, bootstrap=bootstrap)
+        wanted = None if every else _countries_for(survey, countries, bundled=survey not in humans)
+        loaded = load_populations(survey, humans.get(survey, "bundled"), countries=wanted,
+                                  paper_labels=paper_compatible)
+        all_populations[survey] = loaded
+        populations[survey] = [p for p in loaded if rq_countries is None or p.country in rq_countries]
+    run_analysis(item_means, populations, paper_compatible=paper_compatible, out_dir=out_dir, bootstrap=bootstrap,
+                 country_populations=all_populations)
     if any(not population.has_respondents for pops in populations.values() for population in pops):
         from whosevalues.analysis.aggregate_similarity import AGGREGATE_NOTE
 
         err.print(Text.assemble(("note: ", "yellow"), AGGREGATE_NOTE))
     _report(out_dir)
+
+
+def _countries_for(survey: str, countries: list[str], bundled: bool) -> list[str]:
+    """The --countries the bundled data of ``survey`` has (a note names the others); all of them for a file."""
+    from whosevalues.countries import check_codes
+    from whosevalues.humans.bundled import countries_with_data
+
+    countries = check_codes(countries, "--countries")
+    if not bundled:
+        return countries
+    available = set(countries_with_data(survey))
+    kept = [country for country in countries if country in available]
+    if not kept:
+        raise UsageError(f"--countries {','.join(countries)}: the bundled {survey} data has none of them; it has "
+                         f"{', '.join(countries_with_data(survey))} (or pass a file with --humans {survey}=PATH)")
+    if len(kept) < len(countries):
+        missing = ", ".join(c for c in countries if c not in available)
+        err.print(Text.assemble(("note: ", "yellow"), f"the bundled {survey} data has no {missing}: compared "
+                                f"with {', '.join(kept)} only"))
+    return kept
 
 
 def _report(out_dir: Path) -> None:
@@ -293,25 +358,110 @@ def batches(
 # models, surveys
 # ---------------------------------------------------------------------------------------------
 @app.command()
-def models(config: Optional[Path] = typer.Option(None, help="Also list the models a study file defines.")) -> None:
-    """List known models with origin, provider and whether each is usable now."""
+def models(
+    config: Optional[Path] = typer.Option(None, help="Also list the models a study file defines."),
+    select: Optional[str] = typer.Option(None, "--models", help="Only these: ids, 'paper', 'current' or a tag."),
+    check: bool = typer.Option(False, "--check", help="Contact each endpoint once: reachable, key, logprobs."),
+    timeout: float = typer.Option(5.0, min=0.5, max=120, help="Seconds to wait for each endpoint (--check)."),
+) -> None:
+    """List known models: origin, company, and whether each is configured or retired. Nothing is
+    contacted unless --check is given (then one cheap request per model; exit 1 if any failed)."""
+    specs = _selected_models(config, _split(select))
+    if check:
+        _check_models(specs, explicit=select is not None, timeout=timeout)
+        return
+    for title, group in _model_groups(specs):
+        out.print(Text(title, style="bold"))
+        out.print(_models_table(group))
+    out.print("configured: its API key is set, or it needs none. Nothing was contacted; "
+              "`whosevalues models --check` tries each endpoint.", soft_wrap=False)
+
+
+def _selected_models(config: Optional[Path], wanted: Optional[list[str]]) -> dict:
+    from whosevalues.models.catalog import expand_model_ids, resolve_model
+
+    custom = Study.from_toml(config).custom_models if config else {}
+    if wanted:
+        return {model_id: resolve_model(model_id, custom) for model_id in expand_model_ids(wanted)}
+    return {**load_catalog(), **custom}
+
+
+def _model_groups(specs: dict) -> list[tuple[str, list]]:
+    from whosevalues.models.catalog import PAPER_MODELS
+
+    current = [s for s in specs.values() if "current" in s.tags]
+    paper = [specs[m] for m in PAPER_MODELS if m in specs]
+    others = [s for s in specs.values() if s not in current and s not in paper]
+    groups = [("Current models (--models current)", current), ("Paper models (--models paper)", paper),
+              ("Other models", others)]
+    return [(title, group) for title, group in groups if group]
+
+
+def _models_table(specs: list) -> Table:
+    # No box, origin and company in one column: fits 80 terminal columns; only a long status may wrap.
+    table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), show_edge=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("origin", no_wrap=True)
+    table.add_column("status", overflow="fold")
+    for spec in specs:
+        table.add_row(spec.id, f"{spec.origin} {spec.company or ''}".rstrip(), _model_status(spec))
+    return table
+
+
+def _configuration(spec) -> tuple[str, bool]:
+    """("configured" | "configured (no key needed)" | "needs KEY" | "not configured: why", configured?)."""
+    from whosevalues.models.check import key_env_for
     from whosevalues.models.registry import create_backend
 
-    specs = dict(load_catalog())
-    if config:
-        specs.update(Study.from_toml(config).custom_models)
-    table = Table(title="Models", expand=False)
-    for column in ("id", "name", "origin", "company", "provider", "api model", "temperature", "usable now"):
-        table.add_column(column)
-    for spec in specs.values():
-        try:
-            create_backend(spec).check_ready()
-            usable = "[green]yes"
-        except ConfigurationError as exc:
-            usable = Text(f"no: {exc}", style="red")
-        table.add_row(spec.id, spec.label, spec.origin, spec.company or "", spec.provider, spec.api_model or "",
-                      "provider default" if spec.temperature is None else f"{spec.temperature:g}", usable)
+    env = key_env_for(spec)
+    try:
+        create_backend(spec).check_ready()
+    except ConfigurationError as exc:
+        return (f"needs {env}" if env and not os.environ.get(env) else f"not configured: {exc}"), False
+    return ("configured" if env else "configured (no key needed)"), True
+
+
+def _model_status(spec) -> Text:
+    """retired -> successor, or the configuration, then "; retires DATE" when a retirement is announced."""
+    from whosevalues.models.catalog import retirement_status
+
+    lifecycle = retirement_status(spec)
+    if lifecycle == "retired":
+        return Text(f"retired {spec.retired}" + (f" -> {spec.successor}" if spec.successor else ""), style="dim")
+    words, configured = _configuration(spec)
+    return Text(f"{words}; retires {spec.retired}" if lifecycle == "retiring" else words,
+                style="green" if configured else "yellow")
+
+
+def _check_models(specs: dict, *, explicit: bool, timeout: float) -> None:
+    """--check: contact the selected models (by default, every configured model not yet retired)."""
+    from whosevalues.models.catalog import retirement_status
+    from whosevalues.models.check import check_models
+
+    chosen = list(specs.values())
+    if not explicit:
+        chosen = [s for s in chosen if retirement_status(s) != "retired" and _configuration(s)[1]]
+        if not chosen:
+            out.print("No model is configured (no API key set): set a key, or name models with --models "
+                      "to check them anyway.")
+            return
+    out.print(f"Contacting {len(chosen)} endpoint(s), one request each, {timeout:g} s timeout.")
+    results = check_models(chosen, timeout=timeout)
+    table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), show_edge=False)
+    for column in ("id", "reachable", "key", "logprobs"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("note", overflow="fold")
+    marks = {True: "yes", False: "no", None: "-"}
+    for result in results:
+        logprobs = result.logprobs + ("*" if result.documented else "")
+        table.add_row(result.model, marks[result.reachable], result.key, logprobs,
+                      Text(result.note, style="" if result.ok else "yellow"))
     out.print(table)
+    failed = [r.model for r in results if not r.ok]
+    out.print(f"{len(results) - len(failed)} of {len(results)} reachable with a usable key. "
+              "* documented, not probed. - not contacted (local).")
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -354,12 +504,12 @@ def surveys_list(ctx: typer.Context) -> None:
 def surveys_show(
     survey: str = typer.Argument(..., help="Survey id or .toml path."),
     language: str = typer.Option("en", help="Prompt language."),
-    persona: str = typer.Option(NO_PERSONA, help="none or an ISO alpha-3 code."),
+    persona: str = typer.Option(NO_PERSONA, help="none or an ISO alpha-3 code (any country with a persona template)."),
     item: Optional[str] = typer.Option(None, help="Item id (default: the first item)."),
 ) -> None:
     """Print the exact system and user messages that would be sent."""
     instrument = load_instrument(survey)
-    prompt = instrument.render(item or instrument.item_ids[0], language, persona)
+    prompt = instrument.render(item or instrument.item_ids[0], language, _persona_codes([persona])[0])
     # Plain print, not rich: the messages must appear byte for byte (no markup, no wrapping).
     print(f"--- system ---\n{prompt.system}\n--- user ---\n{prompt.user}")
 

@@ -32,6 +32,8 @@ from whosevalues.models.spec import ModelSpec
 
 PAPER_LANGUAGES = ("en", "zh")
 PAPER_PERSONAS = (NO_PERSONA, "CHN", "USA")
+# `--personas countries`: every country with bundled human data for the survey at hand.
+ALL_COUNTRIES = "countries"
 StudyMode = Literal["auto", "sample", "distribution"]
 
 
@@ -75,8 +77,19 @@ class Study(BaseModel):
     def instruments(self) -> list[Instrument]:
         return [load_instrument(survey) for survey in self.surveys]
 
+    def personas_for(self, instrument: Instrument) -> list[str]:
+        """The personas, with ``countries`` expanded to the survey's countries with human data."""
+        if ALL_COUNTRIES not in self.personas:
+            return list(self.personas)
+        from whosevalues.humans.bundled import countries_with_data
+
+        expanded = [p for persona in self.personas
+                    for p in (countries_with_data(instrument.id) if persona == ALL_COUNTRIES else [persona])]
+        return list(dict.fromkeys(expanded))
+
     def conditions(self, instrument: Instrument) -> list[Condition]:
-        return [Condition(language, persona) for language in self.languages for persona in self.personas]
+        personas = self.personas_for(instrument)
+        return [Condition(language, persona) for language in self.languages for persona in personas]
 
     def validate_design(self) -> None:
         """Fail early, with the fix, on anything unknown: models, surveys, languages, personas."""
@@ -89,12 +102,11 @@ class Study(BaseModel):
                 if language not in instrument.languages:
                     raise StudyError(f"survey {instrument.id} has no language {language!r}: use one of "
                                      f"{', '.join(instrument.languages)} or add [languages.{language}] to its file")
-                for persona in self.personas:
-                    if persona not in instrument.personas(language):
-                        raise StudyError(
-                            f"survey {instrument.id} has no persona {persona!r} in {language!r}: use one of "
-                            f"{', '.join(instrument.personas(language))} or add it under "
-                            f"[languages.{language}.personas] in the survey file")
+                for persona in self.personas_for(instrument):
+                    try:
+                        instrument.check_persona(language, persona)
+                    except KeyError as exc:
+                        raise StudyError(str(exc.args[0])) from None
 
     # -- construction --------------------------------------------------------------------------
     def with_overrides(self, **changes) -> "Study":

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from whosevalues.analysis.model_inference import InferenceOptions, ModelCells, model_level_columns
 from whosevalues.analysis.ols import CellDesign, identifiable, regression_table
 from whosevalues.analysis.vectors import HumanVectors, LLMVectors, cosine, leave_out_cosine
 
@@ -78,10 +79,38 @@ class RowSet:
         """Terms of the full design the data cannot estimate -> why (empty for a full design)."""
         return dict(self.design.dropped)
 
-    def table(self, bootstrap: int = 200, seed: int = 0) -> pd.DataFrame:
+    def table(self, bootstrap: int = 1999, seed: int = 0, options: InferenceOptions | None = None) -> pd.DataFrame:
+        """The regression table: the contract's five columns, the robust ones, then the model-level ones
+        (model_inference.MODEL_COLUMNS). ``options`` overrides ``bootstrap`` and ``seed``."""
+        options = options or InferenceOptions(bootstrap=bootstrap, seed=seed)
         stratum = self.models["origin"].to_numpy()
-        return regression_table(self.design, self.cosine, self.cell, self.respondent, self.model, stratum,
-                                bootstrap=bootstrap, seed=seed)
+        table = regression_table(self.design, self.cosine, self.cell, self.respondent, self.model, stratum,
+                                 bootstrap=options.bootstrap, seed=options.seed)
+        labels, _ = self.origin_labels()
+        cells = self.model_cells()
+        for name, values in model_level_columns(cells, labels, options).items():
+            table[name] = values
+        return table
+
+    def model_cells(self) -> ModelCells:
+        """Per model x cell counts and sums (what every model-level method needs)."""
+        if getattr(self, "_model_cells", None) is None:
+            self._model_cells = ModelCells.from_rows(self.design, self.cosine, self.cell, self.model,
+                                                     len(self.models))
+        return self._model_cells
+
+    def origin_labels(self) -> tuple[np.ndarray | None, str]:
+        """Per model 1/0 for the two origins the design contrasts (CHN first), or None and why the models'
+        origin labels cannot be permuted."""
+        if not any("origin" in name.split(":") for name in self.design.term_names()):
+            return None, "origin is not fitted"
+        origins = sorted(set(self.models["origin"]), key=lambda c: (c != "CHN", c))
+        if len(origins) != 2:
+            return None, f"models of {len(origins)} origins: no two labels to permute"
+        if self.analysis == "rq2" and not set(self.respondents["nationality"]) <= set(origins):
+            return None, ("respondents of a country no model comes from: relabelling a model would not flip "
+                          "their origin congruence")
+        return (self.models["origin"].to_numpy() == origins[0]).astype(int), ""
 
     def frame(self) -> pd.DataFrame:
         """One row per respondent x model x condition (categorical columns: cheap at 1.4M rows)."""
@@ -337,9 +366,16 @@ def _national_conditions(llm: LLMVectors) -> tuple[list[str], list[str]]:
 
 
 def rq2(survey: str, humans: list[HumanVectors], llm: LLMVectors, *,
-        languages: dict[str, str] | None = None) -> RowSet:
-    """Congruence of language, persona and origin with each respondent's nationality."""
-    countries = sorted({h.country for h in humans})
+        languages: dict[str, str] | None = None, nationality: bool = True) -> RowSet:
+    """Congruence of language, persona and origin with each respondent's nationality.
+
+    ``nationality``: also fit the respondent's nationality as a main effect (sum-coded, centred), the
+    default. Origin congruence is nationality x model origin, so without it the residuals carry the
+    nationality gap: every model of one origin gets residuals of one sign, which inflates the model-level
+    SEs of the origin terms and, with unequal numbers of models per origin, biases the origin estimate.
+    The paper's specification (``nationality=False``) leaves it out.
+    """
+    countries = sorted({h.country for h in humans}, key=lambda c: (c != "CHN", c))
     if not countries:
         raise DesignSkipped("no respondents to compare")
     personas, prompt_languages = _national_conditions(llm)
@@ -357,17 +393,41 @@ def rq2(survey: str, humans: list[HumanVectors], llm: LLMVectors, *,
     blocks = _Blocks()
     origins = models["origin"].to_numpy()
     for h in humans:
+        country_cells = 8 * countries.index(h.country) if nationality else 0
         for index, (language, persona) in enumerate(needed.itertuples(index=False)):
             rows, model_index = _llm_rows(llm, models, language, persona)
             values = cosine(h.z, llm.select(np.isin(np.arange(len(llm.keys)), rows)))
             congruent = (4 * int(language == human_language[h.country]) + 2 * int(persona == h.country)
                          + (origins[model_index] == h.country).astype(int))
-            blocks.add(values, offsets[h.country], model_index, index, congruent)
+            blocks.add(values, offsets[h.country], model_index, index, congruent + country_cells)
     y, respondent, model, condition, cell = blocks.arrays()
     bits = np.array([[(c >> 2) & 1, (c >> 1) & 1, c & 1] for c in range(8)], dtype=float) - 0.5
-    design = _reduced(CellDesign(codes=bits, factors=["language", "persona", "origin"]), cell, reasons)
+    if nationality:
+        design = _rq2_with_nationality(bits, countries)
+        if len(countries) == 1:
+            reasons["nationality"] = f"respondents from one country only ({countries[0]}): no contrast between nationalities"
+    else:
+        design = CellDesign(codes=bits, factors=["language", "persona", "origin"])
+    design = _reduced(design, cell, reasons)
     return RowSet(survey, "rq2", y, respondent, respondents, model, models, condition, needed.copy(), cell, design,
                   exclusions, notes)
+
+
+def _rq2_with_nationality(bits: np.ndarray, countries: list[str]) -> CellDesign:
+    """RQ2's congruence design plus nationality as a main effect; cells: 8 congruence cells per country.
+
+    Two countries: one column ``nationality``, +0.5 for the first (CHN when present), as in RQ1. More:
+    sum coding, one column ``nationality[<country>]`` per country but the last (+0.5 that country, -0.5 the
+    last, 0 the others). The codes are centred over the rows like every other factor.
+    """
+    if len(countries) <= 2:
+        names = ["nationality"]
+        per_country = np.array([[.5], [-.5]])[:len(countries)]
+    else:
+        names = [f"nationality[{c}]" for c in countries[:-1]]
+        per_country = np.vstack([np.eye(len(countries) - 1) * .5, np.full((1, len(countries) - 1), -.5)])
+    codes = np.hstack([np.tile(bits, (len(countries), 1)), np.repeat(per_country, 8, axis=0)])
+    return CellDesign(codes=codes, factors=["language", "persona", "origin", *names], main_only=tuple(names))
 
 
 def _rq2_reasons(countries, personas, prompt_languages, models, human_language) -> tuple[dict[str, str], dict]:

@@ -7,8 +7,10 @@
 - the paper's ``llm_mfq_responses.csv`` / ``llm_wvs_responses.csv`` / ``llm_wvs_persona_responses.csv``
   (columns LLM, language [English|Chinese], persona [none|China|USA], item, llm_response, model_nation),
   mapped to the project's codes: en/zh, none/CHN/USA, origin CHN/USA, survey mfq2/wvs7, items "1".."36"
-  and "Q177".."Q195". Those files hold one row per item with the item mean over the 20 samples; they do not
-  say how many samples of each item were valid, so n_valid is n_total (20) where the mean exists.
+  and "Q177".."Q195". Those files hold one row per item with the item mean over the paper's 20 samples; they
+  do not say how many samples of each item were valid, so n_valid, n_total and refusal_rate are left empty
+  (unknown) rather than invented. What they do record is kept: ``prop_na``, the share of the condition's
+  sampled answers (model x language x persona, all items) that held no valid answer, and ``mode`` "sample".
   ``source_row`` keeps each condition-item's first row number in its file: the paper's WVS RQ1 script keeps
   "the first row" per item after a join, so paper-compatible mode needs the file order.
 
@@ -32,7 +34,6 @@ PAPER_LANGUAGES = {"English": "en", "Chinese": "zh"}
 PAPER_PERSONAS = {"none": "none", "China": "CHN", "USA": "USA"}
 PAPER_NATIONS = {"China": "CHN", "USA": "USA", "US": "USA"}
 PAPER_SURVEYS = {"mfq": "mfq2", "wvs": "wvs7"}
-PAPER_SAMPLES = 20  # the paper's 20 iterations per item and condition
 
 
 class LLMResponsesError(ValueError):
@@ -103,13 +104,15 @@ def from_paper_layout(raw: pd.DataFrame, where: str = "paper responses") -> pd.D
         "mean": pd.to_numeric(frame["llm_response"], errors="coerce"),
         "source_row": np.arange(len(frame)),
     })
+    mapped["prop_na"] = pd.to_numeric(frame["prop_na"], errors="coerce") if "prop_na" in frame else np.nan
     # One row per sample in a full export, one per item in the published files: the item mean repeats.
     grouped = mapped.groupby(KEY, sort=False, as_index=False).agg(
-        origin=("origin", "first"), mean=("mean", "first"), source_row=("source_row", "min"))
-    grouped["n_total"] = PAPER_SAMPLES
-    grouped["n_valid"] = np.where(grouped["mean"].notna(), PAPER_SAMPLES, 0)
-    grouped["refusal_rate"] = 1.0 - grouped["n_valid"] / grouped["n_total"]
-    return grouped[CONTRACT_COLUMNS + ["source_row"]]
+        origin=("origin", "first"), mean=("mean", "first"), source_row=("source_row", "min"),
+        prop_na=("prop_na", "first"))
+    # Unknown per item (see the module docstring): never an invented count of valid samples.
+    grouped["n_total"] = grouped["n_valid"] = grouped["refusal_rate"] = np.nan
+    grouped["mode"] = "sample"  # the paper sampled 20 answers per item and condition
+    return grouped[CONTRACT_COLUMNS + ["mode", "prop_na", "source_row"]]
 
 
 def _paper_survey(frame: pd.DataFrame, where: str) -> str:

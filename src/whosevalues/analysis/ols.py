@@ -53,6 +53,8 @@ class CellDesign:
     ``level``: per cell, the index into ``levels`` of the treatment-coded factor ``indicator`` (-1: its
     reference level), or None when there is no such factor.
     ``dropped``: term name -> why it is not fitted (the data cannot separate it); the other terms are fitted.
+    ``main_only``: factors that enter as main effects only (covariates such as RQ2's nationality), never in an
+    interaction: ``cosine ~ language * persona * origin + nationality``.
     """
 
     codes: np.ndarray
@@ -61,6 +63,7 @@ class CellDesign:
     level: np.ndarray | None = None
     levels: list[str] = field(default_factory=list)
     dropped: dict[str, str] = field(default_factory=dict)
+    main_only: tuple[str, ...] = ()
 
     @property
     def n_cells(self) -> int:
@@ -73,6 +76,8 @@ class CellDesign:
         terms: list[tuple[tuple[str, ...], int | None]] = [((), None)]
         for degree in range(1, len(slots) + 1):
             for combo in combinations(slots, degree):
+                if degree > 1 and any(name in self.main_only for name in combo):
+                    continue
                 centred = tuple(name for name in combo if name != self.indicator)
                 if self.indicator in combo:
                     terms.extend((centred, level) for level in range(len(self.levels)))
@@ -107,13 +112,16 @@ class CellDesign:
     def formula(self) -> str:
         """The fitted model in R's notation: ``cosine ~ a * b`` when the kept terms are a full product."""
         names = self.term_names()
-        centred = [f for f in self.factors if f in names]
+        centred = [f for f in self.factors if f in names and f not in self.main_only]
+        covariates = [f for f in self.factors if f in names and f in self.main_only]
         indicator = self.indicator if self.indicator and any(
             n.startswith(f"{self.indicator}[") and ":" not in n for n in names) else None
-        product = replace(self, factors=centred, codes=self.codes[:, [self.factors.index(f) for f in centred]],
+        product = replace(self, factors=centred + covariates,
+                          codes=self.codes[:, [self.factors.index(f) for f in centred + covariates]],
                           indicator=indicator, dropped={})
-        if product.term_names() == names:
-            return "cosine ~ " + (" * ".join(centred + ([indicator] if indicator else [])) or "1")
+        if sorted(product.term_names()) == sorted(names):
+            crossed = " * ".join(centred + ([indicator] if indicator else []))
+            return "cosine ~ " + " + ".join([crossed] * bool(crossed) + covariates or ["1"])
         return "cosine ~ " + " + ".join(n for n in names if n != "Intercept")
 
     def matrix(self, counts: np.ndarray) -> np.ndarray:
@@ -254,7 +262,7 @@ def robust_columns(fit: Fit, y: np.ndarray, cell: np.ndarray, respondent: np.nda
 
 
 def bootstrap_models(design: CellDesign, y: np.ndarray, cell: np.ndarray, model: np.ndarray,
-                     model_stratum: np.ndarray, replicates: int, seed: int) -> dict[str, np.ndarray]:
+                     model_stratum: np.ndarray, replicates: int = 1999, seed: int = 0) -> dict[str, np.ndarray]:
     """Bootstrap over models within strata (origin): SE and percentile CI of each estimate.
 
     ``model``: per row, the model index (0..M-1); ``model_stratum``: per model, its stratum.
@@ -268,24 +276,17 @@ def bootstrap_models(design: CellDesign, y: np.ndarray, cell: np.ndarray, model:
     flat = model.astype(np.int64) * n_cells + cell
     counts_mc = np.bincount(flat, minlength=n_models * n_cells).reshape(n_models, n_cells).astype(float)
     sums_mc = np.bincount(flat, weights=y, minlength=n_models * n_cells).reshape(n_models, n_cells)
-    rng = np.random.default_rng(seed)
-    weights = np.zeros((replicates, n_models))
-    for stratum in np.unique(model_stratum):
-        members = np.flatnonzero(model_stratum == stratum)
-        draws = rng.integers(0, len(members), size=(replicates, len(members)))
-        for b in range(replicates):  # loop over replicates (200), never over rows
-            weights[b, members] += np.bincount(draws[b], minlength=len(members))
+    weights = _stratified_weights(model_stratum, replicates, seed)
     counts_b, sums_b = weights @ counts_mc, weights @ sums_mc
-    estimates = np.full((replicates, n_terms), np.nan)
-    for b in range(replicates):
-        X = design.matrix(counts_b[b])
-        xtx = X.T @ (X * counts_b[b][:, None])
-        try:
-            estimates[b] = np.linalg.solve(xtx, X.T @ sums_b[b])
-        except np.linalg.LinAlgError:
-            continue  # a replicate that lost a whole cell cannot estimate every term
-        if np.linalg.cond(xtx) > 1e12:
-            estimates[b] = np.nan
+    total = counts_mc.sum(axis=0)
+    if np.allclose(counts_b, total, rtol=0, atol=1e-9):
+        # Every model of a stratum has the same rows per cell (all respondents, every condition), so each
+        # replicate keeps the cell counts and thus the design matrix: its estimates are one linear map.
+        X = design.matrix(total)
+        projection = np.linalg.solve(X.T @ (X * total[:, None]), X.T)
+        estimates = sums_b @ projection.T
+    else:
+        estimates = _refit_each(design, counts_b, sums_b)
     good = ~np.isnan(estimates).any(axis=1)
     if good.sum() < 2:
         return empty
@@ -294,8 +295,37 @@ def bootstrap_models(design: CellDesign, y: np.ndarray, cell: np.ndarray, model:
             "boot_ci_low": np.percentile(kept, 2.5, axis=0), "boot_ci_high": np.percentile(kept, 97.5, axis=0)}
 
 
+def _stratified_weights(model_stratum: np.ndarray, replicates: int, seed: int) -> np.ndarray:
+    """replicates x models: how often each model is drawn, resampling with replacement within strata."""
+    rng = np.random.default_rng(seed)
+    n_models = len(model_stratum)
+    weights = np.zeros((replicates, n_models))
+    for stratum in np.unique(model_stratum):
+        members = np.flatnonzero(model_stratum == stratum)
+        size = len(members)
+        draws = rng.integers(0, size, size=(replicates, size))
+        flat = (np.arange(replicates)[:, None] * size + draws).ravel()
+        weights[:, members] = np.bincount(flat, minlength=replicates * size).reshape(replicates, size)
+    return weights
+
+
+def _refit_each(design: CellDesign, counts_b: np.ndarray, sums_b: np.ndarray) -> np.ndarray:
+    """Estimates per replicate when the replicates' cell counts differ (NaN for one that lost a cell)."""
+    estimates = np.full((len(counts_b), len(design.term_names())), np.nan)
+    for b in range(len(counts_b)):
+        X = design.matrix(counts_b[b])
+        xtx = X.T @ (X * counts_b[b][:, None])
+        try:
+            estimates[b] = np.linalg.solve(xtx, X.T @ sums_b[b])
+        except np.linalg.LinAlgError:
+            continue  # a replicate that lost a whole cell cannot estimate every term
+        if np.linalg.cond(xtx) > 1e12:
+            estimates[b] = np.nan
+    return estimates
+
+
 def regression_table(design: CellDesign, y: np.ndarray, cell: np.ndarray, respondent: np.ndarray,
-                     model: np.ndarray, model_stratum: np.ndarray, *, bootstrap: int = 200,
+                     model: np.ndarray, model_stratum: np.ndarray, *, bootstrap: int = 1999,
                      seed: int = 0) -> pd.DataFrame:
     """The full table: term, estimate, std_error, t_value, p_value, then the robust columns."""
     counts, sums, within = cell_statistics(y, cell, design.n_cells)

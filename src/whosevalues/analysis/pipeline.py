@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from whosevalues.analysis import paper_compat
+from whosevalues.analysis import inference_outputs, paper_compat
 from whosevalues.analysis.design import (EXCLUSION_COLUMNS, NONE, DesignSkipped, RowSet, respondent_language,
                                          rq1, rq2, rq3)
+from whosevalues.analysis.model_inference import InferenceOptions
 from whosevalues.analysis.vectors import HumanVectors, LLMVectors, human_vectors, llm_vectors, zscore_rows
 from whosevalues.humans.population import Population
 from whosevalues.instruments import InstrumentError, load_instrument
@@ -39,9 +40,20 @@ HUMAN_ITEM_STATS_COLUMNS = ["survey", "country", "item", "dimension", "mean", "s
 
 
 def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], *, paper_compatible: bool = False,
-            out_dir: Path, bootstrap: int = 200, seed: int = 0,
-            languages: dict[str, str] | None = None) -> dict:
-    """Run every analysis the data supports and write the output files; returns the summary dict."""
+            out_dir: Path, bootstrap: int = 1999, seed: int = 0,
+            languages: dict[str, str] | None = None, wild_bootstrap: int = 9999, permutations: int = 9999,
+            min_valid_samples: int | None = None, item_distributions: pd.DataFrame | None = None,
+            country_populations: dict[str, list[Population]] | None = None) -> dict:
+    """Run every analysis the data supports and write the output files; returns the summary dict.
+
+    ``populations`` go into the RQ analyses; ``country_populations`` (default: the same) into the
+    every-country comparison (countries_<survey>.csv) and steerability.
+    ``bootstrap``: replicates of the bootstrap over models; ``wild_bootstrap``: of the wild cluster bootstrap
+    by model; ``permutations``: Monte Carlo permutations of origin labels when there are more than 200,000
+    assignments. ``min_valid_samples``: in sample mode, fewer valid samples make an item missing (default 5;
+    the paper's 1 in paper-compatible mode). ``item_distributions``: per-value answer shares (default
+    ``out_dir/item_distributions.csv`` when present), for the LLMs' reliability (analysis/reliability.py).
+    """
     out_dir = Path(out_dir)
     (out_dir / "tables").mkdir(parents=True, exist_ok=True)
     if item_means is None or item_means.empty:
@@ -51,23 +63,30 @@ def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], 
     if missing:
         raise AnalysisError(f"item means lack column(s) {', '.join(missing)}: use the item_means.csv layout")
     item_means = item_means.assign(item=item_means["item"].astype(str))
+    options = InferenceOptions(bootstrap=bootstrap, wild=wild_bootstrap, permutations=permutations, seed=seed)
     summary: dict = {"paper_compatible": paper_compatible, "bootstrap_replicates": bootstrap, "seed": seed,
                      "surveys": {}, "exclusions": []}
+    item_means, llm_side = inference_outputs.prepare_llm_side(item_means, paper_compatible, min_valid_samples,
+                                                               out_dir, item_distributions)
+    summary["inference"] = inference_outputs.options_summary(options, llm_side)
     exclusions, item_stats = [], []
     for survey in sorted(item_means["survey"].astype(str).unique()):
         result, survey_exclusions, stats_frame = _analyze_survey(
-            survey, item_means, populations.get(survey, []), paper_compatible, out_dir, bootstrap, seed, languages)
+            survey, item_means, populations.get(survey, []), paper_compatible, out_dir, options, languages, llm_side)
         summary["surveys"][survey] = result
         exclusions.append(survey_exclusions)
         item_stats.append(stats_frame)
+    summary["conclusions"] = inference_outputs.write_conclusions(summary, out_dir)
     exclusion_frame = pd.concat([e for e in exclusions if len(e)] or [pd.DataFrame(columns=EXCLUSION_COLUMNS)],
                                 ignore_index=True)
     exclusion_frame.to_csv(out_dir / "exclusions.csv", index=False)
     summary["exclusions"] = exclusion_frame.to_dict(orient="records")
     pd.concat([s for s in item_stats if len(s)] or [pd.DataFrame(columns=HUMAN_ITEM_STATS_COLUMNS)],
               ignore_index=True).to_csv(out_dir / "human_item_stats.csv", index=False)
-    summary["aggregate_similarity"] = _aggregate_similarity(item_means, populations, out_dir)
-    _write_populations(populations, summary, out_dir)
+    summary["aggregate_similarity"] = _aggregate_similarity(item_means, _item_level(populations), out_dir)
+    country_populations = populations if country_populations is None else country_populations
+    _countries_and_steerability(item_means, country_populations, summary, out_dir)
+    _write_populations(_union(populations, country_populations), summary, out_dir)
     try:
         from whosevalues.version import __version__
         summary["version"] = __version__
@@ -75,6 +94,34 @@ def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], 
         pass
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default), encoding="utf-8")
     return summary
+
+
+def _item_level(populations: dict[str, list[Population]]) -> dict[str, list[Population]]:
+    """Populations with item-level data (not those known only by dimension means)."""
+    return {survey: [p for p in pops if p.level == "item"] for survey, pops in populations.items()}
+
+
+def _union(first: dict[str, list[Population]], second: dict[str, list[Population]]) -> dict[str, list[Population]]:
+    merged = {}
+    for survey in dict.fromkeys([*first, *second]):
+        by_country = {p.country: p for p in [*second.get(survey, []), *first.get(survey, [])]}
+        merged[survey] = list(by_country.values())
+    return merged
+
+
+def _countries_and_steerability(item_means: pd.DataFrame, populations: dict[str, list[Population]],
+                                summary: dict, out_dir: Path) -> None:
+    """countries_<survey>.csv (every model against every country) and steerability_<survey>.csv, with their
+    headlines in summary.json under surveys.<survey>.countries / .steerability."""
+    from whosevalues.analysis.countries import write_countries
+    from whosevalues.analysis.steerability import write_steerability
+
+    countries = write_countries(item_means, populations, out_dir)
+    steering = write_steerability(out_dir, list(countries))
+    for survey, entry in countries.items():
+        summary["surveys"].setdefault(survey, {})["countries"] = entry
+    for survey, entry in steering.items():
+        summary["surveys"].setdefault(survey, {})["steerability"] = entry
 
 
 def _write_populations(populations: dict[str, list[Population]], summary: dict, out_dir: Path) -> None:
@@ -111,7 +158,7 @@ def _dimension_groups(instrument) -> dict[str, list[int]]:
     return groups
 
 
-def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, bootstrap, seed, languages):
+def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, options, languages, llm_side):
     result: dict = {"populations": {}, "analyses": {}, "mean_cosine": []}
     empty_exclusions = pd.DataFrame(columns=EXCLUSION_COLUMNS)
     try:
@@ -139,17 +186,22 @@ def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, 
     stats_frame = _human_item_stats(survey, instrument, humans)
     if paper_compatible:
         result["paper_notes"] = paper_compat.PAPER_NOTES.get(survey, {})
+    baselines = inference_outputs.write_baselines(survey, humans, out_dir, result)
+    result.update(inference_outputs.llm_reliability(survey, items, item_means, humans, llm_side, out_dir, options,
+                                                    baselines))
     if not humans:
         for analysis in ANALYSES:
             result["analyses"][analysis] = {"skipped": "no population with respondent-level data for this survey"}
-        return result, empty_exclusions, stats_frame
+        records = inference_outputs.complete_exclusions(survey, survey_means, result, {}, empty_exclusions,
+                                                        paper_compatible)
+        return result, records, stats_frame
 
     def vectors_for(analysis: str) -> LLMVectors:
         if paper_compatible:
             return paper_compat.llm_vectors_for(analysis, survey, survey_means, items)
         return llm_vectors(survey_means, survey, items)
 
-    exclusions = []
+    exclusions, used = [], {}
     countries = sorted({h.country for h in humans}, key=lambda c: (c not in ("CHN", "USA"), c))
     pairs = list(combinations(countries, 2)) or [tuple(countries)]  # one population: nationality not fitted
     for analysis in ("rq1", "rq3"):
@@ -166,26 +218,32 @@ def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, 
             except DesignSkipped as exc:
                 result["analyses"][name] = {"skipped": str(exc)}
                 continue
-            result["analyses"][name] = _write_rowset(rows, name, out_dir, bootstrap, seed)
+            result["analyses"][name] = _write_rowset(rows, name, out_dir, options, paper_compatible)
+            used[name] = set(rows.models["model"])
             exclusions.append(rows.exclusions)
             if analysis == "rq1" and number == 0:
                 result["mean_cosine"] = _mean_cosine(rows)
                 reference = _reference_similarity(survey, humans, survey_means, items, rows, languages)
                 reference.to_csv(out_dir / f"reference_similarity_{survey}.csv", index=False)
                 if len(pair) == 2:  # Welch t-tests contrast two populations
-                    _welch(rows, reference, pair).to_csv(out_dir / "tables" / f"welch_{survey}.csv", index=False)
+                    welch = inference_outputs.with_ceiling(_welch(rows, reference, pair), baselines, pair)
+                    welch.to_csv(out_dir / "tables" / f"welch_{survey}.csv", index=False)
     try:
-        rows = rq2(survey, humans, vectors_for("rq2"), languages=languages)
-        result["analyses"]["rq2"] = _write_rowset(rows, "rq2", out_dir, bootstrap, seed)
+        rows = rq2(survey, humans, vectors_for("rq2"), languages=languages, nationality=not paper_compatible)
+        result["analyses"]["rq2"] = _write_rowset(rows, "rq2", out_dir, options, paper_compatible)
+        used["rq2"] = set(rows.models["model"])
         exclusions.append(rows.exclusions)
     except DesignSkipped as exc:
         result["analyses"]["rq2"] = {"skipped": str(exc)}
     frame = pd.concat(exclusions, ignore_index=True) if exclusions else empty_exclusions
-    return result, frame.drop_duplicates(), stats_frame
+    frame = inference_outputs.complete_exclusions(survey, survey_means, result, used, frame.drop_duplicates(),
+                                                  paper_compatible)
+    return result, frame, stats_frame
 
 
-def _write_rowset(rows: RowSet, name: str, out_dir: Path, bootstrap: int, seed: int) -> dict:
-    table = rows.table(bootstrap=bootstrap, seed=seed)
+def _write_rowset(rows: RowSet, name: str, out_dir: Path, options: InferenceOptions, paper_compatible: bool) -> dict:
+    table = rows.table(options=options)
+    table, inference = inference_outputs.rowset_inference(rows, table, options, paper_compatible)
     analysis, _, pair = name.partition("_")  # "rq1" or "rq1_CHN-DEU" (further country pairs)
     table.to_csv(out_dir / "tables" / (f"{analysis}_{rows.survey}" + (f"_{pair}" if pair else "") + ".csv"),
                  index=False)
@@ -197,6 +255,7 @@ def _write_rowset(rows: RowSet, name: str, out_dir: Path, bootstrap: int, seed: 
              "formula": rows.design.formula(), "terms": rows.design.term_names(),
              "dropped_terms": rows.dropped_terms}
     entry.update({key: value for key, value in rows.notes.items()})  # respondent_languages, language_rule
+    entry.update(inference)  # model_inference, variance_shares, joint_tests (RQ3), warnings
     return entry
 
 

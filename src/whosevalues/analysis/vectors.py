@@ -140,13 +140,30 @@ def llm_vectors(item_means: pd.DataFrame, survey: str, items: list[str],
     flat = ~refused & (sd[:, 0] <= 1e-12)
     usable = ~refused & ~flat
     unusable = keys[~usable].copy()
-    unusable["reason"] = np.where(
-        refused[~usable],
-        [f"no valid answer to {n} item(s) (every sample refused)" for n in n_missing[~usable]],
-        "the same answer to every item (z-score undefined)")
+    few = _below_minimum(item_means, survey, items, keys)
+    unusable["reason"] = [_missing_reason(n_missing[i], few[i]) if refused[i] else
+                          "the same answer to every item (z-score undefined)" for i in np.flatnonzero(~usable)]
     z = z[usable]
     return LLMVectors(keys=keys[usable].reset_index(drop=True), a=z, sq=z ** 2,
                       rep=np.ones(int(usable.sum())), unusable=unusable.reset_index(drop=True))
+
+
+def _below_minimum(item_means: pd.DataFrame, survey: str, items: list[str], keys: pd.DataFrame) -> np.ndarray:
+    """Per condition of ``keys``: items made missing by the minimum-valid-samples rule (reliability.py)."""
+    if "below_min_valid" not in item_means.columns or not len(keys) or not item_means["below_min_valid"].any():
+        return np.zeros(len(keys), dtype=int)
+    flagged = item_means.assign(below_min_valid=item_means["below_min_valid"].astype(float))
+    flag_keys, flags = condition_matrix(flagged, survey, items, value="below_min_valid")
+    position = pd.MultiIndex.from_frame(flag_keys).get_indexer(pd.MultiIndex.from_frame(keys))
+    return np.nan_to_num(flags[position]).sum(axis=1).astype(int)
+
+
+def _missing_reason(n_missing: int, below_minimum: int) -> str:
+    refused = n_missing - below_minimum
+    parts = [f"no valid answer to {refused} item(s) (every sample refused)"] if refused else []
+    if below_minimum:
+        parts.append(f"{below_minimum} item(s) with fewer valid samples than the minimum (see min_valid_samples)")
+    return "; ".join(parts)
 
 
 def cosine(h: np.ndarray, llm: LLMVectors) -> np.ndarray:

@@ -6,8 +6,18 @@ DeepSeek tokenizers on survey prompts). Prices are the catalog's USD per million
 catalog's ``price_as_of`` date; a model without a price gets NaN cost, never zero.
 
 Output tokens: a sample answer is a number, often with a few words (``TYPICAL_ANSWER_TOKENS``); the
-column ``output_tokens_max`` assumes every answer uses all of ``max_tokens`` (the worst case).
-Distribution requests generate at most two tokens.
+column ``output_tokens_max`` assumes every answer uses all of ``max_tokens``. Distribution requests generate
+at most two tokens.
+
+Reasoning: a model that thinks before it answers is billed for its thinking as output. Its catalog entry gives
+``typical_reasoning_tokens`` per answer (a figure per provider, with its source, in catalog.toml's header);
+``reasoning_tokens`` adds it for every request to run, and both costs include it. The typical cost leaves it
+out for a model whose study turns thinking off; the maximum keeps it, because several providers cannot turn
+thinking off (then the run says so). A reasoner whose budget runs out is asked again with a larger one, up to
+its ``reasoning_budget_cap``; answers that need that are not in the maximum.
+
+Prices here are online list prices. Batch prices are a separate column added on top of this table
+(``elicit/batch/costs.py``: ``batch_cost_usd`` from ``cost_usd``, so reasoning is included there too).
 """
 
 from __future__ import annotations
@@ -24,8 +34,8 @@ from whosevalues.models.spec import ModelSpec
 
 TYPICAL_ANSWER_TOKENS = 8
 DISTRIBUTION_TOKENS = 2
-COLUMNS = ["model", "provider", "requests", "already_done", "to_run", "input_tokens", "output_tokens",
-           "output_tokens_max", "cost_usd", "cost_usd_max", "price_as_of"]
+COLUMNS = ["model", "provider", "mode", "requests", "already_done", "to_run", "input_tokens", "output_tokens",
+           "reasoning_tokens", "output_tokens_max", "cost_usd", "cost_usd_max", "price_as_of"]
 
 
 def _is_cjk(char: str) -> bool:
@@ -43,6 +53,7 @@ def _tiktoken_encoder():  # pragma: no cover - depends on an optional package
         return None
 
 
+@lru_cache(maxsize=65536)  # a plan repeats the same few hundred prompts once per sample and condition
 def estimate_tokens(text: str) -> int:
     """Approximate token count of ``text`` (see the module docstring)."""
     if not text:
@@ -55,10 +66,16 @@ def estimate_tokens(text: str) -> int:
 
 
 def _output_tokens(request: ChatRequest) -> tuple[int, int]:
-    """(typical, worst case) output tokens of one request."""
+    """(typical, worst case) visible answer tokens of one request, reasoning not included."""
     if request.mode == "distribution":
         return DISTRIBUTION_TOKENS, DISTRIBUTION_TOKENS
     return min(TYPICAL_ANSWER_TOKENS, request.max_tokens), request.max_tokens
+
+
+def reasoning_per_answer(spec: ModelSpec) -> tuple[int, int]:
+    """(typical, for the maximum) reasoning tokens per answer (see the module docstring)."""
+    documented = spec.typical_reasoning_tokens or 0
+    return (0 if spec.thinking == "off" else documented), documented
 
 
 def _dollars(spec: ModelSpec, input_tokens: int, output_tokens: int) -> float:
@@ -71,12 +88,15 @@ def estimate_cost(requests: Iterable[tuple[ModelSpec, ChatRequest]],
                   already_done: set[str] | frozenset[str] = frozenset()) -> pd.DataFrame:
     """One row per model (in first-seen order) with the columns in ``COLUMNS``.
 
-    Requests whose ``key`` is in ``already_done`` are counted in ``already_done`` and cost nothing.
+    Requests whose ``key`` is in ``already_done`` are counted in ``already_done`` and cost nothing. ``mode``
+    is the answer mode the plan gives the model's requests (``mixed`` if they differ).
     """
     specs: dict[str, ModelSpec] = {}
+    modes: dict[str, set[str]] = defaultdict(set)
     totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for spec, request in requests:
         specs.setdefault(spec.id, spec)
+        modes[spec.id].add(request.mode)
         row = totals[spec.id]
         row["requests"] += 1
         if request.key in already_done:
@@ -87,15 +107,19 @@ def estimate_cost(requests: Iterable[tuple[ModelSpec, ChatRequest]],
         row["input_tokens"] += estimate_tokens(request.system) + estimate_tokens(request.user)
         row["output_tokens"] += typical
         row["output_tokens_max"] += worst
-    rows = []
-    for model_id, spec in specs.items():
-        row = totals[model_id]
-        rows.append({
-            "model": model_id, "provider": spec.provider, "requests": row["requests"],
-            "already_done": row["already_done"], "to_run": row["to_run"], "input_tokens": row["input_tokens"],
-            "output_tokens": row["output_tokens"], "output_tokens_max": row["output_tokens_max"],
-            "cost_usd": _dollars(spec, row["input_tokens"], row["output_tokens"]),
-            "cost_usd_max": _dollars(spec, row["input_tokens"], row["output_tokens_max"]),
-            "price_as_of": spec.price_as_of or "",
-        })
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame([_row(spec, totals[model_id], modes[model_id]) for model_id, spec in specs.items()],
+                        columns=COLUMNS)
+
+
+def _row(spec: ModelSpec, counts: dict[str, int], modes: set[str]) -> dict:
+    reasoning, reasoning_max = (per_answer * counts["to_run"] for per_answer in reasoning_per_answer(spec))
+    output_max = counts["output_tokens_max"] + reasoning_max
+    return {
+        "model": spec.id, "provider": spec.provider, "mode": modes.pop() if len(modes) == 1 else "mixed",
+        "requests": counts["requests"], "already_done": counts["already_done"], "to_run": counts["to_run"],
+        "input_tokens": counts["input_tokens"], "output_tokens": counts["output_tokens"],
+        "reasoning_tokens": reasoning, "output_tokens_max": output_max,
+        "cost_usd": _dollars(spec, counts["input_tokens"], counts["output_tokens"] + reasoning),
+        "cost_usd_max": _dollars(spec, counts["input_tokens"], output_max),
+        "price_as_of": spec.price_as_of or "",
+    }

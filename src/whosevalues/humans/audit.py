@@ -89,6 +89,10 @@ def audit_respondents(responses: pd.DataFrame, instrument: Instrument) -> dict:
 
 
 def audit_aggregate(population: Population) -> dict:
+    if population.level == "dimension":
+        return {"kind": "dimension means", "n": int(population.audit.get("n", 0)), "item_means": {},
+                "dimension_means": _rounded(population.dimension_means),
+                "warnings": list(population.audit.get("warnings", []))}
     audit = {"kind": "distributions" if population.distributions is not None else "means",
              "n": int(population.audit.get("n", 0)),
              "item_means": _rounded(population.item_means()),

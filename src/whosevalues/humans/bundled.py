@@ -3,8 +3,10 @@
 - MFQ-2: 517 CHN and 515 USA respondents of Atari et al. (2023), as a long file whose Participant column is not
   a respondent id. Each consecutive 36-row block of a Group is one real respondent (the default grouping);
   ``paper_labels=True`` groups by the Participant label, as the paper's scripts did.
+  Beside them, the foundation means of 19 more countries (Atari et al. 2023, Study 2): dimension level only.
 - WVS-7: answer distributions of Q177..Q195 for CHN and USA (aggregates only: WVS microdata may not be
   redistributed), and item means of 53 more countries (Ramezani & Xu 2023).
+Every country is an ISO 3166-1 alpha-3 code (Morocco is MAR, although WVS writes MOR).
 """
 
 from __future__ import annotations
@@ -22,20 +24,31 @@ DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "humans"
 MFQ2_FILE = DATA_DIR / "mfq2_atari2023_human_responses.csv.gz"
 WVS7_DISTRIBUTIONS_FILE = DATA_DIR / "wvs7_chn_usa_q177_q195_distributions.csv"
 WVS7_MEANS_FILE = DATA_DIR / "wvs7_ramezani2023_country_means.csv"
+MFQ2_COUNTRY_FOUNDATIONS_FILE = DATA_DIR / "mfq2_atari2023_study2_country_foundations.csv"
 
 MFQ2_GROUPS = {"China": "CHN", "USA": "USA"}
 MFQ2_SOURCE = "bundled: Atari et al. (2023) MFQ-2, via Lkh97/Made_in_China human_mfq_responses.csv"
 WVS7_SOURCE = "bundled: WVS-7 answer distributions (aggregates; Haerpfer et al. 2022)"
 WVS7_MEANS_SOURCE = "bundled: WVS-7 country means (Ramezani & Xu 2023; Haerpfer et al. 2022)"
+MFQ2_FOUNDATIONS_SOURCE = "bundled: MFQ-2 foundation means, Atari et al. (2023) Study 2 (via wassname/tinymfv)"
 
-# Country names of Ramezani & Xu's file -> WVS B_COUNTRY_ALPHA (WVS-7 v5.0 codebook; Morocco is MOR there).
+# Country names of the Study 2 foundation means file -> ISO 3166-1 alpha-3 ("Columbia" is the file's spelling).
+ATARI_STUDY2_COUNTRIES = {
+    "Argentina": "ARG", "Belgium": "BEL", "Chile": "CHL", "Columbia": "COL", "Egypt": "EGY", "France": "FRA",
+    "Ireland": "IRL", "Japan": "JPN", "Kenya": "KEN", "Mexico": "MEX", "Morocco": "MAR", "New Zealand": "NZL",
+    "Nigeria": "NGA", "Peru": "PER", "Russia": "RUS", "Saudi Arabia": "SAU", "South Africa": "ZAF",
+    "Switzerland": "CHE", "UAE": "ARE",
+}
+
+# Country names of Ramezani & Xu's file -> ISO 3166-1 alpha-3 (WVS's B_COUNTRY_ALPHA, except Morocco: WVS
+# writes MOR, ISO says MAR).
 RAMEZANI_COUNTRIES = {
     "Andorra": "AND", "Argentina": "ARG", "Armenia": "ARM", "Australia": "AUS", "Bangladesh": "BGD",
     "Bolivia": "BOL", "Brazil": "BRA", "Canada": "CAN", "Chile": "CHL", "China": "CHN", "Colombia": "COL",
     "Cyprus": "CYP", "Ecuador": "ECU", "Egypt": "EGY", "Ethiopia": "ETH", "Germany": "DEU", "Greece": "GRC",
     "Guatemala": "GTM", "Indonesia": "IDN", "Iran": "IRN", "Iraq": "IRQ", "Japan": "JPN", "Jordan": "JOR",
     "Kazakhstan": "KAZ", "Kenya": "KEN", "Kyrgyzstan": "KGZ", "Lebanon": "LBN", "Libya": "LBY", "Malaysia": "MYS",
-    "Maldives": "MDV", "Mexico": "MEX", "Mongolia": "MNG", "Morocco": "MOR", "Myanmar": "MMR", "Netherlands": "NLD",
+    "Maldives": "MDV", "Mexico": "MEX", "Mongolia": "MNG", "Morocco": "MAR", "Myanmar": "MMR", "Netherlands": "NLD",
     "New Zealand": "NZL", "Nicaragua": "NIC", "Nigeria": "NGA", "Pakistan": "PAK", "Peru": "PER",
     "Philippines": "PHL", "Romania": "ROU", "Russia": "RUS", "Singapore": "SGP", "South Korea": "KOR",
     "Taiwan": "TWN", "Tajikistan": "TJK", "Thailand": "THA", "Tunisia": "TUN", "Turkey": "TUR", "Ukraine": "UKR",
@@ -92,11 +105,37 @@ def _mfq2_population(rows: pd.DataFrame, country: str, instrument: Instrument, p
                       responses=wide, steps=steps)
 
 
+def mfq2_country_foundations(instrument: Instrument) -> pd.DataFrame:
+    """The Study 2 file with ``country_code`` (alpha-3) and ``dimension`` (the survey's foundation names)."""
+    frame = pd.read_csv(MFQ2_COUNTRY_FOUNDATIONS_FILE)
+    frame["country_code"] = frame["country"].map(ATARI_STUDY2_COUNTRIES)
+    frame["dimension"] = frame["foundation"].map({d.lower(): d for d in instrument.dimensions})
+    return frame
+
+
+def _foundation_population(rows: pd.DataFrame, country: str, instrument: Instrument) -> Population:
+    means = rows.set_index("dimension")["mean"].astype(float).reindex(instrument.dimensions)
+    means.index.name = "dimension"
+    n = int(rows["n"].min())
+    return Population(survey=instrument.id, country=country, source=MFQ2_FOUNDATIONS_SOURCE,
+                      dimension_means=means, steps=[(f"respondents behind the {country} foundation means", n)],
+                      audit={"n": n, "warnings": []})
+
+
 def bundled_mfq2(instrument: Instrument, countries: Sequence[str] | None, paper_labels: bool) -> list[Population]:
-    selected = _check_countries(countries, list(MFQ2_GROUPS.values()), "MFQ-2 data")
-    long = mfq2_long()
-    return [_mfq2_population(long[long["country"] == country], country, instrument, paper_labels)
-            for country in selected]
+    foundations = mfq2_country_foundations(instrument)
+    with_respondents = list(MFQ2_GROUPS.values())
+    available = with_respondents + sorted(set(foundations["country_code"]) - set(with_respondents))
+    long = None
+    populations = []
+    for country in _check_countries(countries, available, "MFQ-2 data"):
+        if country in with_respondents:
+            long = mfq2_long() if long is None else long
+            populations.append(_mfq2_population(long[long["country"] == country], country, instrument, paper_labels))
+        else:
+            populations.append(_foundation_population(foundations[foundations["country_code"] == country],
+                                                      country, instrument))
+    return populations
 
 
 def _distribution_population(rows: pd.DataFrame, country: str, instrument: Instrument) -> Population:
@@ -143,6 +182,17 @@ def bundled_wvs7(instrument: Instrument, countries: Sequence[str] | None) -> lis
 
 
 BUNDLED_SURVEYS = ("mfq2", "wvs7")
+
+
+def countries_with_data(survey: str) -> list[str]:
+    """The countries the bundled data has for ``survey`` (CHN and USA first); empty for other surveys."""
+    if survey == "mfq2":
+        codes = ATARI_STUDY2_COUNTRIES.values()
+    elif survey == "wvs7":
+        codes = RAMEZANI_COUNTRIES.values()
+    else:
+        return []
+    return ["CHN", "USA", *sorted(set(codes) - {"CHN", "USA"})]
 
 
 def load_bundled(instrument: Instrument, countries: Sequence[str] | None, paper_labels: bool) -> list[Population]:

@@ -27,6 +27,8 @@ class Population:
     ``steps`` records what loading kept and dropped, in order, e.g. ("non-nationals (Q254 == 5)", 123).
     ``means``: item means (index: item id) for populations known only by their means (the bundled 55-country
     WVS-7 means); ``None`` otherwise.
+    ``dimension_means``: means per dimension (index: dimension name, e.g. MFQ-2 foundation) for populations
+    known only at that level (the bundled 19-country MFQ-2 foundation means); ``None`` otherwise.
     """
 
     survey: str
@@ -37,6 +39,7 @@ class Population:
     steps: list[tuple[str, int]] = field(default_factory=list)
     audit: dict = field(default_factory=dict)
     means: pd.Series | None = None
+    dimension_means: pd.Series | None = None
 
     @property
     def n(self) -> int:
@@ -48,7 +51,16 @@ class Population:
     def has_respondents(self) -> bool:
         return self.responses is not None
 
+    @property
+    def level(self) -> str:
+        """``item`` where item means can be had (respondents, distributions, item means), else ``dimension``."""
+        item_level = (self.responses, self.distributions, self.means)
+        return "item" if any(data is not None for data in item_level) else "dimension"
+
     def item_means(self) -> pd.Series:
+        """Item means (empty for a population known only by dimension means)."""
+        if self.level == "dimension":
+            return pd.Series(dtype=float)
         if self.responses is not None:
             return self.responses.mean()
         if self.distributions is None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from whosevalues.countries import WVS_TO_ISO
 from whosevalues.humans.files import read_columns
 from whosevalues.humans.population import Population, PopulationError, PopulationWarning
 from whosevalues.instruments import Instrument
@@ -147,6 +148,8 @@ def load_respondent_file(path: Path, instrument: Instrument, countries: Sequence
     is_wvs = columns["kind"] == "wvs"
     frame.index = _respondent_ids(frame, columns.get("respondent"), strict=not is_wvs, path=path)
     codes = frame[columns["country"]].astype(str).str.strip().str.upper()
+    if is_wvs:  # WVS writes Morocco MOR; everywhere else the tool says ISO's MAR
+        codes = codes.replace(WVS_TO_ISO)
     selected = _select_countries(codes, countries, path)
     answers = pd.DataFrame({item_id: numeric_column(frame[columns[item_id]], columns[item_id], path)
                             for item_id in instrument.item_ids}, index=frame.index)

@@ -51,6 +51,12 @@ class LanguagePrompts(BaseModel):
     user: str = Field(description="user message; {item} marks where the item text goes")
     persona_separator: str = "\n"
     personas: dict[str, str] = Field(default_factory=dict, description="ISO alpha-3 code -> sentence")
+    persona_template: str | None = Field(
+        default=None, description="sentence for any other country; {country} is its name in this language "
+                                  "(CLDR, through Babel, unless country_names gives one)")
+    country_names: dict[str, str] = Field(
+        default_factory=dict, description="ISO alpha-3 code -> the name the template uses, where CLDR's reads "
+                                          "badly in the sentence (e.g. 'the Netherlands')")
 
     @model_validator(mode="after")
     def _check(self) -> "LanguagePrompts":
@@ -59,10 +65,26 @@ class LanguagePrompts(BaseModel):
         if "{persona}" not in self.system:
             raise ValueError("the system template has no {persona} placeholder: add {persona} where the persona "
                              "sentence goes (it is empty for persona 'none')")
-        for code in self.personas:
+        for code in [*self.personas, *self.country_names]:
             if len(code) != 3 or not code.isalpha() or not code.isupper():
                 raise ValueError(f"persona {code!r} is not an ISO 3166 alpha-3 code like CHN or USA")
+        if self.persona_template is not None and "{country}" not in self.persona_template:
+            raise ValueError("persona_template has no {country} placeholder: add {country} where the country's "
+                             "name goes")
         return self
+
+    def persona_sentence(self, persona: str, language: str) -> str | None:
+        """The sentence for ``persona``: the survey file's own sentence, else the template filled with the
+        country's name in ``language``; None when neither exists. Raises CountryError for a bad code."""
+        if persona in self.personas:
+            return self.personas[persona]
+        if self.persona_template is None:
+            return None
+        from whosevalues.countries import check_codes, country_name
+
+        check_codes([persona], "persona")
+        name = self.country_names.get(persona) or country_name(persona, language)
+        return self.persona_template.replace("{country}", name)
 
 
 class Item(BaseModel):
@@ -132,7 +154,15 @@ class Instrument(BaseModel):
         raise KeyError(f"survey {self.id} has no item {item_id!r}; items are {self.item_ids[0]}..{self.item_ids[-1]}")
 
     def personas(self, language: str) -> list[str]:
+        """The personas with their own sentence in ``language`` (any other country may come from its template)."""
         return [NO_PERSONA, *self.languages[language].personas]
+
+    def has_persona_template(self, language: str) -> bool:
+        return self.languages[language].persona_template is not None
+
+    def check_persona(self, language: str, persona: str) -> None:
+        """Raise KeyError (one line, with the fix) when ``persona`` cannot be rendered in ``language``."""
+        self.render(self.items[0].id, language, persona)
 
     def dimension_of(self) -> dict[str, str]:
         """item id -> dimension (the item id itself where the survey has no dimensions, as for WVS)."""
@@ -146,11 +176,18 @@ class Instrument(BaseModel):
         prompts = self.languages[language]
         if persona == NO_PERSONA:
             persona_text = ""
-        elif persona in prompts.personas:
-            persona_text = prompts.personas[persona] + prompts.persona_separator
         else:
-            raise KeyError(f"survey {self.id} has no persona {persona!r} in language {language!r}; "
-                           f"it has {self.personas(language)} (add it under [languages.{language}.personas])")
+            from whosevalues.countries import CountryError
+
+            try:
+                sentence = prompts.persona_sentence(persona, language)
+            except CountryError as exc:
+                raise KeyError(f"survey {self.id}: {exc}") from None
+            if sentence is None:
+                raise KeyError(f"survey {self.id} has no persona {persona!r} in language {language!r}; "
+                               f"it has {self.personas(language)} (add it under [languages.{language}.personas], "
+                               f"or give [languages.{language}] a persona_template with {{country}})")
+            persona_text = sentence + prompts.persona_separator
         item = self.item(item_id)
         # str.replace, not str.format: item texts and templates may contain literal braces.
         return RenderedPrompt(

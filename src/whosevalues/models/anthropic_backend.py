@@ -1,20 +1,92 @@
 """Claude models through the official ``anthropic`` SDK (Messages API).
 
 The system prompt goes in ``system``, the survey item is the one user turn. The SDK's retries are off
-(``elicit.limits`` retries); 429 and 529 (overloaded) are retryable and their ``retry-after`` honoured.
-A ``stop_reason`` of ``refusal`` becomes a Completion with empty text and finish_reason
-``content_filter``, stored and parsed as a refusal. The Messages API returns no token probabilities,
-so distribution mode falls back to sampling for these models.
+(``elicit.limits`` retries); errors are read by ``models.errors`` (429 and 529 retryable, their waits
+honoured). The Messages API returns no token probabilities, so distribution mode samples instead.
+
+What comes back, as recorded (``data/provider_exchanges``): ``content`` is a list of blocks, and the
+answer is not ``content[0]``: a ``thinking`` block (text + signature) or a ``redacted_thinking`` block
+(opaque ``data``) comes first when thinking is on, and Opus 4.6 with adaptive thinking even starts with a
+whitespace-only text block. Thinking tokens are folded into ``usage.output_tokens`` (no separate count).
+``stop_reason`` ``refusal`` is the model declining, ``max_tokens`` the budget running out.
+
+Thinking (``ModelSpec.thinking``): Anthropic's default is no thinking, so ``default`` and ``off`` send no
+``thinking`` parameter. ``on`` sends ``{"type": "adaptive"}`` to models that use adaptive thinking
+(Opus/Sonnet 4.6 and later; Opus 4.7 accepts nothing else) and ``{"type": "enabled", "budget_tokens": B}``
+to the others, with B at least 1,024 (the API's minimum) and ``max_tokens`` above B. With thinking on
+Anthropic accepts only temperature 1: another study temperature is not sent, and the reply says so.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from whosevalues.models.base import BackendError, ChatRequest, Completion
-from whosevalues.models.remote import RemoteBackend, is_retryable_status, parse_retry_after, redact
+from whosevalues.models.base import BackendError, ChatRequest, ProviderReply
+from whosevalues.models.errors import ProviderHTTPError, read_error
+from whosevalues.models.remote import RemoteBackend, redact
 from whosevalues.models.spec import ModelSpec
+
+#: the smallest thinking budget the API accepts
+MIN_THINKING_BUDGET = 1024
+#: tokens left for the visible answer above the thinking budget
+ANSWER_ROOM = 256
+# Opus / Sonnet 4.6 and later think adaptively (budget_tokens deprecated there, refused by Opus 4.7)
+_ADAPTIVE = re.compile(r"claude-(opus|sonnet|haiku)-(4-[6-9]|[5-9])|mythos")
+_STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
+         "model_context_window_exceeded": "length", "refusal": "refusal", "tool_use": "other",
+         "pause_turn": "other"}
+
+
+def translate_message(body: Any, raw: str | None = None, http_status: int = 200) -> ProviderReply:
+    """The normal form of one Messages API body (also an Anthropic batch result's ``message``)."""
+    reply = ProviderReply(raw=raw, http_status=http_status)
+    if not isinstance(body, dict):
+        return _broken(reply, "the body is not a JSON object")
+    reply.model_version = body.get("model") if isinstance(body.get("model"), str) else None
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    reply.input_tokens, reply.output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
+    if body.get("type") == "error":  # an error event inside a 200 (streams end this way when overloaded)
+        error = read_error(None, None, None, body=body)
+        reply.extra["error"] = error.message
+        return _broken(reply, f"the provider sent an error: {error.message}")
+    blocks = body.get("content")
+    if not isinstance(blocks, list):
+        return _broken(reply, "the response has no content list")
+    _read_blocks(reply, [block for block in blocks if isinstance(block, dict)])
+    stop = body.get("stop_reason")
+    reply.provider_finish_reason = stop if isinstance(stop, str) else None
+    reply.finish_reason = _STOP.get(stop or "", "other")
+    if stop == "refusal":
+        reply.refusal_reason = (reply.answer_text or "").strip() or "refusal"
+    if not blocks and stop is None:
+        return _broken(reply, "the response has empty content and no stop_reason")
+    return reply
+
+
+def _read_blocks(reply: ProviderReply, blocks: list[dict]) -> None:
+    texts = [block.get("text") for block in blocks if block.get("type") == "text"]
+    # a whitespace-only text block (Opus 4.6 adaptive thinking puts one first) is not the answer
+    answer = [text for text in texts if isinstance(text, str) and text.strip()]
+    thoughts = [block.get("thinking") for block in blocks if block.get("type") == "thinking"]
+    thoughts = [text for text in thoughts if isinstance(text, str)]
+    redacted = sum(1 for block in blocks if block.get("type") == "redacted_thinking")
+    reply.answer_text = "".join(answer) if answer or texts else ("" if blocks else None)
+    reply.reasoning_text = "\n".join(thoughts) if thoughts else None
+    if redacted:
+        reply.extra["redacted_thinking_blocks"] = redacted
+    reply.reasoned = bool(redacted) or any(text.strip() for text in thoughts)
+
+
+def _broken(reply: ProviderReply, problem: str) -> ProviderReply:
+    reply.answer_text, reply.finish_reason = None, "error"
+    reply.extra["problem"] = problem
+    return reply
+
+
+def uses_adaptive_thinking(api_model: str | None) -> bool:
+    return bool(_ADAPTIVE.search((api_model or "").lower()))
 
 
 class AnthropicBackend(RemoteBackend):
@@ -32,19 +104,45 @@ class AnthropicBackend(RemoteBackend):
     async def supports_distribution(self) -> bool:
         return False  # the Messages API has no logprobs
 
-    async def complete(self, request: ChatRequest) -> Completion:
-        anthropic = self.sdk()
-        key = self._key()
+    # -- the request
+
+    def build_params(self, request: ChatRequest) -> dict[str, Any]:
+        """The exact Messages API body for ``request`` (the batch helper sends the same)."""
+        params, _ = self._params_and_notes(request)
+        return params
+
+    def adaptations(self, request: ChatRequest) -> list[str]:
+        """How the request departs from the study's settings, in words for the run's notes."""
+        return self._params_and_notes(request)[1]
+
+    def _params_and_notes(self, request: ChatRequest) -> tuple[dict[str, Any], list[str]]:
+        notes: list[str] = []
         params: dict[str, Any] = {"model": self.spec.api_model, "max_tokens": request.max_tokens,
                                   "system": request.system,
                                   "messages": [{"role": "user", "content": request.user}]}
-        # temperature rides in extra_body: recent SDKs dropped the keyword while the API still takes it
-        body = {"temperature": request.temperature} if request.temperature is not None else {}
-        body.update(self.spec.extra_body)
-        if body:
-            params["extra_body"] = body
+        thinking_on = self.spec.thinking == "on" and "thinking" not in self.spec.extra_body
+        if thinking_on:
+            notes += _thinking(params, self.spec, request.max_tokens)
+        if request.temperature is not None:
+            if thinking_on and request.temperature != 1:
+                notes.append(f"{self.spec.id}: with thinking on Anthropic accepts only temperature 1; the "
+                             f"study's {request.temperature:g} was not applied")
+            else:
+                params["temperature"] = request.temperature
+        params.update(self.spec.extra_body)
+        return params, notes
+
+    async def complete(self, request: ChatRequest) -> ProviderReply:
+        anthropic = self.sdk()
+        key = self._key()
+        params, notes = self._params_and_notes(request)
+        # model, max_tokens, messages and system as keywords; the rest in extra_body, so that a field this
+        # SDK version does not name (temperature was dropped from some) still reaches the API
+        named = {name: params[name] for name in ("model", "max_tokens", "messages", "system")}
+        rest = {name: value for name, value in params.items() if name not in named}
         try:
-            response = await self.client().messages.with_raw_response.create(**params)
+            response = await self.client().messages.with_raw_response.create(
+                **named, **({"extra_body": rest} if rest else {}))
             raw = redact(response.http_response.text, key) or ""
         except anthropic.APIStatusError as exc:
             raise _status_error(exc, key, self.spec) from None
@@ -52,29 +150,30 @@ class AnthropicBackend(RemoteBackend):
             raise self._timed_out() from None
         except anthropic.APIConnectionError as exc:
             raise self._connection_error(exc.__cause__ or exc, key) from None
-        return _completion(raw)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise BackendError(f"malformed JSON in the response ({len(raw)} bytes)", retryable=True,
+                               status=200, raw=raw) from None
+        reply = translate_message(body, raw, response.http_response.status_code)
+        if notes:
+            reply.extra["adaptations"] = notes
+        return reply
 
 
-def _completion(raw: str) -> Completion:
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise BackendError(f"malformed JSON in the response ({len(raw)} bytes)", retryable=True, status=200,
-                           raw=raw) from None
-    if not isinstance(body, dict) or not isinstance(body.get("content"), list):
-        raise BackendError("response has no content list", retryable=True, status=200, raw=raw)
-    text = "".join(block.get("text", "") for block in body["content"]
-                   if isinstance(block, dict) and block.get("type") == "text")
-    stop = body.get("stop_reason")
-    usage = body.get("usage") or {}
-    completion = Completion(text=text, raw=raw, finish_reason=stop, input_tokens=usage.get("input_tokens"),
-                            output_tokens=usage.get("output_tokens"))
-    if stop == "refusal":
-        completion.text, completion.finish_reason = "", "content_filter"
-        completion.extra["refusal_text"] = text
-    elif not body["content"] and stop is None:
-        raise BackendError("response has empty content and no stop_reason", retryable=True, status=200, raw=raw)
-    return completion
+def _thinking(params: dict[str, Any], spec: ModelSpec, max_tokens: int) -> list[str]:
+    """Add the thinking parameter (and room for it in max_tokens); return what changed, in words."""
+    if uses_adaptive_thinking(spec.api_model):
+        params["thinking"] = {"type": "adaptive"}
+        floor = MIN_THINKING_BUDGET + ANSWER_ROOM
+    else:
+        budget = max(MIN_THINKING_BUDGET, min(max_tokens - ANSWER_ROOM, spec.reasoning_budget_cap))
+        params["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        floor = budget + ANSWER_ROOM
+    if max_tokens >= floor:
+        return []
+    params["max_tokens"] = floor
+    return [f"{spec.id}: thinking on needs room: max_tokens raised from {max_tokens} to {floor}"]
 
 
 def _status_error(exc: Any, key: str, spec: ModelSpec) -> BackendError:
@@ -84,14 +183,12 @@ def _status_error(exc: Any, key: str, spec: ModelSpec) -> BackendError:
     except Exception:
         raw = None
     raw = redact(raw, key)
-    body = exc.body if isinstance(exc.body, dict) else {}
-    error = body.get("error") if isinstance(body.get("error"), dict) else {}
-    message = redact(f"{error.get('type', 'error')}: {error.get('message') or exc.message}", key) or ""
+    error = read_error(status, raw, exc.response.headers, body=None if raw else exc.body)
+    message = redact(f"{error.code or 'error'}: {error.message}", key) or ""
     if status == 401:
         message = f"HTTP 401 unauthorized: check {spec.api_key_env or 'ANTHROPIC_API_KEY'}: {message}"
     elif status == 404:
         message = f"HTTP 404: Anthropic does not know model {spec.api_model!r}: {message}"
     else:
         message = f"HTTP {status}: {message}"
-    return BackendError(message, retryable=is_retryable_status(status),
-                        retry_after=parse_retry_after(exc.response.headers), status=status, raw=raw)
+    return ProviderHTTPError(message, error, raw=raw)

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from whosevalues.models.base import BackendError, ChatRequest, Completion
-from whosevalues.models.batch_base import BatchAdapter, LineResult, RemoteBatch
+from whosevalues.models.batch_base import BatchAdapter, LineResult, RemoteBatch, completion_of, online_params
 
 #: clock skew allowed between this machine and the provider when matching a lost batch
 SKEW_SECONDS = 300
@@ -33,10 +33,8 @@ class AnthropicBatchAdapter(BatchAdapter):
 
     def params(self, request: ChatRequest) -> dict[str, Any]:
         """The Messages body online asking sends (``build_params`` where the backend has it)."""
-        backend: Any = self.backend
-        if hasattr(backend, "build_params"):
-            params = dict(backend.build_params(request))
-        else:
+        params = online_params(self.backend, request)
+        if params is None:
             params = {"model": self.spec.api_model, "max_tokens": request.max_tokens, "system": request.system,
                       "messages": [{"role": "user", "content": request.user}]}
             if request.temperature is not None:
@@ -82,11 +80,15 @@ class AnthropicBatchAdapter(BatchAdapter):
         return await self._call("downloading message batch results", read)
 
     def completion(self, result: LineResult, request: ChatRequest) -> Completion:
-        from whosevalues.models.anthropic_backend import _completion
+        from whosevalues.models import anthropic_backend
 
         if not isinstance(result.body, dict):
             raise BackendError("batch result has no message", retryable=True, raw=result.raw)
-        return _completion(result.raw or json.dumps(result.body))
+        raw = result.raw or json.dumps(result.body)
+        translate = getattr(anthropic_backend, "translate_message", None)
+        if translate is None:  # before the normal form
+            return anthropic_backend._completion(raw)
+        return completion_of(translate(result.body, raw))
 
 
 def _remote(batch: Any) -> RemoteBatch:

@@ -18,7 +18,7 @@ import json
 from typing import Any
 
 from whosevalues.models.base import BackendError, ChatRequest, Completion
-from whosevalues.models.batch_base import BatchAdapter, LineResult, RemoteBatch
+from whosevalues.models.batch_base import BatchAdapter, LineResult, RemoteBatch, completion_of, online_params
 from whosevalues.models.openai_compatible import TOP_LOGPROBS
 from whosevalues.models.remote import is_retryable_status, redact
 
@@ -36,14 +36,13 @@ class GeminiBatchAdapter(BatchAdapter):
         from google.genai import batches as sdk_batches
 
         backend: Any = self.backend
+        params = online_params(backend, request)
+        if params is not None:
+            return params  # already the REST body (camelCase)
         distribution = request.mode == "distribution"
-        if hasattr(backend, "build_params"):
-            params = backend.build_params(request)
-            contents, config = params.get("contents", request.user), params.get("config")
-        else:
-            contents = request.user
-            config = backend._config(request, max_tokens=2 if distribution else request.max_tokens,
-                                     logprobs=TOP_LOGPROBS if distribution else None)
+        contents = request.user
+        config = backend._config(request, max_tokens=2 if distribution else request.max_tokens,
+                                 logprobs=TOP_LOGPROBS if distribution else None)
         client = backend.client() if _has_loop() else backend._make_client(backend._key())
         converted = sdk_batches._InlinedRequest_to_mldev(client._api_client, {"contents": contents,
                                                                                 "config": config})
@@ -117,13 +116,16 @@ class GeminiBatchAdapter(BatchAdapter):
         return [_line_result(json.loads(line)) for line in text.splitlines() if line.strip()]
 
     def completion(self, result: LineResult, request: ChatRequest) -> Completion:
-        from whosevalues.models.gemini_backend import _completion
+        from whosevalues.models import gemini_backend
 
-        types = self.backend.sdk("google.genai.types")
         if not isinstance(result.body, dict):
             raise BackendError("batch line has no response", retryable=True, raw=result.raw)
-        response = types.GenerateContentResponse.model_validate(result.body)
-        return _completion(response, result.raw or json.dumps(result.body), request)
+        raw = result.raw or json.dumps(result.body)
+        translate = getattr(gemini_backend, "translate_generate_content", None)
+        if translate is None:  # before the normal form: the SDK's parse of the REST body
+            response = self.backend.sdk("google.genai.types").GenerateContentResponse.model_validate(result.body)
+            return gemini_backend._completion(response, raw, request)
+        return completion_of(translate(result.body, raw))
 
 
 def _remote(job: Any, total: int | None = None) -> RemoteBatch:

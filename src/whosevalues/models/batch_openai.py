@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from whosevalues.models.base import BackendError, ChatRequest, Completion
-from whosevalues.models.batch_base import BatchAdapter, BatchUnavailable, LineResult, RemoteBatch
+from whosevalues.models.base import BackendError, ChatRequest, Completion, ProviderReply
+from whosevalues.models.batch_base import (BatchAdapter, BatchUnavailable, LineResult, RemoteBatch,
+                                           completion_of, online_params)
 from whosevalues.models.openai_compatible import TOP_LOGPROBS, _is_content_filter
 
 ENDPOINT = "/v1/chat/completions"
@@ -34,9 +35,8 @@ class OpenAIBatchAdapter(BatchAdapter):
     def body(self, request: ChatRequest) -> dict[str, Any]:
         """The online request body (``build_params`` where the backend has it: learned adaptations too)."""
         backend: Any = self.backend
-        if hasattr(backend, "build_params"):
-            params = dict(backend.build_params(request))
-        else:
+        params = online_params(backend, request)
+        if params is None:
             distribution = request.mode == "distribution"
             params = backend._params(request, max_tokens=2 if distribution else request.max_tokens,
                                      logprobs=TOP_LOGPROBS if distribution else None)
@@ -113,12 +113,22 @@ class OpenAIBatchAdapter(BatchAdapter):
         return results
 
     def completion(self, result: LineResult, request: ChatRequest) -> Completion:
-        if result.http_status == 400:  # the provider's moderation: an answer, like online
-            return Completion(text="", raw=result.raw, finish_reason="content_filter", extra={"status": 400})
-        body = result.body if isinstance(result.body, dict) else None
-        if body is None:
+        raw = result.raw or json.dumps(result.body)
+        if result.http_status == 400:  # the provider's moderation: an answer (a refusal), as online
+            return completion_of(ProviderReply(answer_text="", finish_reason="content_filter", raw=raw,
+                                               refusal_reason=_filter_message(result.body), http_status=400))
+        if not isinstance(result.body, dict):
             raise BackendError("batch line has no response body", retryable=True, raw=result.raw)
-        return self.backend._completion(body, result.raw or json.dumps(body), request)
+        if hasattr(Completion, "from_reply") or not hasattr(self.backend, "_completion"):
+            from whosevalues.models.openai_format import translate_chat_completion
+
+            return completion_of(translate_chat_completion(result.body, raw, 200))
+        return self.backend._completion(result.body, raw, request)  # before the decision layer
+
+
+def _filter_message(body: Any) -> str | None:
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error.get("message")) if isinstance(error, dict) and error.get("message") else None
 
 
 def _remote(batch: Any) -> RemoteBatch:

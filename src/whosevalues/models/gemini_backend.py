@@ -1,36 +1,176 @@
 """Gemini models through the official ``google-genai`` SDK (Gemini API, key from ``GEMINI_API_KEY``).
 
-The system prompt goes in ``system_instruction``; ``max_output_tokens`` and ``temperature`` as asked.
-The SDK's retries are off (one attempt; ``elicit.limits`` retries). A 429 RESOURCE_EXHAUSTED carries its
-wait in a ``google.rpc.RetryInfo`` detail (``"retryDelay": "37s"``), which we honour like Retry-After.
+The system prompt goes in ``system_instruction``; ``max_output_tokens``, ``temperature`` and ``seed`` as
+asked; distribution mode adds ``response_logprobs`` and ``logprobs`` (top candidates per position). The
+SDK's retries are off (``elicit.limits`` retries); errors are read by ``models.errors`` (a 429's wait comes
+from its ``google.rpc.RetryInfo`` detail). ``extra_body`` keys are ``GenerateContentConfig`` fields.
 
-Gemini 2.5 models think by default, and thinking tokens count against ``max_output_tokens``: with the
-paper's ``max_tokens`` of 10 they would return no text at all. So thinking is off
-(``thinking_budget = 0``) unless the model's ``extra_body`` sets ``thinking_config`` itself. ``extra_body``
-keys are ``GenerateContentConfig`` fields.
+The response is translated from the REST JSON (camelCase), the same JSON a Gemini batch result line holds
+(:func:`translate_generate_content`). What comes back, as recorded (``data/provider_exchanges``): an HTTP
+200 with no ``candidates`` and only ``promptFeedback.blockReason`` (the prompt was blocked); a candidate
+whose ``content`` is ``{}``, missing, or ``{"role": "model"}`` with no ``parts`` (SAFETY / MODEL_ARMOR, or
+MAX_TOKENS spent on hidden thinking); thought parts (``"thought": true``) beside the answer; thinking
+tokens in ``usageMetadata.thoughtsTokenCount``, outside ``candidatesTokenCount``.
 
-Distribution mode: ``response_logprobs=True, logprobs=20``; the top candidates per generated position
-are read exactly like OpenAI's ``top_logprobs`` (see ``openai_compatible``).
-Blocked prompts (``prompt_feedback.block_reason``) and SAFETY-like finish reasons become Completions with
-empty text and finish_reason ``content_filter``.
+Thinking (``ModelSpec.thinking``); Gemini 2.5 and 3 think by default, and thinking tokens count against
+``max_output_tokens``:
+- ``default``: nothing sent; the model thinks as Google configured it (dynamic thinking).
+- ``off``: 2.5 Flash / Flash-Lite ``thinking_budget=0``. 2.5 Pro cannot turn thinking off: its smallest
+  budget, 128, is sent and the reply says so. Gemini 3 uses ``thinking_level`` and cannot turn it off
+  either: the lowest level (``minimal`` on Flash, ``low`` on Pro) is sent, and the reply says so.
+- ``on``: 2.5 a ``thinking_budget`` (at least 1,024) with room above it for the answer; 3 ``thinking_level
+  high``; both with ``include_thoughts`` so the thought summary is stored as the reasoning text.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any
 
-from whosevalues.models.base import BackendError, ChatRequest, Completion, ConfigurationError
-from whosevalues.models.openai_compatible import TOP_LOGPROBS, distribution_from_positions
-from whosevalues.models.remote import RemoteBackend, is_retryable_status, parse_retry_after, redact
+from whosevalues.models.base import BackendError, ChatRequest, ConfigurationError, ProviderReply, TokenPosition
+from whosevalues.models.errors import ProviderHTTPError, read_error
+from whosevalues.models.remote import RemoteBackend, redact
 from whosevalues.models.spec import ModelSpec
 
+TOP_LOGPROBS = 20  # the Gemini API's largest ``logprobs``
+MIN_THINKING_BUDGET = 1024
+ANSWER_ROOM = 256
+PRO_25_MIN_BUDGET = 128  # gemini-2.5-pro cannot turn thinking off; this is its smallest budget
+
+_FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "MALFORMED_FUNCTION_CALL": "error",
+           "UNEXPECTED_TOOL_CALL": "error"}
 _FILTER_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY",
                    "MODEL_ARMOR", "JAILBREAK", "OTHER_BLOCKED"}
-_DURATION = re.compile(r"^\s*([\d.]+)s\s*$")
+_THINKS = re.compile(r"gemini-(2\.5|[3-9])")
 
+
+# ---------------------------------------------------------------- translation (REST JSON, camelCase)
+
+def translate_generate_content(body: Any, raw: str | None = None, http_status: int = 200) -> ProviderReply:
+    """The normal form of one ``generateContent`` response body (or a batch line's ``response``)."""
+    reply = ProviderReply(raw=raw, http_status=http_status)
+    if not isinstance(body, dict):
+        return _broken(reply, "the body is not a JSON object")
+    reply.model_version = body.get("modelVersion") if isinstance(body.get("modelVersion"), str) else None
+    if body.get("responseId"):
+        reply.extra["response_id"] = body["responseId"]
+    _read_usage(reply, body.get("usageMetadata"))
+    if body.get("error"):
+        error = read_error(None, None, None, body=body)
+        reply.extra["error"] = error.message
+        return _broken(reply, f"the provider sent an error: {error.message}")
+    candidates = [c for c in body.get("candidates") or [] if isinstance(c, dict)]
+    if not candidates:
+        return _no_candidates(reply, body.get("promptFeedback"))
+    candidate = next((c for c in candidates if c.get("index", 0) == 0), candidates[0])
+    _read_candidate(reply, candidate)
+    return reply
+
+
+def _read_usage(reply: ProviderReply, usage: Any) -> None:
+    if not isinstance(usage, dict):
+        return
+    reply.input_tokens = usage.get("promptTokenCount")
+    reply.output_tokens = usage.get("candidatesTokenCount")
+    reply.reasoning_tokens = usage.get("thoughtsTokenCount")
+    reply.reasoned = bool(reply.reasoning_tokens)
+
+
+def _no_candidates(reply: ProviderReply, feedback: Any) -> ProviderReply:
+    """No candidate: a blocked prompt (a refusal with Google's reason) or a broken body (an error)."""
+    reason = feedback.get("blockReason") if isinstance(feedback, dict) else None
+    if not reason:
+        return _broken(reply, "the response has no candidates")
+    reply.finish_reason, reply.provider_finish_reason = "content_filter", reason
+    detail = feedback.get("blockReasonMessage") or ", ".join(_blocked_categories(feedback.get("safetyRatings")))
+    reply.refusal_reason = f"prompt blocked: {reason}" + (f" ({detail})" if detail else "")
+    return reply
+
+
+def _read_candidate(reply: ProviderReply, candidate: dict) -> None:
+    content = candidate.get("content") if isinstance(candidate.get("content"), dict) else {}
+    parts = [p for p in content.get("parts") or [] if isinstance(p, dict)]
+    answer = [p["text"] for p in parts if isinstance(p.get("text"), str) and not p.get("thought")]
+    thoughts = [p["text"] for p in parts if isinstance(p.get("text"), str) and p.get("thought")]
+    reply.answer_text = "".join(answer) if parts else None  # no parts at all: no answer text was sent
+    reply.reasoning_text = "\n".join(thoughts) if thoughts else None
+    reply.reasoned = reply.reasoned or any(t.strip() for t in thoughts)
+    finish = candidate.get("finishReason")
+    reply.provider_finish_reason = finish if isinstance(finish, str) else None
+    if finish in _FILTER_REASONS:
+        reply.finish_reason = "content_filter"
+        detail = candidate.get("finishMessage") or ", ".join(_blocked_categories(candidate.get("safetyRatings")))
+        reply.refusal_reason = finish + (f" ({detail})" if detail else "")
+    else:
+        reply.finish_reason = _FINISH.get(finish or "", "other")
+    reply.positions = read_positions(candidate.get("logprobsResult"))
+
+
+def _blocked_categories(ratings: Any) -> list[str]:
+    """The safety categories marked ``blocked``; else those rated above NEGLIGIBLE (a prompt block
+    names none: the recorded one was blocked at a MEDIUM harassment rating)."""
+    ratings = [r for r in ratings or [] if isinstance(r, dict)]
+    chosen = [r for r in ratings if r.get("blocked")] or \
+        [r for r in ratings if r.get("probability") not in (None, "NEGLIGIBLE", "HARM_PROBABILITY_UNSPECIFIED")]
+    return [f"{r.get('category')} {r.get('probability')}".strip() for r in chosen]
+
+
+def read_positions(result: Any) -> list[TokenPosition] | None:
+    """Chosen token and top candidates per position; topCandidates is absent unless ``logprobs`` was set."""
+    if not isinstance(result, dict) or not isinstance(result.get("chosenCandidates"), list):
+        return None
+    tops = result.get("topCandidates") if isinstance(result.get("topCandidates"), list) else []
+    positions = []
+    for i, chosen in enumerate(result["chosenCandidates"]):
+        chosen = chosen if isinstance(chosen, dict) else {}
+        step = tops[i].get("candidates") if i < len(tops) and isinstance(tops[i], dict) else None
+        top: dict[str, float] = {}
+        for candidate in step or []:
+            token, logprob = candidate.get("token"), candidate.get("logProbability")
+            if isinstance(token, str) and isinstance(logprob, (int, float)):
+                top.setdefault(token, float(logprob))
+        logprob = chosen.get("logProbability")
+        positions.append(TokenPosition(token=chosen.get("token") or "",
+                                       logprob=float(logprob) if isinstance(logprob, (int, float)) else None,
+                                       top=top))
+    return positions
+
+
+def _broken(reply: ProviderReply, problem: str) -> ProviderReply:
+    reply.answer_text, reply.finish_reason = None, "error"
+    reply.extra["problem"] = problem
+    return reply
+
+
+# ---------------------------------------------------------------- thinking control
+
+def thinking_config(spec: ModelSpec, max_tokens: int) -> tuple[dict[str, Any] | None, int, list[str]]:
+    """(thinking_config fields or None, max_output_tokens, notes on departures) for ``spec.thinking``."""
+    model = (spec.api_model or "").lower()
+    if spec.thinking == "default" or not _THINKS.search(model) or "thinking_config" in spec.extra_body:
+        return None, max_tokens, []
+    generation_3 = not model.startswith("gemini-2.5")
+    if spec.thinking == "off":
+        if generation_3:
+            level = "MINIMAL" if "flash" in model else "LOW"
+            return ({"thinking_level": level}, max_tokens,
+                    [f"{spec.id}: Gemini 3 cannot turn thinking off; the lowest level, {level.lower()}, was used"])
+        if "pro" in model:
+            return ({"thinking_budget": PRO_25_MIN_BUDGET}, max(max_tokens, PRO_25_MIN_BUDGET + ANSWER_ROOM),
+                    [f"{spec.id}: Gemini 2.5 Pro cannot turn thinking off; its smallest budget, "
+                     f"{PRO_25_MIN_BUDGET} tokens, was used"])
+        return {"thinking_budget": 0}, max_tokens, []
+    if generation_3:
+        return {"thinking_level": "HIGH", "include_thoughts": True}, max_tokens, []
+    budget = max(MIN_THINKING_BUDGET, min(max_tokens - ANSWER_ROOM, spec.reasoning_budget_cap))
+    floor = budget + ANSWER_ROOM
+    notes = [] if max_tokens >= floor else \
+        [f"{spec.id}: thinking on needs room: max_output_tokens raised from {max_tokens} to {floor}"]
+    return {"thinking_budget": budget, "include_thoughts": True}, max(max_tokens, floor), notes
+
+
+# ---------------------------------------------------------------- the backend
 
 class GeminiBackend(RemoteBackend):
     name = "gemini"
@@ -46,8 +186,12 @@ class GeminiBackend(RemoteBackend):
                                     retry_options=types.HttpRetryOptions(attempts=1))
         return self.sdk().Client(api_key=api_key, http_options=options)
 
-    def _config(self, request: ChatRequest | None, *, max_tokens: int, logprobs: int | None) -> Any:
-        types = self.sdk("google.genai.types")
+    # -- the request
+
+    def _fields(self, request: ChatRequest | None, *, max_tokens: int,
+                logprobs: int | None) -> tuple[dict[str, Any], list[str]]:
+        """GenerateContentConfig fields (snake_case) and the notes on departures from the study."""
+        thinking, max_tokens, notes = thinking_config(self.spec, max_tokens)
         fields: dict[str, Any] = {"max_output_tokens": max_tokens}
         if request is not None:
             fields["system_instruction"] = request.system
@@ -57,22 +201,51 @@ class GeminiBackend(RemoteBackend):
         if logprobs is not None:
             fields["response_logprobs"] = True
             fields["logprobs"] = logprobs
-        if (self.spec.api_model or "").startswith("gemini-2.5") and "thinking_config" not in self.spec.extra_body:
-            fields["thinking_config"] = types.ThinkingConfig(thinking_budget=0)
+        if thinking is not None:
+            fields["thinking_config"] = thinking
         fields.update(self.spec.extra_body)
+        return fields, notes
+
+    def _request_fields(self, request: ChatRequest) -> tuple[dict[str, Any], list[str]]:
+        logprobs = TOP_LOGPROBS if request.mode == "distribution" else None
+        return self._fields(request, max_tokens=request.max_tokens, logprobs=logprobs)
+
+    def build_params(self, request: ChatRequest) -> dict[str, Any]:
+        """The REST ``generateContent`` body for ``request`` (camelCase; a batch line's ``request``)."""
+        fields, _ = self._request_fields(request)
+        body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": request.user}]}]}
+        generation: dict[str, Any] = {}
+        for name, value in fields.items():
+            if name == "system_instruction":
+                body["systemInstruction"] = {"parts": [{"text": value}]}
+            elif name in ("safety_settings", "tools", "tool_config", "cached_content"):
+                body[_camel(name)] = _camel_keys(value)
+            else:
+                generation[_camel(name)] = _camel_keys(value)
+        body["generationConfig"] = generation
+        return body
+
+    def adaptations(self, request: ChatRequest) -> list[str]:
+        return self._request_fields(request)[1]
+
+    def _config(self, fields: dict[str, Any]) -> Any:
+        types = self.sdk("google.genai.types")
+        fields = dict(fields)
+        if isinstance(fields.get("thinking_config"), dict):  # as an SDK object, sent under the API's names
+            fields["thinking_config"] = types.ThinkingConfig(**fields["thinking_config"])
         try:
             return types.GenerateContentConfig(**fields)
         except Exception as exc:  # pydantic: an extra_body key the SDK does not know
             raise ConfigurationError(f"model {self.spec.id!r}: extra_body is not a valid Gemini "
                                      f"GenerateContentConfig ({str(exc).splitlines()[0]})") from None
 
-    async def _generate(self, contents: str, config: Any) -> tuple[Any, str]:
+    async def _generate(self, contents: str, config: Any) -> tuple[Any, str, int]:
         errors = self.sdk("google.genai.errors")
         key = self._key()
         client = self.client()
         try:
             response = await client.aio.models.generate_content(model=self.spec.api_model,
-                                                                      contents=contents, config=config)
+                                                                contents=contents, config=config)
         except errors.APIError as exc:
             raise _api_error(exc, key, self.spec) from None
         except ValueError as exc:  # the SDK could not decode the body
@@ -82,21 +255,30 @@ class GeminiBackend(RemoteBackend):
             # the SDK raises its HTTP library's own errors for timeouts and dropped connections
             raise (self._timed_out() if "Timeout" in type(exc).__name__
                    else self._connection_error(exc, key)) from None
-        return response, redact(_raw_body(response), key) or ""
+        return response, redact(_raw_body(response), key) or "", 200
 
-    async def complete(self, request: ChatRequest) -> Completion:
-        distribution = request.mode == "distribution"
-        config = self._config(request, max_tokens=2 if distribution else request.max_tokens,
-                              logprobs=TOP_LOGPROBS if distribution else None)
-        response, raw = await self._generate(request.user, config)
-        return _completion(response, raw, request)
+    async def complete(self, request: ChatRequest) -> ProviderReply:
+        fields, notes = self._request_fields(request)
+        response, raw, status = await self._generate(request.user, self._config(fields))
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = json.loads(_sdk_json(response))  # the SDK's own parse, under the API's field names
+        reply = translate_generate_content(body, raw, status)
+        if notes:
+            reply.extra["adaptations"] = notes
+        return reply
 
     async def _probe_distribution(self) -> bool:
         """A one-token request asking for 5 top candidates."""
-        response, _ = await self._generate("Reply with one digit from 1 to 5.",
-                                           self._config(None, max_tokens=1, logprobs=5))
-        positions, _ = _positions(response)
-        return bool(positions and positions[0])
+        fields, _ = self._fields(None, max_tokens=1, logprobs=5)
+        response, raw, _ = await self._generate("Reply with one digit from 1 to 5.", self._config(fields))
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return False
+        positions = translate_generate_content(body, raw).positions
+        return bool(positions and positions[0].top)
 
     async def _close_client(self, client: Any) -> None:
         try:
@@ -109,88 +291,43 @@ def _raw_body(response: Any) -> str:
     http = getattr(response, "sdk_http_response", None)
     if http is not None and getattr(http, "body", None):
         return http.body
-    # the SDK keeps no body: re-serialise its parse under the API's field names
+    return _sdk_json(response)
+
+
+def _sdk_json(response: Any) -> str:
+    # the SDK keeps no body: re-serialise its parse under the API's field names (camelCase)
     return response.model_dump_json(exclude_none=True, by_alias=True, exclude={"sdk_http_response"})
 
 
-def _completion(response: Any, raw: str, request: ChatRequest) -> Completion:
-    usage = response.usage_metadata
-    completion = Completion(raw=raw, input_tokens=getattr(usage, "prompt_token_count", None),
-                            output_tokens=getattr(usage, "candidates_token_count", None))
-    candidates = response.candidates or []
-    feedback = response.prompt_feedback
-    if not candidates:
-        if feedback is not None and feedback.block_reason:
-            completion.text, completion.finish_reason = "", "content_filter"
-            completion.extra["block_reason"] = str(_enum_name(feedback.block_reason))
-            return completion
-        raise BackendError("response has no candidates", retryable=True, status=200, raw=raw)
-    candidate = candidates[0]
-    reason = _enum_name(candidate.finish_reason)
-    parts = (candidate.content.parts if candidate.content and candidate.content.parts else [])
-    text = "".join(part.text for part in parts if getattr(part, "text", None) and not getattr(part, "thought", False))
-    if reason in _FILTER_REASONS:
-        completion.text, completion.finish_reason = "", "content_filter"
-        completion.extra["gemini_finish_reason"] = reason
-        return completion
-    completion.text = text
-    completion.finish_reason = {"STOP": "stop", "MAX_TOKENS": "length"}.get(reason or "", (reason or "").lower())
-    if request.mode == "distribution":
-        positions, chosen = _positions(response)
-        dist, valid, extra = distribution_from_positions(positions, chosen, request.scale_min, request.scale_max)
-        completion.distribution, completion.valid_mass = dist, valid
-        completion.extra.update(extra)
-    return completion
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
 
 
-def _positions(response: Any) -> tuple[list[dict[str, float]], list[str]]:
-    candidates = response.candidates or []
-    result = candidates[0].logprobs_result if candidates else None
-    if result is None or not result.top_candidates:
-        return [], []
-    positions: list[dict[str, float]] = []
-    for step in result.top_candidates:
-        tops: dict[str, float] = {}
-        for candidate in step.candidates or []:
-            if candidate.token is None or candidate.log_probability is None:
-                continue
-            tops[candidate.token] = tops.get(candidate.token, 0.0) + math.exp(candidate.log_probability)
-        positions.append(tops)
-    chosen = [c.token or "" for c in (result.chosen_candidates or [])]
-    return positions, chosen
-
-
-def _enum_name(value: Any) -> str | None:
-    if value is None:
-        return None
-    return getattr(value, "name", None) or str(value)
+def _camel_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_camel(k): _camel_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel_keys(v) for v in value]
+    if hasattr(value, "model_dump"):  # an SDK object given in extra_body
+        return _camel_keys(value.model_dump(exclude_none=True))
+    return value
 
 
 def _api_error(exc: Any, key: str, spec: ModelSpec) -> BackendError:
     status = exc.code
-    details = exc.details if isinstance(exc.details, dict) else {}
+    details = exc.details if isinstance(exc.details, (dict, list)) else None
     raw = redact(json.dumps(details) if details else None, key)
     response = getattr(exc, "response", None)
-    retry_after = parse_retry_after(dict(response.headers)) if response is not None and hasattr(response, "headers") else None
-    if retry_after is None:
-        retry_after = _retry_delay(details)
-    message = redact(f"{exc.status or 'error'}: {exc.message}", key) or ""
+    headers = getattr(response, "headers", None) if response is not None else None
+    error = read_error(status, None, headers, body=details)
+    if not details:
+        error.message = exc.message or error.message
+    message = redact(f"{exc.status or error.code or 'error'}: {error.message}", key) or ""
     if status in (401, 403) or "api key" in message.lower():
         message = f"HTTP {status}: check {spec.api_key_env or 'GEMINI_API_KEY'} (the key was rejected): {message}"
     elif status == 404:
         message = f"HTTP 404: Gemini does not know model {spec.api_model!r}: {message}"
     else:
         message = f"HTTP {status}: {message}"
-    return BackendError(message, retryable=is_retryable_status(status), retry_after=retry_after, status=status,
-                        raw=raw)
-
-
-def _retry_delay(details: dict) -> float | None:
-    """The wait in a google.rpc.RetryInfo detail, e.g. ``{"retryDelay": "37s"}``."""
-    error = details.get("error", details)
-    for detail in (error.get("details") or []) if isinstance(error, dict) else []:
-        if isinstance(detail, dict) and "retryDelay" in detail:
-            match = _DURATION.match(str(detail["retryDelay"]))
-            if match:
-                return float(match.group(1))
-    return None
+    return ProviderHTTPError(message, error, raw=raw)

@@ -28,6 +28,7 @@ from typing import Any, Iterable
 from urllib.parse import urlparse
 
 from whosevalues.models.base import BackendError, ChatRequest, Completion
+from whosevalues.models.errors import ProviderError, ProviderHTTPError, read_error
 # parse_retry_after, redact, require_key, import_sdk and PLACEHOLDER_KEY lived here first; still importable from here
 from whosevalues.models.remote import (  # noqa: F401
     PLACEHOLDER_KEY, RemoteBackend, import_sdk, is_retryable_status, parse_retry_after, redact, require_key,
@@ -36,9 +37,6 @@ from whosevalues.models.spec import ModelSpec
 
 TOP_LOGPROBS = 20
 _INTEGER_TOKEN = re.compile(r"^\s*(\d+)\s*$")
-# 400 bodies that mean "the provider's moderation refused this", not "your request is malformed"
-_FILTER_CODES = {"content_filter", "data_inspection_failed", "1301", "contentfilter", "content_policy_violation"}
-_FILTER_PHRASES = ("high risk", "inappropriate content", "content filter", "content management policy")
 # public hosts known to honour ``seed``; other hosted APIs may reject unknown fields
 _SEED_HOSTS = ("api.openai.com", "dashscope", "fireworks.ai", "api.deepseek.com")
 
@@ -169,9 +167,12 @@ class OpenAICompatibleBackend(RemoteBackend):
         return body, raw
 
     def _status_error(self, exc: Any, key: str) -> BackendError:
+        """An HTTP error read by ``models.errors`` (every provider's error shape; see there)."""
         status = exc.status_code
         raw = redact(_response_text(exc.response), key)
-        message = redact(_error_message(exc.body) or str(exc), key) or ""
+        error = read_error(status, raw, exc.response.headers, body=None if raw else exc.body)
+        error.message = redact(error.message, key) or ""
+        message = _error_message(error) or str(exc)
         if status == 401:
             env = self._key_env() or "api_key_env"
             message = f"HTTP 401 unauthorized: check {env} (the key was rejected): {message}"
@@ -180,8 +181,7 @@ class OpenAICompatibleBackend(RemoteBackend):
                        f"(base_url {self.spec.base_url}): {message}")
         else:
             message = f"HTTP {status}: {message}"
-        return BackendError(message, retryable=is_retryable_status(status),
-                            retry_after=parse_retry_after(exc.response.headers), status=status, raw=raw)
+        return ProviderHTTPError(message, error, raw=raw)
 
     async def complete(self, request: ChatRequest) -> Completion:
         distribution = request.mode == "distribution"
@@ -257,28 +257,17 @@ def _response_text(response: Any) -> str | None:
         return None
 
 
-def _error_message(body: Any) -> str | None:
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict):
-            return str(inner.get("message") or inner)
-        return str(inner)
-    return str(body) if body else None
+def _error_message(error: ProviderError) -> str:
+    """The provider's words, with the rejected parameter named when the provider gave one."""
+    if error.param and error.param not in error.message:
+        return f"{error.message} (parameter: {error.param})"
+    return error.message
 
 
 def _is_content_filter(raw: str | None) -> bool:
-    if not raw:
-        return False
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return False
-    error = body.get("error", body) if isinstance(body, dict) else {}
-    if not isinstance(error, dict):
-        return False
-    code = str(error.get("code") or error.get("type") or "").lower()
-    message = str(error.get("message") or "").lower()
-    return code in _FILTER_CODES or any(phrase in message for phrase in _FILTER_PHRASES)
+    """Whether an error body is the provider's moderation refusing the item (DashScope
+    data_inspection_failed, Zhipu 1301, Azure content_filter, Moonshot "high risk"...)."""
+    return bool(raw) and read_error(400, raw, None).is_content_filter
 
 
 def iter_keys(specs: Iterable[ModelSpec]) -> set[str]:

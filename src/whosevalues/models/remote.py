@@ -9,14 +9,14 @@ which statuses to retry) are provider-neutral and used by all of them.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import importlib
 import os
-import time
 from abc import abstractmethod
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from whosevalues.models.base import Backend, BackendError, ConfigurationError
+# parse_retry_after moved to models.errors with the other readers of error responses; still importable here
+from whosevalues.models.errors import parse_retry_after  # noqa: F401
 from whosevalues.models.spec import ModelSpec
 
 #: a key the SDK insists on but a keyless self-hosted server ignores
@@ -24,30 +24,6 @@ PLACEHOLDER_KEY = "not-needed"
 
 
 # ---------------------------------------------------------------- helpers shared by the remote backends
-
-def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` / ``retry-after`` (seconds or an HTTP date), else None."""
-    if not headers:
-        return None
-    lowered = {str(k).lower(): v for k, v in headers.items()}
-    if "retry-after-ms" in lowered:
-        try:
-            return max(float(lowered["retry-after-ms"]) / 1000.0, 0.0)
-        except ValueError:
-            pass
-    value = lowered.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
 
 def redact(text: str | None, secret: str | None) -> str | None:
     """Remove an API key from text that will be stored or shown (providers echo keys in 401 bodies)."""

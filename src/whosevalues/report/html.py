@@ -46,9 +46,12 @@ def write_report(out_dir: Path | str) -> Path:
 
 
 def render_report(out: OutputDir, figures: list[FigureResult]) -> str:
+    from whosevalues.report.whose_values import whose_values_section  # first with more than two countries
+
     sections = [
-        _header(out), _headline_section(out), _design_section(out), _models_section(out),
-        _populations_section(out), _figures_section(out, figures), _tables_section(out),
+        _header(out), whose_values_section(out, first=True), _headline_section(out), _design_section(out),
+        _models_section(out), _populations_section(out), _figures_section(out, figures),
+        whose_values_section(out, first=False), _tables_section(out),
         _exclusions_section(out), _prompts_section(out), _provenance_section(out),
     ]
     body = "\n".join(s for s in sections if s)

@@ -11,6 +11,9 @@ from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.report.tables import fmt_number
 
 
+MAX_POPULATION_COLUMNS = 4  # beyond this, each model's closest and furthest countries come in their own table
+
+
 def summary_tables(out_dir: Path | str) -> list[Table]:
     """One rich table per survey: model, origin, then mean cosine to each population (closest in bold)."""
     from whosevalues.report.figures import model_similarity, rq1_rows
@@ -22,6 +25,8 @@ def summary_tables(out_dir: Path | str) -> list[Table]:
         if data is None or data.empty:
             continue
         grid = data.pivot_table(index=["model", "origin"], columns="population", values="mean")
+        if len(grid.columns) > MAX_POPULATION_COLUMNS:  # many countries: CHN and USA here, the rest below
+            grid = grid[[c for c in ("CHN", "USA") if c in grid.columns] or list(grid.columns[:2])]
         populations = list(grid.columns)
         table = Table(title=f"{survey_label(survey)}: mean cosine similarity to each population", title_justify="left")
         table.add_column("Model")
@@ -45,7 +50,9 @@ def print_summary(out_dir: Path | str, console: Console | None = None) -> None:
     """Print the similarity tables and the path of report.html (if written)."""
     console = console or Console()
     out = OutputDir(out_dir)
-    tables = summary_tables(out)
+    from whosevalues.report.whose_values import world_tables
+
+    tables = summary_tables(out) + world_tables(out)
     for table in tables:
         console.print(table)
     if not tables:

@@ -1,0 +1,90 @@
+"""Which of the paper's conclusions hold: each claimed effect against each inference method.
+
+``PAPER_CLAIMS`` lists what the paper's text claims (section, term, sign; a claimed null has sign 0); that
+list is the paper's, everything else is computed from this run's RQ tables: the estimate, and the p value of
+the term under each method (``METHODS``: classical as in the paper, two-way clustered by respondent and
+model, wild cluster bootstrap by model, permutation of the models' origin labels, and CR2 with Satterthwaite
+df). The verdict says whether the claim survives the model-level methods.
+
+A claimed effect *holds* when its estimate has the claimed sign and every available method gives p < .05;
+a claimed null holds when every method gives p >= .05. Terms without origin have no permutation p (the
+labels permuted are origins); the verdict then rests on the other methods.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+ALPHA = 0.05
+METHODS = {"classical": "p_value", "two-way clustered": "p_twoway", "wild bootstrap (models)": "p_wild_model",
+           "permutation (origin labels)": "p_perm_model", "CR2 (Satterthwaite)": "p_cr2_model"}
+CONCLUSION_COLUMNS = ["survey", "analysis", "term", "claim", "claimed_sign", "estimate", "p_classical",
+                      "p_twoway", "p_wild_model", "p_perm_model", "p_cr2_model", "verdict"]
+
+# (survey, analysis, term, claimed sign, the claim in the paper's words)
+PAPER_CLAIMS = [
+    ("mfq2", "rq1", "nationality", -1, "LLMs resemble US more than Chinese respondents (4.1)"),
+    ("mfq2", "rq1", "nationality:origin", 0, "no nationality x origin interaction, p > .7 (4.1)"),
+    ("mfq2", "rq2", "language", 1, "congruent prompt language raises similarity (4.2)"),
+    ("mfq2", "rq2", "persona", 1, "congruent persona raises similarity (4.2)"),
+    ("mfq2", "rq2", "origin", 1, "congruent LLM origin raises similarity (4.2)"),
+    ("mfq2", "rq2", "language:origin", 1, "congruent language steers more with congruent origin (4.2)"),
+    ("mfq2", "rq2", "persona:origin", 1, "congruent persona steers more with congruent origin (4.2)"),
+    ("mfq2", "rq3", "removed[Authority]", 1, "removing Authority raises similarity (4.3)"),
+    ("mfq2", "rq3", "removed[Loyalty]", 1, "removing Loyalty raises similarity (4.3)"),
+    ("mfq2", "rq3", "removed[Equality]", -1, "removing Equality lowers similarity (4.3)"),
+    ("mfq2", "rq3", "nationality:removed[Authority]", -1, "Authority x nationality negative (4.3)"),
+    ("mfq2", "rq3", "nationality:removed[Loyalty]", -1, "Loyalty x nationality negative (4.3)"),
+    ("mfq2", "rq3", "nationality:removed[Care]", 1, "Care explains the US skew: Care x nationality positive (4.3)"),
+    ("mfq2", "rq3", "origin:removed[Care]", 0, "Care x origin far from significant, p = .45 (4.3)"),
+    ("wvs7", "rq1", "nationality", -1, "LLMs resemble US more than Chinese respondents (4.1)"),
+    ("wvs7", "rq1", "nationality:origin", 1, "the US skew is smaller in Chinese LLMs (4.1)"),
+    ("wvs7", "rq2", "language", 1, "congruent prompt language raises similarity (4.2)"),
+    ("wvs7", "rq2", "persona", 1, "congruent persona raises similarity (4.2)"),
+    ("wvs7", "rq2", "origin", 1, "congruent LLM origin raises similarity (4.2)"),
+    ("wvs7", "rq2", "persona:origin", -1, "personas steer better towards the other country (4.2)"),
+    ("wvs7", "rq2", "language:persona:origin", 1, "congruent language helps adopt the congruent persona (4.2)"),
+    ("wvs7", "rq3", "nationality:removed[Q177]", 1, "Q177 x nationality positive (4.3)"),
+    ("wvs7", "rq3", "nationality:removed[Q182]", 1, "Q182 x nationality positive (4.3)"),
+    ("wvs7", "rq3", "nationality:removed[Q190]", 1, "Q190 x nationality positive (4.3)"),
+    ("wvs7", "rq3", "nationality:removed[Q193]", 1, "Q193 x nationality positive (4.3)"),
+    ("wvs7", "rq3", "nationality:removed[Q184]", 1, "Q184 x nationality positive (4.3)"),
+    ("wvs7", "rq3", "nationality:removed[Q185]", 1, "Q185 x nationality positive (4.3)"),
+    ("wvs7", "rq3", "nationality:origin:removed[Q182]", 1, "only Q182 has a three-way interaction (4.3)"),
+]
+
+
+def verdict(sign: int, estimate: float, p_values: dict[str, float]) -> str:
+    available = {name: p for name, p in p_values.items() if p is not None and np.isfinite(p)}
+    if not available or not np.isfinite(estimate):
+        return "not estimated"
+    significant = {name for name, p in available.items() if p < ALPHA}
+    if sign == 0:
+        if not significant:
+            return "holds (no method finds an effect)"
+        return "does not hold: significant with " + ", ".join(sorted(significant))
+    if np.sign(estimate) != sign:
+        return "does not hold: the estimate has the other sign"
+    if len(significant) == len(available):
+        return "holds under every method"
+    if "classical" in significant:
+        failed = sorted(set(available) - significant)
+        return "classical only: not significant with " + ", ".join(failed)
+    return "does not hold: not significant even classically"
+
+
+def conclusions(tables: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
+    """One row per claim whose survey and analysis were fitted here (CONCLUSION_COLUMNS).
+
+    ``tables``: (survey, analysis) -> that RQ table (the CSV's columns)."""
+    records = []
+    for survey, analysis, term, sign, claim in PAPER_CLAIMS:
+        table = tables.get((survey, analysis))
+        if table is None:
+            continue
+        row = table.set_index("term").reindex([term]).iloc[0]
+        p = {method: float(row.get(column, np.nan)) for method, column in METHODS.items()}
+        estimate = float(row.get("estimate", np.nan))
+        records.append((survey, analysis, term, claim, sign, estimate, *p.values(), verdict(sign, estimate, p)))
+    return pd.DataFrame.from_records(records, columns=CONCLUSION_COLUMNS)

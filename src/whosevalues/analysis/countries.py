@@ -1,0 +1,201 @@
+"""Every model against every country with data: ``countries_<survey>.csv``.
+
+One row per model x language x persona x country x level:
+
+- ``level``: ``item`` where the country has item means (respondents, answer distributions or item means);
+  ``dimension`` for surveys with dimensions (MFQ-2 foundations): every country with item data gets this level
+  too, beside the countries known only by dimension means, so that all are comparable at that level.
+- ``similarity``: cosine between the LLM's vector and the country's mean vector, each z-scored (sample SD) over
+  the dimensions both have (``n_dims`` of them). At the dimension level an LLM's (and a country's) score is the
+  mean of its item means in that dimension.
+- ``rank``: 1 for the most similar country within model x language x persona x level.
+- Extra columns where the country has respondents: ``n_respondents`` and the mean per-respondent cosine
+  (each respondent's own answers z-scored at that level) with its 95% t interval (``respondent_cosine``,
+  ``respondent_cosine_low``, ``respondent_cosine_high``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from whosevalues.analysis.aggregate_similarity import cosine_of_means
+from whosevalues.analysis.vectors import zscore_rows
+from whosevalues.humans.population import Population
+from whosevalues.instruments import Instrument, load_instrument
+
+CONDITION = ["model", "origin", "language", "persona"]
+COLUMNS = [*CONDITION, "country", "level", "n_dims", "similarity", "rank"]
+RESPONDENT_COLUMNS = ["n_respondents", "respondent_cosine", "respondent_cosine_low", "respondent_cosine_high"]
+ITEM, DIMENSION = "item", "dimension"
+NONE = "none"
+
+
+def has_dimension_level(instrument: Instrument) -> bool:
+    """A survey whose items group into fewer dimensions (MFQ-2), not one whose items are their own (WVS)."""
+    return bool(instrument.dimensions) and len(set(instrument.dimension_of().values())) < len(instrument.items)
+
+
+def dimension_scores(item_values: pd.DataFrame, instrument: Instrument) -> pd.DataFrame:
+    """Rows x items -> rows x dimensions: the mean of the items of each dimension (items without a value skipped)."""
+    dimension_of = instrument.dimension_of()
+    grouped = item_values.T.groupby(lambda item: dimension_of[str(item)], sort=False).mean().T
+    return grouped.reindex(columns=instrument.dimensions)
+
+
+def country_vectors(population: Population, instrument: Instrument) -> dict[str, pd.Series]:
+    """level -> the country's mean vector at that level (items, or dimensions)."""
+    vectors = {}
+    if population.level == ITEM:
+        item_means = population.item_means().reindex(instrument.item_ids).astype(float)
+        vectors[ITEM] = item_means
+        if has_dimension_level(instrument):
+            vectors[DIMENSION] = dimension_scores(item_means.to_frame().T, instrument).iloc[0]
+    elif has_dimension_level(instrument):
+        vectors[DIMENSION] = population.dimension_means.reindex(instrument.dimensions).astype(float)
+    return vectors
+
+
+def respondent_matrix(population: Population, instrument: Instrument, level: str) -> np.ndarray | None:
+    """Respondents x (items or dimensions), or None without respondents."""
+    if population.responses is None:
+        return None
+    answers = population.responses.reindex(columns=instrument.item_ids).astype(float)
+    if level == DIMENSION:
+        answers = dimension_scores(answers, instrument)
+    return answers.to_numpy()
+
+
+def respondent_cosines(respondents: np.ndarray, llm: np.ndarray) -> np.ndarray:
+    """Each respondent's cosine with one LLM vector, both z-scored over the columns both have; respondents
+    with a missing answer there or no spread (straight-liners) are left out."""
+    both = ~np.isnan(llm)
+    z_h, usable = zscore_rows(respondents[:, both])
+    z_l, ok = zscore_rows(llm[both][None, :])
+    if not ok[0] or both.sum() < 2:
+        return np.array([])
+    z_h, z_l = z_h[usable], z_l[0]
+    return z_h @ z_l / (np.linalg.norm(z_h, axis=1) * np.linalg.norm(z_l))
+
+
+def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    if len(values) == 0:
+        return (np.nan, np.nan, np.nan)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return (mean, np.nan, np.nan)
+    half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return (mean, mean - half, mean + half)
+
+
+def llm_matrix(item_means: pd.DataFrame, survey: str, instrument: Instrument) -> pd.DataFrame:
+    """(model, origin, language, persona) x items: the LLM's item means."""
+    rows = item_means[item_means["survey"].astype(str) == survey].copy()
+    rows["item"] = rows["item"].astype(str)
+    return rows.pivot_table(index=CONDITION, columns="item", values="mean", aggfunc="first") \
+        .reindex(columns=instrument.item_ids).astype(float)
+
+
+def compare_countries(item_means: pd.DataFrame, populations: list[Population], survey: str) -> pd.DataFrame:
+    """The countries table of one survey (columns COLUMNS + RESPONDENT_COLUMNS)."""
+    instrument = load_instrument(survey)
+    llm = {ITEM: llm_matrix(item_means, survey, instrument)}
+    if has_dimension_level(instrument):
+        llm[DIMENSION] = dimension_scores(llm[ITEM], instrument)
+    records = []
+    for population in populations:
+        for level, human in country_vectors(population, instrument).items():
+            respondents = respondent_matrix(population, instrument, level)
+            human_values = human.to_numpy(dtype=float)
+            for condition, values in llm[level].iterrows():
+                values = values.to_numpy(dtype=float)
+                similarity, n_dims = cosine_of_means(values, human_values)
+                record = [*condition, population.country, level, n_dims, similarity, np.nan]
+                if respondents is not None:
+                    cosines = respondent_cosines(respondents[:, ~np.isnan(human_values)],
+                                                 values[~np.isnan(human_values)])
+                    record += [len(cosines), *mean_ci(cosines)]
+                else:
+                    record += [np.nan] * len(RESPONDENT_COLUMNS)
+                records.append(record)
+    table = pd.DataFrame.from_records(records, columns=COLUMNS + RESPONDENT_COLUMNS)
+    return rank_countries(table)
+
+
+def rank_countries(table: pd.DataFrame) -> pd.DataFrame:
+    """rank 1 = most similar country within model x language x persona x level (ties share the best rank)."""
+    if table.empty:
+        return table
+    group = table.groupby(["model", "language", "persona", "level"], sort=False)["similarity"]
+    table["rank"] = group.rank(ascending=False, method="min").astype("Int64")
+    return table.sort_values(["model", "language", "persona", "level", "rank", "country"],
+                             na_position="last").reset_index(drop=True)
+
+
+# -- the sentence: each model's closest and furthest countries --------------------------------
+def headline_level(table: pd.DataFrame) -> str:
+    """The level that compares the most countries (item on a tie: the finer one)."""
+    counts = table.groupby("level")["country"].nunique()
+    return max(counts.index, key=lambda level: (counts[level], level == ITEM))
+
+
+def model_extremes(table: pd.DataFrame, few: int = 3) -> list[dict]:
+    """Per model, with no persona, at the level comparing the most countries: the ``few`` closest and
+    furthest countries by similarity averaged over the prompt languages, and one sentence saying so."""
+    if table.empty or table["similarity"].notna().sum() == 0:
+        return []
+    level = headline_level(table)
+    rows = table[(table["level"] == level) & (table["persona"] == NONE)]
+    if rows.empty:  # no persona-free condition: use every persona
+        rows = table[table["level"] == level]
+    results = []
+    for (model, origin), group in rows.groupby(["model", "origin"], sort=True):
+        by_country = group.groupby("country")["similarity"].mean().dropna().sort_values(ascending=False)
+        if by_country.empty:
+            continue
+        shown = min(few, len(by_country) // 2) or 1
+        closest = [(c, float(v)) for c, v in by_country.head(shown).items()]
+        furthest = [(c, float(v)) for c, v in by_country.tail(shown).iloc[::-1].items()]
+        languages = sorted(group["language"].unique())
+        personas = sorted(group["persona"].unique())
+        results.append({"model": model, "origin": origin, "level": level, "n_countries": int(len(by_country)),
+                        "languages": languages, "personas": personas, "closest": closest, "furthest": furthest,
+                        "sentence": extremes_sentence(model, level, len(by_country), languages, personas,
+                                                      closest, furthest)})
+    return results
+
+
+def _listed(pairs: list[tuple[str, float]]) -> str:
+    return ", ".join(f"{country} ({value:.2f})" for country, value in pairs)
+
+
+def extremes_sentence(model, level, n_countries, languages, personas, closest, furthest) -> str:
+    persona = "no persona" if personas == [NONE] else "personas " + ", ".join(personas)
+    where = f"{level} level, {n_countries} countries, {persona}, mean over prompts in {', '.join(languages)}"
+    if n_countries < 2:
+        return f"{model} was compared with one country only ({where}): {_listed(closest)}."
+    return f"{model} is closest to {_listed(closest)} and furthest from {_listed(furthest)} ({where})."
+
+
+# -- writing ----------------------------------------------------------------------------------
+def write_countries(item_means: pd.DataFrame, populations: dict[str, list[Population]], out_dir: Path) -> dict:
+    """Write ``countries_<survey>.csv`` for every survey with LLM answers and populations; return, per
+    survey, what summary.json keeps (countries per level, each model's closest and furthest)."""
+    out_dir = Path(out_dir)
+    result = {}
+    surveys = set(item_means["survey"].astype(str))
+    for survey, survey_populations in populations.items():
+        if survey not in surveys or not survey_populations:
+            continue
+        table = compare_countries(item_means, survey_populations, survey)
+        table.to_csv(out_dir / f"countries_{survey}.csv", index=False)
+        result[survey] = {
+            "file": f"countries_{survey}.csv",
+            "countries": {level: sorted(group["country"].unique())
+                          for level, group in table.groupby("level", sort=True)},
+            "models": model_extremes(table),
+        }
+    return result

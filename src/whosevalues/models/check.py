@@ -1,0 +1,248 @@
+"""`whosevalues models --check`: contact each model's endpoint once and say what answered.
+
+One cheap request per model, with a short timeout, never retried:
+- OpenAI-compatible: a one-token chat completion asking for ``top_logprobs``. Its answer shows at once whether
+  the endpoint is reachable, whether the key was accepted, and whether token probabilities come back (and
+  whether they look post-sampling, one-hot, as DeepSeek's do).
+- Anthropic and Gemini: the free model-listing endpoint (reachable, key accepted); their logprobs support is
+  the catalog's documented value, marked as such.
+- The embedded local model: no request; whether its file is there.
+
+Plain HTTP (``urllib``) on purpose: the probe must not depend on which SDKs are installed, must not retry,
+and must end within seconds on a dead port. The key is sent only in headers and never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from whosevalues.models.base import ConfigurationError
+from whosevalues.models.spec import ModelSpec
+
+PROBE_PROMPT = "Reply with one digit from 1 to 5."
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
+# post-sampling logprobs: the chosen token at about 0 and every alternative far below (DeepSeek: -21, -40)
+ONE_HOT_CHOSEN, ONE_HOT_OTHERS = -0.01, -15.0
+# which backend's key variable applies when the model names none (mirrors the backends' defaults)
+DEFAULT_KEY_ENV = {"openai-compatible": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY",
+                   "gemini": "GEMINI_API_KEY"}
+
+
+@dataclass
+class CheckResult:
+    """What one probe found. ``key`` is accepted | rejected | not set | not needed | ?; ``logprobs`` is
+    yes | no | one-hot | ? (``documented`` says it came from the catalog, not from the endpoint)."""
+
+    model: str
+    reachable: bool | None
+    key: str
+    logprobs: str
+    note: str = ""
+    documented: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.reachable is not False and self.key in ("accepted", "not needed")
+
+
+@dataclass
+class HttpAnswer:
+    status: int
+    body: str
+
+
+# ---------------------------------------------------------------- one request, no retries
+
+def _request(url: str, headers: dict[str, str], payload: dict | None, timeout: float) -> HttpAnswer:
+    """GET (payload None) or POST JSON; an HTTP error status is an answer, not an exception."""
+    data = json.dumps(payload).encode() if payload is not None else None
+    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",
+                                     headers={"Content-Type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - user's endpoint
+            return HttpAnswer(response.status, response.read(200_000).decode("utf-8", "replace"))
+    except urllib.error.HTTPError as exc:
+        return HttpAnswer(exc.code, exc.read(20_000).decode("utf-8", "replace") if exc.fp else "")
+
+
+def _unreachable(spec: ModelSpec, exc: BaseException, url: str) -> CheckResult:
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, (socket.timeout, TimeoutError)):
+        why = "timed out"
+    elif isinstance(reason, ConnectionRefusedError):
+        why = "connection refused"
+    elif isinstance(reason, socket.gaierror):
+        why = "host not found"
+    else:
+        why = str(reason) or type(reason).__name__
+    hint = " (is the server running?)" if why == "connection refused" and _is_loopback(url) else ""
+    return CheckResult(spec.id, False, "?", "?", f"{why} at {url}{hint}")
+
+
+def _is_loopback(url: str) -> bool:
+    from urllib.parse import urlparse
+
+    return (urlparse(url).hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+# ---------------------------------------------------------------- reading an answer
+
+def _error_text(body: str) -> str:
+    """The provider's error message (every common shape), one line, short."""
+    try:
+        parsed: Any = json.loads(body)
+    except ValueError:
+        return " ".join(body.split())[:80]
+    if isinstance(parsed, list) and parsed:  # Gemini's array-wrapped errors
+        parsed = parsed[0]
+    if isinstance(parsed, dict):
+        inner = parsed.get("error", parsed)
+        if isinstance(inner, dict):
+            parsed = inner.get("message") or inner.get("msg") or inner
+        else:
+            parsed = inner if isinstance(inner, str) else parsed.get("message") or parsed.get("detail") or parsed
+    return " ".join(str(parsed).split())[:80]
+
+
+def _logprobs_in(body: str) -> str:
+    """yes | one-hot | no, from a chat completion body that asked for top_logprobs."""
+    try:
+        choice = (json.loads(body).get("choices") or [{}])[0]
+        first = ((choice.get("logprobs") or {}).get("content") or [None])[0]
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return "?"
+    if not first or not first.get("top_logprobs"):
+        return "no"
+    chosen = first.get("logprob")
+    others = [top.get("logprob") for top in first["top_logprobs"] if top.get("token") != first.get("token")]
+    if (isinstance(chosen, (int, float)) and chosen > ONE_HOT_CHOSEN and others
+            and all(isinstance(lp, (int, float)) and lp < ONE_HOT_OTHERS for lp in others)):
+        return "one-hot"
+    return "yes"
+
+
+def _key_word(status: int, key_sent: bool) -> str:
+    if status in (401, 403):
+        return "rejected" if key_sent else "not set"
+    return "accepted" if key_sent else "not needed"
+
+
+def _openai_result(spec: ModelSpec, answer: HttpAnswer, key_sent: bool) -> CheckResult:
+    status, body = answer.status, answer.body
+    key = _key_word(status, key_sent)
+    if status == 200:
+        return CheckResult(spec.id, True, key, _logprobs_in(body))
+    message = _error_text(body)
+    if status in (401, 403):
+        return CheckResult(spec.id, True, key, "?", f"HTTP {status}: {message}")
+    if status == 400 and "logprob" in message.lower():
+        return CheckResult(spec.id, True, key, "no", "rejects logprobs")
+    if status == 404:
+        return CheckResult(spec.id, True, "?", "?", f"HTTP 404 (model or path unknown): {message}")
+    if status == 429:
+        return CheckResult(spec.id, True, key, "?", "HTTP 429: rate limited, try again later")
+    return CheckResult(spec.id, True, key if status < 500 else "?", "?", f"HTTP {status}: {message}")
+
+
+# ---------------------------------------------------------------- one probe per provider
+
+def _probe_openai(spec: ModelSpec, key: str | None, timeout: float) -> CheckResult:
+    base = (spec.base_url or OPENAI_BASE_URL).rstrip("/")
+    payload = {"model": spec.api_model or spec.id, "max_tokens": 1, "logprobs": True, "top_logprobs": 5,
+               "messages": [{"role": "user", "content": PROBE_PROMPT}], **spec.extra_body}
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    url = f"{base}/chat/completions"
+    try:
+        answer = _request(url, headers, payload, timeout)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return _unreachable(spec, exc, base)
+    return _openai_result(spec, answer, key_sent=key is not None)
+
+
+def _documented_logprobs(spec: ModelSpec) -> str:
+    return {True: "yes", False: "no"}.get(spec.supports_logprobs, "?")  # type: ignore[arg-type]
+
+
+def _probe_listing(spec: ModelSpec, url: str, headers: dict[str, str], key: str | None,
+                   timeout: float) -> CheckResult:
+    """Anthropic and Gemini: a model-listing GET; logprobs as documented."""
+    try:
+        answer = _request(url, headers, None, timeout)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return _unreachable(spec, exc, url.split("/v1")[0])
+    message = _error_text(answer.body) if answer.status != 200 else ""
+    key_rejected = answer.status in (401, 403) or (answer.status == 400 and "api key" in message.lower())
+    key_word = ("rejected" if key else "not set") if key_rejected else ("accepted" if key else "?")
+    note = "" if answer.status == 200 else f"HTTP {answer.status}: {message}"
+    return CheckResult(spec.id, True, key_word, _documented_logprobs(spec), note, documented=True)
+
+
+def _probe_anthropic(spec: ModelSpec, key: str | None, timeout: float) -> CheckResult:
+    base = (spec.base_url or ANTHROPIC_BASE_URL).rstrip("/")
+    headers = {"anthropic-version": "2023-06-01", **({"x-api-key": key} if key else {})}
+    return _probe_listing(spec, f"{base}/v1/models", headers, key, timeout)
+
+
+def _probe_gemini(spec: ModelSpec, key: str | None, timeout: float) -> CheckResult:
+    base = (spec.base_url or GEMINI_BASE_URL).rstrip("/")
+    headers = {"x-goog-api-key": key} if key else {}
+    return _probe_listing(spec, f"{base}/models/{spec.api_model or spec.id}", headers, key, timeout)
+
+
+def _probe_local(spec: ModelSpec, timeout: float) -> CheckResult:
+    from whosevalues.models.registry import create_backend
+
+    try:
+        create_backend(spec).check_ready()
+    except ConfigurationError as exc:
+        return CheckResult(spec.id, None, "not needed", "?", str(exc))
+    return CheckResult(spec.id, None, "not needed", "yes", "local model, nothing contacted")
+
+
+PROBES: dict[str, Callable[[ModelSpec, str | None, float], CheckResult]] = {
+    "openai-compatible": _probe_openai, "anthropic": _probe_anthropic, "gemini": _probe_gemini,
+}
+
+
+def key_env_for(spec: ModelSpec) -> str | None:
+    """The variable the backend reads the key from; None when the endpoint needs no key. Mirrors the
+    backends: an OpenAI-compatible model named by base_url alone (a self-hosted server) needs none."""
+    if spec.provider == "openai-compatible" and spec.base_url and not spec.api_key_env:
+        return None
+    return spec.api_key_env or DEFAULT_KEY_ENV.get(spec.provider)
+
+
+def key_for(spec: ModelSpec) -> str | None:
+    """The key the backend would send, or None when none is set or none is needed."""
+    env = key_env_for(spec)
+    return (os.environ.get(env) or None) if env else None
+
+
+def check_model(spec: ModelSpec, timeout: float = 5.0) -> CheckResult:
+    """One probe; never raises (an unexpected failure is reported as the model's note)."""
+    try:
+        if spec.provider == "local-llama":
+            return _probe_local(spec, timeout)
+        probe = PROBES.get(spec.provider)
+        if probe is None:
+            return CheckResult(spec.id, None, "?", "?", f"no check for provider {spec.provider!r}")
+        return probe(spec, key_for(spec), timeout)
+    except Exception as exc:  # the check is a diagnostic: one line per model, never a traceback
+        return CheckResult(spec.id, None, "?", "?", f"check failed: {type(exc).__name__}: {exc}")
+
+
+def check_models(specs: list[ModelSpec], timeout: float = 5.0, workers: int = 8) -> list[CheckResult]:
+    """Probe every model at once (threads: each probe is one blocking request), results in input order."""
+    if not specs:
+        return []
+    with ThreadPoolExecutor(max_workers=min(workers, len(specs))) as pool:
+        return list(pool.map(lambda spec: check_model(spec, timeout), specs))
