@@ -21,7 +21,7 @@ import json
 import os
 import random
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -73,6 +73,7 @@ class BatchSession:
 
     def __post_init__(self) -> None:
         self._adapters: dict[str, BatchAdapter | None] = {}
+        self._learned: dict[str, Any] = {}  # model -> what online asking learned about its endpoint
         self._batch_models: set[str] = set()
         self._plan: dict[str, list[PlannedRequest]] = {}
         self._rounds: dict[str, int] = {}
@@ -110,7 +111,16 @@ class BatchSession:
             self._adapters[model] = None
             return False
         self._adapters[model] = adapter
+        self._learned[model] = endpoint_memory(backend, self.store)
         return True
+
+    def _as_sent(self, model: str, request: ChatRequest) -> ChatRequest:
+        """The request as online asking would send it now: with the token budget this endpoint learned
+        it needs (the adaptations learned are in force in the backend's ``build_params``)."""
+        memory = self._learned.get(model)
+        if memory is None or not hasattr(memory, "start_budget"):
+            return request
+        return replace(request, max_tokens=memory.start_budget(request.mode, request.max_tokens))
 
     async def _submit_model(self, model: str, requests: list[PlannedRequest]) -> None:
         """One round: the requests split by the provider's limits, each part recorded then submitted."""
@@ -144,7 +154,7 @@ class BatchSession:
                                "never sent, and its requests are no longer in the store")
             return False
         cid_to_key = records.keys_of(self.store, record.id)
-        lines = [adapter.line(cid, requests[key]) for cid, key in cid_to_key.items()]
+        lines = [adapter.line(cid, self._as_sent(record.model, requests[key])) for cid, key in cid_to_key.items()]
         file_id = record.input_file_id
         try:
             if adapter.uploads_file and file_id is None:
@@ -223,6 +233,7 @@ class BatchSession:
         except BatchUnavailable:
             return None
         self._adapters[record.model] = adapter
+        self._learned[record.model] = endpoint_memory(backend, self.store)
         return adapter
 
     async def _poll(self, items: list[_Open]) -> None:
@@ -363,6 +374,16 @@ class BatchSession:
             if not error.retryable or attempt == CALL_ATTEMPTS:
                 raise error
             await asyncio.sleep(backoff_delay(attempt, 0.5, 20.0, error.retry_after, self._rng))
+
+
+def endpoint_memory(backend: Backend, store: Store) -> Any:
+    """The adaptations and budgets online asking learned for this endpoint, put in force in the backend
+    (``elicit.endpoint``, from the decision layer), or None where that layer is absent."""
+    try:
+        from whosevalues.elicit.endpoint import EndpointMemory
+    except ImportError:
+        return None
+    return EndpointMemory(backend, store)
 
 
 def custom_id(key: str) -> str:
