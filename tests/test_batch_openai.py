@@ -94,6 +94,10 @@ def db_rows(tmp_path: Path, sql: str) -> list[tuple]:
             return []
 
 
+def key_of(custom_id: str) -> str:
+    return custom_id.split("-")[0]
+
+
 def assert_nothing_lost_nothing_paid_twice(tmp_path: Path, server: StubBatchServer) -> None:
     keys = {row[0] for row in db_rows(tmp_path, "SELECT key FROM requests")}
     assert len(keys) == N_REQUESTS
@@ -103,15 +107,16 @@ def assert_nothing_lost_nothing_paid_twice(tmp_path: Path, server: StubBatchServ
     assert {status for _, status in answers} == {"valid"}
 
     batches = sorted(server.batches.values(), key=lambda b: b.created)
-    submitted = server.submitted_custom_ids()
+    # a custom_id is the request key, with "-n" when the key was sent n times before (its lines failed)
+    submitted = [[key_of(cid) for cid in custom_ids] for custom_ids in server.submitted_custom_ids()]
     assert set(submitted[0]) == keys and len(submitted[0]) == N_REQUESTS  # the first batch holds the study
     # later batches carry only lines that failed in an earlier batch, each at most once per failure
     failed_before: set[str] = set()
-    for batch, custom_ids in zip(batches, submitted):
+    for batch, batch_keys in zip(batches, submitted):
         if batch is not batches[0]:
-            assert set(custom_ids) <= failed_before, "a line that had not failed was sent again"
-            failed_before -= set(custom_ids)
-        failed_before |= server.failed_custom_ids(batch.id)
+            assert set(batch_keys) <= failed_before, "a line that had not failed was sent again"
+            failed_before -= set(batch_keys)
+        failed_before |= {key_of(cid) for cid in server.failed_custom_ids(batch.id)}
     assert not failed_before, "a failed line was never sent again"
     # the store knows every batch the provider has (none created behind its back), the first one resumed
     recorded = {row[0] for row in db_rows(tmp_path, "SELECT remote_id FROM batches WHERE remote_id IS NOT NULL")}

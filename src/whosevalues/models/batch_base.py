@@ -113,9 +113,6 @@ class BatchAdapter(ABC):
         except (sdk.APITimeoutError, sdk.APIConnectionError) as exc:
             raise BackendError(redact(f"{what}: {type(exc).__name__}: {exc}", key) or what, retryable=True) from None
 
-    async def check_available(self) -> None:
-        """Raise BatchUnavailable when this endpoint offers no batch API (default: it does)."""
-
     async def upload(self, label: str, lines: list[dict[str, Any]]) -> str:
         """Upload the lines as one file named after ``label``; return the provider's file id."""
         raise NotImplementedError

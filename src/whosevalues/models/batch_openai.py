@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from whosevalues.models.base import BackendError, ChatRequest, Completion, ProviderReply
-from whosevalues.models.batch_base import (BatchAdapter, BatchUnavailable, LineResult, RemoteBatch,
+from whosevalues.models.batch_base import (BatchAdapter, LineResult, RemoteBatch,
                                            completion_of, online_params)
 from whosevalues.models.openai_compatible import TOP_LOGPROBS, _is_content_filter
 
@@ -48,15 +48,6 @@ class OpenAIBatchAdapter(BatchAdapter):
     def line(self, custom_id: str, request: ChatRequest) -> dict[str, Any]:
         return {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": self.body(request)}
 
-    async def check_available(self) -> None:
-        try:
-            await self._call("listing batches", lambda c: c.batches.list(limit=1))
-        except BackendError as exc:
-            if exc.status in (404, 405, 501):
-                where = self.spec.base_url or "api.openai.com"
-                raise BatchUnavailable(f"{where} offers no /v1/batches ({exc})") from None
-            raise
-
     async def upload(self, label: str, lines: list[dict[str, Any]]) -> str:
         data = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines).encode()
         file = await self._call("uploading the batch file",
@@ -86,7 +77,12 @@ class OpenAIBatchAdapter(BatchAdapter):
                 if mine or (input_file_id is not None and batch.input_file_id == input_file_id):
                     return _remote(batch)
             return None
-        return await self._call("listing batches", search)
+        try:
+            return await self._call("listing batches", search)
+        except BackendError as exc:
+            if exc.status in (404, 405, 501):  # cannot list: nothing to find (the batch is created)
+                return None
+            raise
 
     async def create(self, label: str, input_file_id: str | None, lines: list[dict[str, Any]]) -> RemoteBatch:
         batch = await self._call("creating the batch", lambda c: c.batches.create(

@@ -40,7 +40,9 @@ from whosevalues.models.base import Backend, BackendError, ChatRequest
 from whosevalues.models.batch_base import BatchAdapter, BatchUnavailable, LineResult, RemoteBatch, batch_adapter
 
 #: batches submitted per model in one run (the first, then resubmissions of lines that failed)
-MAX_ROUNDS = 3
+MAX_ROUNDS = 5
+#: what an endpoint without /v1/files or /v1/batches answers to them
+NO_BATCH_API_STATUSES = (404, 405, 501)
 #: attempts at one provider call (upload, create, poll) before leaving the batch for the next run
 CALL_ATTEMPTS = 5
 
@@ -91,28 +93,32 @@ class BatchSession:
         online: dict[str, list[PlannedRequest]] = {}
         for model, requests in missing.items():
             requests = [p for p in requests if p.key not in in_open]
-            if model in batch_models and requests and await self._usable(model):
-                await self._submit_model(model, requests)
-            elif requests:
+            if model in batch_models and requests and self._usable(model):
+                requests = await self._submit_model(model, requests)  # what the endpoint refused to batch
+            if requests:
                 online[model] = requests
         return online
 
-    async def _usable(self, model: str) -> bool:
-        """The model's batch adapter exists and its endpoint offers a batch API (one note when not)."""
+    def _usable(self, model: str) -> bool:
+        """The model's provider has a batch API (one note when not). Whether this endpoint offers it shows
+        on the first upload or creation: a 404 there sends the model online (``_submit_model``)."""
         if model in self._adapters:
             return self._adapters[model] is not None
         backend = self.backends[model]
         try:
             adapter = batch_adapter(backend)
-            await self._with_retries(adapter.check_available)
-        except (BatchUnavailable, BackendError) as exc:
-            self.notes.append(f"{model}: no batch API ({exc}); asked online instead")
-            self.console.print(f"[yellow]note:[/] {model}: no batch API ({exc}); asking online instead")
-            self._adapters[model] = None
+        except BatchUnavailable as exc:
+            self._unavailable(model, str(exc))
             return False
         self._adapters[model] = adapter
         self._learned[model] = endpoint_memory(backend, self.store)
         return True
+
+    def _unavailable(self, model: str, why: str) -> None:
+        self._adapters[model] = None
+        self._batch_models.discard(model)
+        self.notes.append(f"{model}: no batch API ({why}); asked online instead")
+        self.console.print(f"[yellow]note:[/] {model}: no batch API ({why}); asking online instead")
 
     def _as_sent(self, model: str, request: ChatRequest) -> ChatRequest:
         """The request as online asking would send it now: with the token budget this endpoint learned
@@ -122,14 +128,22 @@ class BatchSession:
             return request
         return replace(request, max_tokens=memory.start_budget(request.mode, request.max_tokens))
 
-    async def _submit_model(self, model: str, requests: list[PlannedRequest]) -> None:
-        """One round: the requests split by the provider's limits, each part recorded then submitted."""
+    async def _submit_model(self, model: str, requests: list[PlannedRequest]) -> list[PlannedRequest]:
+        """One round: the requests split by the provider's limits, each part recorded then submitted.
+        Returns the requests the endpoint would not take in a batch (it has no batch API): ask them online."""
         adapter = self._adapters[model]
         assert adapter is not None
         self._rounds[model] = self._rounds.get(model, 0) + 1
-        for chunk in split_by_limits(adapter, requests):
+        chunks = split_by_limits(adapter, requests)
+        for index, chunk in enumerate(chunks):
             record = self._record_intent(adapter, chunk)
-            await self._bring_to_submitted(_Open(record, adapter, fresh=True), {p.key: p.request for p in chunk})
+            try:
+                await self._bring_to_submitted(_Open(record, adapter, fresh=True),
+                                               {p.key: p.request for p in chunk})
+            except BatchUnavailable as exc:
+                self._unavailable(model, str(exc))
+                return [p for rest in chunks[index:] for p in rest]
+        return []
 
     def _record_intent(self, adapter: BatchAdapter, chunk: list[PlannedRequest]) -> BatchRecord:
         spec = adapter.spec
@@ -138,9 +152,11 @@ class BatchSession:
         factor = adapter.price_factor
         batch_cost = online_cost * factor if online_cost is not None and factor is not None else None
         keys = [p.key for p in chunk]
+        sent_before = records.times_sent(self.store, keys)
         return records.record_intent(
             self.store, provider=spec.provider, endpoint=spec.endpoint_key, model=spec.id,
-            api_model=spec.api_model, keys=keys, custom_ids=[custom_id(k) for k in keys], run_id=self.run_id,
+            api_model=spec.api_model, keys=keys, custom_ids=[custom_id(k, sent_before.get(k, 0)) for k in keys],
+            run_id=self.run_id,
             cost_usd=_finite(batch_cost), online_cost_usd=_finite(online_cost))
 
     async def _bring_to_submitted(self, item: _Open, requests: dict[str, ChatRequest] | None = None) -> bool:
@@ -176,6 +192,9 @@ class BatchSession:
                 self.notes.append(f"{record.model}: batch {record.label} not submitted yet ({exc}); "
                                   "the next run finishes submitting it")
                 return False
+            if item.fresh and exc.status in NO_BATCH_API_STATUSES:  # no /files or /batches here: nothing made
+                records.record_end(self.store, record.id, "abandoned", f"the endpoint has no batch API: {exc}")
+                raise BatchUnavailable(f"the endpoint answered {exc}") from None
             records.record_end(self.store, record.id, "abandoned", f"the provider refused it: {exc}")
             self.notes.append(f"{record.model}: batch refused by the provider ({exc}); its requests go back "
                               "to the plan (run without --batch to ask them online)")
@@ -351,9 +370,9 @@ class BatchSession:
         sent = False
         for model in sorted(self._batch_models):
             retry = [p for p in self._plan.get(model, []) if p.key not in answered and p.key not in in_open]
-            if retry and self._rounds.get(model, 0) < MAX_ROUNDS and await self._usable(model):
+            if retry and self._rounds.get(model, 0) < MAX_ROUNDS and self._usable(model):
                 self.console.print(f"{model}: {len(retry)} line(s) failed in the batch; sending them again")
-                await self._submit_model(model, retry)
+                await self._submit_model(model, retry)  # refused ones: online, by collect()
                 sent = True
         return sent
 
@@ -386,9 +405,10 @@ def endpoint_memory(backend: Backend, store: Store) -> Any:
     return EndpointMemory(backend, store)
 
 
-def custom_id(key: str) -> str:
-    """A line's custom_id is its request key (32 hex digits: valid for OpenAI, Anthropic and Gemini)."""
-    return key
+def custom_id(key: str, sent_before: int = 0) -> str:
+    """A line's custom_id: its request key (32 hex digits), and ``-<n>`` when the key was in n earlier
+    batches (its lines failed there). Valid for OpenAI, Anthropic (``[a-zA-Z0-9_-]{1,64}``) and Gemini."""
+    return key if not sent_before else f"{key}-{sent_before}"
 
 
 def split_by_limits(adapter: BatchAdapter, requests: list[PlannedRequest]) -> list[list[PlannedRequest]]:

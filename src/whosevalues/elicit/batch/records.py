@@ -153,6 +153,17 @@ def pending_keys(store: Store, batch_id: int) -> set[str]:
         "SELECT key FROM batch_requests WHERE batch_id = ? AND outcome IS NULL", (batch_id,))}
 
 
+def times_sent(store: Store, keys: list[str]) -> dict[str, int]:
+    """How many batches have carried each key so far."""
+    counts: dict[str, int] = {}
+    for start in range(0, len(keys), 500):
+        part = keys[start:start + 500]
+        counts.update(store.db.execute(
+            f"SELECT key, count(*) FROM batch_requests WHERE key IN ({', '.join('?' * len(part))}) GROUP BY key",
+            part).fetchall())
+    return counts
+
+
 def keys_in_open_batches(store: Store) -> set[str]:
     """Keys a live (or about to be) batch carries: never asked again elsewhere while it lives."""
     return {row[0] for row in store.db.execute(
