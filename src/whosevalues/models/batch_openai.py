@@ -22,6 +22,8 @@ from whosevalues.models.openai_compatible import TOP_LOGPROBS, _is_content_filte
 ENDPOINT = "/v1/chat/completions"
 ENDED = ("completed", "failed", "expired", "cancelled")
 LABEL_KEY = "whosevalues_label"
+#: batches looked at when searching for one whose creation reply was lost
+FIND_SCAN_LIMIT = 2000
 #: SDK-level keyword arguments that are not part of the request body
 _SDK_ONLY = ("timeout", "extra_headers", "extra_query")
 
@@ -70,9 +72,13 @@ class OpenAIBatchAdapter(BatchAdapter):
     async def find(self, label: str, input_file_id: str | None, n_requests: int, not_after: float,
                    claimed: set[str]) -> RemoteBatch | None:
         async def search(client):
+            scanned = 0
             async for batch in client.batches.list(limit=100):
+                scanned += 1
+                if scanned > FIND_SCAN_LIMIT:
+                    return None
                 if batch.created_at is not None and batch.created_at < not_after - 3600:
-                    return None  # listed newest first: older than our intent cannot be ours
+                    continue  # older than our record (whatever order the server lists in): not ours
                 mine = (batch.metadata or {}).get(LABEL_KEY) == label
                 if mine or (input_file_id is not None and batch.input_file_id == input_file_id):
                     return _remote(batch)
