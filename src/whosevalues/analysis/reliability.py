@@ -173,8 +173,9 @@ def reliability_table(item_means: pd.DataFrame, distributions: pd.DataFrame | No
     samples = sample_values(item_means, distributions, survey, items)
     dist_moments = _distribution_moments(distributions, survey, items)
     wide = means.pivot_table(index=CONDITION, columns="item", values="mean", aggfunc="first").reindex(columns=items)
+    # reindexed on the conditions: pivot_table drops a condition whose counts are all unknown (the paper's files)
     n_valid = (means.pivot_table(index=CONDITION, columns="item", values="n_valid", aggfunc="first")
-               .reindex(columns=items) if "n_valid" in means else None)
+               .reindex(index=wide.index, columns=items) if "n_valid" in means else None)
     modes = means.groupby(CONDITION)["mode"].first() if "mode" in means else None
     removed_count: dict[tuple, int] = {}
     if removed is not None and len(removed):

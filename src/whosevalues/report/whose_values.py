@@ -2,7 +2,7 @@
 
 It comes first in the report when more than two countries were compared (``world_first``), after the figures
 otherwise. It reads ``countries_<survey>.csv``, ``steerability_<survey>.csv`` and summary.json, draws the
-ranked dot plot and the persona x country heatmap (``world_figures``), and states in one sentence per model
+ranked dot plot and the persona x country heatmap (``figures.world``), and states in one sentence per model
 which countries it is closest to and furthest from.
 """
 
@@ -15,7 +15,7 @@ import pandas as pd
 
 from whosevalues.report.figures import FigureResult
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
-from whosevalues.report.world_figures import read_countries, write_world_figures
+from whosevalues.report.figures.world import read_countries, write_world_figures
 
 NO_MAP = ("No world map: no well-kept Python package ships country shapes that need no download when the "
           "report is drawn (cartopy and geodatasets download Natural Earth, geopandas 1.x no longer bundles it, "
@@ -134,7 +134,7 @@ def world_tables(out: OutputDir, few: int = 3) -> list:
     countries (no persona, mean over languages) and the ranks of CHN and USA; the full table is the CSV."""
     from rich.table import Table
 
-    from whosevalues.report.world_figures import HIGHLIGHT, ranking_data
+    from whosevalues.report.figures.world import HIGHLIGHT, ranking_data
 
     tables = []
     for survey in out.surveys():

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from whosevalues.report.figures import STYLE, FigureResult, _save, _skip, colour_of  # noqa: E402
+from whosevalues.report.figures.common import STYLE, FigureResult, _save, _skip, colour_of  # noqa: E402
 from whosevalues.report.outdir import OutputDir, display_name, survey_label  # noqa: E402
 
 HIGHLIGHT = ("CHN", "USA")
