@@ -131,14 +131,16 @@ def server():
 
 
 def test_uninterrupted_batch_run(tmp_path, server):
-    write_study(tmp_path, server.base_url)
-    output = run_to_end(tmp_path, "--batch")
+    """``batch = true`` in the model's block (no --batch): the whole study goes in one batch."""
+    study = write_study(tmp_path, server.base_url)
+    study.write_text(study.read_text() + "batch = true\n")
+    output = run_to_end(tmp_path)
     assert "You may stop now" in output
     assert len(server.uploads) == len(server.batches)  # one file per batch
     assert_nothing_lost_nothing_paid_twice(tmp_path, server)
     # a second run asks nothing and submits nothing
     before = len(server.batches)
-    run_to_end(tmp_path, "--batch")
+    run_to_end(tmp_path)
     assert len(server.batches) == before
 
 
