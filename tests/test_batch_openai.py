@@ -288,3 +288,21 @@ def test_split_by_the_providers_limits(monkeypatch):
     for chunk in chunks:
         assert sum(sizes[position:position + len(chunk)]) <= OpenAIBatchAdapter.max_bytes
         position += len(chunk)
+
+
+def test_half_submitted_batch_is_dropped_when_the_rerun_asks_online(tmp_path, server):
+    """Killed before the batch was created, then run with --no-batch: no batch is created, all asked online."""
+    write_study(tmp_path, server.base_url)
+    server.hold("create_before")
+    process = start(tmp_path, "--batch")
+    try:
+        wait_for(server.held.is_set, what="the client to reach the creation")
+    finally:
+        kill(process)
+        server.release()
+    run_to_end(tmp_path, "--no-batch")
+    assert not server.batches
+    assert server.requests.count(("POST", "/v1/chat/completions")) == N_REQUESTS
+    answers = db_rows(tmp_path, "SELECT status FROM answers")
+    assert len(answers) == N_REQUESTS and {s for (s,) in answers} == {"valid"}
+    assert db_rows(tmp_path, "SELECT state FROM batches") == [("abandoned",)]

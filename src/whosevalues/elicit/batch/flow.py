@@ -173,6 +173,9 @@ class BatchSession:
         lines = [adapter.line(cid, self._as_sent(record.model, requests[key])) for cid, key in cid_to_key.items()]
         file_id = record.input_file_id
         try:
+            if adapter.uploads_file and file_id is None and record.model not in self._batch_models:
+                records.record_end(self.store, record.id, "abandoned", "never uploaded; asked online instead")
+                return False  # (a file uploaded by the killed run is never used: it costs nothing)
             if adapter.uploads_file and file_id is None:
                 if not item.fresh:
                     file_id = await self._with_retries(adapter.find_upload, record.label)
@@ -184,6 +187,10 @@ class BatchSession:
                 remote = await self._with_retries(adapter.find, record.label, file_id, record.n_requests,
                                                   _timestamp(record.created_at),
                                                   records.labels_claimed(self.store))
+            if remote is None and record.model not in self._batch_models:
+                # a killed run left it unsent and this run asks the model online (--no-batch): drop it
+                records.record_end(self.store, record.id, "abandoned", "never created; asked online instead")
+                return False
             if remote is None:
                 remote = await self._with_retries(adapter.create, record.label, file_id, lines)
             records.record_submission(self.store, record.id, remote.id, remote.status)
