@@ -21,6 +21,7 @@ import json
 import os
 import random
 import signal
+from functools import partial
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -72,10 +73,14 @@ class BatchSession:
     console: Console
     show_progress: bool = True
     notes: list[str] = field(default_factory=list)
+    #: model -> what online asking learned about its endpoint (``elicit.endpoint.EndpointMemory``), if shared
+    memories: dict[str, Any] | None = None
+    #: keyword arguments for ``runner.parse_completion`` (e.g. the study's ``min_valid_mass``)
+    parse_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._adapters: dict[str, BatchAdapter | None] = {}
-        self._learned: dict[str, Any] = {}  # model -> what online asking learned about its endpoint
+        self._learned: dict[str, Any] = dict(self.memories or {})
         self._batch_models: set[str] = set()
         self._plan: dict[str, list[PlannedRequest]] = {}
         self._rounds: dict[str, int] = {}
@@ -111,7 +116,7 @@ class BatchSession:
             self._unavailable(model, str(exc))
             return False
         self._adapters[model] = adapter
-        self._learned[model] = endpoint_memory(backend, self.store)
+        self._learned.setdefault(model, endpoint_memory(backend, self.store))
         return True
 
     def _unavailable(self, model: str, why: str) -> None:
@@ -259,7 +264,7 @@ class BatchSession:
         except BatchUnavailable:
             return None
         self._adapters[record.model] = adapter
-        self._learned[record.model] = endpoint_memory(backend, self.store)
+        self._learned.setdefault(record.model, endpoint_memory(backend, self.store))
         return adapter
 
     async def _poll(self, items: list[_Open]) -> None:
@@ -361,7 +366,7 @@ class BatchSession:
                 error = f"batch line unreadable: {exc}"
             else:
                 status = self.store.save_answer(planned, completion, self.run_id, attempts=1, latency_s=None,
-                                                parse=parse_completion)
+                                                parse=partial(parse_completion, **self.parse_options))
                 records.mark_outcome_committed(self.store, record.id, planned.key, "answered")
                 self.stats.asked += 1
                 self.stats.statuses[status] += 1
