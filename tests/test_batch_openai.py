@@ -306,3 +306,20 @@ def test_half_submitted_batch_is_dropped_when_the_rerun_asks_online(tmp_path, se
     answers = db_rows(tmp_path, "SELECT status FROM answers")
     assert len(answers) == N_REQUESTS and {s for (s,) in answers} == {"valid"}
     assert db_rows(tmp_path, "SELECT state FROM batches") == [("abandoned",)]
+
+
+def test_ctrl_c_while_polling_stops_cleanly_and_the_rerun_collects(tmp_path, server):
+    write_study(tmp_path, server.base_url)
+    server.duration = 8.0
+    process = start(tmp_path, "--batch")
+    wait_for(lambda: db_rows(tmp_path, "SELECT remote_id FROM batches WHERE state = 'submitted'"),
+             what="the batch to be recorded")
+    first = db_rows(tmp_path, "SELECT remote_id FROM batches")[0][0]
+    wait_for(lambda: ("GET", f"/v1/batches/{first}") in server.requests, what="a poll")
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 130, output
+    assert "Stopped polling" in output and "run the same command again" in output
+    server.duration = 2.0
+    run_to_end(tmp_path, "--batch")
+    assert_nothing_lost_nothing_paid_twice(tmp_path, server)
