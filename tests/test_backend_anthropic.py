@@ -79,7 +79,7 @@ def test_thinking_on_sends_a_budget_and_drops_a_temperature_other_than_1(backend
     assert sent["max_tokens"] > sent["thinking"]["budget_tokens"] and "temperature" not in sent
     assert sent == backend.build_params(study)
     notes = reply.extra["adaptations"]
-    assert any("temperature 1" in note and "0.7" in note for note in notes)
+    assert any("temperature" in note and "0.7" in note for note in notes)
     assert any("max_tokens raised from 10" in note for note in notes)
 
 
@@ -87,10 +87,32 @@ def test_adaptive_thinking_for_opus_4_6(monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
     spec = resolve_model("claude-opus-4").model_copy(update={"api_model": "claude-opus-4-6", "thinking": "on"})
     params = AnthropicBackend(spec).build_params(replace(request(), temperature=1.0))
-    assert params["thinking"] == {"type": "adaptive"} and params["temperature"] == 1.0
+    # thinking on: temperature left at Anthropic's default (1), the only value it accepts then
+    assert params["thinking"] == {"type": "adaptive"} and "temperature" not in params
+    notes = AnthropicBackend(spec).adaptations(replace(request(), temperature=1.0))
+    assert not any("temperature" in note for note in notes)
     off = AnthropicBackend(spec.model_copy(update={"thinking": "off"})).build_params(request())
     assert "thinking" not in off and off["max_tokens"] == request().max_tokens
     assert uses_adaptive_thinking("claude-sonnet-4-6") and not uses_adaptive_thinking("claude-sonnet-4-5")
+
+
+@pytest.mark.parametrize("model, thinking, sent, noted", [
+    ("claude-opus-5.5", "default", None, False),
+    ("claude-opus-5.5", "off", None, True),                          # cannot be turned off
+    ("claude-sonnet-5.5", "off", {"type": "between_tools"}, True),   # the only documented way
+    ("claude-haiku-5.5", "off", None, True),                         # no documented way
+    ("claude-sonnet-5.5", "on", {"type": "adaptive"}, False),
+])
+def test_claude_5_thinks_by_default_and_never_gets_a_non_default_temperature(monkeypatch, model, thinking,
+                                                                           sent, noted):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
+    backend = AnthropicBackend(resolve_model(model).model_copy(update={"thinking": thinking}))
+    study = replace(request(), temperature=0.7)
+    params = backend.build_params(study)
+    assert params.get("thinking") == sent and "temperature" not in params
+    notes = backend.adaptations(study)
+    assert any("0.7" in note for note in notes)  # the study's temperature was not applied: said
+    assert any("off" in note for note in notes) == noted
 
 
 @pytest.mark.parametrize("name, status, retry_after", [("rate_limit_429", 429, 2.0), ("overloaded_529", 529, None)])

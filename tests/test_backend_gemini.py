@@ -76,6 +76,9 @@ def test_build_params_is_what_the_sdk_sends(backend_for):
     ("gemini-3-flash-preview", "off", {"thinkingLevel": "MINIMAL"}, True),
     ("gemini-3-pro-preview", "on", {"thinkingLevel": "HIGH", "includeThoughts": True}, False),
     ("gemini-2.5-flash", "on", {"thinkingBudget": 1024, "includeThoughts": True}, True),
+    ("gemini-3.8-flash", "off", {"thinkingLevel": "LOW"}, True),         # 3.8 Flash dropped minimal
+    ("gemini-4-argon", "off", {"thinkingLevel": "LOW"}, True),
+    ("gemini-4-argon", "default", None, False),
     ("gemini-2.0-flash", "off", None, False),                            # not a thinking model
 ])
 def test_thinking_control(monkeypatch, model, thinking, expected, noted):

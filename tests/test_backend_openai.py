@@ -12,6 +12,8 @@ import pytest
 
 from whosevalues.models.base import BackendError, ChatRequest, ConfigurationError
 from whosevalues.models.catalog import PAPER_MODELS, resolve_model
+from whosevalues.elicit.distribution import answer_distribution
+from whosevalues.elicit.outcome import decide
 from whosevalues.models.openai_compatible import (
     OpenAICompatibleBackend, distribution_from_positions, parse_retry_after,
 )
@@ -76,9 +78,9 @@ def test_request_carries_system_user_temperature_seed_and_extra_body():
 def test_seed_is_not_sent_to_hosts_that_may_reject_it(monkeypatch):
     monkeypatch.setenv("ZHIPUAI_API_KEY", "zk-test")
     backend = OpenAICompatibleBackend(resolve_model("glm-4-plus"))
-    params = backend._params(request(), max_tokens=10, logprobs=None)
+    params = backend.build_params(request())
     assert "seed" not in params
-    assert "seed" in OpenAICompatibleBackend(resolve_model("gpt-4o"))._params(request(), max_tokens=10, logprobs=None)
+    assert "seed" in OpenAICompatibleBackend(resolve_model("gpt-4o")).build_params(request())
 
 
 def test_content_filter_and_refusal_are_completions_not_errors():
@@ -93,10 +95,13 @@ def test_content_filter_and_refusal_are_completions_not_errors():
 
         filtered, refused, moderated = run(go())
     for completion in (filtered, refused, moderated):
-        assert completion.text == "" and completion.finish_reason == "content_filter"
+        assert not completion.text and completion.finish_reason in ("content_filter", "refusal")
         assert completion.raw
-    assert refused.extra["refusal"] == "I can't help with that."
-    assert "inappropriate content" in moderated.raw
+        outcome = decide(completion, mode="sample", scale_min=1, scale_max=5)
+        assert outcome.status == "refusal"
+    assert refused.reply.finish_reason == "refusal"
+    assert refused.reply.refusal_reason == "I can't help with that."
+    assert "inappropriate content" in moderated.raw and "data_inspection_failed" in moderated.reply.refusal_reason
 
 
 @pytest.mark.parametrize("exchange, retryable, status, in_message", [
@@ -176,8 +181,9 @@ def test_distribution_mode_against_the_stub_server():
         completion, supported = run(go())
     valid = sum(p for token, p in STUB_PROBS.items() if token.isdigit())
     assert supported is True
-    assert completion.valid_mass == pytest.approx(valid)
-    assert completion.distribution == pytest.approx({int(t): p / valid for t, p in STUB_PROBS.items() if t.isdigit()})
+    outcome = decide(completion, mode="distribution", scale_min=1, scale_max=5)  # the backend only translates
+    assert outcome.status == "valid" and outcome.valid_mass == pytest.approx(valid)
+    assert outcome.distribution == pytest.approx({int(t): p / valid for t, p in STUB_PROBS.items() if t.isdigit()})
 
 
 def test_supports_distribution_false_when_the_server_rejects_logprobs():
@@ -255,12 +261,14 @@ def test_real_llama_server_sample_and_distribution(llama_server):
     assert sample.output_tokens and sample.output_tokens <= 10
     assert supported is True
     for completion, top in ((dist, 5), (ten, 10)):
-        assert 0 < completion.valid_mass <= 1
-        assert set(completion.distribution) == set(range(1, top + 1))
-        assert sum(completion.distribution.values()) == pytest.approx(1)
-        tops = json.loads(completion.raw)["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+        outcome = decide(completion, mode="distribution", scale_min=1, scale_max=top, min_valid_mass=0.0)
+        found = answer_distribution(completion.reply.positions, 1, top)
+        assert 0 < outcome.valid_mass <= 1
+        assert set(outcome.distribution) == set(range(1, top + 1))
+        assert sum(outcome.distribution.values()) == pytest.approx(1)
+        tops = json.loads(completion.raw)["choices"][0]["logprobs"]["content"][found.position]["top_logprobs"]
         assert len(tops) > 5  # the server really returned top_logprobs
         digit_mass = sum(math.exp(t["logprob"]) for t in tops
                          if t["token"].strip().isdigit() and 1 <= int(t["token"].strip()) <= 5)
         if top == 5:
-            assert completion.valid_mass == pytest.approx(digit_mass, rel=1e-6)
+            assert outcome.valid_mass == pytest.approx(digit_mass, rel=1e-6)

@@ -35,6 +35,12 @@ class _ProviderLikeHandler(QuietHandler):
             self.send_json(400, {"error": {"message": "logprobs is not supported with this model",
                                            "param": "logprobs", "code": "unsupported_parameter"}})
             return
+        if model == "o-series":
+            self.send_json(400, {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with "
+                                           "this model. Use 'max_completion_tokens' instead.",
+                                           "type": "invalid_request_error", "param": "max_tokens",
+                                           "code": "unsupported_parameter"}})
+            return
         choice = {"index": 0, "message": {"role": "assistant", "content": "3"}, "finish_reason": "length"}
         if model == "one-hot":
             tops = [{"token": "3", "logprob": 0.0}, {"token": "4", "logprob": -21.2}, {"token": "2", "logprob": -40.1}]
@@ -84,6 +90,7 @@ def test_check_tells_reachable_key_and_logprobs(monkeypatch):
             spec("plain", base, api_key_env="LOOPBACK_KEY"),
             spec("no-logprobs", base, api_key_env="LOOPBACK_KEY"),
             spec("one-hot", base, api_key_env="LOOPBACK_KEY"),
+            spec("o-series", base, api_key_env="LOOPBACK_KEY"),
             spec("wrong-key", base, "plain", api_key_env="LOOPBACK_BAD_KEY"),
             spec("unset-key", base, "plain", api_key_env="LOOPBACK_UNSET_KEY"),
         ], timeout=5)}
@@ -92,6 +99,9 @@ def test_check_tells_reachable_key_and_logprobs(monkeypatch):
     assert (results["plain"].key, results["plain"].logprobs) == ("accepted", "no")
     assert (results["no-logprobs"].key, results["no-logprobs"].logprobs) == ("accepted", "no")
     assert results["one-hot"].logprobs == "one-hot"
+    o_series = results["o-series"]  # reachable and key accepted; logprobs unknown from this one request
+    assert (o_series.key, o_series.logprobs, o_series.ok) == ("accepted", "?", True)
+    assert "max_tokens" in o_series.note
     assert results["wrong-key"].key == "rejected" and not results["wrong-key"].ok
     assert results["unset-key"].key == "not set" and not results["unset-key"].ok
     assert "sk-wrong" not in results["wrong-key"].note

@@ -232,3 +232,28 @@ def test_embedded_model_with_templated_personas_writes_consistent_steerability(t
     summary = json.loads((out / "summary.json").read_text())
     assert summary["surveys"]["wvs7"]["steerability"]["overall"]["n"] == len(personas)
     assert "Whose values" in (out / "report.html").read_text()
+
+
+# -- an official WVS-7 file: respondents for every country, Morocco written MOR ------------------------------
+def test_official_wvs_file_gives_respondent_cosines_and_iso_codes(tmp_path):
+    from tests.wvs_fixtures import write_wvs_file
+
+    wvs = write_wvs_file(tmp_path, other_countries={"MOR": 40, "DEU": 40})
+    populations = load_populations("wvs7", wvs.path, countries=None)
+    assert sorted(p.country for p in populations) == ["CHN", "DEU", "MAR", "USA"]
+    rng = np.random.default_rng(1)
+    items = [f"Q{n}" for n in range(177, 196)]
+    means = pd.DataFrame({"model": "m", "origin": "USA", "survey": "wvs7", "language": "en", "persona": "none",
+                          "item": items, "mean": rng.uniform(1, 10, len(items)), "n_valid": 20, "n_total": 20,
+                          "refusal_rate": 0.0})
+    analyze(means, {"wvs7": populations}, out_dir=tmp_path / "out", bootstrap=0)
+    table = pd.read_csv(tmp_path / "out" / "countries_wvs7.csv", keep_default_na=False, na_values=[""])
+    morocco = table[table["country"] == "MAR"].iloc[0]
+    assert morocco["n_respondents"] == 40 and morocco["level"] == "item"
+    # the mean per-respondent cosine, recomputed with scipy from the loaded answers
+    answers = next(p for p in populations if p.country == "MAR").responses[items]
+    llm = zscore(means["mean"].to_numpy(), ddof=1)
+    cosines = [1 - cosine_distance(zscore(row, ddof=1), llm) for row in answers.to_numpy(dtype=float)
+               if np.std(row) > 0]
+    assert morocco["respondent_cosine"] == pytest.approx(np.mean(cosines), abs=1e-9)
+    assert morocco["respondent_cosine_low"] < np.mean(cosines) < morocco["respondent_cosine_high"]

@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from whosevalues.elicit.outcome import decide
+
 from whosevalues.elicit.limits import FinalFailure, ModelGate, call_with_retries
 from whosevalues.models.base import ChatRequest
 from whosevalues.models.openai_compatible import OpenAICompatibleBackend
@@ -172,5 +174,5 @@ def test_real_llama_server_behind_the_fault_proxy():
         results = asyncio.run(ask(backend, requests, ModelGate(2), rng=random.Random(0)))
     assert all(isinstance(r, tuple) for r in results)
     assert sum(attempts for _, attempts in results) == len(requests) + 5
-    distribution = results[-1][0]
+    distribution = decide(results[-1][0], mode="distribution", scale_min=1, scale_max=5, min_valid_mass=0.0)
     assert 0 < distribution.valid_mass <= 1 and abs(sum(distribution.distribution.values()) - 1) < 1e-9

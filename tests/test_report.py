@@ -125,12 +125,10 @@ def test_report_is_self_contained_and_complete(paper):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "<script" not in page.lower() and "<link" not in page.lower()
     drawn = [r for r in F.read_figure_index(paper.path) if not r.skipped_reason]
-    # the "Whose values" section draws its own figures (ranking, steerability) beside the indexed ones
-    indexed = {r.name for r in F.read_figure_index(paper.path)}
-    world = [p for p in (paper.path / "figures").glob("*.png") if p.stem not in indexed]
-    assert world, "the paper's data compare more than two countries: the world figures must be drawn"
-    assert page.count('<img ') == len(drawn) + len(world)
-    assert page.count("data:image/png;base64,") == len(drawn) + len(world)
+    # the "Whose values" section shows the ranking figures (indexed with the others), each figure once
+    assert {"countries_mfq2", "countries_wvs7"} <= {r.name for r in drawn}
+    assert page.count('<img ') == len(drawn)
+    assert page.count("data:image/png;base64,") == len(drawn)
     for result in drawn:
         assert html.escape(result.caption) in page
     for sentence in headline(paper):
@@ -167,9 +165,7 @@ def test_minimal_design_renders_and_says_what_is_left_out(minimal):
     # without respondent-level similarities the headline still compares the populations, from item means
     sentences = headline(minimal)
     assert len(sentences) == 1 and sentences[0].startswith("The one model (GPT-4o)")
-    world = [p for p in (minimal.path / "figures").glob("*.png") if p.stem not in results]
-    assert page.count("data:image/png;base64,") == sum(1 for r in results.values() if not r.skipped_reason) \
-        + len(world) >= 3
+    assert page.count("data:image/png;base64,") == sum(1 for r in results.values() if not r.skipped_reason) >= 3
 
 
 def test_directory_without_analysis_files_is_a_clear_error(tmp_path):

@@ -86,7 +86,7 @@ def test_faulty_endpoint_every_request_stored_once_and_no_key_leaks(tmp_path):
     total, distinct, statuses = stored(tmp_path / "whosevalues-out" / "whosevalues.sqlite")
     assert total == distinct == expected
     assert statuses.get("error", 0) == 0  # every fault was retried until it went through
-    assert statuses["valid"] + statuses.get("no_number", 0) == expected  # content filter: stored, no number
+    assert statuses["valid"] + statuses.get("refusal", 0) == expected  # content filter: stored as a refusal
     assert sum(proxy.stats[f] for f in FAULTS) > 20  # the faults really happened
     assert_no_key_anywhere(tmp_path, out, err)
 

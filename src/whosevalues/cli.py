@@ -206,7 +206,9 @@ def analyze(
                                                        "a list narrows both, 'all' widens the RQ analyses too."),
     paper_compatible: bool = typer.Option(False, "--paper-compatible",
         help="Reproduce what the paper's published scripts did (see docs/statistics.md)."),
-    bootstrap: int = typer.Option(200, help="Bootstrap resamples over models (0 to skip)."),
+    bootstrap: int = typer.Option(1999, help="Bootstrap resamples over models (0 to skip)."),
+    min_valid_samples: Optional[int] = typer.Option(None, "--min-valid-samples",
+        help="Sample mode: an item with fewer valid samples is missing [default 5; 1 with --paper-compatible]."),
     surveys: Optional[str] = typer.Option(None, help="Survey .toml files the answers used, beyond the built-in "
                                                      "ones (comma-separated paths)."),
     out_dir: Path = typer.Option(..., "--out", help="Output directory."),
@@ -229,7 +231,7 @@ def analyze(
 
     humans_map = dict(parse_humans_option(option) for option in humans or [])
     _analyze_and_report(item_means, out_dir, humans=humans_map, paper_compatible=paper_compatible,
-                        countries=_split(countries), bootstrap=bootstrap)
+                        countries=_split(countries), bootstrap=bootstrap, min_valid_samples=min_valid_samples)
 
 
 def _item_means_from_db(db: Path, out_dir: Path):
@@ -246,7 +248,8 @@ def _item_means_from_db(db: Path, out_dir: Path):
 
 
 def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], paper_compatible: bool,
-                        countries: Optional[list[str]] = None, bootstrap: int = 200) -> None:
+                        countries: Optional[list[str]] = None, bootstrap: int = 1999,
+                        min_valid_samples: Optional[int] = None) -> None:
     from whosevalues.analysis.pipeline import analyze as run_analysis
     from whosevalues.humans import load_populations
     from whosevalues.humans.bundled import BUNDLED_SURVEYS
@@ -272,8 +275,13 @@ def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], pa
                                   paper_labels=paper_compatible)
         all_populations[survey] = loaded
         populations[survey] = [p for p in loaded if rq_countries is None or p.country in rq_countries]
-    run_analysis(item_means, populations, paper_compatible=paper_compatible, out_dir=out_dir, bootstrap=bootstrap,
-                 country_populations=all_populations)
+    summary = run_analysis(item_means, populations, paper_compatible=paper_compatible, out_dir=out_dir,
+                           bootstrap=bootstrap, country_populations=all_populations,
+                           min_valid_samples=min_valid_samples)
+    from whosevalues.analysis.inference_outputs import summary_warnings
+
+    for warning in summary_warnings(summary):  # departures from a balanced, fully sampled design
+        err.print(Text.assemble(("warning: ", "yellow"), warning))
     if any(not population.has_respondents for pops in populations.values() for population in pops):
         from whosevalues.analysis.aggregate_similarity import AGGREGATE_NOTE
 

@@ -27,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from whosevalues.datafiles import describe_validation_error, read_toml
 from whosevalues.instruments import NO_PERSONA, Instrument, load_instrument
-from whosevalues.models.catalog import EMBEDDED_MODEL, expand_model_ids, model_spec_from_dict, resolve_model
+from whosevalues.models.catalog import (EMBEDDED_MODEL, expand_model_ids, load_catalog, model_spec_from_dict,
+                                        resolve_model)
 from whosevalues.models.spec import ModelSpec
 
 PAPER_LANGUAGES = ("en", "zh")
@@ -63,6 +64,9 @@ class Study(BaseModel):
     mode: StudyMode = "auto"
     temperature: float | None = Field(default=None, description="override every model's temperature")
     max_tokens: int = Field(default=10, ge=1)
+    min_valid_mass: float = Field(default=0.5, ge=0.0, le=1.0,
+                                  description="distribution mode: below this share of probability on the scale's "
+                                              "answers an item is sampled instead")
     batch: bool | None = Field(default=None, description="True: every model through its provider's batch API; "
                                                         "False: none; None: the models whose block says batch")
 
@@ -135,6 +139,9 @@ class Study(BaseModel):
                 ids.append(entry["id"])
             elif isinstance(entry, dict):
                 try:
+                    if "provider" not in entry and entry.get("id") in load_catalog():
+                        # a catalog model with some settings changed (thinking, temperature, limits, ...)
+                        entry = {**load_catalog()[entry["id"]].model_dump(exclude_unset=True), **entry}
                     spec = model_spec_from_dict(entry, where)
                 except ValueError as exc:
                     raise StudyError(str(exc)) from None

@@ -60,6 +60,9 @@ def verdict(sign: int, estimate: float, p_values: dict[str, float]) -> str:
     if not available or not np.isfinite(estimate):
         return "not estimated"
     significant = {name for name, p in available.items() if p < ALPHA}
+    if set(available) == {"classical"}:
+        found = "significant" if significant else "not significant"
+        return f"cannot be judged at the model level (one model or too few): {found} classically only"
     if sign == 0:
         if not significant:
             return "holds (no method finds an effect)"

@@ -181,6 +181,15 @@ def extremes_sentence(model, level, n_countries, languages, personas, closest, f
 
 
 # -- writing ----------------------------------------------------------------------------------
+def _sources(populations: list[Population]) -> list[dict]:
+    """Each data source with its countries and level (populations.json describes only the RQ populations)."""
+    by_source: dict[tuple[str, str], list[str]] = {}
+    for population in populations:
+        by_source.setdefault((population.source, population.level), []).append(population.country)
+    return [{"source": source, "level": level, "countries": countries}
+            for (source, level), countries in by_source.items()]
+
+
 def write_countries(item_means: pd.DataFrame, populations: dict[str, list[Population]], out_dir: Path) -> dict:
     """Write ``countries_<survey>.csv`` for every survey with LLM answers and populations; return, per
     survey, what summary.json keeps (countries per level, each model's closest and furthest)."""
@@ -194,6 +203,7 @@ def write_countries(item_means: pd.DataFrame, populations: dict[str, list[Popula
         table.to_csv(out_dir / f"countries_{survey}.csv", index=False)
         result[survey] = {
             "file": f"countries_{survey}.csv",
+            "sources": _sources(survey_populations),
             "countries": {level: sorted(group["country"].unique())
                           for level, group in table.groupby("level", sort=True)},
             "models": model_extremes(table),

@@ -152,7 +152,10 @@ def _exclude(survey: str, analysis: str, models: pd.DataFrame, needed: pd.DataFr
 
 
 def _model_table(llm: LLMVectors) -> pd.DataFrame:
-    return llm.keys[["model", "origin"]].drop_duplicates("model").sort_values("model").reset_index(drop=True)
+    """Every model with a condition, usable or not (a model with no usable condition must still be recorded
+    as excluded, with the reason)."""
+    both = pd.concat([llm.keys[["model", "origin"]], llm.unusable[["model", "origin"]]], ignore_index=True)
+    return both.drop_duplicates("model").sort_values("model").reset_index(drop=True)
 
 
 def _respondent_table(humans: list[HumanVectors]) -> tuple[pd.DataFrame, dict[str, int]]:

@@ -163,11 +163,9 @@ def llm_reliability(survey: str, items: list[str], item_means: pd.DataFrame, hum
 
 # -- exclusions and conclusions ------------------------------------------------------------------------
 
-def complete_exclusions(survey: str, survey_means: pd.DataFrame, result: dict, used: dict[str, set[str]],
+def complete_exclusions(survey: str, survey_means: pd.DataFrame, used: dict[str, set[str]],
                         recorded: pd.DataFrame, paper_compatible: bool) -> pd.DataFrame:
-    skipped = {name: entry["skipped"] for name, entry in result["analyses"].items()
-               if isinstance(entry, dict) and entry.get("skipped")}
-    extra = exclusions.missing_records(survey, survey_means, used, skipped, recorded, paper_compatible)
+    extra = exclusions.missing_records(survey, survey_means, used, recorded, paper_compatible)
     frames = [f for f in (recorded, extra) if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else recorded
 
@@ -183,3 +181,20 @@ def write_conclusions(summary: dict, out_dir: Path) -> list[dict]:
     table = conclusions.conclusions(tables)
     table.to_csv(Path(out_dir) / "tables" / "conclusions.csv", index=False)
     return table.to_dict(orient="records")
+
+
+def summary_warnings(summary: dict) -> list[str]:
+    """One line per departure worth saying in the run output: unbalanced origins, items removed by the
+    minimum-valid-samples rule, temperature confounded with origin."""
+    lines = []
+    for survey, result in summary.get("surveys", {}).items():
+        for analysis in result.get("analyses", {}).values():
+            lines += [f"{survey} {warning}" for warning in analysis.get("warnings", [])]
+        removed = result.get("reliability", {}).get("items_below_min_valid", 0)
+        if removed:
+            lines.append(f"{survey}: {removed} item(s) had fewer than {result['reliability']['min_valid_samples']} "
+                         f"valid samples in a condition and count as missing (see exclusions.csv)")
+        note = result.get("temperature", {}).get("note")
+        if note:
+            lines.append(f"{survey}: {note}")
+    return lines

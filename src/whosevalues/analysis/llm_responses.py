@@ -12,7 +12,8 @@
   (unknown) rather than invented. What they do record is kept: ``prop_na``, the share of the condition's
   sampled answers (model x language x persona, all items) that held no valid answer, and ``mode`` "sample".
   ``source_row`` keeps each condition-item's first row number in its file: the paper's WVS RQ1 script keeps
-  "the first row" per item after a join, so paper-compatible mode needs the file order.
+  "the first row" per item after a join, so paper-compatible mode needs the file order. ``temperature`` keeps
+  the sampling temperature the files record per model (analysis/reliability.py reports it by origin).
 
 Several files may be given (e.g. the WVS none and persona files); identical duplicate rows are merged,
 conflicting ones are an error.
@@ -103,16 +104,17 @@ def from_paper_layout(raw: pd.DataFrame, where: str = "paper responses") -> pd.D
         "item": _paper_items(frame["item"], survey, where),
         "mean": pd.to_numeric(frame["llm_response"], errors="coerce"),
         "source_row": np.arange(len(frame)),
+        "temperature": pd.to_numeric(frame["temperature"], errors="coerce") if "temperature" in frame else np.nan,
     })
     mapped["prop_na"] = pd.to_numeric(frame["prop_na"], errors="coerce") if "prop_na" in frame else np.nan
     # One row per sample in a full export, one per item in the published files: the item mean repeats.
     grouped = mapped.groupby(KEY, sort=False, as_index=False).agg(
         origin=("origin", "first"), mean=("mean", "first"), source_row=("source_row", "min"),
-        prop_na=("prop_na", "first"))
+        prop_na=("prop_na", "first"), temperature=("temperature", "first"))
     # Unknown per item (see the module docstring): never an invented count of valid samples.
     grouped["n_total"] = grouped["n_valid"] = grouped["refusal_rate"] = np.nan
     grouped["mode"] = "sample"  # the paper sampled 20 answers per item and condition
-    return grouped[CONTRACT_COLUMNS + ["mode", "prop_na", "source_row"]]
+    return grouped[CONTRACT_COLUMNS + ["mode", "prop_na", "source_row", "temperature"]]
 
 
 def _paper_survey(frame: pd.DataFrame, where: str) -> str:

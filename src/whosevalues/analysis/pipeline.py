@@ -86,7 +86,7 @@ def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], 
     summary["aggregate_similarity"] = _aggregate_similarity(item_means, _item_level(populations), out_dir)
     country_populations = populations if country_populations is None else country_populations
     _countries_and_steerability(item_means, country_populations, summary, out_dir)
-    _write_populations(_union(populations, country_populations), summary, out_dir)
+    _write_populations(populations, summary, out_dir)
     try:
         from whosevalues.version import __version__
         summary["version"] = __version__
@@ -99,14 +99,6 @@ def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], 
 def _item_level(populations: dict[str, list[Population]]) -> dict[str, list[Population]]:
     """Populations with item-level data (not those known only by dimension means)."""
     return {survey: [p for p in pops if p.level == "item"] for survey, pops in populations.items()}
-
-
-def _union(first: dict[str, list[Population]], second: dict[str, list[Population]]) -> dict[str, list[Population]]:
-    merged = {}
-    for survey in dict.fromkeys([*first, *second]):
-        by_country = {p.country: p for p in [*second.get(survey, []), *first.get(survey, [])]}
-        merged[survey] = list(by_country.values())
-    return merged
 
 
 def _countries_and_steerability(item_means: pd.DataFrame, populations: dict[str, list[Population]],
@@ -192,9 +184,7 @@ def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, 
     if not humans:
         for analysis in ANALYSES:
             result["analyses"][analysis] = {"skipped": "no population with respondent-level data for this survey"}
-        records = inference_outputs.complete_exclusions(survey, survey_means, result, {}, empty_exclusions,
-                                                        paper_compatible)
-        return result, records, stats_frame
+        return result, empty_exclusions, stats_frame
 
     def vectors_for(analysis: str) -> LLMVectors:
         if paper_compatible:
@@ -236,7 +226,7 @@ def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, 
     except DesignSkipped as exc:
         result["analyses"]["rq2"] = {"skipped": str(exc)}
     frame = pd.concat(exclusions, ignore_index=True) if exclusions else empty_exclusions
-    frame = inference_outputs.complete_exclusions(survey, survey_means, result, used, frame.drop_duplicates(),
+    frame = inference_outputs.complete_exclusions(survey, survey_means, used, frame.drop_duplicates(),
                                                   paper_compatible)
     return result, frame, stats_frame
 

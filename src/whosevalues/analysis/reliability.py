@@ -219,10 +219,17 @@ def reliability_table(item_means: pd.DataFrame, distributions: pd.DataFrame | No
                           "respondents only (distribution mode: item means are exact expectations)"
                           if mode == "distribution" else "respondents only (no per-sample data in the input)")
             records.append((model, origin, language, persona, mode, (temperatures or {}).get(model, np.nan),
-                            float(np.nanmedian(n_used)) if n_used is not None else np.nan,
+                            _median(n_used),
                             removed_count.get((model, language, persona), 0), sh, rel, country, similarity,
                             float(low), float(high), source))
     return pd.DataFrame.from_records(records, columns=RELIABILITY_COLUMNS)
+
+
+def _median(values: np.ndarray | None) -> float:
+    """Median of the known values (NaN when none is known, e.g. the paper's files lack valid counts)."""
+    if values is None or not np.isfinite(values).any():
+        return float("nan")
+    return float(np.nanmedian(values))
 
 
 def _resampled_unit_means(units: np.ndarray, replicates: int, rng: np.random.Generator) -> np.ndarray:

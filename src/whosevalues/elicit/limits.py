@@ -27,7 +27,8 @@ import random
 import time
 from typing import Awaitable, Callable
 
-from whosevalues.models.base import Backend, BackendError, ChatRequest, Completion, ConfigurationError
+from whosevalues.models.base import (Backend, BackendError, ChatRequest, Completion, ConfigurationError,
+                                     ProviderReply)
 from whosevalues.models.spec import ModelSpec
 
 #: statuses meaning "the provider is throttling or overloaded": slow this model down
@@ -199,7 +200,8 @@ def estimate_request_tokens(request: ChatRequest) -> int:
 async def call_with_retries(backend: Backend, request: ChatRequest, gate: ModelGate, max_attempts: int = 6,
                             base_delay: float = 0.5, *, max_delay: float = 30.0, max_rate_limited: int = 100,
                             timeout: float | None = None, rng: random.Random | None = None,
-                            sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> tuple[Completion, int]:
+                            sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+                            ) -> tuple[Completion | ProviderReply, int]:
     """Returns the completion and the number of attempts it took, or raises ``FinalFailure``.
 
     ``timeout`` defaults to the gate's; ``max_attempts`` counts failures other than rate limiting.
@@ -235,7 +237,8 @@ async def call_with_retries(backend: Backend, request: ChatRequest, gate: ModelG
         await sleep(delay)
 
 
-async def _attempt(backend: Backend, request: ChatRequest, timeout: float | None) -> Completion:
+async def _attempt(backend: Backend, request: ChatRequest,
+                   timeout: float | None) -> Completion | ProviderReply:
     """One try, with unexpected exceptions turned into retryable BackendErrors (none may crash a run)."""
     try:
         if timeout is None:

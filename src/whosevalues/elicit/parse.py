@@ -15,6 +15,9 @@ Statuses
                   ("As an AI language model, I" at max_tokens 10).
 ``no_number``     text with no answer in it: empty text, "NA", reasoning cut off before the answer
                   ("I need to select a number from 1-", "To determine the answer:\\n\\n1. Reflect").
+``no_answer_budget`` (decided in ``elicit.outcome``, not here) the token budget ran out before any answer
+                  text, even after asking again with larger budgets up to the model's cap.
+``sampled_instead`` (``elicit.outcome``) a distribution-mode answer too weak to trust; the item was sampled.
 ``error``         no text at all (``None``): the request failed or the provider returned no message. The
                   runner also records backend failures as ``error``; those are retried on the next run.
 
@@ -71,10 +74,15 @@ AMBIGUOUS = "ambiguous"
 REFUSAL = "refusal"
 NO_NUMBER = "no_number"
 ERROR = "error"
+# decided in elicit.outcome, not from text: the budget ran out on reasoning; a weak distribution replaced by samples
+NO_ANSWER_BUDGET = "no_answer_budget"
+SAMPLED_INSTEAD = "sampled_instead"
+#: what ``parse_answer`` can say (``elicit.outcome.STATUSES`` adds the two decided from the reply)
 STATUSES = (VALID, OUT_OF_RANGE, AMBIGUOUS, REFUSAL, NO_NUMBER, ERROR)
 
 __all__ = ["ParsedAnswer", "parse_answer", "is_refusal", "STATUSES",
-           "VALID", "OUT_OF_RANGE", "AMBIGUOUS", "REFUSAL", "NO_NUMBER", "ERROR"]
+           "VALID", "OUT_OF_RANGE", "AMBIGUOUS", "REFUSAL", "NO_NUMBER", "ERROR",
+           "NO_ANSWER_BUDGET", "SAMPLED_INSTEAD"]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
 """The runner: ask every missing request, store every answer, never lose one.
 
 One pool of workers per model (``max_concurrency`` of them), all models at once, each worker taking the
-next request of its model, calling it through ``limits.call_with_retries`` (throttling, backoff, attempt
-cap) and storing the result before taking another. SIGINT stops taking new requests and lets the ones in
+next request of its model, calling it through ``answering.answer`` (throttling, backoff and attempt cap
+from ``limits``; parameter adaptation and larger token budgets decided in ``outcome``) and storing the result
+before taking another. Each model's first request goes alone: what it teaches (an adaptation, the budget a
+reasoning model needs) is in force before the other workers start, so the lesson is paid for once.
+SIGINT stops taking new requests and lets the ones in
 flight finish and be stored; a second SIGINT cancels them. SIGKILL loses at most the requests in flight.
 """
 
@@ -18,8 +21,10 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
-from whosevalues.elicit.limits import FinalFailure, ModelGate, call_with_retries
-from whosevalues.elicit.parse import parse_answer
+from whosevalues.elicit.answering import answer
+from whosevalues.elicit.endpoint import EndpointMemory
+from whosevalues.elicit.limits import FinalFailure, ModelGate
+from whosevalues.elicit.outcome import DEFAULT_MIN_VALID_MASS, Outcome, decide
 from whosevalues.elicit.plan import PlannedRequest
 from whosevalues.elicit.store import Store
 from whosevalues.instruments import load_instrument
@@ -33,27 +38,19 @@ class RunStats:
     interrupted: bool = False
     seconds: float = 0.0
 
-    def merge(self, other: "RunStats") -> None:
-        """Add another part of the same run (online requests beside batches)."""
-        self.asked += other.asked
-        self.statuses.update(other.statuses)
-        self.interrupted = self.interrupted or other.interrupted
+
+def labels_for(planned: PlannedRequest):
+    """The scale labels in the prompt's language (a bare label counts as its value)."""
+    return load_instrument(planned.survey).scale.labels.get(planned.language)
 
 
-def parse_completion(planned: PlannedRequest, completion: Completion) -> tuple[float | None, str, str]:
-    """The stored value and status of one completion (the store calls this after saving the raw text)."""
+def parse_completion(planned: PlannedRequest, completion: Completion,
+                     min_valid_mass: float = DEFAULT_MIN_VALID_MASS) -> Outcome:
+    """The stored value and status of one completion (``elicit.outcome.decide``; the store calls it after
+    saving the raw text)."""
     request = planned.request
-    if completion.error:
-        return None, "error", completion.error
-    if completion.distribution is not None:
-        total = sum(completion.distribution.values())
-        if total <= 0:
-            return None, "no_number", "no probability on any answer of the scale"
-        expectation = sum(value * p for value, p in completion.distribution.items()) / total
-        return expectation, "valid", f"valid_mass={completion.valid_mass:.4f}" if completion.valid_mass else ""
-    labels = load_instrument(planned.survey).scale.labels.get(planned.language)  # a bare label counts too
-    parsed = parse_answer(completion.text, request.scale_min, request.scale_max, labels)
-    return (float(parsed.value) if parsed.value is not None else None), parsed.status, parsed.detail
+    return decide(completion, mode=request.mode, scale_min=request.scale_min, scale_max=request.scale_max,
+                  labels=labels_for(planned), min_valid_mass=min_valid_mass)
 
 
 def _progress(console: Console, show: bool) -> Progress:
@@ -66,8 +63,16 @@ def _progress(console: Console, show: bool) -> Progress:
 
 
 async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict[str, Backend], store: Store,
-                       run_id: int, console: Console | None = None, show_progress: bool = True) -> RunStats:
-    """Ask every planned request (the caller has removed what is already stored)."""
+                       run_id: int, console: Console | None = None, show_progress: bool = True, *,
+                       memories: dict[str, EndpointMemory] | None = None,
+                       min_valid_mass: float = DEFAULT_MIN_VALID_MASS) -> RunStats:
+    """Ask every planned request (the caller has removed what is already stored).
+
+    ``memories`` (one per model) carry the endpoint's adaptations and budgets; made from the store if absent.
+    """
+    memories = memories if memories is not None else {}
+    for model, backend in backends.items():
+        memories.setdefault(model, EndpointMemory(backend, store))
     console = console or Console(stderr=True)
     stats = RunStats()
     stop = asyncio.Event()
@@ -101,17 +106,19 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
         task_ids = {model: progress.add_task(model, total=len(requests), rate=0.0, failed=0)
                     for model, requests in by_model.items()}
 
-        async def worker(model: str, queue: list[PlannedRequest], gate: ModelGate) -> None:
+        async def worker(model: str, queue: list[PlannedRequest], gate: ModelGate, once: bool = False) -> None:
             backend = backends[model]
             spec = backend.spec
             while queue and not stop.is_set():
                 planned = queue.pop()
                 t0 = time.monotonic()
                 try:
-                    completion, attempts = await call_with_retries(backend, planned.request, gate,
-                                                                   max_attempts=spec.max_attempts)
+                    completion, outcome, attempts = await answer(
+                        backend, planned.request, gate, memories[model], labels=labels_for(planned),
+                        min_valid_mass=min_valid_mass, max_attempts=spec.max_attempts)
                     status = store.save_answer(planned, completion, run_id, attempts=attempts,
-                                               latency_s=time.monotonic() - t0, parse=parse_completion)
+                                               latency_s=time.monotonic() - t0,
+                                               parse=lambda _planned, _completion, decided=outcome: decided)
                 except FinalFailure as failure:
                     store.save_failure(planned, run_id, str(failure), failure.raw, failure.attempts,
                                        failure.status, failure.retryable)
@@ -124,15 +131,23 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
                 elapsed = max(time.monotonic() - started, 1e-9)
                 progress.update(task_ids[model], advance=1, rate=done_by_model[model] / elapsed,
                                 failed=failed_by_model[model])
+                if once:
+                    return
 
-        for model, requests in by_model.items():
+        async def model_pool(model: str, requests: list[PlannedRequest]) -> None:
             backend = backends[model]
             gate = ModelGate.for_model(backend.spec, backend.default_concurrency)
             concurrency = gate.max_concurrency  # workers; the gate may admit fewer (adaptive, on 429s)
             # Workers pop from the end; reverse so requests go out in plan order (prefix reuse).
             queue = list(reversed(requests))
-            for _ in range(min(concurrency, max(len(queue), 1))):
-                workers.append(asyncio.create_task(worker(model, queue, gate)))
+            await worker(model, queue, gate, once=True)  # the pilot: learn adaptations and budget first
+            pool = [asyncio.create_task(worker(model, queue, gate))
+                    for _ in range(min(concurrency, max(len(queue), 1)))]
+            workers.extend(pool)
+            await asyncio.gather(*pool)
+
+        for model, requests in by_model.items():
+            workers.append(asyncio.create_task(model_pool(model, requests)))
         try:
             await asyncio.gather(*workers)
         except asyncio.CancelledError:

@@ -62,6 +62,21 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE failures ADD COLUMN http_status INTEGER;
         ALTER TABLE failures ADD COLUMN retryable INTEGER;
     """),
+    # Reasoning kept apart from the answer, what the provider says it ran, and what each endpoint accepts.
+    ("003_reasoning", """
+        ALTER TABLE answers ADD COLUMN reasoning_text TEXT;
+        ALTER TABLE answers ADD COLUMN reasoning_tokens INTEGER;
+        ALTER TABLE answers ADD COLUMN reasoned INTEGER;
+        ALTER TABLE answers ADD COLUMN model_version TEXT;
+        ALTER TABLE answers ADD COLUMN system_fingerprint TEXT;
+        ALTER TABLE answers ADD COLUMN seed_honoured INTEGER;
+        ALTER TABLE answers ADD COLUMN max_tokens_used INTEGER;
+        ALTER TABLE answers ADD COLUMN adaptations TEXT;
+        CREATE TABLE endpoint_settings (
+            endpoint TEXT NOT NULL, setting TEXT NOT NULL, value TEXT NOT NULL, note TEXT,
+            learned_at TEXT NOT NULL, PRIMARY KEY (endpoint, setting)
+        );
+    """),
     # Provider batch APIs (elicit/batch): a batch is recorded with every request key it carries before
     # anything is sent, then its uploaded file and its provider id as each exists, so a killed run finds
     # it again and never sends a request twice. ``state``: intended | uploaded | submitted | collected |
@@ -89,6 +104,10 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX batch_requests_by_key ON batch_requests (key);
     """),
 ]
+
+
+def _bool_or_none(value) -> int | None:
+    return None if value is None else int(bool(value))
 
 
 class StoreError(RuntimeError):
@@ -158,20 +177,39 @@ class Store:
 
     def save_answer(self, planned: PlannedRequest, completion: Completion, run_id: int, *, attempts: int,
                     latency_s: float, parse) -> str:
-        """Store the raw completion, then its parsed value, in one transaction. Returns the status."""
+        """Store the raw completion, then its parsed value, in one transaction. Returns the status.
+
+        ``parse(planned, completion)`` returns ``(value, status, detail)`` or an ``elicit.outcome.Outcome``
+        (whose distribution, e.g. a weak one kept for reference, is stored too).
+        """
         distribution = json.dumps(completion.distribution) if completion.distribution is not None else None
+        reply = completion.reply
+        extra = completion.extra
         with self.db:
             self.db.execute(
                 "INSERT OR REPLACE INTO answers (key, run_id, raw_text, raw_body, distribution, valid_mass, status, "
-                "error, finish_reason, attempts, latency_s, input_tokens, output_tokens, answered_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'unparsed', ?, ?, ?, ?, ?, ?, ?)",
+                "error, finish_reason, attempts, latency_s, input_tokens, output_tokens, answered_at, "
+                "reasoning_text, reasoning_tokens, reasoned, model_version, system_fingerprint, seed_honoured, "
+                "max_tokens_used, adaptations) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'unparsed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (planned.key, run_id, completion.text, completion.raw, distribution, completion.valid_mass,
                  completion.error, completion.finish_reason, attempts, latency_s, completion.input_tokens,
-                 completion.output_tokens, _now()))
+                 completion.output_tokens, _now(),
+                 reply.reasoning_text if reply else None, reply.reasoning_tokens if reply else None,
+                 int(reply.reasoned) if reply else None, reply.model_version if reply else None,
+                 reply.system_fingerprint if reply else None, _bool_or_none(extra.get("seed_honoured")),
+                 extra.get("max_tokens"), json.dumps(extra["adaptations"]) if extra.get("adaptations") else None))
             try:
-                value, status, detail = parse(planned, completion)
+                decided = parse(planned, completion)
             except Exception as exc:  # a parser bug must not lose the raw answer (kept, not asked again)
-                value, status, detail = None, "unparsed", f"parse failed: {exc}"
+                decided = (None, "unparsed", f"parse failed: {exc}")
+            if isinstance(decided, tuple):
+                value, status, detail = decided
+            else:
+                value, status, detail = decided.value, decided.status, decided.detail
+                if decided.distribution is not None and completion.distribution is None:
+                    self.db.execute("UPDATE answers SET distribution = ?, valid_mass = ? WHERE key = ?",
+                                    (json.dumps(decided.distribution), decided.valid_mass, planned.key))
             self.db.execute("UPDATE answers SET value = ?, status = ?, detail = ? WHERE key = ?",
                             (value, status, detail, planned.key))
         return status
@@ -199,6 +237,25 @@ class Store:
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO capabilities VALUES (?, ?, ?, ?, ?)",
                             (model, api_model, capability, value, _now()))
+
+    # -- what an endpoint accepts (learned adaptations, budgets, probe verdicts) ------------------
+    def endpoint_settings(self, endpoint: str) -> dict[str, tuple[str, str | None]]:
+        """setting -> (value, note) learned for one endpoint (``ModelSpec.endpoint_key``)."""
+        rows = self.db.execute("SELECT setting, value, note FROM endpoint_settings WHERE endpoint = ?", (endpoint,))
+        return {setting: (value, note) for setting, value, note in rows}
+
+    def set_endpoint_setting(self, endpoint: str, setting: str, value: str, note: str | None = None) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO endpoint_settings VALUES (?, ?, ?, ?, ?)",
+                            (endpoint, setting, value, note, _now()))
+
+    def answer_meta(self, keys: set[str]) -> pd.DataFrame:
+        """Reasoning, model version, fingerprint, seed and adaptations of stored answers (run notes)."""
+        frame = pd.read_sql_query(
+            "SELECT r.key, r.model, r.mode, a.status, a.reasoned, a.reasoning_tokens, a.model_version, "
+            "a.system_fingerprint, a.seed_honoured, a.max_tokens_used, a.adaptations "
+            "FROM requests r JOIN answers a ON a.key = r.key", self.db)
+        return frame[frame["key"].isin(keys)].reset_index(drop=True)
 
     # -- reading -------------------------------------------------------------------------------
     def answers_frame(self, keys: set[str] | None = None) -> pd.DataFrame:

@@ -57,20 +57,21 @@ def straight_liners(responses: pd.DataFrame) -> pd.Series:
     return pd.Series(same & (answered >= 2), index=responses.index)
 
 
-def scrambled_ids_warning(alphas: dict[str, float], dimension_kind: str) -> str | None:
+def scrambled_ids_warning(alphas: dict[str, float], dimension_kind: str, source: str = "") -> str | None:
+    """In the terms of the data at hand (its source), not of the bundled file where this was first seen."""
     finite = [a for a in alphas.values() if np.isfinite(a)]
     if not finite or max(finite) >= NEAR_ZERO_ALPHA:
         return None
     return (f"Cronbach's alpha is near zero for every {dimension_kind} ({min(finite):.2f} to {max(finite):.2f}): "
-            "the respondent ids are probably scrambled (answers of different people grouped as one respondent, "
-            "as grouping the bundled MFQ-2 file by its Participant label does); check how respondent ids were made")
+            "the respondent ids are probably scrambled (answers of different people grouped as one respondent); "
+            f"check how the respondent ids{f' in {source}' if source else ''} were made")
 
 
 def _rounded(values: pd.Series) -> dict[str, float]:
     return {str(key): round(float(value), 6) for key, value in values.items() if pd.notna(value)}
 
 
-def audit_respondents(responses: pd.DataFrame, instrument: Instrument) -> dict:
+def audit_respondents(responses: pd.DataFrame, instrument: Instrument, source: str = "") -> dict:
     alphas = alpha_by_dimension(responses, instrument)
     audit = {
         "kind": "respondents",
@@ -82,7 +83,7 @@ def audit_respondents(responses: pd.DataFrame, instrument: Instrument) -> dict:
         "item_sds": _rounded(responses.std(ddof=1)),
         "warnings": [],
     }
-    warning = scrambled_ids_warning(alphas, instrument.dimension_kind)
+    warning = scrambled_ids_warning(alphas, instrument.dimension_kind, source)
     if warning:
         audit["warnings"].append(warning)
     return audit
@@ -111,7 +112,7 @@ def run_audit(population: Population, instrument: Instrument) -> Population:
     """Fill ``population.audit``, keeping the warnings loading recorded, and emit the audit's own warnings."""
     loading_warnings = list(population.audit.get("warnings", []))
     if population.has_respondents:
-        audit = audit_respondents(population.responses, instrument)
+        audit = audit_respondents(population.responses, instrument, population.source)
         for message in audit["warnings"]:
             warnings.warn(f"{population.survey} {population.country}: {message}", PopulationWarning, stacklevel=3)
         audit["warnings"] = loading_warnings + audit["warnings"]

@@ -10,11 +10,16 @@ answer is not ``content[0]``: a ``thinking`` block (text + signature) or a ``red
 whitespace-only text block. Thinking tokens are folded into ``usage.output_tokens`` (no separate count).
 ``stop_reason`` ``refusal`` is the model declining, ``max_tokens`` the budget running out.
 
-Thinking (``ModelSpec.thinking``): Anthropic's default is no thinking, so ``default`` and ``off`` send no
-``thinking`` parameter. ``on`` sends ``{"type": "adaptive"}`` to models that use adaptive thinking
-(Opus/Sonnet 4.6 and later; Opus 4.7 accepts nothing else) and ``{"type": "enabled", "budget_tokens": B}``
-to the others, with B at least 1,024 (the API's minimum) and ``max_tokens`` above B. With thinking on
-Anthropic accepts only temperature 1: another study temperature is not sent, and the reply says so.
+Thinking (``ModelSpec.thinking``), per model generation (Anthropic's model pages; catalog.toml header):
+- Claude 4.5 and earlier: no thinking by default. ``on`` sends ``{"type": "enabled", "budget_tokens": B}``
+  with B at least 1,024 (the API's minimum) and ``max_tokens`` above B.
+- Claude 4.6 to 4.8: no thinking by default; ``on`` sends ``{"type": "adaptive"}`` (budget_tokens is
+  deprecated there, and Opus 4.7 accepts nothing else), with ``max_tokens`` at least 1,280.
+- Claude 5 and later: adaptive thinking is on by default. ``off``: Sonnet turns upfront thinking off only
+  with ``{"type": "between_tools"}``; Opus cannot turn it off, and Haiku documents no way to: thinking stays
+  on and the reply says so.
+Whenever thinking is on, Anthropic accepts only the default temperature (1), and Sonnet 5+ and Opus 5.5
+reject any non-default sampling: a study temperature other than 1 is not sent, and the reply says so.
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ from whosevalues.models.spec import ModelSpec
 MIN_THINKING_BUDGET = 1024
 #: tokens left for the visible answer above the thinking budget
 ANSWER_ROOM = 256
-# Opus / Sonnet 4.6 and later think adaptively (budget_tokens deprecated there, refused by Opus 4.7)
-_ADAPTIVE = re.compile(r"claude-(opus|sonnet|haiku)-(4-[6-9]|[5-9])|mythos")
+# Opus / Sonnet 4.6 to 4.8 can think adaptively (budget_tokens deprecated there, refused by Opus 4.7)
+_ADAPTIVE = re.compile(r"claude-(opus|sonnet|haiku)-4-[6-9]|mythos")
+# Claude 5 and later think adaptively by default
+_THINKS_BY_DEFAULT = re.compile(r"claude-(opus|sonnet|haiku)-([5-9]|\d\d)")
 _STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
          "model_context_window_exceeded": "length", "refusal": "refusal", "tool_use": "other",
          "pause_turn": "other"}
@@ -86,7 +93,32 @@ def _broken(reply: ProviderReply, problem: str) -> ProviderReply:
 
 
 def uses_adaptive_thinking(api_model: str | None) -> bool:
-    return bool(_ADAPTIVE.search((api_model or "").lower()))
+    """Whether the model thinks adaptively (``{"type": "adaptive"}``) rather than with a fixed budget."""
+    model = (api_model or "").lower()
+    return bool(_ADAPTIVE.search(model) or _THINKS_BY_DEFAULT.search(model))
+
+
+def thinking_plan(spec: ModelSpec) -> tuple[dict[str, Any] | None, bool, list[str]]:
+    """(the ``thinking`` parameter to send or None, whether the model will think, notes on departures)."""
+    model = (spec.api_model or "").lower()
+    own = spec.extra_body.get("thinking")
+    if own is not None:  # the model's extra_body sets it: that wins (it is sent as given)
+        return None, not (isinstance(own, dict) and own.get("type") == "disabled"), []
+    if _THINKS_BY_DEFAULT.search(model):
+        if spec.thinking == "on":
+            return {"type": "adaptive"}, True, []
+        if spec.thinking == "off":
+            if "sonnet" in model:
+                return {"type": "between_tools"}, True, [
+                    f"{spec.id}: Sonnet turns thinking off only before tool calls (thinking between_tools); "
+                    f"it may still think"]
+            return None, True, [f"{spec.id}: thinking cannot be turned off on this model; it stays on"]
+        return None, True, []
+    if spec.thinking != "on":
+        return None, False, []
+    if uses_adaptive_thinking(model):
+        return {"type": "adaptive"}, True, []
+    return {"type": "enabled"}, True, []  # budget_tokens is set with max_tokens (_make_room)
 
 
 class AnthropicBackend(RemoteBackend):
@@ -116,18 +148,18 @@ class AnthropicBackend(RemoteBackend):
         return self._params_and_notes(request)[1]
 
     def _params_and_notes(self, request: ChatRequest) -> tuple[dict[str, Any], list[str]]:
-        notes: list[str] = []
         params: dict[str, Any] = {"model": self.spec.api_model, "max_tokens": request.max_tokens,
                                   "system": request.system,
                                   "messages": [{"role": "user", "content": request.user}]}
-        thinking_on = self.spec.thinking == "on" and "thinking" not in self.spec.extra_body
-        if thinking_on:
-            notes += _thinking(params, self.spec, request.max_tokens)
+        thinking, thinks, notes = thinking_plan(self.spec)
+        if thinking is not None:
+            params["thinking"] = thinking
+            notes += _make_room(params, self.spec, request.max_tokens)
         if request.temperature is not None:
-            if thinking_on and request.temperature != 1:
-                notes.append(f"{self.spec.id}: with thinking on Anthropic accepts only temperature 1; the "
-                             f"study's {request.temperature:g} was not applied")
-            else:
+            if thinks and request.temperature != 1:
+                notes.append(f"{self.spec.id}: while the model thinks Anthropic accepts only the default "
+                             f"temperature (1); the study's {request.temperature:g} was not applied")
+            elif not thinks:
                 params["temperature"] = request.temperature
         params.update(self.spec.extra_body)
         return params, notes
@@ -161,15 +193,17 @@ class AnthropicBackend(RemoteBackend):
         return reply
 
 
-def _thinking(params: dict[str, Any], spec: ModelSpec, max_tokens: int) -> list[str]:
-    """Add the thinking parameter (and room for it in max_tokens); return what changed, in words."""
-    if uses_adaptive_thinking(spec.api_model):
-        params["thinking"] = {"type": "adaptive"}
+def _make_room(params: dict[str, Any], spec: ModelSpec, max_tokens: int) -> list[str]:
+    """Set the thinking budget and room for it in ``max_tokens`` when thinking is asked for."""
+    thinking = params["thinking"]
+    if thinking["type"] == "enabled":
+        budget = max(MIN_THINKING_BUDGET, min(max_tokens - ANSWER_ROOM, spec.reasoning_budget_cap))
+        thinking["budget_tokens"] = budget
+        floor = budget + ANSWER_ROOM
+    elif thinking["type"] == "adaptive":
         floor = MIN_THINKING_BUDGET + ANSWER_ROOM
     else:
-        budget = max(MIN_THINKING_BUDGET, min(max_tokens - ANSWER_ROOM, spec.reasoning_budget_cap))
-        params["thinking"] = {"type": "enabled", "budget_tokens": budget}
-        floor = budget + ANSWER_ROOM
+        return []
     if max_tokens >= floor:
         return []
     params["max_tokens"] = floor

@@ -50,6 +50,23 @@ class Completion:
     input_tokens: int | None = None
     output_tokens: int | None = None
     extra: dict = field(default_factory=dict)
+    #: the provider's reply in the normal form, for backends that translate to it (``elicit.outcome`` reads it)
+    reply: "ProviderReply | None" = None
+
+    @classmethod
+    def of(cls, result: "Completion | ProviderReply") -> "Completion":
+        """What ``Backend.complete`` returned, as a Completion."""
+        return result if isinstance(result, Completion) else cls.from_reply(result)
+
+    @classmethod
+    def from_reply(cls, reply: "ProviderReply") -> "Completion":
+        """A completion carrying a translated reply (the old fields filled in for older readers)."""
+        return cls(text=reply.answer_text, raw=reply.raw, finish_reason=reply.finish_reason,
+                   input_tokens=reply.input_tokens, output_tokens=reply.output_tokens, reply=reply)
+
+
+#: parameter adaptations a backend may make after a provider rejected a parameter (``elicit.adapt``)
+ADAPTATIONS = ("max_completion_tokens", "no_temperature", "no_logprobs", "fold_system", "no_seed")
 
 
 @dataclass(frozen=True)
@@ -130,8 +147,17 @@ class Backend(ABC):
     #: True when the engine runs in this process (CPU bound): the runner calls it from a worker thread
     in_process: ClassVar[bool] = False
 
+    #: which of ``ADAPTATIONS`` this backend knows how to apply to its requests
+    supported_adaptations: ClassVar[frozenset[str]] = frozenset()
+
     def __init__(self, spec: ModelSpec):
         self.spec = spec
+        #: which of ``ADAPTATIONS`` are in force for this endpoint (learned from 400s, kept in the store)
+        self.param_adaptations: set[str] = set()
+
+    def build_params(self, request: ChatRequest) -> dict:
+        """The exact provider request body for ``request`` (adaptations applied); batch lines use it too."""
+        raise NotImplementedError(f"{type(self).__name__} has no request body of its own")
 
     def check_ready(self) -> None:
         """Raise ConfigurationError with a one-line fix if the backend cannot run (key, SDK, file)."""
@@ -141,8 +167,10 @@ class Backend(ABC):
         return False
 
     @abstractmethod
-    async def complete(self, request: ChatRequest) -> Completion:
-        """Answer one request. Raise BackendError for failures the runner should retry or record."""
+    async def complete(self, request: ChatRequest) -> "Completion | ProviderReply":
+        """Answer one request: a ProviderReply (the normal form; ``elicit.outcome`` decides what it means), or
+        a Completion (in-process engines that compute a distribution themselves). Raise BackendError for
+        failures the runner should retry or record."""
 
     async def aclose(self) -> None:
         """Release connections or model memory."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from whosevalues.models.base import ConfigurationError
+from whosevalues.models.errors import ProviderError, read_error
 from whosevalues.models.spec import ModelSpec
 
 PROBE_PROMPT = "Reply with one digit from 1 to 5."
@@ -96,21 +97,14 @@ def _is_loopback(url: str) -> bool:
 
 # ---------------------------------------------------------------- reading an answer
 
-def _error_text(body: str) -> str:
-    """The provider's error message (every common shape), one line, short."""
-    try:
-        parsed: Any = json.loads(body)
-    except ValueError:
-        return " ".join(body.split())[:80]
-    if isinstance(parsed, list) and parsed:  # Gemini's array-wrapped errors
-        parsed = parsed[0]
-    if isinstance(parsed, dict):
-        inner = parsed.get("error", parsed)
-        if isinstance(inner, dict):
-            parsed = inner.get("message") or inner.get("msg") or inner
-        else:
-            parsed = inner if isinstance(inner, str) else parsed.get("message") or parsed.get("detail") or parsed
-    return " ".join(str(parsed).split())[:80]
+def _error(answer: HttpAnswer) -> ProviderError:
+    """The provider's error, read by the one reader every backend uses (every known body shape)."""
+    return read_error(answer.status, answer.body)
+
+
+def _short(message: str, limit: int = 80) -> str:
+    message = " ".join(message.split())
+    return message if len(message) <= limit else message[: limit - 3] + "..."
 
 
 def _logprobs_in(body: str) -> str:
@@ -137,15 +131,18 @@ def _key_word(status: int, key_sent: bool) -> str:
 
 
 def _openai_result(spec: ModelSpec, answer: HttpAnswer, key_sent: bool) -> CheckResult:
-    status, body = answer.status, answer.body
+    status = answer.status
     key = _key_word(status, key_sent)
     if status == 200:
-        return CheckResult(spec.id, True, key, _logprobs_in(body))
-    message = _error_text(body)
+        return CheckResult(spec.id, True, key, _logprobs_in(answer.body))
+    error = _error(answer)
+    message = _short(error.message)
     if status in (401, 403):
         return CheckResult(spec.id, True, key, "?", f"HTTP {status}: {message}")
-    if status == 400 and "logprob" in message.lower():
-        return CheckResult(spec.id, True, key, "no", "rejects logprobs")
+    if error.param in ("logprobs", "top_logprobs"):
+        return CheckResult(spec.id, True, key, "no", f"rejects {error.param}")
+    if error.param:  # e.g. max_tokens on a reasoning model: the run adapts; logprobs stay unknown here
+        return CheckResult(spec.id, True, key, "?", f"rejects {error.param} (the run adapts)")
     if status == 404:
         return CheckResult(spec.id, True, "?", "?", f"HTTP 404 (model or path unknown): {message}")
     if status == 429:
@@ -179,7 +176,7 @@ def _probe_listing(spec: ModelSpec, url: str, headers: dict[str, str], key: str 
         answer = _request(url, headers, None, timeout)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         return _unreachable(spec, exc, url.split("/v1")[0])
-    message = _error_text(answer.body) if answer.status != 200 else ""
+    message = _short(_error(answer).message) if answer.status != 200 else ""
     key_rejected = answer.status in (401, 403) or (answer.status == 400 and "api key" in message.lower())
     key_word = ("rejected" if key else "not set") if key_rejected else ("accepted" if key else "?")
     note = "" if answer.status == 200 else f"HTTP {answer.status}: {message}"

@@ -12,14 +12,15 @@ whose ``content`` is ``{}``, missing, or ``{"role": "model"}`` with no ``parts``
 MAX_TOKENS spent on hidden thinking); thought parts (``"thought": true``) beside the answer; thinking
 tokens in ``usageMetadata.thoughtsTokenCount``, outside ``candidatesTokenCount``.
 
-Thinking (``ModelSpec.thinking``); Gemini 2.5 and 3 think by default, and thinking tokens count against
-``max_output_tokens``:
-- ``default``: nothing sent; the model thinks as Google configured it (dynamic thinking).
+Thinking (``ModelSpec.thinking``); Gemini 2.5 and later think by default, and thinking tokens count against
+``max_output_tokens`` (catalog.toml's header and notes give each model's documented levels):
+- ``default``: nothing sent; the model thinks as Google configured it (dynamic thinking, or level medium).
 - ``off``: 2.5 Flash / Flash-Lite ``thinking_budget=0``. 2.5 Pro cannot turn thinking off: its smallest
-  budget, 128, is sent and the reply says so. Gemini 3 uses ``thinking_level`` and cannot turn it off
-  either: the lowest level (``minimal`` on Flash, ``low`` on Pro) is sent, and the reply says so.
-- ``on``: 2.5 a ``thinking_budget`` (at least 1,024) with room above it for the answer; 3 ``thinking_level
-  high``; both with ``include_thoughts`` so the thought summary is stored as the reasoning text.
+  budget, 128, is sent and the reply says so. Gemini 3 and later use ``thinking_level`` (``thinking_budget``
+  is not accepted by 4) and no level turns thinking off: the lowest one (``minimal`` on Gemini 3 Flash,
+  ``low`` elsewhere; 3.8 Flash dropped ``minimal``) is sent, and the reply says so.
+- ``on``: 2.5 a ``thinking_budget`` (at least 1,024) with room above it for the answer; 3 and later
+  ``thinking_level high``; both with ``include_thoughts`` so the thought summary is stored as reasoning.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ _FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "MALFORMED_FUNCTION_CALL": "e
 _FILTER_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY",
                    "MODEL_ARMOR", "JAILBREAK", "OTHER_BLOCKED"}
 _THINKS = re.compile(r"gemini-(2\.5|[3-9])")
+# only Gemini 3 Flash had a "minimal" level (3.8 Flash dropped it; Pro and 4 start at "low")
+_HAS_MINIMAL = re.compile(r"gemini-3-flash(?![.\d])")
 
 
 # ---------------------------------------------------------------- translation (REST JSON, camelCase)
@@ -153,9 +156,10 @@ def thinking_config(spec: ModelSpec, max_tokens: int) -> tuple[dict[str, Any] | 
     generation_3 = not model.startswith("gemini-2.5")
     if spec.thinking == "off":
         if generation_3:
-            level = "MINIMAL" if "flash" in model else "LOW"
+            level = "MINIMAL" if _HAS_MINIMAL.search(model) else "LOW"
             return ({"thinking_level": level}, max_tokens,
-                    [f"{spec.id}: Gemini 3 cannot turn thinking off; the lowest level, {level.lower()}, was used"])
+                    [f"{spec.id}: thinking cannot be turned off on this model; the lowest level, "
+                     f"{level.lower()}, was used"])
         if "pro" in model:
             return ({"thinking_budget": PRO_25_MIN_BUDGET}, max(max_tokens, PRO_25_MIN_BUDGET + ANSWER_ROOM),
                     [f"{spec.id}: Gemini 2.5 Pro cannot turn thinking off; its smallest budget, "

@@ -7,28 +7,31 @@ The SDK's own retries are switched off (``max_retries=0``): ``elicit.limits`` re
 ``Retry-After`` and the attempt cap are the same for every provider. We read the raw HTTP body ourselves
 (``with_raw_response``) so that a malformed or surprising body is kept verbatim for the store.
 
-Distribution mode (one request gives the answer distribution): ``logprobs=True, top_logprobs=20,
-max_tokens=2``. The distribution is read from the first generated position: every top-20 token that is an
-integer on the scale once whitespace is stripped (" 3", "3") adds its probability to that value;
-``valid_mass`` is the total before renormalising. On 1-10 scales a tokenizer that spells "10" as "1"+"0"
-makes "1" ambiguous. When the sampled first token is "1", the second position gives P("0" | "1") and the
-"1" mass is split between 1 and 10 exactly. Otherwise the split cannot be read from this response; the
-"1" mass goes to 1 and ``extra["unsplit_one_mass"]`` records how much that was (tokenizers with a
-single "10" token, like OpenAI's and Llama 3's, never need the split).
+The backend only translates: it builds the request body (:meth:`OpenAICompatibleBackend.build_params`, with
+the endpoint's learned adaptations and the model's thinking setting; batch lines use the same body) and turns
+the response into a ``ProviderReply`` (``models.openai_format.translate_chat_completion``). What the reply
+means (refusal, budget ran out, which position holds the answer, whether a distribution is trustworthy) is
+decided in ``elicit.outcome``, the same for every provider.
+
+Distribution mode asks for ``logprobs=True, top_logprobs=20`` and a few tokens (``DISTRIBUTION_TOKENS``), so
+that formatting before the number (``**``, a quote, ``Answer:``) still leaves the answer position in reach.
+
+Thinking (``ModelSpec.thinking``) is mapped per provider, recognised from the ``base_url`` host
+(:func:`thinking_params`; README "Reasoning models" gives each provider's default and why).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import math
 import os
-import re
 from typing import Any, Iterable
 from urllib.parse import urlparse
 
-from whosevalues.models.base import BackendError, ChatRequest, Completion
+from whosevalues.elicit.distribution import distribution_from_positions  # noqa: F401 - the old import path
+from whosevalues.models.base import ADAPTATIONS, BackendError, ChatRequest, Completion, ProviderReply
 from whosevalues.models.errors import ProviderError, ProviderHTTPError, read_error
+from whosevalues.models.openai_format import translate_chat_completion
 # parse_retry_after, redact, require_key, import_sdk and PLACEHOLDER_KEY lived here first; still importable from here
 from whosevalues.models.remote import (  # noqa: F401
     PLACEHOLDER_KEY, RemoteBackend, import_sdk, is_retryable_status, parse_retry_after, redact, require_key,
@@ -36,49 +39,13 @@ from whosevalues.models.remote import (  # noqa: F401
 from whosevalues.models.spec import ModelSpec
 
 TOP_LOGPROBS = 20
-_INTEGER_TOKEN = re.compile(r"^\s*(\d+)\s*$")
+#: tokens asked for in distribution mode: room for formatting before the number and the 1/10 split after it
+DISTRIBUTION_TOKENS = 6
 # public hosts known to honour ``seed``; other hosted APIs may reject unknown fields
 _SEED_HOSTS = ("api.openai.com", "dashscope", "fireworks.ai", "api.deepseek.com")
 
 
-# ---------------------------------------------------------------- helpers (Gemini reads logprobs the same way)
-
-def distribution_from_positions(positions: list[dict[str, float]], chosen: list[str],
-                                scale_min: int, scale_max: int) -> tuple[dict[int, float], float, dict]:
-    """Answer distribution from per-position top token probabilities (see the module docstring).
-
-    ``positions[i]`` maps token text -> probability at generated position i; ``chosen[i]`` is the token
-    actually generated there. Returns (renormalised distribution over the whole scale, valid mass, extra).
-    """
-    if not positions:
-        raise BackendError("no token probabilities in the response", retryable=True)
-    mass = {value: 0.0 for value in range(scale_min, scale_max + 1)}
-    extra: dict[str, Any] = {}
-    first = positions[0]
-    has_ten_token = any(_as_int(token) == 10 for token in first)
-    for token, prob in first.items():
-        value = _as_int(token)
-        if value is not None and value in mass:
-            mass[value] += prob
-    needs_split = scale_max >= 10 and 1 in mass and 10 in mass and not has_ten_token and mass[1] > 0
-    if needs_split:
-        if chosen and _as_int(chosen[0]) == 1 and len(positions) > 1:
-            p_zero = sum(p for t, p in positions[1].items() if t.strip() == "0")
-            one = mass[1]
-            mass[1], mass[10] = one * (1 - p_zero), mass[10] + one * p_zero
-            extra["one_split_p_zero"] = p_zero
-        else:
-            extra["unsplit_one_mass"] = mass[1]
-    valid = sum(mass.values())
-    if valid <= 0:
-        return {value: 0.0 for value in mass}, 0.0, extra
-    return {value: p / valid for value, p in mass.items()}, min(valid, 1.0), extra
-
-
-def _as_int(token: str) -> int | None:
-    match = _INTEGER_TOKEN.match(token)
-    return int(match.group(1)) if match else None
-
+# ---------------------------------------------------------------- helpers
 
 def is_local_url(url: str | None) -> bool:
     """Loopback or private-network hosts: self-hosted servers that usually need no key."""
@@ -103,6 +70,7 @@ class OpenAICompatibleBackend(RemoteBackend):
     extra_name = "openai"
     default_key_env = "OPENAI_API_KEY"
     api_model_example = "<name the server knows>"
+    supported_adaptations = frozenset(ADAPTATIONS)
 
     # -- configuration
 
@@ -122,31 +90,46 @@ class OpenAICompatibleBackend(RemoteBackend):
 
     # -- requests
 
-    def _params(self, request: ChatRequest, *, max_tokens: int, logprobs: int | None) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "model": self.spec.api_model,
-            "messages": [{"role": "system", "content": request.system},
-                         {"role": "user", "content": request.user}],
-            "max_tokens": max_tokens,
-        }
-        if request.temperature is not None:
-            params["temperature"] = request.temperature
-        if self._sends_seed():
-            params["seed"] = request.seed
-        if logprobs is not None:
+    def build_params(self, request: ChatRequest) -> dict[str, Any]:
+        """The exact request body for ``request``: adaptations in force and the thinking setting applied."""
+        distribution = request.mode == "distribution" and "no_logprobs" not in self.param_adaptations
+        max_tokens = max(request.max_tokens, DISTRIBUTION_TOKENS) if distribution else request.max_tokens
+        return self._params(request.system, request.user, max_tokens=max_tokens,
+                            logprobs=TOP_LOGPROBS if distribution else None,
+                            temperature=request.temperature, seed=request.seed)
+
+    def _params(self, system: str | None, user: str, *, max_tokens: int, logprobs: int | None,
+                temperature: float | None = None, seed: int | None = None) -> dict[str, Any]:
+        adapted = self.param_adaptations
+        if system and "fold_system" in adapted:
+            messages = [{"role": "user", "content": f"{system}\n\n{user}"}]
+        else:
+            messages = ([{"role": "system", "content": system}] if system else []) + \
+                       [{"role": "user", "content": user}]
+        params: dict[str, Any] = {"model": self.spec.api_model, "messages": messages}
+        params["max_completion_tokens" if "max_completion_tokens" in adapted else "max_tokens"] = max_tokens
+        if temperature is not None and "no_temperature" not in adapted:
+            params["temperature"] = temperature
+        if seed is not None and self._sends_seed() and "no_seed" not in adapted:
+            params["seed"] = seed
+        if logprobs is not None and "no_logprobs" not in adapted:
             params["logprobs"] = True
             params["top_logprobs"] = logprobs
-        if self.spec.extra_body:
-            params["extra_body"] = dict(self.spec.extra_body)
+        thinking = thinking_params(self.spec)
+        params.update(thinking.top_level)
+        extra_body = {**thinking.extra_body, **self.spec.extra_body}
+        if extra_body:
+            params["extra_body"] = extra_body
         return params
 
-    async def _post(self, params: dict[str, Any]) -> tuple[dict, str]:
-        """Send one request; return (parsed body, raw body) or raise BackendError."""
+    async def _post(self, params: dict[str, Any]) -> tuple[Any, str, int]:
+        """Send one request; return (parsed body or None, raw body, HTTP status) or raise BackendError."""
         openai = self.sdk()
         key = self._key()
         try:
             response = await self.client().chat.completions.with_raw_response.create(**params)
             raw = response.http_response.text
+            status = response.http_response.status_code
         except openai.APIStatusError as exc:
             raise self._status_error(exc, key) from None
         except openai.APITimeoutError:
@@ -162,9 +145,7 @@ class OpenAICompatibleBackend(RemoteBackend):
         except ValueError:
             raise BackendError(f"malformed JSON in the response ({len(raw)} bytes)", retryable=True,
                                status=200, raw=raw) from None
-        if not isinstance(body, dict):
-            raise BackendError("response body is not a JSON object", retryable=True, status=200, raw=raw)
-        return body, raw
+        return body, raw, status
 
     def _status_error(self, exc: Any, key: str) -> BackendError:
         """An HTTP error read by ``models.errors`` (every provider's error shape; see there)."""
@@ -184,70 +165,101 @@ class OpenAICompatibleBackend(RemoteBackend):
         return ProviderHTTPError(message, error, raw=raw)
 
     async def complete(self, request: ChatRequest) -> Completion:
-        distribution = request.mode == "distribution"
-        params = self._params(request, max_tokens=2 if distribution else request.max_tokens,
-                              logprobs=TOP_LOGPROBS if distribution else None)
+        return Completion.from_reply(await self.reply(self.build_params(request)))
+
+    async def reply(self, params: dict[str, Any]) -> ProviderReply:
+        """Send a request body and translate the answer. A 400 from the provider's content filter is a reply
+        (``content_filter``); a body with no usable choice is a retryable error (the store keeps it)."""
         try:
-            body, raw = await self._post(params)
+            body, raw, status = await self._post(params)
         except BackendError as exc:
             if exc.status == 400 and _is_content_filter(exc.raw):
-                return Completion(text="", raw=exc.raw, finish_reason="content_filter",
-                                  extra={"status": 400})
+                return ProviderReply(answer_text="", finish_reason="content_filter",
+                                     provider_finish_reason="http_400", refusal_reason=_filter_reason(exc.raw),
+                                     raw=exc.raw, http_status=400)
             raise
-        return self._completion(body, raw, request)
+        reply = translate_chat_completion(body, raw, status)
+        if reply.finish_reason == "error":
+            problem = reply.extra.get("problem") or reply.refusal_reason or "no usable choice"
+            raise BackendError(f"broken response: {problem}", retryable=True, status=status, raw=raw)
+        return reply
 
-    def _completion(self, body: dict, raw: str, request: ChatRequest) -> Completion:
-        choices = body.get("choices")
-        if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
-            raise BackendError("response has no choices", retryable=True, status=200, raw=raw)
-        choice = choices[0]
-        message = choice.get("message") or {}
-        finish = choice.get("finish_reason")
-        usage = body.get("usage") or {}
-        completion = Completion(raw=raw, finish_reason=finish, input_tokens=usage.get("prompt_tokens"),
-                                output_tokens=usage.get("completion_tokens"))
-        text = message.get("content")
-        if finish == "content_filter":
-            completion.text = text or ""
-            return completion
-        if text is None and message.get("refusal"):
-            completion.text, completion.finish_reason = "", "content_filter"
-            completion.extra["refusal"] = message["refusal"]
-            return completion
-        completion.text = text if text is not None else ""
-        if request.mode == "distribution":
-            positions, chosen = _top_logprobs(choice, raw)
-            dist, valid, extra = distribution_from_positions(positions, chosen, request.scale_min,
-                                                             request.scale_max)
-            completion.distribution, completion.valid_mass = dist, valid
-            completion.extra.update(extra)
-        return completion
+    async def probe_replies(self, prompts: list[str]) -> list[ProviderReply]:
+        """Small requests asking for token probabilities (``elicit.probe`` decides what they show).
+
+        The endpoint's adaptations apply; a 400 naming a parameter is raised for the caller to adapt."""
+        replies = []
+        for prompt in prompts:
+            params = self._params(None, prompt, max_tokens=PROBE_TOKENS, logprobs=5)
+            replies.append(await self.reply(params))
+        return replies
 
     async def _probe_distribution(self) -> bool:
-        """A one-token request asking for top_logprobs."""
-        params = {"model": self.spec.api_model, "max_tokens": 1, "logprobs": True, "top_logprobs": 5,
-                  "messages": [{"role": "user", "content": "Reply with one digit from 1 to 5."}]}
-        if self.spec.extra_body:
-            params["extra_body"] = dict(self.spec.extra_body)
-        body, raw = await self._post(params)
-        positions, _ = _top_logprobs((body.get("choices") or [{}])[0], raw)
-        return bool(positions and positions[0])
+        replies = await self.probe_replies([PROBE_PROMPTS[0]])
+        return bool(replies and replies[0].positions)
 
 
-def _top_logprobs(choice: dict, raw: str) -> tuple[list[dict[str, float]], list[str]]:
-    content = ((choice or {}).get("logprobs") or {}).get("content") or []
-    positions: list[dict[str, float]] = []
-    chosen: list[str] = []
-    for entry in content:
-        tops: dict[str, float] = {}
-        for top in entry.get("top_logprobs") or []:
-            token, logprob = top.get("token"), top.get("logprob")
-            if token is None or logprob is None or not math.isfinite(logprob):
-                continue
-            tops[token] = tops.get(token, 0.0) + math.exp(logprob)
-        positions.append(tops)
-        chosen.append(entry.get("token") or "")
-    return positions, chosen
+#: the mode probe's prompts (answers on a 1-5 scale) and its token budget
+PROBE_PROMPTS = (
+    "On a scale from 1 to 5, how much do you like rainy days? Reply with one digit only.",
+    "On a scale from 1 to 5, how important is punctuality? Reply with one digit only.",
+    "On a scale from 1 to 5, how much do you enjoy crowded places? Reply with one digit only.",
+)
+PROBE_TOKENS = DISTRIBUTION_TOKENS
+
+
+# ---------------------------------------------------------------- thinking, per provider
+
+class ThinkingParams:
+    """Body fields turning thinking on or off: ``top_level`` fields and ``extra_body`` fields."""
+
+    def __init__(self, top_level: dict | None = None, extra_body: dict | None = None, note: str | None = None):
+        self.top_level, self.extra_body, self.note = top_level or {}, extra_body or {}, note
+
+
+def provider_family(spec: ModelSpec) -> str:
+    """Which provider's conventions an endpoint follows, from the ``base_url`` host."""
+    base = spec.base_url or "https://api.openai.com/v1"
+    host = (urlparse(base).hostname or "").lower()
+    for needle, family in _FAMILIES:
+        if needle in host:
+            return family
+    return "self-hosted" if is_local_url(base) else "other"
+
+
+_FAMILIES = (("api.openai.com", "openai"), ("openai.azure.com", "openai"), ("deepseek.com", "deepseek"),
+             ("dashscope", "dashscope"), ("aliyuncs.com", "dashscope"), ("bigmodel.cn", "zhipu"),
+             ("z.ai", "zhipu"), ("moonshot", "moonshot"))
+
+
+def thinking_params(spec: ModelSpec) -> ThinkingParams:
+    """The provider's switch for ``spec.thinking`` (``default``: send nothing, the provider decides)."""
+    if spec.thinking == "default":
+        return ThinkingParams()
+    on = spec.thinking == "on"
+    family = provider_family(spec)
+    model = (spec.api_model or "").lower()
+    if family == "openai":
+        if on:
+            return ThinkingParams()
+        lowest = "minimal" if model.startswith("gpt-5") else "low"
+        if not (model.startswith("gpt-5") or model.startswith("o")):
+            return ThinkingParams(note=f"{spec.id}: thinking off: {spec.api_model} does not reason")
+        return ThinkingParams({"reasoning_effort": lowest},
+                              note=f"{spec.id}: thinking off as far as OpenAI allows (reasoning_effort {lowest})")
+    if family == "deepseek":
+        target = "deepseek-reasoner" if on else "deepseek-chat"
+        return ThinkingParams({"model": target},
+                              note=f"{spec.id}: thinking {'on' if on else 'off'}: DeepSeek's {target} is asked "
+                                   f"(DeepSeek switches thinking by model name)")
+    if family == "dashscope":
+        return ThinkingParams(extra_body={"enable_thinking": on})
+    if family == "zhipu":
+        return ThinkingParams(extra_body={"thinking": {"type": "enabled" if on else "disabled"}})
+    if family == "self-hosted":
+        return ThinkingParams(extra_body={"chat_template_kwargs": {"enable_thinking": on}})
+    return ThinkingParams(note=f"{spec.id}: thinking {spec.thinking} was asked, but this provider "
+                               f"({spec.base_url}) has no known switch; its default applies")
 
 
 def _response_text(response: Any) -> str | None:
@@ -262,6 +274,12 @@ def _error_message(error: ProviderError) -> str:
     if error.param and error.param not in error.message:
         return f"{error.message} (parameter: {error.param})"
     return error.message
+
+
+def _filter_reason(raw: str | None) -> str | None:
+    """The provider's code and words for a filter block (kept with the refusal)."""
+    error = read_error(400, raw, None)
+    return " ".join(part for part in (error.code, error.message) if part) or raw
 
 
 def _is_content_filter(raw: str | None) -> bool:

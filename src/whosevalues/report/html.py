@@ -11,7 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from whosevalues.report.figures import FigureResult, model_similarity, write_figures
+from whosevalues.report import answers, coverage
+from whosevalues.report.figures import FigureResult, write_figures
+from whosevalues.report.headline import coverage_sentence, headline_sentence, headlines
+from whosevalues.report.inference_section import inference_section
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.report.tables import fmt_number, formatted_tables, table2, write_tables
 
@@ -46,12 +49,13 @@ def write_report(out_dir: Path | str) -> Path:
 
 
 def render_report(out: OutputDir, figures: list[FigureResult]) -> str:
-    from whosevalues.report.whose_values import whose_values_section  # first with more than two countries
+    from whosevalues.report.whose_values import is_world_figure, whose_values_section  # first with > 2 countries
 
     sections = [
-        _header(out), whose_values_section(out, first=True), _headline_section(out), _design_section(out),
-        _models_section(out), _populations_section(out), _figures_section(out, figures),
-        whose_values_section(out, first=False), _tables_section(out),
+        _header(out), whose_values_section(out, figures, first=True), _headline_section(out), _design_section(out),
+        _models_section(out), _populations_section(out),
+        _figures_section(out, [f for f in figures if not is_world_figure(f)]),
+        whose_values_section(out, figures, first=False), _tables_section(out), inference_section(out),
         _exclusions_section(out), _prompts_section(out), _provenance_section(out),
     ]
     body = "\n".join(s for s in sections if s)
@@ -90,41 +94,24 @@ def _header(out: OutputDir) -> str:
 
 
 def headline(out: OutputDir) -> list[str]:
-    """One sentence per survey, computed from the per-model similarities."""
-    sentences = []
-    for survey in out.surveys():
-        data = model_similarity(out, survey)
-        if data is None or data.empty:
-            continue
-        sentences.append(_headline_for(data, survey_label(survey)))
-    return sentences
-
-
-def _headline_for(data: pd.DataFrame, label: str) -> str:
-    per_model = data.pivot_table(index="model", columns="population", values="mean")
-    overall = per_model.mean().sort_values(ascending=False)
-    populations = list(overall.index)
-    if len(populations) == 1:
-        return (f"On {label}, the mean cosine similarity of the {len(per_model)} model(s) to "
-                f"{populations[0]} respondents is {fmt_number(overall.iloc[0], 2)} (one population: no comparison).")
-    top, others = populations[0], populations[1:]
-    closest = per_model.idxmax(axis=1)
-    n_closer = int((closest == top).sum())
-    n = len(per_model)
-    who = ("The one model" + f" ({display_name(per_model.index[0])}) is" if n == 1 else
-           f"All {n} models are" if n_closer == n else f"{n_closer} of {n} models are")
-    other_text = f"{others[0]} respondents" if len(others) == 1 else \
-        f"respondents of any other population ({', '.join(others)})"
-    means = " vs ".join(fmt_number(overall[p], 2) for p in populations)
-    return f"{who} closer to {top} respondents than to {other_text} on {label} (mean cosine {means})."
+    """One sentence per survey: which population the models are closer to, with its 95% CI (or "no clear
+    difference"), computed from the per-model similarities (see report/headline.py)."""
+    total = len(out.model_origins())
+    return [headline_sentence(h, total) for h in headlines(out)]
 
 
 def _headline_section(out: OutputDir) -> str:
-    sentences = headline(out)
-    if not sentences:
+    found = headlines(out)
+    if not found:
         return ("<p class=\"headline\">No similarity between LLM and human answers could be computed from this "
                 "directory (see what was left out below).</p>")
-    return "".join(f"<p class=\"headline\">{_e(s)}</p>" for s in sentences)
+    total = len(out.model_origins())
+    parts = [f"<p class=\"headline\">{_e(headline_sentence(h, total))}<br><span class=\"meta\">"
+             f"{_e(coverage_sentence(h))}</span></p>" for h in found]
+    mixed = answers.mixed_mode_warning(out)
+    if mixed:
+        parts.append(f"<p class=\"warning\"><b>Mixed answer modes</b>: {_e(mixed)}</p>")
+    return "".join(parts)
 
 
 def design_gaps(out: OutputDir) -> list[str]:
@@ -193,23 +180,30 @@ def _analysis_notes_html(out: OutputDir) -> str:
     return "<ul>" + "".join(items) + "</ul>" if items else ""
 
 
+def _paper_notes_html(out: OutputDir) -> str:
+    """summary.json's account of what paper-compatible mode did differently, per survey."""
+    items = [f"<li>{_e(survey_label(survey))} {_e(key.upper() if key != 'all' else 'all analyses')}: {_e(note)}</li>"
+             for survey, entry in sorted(out.summary().get("surveys", {}).items()) if isinstance(entry, dict)
+             for key, note in (entry.get("paper_notes") or {}).items()]
+    return f"<p>What paper-compatible mode did as the paper's scripts did:</p><ul>{''.join(items)}</ul>" if items else ""
+
+
 def _design_section(out: OutputDir) -> str:
     design = out.design()
     means = out.item_means()
     rows = [("Surveys", ", ".join(survey_label(s) for s in out.surveys())),
-            ("Models", str(len(design["model"]))), ("LLM origins", ", ".join(design["origin"])),
+            ("Models", f"{len(design['model'])} (which analyses hold which: see \"Models in each analysis\")"),
+            ("LLM origins", ", ".join(design["origin"])),
             ("Prompt languages", ", ".join(design["language"])), ("Personas", ", ".join(design["persona"]))]
-    if means is not None and "n_total" in means:
-        rows.append(("Samples per item and condition", ", ".join(map(str, sorted(means["n_total"].dropna()
-                                                                                 .astype(int).unique())))))
-    rows.append(("Answer mode", "distribution (token probabilities)" if out.item_distributions() is not None
-                 else "sampled answers"))
-    summary = out.summary()
-    if summary.get("paper_compatible"):
-        rows.append(("Paper-compatible mode", "yes: reproduces what the paper's scripts did (ANALYSIS_NOTES.md)"))
+    if means is not None:
+        rows.append(("Samples per item and condition", answers.samples_per_item(out)))
+    rows.append(("Answer mode", answers.mode_summary(out)))
+    if out.summary().get("paper_compatible"):
+        rows.append(("Paper-compatible mode", "yes: reproduces what the paper's scripts did, listed below "
+                                              "(docs/statistics.md of whosevalues, section Paper-compatible mode)"))
     table = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
     gaps = design_gaps(out)
-    fitted = _analysis_notes_html(out)
+    fitted = _analysis_notes_html(out) + _paper_notes_html(out)
     gap_html = ("<h3>What this design leaves out</h3>" + ("<ul>" + "".join(f"<li>{_e(g)}</li>" for g in gaps)
                 + "</ul>" if gaps else "") + (f"<p>The regressions, per survey and research question:</p>{fitted}"
                                               if fitted else "")) if gaps or fitted else ""
@@ -222,14 +216,44 @@ def _models_section(out: OutputDir) -> str:
     from whosevalues.models.catalog import load_catalog
 
     catalog = load_catalog()
+    modes = answers.model_modes(out)
+    models = sorted(out.model_origins().items(), key=lambda kv: (kv[1], display_name(kv[0])))
+    reasons = {model: answers.mode_reason(out, model) for model, _ in models}
+    shared = set(reasons.values()) if len(set(reasons.values())) == 1 else None
     rows = []
-    for model, origin in sorted(out.model_origins().items(), key=lambda kv: (kv[1], display_name(kv[0]))):
+    for model, origin in models:
         spec = catalog.get(model)
-        rows.append({"Model": display_name(model), "id": model, "Origin": origin,
-                     "Company": spec.company if spec and spec.company else ""})
+        row = {"Model": display_name(model), "id": model, "Origin": origin,
+               "Company": spec.company if spec and spec.company else "",
+               "Answer mode": modes.get(model, answers.NOT_RECORDED)}
+        if not shared:
+            row["Why this mode"] = reasons[model]
+        rows.append(row)
     if not rows:
         return ""
-    return "<h2>Models and their origins</h2>" + _table_html(pd.DataFrame(rows))
+    why = f"<p>Every model: {_e(next(iter(shared)))}.</p>" if shared and next(iter(shared)) else ""
+    return "<h2>Models and how they answered</h2>" + _table_html(pd.DataFrame(rows)) + why + _run_notes_html(out)
+
+
+def _run_notes_html(out: OutputDir) -> str:
+    """run_notes.json: what the run itself recorded per model, and its notes; departures as warnings."""
+    notes = out.run_notes()
+    if not notes:
+        return ("<p class=\"meta\">This directory has no run_notes.json (answers not produced by "
+                "<code>whosevalues run</code> here), so reasoning, model versions, seeds and adaptations are not "
+                "known.</p>")
+    parts = ["<h3>What the run recorded (run_notes.json)</h3>"]
+    general = [str(n) for n in notes.get("notes") or []]
+    if general:
+        parts.append("<ul>" + "".join(f"<li>{_e(n)}</li>" for n in general) + "</ul>")
+    table = answers.run_notes_rows(out)
+    if table is not None:
+        parts.append(_table_html(table))
+    warnings = answers.run_notes_warnings(out)
+    if warnings:
+        parts.append("<p>Departures from the study design:</p><ul class=\"warning\">"
+                     + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>")
+    return "".join(parts)
 
 
 def _populations_section(out: OutputDir) -> str:
@@ -398,42 +422,25 @@ def _tables_section(out: OutputDir) -> str:
     return "".join(parts)
 
 
-def refusal_summary(out: OutputDir) -> pd.DataFrame | None:
-    """Model x survey x condition rows with any invalid or refused answer."""
-    means = out.item_means()
-    if means is None or not {"n_valid", "n_total"} <= set(means.columns):
-        return None
-    means = means.assign(refused=means["refusal_rate"] * means["n_total"] if "refusal_rate" in means else float("nan"),
-                         no_answer=(means["n_valid"] == 0).astype(int))
-    grouped = means.groupby(["model", "survey", "language", "persona"], as_index=False)[
-        ["n_valid", "n_total", "refused", "no_answer"]].sum(min_count=1)
-    grouped = grouped[grouped["n_valid"] < grouped["n_total"]]
-    return pd.DataFrame({
-        "Model": grouped["model"].map(display_name), "Survey": grouped["survey"].map(survey_label),
-        "Language": grouped["language"], "Persona": grouped["persona"],
-        "Valid answers": (grouped["n_valid"] / grouped["n_total"]).map(lambda v: f"{v:.1%}"),
-        "Refusals": (grouped["refused"] / grouped["n_total"]).map(lambda v: "" if pd.isna(v) else f"{v:.1%}"),
-        "Items with no valid answer": grouped["no_answer"].astype(int),
-    })
-
-
 def _exclusions_section(out: OutputDir) -> str:
-    parts = ["<h2>Exclusions and refusals</h2>"]
+    parts = ["<h2>Models in each analysis, exclusions and answer validity</h2>",
+             "<h3>Models in each analysis</h3>", _table_html(coverage.models_table(out))]
     exclusions = out.exclusions()
     if exclusions is not None and len(exclusions):
         shown = exclusions.copy()
         if "model" in shown:
             shown["model"] = shown["model"].astype(str).map(display_name)
-        parts.append("<h3>Models or conditions excluded from an analysis</h3>" + _table_html(shown))
-    else:
+        parts.append("<h3>Exclusions the analysis recorded (exclusions.csv)</h3>" + _table_html(shown))
+    elif not coverage.anyone_left_out(out):
         parts.append("<p>No model or condition was excluded from any analysis.</p>")
-    refusals = refusal_summary(out)
-    if refusals is None:
-        parts.append("<p>item_means.csv does not record valid-answer counts.</p>")
-    elif len(refusals):
-        parts.append("<h3>Conditions with invalid answers or refusals</h3>" + _table_html(refusals))
-    else:
-        parts.append("<p>Every sampled answer was a valid number on the scale.</p>")
+    parts.append("<h3>Answer validity</h3>")
+    for sentence, warning in answers.validity_sentences(out):
+        parts.append(f"<p class=\"warning\">{_e(sentence)}</p>" if warning else f"<p>{_e(sentence)}</p>")
+    table = answers.validity_table(out)
+    if table is not None and len(table):
+        listing = _table_html(table)
+        parts.append(f"<details{' open' if len(table) <= 12 else ''}><summary>Conditions with incomplete validity "
+                     f"({len(table)}), lowest first</summary>{listing}</details>")
     return "".join(parts)
 
 

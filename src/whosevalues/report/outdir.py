@@ -151,6 +151,12 @@ class OutputDir:
         data = self._json("summary.json")
         return data if isinstance(data, dict) else {}
 
+    def run_notes(self) -> dict:
+        """run_notes.json (written by ``run``: per model the answer mode and why, reasoning, adaptations,
+        versions, seed, sample check; see docs/output.md), or {} when absent."""
+        data = self._json("run_notes.json")
+        return data if isinstance(data, dict) else {}
+
     def populations(self) -> list[dict]:
         """populations.json as a list of records, each with at least ``survey`` and ``country``; failing that,
         the populations summary.json records per survey."""

@@ -1,8 +1,8 @@
 """The report's "Whose values" section: every model against every country, and steerability.
 
 It comes first in the report when more than two countries were compared (``world_first``), after the figures
-otherwise. It reads ``countries_<survey>.csv``, ``steerability_<survey>.csv`` and summary.json, draws the
-ranked dot plot and the persona x country heatmap (``figures.world``), and states in one sentence per model
+otherwise. It reads ``countries_<survey>.csv``, ``steerability_<survey>.csv`` and summary.json, shows the
+ranked dot plot and the persona x country heatmap (``figures/world.py``), and states in one sentence per model
 which countries it is closest to and furthest from.
 """
 
@@ -14,8 +14,8 @@ import html
 import pandas as pd
 
 from whosevalues.report.figures import FigureResult
+from whosevalues.report.figures.world import read_countries
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
-from whosevalues.report.figures.world import read_countries, write_world_figures
 
 NO_MAP = ("No world map: no well-kept Python package ships country shapes that need no download when the "
           "report is drawn (cartopy and geodatasets download Natural Earth, geopandas 1.x no longer bundles it, "
@@ -33,12 +33,18 @@ def countries_compared(out: OutputDir) -> int:
     return max(counts, default=0)
 
 
+def is_world_figure(figure: FigureResult) -> bool:
+    """The ranking and steerability figures: shown in this section, not among the paper's figures."""
+    return figure.name.startswith(("countries_", "steerability_"))
+
+
 def world_first(out: OutputDir) -> bool:
     return countries_compared(out) > 2
 
 
-def whose_values_section(out: OutputDir, first: bool) -> str:
-    """The section's HTML when its place is ``first`` (more than two countries) or not; "" elsewhere."""
+def whose_values_section(out: OutputDir, figures: list[FigureResult], first: bool) -> str:
+    """The section's HTML when its place is ``first`` (more than two countries) or not; "" elsewhere.
+    ``figures``: what write_figures drew (the ranking and steerability figures are taken from them)."""
     if first != world_first(out) or countries_compared(out) == 0:
         return ""
     parts = ["<h2 id=\"whose-values\">Whose values: every model against every country</h2>",
@@ -53,19 +59,23 @@ def whose_values_section(out: OutputDir, first: bool) -> str:
             continue
         entry = summary.get(survey, {})
         parts.append(f"<h3>{_e(survey_label(survey))}</h3>")
-        parts.append(_coverage(table))
+        parts.append(_coverage(table, entry.get("countries", {}).get("sources", [])))
         parts.append(_model_sentences(entry.get("countries", {}).get("models", [])))
-        figures = write_world_figures(out, survey)
-        parts.append(_figure_html(figures[0]))
-        parts.append(_steerability_html(entry.get("steerability"), figures[1], survey))
+        drawn = {figure.name: figure for figure in figures}
+        parts.append(_figure_html(drawn.get(f"countries_{survey}")))
+        parts.append(_steerability_html(entry.get("steerability"), drawn.get(f"steerability_{survey}"), survey))
     parts.append(f"<p class=\"meta\">{_e(NO_MAP)}</p>")
     return "".join(parts)
 
 
-def _coverage(table: pd.DataFrame) -> str:
+def _coverage(table: pd.DataFrame, sources: list[dict]) -> str:
     levels = [f"{group['country'].nunique()} at the {level} level"
               for level, group in table.groupby("level", sort=True)]
-    return f"<p>Countries compared: {_e('; '.join(levels))}.</p>"
+    listed = "".join(f"<li>{_e(', '.join(s['countries']))} ({_e(s['level'])} level): {_e(s['source'])}</li>"
+                     for s in sources)
+    return (f"<p>Countries compared: {_e('; '.join(levels))}.</p>"
+            + (f"<details><summary>Where each country's data come from</summary><ul>{listed}</ul></details>"
+               if listed else ""))
 
 
 def lead_sentence(models: list[dict]) -> str | None:
@@ -96,7 +106,9 @@ def _short(model: dict) -> str:
     return sentence.rsplit(" (", 1)[0] + "." if sentence.endswith(").") and model["n_countries"] > 1 else sentence
 
 
-def _figure_html(figure: FigureResult) -> str:
+def _figure_html(figure: FigureResult | None) -> str:
+    if figure is None:
+        return ""
     if figure.skipped_reason:
         return f"<p class=\"skipped\"><b>{_e(figure.name)}</b> left out: {_e(figure.skipped_reason)}</p>"
     png = figure.png.read_bytes()

@@ -3,6 +3,8 @@
 - ``serve_local_openai``: the real llama.cpp OpenAI-compatible server with the embedded model.
 - ``StubOpenAIServer``: a tiny deterministic OpenAI-compatible server (pure throughput, no model).
 - ``FaultProxy``: a seeded fault-injecting reverse proxy (latency, rate limit, 5xx, drops, bad bodies).
+- ``ProviderStubServer``: models that behave as today's providers do (reasoning, 400s naming parameters,
+  inline ``<think>``, one-hot logprobs, markdown, content filters), for end-to-end tests.
 - ``ReplayServer``: answers with recorded HTTP exchanges (Anthropic and Gemini SDK tests).
 
 Everything binds 127.0.0.1 and uses only the standard library.
@@ -16,7 +18,7 @@ _EXPORTS = {
     "FAULTS": "fault_proxy", "FaultProxy": "fault_proxy",
     "LocalServer": "llama_server", "find_embedded_gguf": "llama_server", "serve_local_openai": "llama_server",
     "ReplayServer": "replay", "load_exchanges": "replay",
-    "StubOpenAIServer": "stub_openai",
+    "StubOpenAIServer": "stub_openai", "ProviderStubServer": "stub_providers",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -45,12 +45,12 @@ def figure_distributions(out: OutputDir, survey: str) -> FigureResult:
     name = f"distributions_{survey}"
     label = survey_label(survey)
     caption = (f"Answer distributions ({label}). For each item, the share of respondents giving each answer "
-               f"(dashed, by country) beside the LLMs' answer probabilities (solid, mean over models of each "
-               f"origin; persona none).")
+               f"(dashed, by country) beside the LLMs' answers (solid, mean over models of each origin; persona "
+               f"none): {_llm_side(out)}.")
     data = distribution_data(out, survey)
     if data is None:
-        return _skip(name, caption, f"no answer distributions for {label}: item_distributions.csv is only "
-                                    f"written in distribution mode (`--mode distribution`)")
+        return _skip(name, caption, f"no answer distributions for {label}: item_distributions.csv is absent or "
+                                    f"has no {label} rows (answers given as item means only record no distribution)")
     if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
         return FigureResult(name, paths, caption, data=data)
     items = _item_order(survey, data["item"].unique())
@@ -86,3 +86,16 @@ def figure_distributions(out: OutputDir, survey: str) -> FigureResult:
     fig.suptitle(f"{label}: answer distributions, humans and LLMs", fontsize=9, y=1 - 0.08 / height)
     fig.subplots_adjust(left=0.07, right=0.99, bottom=0.8 / height, top=1 - 0.5 / height, wspace=0.12, hspace=0.6)
     return FigureResult(name, _save(fig, out.path, name, data, survey), caption, data=data)
+
+
+def _llm_side(out: OutputDir) -> str:
+    """What the LLM curves are, by the models' answer modes."""
+    from whosevalues.report.answers import DISTRIBUTION, SAMPLE, model_modes
+
+    modes = set(model_modes(out).values())
+    if modes == {DISTRIBUTION}:
+        return "the probability the model gave each answer, renormalised over the scale"
+    if modes == {SAMPLE}:
+        return "the share of the model's valid sampled answers giving each answer"
+    return ("the probability of each answer for models in distribution mode and the share of valid sampled "
+            "answers for the others, averaged together (mixed modes)")

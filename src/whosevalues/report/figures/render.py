@@ -15,12 +15,14 @@ from whosevalues.report.figures.ratings import figure2
 from whosevalues.report.figures.regressions import figure4, figure5
 from whosevalues.report.figures.similarity import figure1, figure3
 from whosevalues.report.figures.validity import figure_validity
+from whosevalues.report.figures.world import figure_countries, figure_steerability
 from whosevalues.report.outdir import OutputDir
 
 
 # == all of them =================================================================================
 
-FIGURES = (figure1, figure2, figure3, figure4, figure5, figure_validity, figure_distributions)
+FIGURES = (figure1, figure2, figure3, figure4, figure5, figure_validity, figure_distributions, figure_countries,
+           figure_steerability)
 
 
 def write_figures(out_dir: Path | str, workers: int | None = None) -> list[FigureResult]:

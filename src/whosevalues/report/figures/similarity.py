@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from whosevalues.report.figures.common import (
-    PAPER_WIDTH, FigureResult, _grouped_bars, _origin_label, _population_label, _reuse, _save, _skip, _top_legend, _z,
+    PAPER_WIDTH, FigureResult, _grouped_bars, _origin_label, _population_label, _reuse, _save, _skip, _z,
+    colour_of,
 )
 from whosevalues.report.outdir import OutputDir, ci_table, display_name, survey_label
 
@@ -74,6 +75,90 @@ def model_similarity(out: OutputDir, survey: str) -> pd.DataFrame | None:
     return table
 
 
+# == many populations: the closest and furthest few, and the human baselines ===================
+
+HIGHLIGHTED = ("CHN", "USA")
+
+
+def shown_populations(data: pd.DataFrame, few: int, limit: int) -> tuple[list[str], str]:
+    """Every population when at most ``limit``; else CHN and USA and the ``few`` most and least similar (mean
+    similarity over the rows), most similar first. Also a caption sentence saying what was left out."""
+    overall = data.groupby("population")["mean"].mean().sort_values(ascending=False)
+    if len(overall) <= limit:
+        return sorted(overall.index), ""
+    picked = set(overall.index[:few]) | set(overall.index[-few:]) | {p for p in HIGHLIGHTED if p in overall.index}
+    shown = [p for p in overall.index if p in picked]
+    return shown, (f" Showing {len(shown)} of {len(overall)} populations, most similar first: "
+                   f"{' and '.join(p for p in HIGHLIGHTED if p in overall.index) or 'none of CHN and USA'}, and "
+                   f"the {few} most and {few} least similar; every population is in the figure's CSV "
+                   f"(column shown) and in countries_<survey>.csv.")
+
+
+def read_baselines(out: OutputDir, survey: str) -> pd.DataFrame | None:
+    """baselines_<survey>.csv (country, n_respondents, pairwise_cosine, own_mean_cosine_loo,
+    other_mean_cosine) when the analysis wrote it: how similar respondents are to each other."""
+    path = out.path / f"baselines_{survey}.csv"
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    return table if len(table) else None
+
+
+# Reference lines drawn from baselines_<survey>.csv: column, line style, legend text.
+BASELINE_LINES = (
+    ("own_mean_cosine_loo", "-", "respondent vs own country's mean"),
+    ("pairwise_cosine", ":", "two respondents, same country"),
+    ("other_mean_cosine", "--", "respondent vs other countries' mean"),
+)
+BASELINE_GID = "baseline"  # marks the reference lines, which get their own legend under the plot
+
+
+def _draw_baselines(ax, baselines: pd.DataFrame | None, populations: list[str], half_width: float = 0.45) -> bool:
+    """Short black lines over each population's group of bars; True when any was drawn."""
+    if baselines is None:
+        return False
+    rows = baselines.set_index(baselines["country"].astype(str))
+    drawn = set()
+    for x, population in enumerate(populations):
+        if population not in rows.index:
+            continue
+        for column, style, text in BASELINE_LINES:
+            value = rows.loc[population].get(column)
+            if value is None or pd.isna(value):
+                continue
+            lines = ax.hlines(float(value), x - half_width, x + half_width, colors="black", linestyles=style,
+                              lw=1.0, label=None if column in drawn else text, zorder=4)
+            lines.set_gid(BASELINE_GID)
+            drawn.add(column)
+    return bool(drawn)
+
+
+def _with_baselines(data: pd.DataFrame, baselines: pd.DataFrame | None) -> pd.DataFrame:
+    """The plotted rows with each population's baselines as extra columns (``baseline_<column>``)."""
+    if baselines is None:
+        return data
+    columns = {column: f"baseline_{column}" for column, _, _ in BASELINE_LINES}
+    extra = baselines.set_index(baselines["country"].astype(str))[list(columns)].rename(columns=columns)
+    return data.join(extra, on="population")
+
+
+def _legends(fig, ax, title: str) -> None:
+    """The bars' legend above the plot (with the title), the human baselines' legend under it."""
+    handles, labels = ax.get_legend_handles_labels()
+    is_line = [getattr(h, "get_gid", lambda: None)() == BASELINE_GID for h in handles]
+    bars = [(h, t) for h, t, line in zip(handles, labels, is_line) if not line]
+    lines = [(h, t) for h, t, line in zip(handles, labels, is_line) if line]
+    fig.legend(*zip(*bars), title=title, title_fontsize=9, loc="outside upper center", ncol=min(len(bars), 4),
+               frameon=False)
+    if lines:
+        fig.legend(*zip(*lines), title="Human baselines (baselines_<survey>.csv)", title_fontsize=7.5,
+                   loc="outside lower center", ncol=min(len(lines), 3), frameon=False)
+
+
+def _population_tick(population: str, many: bool) -> str:
+    return population if many else _population_label(population)
+
+
 # == Figure 1 ====================================================================================
 
 def fig1_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
@@ -99,17 +184,40 @@ def figure1(out: OutputDir, survey: str) -> FigureResult:
     caption += (" over respondent x model pairs." if unit != "model" else
                 " over models. No respondent-level similarities were computed for this design, so each "
                 "model's similarity is the cosine between its (z-scored) item means and the population's.")
-    if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
-        return FigureResult(name, paths, caption, data=data)
-    populations, origins = sorted(data["population"].unique()), sorted(data["origin"].unique())
-    fig, ax = plt.subplots(figsize=(min(PAPER_WIDTH, 2.4 + 1.6 * len(populations)), 3.0), layout="constrained")
+    populations, left_out = shown_populations(data, few=4, limit=6)
+    caption += left_out
+    baselines = read_baselines(out, survey)
+    data = _with_baselines(data.assign(shown=data["population"].isin(populations)), baselines)
+    plotted = data
+    if (paths := _reuse(out.path, name, plotted, survey)) is not None:  # drawn before from the same inputs
+        return FigureResult(name, paths, caption + _baseline_caption(baselines), data=data)
+    origins = sorted(data["origin"].unique())
+    many = len(populations) > 4
+    width = min(PAPER_WIDTH, 2.4 + (0.55 if many else 1.6) * len(populations))
+    if baselines is not None:  # room for the baselines' legend on one line
+        width = max(width, PAPER_WIDTH)
+    fig, ax = plt.subplots(figsize=(width, 3.0), layout="constrained")
     _grouped_bars(ax, data, group="population", hue="origin", groups=populations, hues=origins,
                   hue_label=_origin_label)
-    ax.set_xticks(range(len(populations)), [_population_label(p) for p in populations])
+    with_baselines = _draw_baselines(ax, baselines, populations)
+    ax.set_xticks(range(len(populations)), [_population_tick(p, many) for p in populations],
+                  rotation=45 if many else 0, ha="right" if many else "center")
+    for tick, population in zip(ax.get_xticklabels(), populations):
+        if many and population in HIGHLIGHTED:
+            tick.set_fontweight("bold")
     ax.set_ylabel("Mean cosine similarity")
-    ax.set_xlabel("Human population")
-    _top_legend(fig, ax, f"{label}: similarity of LLMs to each population")
-    return FigureResult(name, _save(fig, out.path, name, data, survey), caption, data=data)
+    ax.set_xlabel("Human population" + (" (most similar first)" if many else ""))
+    _legends(fig, ax, f"{label}: similarity of LLMs to each population")
+    caption += _baseline_caption(baselines if with_baselines else None)
+    return FigureResult(name, _save(fig, out.path, name, plotted, survey), caption, data=data)
+
+
+def _baseline_caption(baselines: pd.DataFrame | None) -> str:
+    if baselines is None:
+        return ""
+    return (" Black lines: human baselines from baselines_<survey>.csv (solid: a respondent vs the mean of the "
+            "other respondents of the same country; dotted: two respondents of the same country; dashed: a "
+            "respondent vs the other countries' mean).")
 
 
 # == Figure 3 ====================================================================================
@@ -140,11 +248,20 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
     if reference is None:
         caption = caption.split(" (B)")[0] + f" (Panel B is left out: reference_similarity_{survey}.csv is " \
                                               f"missing, it needs individual respondents.)"
+    populations, left_out = shown_populations(data, few=1, limit=4)
+    caption += left_out
+    data = data.assign(shown=data["population"].isin(populations))
+    if reference is not None:
+        kept = [f"Human {p}" for p in populations]
+        reference = reference[reference["population"].isin(populations) & (
+            reference["reference"].isin(kept) | reference["reference"].str.startswith("LLM"))]
+    baselines = read_baselines(out, survey)
+    data = _with_baselines(data, baselines)
     out_data = data if reference is None else pd.concat([data.assign(panel="A"), reference.assign(panel="B")])
     if (paths := _reuse(out.path, name, out_data, survey)) is not None:  # drawn before from the same inputs
-        return FigureResult(name, paths, caption, data=data)
+        return FigureResult(name, paths, caption + _fig3_baseline_caption(baselines), data=data)
+    data = data[data["shown"]]
     models = data.sort_values(["origin", "display_name"])[["model", "display_name", "origin"]].drop_duplicates()
-    populations = sorted(data["population"].unique())
     width_a = min(PAPER_WIDTH * (0.7 if reference is not None else 1), 1.5 + 0.35 * len(models) * len(populations) ** 0.5)
     ncols = 2 if reference is not None else 1
     fig, axes = plt.subplots(1, ncols, figsize=(PAPER_WIDTH if ncols == 2 else max(width_a, 3.0), 3.6),
@@ -155,6 +272,7 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
     _shade_origins(ax, models)
     _grouped_bars(ax, plot, group="model", hue="population", groups=list(models["model"]), hues=populations,
                   hue_label=_population_label)
+    with_baselines = _fig3_baselines(ax, baselines, populations)
     many = len(models) > 3  # a few names fit horizontally; rotated, one name would waste half the figure
     ax.set_xticks(range(len(models)), models["display_name"], rotation=60 if many else 0,
                   ha="right" if many else "center")
@@ -168,8 +286,31 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
         ax_b.set_xticks(range(len(refs)), refs, rotation=45, ha="right")
         ax_b.set_title("B. Mean-rating references", loc="left", pad=12)
         ax_b.set_ylabel("Mean cosine similarity")
-    _top_legend(fig, ax, f"{label}: similarity of each LLM to each population")
+    _legends(fig, ax, f"{label}: similarity of each LLM to each population")
+    caption += _fig3_baseline_caption(baselines if with_baselines else None)
     return FigureResult(name, _save(fig, out.path, name, out_data, survey), caption, data=data)
+
+
+def _fig3_baselines(ax, baselines: pd.DataFrame | None, populations: list[str]) -> bool:
+    """One dashed line across panel A per population: its respondents vs their country's mean (leave-one-out)."""
+    if baselines is None:
+        return False
+    rows = baselines.set_index(baselines["country"].astype(str))
+    drawn = False
+    for population in populations:
+        if population in rows.index and pd.notna(rows.loc[population, "own_mean_cosine_loo"]):
+            ax.axhline(float(rows.loc[population, "own_mean_cosine_loo"]), color=colour_of(population, populations),
+                       ls="--", lw=0.9, zorder=4, label=f"{population}: respondent vs own country's mean",
+                       gid=BASELINE_GID)
+            drawn = True
+    return drawn
+
+
+def _fig3_baseline_caption(baselines: pd.DataFrame | None) -> str:
+    if baselines is None:
+        return ""
+    return (" Dashed lines in A: human baseline, the mean cosine of a respondent with the mean of the other "
+            "respondents of the same country (baselines_<survey>.csv).")
 
 
 def _shade_origins(ax, models: pd.DataFrame) -> None:

@@ -1,4 +1,5 @@
-"""Answer validity and refusals per model and condition."""
+"""Answer validity and refusals per model and condition, each model in the terms of its answer mode (see
+whosevalues.report.answers): valid samples, probability on valid answers, or what the answers file records."""
 
 from __future__ import annotations
 
@@ -7,52 +8,70 @@ import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
+from whosevalues.report.answers import validity_data as _validity_rows
 from whosevalues.report.figures.common import PAPER_WIDTH, FigureResult, _reuse, _save, _skip
-from whosevalues.report.outdir import OutputDir, display_name, survey_label
+from whosevalues.report.outdir import OutputDir, survey_label
 
+PANEL_TITLES = {
+    "samples": "Valid sampled answers",
+    "mass": "Probability on valid answers\n(distribution mode)",
+    "recorded": "Samples not missing\n(1 - prop_na, from the file)",
+}
 
-# == Validity and refusals =======================================================================
 
 def validity_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
-    means = out.survey_means(survey)
-    if not len(means) or not {"n_valid", "n_total"} <= set(means.columns):
+    """Per model x condition: the validity measure of its mode (``measure``, ``valid``) and refusal_rate."""
+    data = _validity_rows(out, survey)
+    if data is None:
         return None
-    means = means.assign(refusals=means["refusal_rate"] * means["n_total"] if "refusal_rate" in means else np.nan)
-    grouped = means.groupby(["model", "language", "persona"], as_index=False)[["n_valid", "n_total", "refusals"]].sum(min_count=1)
-    grouped["valid_share"] = grouped["n_valid"] / grouped["n_total"]
-    grouped["refusal_rate"] = grouped["refusals"] / grouped["n_total"]
-    grouped["display_name"] = grouped["model"].map(display_name)
-    return grouped.drop(columns="refusals")
+    return data.assign(condition=data["language"] + " / " + data["persona"])
 
 
 def figure_validity(out: OutputDir, survey: str) -> FigureResult:
     name = f"validity_{survey}"
     label = survey_label(survey)
-    caption = (f"Answer validity ({label}). Share of sampled answers that hold a number on the scale (left) and "
-               f"share of answers detected as refusals (right), per model and condition (language / persona), "
-               f"over all items and samples.")
     data = validity_data(out, survey)
-    if data is None:
-        return _skip(name, caption, f"item_means.csv has no n_valid/n_total columns for {label}")
-    data = data.assign(condition=data["language"] + " / " + data["persona"])
+    caption = f"Answer validity ({label}), per model and condition (language / persona), over all items: "
+    if data is None or (data["measure"] == "unknown").all():
+        return _skip(name, caption, f"how many of the {label} answers were valid is unknown: the answers file "
+                                    f"records neither valid-sample counts, nor probabilities, nor missing shares")
+    measures = [m for m in PANEL_TITLES if (data["measure"] == m).any()]
+    caption += "; ".join({
+        "samples": "the share of sampled answers that held a number on the scale",
+        "mass": "in distribution mode, the mean probability the model put on valid answers before the "
+                "distribution was renormalised over the scale (low values: the model mostly wanted to say "
+                "something else)",
+        "recorded": "for the published answers, the share of the condition's samples the file does not record "
+                    "as missing (its prop_na; it does not say which items)"}[m] for m in measures)
+    panels = [(m, PANEL_TITLES[m], "viridis") for m in measures]
+    if data["refusal_rate"].notna().any():
+        panels.append(("refusals", "Refusals", "viridis_r"))
+        caption += "; and the share of answers detected as refusals"
+    if (data["measure"] == "unknown").any():
+        caption += ". Blank rows: validity not recorded for that model"
+    caption += "."
     if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
         return FigureResult(name, paths, caption, data=data)
+    fig = _draw(data, panels, label)
+    return FigureResult(name, _save(fig, out.path, name, data, survey), caption, data=data)
+
+
+def _draw(data: pd.DataFrame, panels: list[tuple[str, str, str]], label: str):
     conditions = sorted(data["condition"].unique())
     models = sorted(data["display_name"].unique())
-    panels = [("valid_share", "Valid answers", "viridis")]
-    if data["refusal_rate"].notna().any():
-        panels.append(("refusal_rate", "Refusals", "viridis_r"))
-    fig, axes = plt.subplots(1, len(panels), squeeze=False,
+    fig, axes = plt.subplots(1, len(panels), squeeze=False, layout="constrained",
                              figsize=(min(PAPER_WIDTH, 1.8 + len(panels) * (0.9 + 0.55 * len(conditions))),
                                       max(2.2, 0.9 + 0.22 * len(models))))
-    for k, (column, title, cmap) in enumerate(panels):
+    for k, (measure, title, cmap) in enumerate(panels):
         ax = axes[0][k]
-        grid = data.pivot_table(index="display_name", columns="condition", values=column).reindex(
-            index=models, columns=conditions)
-        image = ax.imshow(grid.to_numpy(dtype=float), cmap=cmap, vmin=0, vmax=1, aspect="auto")
-        for (i, j), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+        rows = data if measure == "refusals" else data[data["measure"] == measure]
+        column = "refusal_rate" if measure == "refusals" else "valid"
+        grid = rows.pivot_table(index="display_name", columns="condition", values=column).reindex(
+            index=models, columns=conditions).to_numpy(dtype=float)
+        image = ax.imshow(grid, cmap=cmap, vmin=0, vmax=1, aspect="auto")
+        for (i, j), value in np.ndenumerate(grid):
             if not np.isnan(value):
-                ax.text(j, i, f"{value:.0%}", ha="center", va="center", fontsize=6,
+                ax.text(j, i, _cell(value), ha="center", va="center", fontsize=6,
                         color="white" if (value < 0.5) == (cmap == "viridis") else "black")
         ax.set_xticks(range(len(conditions)), conditions, rotation=45, ha="right")
         ax.set_yticks(range(len(models)), models if k == 0 else [""] * len(models))
@@ -60,5 +79,12 @@ def figure_validity(out: OutputDir, survey: str) -> FigureResult:
         ax.set_title(title, fontsize=8)
         fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02, format=matplotlib.ticker.PercentFormatter(1.0))
     fig.suptitle(f"{label}: answer validity per model and condition", fontsize=9)
-    fig.tight_layout()
-    return FigureResult(name, _save(fig, out.path, name, data, survey), caption, data=data)
+    return fig
+
+
+def _cell(value: float) -> str:
+    """A cell's percentage; never "100%" for a share below one, nor "0%" above zero."""
+    text = f"{value:.0%}"
+    if (value < 1 and text == "100%") or (0 < value and text == "0%"):
+        return f"{value:.1%}"
+    return text

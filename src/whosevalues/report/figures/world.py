@@ -12,17 +12,13 @@ download at run time (see README, "Whose values, across the world").
 
 from __future__ import annotations
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
-
-from whosevalues.report.figures.common import STYLE, FigureResult, _save, _skip, colour_of  # noqa: E402
-from whosevalues.report.outdir import OutputDir, display_name, survey_label  # noqa: E402
+from whosevalues.report.figures.common import STYLE, FigureResult, _reuse, _save, _skip, colour_of
+from whosevalues.report.outdir import OutputDir, display_name, survey_label
 
 HIGHLIGHT = ("CHN", "USA")
 NONE = "none"
@@ -70,13 +66,18 @@ def ranking_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
                             languages=", ".join(sorted(rows["language"].unique())))
 
 
-def figure_country_ranking(out: OutputDir, survey: str) -> FigureResult:
+def figure_countries(out: OutputDir, survey: str) -> FigureResult:
     name = f"countries_{survey}"
     label = survey_label(survey)
     data = ranking_data(out, survey)
     caption = f"Whose values ({label}): similarity of the LLMs to every country with data"
     if data is None:
         return _skip(name, caption, f"countries_{survey}.csv is missing (no human data for {label})")
+    caption += (f", most similar on top ({data['level'].iloc[0]} level; persona {data['personas'].iloc[0]}; "
+                f"mean over prompts in {data['languages'].iloc[0]}). Large dots: mean of the models of each origin; "
+                f"small dots: each model. CHN and USA are highlighted. Every value is in countries_{survey}.csv.")
+    if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
+        return FigureResult(name, paths, caption, data=data)
     countries = data.drop_duplicates("country").sort_values("order")["country"].tolist()
     origins = sorted(data["origin"].unique())
     n_models = data["model"].nunique()
@@ -110,10 +111,7 @@ def figure_country_ranking(out: OutputDir, survey: str) -> FigureResult:
         ax.set_title(f"{label}: {len(countries)} countries, {level} level", loc="left")
         fig.legend(loc="outside upper center", ncol=min(len(origins), 3), frameon=False,
                    title="Small dots: each model" if n_models > 1 else None)
-    caption += (f", most similar on top ({data['level'].iloc[0]} level; persona {data['personas'].iloc[0]}; "
-                f"mean over prompts in {data['languages'].iloc[0]}). Large dots: mean of the models of each origin; "
-                f"small dots: each model. CHN and USA are highlighted. Every value is in countries_{survey}.csv.")
-    return FigureResult(name, _save(fig, out.path, name, data), caption, data=data)
+    return FigureResult(name, _save(fig, out.path, name, data, survey), caption, data=data)
 
 
 def steerability_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
@@ -139,6 +137,9 @@ def figure_steerability(out: OutputDir, survey: str) -> FigureResult:
     if data is None:
         return _skip(name, caption, f"no persona with human data for its country (steerability_{survey}.csv "
                                     f"is missing): run with --personas DEU,JPN,... or --personas countries")
+    caption += "."
+    if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
+        return FigureResult(name, paths, caption, data=data)
     ranking = ranking_data(out, survey)
     countries = ranking.drop_duplicates("country").sort_values("order")["country"].tolist() \
         if ranking is not None else sorted(data["country"].unique())
@@ -170,16 +171,5 @@ def figure_steerability(out: OutputDir, survey: str) -> FigureResult:
         ax.spines[["left", "bottom"]].set_visible(False)
         fig.colorbar(image, ax=ax, shrink=0.8, label="Cosine similarity", pad=0.01)
         ax.set_title(f"{label}: does a persona move the model toward its country?", loc="left")
-    return FigureResult(name, _save(fig, out.path, name, data), caption + ".", data=data)
+    return FigureResult(name, _save(fig, out.path, name, data, survey), caption, data=data)
 
-
-def write_world_figures(out: OutputDir, survey: str) -> list[FigureResult]:
-    """The ranking and the steerability heatmap of one survey (skipped ones carry their reason)."""
-    results = []
-    for make in (figure_country_ranking, figure_steerability):
-        try:
-            results.append(make(out, survey))
-        except Exception as exc:  # noqa: BLE001 - one odd file must not lose the report
-            plt.close("all")
-            results.append(_skip(f"{make.__name__}_{survey}", "", f"could not be drawn ({type(exc).__name__}: {exc})"))
-    return results

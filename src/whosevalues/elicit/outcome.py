@@ -1,0 +1,112 @@
+"""What a reply means: the ONE place where value, status and "ask again?" are decided, for every provider.
+
+A backend only translates its provider's body into a :class:`ProviderReply`; :func:`decide` turns that reply
+into an :class:`Outcome` the store keeps. The rules, in order:
+
+1. The provider blocked or the model declined (``finish_reason`` ``content_filter`` or ``refusal``):
+   ``refusal``, with the provider's own reason in ``detail``.
+2. The body is broken (``finish_reason`` ``error``): ``error`` (retried on the next run).
+3. The token budget ran out before any answer text (``finish_reason`` ``length``, answer text empty: the
+   budget went on reasoning): ``no_answer_budget`` with ``larger_budget`` set, so the caller asks again with
+   a doubled budget up to the model's cap (``elicit.answering``). After the cap the status stays.
+4. Distribution mode: the distribution read at the answer position (``elicit.distribution``). Below the
+   study's minimum valid mass the item is sampled instead (``sample_instead``); the weak distribution is
+   kept for reference under status ``sampled_instead``. No token probabilities at all: sampled instead too.
+5. Otherwise the answer text, never the reasoning, goes through ``elicit.parse.parse_answer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from whosevalues.elicit.distribution import answer_distribution
+from whosevalues.elicit.parse import STATUSES as TEXT_STATUSES
+from whosevalues.elicit.parse import (ERROR, NO_ANSWER_BUDGET, NO_NUMBER, REFUSAL, SAMPLED_INSTEAD, VALID,
+                                      parse_answer)
+from whosevalues.models.base import Completion, ProviderReply
+
+DEFAULT_MIN_VALID_MASS = 0.5
+#: every status a stored answer can have
+STATUSES = (*TEXT_STATUSES, NO_ANSWER_BUDGET, SAMPLED_INSTEAD)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    value: float | None
+    status: str
+    detail: str = ""
+    distribution: dict[int, float] | None = None
+    valid_mass: float | None = None
+    #: the budget ran out before an answer: ask again with a larger one (if under the cap)
+    larger_budget: bool = False
+    #: distribution mode could not give a trustworthy answer: sample this item instead
+    sample_instead: bool = False
+
+
+def reply_of(completion: Completion) -> ProviderReply:
+    """The normal form of a completion (backends not yet translating to ProviderReply give the old fields)."""
+    if completion.reply is not None:
+        return completion.reply
+    finish = completion.finish_reason
+    if finish not in (None, "stop", "length", "content_filter", "refusal", "error"):
+        finish = "other"
+    return ProviderReply(answer_text=completion.text, finish_reason=finish, raw=completion.raw,
+                         provider_finish_reason=completion.finish_reason,
+                         refusal_reason=completion.extra.get("refusal") or completion.extra.get("block_reason"),
+                         input_tokens=completion.input_tokens, output_tokens=completion.output_tokens)
+
+
+def decide(completion: Completion, *, mode: str, scale_min: int, scale_max: int,
+           labels: Mapping[int, str] | None = None,
+           min_valid_mass: float = DEFAULT_MIN_VALID_MASS) -> Outcome:
+    """Value, status and next step for one completion (module docstring)."""
+    if completion.error:
+        return Outcome(None, ERROR, completion.error)
+    reply = reply_of(completion)
+    if reply.finish_reason in ("content_filter", "refusal"):
+        return Outcome(None, REFUSAL, _refusal_detail(reply))
+    if reply.finish_reason == "error":
+        problem = reply.extra.get("problem") or reply.refusal_reason
+        reason = f": {problem}" if problem else ""
+        return Outcome(None, ERROR, f"broken response body{reason}")
+    answer = reply.answer_text
+    if reply.finish_reason == "length" and not (answer or "").strip() and completion.distribution is None:
+        spent = "on reasoning" if reply.reasoned else "before any answer text"
+        return Outcome(None, NO_ANSWER_BUDGET, f"the token budget ran out {spent}", larger_budget=True)
+    if mode == "distribution":
+        return _decide_distribution(completion, reply, scale_min, scale_max, min_valid_mass)
+    parsed = parse_answer(answer, scale_min, scale_max, labels)
+    return Outcome(float(parsed.value) if parsed.value is not None else None, parsed.status, parsed.detail)
+
+
+def _refusal_detail(reply: ProviderReply) -> str:
+    by = "the provider's filter" if reply.finish_reason == "content_filter" else "the model"
+    reason = reply.refusal_reason or reply.provider_finish_reason or reply.finish_reason
+    return f"refused by {by}: {reason}"
+
+
+def _decide_distribution(completion: Completion, reply: ProviderReply, scale_min: int, scale_max: int,
+                         min_valid_mass: float) -> Outcome:
+    if completion.distribution is not None:  # computed by an in-process engine (local model)
+        distribution, valid_mass, position = completion.distribution, completion.valid_mass, 0
+    else:
+        found = answer_distribution(reply.positions, scale_min, scale_max)
+        if found is None:
+            return Outcome(None, SAMPLED_INSTEAD, "no token probabilities in the reply; sampled instead",
+                           sample_instead=True)
+        distribution, valid_mass, position = found.distribution, found.valid_mass, found.position
+    total = sum(distribution.values())
+    if total <= 0 or valid_mass is None or valid_mass < min_valid_mass:
+        shown = 0.0 if valid_mass is None else valid_mass
+        return Outcome(None, SAMPLED_INSTEAD, f"valid_mass={shown:.4f} below the minimum {min_valid_mass:g}; "
+                       "sampled instead (the weak distribution is kept for reference)",
+                       distribution=distribution, valid_mass=valid_mass, sample_instead=True)
+    expectation = sum(value * p for value, p in distribution.items()) / total
+    where = f"; answer at position {position}" if position else ""
+    return Outcome(expectation, VALID, f"valid_mass={valid_mass:.4f}{where}", distribution=distribution,
+                   valid_mass=valid_mass)
+
+
+__all__ = ["Outcome", "STATUSES", "decide", "reply_of", "NO_ANSWER_BUDGET", "SAMPLED_INSTEAD", "DEFAULT_MIN_VALID_MASS",
+           "ERROR", "NO_NUMBER", "REFUSAL", "VALID"]

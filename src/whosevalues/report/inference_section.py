@@ -1,0 +1,192 @@
+"""The report's section on inference beyond the paper's (issue 10): which conclusions hold, model-level
+p values, RQ3's joint tests, human baselines, variance shares and the LLMs' reliability.
+
+``inference_section(out)`` returns one HTML fragment built only from the analysis directory's files
+(tables/conclusions.csv, the RQ tables' model-level columns, baselines_<survey>.csv, reliability_<survey>.csv,
+summary.json); html.render_report calls it in one line. Empty string when the directory has none of them.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+from whosevalues.report.outdir import OutputDir, display_name, survey_label
+from whosevalues.report.tables import fmt_number, fmt_p, term_label
+
+METHOD_COLUMNS = {"p_classical": "classical", "p_twoway": "two-way clustered", "p_wild_model": "wild bootstrap",
+                  "p_perm_model": "permutation", "p_cr2_model": "CR2"}
+MODEL_LEVEL = {"p_value": "p (classical)", "p_twoway": "p (two-way)", "p_wild_model": "p (wild, models)",
+               "p_perm_model": "p (permutation)", "se_cr2_model": "SE (CR2)", "df_satterthwaite": "df",
+               "p_cr2_model": "p (CR2)", "p_holm": "p Holm", "p_bh": "p BH", "p_holm_model": "p Holm (wild)",
+               "p_bh_model": "p BH (wild)"}
+INTRO = ("<p>Origin, and every interaction with it, varies only between models: a study of 14-20 models has "
+         "14-20 independent units for those terms, however many rows the regression has. The classical p "
+         "values (the paper's) treat every respondent x model row as independent. The model-level methods "
+         "below do not: a wild cluster restricted bootstrap by model (Webb weights), an exact permutation of "
+         "the models' origin labels (Monte Carlo when there are more than 200,000 assignments), and CR2 "
+         "standard errors with Satterthwaite degrees of freedom. See docs/statistics.md.</p>")
+
+
+def _p_of(out: OutputDir, column: str):
+    """The p formatter for a column: a wild bootstrap p of 0 means below 1 / replicates, not below 2e-16."""
+    replicates = (out.summary().get("inference") or {}).get("wild_bootstrap_replicates") or 0
+    if column != "p_wild_model" or not replicates:
+        return lambda v: fmt_p(v) if pd.notna(v) else "n/a"
+    floor = fmt_p(1 / replicates)
+    return lambda v: ("n/a" if pd.isna(v) else f"< {floor}" if v == 0 else fmt_p(v))
+
+
+def _e(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _html(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, escape=True, border=0, na_rep="")
+
+
+def inference_section(out: OutputDir) -> str:
+    parts = [_conclusions_html(out), _model_level_html(out), _joint_tests_html(out), _baselines_html(out),
+             _variance_html(out), _reliability_html(out)]
+    body = "".join(p for p in parts if p)
+    if not body:
+        return ""
+    return "<h2 id=\"inference\">Which conclusions hold: inference at the level of models</h2>" + INTRO + body
+
+
+def _conclusions_html(out: OutputDir) -> str:
+    records = out.summary().get("conclusions") or []
+    if not records:
+        return ""
+    frame = pd.DataFrame(records)
+    shown = pd.DataFrame({"Survey": frame["survey"].map(survey_label), "RQ": frame["analysis"].str.upper(),
+                          "Term": frame["term"].map(term_label), "The paper's claim": frame["claim"],
+                          "β": frame["estimate"].map(fmt_number)})
+    for column, header in METHOD_COLUMNS.items():
+        shown[f"p {header}"] = frame[column].map(_p_of(out, column))
+    shown["Verdict"] = frame["verdict"]
+    return ("<h3>Which conclusions hold</h3><p>Each effect the paper's text claims, with its p value under each "
+            "method (computed from this run's tables; a claimed null holds when no method finds an effect). "
+            "Permutation is n/a for terms without origin. File: tables/conclusions.csv.</p>" + _html(shown))
+
+
+def _model_level_html(out: OutputDir) -> str:
+    parts = []
+    for survey in out.surveys():
+        for rq in ("rq1", "rq2", "rq3"):
+            table = out.table(rq, survey)
+            if table is None or "p_wild_model" not in table:
+                continue
+            shown = pd.DataFrame({"Predictor": table["term"].map(term_label), "β": table["estimate"].map(fmt_number)})
+            for column, header in MODEL_LEVEL.items():
+                if column in table and table[column].notna().any():
+                    formatter = (lambda v: fmt_number(v, 1)) if column == "df_satterthwaite" else \
+                        (fmt_number if column.startswith("se_") else _p_of(out, column))
+                    shown[header] = table[column].map(formatter)
+            title = f"{survey_label(survey)} {rq.upper()}: model-level p values"
+            if rq == "rq3":
+                parts.append(f"<details><summary>{_e(title)} and the per-family Holm / BH adjustments "
+                             f"({len(shown)} terms)</summary>{_html(shown)}</details>")
+            else:
+                parts.append(f"<h4>{_e(title)}</h4>{_html(shown)}")
+            for warning in out.analyses(survey).get(rq, {}).get("warnings", []):
+                parts.append(f"<p class=\"warning\">{_e(warning)}</p>")
+    if not parts:
+        return ""
+    return "<h3>Model-level p values of every term</h3>" + "".join(parts)
+
+
+def _joint_tests_html(out: OutputDir) -> str:
+    rows = []
+    for survey in out.surveys():
+        for test in out.analyses(survey).get("rq3", {}).get("joint_tests", []) or []:
+            rows.append({"Survey": survey_label(survey), "Family": test["family"], "Terms": test["q"],
+                         "F (classical)": fmt_number(test["f_classical"], 2),
+                         "df": f"{test['df'][0]}, {test['df'][1]}", "p (classical)": fmt_p(test["p_classical"]),
+                         "p (wild bootstrap by model)": _p_of(out, "p_wild_model")(test.get("p_wild_model"))})
+    if not rows:
+        return ""
+    return ("<h3>RQ3: joint Wald test per family</h3><p>H0: every term of the family is zero. The model-level "
+            "p bootstraps the same Wald form under H0 by model (wild cluster restricted bootstrap).</p>"
+            + _html(pd.DataFrame(rows)))
+
+
+def _baselines_html(out: OutputDir) -> str:
+    parts = []
+    for survey in out.surveys():
+        file = out.path / f"baselines_{survey}.csv"
+        if not file.is_file():
+            continue
+        table = pd.read_csv(file)
+        shown = table.copy()
+        for column in ("pairwise_cosine", "own_mean_cosine_loo", "other_mean_cosine"):
+            shown[column] = shown[column].map(fmt_number)
+        parts.append(f"<h4>{_e(survey_label(survey))}</h4>{_html(shown)}")
+        welch = out.table("welch", survey)
+        ceilings = [c for c in (welch.columns if welch is not None else []) if c.startswith("ceiling_")]
+        if ceilings:
+            models = welch[welch["kind"] == "model"] if "kind" in welch else welch
+            ceiling = pd.DataFrame({"Model": models["model"].astype(str).map(display_name)})
+            for column in ceilings:
+                country = column.removeprefix("ceiling_")
+                ceiling[f"similarity to {country}"] = models[f"mean_{country}"].map(fmt_number)
+                ceiling[f"/ {country} ceiling"] = models[column].map(lambda v: fmt_number(v, 2))
+            parts.append("<details><summary>Ceiling-normalised similarity per model (persona none, respondents' "
+                         "language)</summary>" + _html(ceiling) + "</details>")
+    if not parts:
+        return ""
+    return ("<h3>Human baselines</h3><p>How alike respondents are: the mean cosine between pairs of a country's "
+            "respondents, of each respondent with their own country's mean answers (leaving the respondent "
+            "out) and with the other country's. An LLM's similarity divided by the country's own-mean cosine "
+            "is its ceiling-normalised similarity (1: as close as the country's own mean).</p>" + "".join(parts))
+
+
+def _variance_html(out: OutputDir) -> str:
+    rows = []
+    for survey in out.surveys():
+        for rq, info in out.analyses(survey).items():
+            shares = info.get("variance_shares")
+            if shares:
+                rows.append({"Survey": survey_label(survey), "RQ": rq.upper(),
+                             "respondent": fmt_number(shares["respondent"], 2), "model": fmt_number(shares["model"], 2),
+                             "residual": fmt_number(shares["residual"], 2),
+                             "R² fixed effects": fmt_number(shares.get("r_squared_fixed_effects"), 2)})
+    if not rows:
+        return ""
+    return ("<h3>Variance shares</h3><p>Of the variance the regression leaves unexplained: the shares due to "
+            "respondents, to models and the rest (method of moments, crossed random intercepts).</p>"
+            + _html(pd.DataFrame(rows)))
+
+
+def _reliability_html(out: OutputDir) -> str:
+    parts = []
+    for survey in out.surveys():
+        file = out.path / f"reliability_{survey}.csv"
+        entry = out.summary().get("surveys", {}).get(survey, {}).get("reliability")
+        if not file.is_file() or not entry:
+            continue
+        table = pd.read_csv(file)
+        text = (f"{survey_label(survey)}: {entry.get('how', '')}. Minimum valid samples per item: "
+                f"{entry.get('min_valid_samples')}; items it made missing: {entry.get('items_below_min_valid', 0)}.")
+        parts.append(f"<p>{_e(text)}</p>")
+        temperature = out.summary().get("surveys", {}).get(survey, {}).get("temperature") or {}
+        if temperature.get("note"):
+            parts.append(f"<p class=\"warning\">{_e(temperature['note'])}</p>")
+        if table.empty:
+            continue
+        shown = pd.DataFrame({
+            "Model": table["model"].astype(str).map(display_name), "Language": table["language"],
+            "Persona": table["persona"], "Respondents": table["population"],
+            "Temperature": table["temperature"].map(lambda v: fmt_number(v, 2)),
+            "Split-half": table["split_half"].map(lambda v: fmt_number(v, 2)),
+            "Reliability": table["reliability"].map(lambda v: fmt_number(v, 2)),
+            "Items < min": table["items_below_min_valid"],
+            "Similarity [95% CI]": [f"{fmt_number(s)} [{fmt_number(lo)}, {fmt_number(hi)}]" if pd.notna(s) else ""
+                                    for s, lo, hi in zip(table["similarity"], table["ci_low"], table["ci_high"])],
+            "CI resamples": table["ci_resamples"]})
+        parts.append(f"<details><summary>{_e(survey_label(survey))}: reliability and similarity per model x "
+                     f"condition ({len(shown)} rows)</summary>{_html(shown)}</details>")
+    if not parts:
+        return ""
+    return "<h3>The LLMs' own reliability</h3>" + "".join(parts)

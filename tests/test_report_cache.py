@@ -1,0 +1,56 @@
+"""A figure is drawn again only when what it shows changed: its data, or the code and labels that draw it."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from test_report_fixtures import analysed_dir, needs_shared
+from whosevalues.report.figures import read_figure_index, write_figures
+from whosevalues.report.figures.common import inputs_hash
+
+pytestmark = needs_shared
+
+
+@pytest.fixture(scope="module")
+def drawn(tmp_path_factory):
+    out = analysed_dir(tmp_path_factory.mktemp("cache"), surveys=("mfq2",), models=["gpt-4o", "deepseek-chat"])
+    write_figures(out, workers=1)
+    return out
+
+
+def _stamps(out) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in (out / "figures").glob("*.png")}
+
+
+def test_a_rerun_that_changes_nothing_draws_nothing(drawn, tmp_path):
+    out = shutil.copytree(drawn, tmp_path / "copy", copy_function=shutil.copy2)
+    before = _stamps(out)
+    assert before
+    results = write_figures(out, workers=1)
+    assert _stamps(out) == before
+    assert [r.name for r in results] == [r.name for r in read_figure_index(drawn)]
+    assert all(r.skipped_reason or len(r.paths) == 2 for r in results)
+
+
+def test_changed_answers_redraw_only_the_figures_that_show_them(drawn, tmp_path):
+    out = shutil.copytree(drawn, tmp_path / "changed", copy_function=shutil.copy2)
+    before = _stamps(out)
+    means = pd.read_csv(out / "item_means.csv", dtype={"item": str})
+    # reverse one model's persona-none answers: Figure 2 plots item means; the similarity files (Figures 1,
+    # 3-5) and the validity counts are not recomputed here, so those figures must not be drawn again
+    flip = (means["model"] == "gpt-4o") & (means["persona"] == "none")
+    means.loc[flip, "mean"] = 6 - means.loc[flip, "mean"]
+    means.to_csv(out / "item_means.csv", index=False)
+    write_figures(out, workers=1)
+    after = _stamps(out)
+    assert {name for name in before if after[name] != before[name]} == {"fig2_mfq2.png"}
+
+
+def test_the_hash_covers_data_and_survey_labels():
+    data = pd.DataFrame({"a": [1.0, 2.0]})
+    assert inputs_hash("fig1_mfq2", data, "mfq2") == inputs_hash("fig1_mfq2", data.copy(), "mfq2")
+    assert inputs_hash("fig1_mfq2", data, "mfq2") != inputs_hash("fig1_mfq2", data + 1e-9, "mfq2")
+    assert inputs_hash("fig1_mfq2", data, "mfq2") != inputs_hash("fig1_mfq2", data, "wvs7")
