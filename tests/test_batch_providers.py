@@ -125,7 +125,7 @@ def test_anthropic_message_batch_lifecycle(tmp_path, anthropic_backend):
         expected = parse_completion(planned_request, Completion(text=text))
         raw_text, status, value, _ = answers[planned_request.key]
         assert raw_text == text
-        assert (value, status) == (expected[0], expected[1])
+        assert (value, status) == (expected.value, expected.status)
     batch = store.db.execute("SELECT remote_id, state, remote_status, n_requests FROM batches").fetchone()
     assert batch == ("msgbatch_01GgqTz9XzriGNHzTSGZsJJ8", "collected", "ended", 4)
     assert stats.asked == 4
@@ -204,7 +204,7 @@ def test_gemini_batch_file_lifecycle_reads_real_result_lines(tmp_path, gemini_ba
         assert raw_text == text  # the thoughts (thoughtsTokenCount) are not the answer
         assert output_tokens == response["usageMetadata"]["candidatesTokenCount"]
         expected = parse_completion(planned_request, Completion(text=text))
-        assert (value, status) == (expected[0], expected[1])
+        assert (value, status) == (expected.value, expected.status)
     batch = store.db.execute("SELECT remote_id, state, remote_status FROM batches").fetchone()
     assert batch == ("batches/o08hk", "collected", "JOB_STATE_SUCCEEDED")
     store.close()
