@@ -323,3 +323,22 @@ def test_ctrl_c_while_polling_stops_cleanly_and_the_rerun_collects(tmp_path, ser
     server.duration = 2.0
     run_to_end(tmp_path, "--batch")
     assert_nothing_lost_nothing_paid_twice(tmp_path, server)
+
+
+def test_batch_lines_carry_what_online_asking_learned(tmp_path, server):
+    """An endpoint that taught online asking to drop the seed and to allow 64 tokens gets batch lines
+    without a seed and with 64 tokens: a line never fails for what online asking already avoids."""
+    from whosevalues.elicit.store import Store
+    from whosevalues.study import Study
+
+    study_file = write_study(tmp_path, server.base_url)
+    spec = Study.from_toml(study_file).model_specs()[0]
+    store = Store(tmp_path / "out" / "whosevalues.sqlite")
+    store.set_endpoint_setting(spec.endpoint_key, "adapt:no_seed", "yes", "the endpoint rejected seed")
+    store.set_endpoint_setting(spec.endpoint_key, "budget:sample", "64", "answers came within 64 tokens")
+    store.close()
+    run_to_end(tmp_path, "--batch")
+    first = min(server.batches.values(), key=lambda b: b.created)
+    assert all("seed" not in line["body"] for line in first.lines)
+    assert {line["body"].get("max_tokens") or line["body"].get("max_completion_tokens")
+            for line in first.lines} == {64}
