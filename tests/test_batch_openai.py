@@ -342,3 +342,30 @@ def test_batch_lines_carry_what_online_asking_learned(tmp_path, server):
     assert all("seed" not in line["body"] for line in first.lines)
     assert {line["body"].get("max_tokens") or line["body"].get("max_completion_tokens")
             for line in first.lines} == {64}
+
+
+def test_reasoning_model_out_of_budget_is_sent_again_with_its_cap(tmp_path):
+    """A reasoner whose 10 tokens went on thinking: the line goes in the next batch with the model's cap,
+    and the answer (not the reasoning, full of other numbers) is stored."""
+    from whosevalues.testing.stub_providers import intended_value, respond
+
+    def provider(body, count):
+        reply = respond(body, count)
+        return reply.status, reply.body
+
+    with StubBatchServer(duration=1.0, fail_rate=0.0, responder=provider) as stub:
+        study = write_study(tmp_path, stub.base_url)
+        study.write_text(study.read_text().replace('api_model = "stub-model"', 'api_model = "reasoner"')
+                         .replace('languages = ["en", "zh"]', 'languages = ["en"]')
+                         .replace('personas = ["none", "CHN", "USA"]', 'personas = ["none"]')
+                         .replace("samples = 2", "samples = 1"))
+        run_to_end(tmp_path, "--batch")
+        batches = sorted(stub.batches.values(), key=lambda b: b.created)
+    assert len(batches) == 2
+    assert {line["body"]["max_tokens"] for line in batches[0].lines} == {10}
+    assert {line["body"]["max_tokens"] for line in batches[1].lines} == {8192}  # the catalog default cap
+    rows = db_rows(tmp_path, "SELECT r.user, a.status, a.value, a.reasoning_text FROM answers a "
+                             "JOIN requests r ON r.key = a.key")
+    assert len(rows) == 36
+    for user, status, value, reasoning in rows:
+        assert status == "valid" and value == intended_value(user.split("\n\n")[-1]) and reasoning

@@ -7,7 +7,8 @@ after ``duration`` seconds, with an ``output_file_id`` (status 200 lines) and an
 that failed: ``fail_rate`` of them, drawn per batch and line, so a line that failed once usually succeeds
 when submitted again). ``GET /v1/batches`` lists batches newest first with ``after``/``limit`` paging,
 ``GET /v1/files`` lists files; ``POST /v1/batches/{id}/cancel`` cancels. Answers are the stub's
-(``stub_openai.chat_completion``), with ``top_logprobs`` when a line asks for them.
+(``stub_openai.chat_completion``), with ``top_logprobs`` when a line asks for them, or a ``responder``'s
+(e.g. ``stub_providers.respond``: models that reason, reject parameters or filter).
 
 Tests can hold a request to kill the client at an exact step: ``hold("upload_after")`` stores the
 uploaded file, then holds the reply; ``hold("create_before")`` holds ``POST /v1/batches`` and then drops
@@ -27,7 +28,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qs, urlparse
 
 from whosevalues.testing._server import LoopbackServer, QuietHandler
@@ -88,8 +89,10 @@ class StubBatchServer(LoopbackServer):
     handler = _BatchHandler
 
     def __init__(self, port: int = 0, *, duration: float = 3.0, fail_rate: float = 0.03, seed: int = 0,
-                 validating: float = 0.3):
+                 validating: float = 0.3, responder: Callable[[dict, int], tuple[int, dict]] | None = None):
         super().__init__(port)
+        #: (body, count) -> (status, response body); default: the stub's digit (``stub_openai``)
+        self.responder = responder or (lambda body, count: (200, chat_completion(body, count)))
         self.duration = duration
         self.fail_rate = fail_rate
         self.seed = seed
@@ -173,7 +176,7 @@ class StubBatchServer(LoopbackServer):
                 return handler.send_json(200, self._cancel(parts[1]))
             if method == "POST" and parts == ["chat", "completions"]:
                 self._counter += 1
-                return handler.send_json(200, chat_completion(json.loads(body or b"{}"), self._counter))
+                return handler.send_json(*self.responder(json.loads(body or b"{}"), self._counter))
         except KeyError as exc:
             return handler.send_json(404, {"error": {"message": f"No such object: {exc.args[0]}",
                                                      "type": "invalid_request_error", "code": None}})
@@ -308,9 +311,10 @@ class StubBatchServer(LoopbackServer):
                               error=None)
                 errors.append(record)
             else:
-                record.update(response={"status_code": 200, "request_id": request_id,
-                                        "body": chat_completion(line.get("body") or {}, index)}, error=None)
-                outputs.append(record)
+                code, answer = self.responder(line.get("body") or {}, index)
+                record.update(response={"status_code": code, "request_id": request_id, "body": answer},
+                              error=None)
+                (outputs if code == 200 else errors).append(record)
         if outputs:
             batch.output_file_id = self._new_file(f"{batch.id}_output.jsonl", "batch_output",
                                                   _jsonl(outputs)).id

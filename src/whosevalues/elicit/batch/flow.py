@@ -21,7 +21,6 @@ import json
 import os
 import random
 import signal
-from functools import partial
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -81,6 +80,7 @@ class BatchSession:
     def __post_init__(self) -> None:
         self._adapters: dict[str, BatchAdapter | None] = {}
         self._learned: dict[str, Any] = dict(self.memories or {})
+        self._larger_budget: dict[str, int] = {}  # key -> budget to send next (its line ran out of tokens)
         self._batch_models: set[str] = set()
         self._plan: dict[str, list[PlannedRequest]] = {}
         self._rounds: dict[str, int] = {}
@@ -129,9 +129,11 @@ class BatchSession:
         """The request as online asking would send it now: with the token budget this endpoint learned
         it needs (the adaptations learned are in force in the backend's ``build_params``)."""
         memory = self._learned.get(model)
-        if memory is None or not hasattr(memory, "start_budget"):
-            return request
-        return replace(request, max_tokens=memory.start_budget(request.mode, request.max_tokens))
+        budget = request.max_tokens
+        if memory is not None and hasattr(memory, "start_budget"):
+            budget = memory.start_budget(request.mode, budget)
+        budget = max(budget, self._larger_budget.get(request.key, 0))
+        return request if budget == request.max_tokens else replace(request, max_tokens=budget)
 
     async def _submit_model(self, model: str, requests: list[PlannedRequest]) -> list[PlannedRequest]:
         """One round: the requests split by the provider's limits, each part recorded then submitted.
@@ -365,15 +367,33 @@ class BatchSession:
             except BackendError as exc:
                 error = f"batch line unreadable: {exc}"
             else:
-                status = self.store.save_answer(planned, completion, self.run_id, attempts=1, latency_s=None,
-                                                parse=partial(parse_completion, **self.parse_options))
-                records.mark_outcome_committed(self.store, record.id, planned.key, "answered")
-                self.stats.asked += 1
-                self.stats.statuses[status] += 1
-                return
+                outcome = parse_completion(planned, completion, **self.parse_options)
+                error = self._budget_ran_out(record.model, planned.request, outcome, completion)
+                if error is None:
+                    status = self.store.save_answer(planned, completion, self.run_id, attempts=1, latency_s=None,
+                                                    parse=lambda _planned, _completion: outcome)
+                    records.mark_outcome_committed(self.store, record.id, planned.key, "answered")
+                    self.stats.asked += 1
+                    self.stats.statuses[status] += 1
+                    return
         self.store.save_failure(planned, self.run_id, error, result.raw, 1, result.http_status, True)
         records.mark_outcome_committed(self.store, record.id, planned.key, "failed")
         self.stats.statuses["batch_failed"] += 1
+
+    def _budget_ran_out(self, model: str, request: ChatRequest, outcome: Any, completion: Any) -> str | None:
+        """The token budget went on reasoning before an answer: online asking asks again at once with twice
+        the budget; a batch round takes hours, so the line goes in the next batch with the model's cap
+        (tokens are billed as generated, not as allowed). Returns why, or None to store the answer."""
+        sent = self._as_sent(model, request).max_tokens
+        cap = max(self.backends[model].spec.reasoning_budget_cap, request.max_tokens)
+        if getattr(outcome, "larger_budget", False) and sent < cap:
+            self._larger_budget[request.key] = cap
+            return f"the token budget ({sent}) ran out before an answer; sent again with {cap}"
+        memory = self._learned.get(model)
+        if sent > request.max_tokens and memory is not None and hasattr(memory, "budget_worked"):
+            used = completion.output_tokens or sent
+            memory.budget_worked(request.mode, min(cap, max(request.max_tokens, 2 * used)))  # twice the need
+        return None  # an answer, or no_answer_budget at the cap, as online
 
     async def _resubmit_failures(self) -> bool:
         """Send the lines that failed again in a new batch. True when something was sent."""
