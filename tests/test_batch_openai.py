@@ -369,3 +369,30 @@ def test_reasoning_model_out_of_budget_is_sent_again_with_its_cap(tmp_path):
     assert len(rows) == 36
     for user, status, value, reasoning in rows:
         assert status == "valid" and value == intended_value(user.split("\n\n")[-1]) and reasoning
+
+
+def test_parameter_refused_in_a_batch_is_learned_for_the_next(tmp_path):
+    """o-series-like endpoint: every line of the first batch is refused for max_tokens; the adaptation is
+    learned (max_completion_tokens), the next batch uses it, and the hidden reasoning then needs the cap."""
+    from whosevalues.testing.stub_providers import intended_value, respond
+
+    def provider(body, count):
+        reply = respond(body, count)
+        return reply.status, reply.body
+
+    with StubBatchServer(duration=1.0, fail_rate=0.0, responder=provider) as stub:
+        study = write_study(tmp_path, stub.base_url)
+        study.write_text(study.read_text().replace('api_model = "stub-model"', 'api_model = "o-series"')
+                         .replace('languages = ["en", "zh"]', 'languages = ["en"]')
+                         .replace('personas = ["none", "CHN", "USA"]', 'personas = ["none"]')
+                         .replace("samples = 2", "samples = 1") + "temperature = 1\n")
+        run_to_end(tmp_path, "--batch")
+        batches = sorted(stub.batches.values(), key=lambda b: b.created)
+    assert all("max_tokens" in line["body"] for line in batches[0].lines)
+    assert all("max_tokens" not in line["body"] and "max_completion_tokens" in line["body"]
+               for batch in batches[1:] for line in batch.lines)
+    rows = db_rows(tmp_path, "SELECT r.user, a.status, a.value FROM answers a JOIN requests r ON r.key = a.key")
+    assert len(rows) == 36
+    assert all(status == "valid" and value == intended_value(user.split("\n\n")[-1]) for user, status, value in rows)
+    learned = db_rows(tmp_path, "SELECT setting FROM endpoint_settings")
+    assert ("adapt:max_completion_tokens",) in learned

@@ -376,9 +376,23 @@ class BatchSession:
                     self.stats.asked += 1
                     self.stats.statuses[status] += 1
                     return
+        if result.http_status == 400:
+            self._learn_from_rejection(record.model, planned.request, result.raw)
         self.store.save_failure(planned, self.run_id, error, result.raw, 1, result.http_status, True)
         records.mark_outcome_committed(self.store, record.id, planned.key, "failed")
         self.stats.statuses["batch_failed"] += 1
+
+    def _learn_from_rejection(self, model: str, request: ChatRequest, raw: str | None) -> None:
+        """A line refused for a parameter the endpoint does not take (a 400 naming it): learn the
+        adaptation as online asking does, so the next batch's lines (and online requests) avoid it."""
+        memory = self._learned.get(model)
+        if memory is None or not hasattr(memory, "learn"):
+            return
+        from whosevalues.elicit.adapt import adaptation_for, rejected_param
+
+        adaptation = adaptation_for(rejected_param(400, raw), request, model)
+        if adaptation is not None:
+            memory.learn(adaptation)
 
     def _budget_ran_out(self, model: str, request: ChatRequest, outcome: Any, completion: Any) -> str | None:
         """The token budget went on reasoning before an answer: online asking asks again at once with twice
