@@ -208,3 +208,91 @@ def test_gemini_batch_file_lifecycle_reads_real_result_lines(tmp_path, gemini_ba
     batch = store.db.execute("SELECT remote_id, state, remote_status FROM batches").fetchone()
     assert batch == ("batches/o08hk", "collected", "JOB_STATE_SUCCEEDED")
     store.close()
+
+
+# ---------------------------------------------------------------- a batch created by a run killed before it knew
+
+def record_lost_batch(store: Store, backend, planned, input_file_id: str | None = None):
+    """What a run killed right after the provider created its batch leaves: the intent (and the upload)."""
+    from whosevalues.elicit.batch import custom_id, records
+
+    run_id = store.start_run("killed", "{}", "test")
+    store.add_requests(planned, run_id)
+    spec = backend.spec
+    record = records.record_intent(store, provider=spec.provider, endpoint=spec.endpoint_key, model=spec.id,
+                                   api_model=spec.api_model, keys=[p.key for p in planned],
+                                   custom_ids=[custom_id(p.key) for p in planned], run_id=run_id, cost_usd=None,
+                                   online_cost_usd=None)
+    if input_file_id:
+        records.record_upload(store, record.id, input_file_id)
+    return record
+
+
+def test_anthropic_batch_whose_creation_reply_was_lost_is_found_not_sent_again(tmp_path, anthropic_backend):
+    from datetime import datetime, timezone
+
+    with ReplayServer() as server:
+        backend = anthropic_backend(server)
+        planned = planned_requests(backend.spec, 4)
+        store = Store(tmp_path / "s.sqlite")
+        record_lost_batch(store, backend, planned)
+        _, running, ended, ended_again, results = anthropic_exchanges(server, [p.key for p in planned])
+        listed = json.loads(json.dumps(running["body"]))
+        # the recorded batch, as created just now (after the intent was recorded)
+        listed["created_at"] = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        listing = {"status": 200, "headers": {"content-type": "application/json"},
+                   "body": {"data": [listed], "has_more": False, "first_id": listed["id"], "last_id": listed["id"]}}
+        server.queue(listing, running, ended, ended_again, results)
+        _, _, stats = run_session_resuming(store, backend, planned)
+        sent = [(r["method"], r["path"].split("?")[0]) for r in server.received]
+    assert ("POST", "/v1/messages/batches") not in sent  # found, not created again
+    assert sent[0] == ("GET", "/v1/messages/batches")
+    assert stats.asked == 4
+    assert store.db.execute("SELECT remote_id, state FROM batches").fetchall() == [
+        ("msgbatch_01GgqTz9XzriGNHzTSGZsJJ8", "collected")]
+    store.close()
+
+
+def test_gemini_batch_whose_creation_reply_was_lost_is_found_by_its_display_name(tmp_path, gemini_backend,
+                                                                                   shared_data):
+    real_lines = (shared_data / "provider_exchanges" / "gemini_batch_file_results.jsonl").read_text().splitlines()
+    with ReplayServer() as server:
+        backend = gemini_backend(server)
+        planned = planned_requests(backend.spec, len(real_lines))
+        store = Store(tmp_path / "s.sqlite")
+        record = record_lost_batch(store, backend, planned, input_file_id="files/whosevalues-batch-input")
+        create, running, succeeded = recorded("gemini_create_pending", "gemini_get_running", "gemini_get_succeeded")
+        create["body"]["metadata"]["displayName"] = record.label  # the batch carries the label it was given
+        listing = {"status": 200, "headers": {"content-type": "application/json"},
+                   "body": {"operations": [create["body"]]}}
+        records_ = [json.loads(line) for line in real_lines]
+        body = "".join(line.replace(json.dumps(r["key"]), json.dumps(p.key)) + "\n"
+                       for line, r, p in zip(real_lines, records_, planned))
+        download = {"status": 200, "headers": {"content-type": "application/octet-stream"}, "body": body}
+        server.queue(listing, running, succeeded, download)
+        _, _, stats = run_session_resuming(store, backend, planned)
+        sent = [(r["method"], r["path"].split("?")[0]) for r in server.received]
+    assert not any(path.endswith(":batchGenerateContent") for _, path in sent)  # found, not created again
+    assert not any("upload" in path for _, path in sent)  # the recorded upload was not repeated
+    assert stats.asked == len(real_lines)
+    assert store.db.execute("SELECT remote_id, state FROM batches").fetchall() == [("batches/o08hk", "collected")]
+    store.close()
+
+
+def run_session_resuming(store: Store, backend, planned) -> tuple[dict, dict, RunStats]:
+    """The rerun: same plan, nothing new to submit, the open batch brought to an end."""
+    run_id = store.start_run("rerun", "{}", "test")
+    stats = RunStats()
+
+    async def go():
+        session = BatchSession(store, {backend.spec.id: backend}, run_id, stats, Console(file=io.StringIO()),
+                               show_progress=False)
+        try:
+            online = await session.submit({backend.spec.id: planned}, {backend.spec.id})
+            leftover = await session.collect()
+        finally:
+            await backend.aclose()
+        return online, leftover
+    online, leftover = asyncio.run(go())
+    assert online == {} and leftover == {}
+    return online, leftover, stats
