@@ -19,6 +19,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from whosevalues.models.anthropic_backend import translate_message
 from whosevalues.models.base import BackendError, ChatRequest, Completion
 from whosevalues.models.batch_base import BatchAdapter, LineResult, RemoteBatch, completion_of, online_params
 
@@ -32,17 +33,9 @@ class AnthropicBatchAdapter(BatchAdapter):
     uploads_file = False
 
     def params(self, request: ChatRequest) -> dict[str, Any]:
-        """The Messages body online asking sends (``build_params`` where the backend has it)."""
+        """The Messages body online asking sends (``build_params``: thinking and temperature rules applied)."""
         params = online_params(self.backend, request)
-        if params is None:
-            params = {"model": self.spec.api_model, "max_tokens": request.max_tokens, "system": request.system,
-                      "messages": [{"role": "user", "content": request.user}]}
-            if request.temperature is not None:
-                params["temperature"] = request.temperature
-        extra = params.pop("extra_body", None) or {}
-        for name in ("timeout", "extra_headers", "extra_query"):
-            params.pop(name, None)
-        return {**params, **extra, **self.spec.extra_body}
+        return {**params, **(params.pop("extra_body", None) or {})}
 
     def line(self, custom_id: str, request: ChatRequest) -> dict[str, Any]:
         return {"custom_id": custom_id, "params": self.params(request)}
@@ -80,15 +73,9 @@ class AnthropicBatchAdapter(BatchAdapter):
         return await self._call("downloading message batch results", read)
 
     def completion(self, result: LineResult, request: ChatRequest) -> Completion:
-        from whosevalues.models import anthropic_backend
-
         if not isinstance(result.body, dict):
             raise BackendError("batch result has no message", retryable=True, raw=result.raw)
-        raw = result.raw or json.dumps(result.body)
-        translate = getattr(anthropic_backend, "translate_message", None)
-        if translate is None:  # before the normal form
-            return anthropic_backend._completion(raw)
-        return completion_of(translate(result.body, raw))
+        return completion_of(translate_message(result.body, result.raw or json.dumps(result.body)))
 
 
 def _remote(batch: Any) -> RemoteBatch:

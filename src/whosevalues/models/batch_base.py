@@ -152,29 +152,18 @@ class BatchAdapter(ABC):
         await self.backend.aclose()
 
 
-def online_params(backend: Backend, request: ChatRequest) -> dict[str, Any] | None:
-    """The exact body online asking sends (``build_params``: the endpoint's adaptations applied), or None
-    for a backend that does not expose it."""
-    build = getattr(backend, "build_params", None)
-    if build is None:
-        return None
-    try:
-        return dict(build(request))
-    except NotImplementedError:
-        return None
+def online_params(backend: Backend, request: ChatRequest) -> dict[str, Any]:
+    """The exact body online asking sends (``build_params``: thinking control and the endpoint's learned
+    adaptations applied), without the SDK-only keywords."""
+    params = dict(backend.build_params(request))
+    for name in ("timeout", "extra_headers", "extra_query"):
+        params.pop(name, None)
+    return params
 
 
-def completion_of(reply: ProviderReply | Completion) -> Completion:
+def completion_of(reply: ProviderReply) -> Completion:
     """What the store keeps for one answer, from a translated reply (as online answers are stored)."""
-    if isinstance(reply, Completion):
-        return reply
-    from_reply = getattr(Completion, "from_reply", None)
-    if from_reply is not None:  # the decision layer reads the reply itself
-        return from_reply(reply)
-    finish = "content_filter" if reply.finish_reason in ("content_filter", "refusal") else reply.finish_reason
-    return Completion(text=reply.answer_text or "", raw=reply.raw, finish_reason=finish,
-                      input_tokens=reply.input_tokens, output_tokens=reply.output_tokens,
-                      extra={"refusal": reply.refusal_reason} if reply.refusal_reason else {})
+    return Completion.from_reply(reply)
 
 
 def batch_adapter(backend: Backend) -> BatchAdapter:

@@ -1,8 +1,7 @@
 """Gemini API batch mode through the official ``google-genai`` SDK (``client.batches``, ``client.files``).
 
 The requests go up as a JSONL file (``{"key", "request"}`` per line, the request being the REST body of
-``generateContent`` built by the SDK's own conversion from the online backend's config, so a batch line
-asks exactly what online asking asks). The file's display name and the batch's ``display_name`` are the
+``generateContent`` that online asking sends: the backend's ``build_params``). The file's display name and the batch's ``display_name`` are the
 batch label, so a run killed before recording either finds them again. States: ``JOB_STATE_PENDING`` ->
 ``RUNNING`` -> ``SUCCEEDED`` | ``FAILED`` | ``CANCELLED`` | ``EXPIRED``. Results: a JSONL file
 (``dest.file_name``) of ``{"key", "response"}`` lines (REST JSON, camelCase, any key order) or
@@ -18,8 +17,8 @@ import json
 from typing import Any
 
 from whosevalues.models.base import BackendError, ChatRequest, Completion
+from whosevalues.models.gemini_backend import translate_generate_content
 from whosevalues.models.batch_base import BatchAdapter, LineResult, RemoteBatch, completion_of, online_params
-from whosevalues.models.openai_compatible import TOP_LOGPROBS
 from whosevalues.models.remote import is_retryable_status, redact
 
 ENDED = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED")
@@ -32,23 +31,8 @@ class GeminiBatchAdapter(BatchAdapter):
     # -- lines
 
     def request_body(self, request: ChatRequest) -> dict[str, Any]:
-        """The REST ``generateContent`` body online asking would send (the SDK's own conversion)."""
-        from google.genai import batches as sdk_batches
-
-        backend: Any = self.backend
-        params = online_params(backend, request)
-        if params is not None:
-            return params  # already the REST body (camelCase)
-        distribution = request.mode == "distribution"
-        contents = request.user
-        config = backend._config(request, max_tokens=2 if distribution else request.max_tokens,
-                                 logprobs=TOP_LOGPROBS if distribution else None)
-        client = backend.client() if _has_loop() else backend._make_client(backend._key())
-        converted = sdk_batches._InlinedRequest_to_mldev(client._api_client, {"contents": contents,
-                                                                                "config": config})
-        # serialised as the SDK serialises an online request body (models.generate_content does the same)
-        common = self.backend.sdk("google.genai._common")
-        return common.encode_unserializable_types(common.convert_to_dict(converted["request"]))
+        """The REST ``generateContent`` body online asking sends (``build_params``, camelCase)."""
+        return online_params(self.backend, request)
 
     def line(self, custom_id: str, request: ChatRequest) -> dict[str, Any]:
         return {"key": custom_id, "request": self.request_body(request)}
@@ -116,16 +100,9 @@ class GeminiBatchAdapter(BatchAdapter):
         return [_line_result(json.loads(line)) for line in text.splitlines() if line.strip()]
 
     def completion(self, result: LineResult, request: ChatRequest) -> Completion:
-        from whosevalues.models import gemini_backend
-
         if not isinstance(result.body, dict):
             raise BackendError("batch line has no response", retryable=True, raw=result.raw)
-        raw = result.raw or json.dumps(result.body)
-        translate = getattr(gemini_backend, "translate_generate_content", None)
-        if translate is None:  # before the normal form: the SDK's parse of the REST body
-            response = self.backend.sdk("google.genai.types").GenerateContentResponse.model_validate(result.body)
-            return gemini_backend._completion(response, raw, request)
-        return completion_of(translate(result.body, raw))
+        return completion_of(translate_generate_content(result.body, result.raw or json.dumps(result.body)))
 
 
 def _remote(job: Any, total: int | None = None) -> RemoteBatch:
@@ -153,13 +130,3 @@ def _line_result(record: dict[str, Any]) -> LineResult:
     message = error.get("message") if isinstance(error, dict) else str(error)
     return LineResult(custom_id, raw=json.dumps(record), error=f"batch line failed: {message or 'no response'}",
                       http_status=error.get("code") if isinstance(error, dict) else None)
-
-
-def _has_loop() -> bool:
-    import asyncio
-
-    try:
-        asyncio.get_running_loop()
-        return True
-    except RuntimeError:
-        return False

@@ -17,15 +17,14 @@ from typing import Any
 from whosevalues.models.base import BackendError, ChatRequest, Completion, ProviderReply
 from whosevalues.models.batch_base import (BatchAdapter, LineResult, RemoteBatch,
                                            completion_of, online_params)
-from whosevalues.models.openai_compatible import TOP_LOGPROBS, _is_content_filter
+from whosevalues.models.openai_compatible import _is_content_filter
+from whosevalues.models.openai_format import translate_chat_completion
 
 ENDPOINT = "/v1/chat/completions"
 ENDED = ("completed", "failed", "expired", "cancelled")
 LABEL_KEY = "whosevalues_label"
 #: batches looked at when searching for one whose creation reply was lost
 FIND_SCAN_LIMIT = 2000
-#: SDK-level keyword arguments that are not part of the request body
-_SDK_ONLY = ("timeout", "extra_headers", "extra_query")
 
 
 class OpenAIBatchAdapter(BatchAdapter):
@@ -35,17 +34,9 @@ class OpenAIBatchAdapter(BatchAdapter):
     # -- lines
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
-        """The online request body (``build_params`` where the backend has it: learned adaptations too)."""
-        backend: Any = self.backend
-        params = online_params(backend, request)
-        if params is None:
-            distribution = request.mode == "distribution"
-            params = backend._params(request, max_tokens=2 if distribution else request.max_tokens,
-                                     logprobs=TOP_LOGPROBS if distribution else None)
-        extra = params.pop("extra_body", None) or {}
-        for name in _SDK_ONLY:
-            params.pop(name, None)
-        return {**params, **extra}
+        """The online request body, with ``extra_body`` (an SDK keyword) merged in as the SDK would send it."""
+        params = online_params(self.backend, request)
+        return {**params, **(params.pop("extra_body", None) or {})}
 
     def line(self, custom_id: str, request: ChatRequest) -> dict[str, Any]:
         return {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": self.body(request)}
@@ -121,11 +112,7 @@ class OpenAIBatchAdapter(BatchAdapter):
                                                refusal_reason=_filter_message(result.body), http_status=400))
         if not isinstance(result.body, dict):
             raise BackendError("batch line has no response body", retryable=True, raw=result.raw)
-        if hasattr(Completion, "from_reply") or not hasattr(self.backend, "_completion"):
-            from whosevalues.models.openai_format import translate_chat_completion
-
-            return completion_of(translate_chat_completion(result.body, raw, 200))
-        return self.backend._completion(result.body, raw, request)  # before the decision layer
+        return completion_of(translate_chat_completion(result.body, raw, 200))
 
 
 def _filter_message(body: Any) -> str | None:

@@ -17,11 +17,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import signal
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,13 +28,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from whosevalues.elicit.batch import records
+from whosevalues.elicit.batch.lessons import Lessons
+from whosevalues.elicit.batch.lines import custom_id, planned_from_store, split_by_limits
 from whosevalues.elicit.batch.records import BatchRecord
 from whosevalues.elicit.cost import estimate_cost
 from whosevalues.elicit.limits import backoff_delay
 from whosevalues.elicit.plan import PlannedRequest
 from whosevalues.elicit.runner import RunStats, parse_completion
 from whosevalues.elicit.store import Store
-from whosevalues.instruments import load_instrument
 from whosevalues.models.base import Backend, BackendError, ChatRequest
 from whosevalues.models.batch_base import BatchAdapter, BatchUnavailable, LineResult, RemoteBatch, batch_adapter
 
@@ -79,8 +79,7 @@ class BatchSession:
 
     def __post_init__(self) -> None:
         self._adapters: dict[str, BatchAdapter | None] = {}
-        self._learned: dict[str, Any] = dict(self.memories or {})
-        self._larger_budget: dict[str, int] = {}  # key -> budget to send next (its line ran out of tokens)
+        self._lessons = Lessons(self.store, self.backends, self.memories)
         self._batch_models: set[str] = set()
         self._plan: dict[str, list[PlannedRequest]] = {}
         self._rounds: dict[str, int] = {}
@@ -116,7 +115,7 @@ class BatchSession:
             self._unavailable(model, str(exc))
             return False
         self._adapters[model] = adapter
-        self._learned.setdefault(model, endpoint_memory(backend, self.store))
+        self._lessons.load(model)
         return True
 
     def _unavailable(self, model: str, why: str) -> None:
@@ -124,16 +123,6 @@ class BatchSession:
         self._batch_models.discard(model)
         self.notes.append(f"{model}: no batch API ({why}); asked online instead")
         self.console.print(f"[yellow]note:[/] {model}: no batch API ({why}); asking online instead")
-
-    def _as_sent(self, model: str, request: ChatRequest) -> ChatRequest:
-        """The request as online asking would send it now: with the token budget this endpoint learned
-        it needs (the adaptations learned are in force in the backend's ``build_params``)."""
-        memory = self._learned.get(model)
-        budget = request.max_tokens
-        if memory is not None and hasattr(memory, "start_budget"):
-            budget = memory.start_budget(request.mode, budget)
-        budget = max(budget, self._larger_budget.get(request.key, 0))
-        return request if budget == request.max_tokens else replace(request, max_tokens=budget)
 
     async def _submit_model(self, model: str, requests: list[PlannedRequest]) -> list[PlannedRequest]:
         """One round: the requests split by the provider's limits, each part recorded then submitted.
@@ -177,7 +166,7 @@ class BatchSession:
                                "never sent, and its requests are no longer in the store")
             return False
         cid_to_key = records.keys_of(self.store, record.id)
-        lines = [adapter.line(cid, self._as_sent(record.model, requests[key])) for cid, key in cid_to_key.items()]
+        lines = [adapter.line(cid, self._lessons.as_sent(record.model, requests[key])) for cid, key in cid_to_key.items()]
         file_id = record.input_file_id
         try:
             if adapter.uploads_file and file_id is None and record.model not in self._batch_models:
@@ -266,7 +255,7 @@ class BatchSession:
         except BatchUnavailable:
             return None
         self._adapters[record.model] = adapter
-        self._learned.setdefault(record.model, endpoint_memory(backend, self.store))
+        self._lessons.load(record.model)
         return adapter
 
     async def _poll(self, items: list[_Open]) -> None:
@@ -368,7 +357,7 @@ class BatchSession:
                 error = f"batch line unreadable: {exc}"
             else:
                 outcome = parse_completion(planned, completion, **self.parse_options)
-                error = self._budget_ran_out(record.model, planned.request, outcome, completion)
+                error = self._lessons.budget_ran_out(record.model, planned.request, outcome, completion)
                 if error is None:
                     status = self.store.save_answer(planned, completion, self.run_id, attempts=1, latency_s=None,
                                                     parse=lambda _planned, _completion: outcome)
@@ -377,37 +366,10 @@ class BatchSession:
                     self.stats.statuses[status] += 1
                     return
         if result.http_status == 400:
-            self._learn_from_rejection(record.model, planned.request, result.raw)
+            self._lessons.rejected(record.model, planned.request, result.raw)
         self.store.save_failure(planned, self.run_id, error, result.raw, 1, result.http_status, True)
         records.mark_outcome_committed(self.store, record.id, planned.key, "failed")
         self.stats.statuses["batch_failed"] += 1
-
-    def _learn_from_rejection(self, model: str, request: ChatRequest, raw: str | None) -> None:
-        """A line refused for a parameter the endpoint does not take (a 400 naming it): learn the
-        adaptation as online asking does, so the next batch's lines (and online requests) avoid it."""
-        memory = self._learned.get(model)
-        if memory is None or not hasattr(memory, "learn"):
-            return
-        from whosevalues.elicit.adapt import adaptation_for, rejected_param
-
-        adaptation = adaptation_for(rejected_param(400, raw), request, model)
-        if adaptation is not None:
-            memory.learn(adaptation)
-
-    def _budget_ran_out(self, model: str, request: ChatRequest, outcome: Any, completion: Any) -> str | None:
-        """The token budget went on reasoning before an answer: online asking asks again at once with twice
-        the budget; a batch round takes hours, so the line goes in the next batch with the model's cap
-        (tokens are billed as generated, not as allowed). Returns why, or None to store the answer."""
-        sent = self._as_sent(model, request).max_tokens
-        cap = max(self.backends[model].spec.reasoning_budget_cap, request.max_tokens)
-        if getattr(outcome, "larger_budget", False) and sent < cap:
-            self._larger_budget[request.key] = cap
-            return f"the token budget ({sent}) ran out before an answer; sent again with {cap}"
-        memory = self._learned.get(model)
-        if sent > request.max_tokens and memory is not None and hasattr(memory, "budget_worked"):
-            used = completion.output_tokens or sent
-            memory.budget_worked(request.mode, min(cap, max(request.max_tokens, 2 * used)))  # twice the need
-        return None  # an answer, or no_answer_budget at the cap, as online
 
     async def _resubmit_failures(self) -> bool:
         """Send the lines that failed again in a new batch. True when something was sent."""
@@ -439,71 +401,6 @@ class BatchSession:
             if not error.retryable or attempt == CALL_ATTEMPTS:
                 raise error
             await asyncio.sleep(backoff_delay(attempt, 0.5, 20.0, error.retry_after, self._rng))
-
-
-def endpoint_memory(backend: Backend, store: Store) -> Any:
-    """The adaptations and budgets online asking learned for this endpoint, put in force in the backend
-    (``elicit.endpoint``, from the decision layer), or None where that layer is absent."""
-    try:
-        from whosevalues.elicit.endpoint import EndpointMemory
-    except ImportError:
-        return None
-    return EndpointMemory(backend, store)
-
-
-def custom_id(key: str, sent_before: int = 0) -> str:
-    """A line's custom_id: its request key (32 hex digits), and ``-<n>`` when the key was in n earlier
-    batches (its lines failed there). Valid for OpenAI, Anthropic (``[a-zA-Z0-9_-]{1,64}``) and Gemini."""
-    return key if not sent_before else f"{key}-{sent_before}"
-
-
-def split_by_limits(adapter: BatchAdapter, requests: list[PlannedRequest]) -> list[list[PlannedRequest]]:
-    """Parts no larger than the provider allows in requests and bytes per batch."""
-    chunks: list[list[PlannedRequest]] = [[]]
-    size = 0
-    for planned in requests:
-        line_bytes = len(json.dumps(adapter.line(custom_id(planned.key), planned.request),
-                                    ensure_ascii=False).encode()) + 1
-        full = len(chunks[-1]) >= adapter.max_requests or (
-            adapter.max_bytes is not None and size + line_bytes > adapter.max_bytes)
-        if chunks[-1] and full:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(planned)
-        size += line_bytes
-    return [chunk for chunk in chunks if chunk]
-
-
-def planned_from_store(store: Store, keys: set[str]) -> dict[str, PlannedRequest]:
-    """Rebuild planned requests from the store's ``requests`` rows (a batch may outlive the plan that made it)."""
-    if not keys:
-        return {}
-    wanted = sorted(keys)
-    rows = []
-    for start in range(0, len(wanted), 500):
-        part = wanted[start:start + 500]
-        rows += store.db.execute(
-            "SELECT key, model, origin, survey, item, language, persona, sample, mode, temperature, max_tokens, "
-            f"seed, system, user FROM requests WHERE key IN ({', '.join('?' * len(part))})", part).fetchall()
-    planned: dict[str, PlannedRequest] = {}
-    scales: dict[str, tuple[int, int] | None] = {}
-    for (key, model, origin, survey, item, language, persona, sample, mode, temperature, max_tokens, seed,
-         system, user) in rows:
-        if key not in keys:
-            continue
-        if survey not in scales:
-            try:
-                scale = load_instrument(survey).scale
-                scales[survey] = (scale.min, scale.max)
-            except Exception:  # a survey file no longer loadable: its lines stay pending
-                scales[survey] = None
-        if scales[survey] is None:
-            continue
-        request = ChatRequest(key=key, system=system, user=user, mode=mode, scale_min=scales[survey][0],
-                              scale_max=scales[survey][1], temperature=temperature, max_tokens=max_tokens,
-                              seed=seed)
-        planned[key] = PlannedRequest(model, origin, survey, item, language, persona, sample, request)
-    return planned
 
 
 def _timestamp(iso: str) -> float:
