@@ -83,6 +83,7 @@ class BatchSession:
         self._batch_models: set[str] = set()
         self._plan: dict[str, list[PlannedRequest]] = {}
         self._rounds: dict[str, int] = {}
+        self._failed_in_batches: set[str] = set()  # keys whose batch line failed in this run
         self._rng = random.Random()
         self.stopped = False
 
@@ -228,9 +229,11 @@ class BatchSession:
                 return {}
             if not await self._resubmit_failures():
                 break
+        if not self._failed_in_batches:
+            return {}
         answered = self.store.answered_keys()
-        in_open = records.keys_in_open_batches(self.store)
-        online = {model: [p for p in requests if p.key not in answered and p.key not in in_open]
+        again = self._failed_in_batches - answered - records.keys_in_open_batches(self.store)
+        online = {model: [p for p in requests if p.key in again]
                   for model, requests in self._plan.items() if model not in self._batch_models}
         return {model: requests for model, requests in online.items() if requests}
 
@@ -369,6 +372,7 @@ class BatchSession:
             self._lessons.rejected(record.model, planned.request, result.raw)
         self.store.save_failure(planned, self.run_id, error, result.raw, 1, result.http_status, True)
         records.mark_outcome_committed(self.store, record.id, planned.key, "failed")
+        self._failed_in_batches.add(planned.key)
         self.stats.statuses["batch_failed"] += 1
 
     async def _resubmit_failures(self) -> bool:
