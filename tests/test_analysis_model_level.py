@@ -178,6 +178,7 @@ def test_paper_compatible_wvs_exclusions_name_every_input_model_left_out(tmp_pat
             left_out = set(exclusions.loc[exclusions["analysis"] == analysis, "model"])
             used = summary["surveys"]["wvs7"]["analyses"][analysis]["models"]
             assert left_out == persona_only and used + len(left_out) == means["model"].nunique()
+            assert set(summary["surveys"]["wvs7"]["analyses"][analysis]["excluded_models"]) == persona_only
         assert summary["exclusions"] and "unbalanced" in summary["surveys"]["wvs7"]["analyses"]["rq2"]["warnings"][0]
 
 
@@ -310,3 +311,33 @@ def test_verdicts_follow_the_p_values():
     assert verdict(0, .0, {name: .5 for name in every}).startswith("holds")
     assert verdict(0, .0, every).startswith("does not hold")
     assert verdict(1, .2, {"classical": .001}).startswith("cannot be judged at the model level")
+
+
+def test_distribution_mode_reliability_comes_from_the_distributions(tmp_path):
+    from whosevalues.elicit.aggregate import item_distributions, item_means
+
+    rng = np.random.default_rng(5)
+    items = load_instrument("mfq2").item_ids
+    records = []
+    for model, origin in (("a", "CHN"), ("b", "USA")):
+        for item in items:
+            weights = rng.dirichlet(np.ones(5) * 0.7)
+            records.append((model, origin, "mfq2", item, "en", "none", 0, "distribution", "valid",
+                            {v + 1: float(w) for v, w in enumerate(weights)}, 1.0))
+    answers = pd.DataFrame.from_records(records, columns=["model", "origin", "survey", "item", "language", "persona",
+                                                          "sample", "mode", "status", "distribution", "valid_mass"])
+    means, distributions = item_means(answers), item_distributions(answers)
+    humans = {"mfq2": [Population("mfq2", "USA", "synthetic", responses=pd.DataFrame(
+        rng.integers(1, 6, size=(40, 36)).astype(float), columns=items))]}
+    analyze(means, humans, out_dir=tmp_path, item_distributions=distributions, bootstrap=0, wild_bootstrap=0)
+    table = pd.read_csv(tmp_path / "reliability_mfq2.csv")
+    a = table[table["model"] == "a"].iloc[0]
+    assert a["mode"] == "distribution" and np.isnan(a["split_half"])
+    assert a["ci_resamples"].startswith("respondents only (distribution mode")
+    # by hand: expectations and variances of the 36 distributions, reliability of a 20-sample mean
+    values = np.arange(1, 6)
+    probabilities = np.array([list(r[9].values()) for r in records if r[0] == "a"])
+    m = probabilities @ values
+    s2 = probabilities @ values ** 2 - m ** 2
+    expected = np.var(m, ddof=1) / (np.var(m, ddof=1) + s2.mean() / 20)
+    assert a["reliability"] == pytest.approx(expected, rel=1e-9)

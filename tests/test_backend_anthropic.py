@@ -10,6 +10,8 @@ from functools import partial
 
 import pytest
 
+from whosevalues.elicit.answering import answer
+from whosevalues.elicit.endpoint import EndpointMemory
 from whosevalues.elicit.limits import FinalFailure, ModelGate, call_with_retries
 from whosevalues.models.anthropic_backend import MIN_THINKING_BUDGET, AnthropicBackend, uses_adaptive_thinking
 from whosevalues.models.base import BackendError, ChatRequest
@@ -166,3 +168,29 @@ def test_a_final_failure_keeps_the_body_but_never_the_key(backend_for):
 def test_no_distribution_support():
     spec = resolve_model("claude-opus-4")
     assert asyncio.run(AnthropicBackend(spec).supports_distribution()) is False
+
+
+def test_the_answering_loop_reads_the_reply_and_keeps_the_departures(backend_for):
+    """The decision layer consumes this backend's ProviderReply; its translation notes reach the run notes."""
+    with ReplayServer(recorded("answer")) as server:
+        backend = backend_for(server)
+        backend.spec = backend.spec.model_copy(update={"thinking": "on"})
+        memory = EndpointMemory(backend)
+
+        async def go():
+            try:
+                return await answer(backend, replace(request(), temperature=0.7), ModelGate(1), memory)
+            finally:
+                await backend.aclose()
+        completion, outcome, attempts = asyncio.run(go())
+    assert (outcome.status, outcome.value, attempts) == ("valid", 4.0, 1)
+    assert any("0.7" in note for note in completion.extra["adaptations"])
+    assert any("0.7" in note for note in memory.adaptation_notes)
+
+
+def test_a_learned_no_temperature_adaptation_applies(monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_KEY)
+    backend = AnthropicBackend(resolve_model("claude-opus-4"))
+    assert backend.build_params(request())["temperature"] == 1.0
+    backend.param_adaptations.add("no_temperature")
+    assert "temperature" not in backend.build_params(request())

@@ -8,8 +8,13 @@ from functools import partial
 
 import pytest
 
+from whosevalues.elicit.adapt import adaptation_for
+from whosevalues.elicit.answering import answer
+from whosevalues.elicit.endpoint import EndpointMemory
+from whosevalues.elicit.limits import ModelGate
 from whosevalues.models.base import BackendError, ChatRequest, ConfigurationError
 from whosevalues.models.catalog import resolve_model
+from whosevalues.models.errors import read_error
 from whosevalues.models.gemini_backend import GeminiBackend, _camel_keys
 from whosevalues.testing import ReplayServer
 
@@ -142,3 +147,38 @@ def test_bad_extra_body_is_a_configuration_error(monkeypatch):
     spec = resolve_model("gemini-2.0-flash").model_copy(update={"extra_body": {"no_such_field": 1}})
     with pytest.raises(ConfigurationError, match="extra_body"):
         complete(GeminiBackend(spec), request())
+
+
+def test_the_answering_loop_reads_the_reply_and_keeps_the_departures(backend_for):
+    """The decision layer consumes this backend's ProviderReply; its translation notes reach the run notes."""
+    with ReplayServer(recorded("answer")) as server:
+        backend = backend_for(server, "gemini-2.5-flash")
+        backend.spec = backend.spec.model_copy(update={"api_model": "gemini-2.5-pro", "thinking": "off"})
+        memory = EndpointMemory(backend)
+
+        async def go():
+            try:
+                return await answer(backend, request(), ModelGate(1), memory)
+            finally:
+                await backend.aclose()
+        completion, outcome, attempts = asyncio.run(go())
+    assert (outcome.status, outcome.value, attempts) == ("valid", 4.0, 1)
+    assert any("cannot turn thinking off" in note for note in memory.adaptation_notes)
+
+
+def test_learned_adaptations_apply_to_the_request(monkeypatch):
+    monkeypatch.setenv("GEMINI_API_KEY", FAKE_KEY)
+    backend = GeminiBackend(resolve_model("gemini-2.0-flash"))
+    backend.param_adaptations |= {"fold_system", "no_seed", "no_logprobs", "no_temperature"}
+    body = backend.build_params(request("distribution"))
+    assert "systemInstruction" not in body
+    assert body["contents"][0]["parts"][0]["text"] == f"{request().system}\n\n{request().user}"
+    assert not {"seed", "responseLogprobs", "logprobs", "temperature"} & set(body["generationConfig"])
+
+
+def test_gemma_rejecting_the_system_instruction_names_the_system_role():
+    # Gemma on the Gemini API (message as reported publicly; no licensed recording holds it)
+    text = json.dumps({"error": {"code": 400, "message": "Developer instruction is not enabled for "
+                                                         "models/gemma-3-27b-it", "status": "INVALID_ARGUMENT"}})
+    assert read_error(400, text, None).param == "developer_role"
+    assert adaptation_for("developer_role", request(), "gemma").name == "fold_system"

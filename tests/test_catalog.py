@@ -100,3 +100,17 @@ def test_a_bad_lifecycle_entry_is_one_clear_error():
 def test_the_paper_tag_marks_exactly_the_paper_models():
     tagged = {model_id for model_id, spec in load_catalog().items() if "paper" in spec.tags}
     assert tagged == set(PAPER_MODELS) and len(PAPER_MODELS) == 20
+
+
+def test_thinking_off_uses_each_current_providers_documented_switch():
+    from whosevalues.models.openai_compatible import thinking_params
+
+    def off(model_id):
+        return thinking_params(resolve_model(model_id).model_copy(update={"thinking": "off"}))
+
+    assert off("gpt-6-luna").top_level == {"reasoning_effort": "none"}  # Luna documents effort none
+    assert off("gpt-6.2-sol").top_level == {"reasoning_effort": "low"}  # Sol has no none: said in a note
+    assert "as far as OpenAI allows" in off("gpt-6.2-sol").note
+    # DeepSeek V4: one model name, thinking switched in the body (the chat/reasoner names are retired)
+    assert off("deepseek-flash").extra_body == {"thinking": {"type": "disabled"}}
+    assert "model" not in off("deepseek-v4-pro").top_level

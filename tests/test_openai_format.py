@@ -256,3 +256,11 @@ def test_stream_logprobs_and_azure_empty_first_chunk():
     reply = translate_chat_completion(azure, "")
     assert reply.model_version == "gpt-5-nano-2025-08-07" and reply.finish_reason == "stop"
     assert reply.reasoning_tokens == azure[-1]["usage"]["completion_tokens_details"]["reasoning_tokens"]
+
+
+def test_content_parts_and_reasoning_sent_under_two_names():
+    body = {"choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "reasoning_content": "weigh 2 and 5", "reasoning": "weigh 2 and 5",
+        "content": [{"type": "thinking", "thinking": "and 1"}, {"type": "text", "text": "3"}]}}]}
+    reply = translate_chat_completion(body, "")
+    assert reply.answer_text == "3" and reply.reasoning_text == "weigh 2 and 5\nand 1"

@@ -28,6 +28,9 @@ def every_code_the_tool_ships() -> dict[str, set[str]]:
     codes = {"MFQ-2 respondents": set(MFQ2_GROUPS.values()), "MFQ-2 foundation means": set(ATARI_STUDY2_COUNTRIES.values()),
              "WVS-7 country means": set(RAMEZANI_COUNTRIES.values()),
              "WVS-7 distributions": set(pd.read_csv(WVS7_DISTRIBUTIONS_FILE)["B_COUNTRY_ALPHA"])}
+    from whosevalues.models.catalog import load_catalog
+
+    codes["model origins (catalog)"] = {spec.origin for spec in load_catalog().values()}
     for survey in available_instruments():
         instrument = load_instrument(survey)
         for language, prompts in instrument.languages.items():
@@ -103,3 +106,15 @@ def test_surveys_show_prints_the_templated_sentence():
     bad = cli("surveys", "show", "wvs7", "--persona", "MOR")
     assert bad.returncode == 2 and "write MAR" in bad.stderr and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_respondents_table_with_non_iso_codes_is_flagged(tmp_path):
+    from whosevalues.humans import PopulationWarning, load_populations
+
+    items = [f"Q{n}" for n in range(177, 196)]
+    rows = [{"respondent": f"r{i}", "country": "GER", **{item: (i + j) % 10 + 1 for j, item in enumerate(items)}}
+            for i in range(5)]
+    path = tmp_path / "table.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    with pytest.warns(PopulationWarning, match="GER are not ISO 3166-1 alpha-3"):
+        assert [p.country for p in load_populations("wvs7", path, countries=None)] == ["GER"]

@@ -54,3 +54,21 @@ def test_the_hash_covers_data_and_survey_labels():
     assert inputs_hash("fig1_mfq2", data, "mfq2") == inputs_hash("fig1_mfq2", data.copy(), "mfq2")
     assert inputs_hash("fig1_mfq2", data, "mfq2") != inputs_hash("fig1_mfq2", data + 1e-9, "mfq2")
     assert inputs_hash("fig1_mfq2", data, "mfq2") != inputs_hash("fig1_mfq2", data, "wvs7")
+
+
+def test_the_report_is_rewritten_only_when_an_analysis_file_changed(drawn, tmp_path):
+    from whosevalues.report.html import write_report
+
+    out = shutil.copytree(drawn, tmp_path / "report", copy_function=shutil.copy2)
+    report = write_report(out)
+    written = report.stat().st_mtime_ns
+    assert write_report(out) == report and report.stat().st_mtime_ns == written  # nothing changed
+    (out / "whosevalues.sqlite").write_bytes(b"SQLite format 3\0 a store kept here is not an input")
+    assert write_report(out) == report and report.stat().st_mtime_ns == written
+    exclusions = pd.read_csv(out / "exclusions.csv")
+    row = {"survey": "mfq2", "analysis": "rq1", "model": "gpt-4o", "language": "en", "persona": "none",
+           "reason": "a reason the analysis recorded"}
+    pd.concat([exclusions, pd.DataFrame([row])]).to_csv(out / "exclusions.csv", index=False)
+    write_report(out)
+    assert report.stat().st_mtime_ns != written
+    assert "a reason the analysis recorded" in report.read_text(encoding="utf-8")

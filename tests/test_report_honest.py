@@ -242,14 +242,17 @@ def test_mixed_modes_are_flagged_on_every_comparison(mixed):
     assert set(data.loc[data["model"] == "deepseek-chat", "measure"]) == {"mass"}
 
 
+# In the layout elicit/run_notes.py writes.
 RUN_NOTES = {
-    "notes": ["auto chose distribution mode: every model exposes token probabilities"],
+    "notes": ["auto chose distribution mode: every model exposes token probabilities",
+              "gpt-4o: max_tokens renamed max_completion_tokens after a 400"],
     "models": {"gpt-4o": {"mode": "distribution", "mode_reason": "the endpoint returns top_logprobs",
                           "reasoned": False, "mean_reasoning_tokens": None,
                           "adaptations": ["max_tokens renamed max_completion_tokens after a 400"],
                           "temperature": 0.7, "model_versions": ["gpt-4o-2024-08-06"],
                           "system_fingerprints": ["fp_abc123"], "seed_honoured": True,
-                          "sample_check": {"agrees": False, "samples": 20, "mean_difference": 0.8}},
+                          "sample_check": {"items": 10, "mean_abs_difference": 0.8, "tolerance": 0.5,
+                                           "disagree": True}},
                "deepseek-chat": {"mode": "distribution", "mode_reason": "the endpoint returns top_logprobs",
                                  "reasoned": True, "mean_reasoning_tokens": 412.0, "adaptations": [],
                                  "temperature": None, "model_versions": [], "system_fingerprints": [],
@@ -263,15 +266,17 @@ def test_run_notes_are_rendered_with_departures_as_warnings(distribution, tmp_pa
     (copy / "run_notes.json").write_text(json.dumps(RUN_NOTES), encoding="utf-8")
     out = OutputDir(copy)
     page = html.unescape(render_report(out, []))
-    assert RUN_NOTES["notes"][0] in page
     assert "the endpoint returns top_logprobs" in page  # why the mode
     assert "yes, 412 tokens on average" in page
     assert "gpt-4o-2024-08-06" in page and "fp_abc123" in page
     warnings = page.split("Departures from the study design", 1)[1].split("</ul>", 1)[0]
-    assert "max_tokens renamed max_completion_tokens after a 400" in warnings
-    assert "sample check disagrees" in warnings
+    for note in RUN_NOTES["notes"]:  # every departure once, the model's adaptation not repeated
+        assert warnings.count(note.split(": ", 1)[-1]) == 1
+    assert "sample check disagrees" in warnings and "differ by 0.8 on average (tolerance 0.5): DISAGREES" in page
+    [h] = headlines(out)  # the disagreeing check reaches the headline's coverage too
+    assert any("sample check of GPT-4o disagrees" in part for part in h.coverage)
     table = answers.run_notes_rows(out)
-    assert table.set_index("Model").loc[display_name("deepseek-chat"), "Seed honoured"] == "unknown"
+    assert table.set_index("Model").loc[display_name("deepseek-chat"), "Seed honoured"] == "not reported"
 
 
 def test_without_run_notes_the_report_says_what_is_unknown(paper_wvs):

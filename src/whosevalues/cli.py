@@ -6,6 +6,8 @@ import os
 
 # One BLAS thread: the analysis is many small products, and on a 2-core machine threaded BLAS is 2-3x slower.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import signal
+import sqlite3
 import sys
 import warnings
 from pathlib import Path
@@ -37,6 +39,16 @@ def _split(value: Optional[str]) -> Optional[list[str]]:
     return [part.strip() for part in value.split(",") if part.strip()] if value else None
 
 
+def _split_option(value: Optional[str], option: str) -> Optional[list[str]]:
+    """A comma-separated option; given but empty (``--languages ""`` or ``","``) is an error, not the default."""
+    if value is None:
+        return None
+    parts = _split(value)
+    if not parts:
+        raise UsageError(f"{option} is empty: give at least one value, or leave the option out for the default")
+    return parts
+
+
 # ---------------------------------------------------------------------------------------------
 # run
 # ---------------------------------------------------------------------------------------------
@@ -50,9 +62,10 @@ def run(
                                                       "survey's persona template), or 'countries' for every country "
                                                       "with human data [none,CHN,USA]."),
     samples: Optional[int] = typer.Option(None, help="Samples per item and condition in sample mode [20]."),
-    mode: Optional[str] = typer.Option(None, help="sample | distribution | auto (distribution where the backend "
-                                                  "exposes next-token probabilities) [auto]."),
-    temperature: Optional[float] = typer.Option(None, help="Override every model's temperature."),
+    mode: Optional[str] = typer.Option(None, help="auto (distribution mode only if every model exposes next-token "
+                                                  "probabilities, else all sampled) | sample | distribution | "
+                                                  "per-model (each its own; the report flags it) [auto]."),
+    temperature: Optional[float] = typer.Option(None, help="Override every model's temperature (0-2)."),
     config: Optional[Path] = typer.Option(None, help="Study TOML file; command-line options override it."),
     db: Optional[Path] = typer.Option(None, help="SQLite store [OUT/whosevalues.sqlite]."),
     out_dir: Path = typer.Option(Path("whosevalues-out"), "--out", help="Output directory."),
@@ -62,16 +75,21 @@ def run(
                                          "providers' batch APIs (about half price, results within 24 h; resumable)."),
 ) -> None:
     """Ask the models the surveys (resuming from the store), then analyse and write the report."""
+    from whosevalues.datafiles import require_output_dir
+    from whosevalues.elicit.store import check_store_path
     from whosevalues.pipeline import default_db, run_study
 
     study = Study.from_toml(config) if config else Study()
-    overrides = {"models": _split(models), "surveys": _split(surveys), "languages": _split(languages),
-                 "personas": _persona_codes(_split(personas)), "samples": samples, "mode": mode, "temperature": temperature,
-                 "batch": batch}
+    overrides = {"models": _split_option(models, "--models"), "surveys": _split_option(surveys, "--surveys"),
+                 "languages": _split_option(languages, "--languages"),
+                 "personas": _persona_codes(_split_option(personas, "--personas")), "samples": samples,
+                 "mode": mode, "temperature": temperature, "batch": batch}
     overrides = {key: value for key, value in overrides.items() if value is not None}
     study = study.with_overrides(**overrides)
     study.validate_design()
+    require_output_dir(out_dir, "--out", UsageError)  # before --db: the default store lives in it
     db_path = db or default_db(out_dir)
+    check_store_path(db_path, must_exist=False)
     if dry_run:
         _dry_run(study, db_path)
         return
@@ -103,19 +121,18 @@ def _dry_run(study: Study, db_path: Path) -> None:
     from whosevalues.elicit.store import Store
     from whosevalues.pipeline import plan_study
 
-    # No probing in a dry run: remote models are costed as sampled unless the study asks for distributions
-    # (a conservative estimate: distribution mode needs 1 request where sampling needs `samples`).
+    # No probing in a dry run: the mode each model will use follows the study's rule (one mode for every model
+    # unless per-model) from what is known without asking: the local model and catalog entries that document
+    # logprobs read distributions; the rest are costed as sampled (a conservative estimate).
     specs = {spec.id: spec for spec in study.model_specs()}
-    modes = {model: "distribution" if study.mode == "distribution" or (study.mode == "auto" and spec.provider ==
-                                                                       "local-llama") else "sample"
-             for model, spec in specs.items()}
+    modes, reasons = dry_run_modes(study, list(specs.values()))
     plan = plan_study(study, modes)
     done: set[str] = set()
-    if db_path.exists():
-        store = Store(db_path)
+    if db_path.exists():  # read only: a dry run changes nothing
+        store = Store(db_path, read_only=True)
         done = store.answered_keys()
         store.close()
-    table = estimate_cost([(specs[model], p.request) for model, requests in plan.items() for p in requests], done)
+    table = estimate_cost(((specs[model], p.request) for model, requests in plan.items() for p in requests), done)
     table = with_batch_prices(table, specs)
     shown = table[["model", "mode", "requests", "already_done", "to_run", "input_tokens", "output_tokens",
                    "reasoning_tokens", "cost_usd", "cost_usd_max", "batch_cost_usd", "price_as_of"]].copy()
@@ -133,6 +150,8 @@ def _dry_run(study: Study, db_path: Path) -> None:
     unpriced = table.loc[table["cost_usd"].isna(), "model"].tolist()
     if unpriced:
         out.print(f"TOTAL cost leaves out {', '.join(unpriced)}: no list price in the catalog.", soft_wrap=True)
+    for model in specs:
+        out.print(f"{model}: {modes[model]} ({reasons[model]})", soft_wrap=True)
     for note in _retirement_notes(specs.values()):
         out.print(Text.assemble(("note: ", "yellow"), note), soft_wrap=True)
 
@@ -155,12 +174,36 @@ def _retirement_notes(specs) -> list[str]:
     return notes
 
 
+def dry_run_modes(study: Study, specs: list) -> tuple[dict[str, str], dict[str, str]]:
+    """The mode each model will use, decided without asking anyone (the run probes what is unknown)."""
+    known = {spec.id: spec.provider == "local-llama" or spec.supports_logprobs is True for spec in specs}
+    if study.mode == "sample":
+        return ({model: "sample" for model in known}, {model: "the study asks for sampling" for model in known})
+    if study.mode == "per-model":
+        return ({model: "distribution" if ok else "sample" for model, ok in known.items()},
+                {model: "per-model: " + ("next-token probabilities" if ok else "sampled unless the run's probe "
+                                         "finds next-token probabilities") for model, ok in known.items()})
+    if all(known.values()):
+        return ({model: "distribution" for model in known},
+                {model: f"{study.mode}: every model exposes next-token probabilities" for model in known})
+    unknown = [model for model, ok in known.items() if not ok]
+    if study.mode == "distribution":
+        return ({model: "distribution" for model in known},
+                {model: "distribution" + ("" if known[model] else ": the run probes it first and stops if it "
+                                                                   "has no next-token probabilities")
+                 for model in known})
+    return ({model: "sample" for model in known},
+            {model: f"auto: every model sampled unless the run finds next-token probabilities for "
+                    f"{', '.join(unknown)} too" for model in known})
+
+
 def _print_run_summary(result) -> None:
     from whosevalues.elicit.aggregate import condition_summary
 
     answers = result.answers
-    if answers.empty:
-        err.print("No answers stored.")
+    if answers.empty or result.item_means.empty:
+        err.print("No answers stored." if answers.empty else
+                  f"No valid answers stored ({len(answers)} requests failed); see the notes above.")
         return
     counts = answers["status"].value_counts()
     err.print(f"Asked {result.stats.asked} requests in {result.stats.seconds:.1f}s; store holds "
@@ -194,9 +237,14 @@ def _print_frame(frame, title: str, console: Console = out) -> None:
 # ---------------------------------------------------------------------------------------------
 # analyze and report
 # ---------------------------------------------------------------------------------------------
+MAX_BOOTSTRAP = 100_000
+
+
 @app.command()
 def analyze(
-    db: Optional[Path] = typer.Option(None, help="A whosevalues store to analyse."),
+    db: Optional[Path] = typer.Option(None, help="A whosevalues store to analyse (opened read-only)."),
+    study: Optional[str] = typer.Option(None, "--study", help="With --db: the study to analyse, when the store "
+                                                              "holds several (an error lists them)."),
     llm_responses: Optional[list[Path]] = typer.Option(None, "--llm-responses",
         help="Item means: the project's item_means.csv or the paper's published CSVs (repeatable)."),
     humans: Optional[list[str]] = typer.Option(None, "--humans",
@@ -206,7 +254,7 @@ def analyze(
                                                        "a list narrows both, 'all' widens the RQ analyses too."),
     paper_compatible: bool = typer.Option(False, "--paper-compatible",
         help="Reproduce what the paper's published scripts did (see docs/statistics.md)."),
-    bootstrap: int = typer.Option(1999, help="Bootstrap resamples over models (0 to skip)."),
+    bootstrap: int = typer.Option(1999, help=f"Bootstrap resamples over models, 0-{MAX_BOOTSTRAP:,} (0 to skip)."),
     min_valid_samples: Optional[int] = typer.Option(None, "--min-valid-samples",
         help="Sample mode: an item with fewer valid samples is missing [default 5; 1 with --paper-compatible]."),
     surveys: Optional[str] = typer.Option(None, help="Survey .toml files the answers used, beyond the built-in "
@@ -214,42 +262,77 @@ def analyze(
     out_dir: Path = typer.Option(..., "--out", help="Output directory."),
 ) -> None:
     """Compare stored or published LLM answers with human populations: RQ1-RQ3, tables, figures, report."""
-    if bool(db) == bool(llm_responses):
-        raise UsageError("give exactly one of --db or --llm-responses")
-    for survey_file in _split(surveys) or []:
-        load_instrument(survey_file)  # makes the survey known by its id to the analysis and the report
-    if db:
-        item_means = _item_means_from_db(db, out_dir)
-    else:
-        from whosevalues.analysis.llm_responses import load_llm_responses
-        from whosevalues.pipeline import write_csv_atomically
-
-        item_means = load_llm_responses(list(llm_responses))
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_csv_atomically(item_means, out_dir / "item_means.csv")  # run and --db wrote theirs from the store
+    from whosevalues.datafiles import require_output_dir, require_readable_file
     from whosevalues.humans import parse_humans_option
 
-    humans_map = dict(parse_humans_option(option) for option in humans or [])
+    # Everything is checked before anything is read at length or written.
+    if bool(db) == bool(llm_responses):
+        raise UsageError("give exactly one of --db or --llm-responses")
+    if study and not db:
+        raise UsageError("--study selects a study in a store: use it with --db")
+    if not 0 <= bootstrap <= MAX_BOOTSTRAP:
+        raise UsageError(f"--bootstrap {bootstrap}: give a number of resamples from 0 (skip) to {MAX_BOOTSTRAP:,}")
+    if min_valid_samples is not None and not 1 <= min_valid_samples <= 100_000:
+        raise UsageError(f"--min-valid-samples {min_valid_samples}: give a count of valid samples from 1 to 100,000")
+    require_output_dir(out_dir, "--out", UsageError)
+    for path in llm_responses or []:
+        require_readable_file(path, "--llm-responses", UsageError)
+    for survey_file in _split_option(surveys, "--surveys") or []:
+        load_instrument(survey_file)  # makes the survey known by its id to the analysis and the report
+    humans_map: dict[str, str] = {}
+    for option in humans or []:
+        survey, source = parse_humans_option(option)
+        if survey in humans_map:
+            raise UsageError(f"--humans names survey {survey!r} twice ({humans_map[survey]} and {source}); give one "
+                             "source per survey")
+        humans_map[survey] = source
+    wanted = _split_option(countries, "--countries")
+    answers = None
+    if db:
+        answers = _answers_from_db(db, study)
+        from whosevalues.elicit.aggregate import item_means as aggregate_item_means
+
+        item_means = aggregate_item_means(answers)
+    else:
+        from whosevalues.analysis.llm_responses import load_llm_responses
+
+        item_means = load_llm_responses(list(llm_responses))
     _analyze_and_report(item_means, out_dir, humans=humans_map, paper_compatible=paper_compatible,
-                        countries=_split(countries), bootstrap=bootstrap, min_valid_samples=min_valid_samples)
+                        countries=wanted, bootstrap=bootstrap, write_means=True, answers=answers,
+                        min_valid_samples=min_valid_samples)
 
 
-def _item_means_from_db(db: Path, out_dir: Path):
+def _answers_from_db(db: Path, study: Optional[str]):
+    """The answers of one study in a store, read without changing it (several studies: pick one)."""
     from whosevalues.elicit.store import Store
-    from whosevalues.pipeline import write_item_means
 
-    if not db.exists():
-        raise FileNotFoundError(f"no store at {db}; give the --db path that `whosevalues run` wrote")
-    store = Store(db)
+    store = Store(db, read_only=True)
     try:
-        return write_item_means(store.answers_frame(), out_dir)
+        studies = store.studies()
+        known = list(studies["study"])
+        if study is not None and study not in known:
+            raise UsageError(f"--study {study!r} is not in {db}; it holds {_list_studies(studies)}")
+        if study is None and len(known) > 1:
+            raise UsageError(f"{db} holds {len(known)} studies: {_list_studies(studies)}; choose one with --study ID")
+        chosen = study or (known[0] if known else None)
+        answers = store.answers_frame(study=chosen)
     finally:
         store.close()
+    if answers.empty:
+        raise UsageError(f"{db} holds no answers" + (f" for study {chosen}" if chosen else "") +
+                         "; run `whosevalues run --db ...` first")
+    return answers
+
+
+def _list_studies(studies) -> str:
+    return "; ".join(f"{row.study} ({row.answers} answers, last run {str(row.last_run)[:16]})"
+                     for row in studies.itertuples())
 
 
 def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], paper_compatible: bool,
                         countries: Optional[list[str]] = None, bootstrap: int = 1999,
-                        min_valid_samples: Optional[int] = None) -> None:
+                        min_valid_samples: Optional[int] = None, write_means: bool = False,
+                        answers=None) -> None:
     from whosevalues.analysis.pipeline import analyze as run_analysis
     from whosevalues.humans import load_populations
     from whosevalues.humans.bundled import BUNDLED_SURVEYS
@@ -275,6 +358,13 @@ def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], pa
                                   paper_labels=paper_compatible)
         all_populations[survey] = loaded
         populations[survey] = [p for p in loaded if rq_countries is None or p.country in rq_countries]
+    if write_means:  # only now: every input has been read and checked
+        from whosevalues.pipeline import write_csv_atomically
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_csv_atomically(item_means, out_dir / "item_means.csv")
+        if answers is not None:
+            _write_store_extras(answers, out_dir)
     summary = run_analysis(item_means, populations, paper_compatible=paper_compatible, out_dir=out_dir,
                            bootstrap=bootstrap, country_populations=all_populations,
                            min_valid_samples=min_valid_samples)
@@ -287,6 +377,23 @@ def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], pa
 
         err.print(Text.assemble(("note: ", "yellow"), AGGREGATE_NOTE))
     _report(out_dir)
+
+
+def _write_store_extras(answers, out_dir: Path) -> None:
+    """Beside item_means.csv: the answer distributions, and each model's mode as the store records it."""
+    from whosevalues.elicit.aggregate import item_distributions
+    from whosevalues.pipeline import write_csv_atomically, write_mode_notes
+
+    distributions = item_distributions(answers)
+    if len(distributions):
+        write_csv_atomically(distributions, out_dir / "item_distributions.csv")
+    modes, reasons = {}, {}
+    for model, used in answers.groupby("model", sort=False)["mode"]:
+        counts = used.value_counts()
+        modes[model] = str(counts.index[0])
+        reasons[model] = "as recorded in the store" + ("" if len(counts) == 1 else
+                                                        ": " + ", ".join(f"{n} {m}" for m, n in counts.items()))
+    write_mode_notes(out_dir, modes, reasons, [], since=0.0)  # keep what a run wrote there; modes from the store
 
 
 def _countries_for(survey: str, countries: list[str], bundled: bool) -> list[str]:
@@ -536,6 +643,21 @@ def _user_errors() -> tuple[type[BaseException], ...]:
             ValueError, KeyError)
 
 
+def _describe_os_error(exc: OSError) -> str:
+    """A failed read or write outside the store, in one line (no full disk ever becomes a traceback)."""
+    import errno
+
+    where = f" {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return (f"cannot write{where}: {exc.strerror} (the disk or a file-size limit is full); free space and run the "
+                "same command again (stored answers are kept)")
+    if isinstance(exc, IsADirectoryError):
+        return f"{exc.filename} is a directory; give a file path"
+    if isinstance(exc, NotADirectoryError):
+        return f"{exc.filename}: part of this path is a file, not a directory; give another path"
+    return f"cannot use{where}: {exc.strerror or exc}; check the path and its permissions"
+
+
 def _print_error(message: str) -> None:
     # One line, no rich markup: messages quote TOML headers like [languages.en] that markup would eat.
     err.print(Text.assemble(("error: ", "bold red"), " ".join(message.split())), soft_wrap=True)
@@ -572,6 +694,8 @@ def _is_click_error(exc: BaseException) -> bool:
 
 def main() -> None:
     warnings.showwarning = _show_warning  # data warnings (e.g. audits) as one line each, not source lines
+    if hasattr(signal, "SIGXFSZ"):  # a file-size limit: let the write fail with an error we can explain
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         code = app(args=expand_multi_value_options(sys.argv[1:]), prog_name="whosevalues", standalone_mode=False)
     except KeyboardInterrupt:
@@ -583,6 +707,15 @@ def main() -> None:
         if _is_click_error(exc):
             _print_error(exc.format_message())
             sys.exit(2)
+        if isinstance(exc, OSError) and not isinstance(exc, _user_errors()):
+            _print_error(_describe_os_error(exc))
+            if os.environ.get("WHOSEVALUES_DEBUG"):
+                raise
+            sys.exit(1)
+        if isinstance(exc, sqlite3.Error):
+            _print_error(f"the store failed ({exc}); the store is intact (SQLite keeps every committed answer): "
+                         "check the disk and run the same command again")
+            sys.exit(1)
         if not isinstance(exc, _user_errors()):
             raise
         _print_error(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc))

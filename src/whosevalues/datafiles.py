@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -15,10 +16,20 @@ else:  # pragma: no cover
 
 def read_toml(path: Path, what: str, error: type[Exception], fix_path: str) -> dict:
     """The parsed file, or ``error`` naming the file and how to fix it (``what``: "survey file", ...)."""
+    path = Path(path)
+    if path.is_dir():
+        raise error(f"{path} is a directory, not a {what}; give the path of a .toml file as {fix_path}")
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise error(f"{path}: no such {what}; check {fix_path}") from None
+    except PermissionError:
+        raise error(f"{path}: cannot read this {what} (permission denied); make it readable or check {fix_path}") \
+            from None
+    except UnicodeDecodeError:
+        raise error(f"{path}: not a text file (not UTF-8); give a TOML {what} as {fix_path}") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read this {what} ({exc.strerror or exc}); check {fix_path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{path}: not valid TOML ({exc}); fix the syntax at that line") from None
 
@@ -33,3 +44,30 @@ def describe_validation_error(exc: ValidationError) -> str:
     elif first["type"] == "extra_forbidden":
         message = "unknown field: remove it or check its spelling"
     return f"field {field}: {message}"
+
+
+def require_readable_file(path: Path, option: str, error: type[Exception] = FileNotFoundError) -> Path:
+    """``path`` if it is a readable file, else ``error`` naming the option and what to give instead."""
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{option} {path}: no such file; check the path")
+    if path.is_dir():
+        raise error(f"{option} {path} is a directory; give a file")
+    if not os.access(path, os.R_OK):
+        raise error(f"{option} {path}: cannot read it (permission denied); make it readable")
+    return path
+
+
+def require_output_dir(path: Path, option: str, error: type[Exception] = ValueError) -> Path:
+    """``path`` if it is (or can become) a writable directory; checked before anything is asked or written."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise error(f"{option} {path} is an existing file, not a directory; give a directory path")
+    existing = path
+    while not existing.exists():  # the nearest existing ancestor must be a writable directory
+        existing = existing.parent
+    if not existing.is_dir():
+        raise error(f"{option} {path}: {existing} is a file, so this directory cannot be made; choose another path")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise error(f"{option} {path}: {existing} is not writable; choose a directory you can write to")
+    return path

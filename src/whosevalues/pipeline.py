@@ -6,7 +6,10 @@ This is the Python API (``from whosevalues import Study, run_study``) and what t
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,12 +18,14 @@ from rich.console import Console
 
 from whosevalues.elicit.batch import BatchSession
 from whosevalues.elicit.endpoint import EndpointMemory
-from whosevalues.elicit.probe import probe_endpoint
-from whosevalues.elicit.plan import PlannedRequest, plan_model
 from whosevalues.elicit.followup import replaced_keys, sample_check_plan, sample_checks, sampled_instead_plan
+from whosevalues.elicit.plan import ModelPlan, PlannedRequest, plan_model
+from whosevalues.elicit.probe import probe_endpoint
 from whosevalues.elicit.run_notes import build_run_notes, merge_stats, print_model_notes, write_run_notes
 from whosevalues.elicit.runner import RunStats, run_requests
-from whosevalues.elicit.store import Store
+from whosevalues.elicit.store import Store, StoreError, check_store_path
+from whosevalues.elicit.store_lock import exclusive_run
+from whosevalues.preflight import check_endpoint_reachable, check_endpoints_reachable, load_local_models
 from whosevalues.models.base import Backend, ConfigurationError, Mode
 from whosevalues.models.registry import create_backend
 from whosevalues.models.spec import ModelSpec
@@ -100,7 +105,107 @@ async def _distribution_verdict(backend: Backend, store: Store, notes: list[str]
     return result.supported, result.reason
 
 
-def plan_study(study: Study, modes: dict[str, Mode]) -> dict[str, list[PlannedRequest]]:
+async def choose_modes(study: Study, backends: dict[str, Backend], store: Store, notes: list[str],
+                       memories: dict[str, EndpointMemory] | None = None
+                       ) -> tuple[dict[str, Mode], dict[str, str]]:
+    """One measurement per comparison: the mode of every model, and why.
+
+    ``sample``: all sampled. ``auto``: distribution mode only when every model supports it, else all sampled
+    (saying so). ``distribution``: every model must support it. ``per-model``: each model its own (the report
+    flags comparisons across modes).
+    """
+    if study.mode == "sample":
+        return {model: "sample" for model in backends}, {model: "the study asks for sampling" for model in backends}
+    probing = study.model_copy(update={"mode": "auto"})  # what each model supports, on its own
+    deferred = _DeferredWrites(store)  # probe verdicts kept only once the modes are settled (none on refusal)
+    own_reasons: dict[str, str] = {}
+    own = {model: await resolve_mode(probing, backend, deferred, notes, (memories or {}).get(model), own_reasons)
+           for model, backend in backends.items()}
+    modes, reasons = _uniform_modes(study, own, own_reasons, notes)
+    deferred.apply()
+    return modes, reasons
+
+
+class _DeferredWrites:
+    """The store, with probe verdicts (capabilities, endpoint settings) held back until ``apply()``: a study
+    refused after probing leaves the store exactly as it was."""
+
+    def __init__(self, store: Store):
+        self._store = store
+        self._pending: list[tuple[str, tuple]] = []
+
+    def set_capability(self, *args) -> None:
+        self._pending.append(("set_capability", args))
+
+    def set_endpoint_setting(self, *args) -> None:
+        self._pending.append(("set_endpoint_setting", args))
+
+    def apply(self) -> None:
+        for method, args in self._pending:
+            getattr(self._store, method)(*args)
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+
+def _uniform_modes(study: Study, own: dict[str, Mode], own_reasons: dict[str, str],
+                   notes: list[str]) -> tuple[dict[str, Mode], dict[str, str]]:
+    """From what each model supports on its own to the study's modes under its rule (see ``choose_modes``)."""
+    capable = sorted(model for model, mode in own.items() if mode == "distribution")
+    incapable = sorted(model for model, mode in own.items() if mode != "distribution")
+    why = {model: own_reasons.get(model, "").removeprefix("auto: ") for model in own}
+    if study.mode == "per-model":
+        if capable and incapable:
+            notes.append(f"mode per-model: {', '.join(capable)} read as distributions, {', '.join(incapable)} "
+                         "sampled; comparisons across these modes are flagged in the report")
+        return own, {model: f"per-model: {why[model]}" for model in own}
+    if not incapable:
+        return own, {model: f"{study.mode}: every model in the study has trustworthy next-token probabilities "
+                            f"({why[model]})" for model in own}
+    if study.mode == "distribution":
+        raise StudyError(f"mode distribution: {', '.join(f'{m} ({why[m]})' for m in incapable)}; use --mode "
+                         "sample or auto (one measurement for every model), or mode = \"per-model\" in the study "
+                         "file to mix modes")
+    if capable:
+        notes.append(f"mode auto: every model is sampled, because {', '.join(incapable)} give(s) no trustworthy "
+                     f"next-token probabilities (one measurement per comparison); mode = \"per-model\" would read "
+                     f"{', '.join(capable)} as distributions")
+    return ({model: "sample" for model in own},
+            {model: f"auto: every model sampled, because {', '.join(incapable)} cannot be read as distributions"
+                    + (f" ({why[model]})" if model in incapable else "") for model in own})
+
+
+def _not_in(requests: Sequence[PlannedRequest], done: set[str]) -> Sequence[PlannedRequest]:
+    """The requests whose answer is not stored yet (a plan stays compact; follow-up lists are filtered)."""
+    if isinstance(requests, ModelPlan):
+        return requests.missing(done)
+    return [p for p in requests if p.key not in done]
+
+
+def write_mode_notes(out_dir: Path, modes: dict[str, Mode], reasons: dict[str, str], notes: list[str],
+                     since: float) -> None:
+    """Add each model's mode and why to ``run_notes.json`` (keeping what this run already wrote there)."""
+    path = out_dir / "run_notes.json"
+    data: dict = {}
+    if path.exists() and path.stat().st_mtime >= since:  # written by this run (e.g. by the runner's notes)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, OSError):
+            data = {}
+    data.setdefault("notes", [])
+    data["notes"] += [note for note in notes if note not in data["notes"]]
+    models = data.setdefault("models", {})
+    for model, mode in modes.items():
+        models.setdefault(model, {}).update({"mode": mode, "mode_reason": reasons.get(model, "")})
+    data["mixed_modes"] = len(set(modes.values())) > 1
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(path)
+
+
+def plan_study(study: Study, modes: dict[str, Mode]) -> dict[str, ModelPlan]:
+    """Every request of the study, per model, in compact form (requests are made one at a time when used)."""
     instruments = study.instruments()
     return {spec.id: plan_model(study, spec, modes[spec.id], instruments) for spec in study.model_specs()}
 
@@ -112,16 +217,25 @@ def run_study(study: Study, out_dir: str | Path = DEFAULT_OUT, db_path: str | Pa
     out_dir = Path(out_dir)
     db_path = Path(db_path) if db_path else default_db(out_dir)
     study.validate_design()
-    store = Store(db_path)  # first: a bad --db should fail before anything else is prepared
+    check_store_path(db_path, must_exist=False)  # a bad --db fails before anything else is prepared
+    specs = study.model_specs()
+    backends = prepare_backends(specs)  # keys, SDKs, files
+    check_endpoints_reachable(specs)  # a dead URL ends here, in seconds, not after minutes of retries
+    load_local_models(backends)  # a corrupt model file ends here, before planning and before the store is made
+    store = Store(db_path)
     try:
-        backends = prepare_backends(study.model_specs())
-    except BaseException:
-        store.close()
-        raise
-    try:
-        return asyncio.run(_run(study, backends, store, out_dir, db_path, console, show_progress, command))
+        with exclusive_run(db_path, console):
+            return asyncio.run(_run(study, backends, store, out_dir, db_path, console, show_progress, command))
+    except sqlite3.Error as exc:
+        raise StoreError(store_write_failure(db_path, exc)) from None
     finally:
         store.close()
+
+
+def store_write_failure(db_path: Path, exc: BaseException) -> str:
+    return (f"writing the store {db_path} failed ({exc}): the disk is full or failing. The store is intact: every "
+            f"answer stored before this is kept, and running the same command again (after freeing space) asks "
+            f"only what is missing")
 
 
 async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir: Path, db_path: Path,
@@ -133,18 +247,17 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
                 for model, backend in backends.items()}
     min_mass = study.min_valid_mass
     try:
-        modes = {model: await resolve_mode(study, backend, store, notes, memories[model], reasons)
-                 for model, backend in backends.items()}
+        modes, reasons = await choose_modes(study, backends, store, notes, memories)
         plan = plan_study(study, modes)
-        run_id = store.start_run(command, study.model_dump_json(), __version__)
+        run_id = store.start_run(command, study.model_dump_json(), __version__, study.study_id)
         batches = BatchSession(store, backends, run_id, RunStats(), console, show_progress, notes,
                                memories=memories, parse_options={"min_valid_mass": min_mass})
 
-        async def ask(requests_by_model: dict[str, list[PlannedRequest]]) -> RunStats:
+        async def ask(requests_by_model: dict[str, Sequence[PlannedRequest]]) -> RunStats:
             done = store.answered_keys()
-            missing = {model: [p for p in requests if p.key not in done]
-                       for model, requests in requests_by_model.items()}
-            missing = {model: requests for model, requests in missing.items() if requests}
+            missing = {model: _not_in(requests, done) for model, requests in requests_by_model.items()}
+            missing = {model: requests for model, requests in missing.items() if len(requests)}
+            del done
             for requests in missing.values():
                 store.add_requests(requests, run_id)
             if not missing:
@@ -157,9 +270,11 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
             online = await batches.submit(missing, study.batch_model_ids())
             for _ in range(2):
                 if online:
-                    stats = merge_stats(stats, await run_requests(online, backends, store, run_id, console,
-                                                                  show_progress, memories=memories,
-                                                                  min_valid_mass=min_mass))
+                    part = await run_requests(online, backends, store, run_id, console, show_progress,
+                                              memories=memories, min_valid_mass=min_mass)
+                    await sweep_transient_failures(online, backends, store, run_id, console, show_progress, part,
+                                                   memories=memories, min_valid_mass=min_mass)
+                    stats = merge_stats(stats, part)
                 if stats.interrupted:
                     break
                 online = await batches.collect()
@@ -168,7 +283,7 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
 
         stats = await ask(plan)
         replaced, follow_up = ({}, {})
-        if not stats.interrupted:
+        if not stats.interrupted and "distribution" in modes.values():  # only distributions can be weak
             replaced, follow_up = sampled_instead_plan(study, store, plan)
             if follow_up:
                 stats = merge_stats(stats, await ask(follow_up))
@@ -177,12 +292,14 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
             checks = sample_check_plan(study, modes)
             if checks:
                 stats = merge_stats(stats, await ask(checks))
+        all_keys = {key for model_plan in plan.values() for key in model_plan.keys()} - replaced_keys(replaced)
+        all_keys |= {p.key for requests in follow_up.values() for p in requests}
+        store.link_study(study.study_id, all_keys)  # what `analyze --db --study` reads: never another study's
+        store.finish_run(run_id, "interrupted" if stats.interrupted else "complete")
         store.finish_run(run_id, "interrupted" if stats.interrupted else "complete")
     finally:
         for backend in backends.values():
             await backend.aclose()
-    all_keys = {p.key for requests in plan.values() for p in requests} - replaced_keys(replaced)
-    all_keys |= {p.key for requests in follow_up.values() for p in requests}
     answers = store.answers_frame(all_keys)
     item_means = write_item_means(answers, out_dir)
     notes += [f"{model}: {len(keys)} items sampled instead of read as distributions (next-token probabilities "
@@ -190,9 +307,50 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
               "store for reference" for model, keys in replaced.items() if keys]
     run_notes = build_run_notes(study, backends, store, modes, reasons, memories, all_keys, notes,
                                 sample_checks(store, plan, checks, answers))
+    run_notes["mixed_modes"] = len(set(modes.values())) > 1  # the report flags comparisons across modes
     write_run_notes(run_notes, out_dir)
     print_model_notes(run_notes, console)
     return StudyResult(out_dir, db_path, answers, item_means, stats, modes, run_notes["notes"], run_notes)
+
+
+SWEEP_ROUNDS = 10
+
+
+def _reachable(backend: Backend) -> bool:
+    """Whether a sweep can hope to reach this model (an endpoint that went down is not swept; a rerun asks)."""
+    try:
+        check_endpoint_reachable(backend.spec)
+    except ConfigurationError:
+        return False
+    return True
+
+
+async def sweep_transient_failures(asked: dict[str, Sequence[PlannedRequest]], backends: dict[str, Backend],
+                                   store: Store, run_id: int, console: Console, show_progress: bool,
+                                   stats: RunStats, **runner_options) -> None:
+    """Ask again, with fresh attempts, what failed on transient errors only (timeouts, 5xx, dropped
+    connections) once the rest is done: a burst of faults then costs a little time, not a stray ``error``.
+    Sweeps go on while each one gets some answers (at most ``SWEEP_ROUNDS``); an endpoint that stays down
+    stops them at once, and the next run asks again."""
+    previous = None
+    for round_number in range(1, SWEEP_ROUNDS + 1):
+        if stats.interrupted:
+            return
+        failed = store.transient_failure_keys(run_id)
+        again = {model: [p for p in requests if p.key in failed] for model, requests in asked.items()}
+        again = {model: requests for model, requests in again.items() if requests and _reachable(backends[model])}
+        count = sum(len(requests) for requests in again.values())
+        if not count or (previous is not None and count >= previous):
+            return
+        previous = count
+        console.print(f"Asking again {count} request(s) that failed on transient errors (sweep {round_number}).")
+        await asyncio.sleep(min(2 ** (round_number - 1), 8))  # let a passing outage pass
+        more = await run_requests(again, backends, store, run_id, console, show_progress, **runner_options)
+        stats.asked += more.asked
+        stats.seconds += more.seconds
+        stats.interrupted = stats.interrupted or more.interrupted
+        stats.statuses["error"] -= count  # they are counted again below, with the status they have now
+        stats.statuses.update(more.statuses)
 
 
 def write_item_means(answers: pd.DataFrame, out_dir: Path) -> pd.DataFrame:

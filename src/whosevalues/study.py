@@ -19,11 +19,14 @@ A study file looks like::
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from whosevalues.datafiles import describe_validation_error, read_toml
 from whosevalues.instruments import NO_PERSONA, Instrument, load_instrument
@@ -35,7 +38,9 @@ PAPER_LANGUAGES = ("en", "zh")
 PAPER_PERSONAS = (NO_PERSONA, "CHN", "USA")
 # `--personas countries`: every country with bundled human data for the survey at hand.
 ALL_COUNTRIES = "countries"
-StudyMode = Literal["auto", "sample", "distribution"]
+StudyMode = Literal["auto", "sample", "distribution", "per-model"]
+#: The documented range of every numeric study field (study file and command line), as (low, high).
+FIELD_RANGES = {"samples": (1, 100_000), "temperature": (0.0, 2.0), "max_tokens": (1, 100_000)}
 
 
 class StudyError(ValueError):
@@ -55,15 +60,38 @@ class Study(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    models: list[str] = Field(default_factory=lambda: [EMBEDDED_MODEL])
+    name: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                             description="the study's id in the store (default: a hash of the design)")
+    models: list[str] = Field(default_factory=lambda: [EMBEDDED_MODEL], min_length=1)
     custom_models: dict[str, ModelSpec] = Field(default_factory=dict)
-    surveys: list[str] = Field(default_factory=lambda: ["mfq2", "wvs7"])
-    languages: list[str] = Field(default_factory=lambda: list(PAPER_LANGUAGES))
-    personas: list[str] = Field(default_factory=lambda: list(PAPER_PERSONAS))
-    samples: int = Field(default=20, ge=1, le=10_000)
-    mode: StudyMode = "auto"
-    temperature: float | None = Field(default=None, description="override every model's temperature")
-    max_tokens: int = Field(default=10, ge=1)
+    surveys: list[str] = Field(default_factory=lambda: ["mfq2", "wvs7"], min_length=1)
+    languages: list[str] = Field(default_factory=lambda: list(PAPER_LANGUAGES), min_length=1)
+    personas: list[str] = Field(default_factory=lambda: list(PAPER_PERSONAS), min_length=1)
+    samples: int = Field(default=20, ge=FIELD_RANGES["samples"][0], le=FIELD_RANGES["samples"][1])
+    mode: StudyMode = Field(default="auto", description="auto: distribution mode only if every model supports "
+                                                        "it; per-model: each model its own (the report flags it)")
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0, allow_inf_nan=False,
+                                      description="override every model's temperature")
+    max_tokens: int = Field(default=10, ge=FIELD_RANGES["max_tokens"][0], le=FIELD_RANGES["max_tokens"][1])
+
+    @field_validator("models", "surveys", "languages", "personas")
+    @classmethod
+    def _no_blank_or_repeated(cls, values: list[str]) -> list[str]:
+        blank = [value for value in values if not isinstance(value, str) or not value.strip()]
+        if blank:
+            raise ValueError("an empty name in the list: give ids separated by commas, like en,zh")
+        repeated = sorted({value for value in values if values.count(value) > 1})
+        if repeated:
+            raise ValueError(f"{repeated[0]!r} is listed twice: list each once")
+        return [value.strip() for value in values]
+
+    @property
+    def study_id(self) -> str:
+        """The study's id in the store: its ``name``, else a short hash of everything that shapes its answers."""
+        if self.name:
+            return self.name
+        design = self.model_dump(mode="json", exclude={"name"})
+        return "study-" + hashlib.sha256(json.dumps(design, sort_keys=True).encode()).hexdigest()[:8]
     min_valid_mass: float = Field(default=0.5, ge=0.0, le=1.0,
                                   description="distribution mode: below this share of probability on the scale's "
                                               "answers an item is sampled instead")
@@ -98,9 +126,11 @@ class Study(BaseModel):
     def validate_design(self) -> None:
         """Fail early, with the fix, on anything unknown: models, surveys, languages, personas."""
         try:
-            self.model_specs()
+            specs = self.model_specs()
         except KeyError as exc:
             raise StudyError(str(exc.args[0])) from None
+        for spec in specs:
+            check_model_ranges(spec)
         for instrument in self.instruments():
             for language in self.languages:
                 if language not in instrument.languages:
@@ -119,7 +149,9 @@ class Study(BaseModel):
         try:
             return Study.model_validate(data)
         except ValidationError as exc:
-            raise StudyError(f"option {describe_validation_error(exc).removeprefix('field ')}") from None
+            field = str(exc.errors()[0]["loc"][0]) if exc.errors()[0]["loc"] else ""
+            option = "--" + field.replace("_", "-") if field in changes else f"study field {field}"
+            raise StudyError(f"{option}: {describe_field_error(exc)}") from None
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "Study":
@@ -132,7 +164,11 @@ class Study(BaseModel):
         # `models` may be a list of ids, or [[models]] tables (an id alone refers to the catalog).
         ids: list[str] = []
         custom: dict[str, ModelSpec] = {}
-        for entry in data.pop("models", []) or []:
+        models = data.pop("models", []) or []
+        if not isinstance(models, list):
+            raise StudyError(f"{where}: field models must be a list, like models = [{models!r}], or [[models]] "
+                             f"tables")
+        for entry in models:
             if isinstance(entry, str):
                 ids.append(entry)
             elif isinstance(entry, dict) and set(entry) == {"id"}:
@@ -155,6 +191,42 @@ class Study(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise StudyError(f"{where}: {describe_validation_error(exc)}") from None
+            field = ".".join(str(part) for part in exc.errors()[0]["loc"])
+            raise StudyError(f"{where}: field {field}: {describe_field_error(exc)}") from None
         except ValueError as exc:
             raise StudyError(str(exc)) from None
+
+
+#: Documented ranges of the per-model settings a study file may give ([[models]] blocks).
+MODEL_RANGES = {"temperature": (0.0, 2.0), "max_concurrency": (1, 10_000), "requests_per_minute": (0.001, 1e9),
+                "tokens_per_minute": (1, 1e12), "timeout": (0.1, 86_400), "max_attempts": (1, 100)}
+
+
+def check_model_ranges(spec: ModelSpec) -> None:
+    """Every numeric setting of a model within its documented range (a negative timeout would never finish)."""
+    for field, (low, high) in MODEL_RANGES.items():
+        value = getattr(spec, field)
+        if value is None:
+            continue
+        if isinstance(value, float) and not math.isfinite(value) or not low <= value <= high:
+            raise StudyError(f"model {spec.id!r}: {field} = {value} is outside {low:g}..{high:g}; "
+                             f"set {field} in its [[models]] block within that range")
+
+
+def describe_field_error(exc: ValidationError) -> str:
+    """What is wrong with a study field and what to give instead, e.g. 'must be from 0 to 2 (got -1)'."""
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    got = first.get("input")
+    if field in FIELD_RANGES and first["type"] in {"greater_than_equal", "less_than_equal", "finite_number"}:
+        low, high = FIELD_RANGES[field]
+        return f"must be from {low:g} to {high:g} (got {got})"
+    if first["type"] == "too_short":
+        return "must not be empty: give at least one"
+    if first["type"] in {"int_parsing", "int_from_float", "float_parsing"}:
+        return f"must be a number (got {got!r})"
+    if first["type"] == "list_type":
+        return f"must be a list, like {field} = [{got!r}]"
+    if first["type"] == "literal_error" and field == "mode":
+        return f"must be one of auto, sample, distribution, per-model (got {got!r})"
+    return describe_validation_error(exc).split(": ", 1)[-1]

@@ -69,16 +69,29 @@ def respondent_matrix(population: Population, instrument: Instrument, level: str
     return answers.to_numpy()
 
 
-def respondent_cosines(respondents: np.ndarray, llm: np.ndarray) -> np.ndarray:
-    """Each respondent's cosine with one LLM vector, both z-scored over the columns both have; respondents
-    with a missing answer there or no spread (straight-liners) are left out."""
-    both = ~np.isnan(llm)
-    z_h, usable = zscore_rows(respondents[:, both])
-    z_l, ok = zscore_rows(llm[both][None, :])
-    if not ok[0] or both.sum() < 2:
-        return np.array([])
-    z_h, z_l = z_h[usable], z_l[0]
-    return z_h @ z_l / (np.linalg.norm(z_h, axis=1) * np.linalg.norm(z_l))
+def respondent_cosines(respondents: np.ndarray, llm: np.ndarray) -> list[np.ndarray]:
+    """Per LLM vector (rows of ``llm``), each respondent's cosine with it, both z-scored over the columns
+    both have; respondents with a missing answer there or no spread (straight-liners) are left out.
+    LLM vectors with every column share one matrix product; the others are done one by one."""
+    results: list[np.ndarray] = [np.array([])] * len(llm)
+    complete = ~np.isnan(llm).any(axis=1)
+    if complete.any():
+        z_h, usable = zscore_rows(respondents)
+        z_l, ok = zscore_rows(llm[complete])
+        z_h = z_h[usable]
+        cos = (z_h @ z_l.T) / np.outer(np.linalg.norm(z_h, axis=1), np.linalg.norm(z_l, axis=1))
+        for column, index in enumerate(np.flatnonzero(complete)):
+            results[index] = cos[:, column] if ok[column] else np.array([])
+    for index in np.flatnonzero(~complete):
+        both = ~np.isnan(llm[index])
+        if both.sum() < 2:
+            continue
+        z_h, usable = zscore_rows(respondents[:, both])
+        z_l, ok = zscore_rows(llm[index, both][None, :])
+        if ok[0]:
+            z_h = z_h[usable]
+            results[index] = z_h @ z_l[0] / (np.linalg.norm(z_h, axis=1) * np.linalg.norm(z_l[0]))
+    return results
 
 
 def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
@@ -108,20 +121,23 @@ def compare_countries(item_means: pd.DataFrame, populations: list[Population], s
     records = []
     for population in populations:
         for level, human in country_vectors(population, instrument).items():
-            respondents = respondent_matrix(population, instrument, level)
             human_values = human.to_numpy(dtype=float)
-            for condition, values in llm[level].iterrows():
-                values = values.to_numpy(dtype=float)
-                similarity, n_dims = cosine_of_means(values, human_values)
+            asked = ~np.isnan(human_values)  # items not asked in the country are left out of both sides
+            conditions = llm[level]
+            llm_values = conditions.to_numpy(dtype=float)
+            respondents = respondent_matrix(population, instrument, level)
+            cosines = (respondent_cosines(respondents[:, asked], llm_values[:, asked])
+                       if respondents is not None else None)
+            for row, condition in enumerate(conditions.index):
+                similarity, n_dims = cosine_of_means(llm_values[row], human_values)
                 record = [*condition, population.country, level, n_dims, similarity, np.nan]
-                if respondents is not None:
-                    cosines = respondent_cosines(respondents[:, ~np.isnan(human_values)],
-                                                 values[~np.isnan(human_values)])
-                    record += [len(cosines), *mean_ci(cosines)]
+                if cosines is not None:
+                    record += [len(cosines[row]), *mean_ci(cosines[row])]
                 else:
                     record += [np.nan] * len(RESPONDENT_COLUMNS)
                 records.append(record)
     table = pd.DataFrame.from_records(records, columns=COLUMNS + RESPONDENT_COLUMNS)
+    table["n_respondents"] = table["n_respondents"].astype("Int64")
     return rank_countries(table)
 
 
@@ -181,11 +197,14 @@ def extremes_sentence(model, level, n_countries, languages, personas, closest, f
 
 
 # -- writing ----------------------------------------------------------------------------------
-def _sources(populations: list[Population]) -> list[dict]:
-    """Each data source with its countries and level (populations.json describes only the RQ populations)."""
+def _sources(populations: list[Population], table: pd.DataFrame) -> list[dict]:
+    """Each data source with its countries and the levels they were compared at (populations.json describes
+    only the RQ populations)."""
+    levels = table.groupby("country")["level"].agg(lambda values: " and ".join(sorted(set(values), reverse=True)))
     by_source: dict[tuple[str, str], list[str]] = {}
     for population in populations:
-        by_source.setdefault((population.source, population.level), []).append(population.country)
+        level = levels.get(population.country, population.level)
+        by_source.setdefault((population.source, level), []).append(population.country)
     return [{"source": source, "level": level, "countries": countries}
             for (source, level), countries in by_source.items()]
 
@@ -203,7 +222,7 @@ def write_countries(item_means: pd.DataFrame, populations: dict[str, list[Popula
         table.to_csv(out_dir / f"countries_{survey}.csv", index=False)
         result[survey] = {
             "file": f"countries_{survey}.csv",
-            "sources": _sources(survey_populations),
+            "sources": _sources(survey_populations, table),
             "countries": {level: sorted(group["country"].unique())
                           for level, group in table.groupby("level", sort=True)},
             "models": model_extremes(table),

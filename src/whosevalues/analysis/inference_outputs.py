@@ -27,6 +27,19 @@ from whosevalues.analysis.model_inference import InferenceOptions
 from whosevalues.analysis.vectors import HumanVectors
 
 
+def json_safe(value):
+    """NaN (Python or numpy) as None, numpy scalars as Python numbers: summary.json stays strict JSON."""
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if np.isnan(value) else float(value)
+    return value
+
+
 # -- LLM side ---------------------------------------------------------------------------------------
 
 def prepare_llm_side(item_means: pd.DataFrame, paper_compatible: bool, min_valid: int | None, out_dir: Path,
@@ -67,7 +80,7 @@ def rowset_inference(rows: RowSet, table: pd.DataFrame, options: InferenceOption
     warning = balance_warning(rows, paper_compatible)
     if warning:
         entry["warnings"] = [warning]
-    return table, entry
+    return table, json_safe(entry)
 
 
 def _model_inference_entry(rows: RowSet, options: InferenceOptions) -> dict:
@@ -106,7 +119,7 @@ def write_baselines(survey: str, humans: list[HumanVectors], out_dir: Path, resu
         return None
     table = human_baselines.baselines(humans)
     table.to_csv(Path(out_dir) / f"baselines_{survey}.csv", index=False)
-    result["baselines"] = table.to_dict(orient="records")
+    result["baselines"] = json_safe(table.to_dict(orient="records"))
     return table
 
 
@@ -153,7 +166,7 @@ def llm_reliability(survey: str, items: list[str], item_means: pd.DataFrame, hum
         entry["mean_by_origin"] = {origin: {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
                                    for origin, row in by_origin.iterrows()}
     origins = dict(zip(item_means["model"].astype(str), item_means["origin"].astype(str)))
-    out = {"reliability": entry}
+    out = {"reliability": json_safe(entry)}
     if llm_side["temperatures"]:
         survey_models = set(item_means.loc[item_means["survey"] == survey, "model"].astype(str))
         temps = {m: t for m, t in llm_side["temperatures"].items() if m in survey_models}
@@ -164,10 +177,16 @@ def llm_reliability(survey: str, items: list[str], item_means: pd.DataFrame, hum
 # -- exclusions and conclusions ------------------------------------------------------------------------
 
 def complete_exclusions(survey: str, survey_means: pd.DataFrame, used: dict[str, set[str]],
-                        recorded: pd.DataFrame, paper_compatible: bool) -> pd.DataFrame:
+                        recorded: pd.DataFrame, paper_compatible: bool, result: dict) -> pd.DataFrame:
+    """Every input model left out of a fitted analysis, recorded (exclusions.py); each analysis's
+    ``excluded_models`` in summary.json updated to match."""
     extra = exclusions.missing_records(survey, survey_means, used, recorded, paper_compatible)
     frames = [f for f in (recorded, extra) if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else recorded
+    frame = pd.concat(frames, ignore_index=True) if frames else recorded
+    for name in used:
+        excluded = frame.loc[frame["analysis"].astype(str) == name, "model"].astype(str)
+        result["analyses"][name]["excluded_models"] = sorted(set(excluded))
+    return frame
 
 
 def write_conclusions(summary: dict, out_dir: Path) -> list[dict]:
@@ -180,7 +199,7 @@ def write_conclusions(summary: dict, out_dir: Path) -> list[dict]:
                 tables[(survey, analysis)] = pd.read_csv(path)
     table = conclusions.conclusions(tables)
     table.to_csv(Path(out_dir) / "tables" / "conclusions.csv", index=False)
-    return table.to_dict(orient="records")
+    return json_safe(table.to_dict(orient="records"))
 
 
 def summary_warnings(summary: dict) -> list[str]:

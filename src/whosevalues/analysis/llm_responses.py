@@ -59,14 +59,74 @@ def load_llm_responses(paths: Path | str | list[Path | str]) -> pd.DataFrame:
 def _read_one(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise LLMResponsesError(f"{path}: no such file; check the --llm-responses path")
+    if path.is_dir():
+        raise LLMResponsesError(f"{path} is a directory; give the CSV file of item means inside it")
     try:
         raw = pd.read_csv(path, encoding="utf-8-sig", dtype={"item": str}, low_memory=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise LLMResponsesError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    except OSError as exc:
+        raise LLMResponsesError(f"{path}: cannot read it ({exc.strerror or exc}); check the --llm-responses path") \
+            from None
+    if raw.empty:
+        raise LLMResponsesError(f"{path}: no rows of answers (only a header); give a file with item means")
     columns = set(raw.columns)
     if {"LLM", "llm_response"} & columns:
-        return from_paper_layout(raw, where=str(path))
-    return from_contract_layout(raw, where=str(path))
+        frame = from_paper_layout(raw, where=str(path))  # checks every row against its survey
+    else:
+        frame = from_contract_layout(raw, where=str(path))
+        check_against_surveys(frame, str(path), row_of=pd.Series(frame.index + 2, index=frame.index))
+    return frame
+
+
+def _bad_row(where: str, row: int, column: str, problem: str) -> LLMResponsesError:
+    return LLMResponsesError(f"{where}, row {row}, column {column}: {problem}")
+
+
+def check_against_surveys(frame: pd.DataFrame, where: str, row_of: pd.Series, mean_column: str = "mean") -> None:
+    """Every row names a known survey and one of its items, and every mean lies on that survey's scale.
+
+    ``row_of`` gives each row's line number in the file (header = line 1), for an error the user can find.
+    Nothing outside its scale is ever analysed: item means of 41 on a 1-5 scale are an error, not a result.
+    """
+    from whosevalues.instruments import InstrumentError, load_instrument
+
+    for survey, rows in frame.groupby("survey", sort=False):
+        try:
+            instrument = load_instrument(str(survey))
+        except InstrumentError:
+            raise _bad_row(where, int(row_of[rows.index[0]]), "survey",
+                           f"unknown survey {survey!r}; give its file with --surveys FILE.toml") from None
+        unknown_items = ~rows["item"].isin(instrument.item_ids)
+        if unknown_items.any():
+            first = rows.index[unknown_items.to_numpy()][0]
+            raise _bad_row(where, int(row_of[first]), "item",
+                           f"{rows.at[first, 'item']!r} is not an item of {survey} (items "
+                           f"{instrument.item_ids[0]}..{instrument.item_ids[-1]}); fix the item id")
+        low, high = instrument.scale.min, instrument.scale.max
+        means = rows["mean"]
+        outside = means.notna() & ~means.between(low, high) | np.isinf(means)
+        if outside.any():
+            first = rows.index[outside.to_numpy()][0]
+            raise _bad_row(where, int(row_of[first]), mean_column,
+                           f"{means[first]:g} is outside {survey}'s answer scale {low}-{high}; the file must hold "
+                           f"item means on that scale (fix the value or the survey)")
+    for column, low, high in (("n_valid", 0, None), ("n_total", 0, None), ("refusal_rate", 0.0, 1.0)):
+        if column not in frame.columns:
+            continue
+        values = frame[column]
+        bad = values.notna() & ((values < low) | (values > high if high is not None else False))
+        if bad.any():
+            first = frame.index[bad.to_numpy()][0]
+            allowed = f"{low}-{high}" if high is not None else f">= {low}"
+            raise _bad_row(where, int(row_of[first]), column, f"{values[first]:g} is outside the allowed range "
+                                                              f"{allowed}; fix the value")
+    if {"n_valid", "n_total"} <= set(frame.columns):
+        bad = frame["n_valid"] > frame["n_total"]
+        if bad.any():
+            first = frame.index[bad.to_numpy()][0]
+            raise _bad_row(where, int(row_of[first]), "n_valid", f"{frame.at[first, 'n_valid']:g} valid answers "
+                           f"exceed n_total {frame.at[first, 'n_total']:g}; fix the counts")
 
 
 def _require(frame: pd.DataFrame, needed: list[str], where: str, layout: str) -> None:
@@ -84,9 +144,18 @@ def from_contract_layout(raw: pd.DataFrame, where: str = "item means") -> pd.Dat
         frame[column] = frame[column].astype(str)
     for column in ("mean", "n_valid", "n_total", "refusal_rate"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    bad_origin = sorted({o for o in frame["origin"].unique() if not (len(o) == 3 and o.isalpha())})
-    if bad_origin:
-        raise LLMResponsesError(f"{where}: origin {bad_origin[0]!r} is not an ISO 3166 alpha-3 code like CHN or USA")
+    for column in ("mean", "n_valid", "n_total", "refusal_rate"):
+        not_numbers = raw[column].notna() & frame[column].isna()
+        if not_numbers.any():
+            first = int(frame.index[not_numbers.to_numpy()][0])
+            raise _bad_row(where, first + 2, column, f"{raw.at[first, column]!r} is not a number; fix the value")
+    for column, valid in (("origin", lambda o: len(o) == 3 and o.isalpha()),
+                          ("persona", lambda p: p == "none" or (len(p) == 3 and p.isalpha()))):
+        bad = ~frame[column].map(valid)
+        if bad.any():
+            first = int(frame.index[bad.to_numpy()][0])
+            raise _bad_row(where, first + 2, column, f"{frame.at[first, column]!r} is not "
+                           f"{'none or ' if column == 'persona' else ''}an ISO 3166 alpha-3 code like CHN or USA")
     return frame
 
 
@@ -106,6 +175,12 @@ def from_paper_layout(raw: pd.DataFrame, where: str = "paper responses") -> pd.D
         "source_row": np.arange(len(frame)),
         "temperature": pd.to_numeric(frame["temperature"], errors="coerce") if "temperature" in frame else np.nan,
     })
+    not_numbers = frame["llm_response"].notna() & mapped["mean"].isna()
+    if not_numbers.any():
+        first = int(np.flatnonzero(not_numbers.to_numpy())[0])
+        raise _bad_row(where, first + 2, "llm_response", f"{frame.at[first, 'llm_response']!r} is not a number; "
+                                                         "fix the value")
+    check_against_surveys(mapped, where, row_of=mapped["source_row"] + 2, mean_column="llm_response")
     mapped["prop_na"] = pd.to_numeric(frame["prop_na"], errors="coerce") if "prop_na" in frame else np.nan
     # One row per sample in a full export, one per item in the published files: the item mean repeats.
     grouped = mapped.groupby(KEY, sort=False, as_index=False).agg(

@@ -227,7 +227,7 @@ def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, 
         result["analyses"]["rq2"] = {"skipped": str(exc)}
     frame = pd.concat(exclusions, ignore_index=True) if exclusions else empty_exclusions
     frame = inference_outputs.complete_exclusions(survey, survey_means, used, frame.drop_duplicates(),
-                                                  paper_compatible)
+                                                  paper_compatible, result)
     return result, frame, stats_frame
 
 

@@ -192,37 +192,48 @@ def reliability_table(item_means: pd.DataFrame, distributions: pd.DataFrame | No
         mode = str(modes.get(key, "sample")) if modes is not None else "sample"
         raw = row.to_numpy(dtype=float)
         per_item = samples.get(key)
-        has_samples = per_item is not None and all(len(v) for v in per_item)
+        if per_item is not None and not all(len(v) for v in per_item):
+            per_item = None  # an item without samples: nothing to split or resample
+        split, rel = _condition_reliability(per_item, dist_moments.get((model, language, persona)), mode, raw,
+                                            reference_samples, seed)
+        llm_draws = _bootstrap_means(per_item, replicates, rng) if per_item is not None and replicates > 0 else None
         n_used = n_valid.loc[key].to_numpy(dtype=float) if n_valid is not None else None
-        if has_samples:
-            sh = split_half(per_item, seed=seed)
-            variances = np.array([v.var(ddof=1) if len(v) > 1 else np.nan for v in per_item])
-            rel = analytic_reliability(raw, variances, np.array([len(v) for v in per_item]), True)
-        elif mode == "distribution" and (model, language, persona) in dist_moments:
-            sh = float("nan")
-            rel = analytic_reliability(*dist_moments[(model, language, persona)], reference_samples, False)
-        else:
-            sh = rel = float("nan")
-        llm_draws = _bootstrap_means(per_item, replicates, rng) if has_samples and replicates > 0 else None
         for country, units in list(population_units.items()) or [("", None)]:
-            if units is None or np.isnan(raw).any():
-                similarity = low = high = float("nan")
-                source = "none: no respondents" if units is None else "none: a missing item"
-            else:
-                similarity = float(_mean_cosine(units.mean(axis=0)[None, :], raw[None, :])[0])
-                respondent_means = resampled[country]
-                llm = llm_draws if llm_draws is not None else np.broadcast_to(raw, (len(respondent_means), len(raw)))
-                replicated = _mean_cosine(respondent_means, llm) if replicates > 0 else np.array([np.nan])
-                low, high = (np.nanpercentile(replicated, [2.5, 97.5]) if np.isfinite(replicated).any()
-                             else (np.nan, np.nan))
-                source = ("LLM samples and respondents" if llm_draws is not None else
-                          "respondents only (distribution mode: item means are exact expectations)"
-                          if mode == "distribution" else "respondents only (no per-sample data in the input)")
+            similarity, low, high, source = _similarity_with_ci(raw, units, resampled.get(country), llm_draws, mode)
             records.append((model, origin, language, persona, mode, (temperatures or {}).get(model, np.nan),
-                            _median(n_used),
-                            removed_count.get((model, language, persona), 0), sh, rel, country, similarity,
-                            float(low), float(high), source))
+                            _median(n_used), removed_count.get((model, language, persona), 0), split, rel, country,
+                            similarity, low, high, source))
     return pd.DataFrame.from_records(records, columns=RELIABILITY_COLUMNS)
+
+
+def _condition_reliability(per_item: list[np.ndarray] | None, moments: tuple[np.ndarray, np.ndarray] | None,
+                           mode: str, raw: np.ndarray, reference_samples: int, seed: int) -> tuple[float, float]:
+    """(split-half, analytic reliability) of one model x condition: from its samples, else (distribution
+    mode) from its answer distributions, else unknown."""
+    if per_item is not None:
+        variances = np.array([v.var(ddof=1) if len(v) > 1 else np.nan for v in per_item])
+        sizes = np.array([len(v) for v in per_item])
+        return split_half(per_item, seed=seed), analytic_reliability(raw, variances, sizes, True)
+    if mode == "distribution" and moments is not None:
+        return float("nan"), analytic_reliability(*moments, reference_samples, False)
+    return float("nan"), float("nan")
+
+
+def _similarity_with_ci(raw: np.ndarray, units: np.ndarray | None, respondent_means: np.ndarray | None,
+                        llm_draws: np.ndarray | None, mode: str) -> tuple[float, float, float, str]:
+    """Mean cosine of a country's respondents with the LLM's item means, its 95% CI, and what the CI resamples."""
+    if units is None:
+        return float("nan"), float("nan"), float("nan"), "none: no respondents"
+    if np.isnan(raw).any():
+        return float("nan"), float("nan"), float("nan"), "none: a missing item"
+    similarity = float(_mean_cosine(units.mean(axis=0)[None, :], raw[None, :])[0])
+    llm = llm_draws if llm_draws is not None else np.broadcast_to(raw, (len(respondent_means), len(raw)))
+    replicated = _mean_cosine(respondent_means, llm)
+    low, high = np.nanpercentile(replicated, [2.5, 97.5]) if np.isfinite(replicated).any() else (np.nan, np.nan)
+    source = ("LLM samples and respondents" if llm_draws is not None else
+              "respondents only (distribution mode: item means are exact expectations)" if mode == "distribution"
+              else "respondents only (no per-sample data in the input)")
+    return similarity, float(low), float(high), source
 
 
 def _median(values: np.ndarray | None) -> float:

@@ -23,6 +23,7 @@ gates, so they run in parallel and a slow or throttled provider never holds up t
 from __future__ import annotations
 
 import asyncio
+import collections
 import random
 import time
 from typing import Awaitable, Callable
@@ -34,6 +35,11 @@ from whosevalues.models.spec import ModelSpec
 #: statuses meaning "the provider is throttling or overloaded": slow this model down
 SLOW_DOWN_STATUSES = frozenset({429, 503, 529})
 DECREASE_FACTOR = 0.75
+#: cut concurrency only when at least this share of the last RECENT_OUTCOMES answers said "slow down": a
+#: provider answering a random few percent of requests with 429 (or 503) is not asking us to halve our pace
+#: (TCP's lesson about random loss); one that is over its limit answers a large share that way at once
+SLOW_DOWN_SHARE = 0.2
+RECENT_OUTCOMES = 100
 
 
 class FinalFailure(Exception):
@@ -106,6 +112,7 @@ class ModelGate:
         self._condition = asyncio.Condition()
         self._last_decrease = -1e9
         self._latency = 1.0  # EWMA of successful request latency, seconds
+        self._recent: collections.deque[bool] = collections.deque(maxlen=RECENT_OUTCOMES)  # True: slow down
         self.stats = {"successes": 0, "slow_downs": 0, "decreases": 0, "retries": 0, "lowest_limit": self.limit}
 
     @classmethod
@@ -154,6 +161,7 @@ class ModelGate:
     def on_success(self, latency: float) -> None:
         """Additive increase: about +1 per round trip's worth of successes, up to ``max_concurrency``."""
         self.stats["successes"] += 1
+        self._recent.append(False)
         self._latency = 0.9 * self._latency + 0.1 * latency
         # no wake-up needed: the release that follows every success notifies the waiters
         self._limit = min(float(self.max_concurrency), self._limit + 1.0 / max(self._limit, 1.0))
@@ -161,6 +169,9 @@ class ModelGate:
     def on_slow_down(self) -> None:
         """Multiplicative decrease, once per typical latency (the other answers of a burst are the same news)."""
         self.stats["slow_downs"] += 1
+        self._recent.append(True)
+        if sum(self._recent) < SLOW_DOWN_SHARE * len(self._recent):
+            return  # random noise among mostly successful answers, not a limit we are over
         now = self._clock()
         if now - self._last_decrease < max(self._latency, 0.1):
             return

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from whosevalues.instruments import Instrument
@@ -20,7 +22,7 @@ from whosevalues.study import Study
 KEY_VERSION = 1  # bump only if the key recipe changes (it would make old answers unreachable)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PlannedRequest:
     model_id: str
     origin: str
@@ -54,24 +56,138 @@ def effective_temperature(study: Study, spec: ModelSpec) -> float | None:
     return study.temperature if study.temperature is not None else spec.temperature
 
 
-def plan_model(study: Study, spec: ModelSpec, mode: Mode, instruments: list[Instrument]) -> list[PlannedRequest]:
+_SAMPLE_MARK = -918_273_645  # a sample index no plan uses: marks where the index goes in the key's JSON
+
+
+@dataclass(frozen=True)
+class PlanCell:
+    """One prompt of one model (model x survey x item x language x persona): its samples differ only by index.
+
+    The key recipe is ``request_key``'s, computed from a hash of the text before the sample index, copied and
+    finished per sample, so a million keys cost a million small hash updates and no JSON encoding."""
+
+    model_id: str
+    origin: str
+    survey: str
+    item: str
+    language: str
+    persona: str
+    system: str
+    user: str
+    mode: Mode
+    scale_min: int
+    scale_max: int
+    temperature: float | None
+    max_tokens: int
+    key_head: "hashlib._Hash"
+    key_tail: str
+
+    @classmethod
+    def build(cls, spec: ModelSpec, instrument: Instrument, item_id: str, language: str, persona: str,
+              mode: Mode, temperature: float | None, max_tokens: int) -> "PlanCell":
+        prompt = instrument.render(item_id, language, persona)
+        marked = json.dumps({
+            "v": KEY_VERSION, "model": spec.id, "api_model": spec.api_model, "survey": instrument.id,
+            "item": item_id, "language": language, "persona": persona, "sample": _SAMPLE_MARK, "mode": mode,
+            "temperature": temperature, "max_tokens": max_tokens,
+            "prompt": prompt_hash(prompt.system, prompt.user)}, sort_keys=True)
+        head, tail = marked.split(str(_SAMPLE_MARK))
+        return cls(spec.id, spec.origin, instrument.id, item_id, language, persona, prompt.system, prompt.user,
+                   mode, instrument.scale.min, instrument.scale.max, temperature, max_tokens,
+                   hashlib.sha256(head.encode()), tail)
+
+    def key(self, sample: int) -> str:
+        digest = self.key_head.copy()
+        digest.update(f"{sample}{self.key_tail}".encode())
+        return digest.hexdigest()[:32]
+
+    def planned(self, sample: int, key: str | None = None) -> PlannedRequest:
+        key = key or self.key(sample)
+        request = ChatRequest(key=key, system=self.system, user=self.user, mode=self.mode,
+                              scale_min=self.scale_min, scale_max=self.scale_max, temperature=self.temperature,
+                              max_tokens=self.max_tokens, seed=int(key[:8], 16))
+        return PlannedRequest(self.model_id, self.origin, self.survey, self.item, self.language, self.persona,
+                              sample, request)
+
+
+class ModelPlan(Sequence):
+    """Every request for one model, held compactly: the prompts (cells) and the number of samples of each.
+
+    A request object is made only when asked for (indexing or iterating); ``keys()`` gives every key without
+    making any. Order: survey, condition, item, sample (prompts sharing a prefix stay adjacent)."""
+
+    def __init__(self, cells: list[PlanCell], samples: int):
+        self.cells = cells
+        self.samples = samples
+        self._keys: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.cells) * self.samples
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        cell, sample = divmod(index, self.samples)
+        return self.cells[cell].planned(sample, self._keys[index] if self._keys else None)
+
+    def __iter__(self) -> Iterator[PlannedRequest]:
+        return (self[index] for index in range(len(self)))
+
+    def keys(self) -> list[str]:
+        """Every request's key, in plan order (computed once)."""
+        if self._keys is None:
+            samples = range(self.samples)
+            self._keys = [cell.key(sample) for cell in self.cells for sample in samples]
+        return self._keys
+
+    def missing(self, done: set[str] | frozenset[str]) -> "PlanSubset":
+        """The requests whose key is not in ``done``, still compact (indices into this plan)."""
+        return PlanSubset(self, array("L", (i for i, key in enumerate(self.keys()) if key not in done)))
+
+
+class PlanSubset(Sequence):
+    """Some requests of a ``ModelPlan`` (by index), made one at a time when used."""
+
+    def __init__(self, plan: ModelPlan, indices: array):
+        self.plan = plan
+        self.indices = indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self.plan[i] for i in self.indices[index]]
+        return self.plan[self.indices[index]]
+
+
+def plan_model(study: Study, spec: ModelSpec, mode: Mode, instruments: list[Instrument]) -> ModelPlan:
     """All requests for one model. Distribution mode asks each prompt once; sample mode ``samples`` times."""
     temperature = effective_temperature(study, spec)
-    samples = 1 if mode == "distribution" else study.samples
-    planned: list[PlannedRequest] = []
-    for instrument in instruments:
-        for condition in study.conditions(instrument):
-            for item_id in instrument.item_ids:
-                prompt = instrument.render(item_id, condition.language, condition.persona)
-                phash = prompt_hash(prompt.system, prompt.user)
-                for sample in range(samples):
-                    key = request_key(spec, instrument.id, item_id, condition.language, condition.persona,
-                                      sample, mode, temperature, study.max_tokens, phash)
-                    request = ChatRequest(
-                        key=key, system=prompt.system, user=prompt.user, mode=mode,
-                        scale_min=instrument.scale.min, scale_max=instrument.scale.max,
-                        temperature=temperature, max_tokens=study.max_tokens, seed=int(key[:8], 16),
-                    )
-                    planned.append(PlannedRequest(spec.id, spec.origin, instrument.id, item_id,
-                                                  condition.language, condition.persona, sample, request))
-    return planned
+    cells = [PlanCell.build(spec, instrument, item_id, condition.language, condition.persona, mode, temperature,
+                            study.max_tokens)
+             for instrument in instruments
+             for condition in study.conditions(instrument)
+             for item_id in instrument.item_ids]
+    return ModelPlan(cells, 1 if mode == "distribution" else study.samples)
+
+
+class RequestQueue:
+    """The runner's queue over a plan: ``pop()`` takes the next request in plan order, made only then."""
+
+    def __init__(self, requests: Sequence[PlannedRequest]):
+        self._requests = requests
+        self._next = 0
+
+    def __len__(self) -> int:
+        return len(self._requests) - self._next
+
+    def pop(self) -> PlannedRequest:
+        if not len(self):
+            raise IndexError("pop from an empty request queue")
+        self._next += 1
+        return self._requests[self._next - 1]

@@ -25,7 +25,7 @@ from whosevalues.elicit.answering import answer
 from whosevalues.elicit.endpoint import EndpointMemory
 from whosevalues.elicit.limits import FinalFailure, ModelGate
 from whosevalues.elicit.outcome import DEFAULT_MIN_VALID_MASS, Outcome, decide
-from whosevalues.elicit.plan import PlannedRequest
+from whosevalues.elicit.plan import PlannedRequest, RequestQueue
 from whosevalues.elicit.store import Store
 from whosevalues.instruments import load_instrument
 from whosevalues.models.base import Backend, Completion
@@ -138,8 +138,7 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
             backend = backends[model]
             gate = ModelGate.for_model(backend.spec, backend.default_concurrency)
             concurrency = gate.max_concurrency  # workers; the gate may admit fewer (adaptive, on 429s)
-            # Workers pop from the end; reverse so requests go out in plan order (prefix reuse).
-            queue = list(reversed(requests))
+            queue = RequestQueue(requests)  # plan order (prefix reuse); each request made when taken
             await worker(model, queue, gate, once=True)  # the pilot: learn adaptations and budget first
             pool = [asyncio.create_task(worker(model, queue, gate))
                     for _ in range(min(concurrency, max(len(queue), 1)))]

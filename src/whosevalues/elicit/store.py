@@ -10,8 +10,10 @@ API keys never reach this module: requests hold prompts and settings only.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from datetime import datetime, timezone
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -77,6 +79,16 @@ MIGRATIONS: list[tuple[str, str]] = [
             learned_at TEXT NOT NULL, PRIMARY KEY (endpoint, setting)
         );
     """),
+    # A store may hold several studies (designs); analysis never mixes them. Requests shared by two studies
+    # (the same key) are linked to both.
+    ("004_studies", """
+        CREATE TABLE studies (id TEXT PRIMARY KEY, study_json TEXT NOT NULL, created_at TEXT NOT NULL);
+        CREATE TABLE study_requests (
+            study_id TEXT NOT NULL REFERENCES studies(id), key TEXT NOT NULL REFERENCES requests(key),
+            PRIMARY KEY (study_id, key)
+        ) WITHOUT ROWID;
+        ALTER TABLE runs ADD COLUMN study_id TEXT;
+    """),
     # Provider batch APIs (elicit/batch): a batch is recorded with every request key it carries before
     # anything is sent, then its uploaded file and its provider id as each exists, so a killed run finds
     # it again and never sends a request twice. ``state``: intended | uploaded | submitted | collected |
@@ -104,6 +116,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX batch_requests_by_key ON batch_requests (key);
     """),
 ]
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def _bool_or_none(value) -> int | None:
@@ -118,24 +131,70 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def check_store_path(path: Path, *, must_exist: bool) -> None:
+    """Refuse, before connecting, what cannot be a whosevalues store: a directory, a file of another kind."""
+    if path.is_dir():
+        raise StoreError(f"--db {path} is a directory; give a file path such as {path / 'whosevalues.sqlite'}")
+    if not path.exists():
+        if must_exist:
+            raise StoreError(f"--db {path}: no store there; give the --db path that `whosevalues run` wrote")
+        return
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreError(f"--db {path}: cannot read it ({exc.strerror or exc}); check its permissions") from None
+    if header and header != SQLITE_HEADER:
+        raise StoreError(f"--db {path} is not a whosevalues store (not even a SQLite database; whosevalues never "
+                         f"overwrites it); give a new path or an existing store")
+    if not header and must_exist:
+        raise StoreError(f"--db {path} is an empty file, not a whosevalues store; give the path `whosevalues run` "
+                         f"wrote")
+
+
 class Store:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, read_only: bool = False):
+        """Open (and create or migrate) a store; ``read_only``: an existing store, opened so nothing can change."""
         self.path = Path(path)
+        self.read_only = read_only
+        check_store_path(self.path, must_exist=read_only)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute("PRAGMA foreign_keys=ON")
+            if read_only:
+                self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path, timeout=30)
+            self._refuse_foreign_database()
+            if not read_only:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.execute("PRAGMA foreign_keys=ON")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the store {self.path} ({exc}): it is not writable or not a whosevalues "
                              f"store; choose another path with --db") from None
         self._migrate()
 
     # -- schema --------------------------------------------------------------------------------
+    def _refuse_foreign_database(self) -> None:
+        """Another program's SQLite file (tables, none of ours) is never written into."""
+        try:
+            tables = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            self.db.close()
+            raise StoreError(f"{self.path} is not a whosevalues store ({exc}); use another --db path") from None
+        if tables and "schema_migrations" not in tables:
+            self.db.close()
+            raise StoreError(f"{self.path} is a SQLite database of another program (tables {', '.join(sorted(tables)[:3])}"
+                             f"), not a whosevalues store; whosevalues leaves it untouched: give another --db path")
+        if self.read_only and not tables:
+            self.db.close()
+            raise StoreError(f"{self.path} is an empty database, not a whosevalues store; give the --db path "
+                             f"that `whosevalues run` wrote")
+
     def _migrate(self) -> None:
         try:
-            self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+            if not self.read_only:
+                self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
             applied = {row[0] for row in self.db.execute("SELECT name FROM schema_migrations")}
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a whosevalues store ({exc}); use another --db path") from None
@@ -144,19 +203,79 @@ class Store:
         if unknown:
             raise StoreError(f"{self.path} was written by a newer whosevalues (schema migration {unknown[-1]}); "
                              f"upgrade whosevalues (pip install -U whosevalues) or use another --db")
+        pending = [name for name, _ in MIGRATIONS if name not in applied]
+        if self.read_only and pending:
+            self._read_upgraded_copy()
+            return
         for name, sql in MIGRATIONS:
             if name not in applied:
                 with self.db:
                     self.db.executescript(f"BEGIN; {sql}; INSERT INTO schema_migrations VALUES "
                                           f"('{name}', '{_now()}'); COMMIT;")
+                if name == "004_studies":
+                    self._link_legacy_runs()
+
+    def _read_upgraded_copy(self) -> None:
+        """An older store opened read-only: read a private, upgraded copy; the user's file stays as it was."""
+        import tempfile
+
+        handle, copy_path = tempfile.mkstemp(prefix="whosevalues-upgraded-", suffix=".sqlite")
+        os.close(handle)
+        copy = sqlite3.connect(copy_path)
+        try:
+            self.db.backup(copy)
+        finally:
+            self.db.close()
+        self.db = copy
+        self._copy_path = Path(copy_path)
+        self.read_only = False  # the copy is ours to migrate
+        try:
+            self._migrate()
+        finally:
+            self.read_only = True
+
+    def _link_legacy_runs(self) -> None:
+        """Stores from before 004: each run's study (from its saved design) gets the requests it planned first."""
+        from whosevalues.study import Study  # the store module is imported by study's dependents
+
+        for run_id, study_json in self.db.execute("SELECT id, study_json FROM runs").fetchall():
+            try:
+                study_id = Study.model_validate_json(study_json).study_id
+            except (ValueError, TypeError):
+                study_id = f"run-{run_id}"
+            with self.db:
+                self.db.execute("INSERT OR IGNORE INTO studies VALUES (?, ?, ?)", (study_id, study_json or "{}", _now()))
+                self.db.execute("UPDATE runs SET study_id = ? WHERE id = ?", (study_id, run_id))
+                self.db.execute("INSERT OR IGNORE INTO study_requests SELECT ?, key FROM requests WHERE first_run = ?",
+                                (study_id, run_id))
 
     # -- runs ----------------------------------------------------------------------------------
-    def start_run(self, command: str, study_json: str, version: str) -> int:
+    def start_run(self, command: str, study_json: str, version: str, study_id: str | None = None) -> int:
         with self.db:
             cursor = self.db.execute(
-                "INSERT INTO runs (started_at, version, command, study_json, status) VALUES (?, ?, ?, ?, 'running')",
-                (_now(), version, command, study_json))
+                "INSERT INTO runs (started_at, version, command, study_json, status, study_id) "
+                "VALUES (?, ?, ?, ?, 'running', ?)", (_now(), version, command, study_json, study_id))
+            if study_id:
+                self.db.execute("INSERT OR IGNORE INTO studies VALUES (?, ?, ?)", (study_id, study_json, _now()))
         return int(cursor.lastrowid)
+
+    # -- studies -------------------------------------------------------------------------------
+    def link_study(self, study_id: str, keys) -> None:
+        """Record that these request keys belong to the study (after their requests rows exist)."""
+        with self.db:
+            self.db.executemany("INSERT OR IGNORE INTO study_requests VALUES (?, ?)",
+                                ((study_id, key) for key in keys))
+
+    def studies(self) -> pd.DataFrame:
+        """One row per study: id, requests linked, answers stored (not errors), first and last run started."""
+        return pd.read_sql_query(
+            "SELECT s.id AS study, "
+            " (SELECT COUNT(*) FROM study_requests sr WHERE sr.study_id = s.id) AS requests, "
+            " (SELECT COUNT(*) FROM study_requests sr JOIN answers a ON a.key = sr.key "
+            "   WHERE sr.study_id = s.id AND a.status != 'error') AS answers, "
+            " (SELECT MIN(started_at) FROM runs WHERE study_id = s.id) AS first_run, "
+            " (SELECT MAX(started_at) FROM runs WHERE study_id = s.id) AS last_run "
+            "FROM studies s ORDER BY first_run, s.id", self.db)
 
     def finish_run(self, run_id: int, status: str) -> None:
         with self.db:
@@ -168,10 +287,10 @@ class Store:
         sql = "SELECT key FROM answers" + ("" if include_errors else " WHERE status != 'error'")
         return {row[0] for row in self.db.execute(sql)}
 
-    def add_requests(self, planned: list[PlannedRequest], run_id: int) -> None:
-        rows = [(p.key, p.model_id, p.origin, p.survey, p.item, p.language, p.persona, p.sample, p.request.mode,
+    def add_requests(self, planned: Iterable[PlannedRequest], run_id: int) -> None:
+        rows = ((p.key, p.model_id, p.origin, p.survey, p.item, p.language, p.persona, p.sample, p.request.mode,
                  p.request.temperature, p.request.max_tokens, p.request.seed, p.request.system, p.request.user, run_id)
-                for p in planned]
+                for p in planned)  # a generator: a million rows are never all in memory
         with self.db:
             self.db.executemany("INSERT OR IGNORE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 
@@ -227,6 +346,13 @@ class Store:
                 "INSERT OR REPLACE INTO answers (key, run_id, raw_body, status, error, attempts, answered_at) "
                 "VALUES (?, ?, ?, 'error', ?, ?, ?)", (planned.key, run_id, raw, error, attempts, _now()))
 
+    def transient_failure_keys(self, run_id: int) -> set[str]:
+        """Keys this run left as ``error`` whose last failure was retryable (a sweep may still get them)."""
+        return {row[0] for row in self.db.execute(
+            "SELECT a.key FROM answers a JOIN failures f ON f.key = a.key AND f.run_id = a.run_id "
+            "WHERE a.run_id = ? AND a.status = 'error' AND f.retryable = 1 "
+            "AND f.id = (SELECT MAX(id) FROM failures WHERE key = a.key)", (run_id,))}
+
     # -- capabilities (probed once per model) --------------------------------------------------
     def capability(self, model: str, capability: str) -> str | None:
         row = self.db.execute("SELECT value FROM capabilities WHERE model = ? AND capability = ?",
@@ -258,12 +384,18 @@ class Store:
         return frame[frame["key"].isin(keys)].reset_index(drop=True)
 
     # -- reading -------------------------------------------------------------------------------
-    def answers_frame(self, keys: set[str] | None = None) -> pd.DataFrame:
-        """One row per stored answer joined with its request (the input of ``elicit.aggregate``)."""
+    def answers_frame(self, keys: set[str] | None = None, study: str | None = None) -> pd.DataFrame:
+        """One row per stored answer joined with its request (the input of ``elicit.aggregate``).
+
+        ``study``: only that study's requests (a store may hold several; analysis never mixes them)."""
+        where, params = ("", ())
+        if study is not None:
+            where, params = " WHERE r.key IN (SELECT key FROM study_requests WHERE study_id = ?)", (study,)
         frame = pd.read_sql_query(
             "SELECT r.key, r.model, r.origin, r.survey, r.item, r.language, r.persona, r.sample, r.mode, "
             "r.temperature, a.raw_text, a.value, a.status, a.detail, a.error, a.distribution, a.valid_mass, "
-            "a.attempts, a.finish_reason FROM requests r JOIN answers a ON a.key = r.key", self.db)
+            "a.attempts, a.finish_reason FROM requests r JOIN answers a ON a.key = r.key" + where, self.db,
+            params=params)
         if keys is not None:
             frame = frame[frame["key"].isin(keys)]
         frame["distribution"] = frame["distribution"].map(
@@ -272,3 +404,6 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        copy = getattr(self, "_copy_path", None)
+        if copy is not None:
+            copy.unlink(missing_ok=True)

@@ -140,6 +140,17 @@ def _choose_columns(names: list[str], instrument: Instrument, path: Path, column
     return list(dict.fromkeys(value for key, value in columns.items() if key != "kind"))
 
 
+def _warn_non_iso(codes: list[str], path: Path) -> None:
+    """Countries are ISO 3166-1 alpha-3 everywhere in whosevalues: say so when a file's codes are not."""
+    from whosevalues.countries import NON_ISO_SAMPLES, is_iso_alpha3
+
+    odd = [code for code in codes if not is_iso_alpha3(code) and code not in NON_ISO_SAMPLES]
+    if odd:
+        warnings.warn(f"{path}: country code(s) {', '.join(odd[:5])} are not ISO 3166-1 alpha-3; they are kept as "
+                      "written, but personas, names and the bundled data use ISO codes (e.g. DEU, MAR)",
+                      PopulationWarning, stacklevel=3)
+
+
 def load_respondent_file(path: Path, instrument: Instrument, countries: Sequence[str] | None) -> list[Population]:
     """An official WVS-7 data file (one population per B_COUNTRY_ALPHA, nationals only) or a generic
     respondents table (columns respondent, country, one per item id), in any supported format."""
@@ -151,6 +162,7 @@ def load_respondent_file(path: Path, instrument: Instrument, countries: Sequence
     if is_wvs:  # WVS writes Morocco MOR; everywhere else the tool says ISO's MAR
         codes = codes.replace(WVS_TO_ISO)
     selected = _select_countries(codes, countries, path)
+    _warn_non_iso(selected, path)
     answers = pd.DataFrame({item_id: numeric_column(frame[columns[item_id]], columns[item_id], path)
                             for item_id in instrument.item_ids}, index=frame.index)
     notes, nationality = [], None

@@ -128,6 +128,7 @@ class AnthropicBackend(RemoteBackend):
     extra_name = "anthropic"
     default_key_env = "ANTHROPIC_API_KEY"
     api_model_example = "claude-..."
+    supported_adaptations = frozenset({"no_temperature"})
 
     def _make_client(self, api_key: str) -> Any:
         return self.sdk().AsyncAnthropic(api_key=api_key, base_url=self.spec.base_url, max_retries=0,
@@ -155,7 +156,7 @@ class AnthropicBackend(RemoteBackend):
         if thinking is not None:
             params["thinking"] = thinking
             notes += _make_room(params, self.spec, request.max_tokens)
-        if request.temperature is not None:
+        if request.temperature is not None and "no_temperature" not in self.param_adaptations:
             if thinks and request.temperature != 1:
                 notes.append(f"{self.spec.id}: while the model thinks Anthropic accepts only the default "
                              f"temperature (1); the study's {request.temperature:g} was not applied")

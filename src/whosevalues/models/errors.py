@@ -53,7 +53,7 @@ _BAD_INPUT_5XX = re.compile(r"\bunsupported\b|\binvalid (request|parameter|argum
 KNOWN_PARAMS = ("max_completion_tokens", "max_output_tokens", "max_tokens", "top_logprobs", "logprobs",
                 "temperature", "top_p", "seed", "reasoning_effort", "stop", "n")
 _PARAM_WORD = {name: re.compile(rf"(?<![\w.]){re.escape(name)}(?![\w])", re.IGNORECASE) for name in KNOWN_PARAMS}
-_ROLE_REJECTED = re.compile(r"'(system|developer)'|\b(system|developer)\b[^.]*\b(role|message|prompt)s?\b|"
+_ROLE_REJECTED = re.compile(r"'(system|developer)'|\b(system|developer)\b[^.]*\b(role|message|prompt|instruction)s?\b|"
                             r"\brole\b[^.]*\b(system|developer)\b", re.IGNORECASE)
 _TRY_AGAIN = re.compile(r"try again in ([\d.]+\s*(?:ms|s|m|h)(?:[\d.]+\s*(?:ms|s))?)", re.IGNORECASE)
 _DURATION_PART = re.compile(r"([\d.]+)(ms|us|µs|ns|h|m|s)")

@@ -161,9 +161,11 @@ def thinking_config(spec: ModelSpec, max_tokens: int) -> tuple[dict[str, Any] | 
                     [f"{spec.id}: thinking cannot be turned off on this model; the lowest level, "
                      f"{level.lower()}, was used"])
         if "pro" in model:
-            return ({"thinking_budget": PRO_25_MIN_BUDGET}, max(max_tokens, PRO_25_MIN_BUDGET + ANSWER_ROOM),
+            room = max(max_tokens, PRO_25_MIN_BUDGET + ANSWER_ROOM)
+            return ({"thinking_budget": PRO_25_MIN_BUDGET}, room,
                     [f"{spec.id}: Gemini 2.5 Pro cannot turn thinking off; its smallest budget, "
-                     f"{PRO_25_MIN_BUDGET} tokens, was used"])
+                     f"{PRO_25_MIN_BUDGET} tokens, was used" +
+                     (f" (max_output_tokens raised from {max_tokens} to {room})" if room > max_tokens else "")])
         return {"thinking_budget": 0}, max_tokens, []
     if generation_3:
         return {"thinking_level": "HIGH", "include_thoughts": True}, max_tokens, []
@@ -183,6 +185,7 @@ class GeminiBackend(RemoteBackend):
     extra_name = "gemini"
     default_key_env = "GEMINI_API_KEY"
     api_model_example = "gemini-..."
+    supported_adaptations = frozenset({"no_temperature", "no_logprobs", "no_seed", "fold_system"})
 
     def _make_client(self, api_key: str) -> Any:
         types = self.sdk("google.genai.types")
@@ -194,15 +197,20 @@ class GeminiBackend(RemoteBackend):
 
     def _fields(self, request: ChatRequest | None, *, max_tokens: int,
                 logprobs: int | None) -> tuple[dict[str, Any], list[str]]:
-        """GenerateContentConfig fields (snake_case) and the notes on departures from the study."""
+        """GenerateContentConfig fields (snake_case) and the notes on departures from the study.
+
+        Parameter adaptations learned from 400s (``Backend.param_adaptations``) apply here."""
+        adapted = self.param_adaptations
         thinking, max_tokens, notes = thinking_config(self.spec, max_tokens)
         fields: dict[str, Any] = {"max_output_tokens": max_tokens}
         if request is not None:
-            fields["system_instruction"] = request.system
-            fields["seed"] = request.seed
-            if request.temperature is not None:
+            if "fold_system" not in adapted:
+                fields["system_instruction"] = request.system
+            if "no_seed" not in adapted:
+                fields["seed"] = request.seed
+            if request.temperature is not None and "no_temperature" not in adapted:
                 fields["temperature"] = request.temperature
-        if logprobs is not None:
+        if logprobs is not None and "no_logprobs" not in adapted:
             fields["response_logprobs"] = True
             fields["logprobs"] = logprobs
         if thinking is not None:
@@ -214,10 +222,17 @@ class GeminiBackend(RemoteBackend):
         logprobs = TOP_LOGPROBS if request.mode == "distribution" else None
         return self._fields(request, max_tokens=request.max_tokens, logprobs=logprobs)
 
+    def _user_text(self, request: ChatRequest) -> str:
+        """The user turn; with the system prompt at its start where the model takes no system instruction
+        (Gemma on the Gemini API answers 400 "Developer instruction is not enabled")."""
+        if "fold_system" in self.param_adaptations and request.system:
+            return f"{request.system}\n\n{request.user}"
+        return request.user
+
     def build_params(self, request: ChatRequest) -> dict[str, Any]:
         """The REST ``generateContent`` body for ``request`` (camelCase; a batch line's ``request``)."""
         fields, _ = self._request_fields(request)
-        body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": request.user}]}]}
+        body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": self._user_text(request)}]}]}
         generation: dict[str, Any] = {}
         for name, value in fields.items():
             if name == "system_instruction":
@@ -263,7 +278,7 @@ class GeminiBackend(RemoteBackend):
 
     async def complete(self, request: ChatRequest) -> ProviderReply:
         fields, notes = self._request_fields(request)
-        response, raw, status = await self._generate(request.user, self._config(fields))
+        response, raw, status = await self._generate(self._user_text(request), self._config(fields))
         try:
             body = json.loads(raw)
         except ValueError:

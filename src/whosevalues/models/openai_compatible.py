@@ -242,11 +242,15 @@ def thinking_params(spec: ModelSpec) -> ThinkingParams:
     if family == "openai":
         if on:
             return ThinkingParams()
-        lowest = "minimal" if model.startswith("gpt-5") else "low"
-        if not (model.startswith("gpt-5") or model.startswith("o")):
+        # lowest effort each family documents: GPT-6 Luna "none", GPT-5 "minimal", o-series and GPT-6 others "low"
+        lowest = "none" if model.startswith("gpt-6-luna") else "minimal" if model.startswith("gpt-5") else "low"
+        if not model.startswith(("gpt-5", "gpt-6", "o")):
             return ThinkingParams(note=f"{spec.id}: thinking off: {spec.api_model} does not reason")
         return ThinkingParams({"reasoning_effort": lowest},
                               note=f"{spec.id}: thinking off as far as OpenAI allows (reasoning_effort {lowest})")
+    if family == "deepseek" and model not in ("deepseek-chat", "deepseek-reasoner"):
+        # V4 and later (the two names above were retired 2026-07-24): one model, thinking {type} switches it
+        return ThinkingParams(extra_body={"thinking": {"type": "enabled" if on else "disabled"}})
     if family == "deepseek":
         target = "deepseek-reasoner" if on else "deepseek-chat"
         return ThinkingParams({"model": target},

@@ -33,6 +33,7 @@ import re
 from typing import Any
 
 from whosevalues.models.base import ProviderReply, TokenPosition
+from whosevalues.models.errors import read_error
 
 # provider finish reasons -> the normal form (stop|length|content_filter|refusal|error|other)
 _FINISH = {
@@ -105,8 +106,6 @@ def _read_usage(reply: ProviderReply, usage: Any) -> None:
 
 def _error_in_body(reply: ProviderReply, body: dict) -> ProviderReply:
     """An ``error`` object inside a body (OpenRouter mid-stream, Gemini-compat array): filter or error."""
-    from whosevalues.models.errors import read_error  # errors imports nothing from here; keep it lazy anyway
-
     error = read_error(None, None, None, body=body)  # status None: judge the body alone
     reply.extra["error"] = error.message
     if error.is_content_filter:
@@ -142,11 +141,10 @@ def _read_choice(reply: ProviderReply, choice: dict) -> None:
     content = message.get("content")
     if content is None and isinstance(choice.get("text"), str):
         content = choice["text"]  # legacy /v1/completions
-    answer, reasoning_parts = _split_content(content)
-    for key in ("reasoning_content", "reasoning"):
-        field = message.get(key)
-        if isinstance(field, str):
-            reasoning_parts.insert(0, field)
+    answer, inline = _split_content(content)
+    # vLLM and OpenRouter may send the same text under both names: keep it once
+    fields = [message[key] for key in ("reasoning_content", "reasoning") if isinstance(message.get(key), str)]
+    reasoning_parts = list(dict.fromkeys(fields)) + inline
     reply.answer_text = answer
     reply.reasoning_text = "\n".join(reasoning_parts) if reasoning_parts else None
     reply.reasoned = bool(reply.reasoning_text and reply.reasoning_text.strip()) or bool(reply.reasoning_tokens)
@@ -170,12 +168,12 @@ def _split_content(content: Any) -> tuple[str | None, list[str]]:
     if isinstance(content, list):  # content parts: text parts are the answer, thinking parts reasoning
         texts, thoughts = [], []
         for part in content:
-            if isinstance(part, dict):
-                kind = part.get("type")
-                target = thoughts if kind in ("thinking", "reasoning") else texts
-                value = part.get("text") if kind != "thinking" else (part.get("thinking") or part.get("text"))
-                if isinstance(value, str):
-                    target.append(value)
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") in ("thinking", "reasoning"):
+                thoughts.append(part.get("thinking") or part.get("text") or "")
+            elif isinstance(part.get("text"), str):
+                texts.append(part["text"])
         answer, inline = split_think_tags("".join(texts))
         return answer, thoughts + inline
     if not isinstance(content, str):

@@ -32,6 +32,10 @@ LOW_VALID_MASS = 0.5
 
 def model_modes(out: OutputDir) -> dict[str, str]:
     """model id -> sample | distribution | "sample and distribution" | not recorded, for every model answering."""
+    return dict(out.memo("model_modes", lambda: _model_modes(out)))
+
+
+def _model_modes(out: OutputDir) -> dict[str, str]:
     means = out.item_means()
     models = sorted(out.model_origins())
     notes = out.run_notes().get("models") or {}
@@ -117,6 +121,10 @@ def validity_data(out: OutputDir, survey: str | None = None) -> pd.DataFrame | N
     """Per model x survey x language x persona: mode, measure (a key of MEASURES), valid (the share that
     measure gives, NaN when unknown), n_items, items_without_answer, n_valid, n_total, valid_mass, prop_na,
     refusal_rate (NaN when not recorded) and display_name."""
+    return out.memo(f"validity_{survey}", lambda: _validity_data(out, survey))
+
+
+def _validity_data(out: OutputDir, survey: str | None) -> pd.DataFrame | None:
     means = out.item_means() if survey is None else out.survey_means(survey)
     if means is None or not len(means):
         return None
@@ -128,11 +136,11 @@ def validity_data(out: OutputDir, survey: str | None = None) -> pd.DataFrame | N
     means["refusals"] = means["refusal_rate"] * means["n_total"]
     means["no_answer"] = means["mean"].isna()
     keys = ["model", "survey", "language", "persona", "mode"]
-    grouped = means.groupby(keys, as_index=False, sort=True).agg(
-        n_items=("item", "nunique"), items_without_answer=("no_answer", "sum"),
-        n_valid=("n_valid", lambda s: s.sum(min_count=1)), n_total=("n_total", lambda s: s.sum(min_count=1)),
-        refusals=("refusals", lambda s: s.sum(min_count=1)), valid_mass=("valid_mass", "mean"),
-        prop_na=("prop_na", "mean"))
+    groups = means.groupby(keys, sort=True)
+    grouped = groups.agg(n_items=("item", "nunique"), items_without_answer=("no_answer", "sum"),
+                         valid_mass=("valid_mass", "mean"), prop_na=("prop_na", "mean"))
+    # counts stay unknown (NaN) where no row records them, never 0
+    grouped = grouped.join(groups[["n_valid", "n_total", "refusals"]].sum(min_count=1)).reset_index()
     grouped["refusal_rate"] = grouped["refusals"] / grouped["n_total"]
     measure = np.select(
         [(grouped["mode"] == DISTRIBUTION) & grouped["valid_mass"].notna(), grouped["n_total"] > 0,
@@ -233,7 +241,7 @@ def run_notes_rows(out: OutputDir) -> pd.DataFrame | None:
             "Mode": f"{note.get('mode') or '?'}" + (f": {note['mode_reason']}" if note.get("mode_reason") else ""),
             "Reasoning": _reasoning(note),
             "Temperature": _text(note.get("temperature"), "provider default"),
-            "Seed honoured": {True: "yes", False: "no"}.get(note.get("seed_honoured"), "unknown"),
+            "Seed honoured": {True: "yes", False: "no"}.get(note.get("seed_honoured"), "not reported"),
             "Model versions": _joined(note.get("model_versions")),
             "Fingerprints": _joined(note.get("system_fingerprints")),
             "Adaptations (departures from the design)": _joined(note.get("adaptations"), "none"),
@@ -243,17 +251,21 @@ def run_notes_rows(out: OutputDir) -> pd.DataFrame | None:
 
 
 def run_notes_warnings(out: OutputDir) -> list[str]:
-    """Departures a reader must not miss: adaptations, disagreeing sample checks, unhonoured seeds."""
-    warnings = []
-    for model, note in (out.run_notes().get("models") or {}).items():
+    """Every departure from the study design the run recorded: its notes (adaptations, items sampled instead,
+    thinking switches, failed probes), then any model adaptation or disagreeing sample check they omit."""
+    notes = out.run_notes()
+    found = [str(n) for n in notes.get("notes") or []]
+    for model, note in (notes.get("models") or {}).items():
         if not isinstance(note, dict):
             continue
-        name = display_name(model)
         for adaptation in note.get("adaptations") or []:
-            warnings.append(f"{name}: {adaptation}")
-        if sample_check_disagrees(note.get("sample_check")):
-            warnings.append(f"{name}: the sample check disagrees with the distribution ({sample_check_text(note['sample_check'])})")
-    return warnings
+            if not any(str(adaptation) in text for text in found):
+                found.append(f"{model}: {adaptation}")
+        if sample_check_disagrees(note.get("sample_check")) and not any(
+                model in text and "differ" in text for text in found):
+            found.append(f"{model}: the sample check disagrees with the distribution "
+                         f"({sample_check_text(note['sample_check'])})")
+    return found
 
 
 def sample_check_disagrees(check) -> bool:
@@ -265,10 +277,17 @@ def sample_check_disagrees(check) -> bool:
 
 
 def sample_check_text(check) -> str:
+    """The run's check of distribution mode against sampled answers (elicit/run_notes.py), in words."""
     if check is None:
         return "not run"
     if not isinstance(check, dict):
         return str(check)
+    if {"items", "mean_abs_difference"} <= set(check):
+        text = (f"{check['items']} items, sampled vs distribution means differ by "
+                f"{_text(check['mean_abs_difference'])} on average")
+        if check.get("tolerance") is not None:
+            text += f" (tolerance {_text(check['tolerance'])})"
+        return text + (": DISAGREES" if sample_check_disagrees(check) else ": agrees")
     return "; ".join(f"{key}: {_text(value)}" for key, value in check.items())
 
 
@@ -279,7 +298,8 @@ def _reasoning(note: dict) -> str:
     if not reasoned:
         return "no"
     tokens = note.get("mean_reasoning_tokens")
-    return "yes" + (f", {tokens:.0f} tokens on average" if isinstance(tokens, (int, float)) else "")
+    return "yes" + (f", {tokens:.0f} tokens on average" if isinstance(tokens, (int, float))
+                    else ", token count not reported")
 
 
 def _joined(values, empty: str = "not reported") -> str:
@@ -292,7 +312,7 @@ def _text(value, none: str = "") -> str:
     if value is None:
         return none
     if isinstance(value, float):
-        return f"{value:g}"
+        return f"{value:.3g}"
     if isinstance(value, (list, tuple)):
         return ", ".join(map(str, value))
     return str(value)

@@ -26,15 +26,14 @@ def survey_models(out: OutputDir, survey: str) -> list[str]:
 def analysis_models(out: OutputDir, survey: str) -> list[tuple[str, list[str] | None, str]]:
     """(analysis key, models it holds or None when not run, why not run) per analysis of a survey."""
     found: list[tuple[str, list[str] | None, str]] = []
-    similarity = model_similarity(out, survey)
+    similarity = out.memo(f"model_similarity_{survey}", lambda: model_similarity(out, survey))
     found.append(("headline", sorted(similarity["model"].unique()) if similarity is not None else None,
                   "" if similarity is not None else "no similarity could be computed"))
     for name, info in sorted(out.analyses(survey).items()):
         if info.get("skipped"):
             found.append((name, None, str(info["skipped"])))
             continue
-        frame = out.similarity(survey, name)
-        models = sorted(frame["model"].unique()) if frame is not None and "model" in frame else None
+        models = out.similarity_models(survey, name)
         found.append((name, models, "" if models is not None else f"similarity_{survey}_{name} is missing"))
     aggregate = out.aggregate_similarity(survey)
     if aggregate is not None and len(aggregate):

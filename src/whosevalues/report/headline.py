@@ -43,9 +43,14 @@ class Headline:
 
 
 def headlines(out: OutputDir) -> list[Headline]:
+    """One headline per survey with similarities (computed once per directory object)."""
+    return list(out.memo("headlines", lambda: _headlines(out)))
+
+
+def _headlines(out: OutputDir) -> list[Headline]:
     found = []
     for survey in out.surveys():
-        data = model_similarity(out, survey)
+        data = out.memo(f"model_similarity_{survey}", lambda: model_similarity(out, survey))  # noqa: B023
         if data is not None and not data.empty:
             found.append(_headline(out, survey, data))
     return found
@@ -161,7 +166,18 @@ def coverage(out: OutputDir, survey: str, models: list[str]) -> list[str]:
         parts.append(f"{answered.min()}-{answered.max()} of {n_items} items per model and language (fewest: "
                      f"{display_name(model)}, {language})")
     parts.append(_valid_answers(out, survey, means, models))
+    parts += _sample_check_flags(out, models)
     return parts
+
+
+def _sample_check_flags(out: OutputDir, models: list[str]) -> list[str]:
+    """The run's check of distribution mode against sampled answers, where it disagreed (run_notes.json)."""
+    from whosevalues.report.answers import sample_check_disagrees, sample_check_text
+
+    notes = out.run_notes().get("models") or {}
+    return [f"the run's sample check of {display_name(m)} disagrees ({sample_check_text(notes[m]['sample_check'])}): "
+            f"its probability distributions may not describe the answers it gives"
+            for m in models if isinstance(notes.get(m), dict) and sample_check_disagrees(notes[m].get("sample_check"))]
 
 
 def _survey_items(survey: str, means: pd.DataFrame) -> int:

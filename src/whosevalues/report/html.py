@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from whosevalues.report import answers, coverage
+from whosevalues.report import answers, coverage, reuse
 from whosevalues.report.figures import FigureResult, write_figures
 from whosevalues.report.headline import coverage_sentence, headline_sentence, headlines
 from whosevalues.report.inference_section import inference_section
@@ -36,15 +36,21 @@ details { margin: .4rem 0; } summary { cursor: pointer; font-weight: 600; }
 
 
 def write_report(out_dir: Path | str) -> Path:
-    """Draw the figures, write the tables, and write out_dir/report.html; returns its path."""
+    """Draw the figures, write the tables, and write out_dir/report.html; returns its path. Nothing is
+    redone when the directory's analysis files and the report's code are those of the last report (see
+    report/reuse.py)."""
     out = OutputDir(out_dir)
+    path = out.path / "report.html"
+    fingerprint = reuse.directory_fingerprint(out.path, out.surveys())
+    if reuse.report_is_current(out.path, fingerprint):
+        return path
     figures = write_figures(out)
     write_tables(out)
     page = render_report(out, figures)
-    path = out.path / "report.html"
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(page, encoding="utf-8")
     tmp.replace(path)  # never leave a half-written report behind
+    reuse.record(out.path, fingerprint)
     return path
 
 
@@ -236,23 +242,21 @@ def _models_section(out: OutputDir) -> str:
 
 
 def _run_notes_html(out: OutputDir) -> str:
-    """run_notes.json: what the run itself recorded per model, and its notes; departures as warnings."""
-    notes = out.run_notes()
-    if not notes:
+    """run_notes.json: what the run recorded per model; its departures from the design as warnings."""
+    if not out.run_notes():
         return ("<p class=\"meta\">This directory has no run_notes.json (answers not produced by "
                 "<code>whosevalues run</code> here), so reasoning, model versions, seeds and adaptations are not "
                 "known.</p>")
     parts = ["<h3>What the run recorded (run_notes.json)</h3>"]
-    general = [str(n) for n in notes.get("notes") or []]
-    if general:
-        parts.append("<ul>" + "".join(f"<li>{_e(n)}</li>" for n in general) + "</ul>")
     table = answers.run_notes_rows(out)
     if table is not None:
         parts.append(_table_html(table))
-    warnings = answers.run_notes_warnings(out)
-    if warnings:
+    departures = answers.run_notes_warnings(out)
+    if departures:
         parts.append("<p>Departures from the study design:</p><ul class=\"warning\">"
-                     + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>")
+                     + "".join(f"<li>{_e(w)}</li>" for w in departures) + "</ul>")
+    else:
+        parts.append("<p>The run recorded no departure from the study design.</p>")
     return "".join(parts)
 
 

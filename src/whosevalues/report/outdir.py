@@ -79,15 +79,27 @@ class OutputDir:
                                    f"is this the --out directory of `whosevalues run` or `analyze`?")
 
     # -- generic readers -----------------------------------------------------------------------
-    def _read(self, key: str, names: list[str]) -> pd.DataFrame | None:
+    def _read(self, key: str, names: list[str], text: tuple[str, ...] = ()) -> pd.DataFrame | None:
+        """The first of ``names`` that exists, read once; the ``text`` columns as str (codes like "1" or
+        "USA" must not become numbers), converted once too: the report asks for the same frames many times."""
         if key not in self._cache:
             self._cache[key] = None
             for name in names:
                 file = self.path / name
                 if file.is_file():
-                    self._cache[key] = _read_table(file)
+                    frame = _read_table(file)
+                    for column in text:
+                        if column in frame:
+                            frame[column] = frame[column].astype(str)
+                    self._cache[key] = frame
                     break
         return self._cache[key]  # type: ignore[return-value]
+
+    def memo(self, key: str, compute):
+        """A derived value computed once per directory object."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]
 
     def _json(self, name: str) -> object | None:
         if name not in self._cache:
@@ -100,21 +112,25 @@ class OutputDir:
 
     # -- the files -----------------------------------------------------------------------------
     def item_means(self) -> pd.DataFrame | None:
-        frame = self._read("item_means", ["item_means.csv"])
-        if frame is not None:
-            for column in ("model", "origin", "survey", "language", "persona", "item"):
-                if column in frame:
-                    frame[column] = frame[column].astype(str)
-        return frame
+        return self._read("item_means", ["item_means.csv"],
+                          ("model", "origin", "survey", "language", "persona", "item"))
 
     def similarity(self, survey: str, rq: str) -> pd.DataFrame | None:
         stem = f"similarity_{survey}_{rq}"
-        frame = self._read(stem, [f"{stem}.parquet", f"{stem}.csv.gz", f"{stem}.csv"])
-        if frame is not None:
-            for column in ("nationality", "model", "origin", "language", "persona", "removed"):
-                if column in frame:
-                    frame[column] = frame[column].astype(str)
-        return frame
+        return self._read(stem, [f"{stem}.parquet", f"{stem}.csv.gz", f"{stem}.csv"],
+                          ("nationality", "model", "origin", "language", "persona", "removed"))
+
+    def similarity_models(self, survey: str, rq: str) -> list[str] | None:
+        """The models of a similarity file, without reading the whole file when it is parquet."""
+        stem = f"similarity_{survey}_{rq}"
+        parquet = self.path / f"{stem}.parquet"
+        if stem not in self._cache and parquet.is_file():
+            try:
+                return sorted(map(str, pd.read_parquet(parquet, columns=["model"])["model"].unique()))
+            except Exception:  # noqa: BLE001 - the full read below reports what is wrong
+                pass
+        frame = self.similarity(survey, rq)
+        return sorted(frame["model"].unique()) if frame is not None and "model" in frame else None
 
     def reference_similarity(self, survey: str) -> pd.DataFrame | None:
         return self._read(f"ref_{survey}", [f"reference_similarity_{survey}.csv"])
@@ -123,23 +139,14 @@ class OutputDir:
         return self._read(f"agg_{survey}", [f"aggregate_similarity_{survey}.csv"])
 
     def human_item_stats(self) -> pd.DataFrame | None:
-        frame = self._read("human_item_stats", ["human_item_stats.csv"])
-        if frame is not None:
-            frame["item"] = frame["item"].astype(str)
-        return frame
+        return self._read("human_item_stats", ["human_item_stats.csv"], ("item",))
 
     def human_distributions(self) -> pd.DataFrame | None:
-        frame = self._read("human_distributions", ["human_distributions.csv"])
-        if frame is not None:
-            frame["item"] = frame["item"].astype(str)
-        return frame
+        return self._read("human_distributions", ["human_distributions.csv"], ("item",))
 
     def item_distributions(self) -> pd.DataFrame | None:
-        frame = self._read("item_distributions", ["item_distributions.csv"])
-        if frame is not None:
-            for column in ("model", "survey", "language", "persona", "item"):
-                frame[column] = frame[column].astype(str)
-        return frame
+        return self._read("item_distributions", ["item_distributions.csv"],
+                          ("model", "survey", "language", "persona", "item"))
 
     def exclusions(self) -> pd.DataFrame | None:
         return self._read("exclusions", ["exclusions.csv"])
@@ -190,6 +197,9 @@ class OutputDir:
 
     # -- the design ----------------------------------------------------------------------------
     def surveys(self) -> list[str]:
+        return list(self.memo("surveys", self._surveys))
+
+    def _surveys(self) -> list[str]:
         found: list[str] = []
         means = self.item_means()
         if means is not None and "survey" in means:
@@ -203,6 +213,9 @@ class OutputDir:
         return found
 
     def survey_means(self, survey: str) -> pd.DataFrame:
+        return self.memo(f"survey_means_{survey}", lambda: self._survey_means(survey))
+
+    def _survey_means(self, survey: str) -> pd.DataFrame:
         means = self.item_means()
         if means is None or "survey" not in means:
             return pd.DataFrame(columns=["model", "origin", "survey", "language", "persona", "item", "mean"])
@@ -235,6 +248,9 @@ class OutputDir:
 
     def model_origins(self) -> dict[str, str]:
         """model id -> origin, from item_means (else the similarity files)."""
+        return dict(self.memo("model_origins", self._model_origins))
+
+    def _model_origins(self) -> dict[str, str]:
         origins: dict[str, str] = {}
         means = self.item_means()
         frames = [means] if means is not None else []

@@ -73,9 +73,12 @@ def _coverage(table: pd.DataFrame, sources: list[dict]) -> str:
               for level, group in table.groupby("level", sort=True)]
     listed = "".join(f"<li>{_e(', '.join(s['countries']))} ({_e(s['level'])} level): {_e(s['source'])}</li>"
                      for s in sources)
+    mixed = ("<p class=\"meta\">The countries' data come from different studies (samples, years, fieldwork): "
+             "part of a difference between countries from different sources may be a difference between the "
+             "studies.</p>" if len({s["source"] for s in sources}) > 1 else "")
     return (f"<p>Countries compared: {_e('; '.join(levels))}.</p>"
             + (f"<details><summary>Where each country's data come from</summary><ul>{listed}</ul></details>"
-               if listed else ""))
+               if listed else "") + mixed)
 
 
 def lead_sentence(models: list[dict]) -> str | None:
@@ -84,11 +87,15 @@ def lead_sentence(models: list[dict]) -> str | None:
         return None
     closest = pd.Series([m["closest"][0][0] for m in models]).value_counts()
     furthest = pd.Series([m["furthest"][0][0] for m in models]).value_counts()
-    return (f"Of {len(models)} models, {closest.iloc[0]} are closest to {closest.index[0]} and "
-            f"{furthest.iloc[0]} furthest from {furthest.index[0]} "
+    return (f"Of {len(models)} models, {_count(closest.iloc[0])} closest to {closest.index[0]} and "
+            f"{_count(furthest.iloc[0])} furthest from {furthest.index[0]} "
             f"({models[0]['level']} level, {models[0]['n_countries']} countries, "
             f"{'no persona' if models[0]['personas'] == ['none'] else 'personas ' + ', '.join(models[0]['personas'])}, "
             f"similarity averaged over prompts in {', '.join(models[0]['languages'])}).")
+
+
+def _count(n: int) -> str:
+    return f"{n} is" if n == 1 else f"{n} are"
 
 
 def _model_sentences(models: list[dict]) -> str:

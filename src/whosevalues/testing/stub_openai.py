@@ -24,13 +24,13 @@ STUB_PROBS = {"1": 0.05, "2": 0.15, "3": 0.4, "4": 0.25, "5": 0.1, "I": 0.05}
 MODEL_NAME = "stub-model"
 
 
-def chat_completion(body: dict[str, Any], counter: int) -> dict[str, Any]:
+def chat_completion(body: dict[str, Any], counter: int, logprobs: bool = True) -> dict[str, Any]:
     seed = body.get("seed")
     answer = str(1 + (seed if isinstance(seed, int) else counter) % 5)
     prompt_chars = sum(len(str(m.get("content", ""))) for m in body.get("messages", []))
     choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": answer},
                               "finish_reason": "stop"}
-    if body.get("logprobs"):
+    if body.get("logprobs") and logprobs:
         top_n = int(body.get("top_logprobs") or 0)
         ranked = sorted(STUB_PROBS.items(), key=lambda kv: -kv[1])[:max(top_n, 1)]
         tops = [{"token": t, "logprob": math.log(p), "bytes": list(t.encode())} for t, p in ranked]
@@ -63,7 +63,7 @@ class _StubHandler(QuietHandler):
         count = owner.count()
         if owner.latency:
             time.sleep(owner.latency)
-        self.send_json(200, chat_completion(body, count))
+        self.send_json(200, chat_completion(body, count, owner.logprobs))
 
 
 class StubOpenAIServer(LoopbackServer):
@@ -71,9 +71,10 @@ class StubOpenAIServer(LoopbackServer):
 
     handler = _StubHandler
 
-    def __init__(self, port: int = 0, latency: float = 0.0):
+    def __init__(self, port: int = 0, latency: float = 0.0, logprobs: bool = True):
         super().__init__(port)
         self.latency = latency
+        self.logprobs = logprobs  # False: ignore a logprobs request, as many providers do
         self.requests = 0
         self._lock = threading.Lock()
 

@@ -20,6 +20,7 @@ import asyncio
 import os
 import random
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -81,7 +82,7 @@ class BatchSession:
         self._adapters: dict[str, BatchAdapter | None] = {}
         self._lessons = Lessons(self.store, self.backends, self.memories)
         self._batch_models: set[str] = set()
-        self._plan: dict[str, list[PlannedRequest]] = {}
+        self._plan: dict[str, Sequence[PlannedRequest]] = {}
         self._rounds: dict[str, int] = {}
         self._failed_in_batches: set[str] = set()  # keys whose batch line failed in this run
         self._rng = random.Random()
@@ -89,18 +90,19 @@ class BatchSession:
 
     # ------------------------------------------------------------------ step 1: submit
 
-    async def submit(self, missing: dict[str, list[PlannedRequest]], batch_models: set[str]
-                     ) -> dict[str, list[PlannedRequest]]:
+    async def submit(self, missing: dict[str, Sequence[PlannedRequest]], batch_models: set[str]
+                     ) -> dict[str, Sequence[PlannedRequest]]:
         """Submit the batch models' requests; return what is left to ask online."""
         self._plan = missing
         self._batch_models = set(batch_models) & set(missing)  # lines failing in open batches go here too
         in_open = records.keys_in_open_batches(self.store)
         online: dict[str, list[PlannedRequest]] = {}
         for model, requests in missing.items():
-            requests = [p for p in requests if p.key not in in_open]
-            if model in batch_models and requests and self._usable(model):
-                requests = await self._submit_model(model, requests)  # what the endpoint refused to batch
-            if requests:
+            if in_open:  # (without open batches a plan passes through as it is: plans can be large and compact)
+                requests = [p for p in requests if p.key not in in_open]
+            if model in batch_models and len(requests) and self._usable(model):
+                requests = await self._submit_model(model, list(requests))  # what the endpoint refused to batch
+            if len(requests):
                 online[model] = requests
         return online
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import zlib
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import matplotlib
@@ -80,22 +79,6 @@ def _save(fig, out_dir: Path, name: str, data: pd.DataFrame, survey: str | None 
 
 # -- skipping figures whose inputs did not change ------------------------------------------------
 
-@lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """What a figure's pixels depend on besides its data: this package's code, the report's readers, the
-    bundled surveys (labels), the model catalog (display names) and matplotlib's version."""
-    import whosevalues
-
-    root = Path(whosevalues.__file__).parent
-    files = sorted([*(root / "report").rglob("*.py"), *(root / "instruments").rglob("*"),
-                    root / "models" / "catalog.toml"])
-    digest = hashlib.sha256(matplotlib.__version__.encode())
-    for file in files:
-        if file.is_file() and "__pycache__" not in file.parts:
-            digest.update(file.relative_to(root).as_posix().encode() + b"\0" + file.read_bytes())
-    return digest.hexdigest()
-
-
 def _survey_fingerprint(survey: str | None) -> str:
     """A user's own survey file can change labels without changing the package: its items and dimensions."""
     instrument = _instrument(survey) if survey else None
@@ -106,6 +89,8 @@ def _survey_fingerprint(survey: str | None) -> str:
 
 
 def inputs_hash(name: str, data: pd.DataFrame, survey: str | None = None) -> str:
+    from whosevalues.report.reuse import code_fingerprint
+
     digest = hashlib.sha256(f"{code_fingerprint()}\0{name}\0{_survey_fingerprint(survey)}\0".encode())
     digest.update(data.to_csv(index=False).encode())
     return digest.hexdigest()

@@ -49,7 +49,7 @@ def figure_validity(out: OutputDir, survey: str) -> FigureResult:
         caption += "; and the share of answers detected as refusals"
     if (data["measure"] == "unknown").any():
         caption += ". Blank rows: validity not recorded for that model"
-    caption += "."
+    caption += ". Only cells short of complete validity (or with refusals) carry their number."
     if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
         return FigureResult(name, paths, caption, data=data)
     fig = _draw(data, panels, label)
@@ -69,8 +69,10 @@ def _draw(data: pd.DataFrame, panels: list[tuple[str, str, str]], label: str):
         grid = rows.pivot_table(index="display_name", columns="condition", values=column).reindex(
             index=models, columns=conditions).to_numpy(dtype=float)
         image = ax.imshow(grid, cmap=cmap, vmin=0, vmax=1, aspect="auto")
+        complete = 0.0 if measure == "refusals" else 1.0
         for (i, j), value in np.ndenumerate(grid):
-            if not np.isnan(value):
+            # only the exceptions are written: a wall of "100%" hides them (and costs a second to render)
+            if not np.isnan(value) and _cell(value) != _cell(complete):
                 ax.text(j, i, _cell(value), ha="center", va="center", fontsize=6,
                         color="white" if (value < 0.5) == (cmap == "viridis") else "black")
         ax.set_xticks(range(len(conditions)), conditions, rotation=45, ha="right")

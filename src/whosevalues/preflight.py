@@ -1,0 +1,72 @@
+"""Checks a run makes before planning, so a dead endpoint or a broken model file ends it in seconds.
+
+Without them a refused connection is retried like a transient fault (minutes of backoff for every request),
+and a corrupt GGUF file fails on the first request of every worker.
+"""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from urllib.parse import urlparse
+
+from whosevalues.models.base import Backend, ConfigurationError
+from whosevalues.models.spec import ModelSpec
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _goes_through_proxy(scheme: str, host: str) -> bool:
+    """A proxy in the environment connects for us: a direct TCP check would test the wrong thing."""
+    return scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(host)
+
+
+def check_endpoint_reachable(spec: ModelSpec, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """A TCP connection to the model's ``base_url`` opens, or ConfigurationError naming model, URL and fix."""
+    if not spec.base_url:
+        return
+    url = urlparse(spec.base_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ConfigurationError(f"model {spec.id}: base_url {spec.base_url!r} is not an http(s) URL; "
+                                 "fix base_url in the study file or catalog (e.g. http://127.0.0.1:8000/v1)")
+    if _goes_through_proxy(url.scheme, url.hostname):
+        return
+    try:
+        port = url.port or (443 if url.scheme == "https" else 80)
+    except ValueError:
+        raise ConfigurationError(f"model {spec.id}: base_url {spec.base_url!r} has an invalid port; fix base_url") \
+            from None
+    where = f"model {spec.id}: cannot connect to {spec.base_url}"
+    try:
+        socket.create_connection((url.hostname, port), timeout=timeout).close()
+    except socket.gaierror:
+        raise ConfigurationError(f"{where} (host {url.hostname!r} not found); check the host name in base_url "
+                                 "or your network") from None
+    except ConnectionRefusedError:
+        raise ConfigurationError(f"{where} (connection refused: nothing listens on port {port}); start the "
+                                 "server, or fix base_url in the study file or catalog") from None
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise ConfigurationError(f"{where} ({reason}); check that the server is up and reachable, or fix "
+                                 "base_url") from None
+
+
+def check_endpoints_reachable(specs: list[ModelSpec]) -> None:
+    for spec in specs:
+        check_endpoint_reachable(spec)
+
+
+def load_local_models(backends: dict[str, Backend]) -> None:
+    """Load in-process models now: a file that does not load ends the run before planning, in one line."""
+    for model, backend in backends.items():
+        if not getattr(backend, "in_process", False) or not hasattr(type(backend), "engine"):
+            continue
+        try:
+            backend.engine  # noqa: B018 - loads the model once; the backend keeps it for the run
+        except ConfigurationError:
+            raise
+        except Exception as exc:  # llama.cpp reports a bad file as ValueError/RuntimeError with its own text
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ConfigurationError(f"model {model}: its model file could not be loaded ({first_line}); the file "
+                                     "is corrupt or not a GGUF model: download it again or point api_model at a "
+                                     "valid .gguf file") from None

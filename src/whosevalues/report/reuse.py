@@ -1,0 +1,94 @@
+"""Skipping report work whose inputs did not change.
+
+A rerun that changes nothing (``whosevalues run`` on a complete store, ``analyze`` on the same answers)
+rewrites the analysis files byte for byte, so the report can tell from their content alone that it is
+current. Two levels:
+
+- the whole report: ``report.inputs`` holds a hash of every analysis file in the directory (everything but
+  the report's own outputs and a store kept there), of the code that draws and writes the report, of the
+  surveys' texts and of the model catalog; when it matches, figures, tables and report.html are kept as they are;
+- each figure (figures/common.py): ``figures/<name>.inputs`` holds a hash of the data it plots, so a change
+  that touches one figure redraws only that one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+STAMP = "report.inputs"
+# The report's own outputs, and a whosevalues store kept in the output directory (the report never reads it).
+OUTPUT_DIRS = {"figures"}
+OUTPUT_FILES = {"report.html", "report.html.tmp", STAMP}
+OUTPUT_SUFFIXES = {".md", ".tex"}  # under tables/: formatted by the report from the analysis's CSVs
+STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db", ".sqlite-wal", ".sqlite-shm", ".sqlite-journal", ".db-wal",
+                  ".db-shm", ".db-journal", ".lock")
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """What the report's content depends on besides the directory: the report package's code, the bundled
+    surveys (labels, prompts), the model catalog (names, companies), the data provenance files, and the
+    versions of whosevalues and matplotlib."""
+    import matplotlib
+
+    import whosevalues
+
+    root = Path(whosevalues.__file__).parent
+    files = sorted([*(root / "report").rglob("*.py"), *(root / "instruments").rglob("*"),
+                    *(root / "data").rglob("PROVENANCE.md"), root / "models" / "catalog.toml"])
+    digest = hashlib.sha256(f"{matplotlib.__version__}\0{_version()}".encode())
+    for file in files:
+        if file.is_file() and "__pycache__" not in file.parts:
+            digest.update(file.relative_to(root).as_posix().encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
+
+
+def _version() -> str:
+    try:
+        from whosevalues.version import __version__
+    except ImportError:  # pragma: no cover
+        return "dev"
+    return __version__
+
+
+def _is_input(relative: Path) -> bool:
+    if relative.parts[0] in OUTPUT_DIRS or relative.name in OUTPUT_FILES:
+        return False
+    if relative.parts[0] == "tables" and relative.suffix in OUTPUT_SUFFIXES:
+        return False
+    return not relative.name.endswith(STORE_SUFFIXES)
+
+
+def directory_fingerprint(out_dir: Path, surveys: list[str]) -> str:
+    """A hash of every analysis file under out_dir (path and bytes), the code fingerprint, and the texts of
+    the surveys the directory holds (a study's own survey file can change its prompts)."""
+    from whosevalues.instruments import load_instrument
+
+    digest = hashlib.sha256(code_fingerprint().encode())
+    for file in sorted(p for p in out_dir.rglob("*") if p.is_file()):
+        relative = file.relative_to(out_dir)
+        if _is_input(relative):
+            digest.update(relative.as_posix().encode() + b"\0")
+            with file.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+    for survey in surveys:
+        try:
+            digest.update(repr(load_instrument(survey)).encode())
+        except Exception:  # noqa: BLE001 - an unknown survey is reported by the report itself
+            digest.update(f"unknown survey {survey}".encode())
+    return digest.hexdigest()
+
+
+def report_is_current(out_dir: Path, fingerprint: str) -> bool:
+    """True when report.html and the figures were written from exactly these inputs."""
+    stamp = out_dir / STAMP
+    return (stamp.is_file() and (out_dir / "report.html").is_file()
+            and (out_dir / "figures" / "figures.json").is_file()
+            and stamp.read_text(encoding="utf-8").strip() == fingerprint)
+
+
+def record(out_dir: Path, fingerprint: str) -> None:
+    (out_dir / STAMP).write_text(fingerprint + "\n", encoding="utf-8")
