@@ -10,7 +10,9 @@ by model with 9,999 replicates, exact permutations of origin labels: 184,756 for
 models at its default 1,999 replicates, RQ3's family adjustments and joint tests, baselines, variance shares and
 the reliability table. Target: within 2x of the analysis before them. Measured on the shared 2-core machine,
 interleaved runs under the same load: before (commit 41e54bf, 200 replicates, no model-level columns) wall
-5.2-6.0 s, CPU 1.1-1.4 s; after: wall 5.8-7.5 s, CPU 1.6 s (about 1.3x). On the idle machine before: wall 2.4 s.
+4.6-6.2 s, CPU 1.1-1.3 s; after: wall 6.6-8.5 s, CPU 1.9 s (1.3-1.6x), of which about 0.5 s CPU is the
+every-country comparison (countries_<survey>.csv, merged since); without it CPU 1.3-1.4 s. On the idle
+machine before: wall 2.4 s.
 
     python benchmarks/bench_analysis.py [--bootstrap 1999] [--paper-compatible]
 """
@@ -80,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     for survey, result in summary["surveys"].items():
         rows = {name: a.get("rows", a.get("skipped")) for name, a in result["analyses"].items()}
         print(f"{survey}: rows {rows}")
+        permutations = {name: a["model_inference"]["permutation"] for name, a in result["analyses"].items()
+                        if "model_inference" in a}
+        print(f"{survey}: origin-label permutations {permutations}")
+    inference = summary["inference"]
+    print(f"model-level columns on every RQ table: wild cluster bootstrap {inference['wild_bootstrap_replicates']} "
+          f"replicates, bootstrap over models {inference['bootstrap_replicates']}, CR2; RQ3 families adjusted")
     print(f"analysis wall time: {elapsed:.2f} s (target < 5 s), CPU time {cpu:.2f} s; peak memory (process): {peak:.2f} GiB "
           f"(target < 2 GiB); bootstrap replicates: {args.bootstrap}")
     return 0

@@ -49,10 +49,8 @@ def load_exchange(name: str, interaction: int = -1) -> dict[str, Any]:
         body = "".join(f"data: {line}\n\n" for line in lines) + "data: [DONE]\n\n"
         return {"status": 200, "headers": {"content-type": "text/event-stream"}, "body": body}
     data = json.loads(path.read_text(encoding="utf-8"))
-    if isinstance(data, dict) and isinstance(data.get("response"), dict) and "__data__" in str(data["response"])[:200]:
-        body = data["response"]["body"]["__data__"]  # llama-stack recording (openai SDK dump)
-    else:
-        body = data
+    recorded = (data.get("response") or {}).get("body") if isinstance(data, dict) else None
+    body = recorded["__data__"] if isinstance(recorded, dict) and "__data__" in recorded else data  # llama-stack
     return {"status": _status_from_name(name), "headers": {"content-type": "application/json"},
             "body": json.dumps(body, ensure_ascii=False)}
 

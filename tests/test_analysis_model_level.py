@@ -341,3 +341,32 @@ def test_distribution_mode_reliability_comes_from_the_distributions(tmp_path):
     s2 = probabilities @ values ** 2 - m ** 2
     expected = np.var(m, ddof=1) / (np.var(m, ddof=1) + s2.mean() / 20)
     assert a["reliability"] == pytest.approx(expected, rel=1e-9)
+
+
+@needs_shared
+def test_reliability_similarity_equals_the_mean_respondent_cosine(mfq2_runs):
+    directory, _ = mfq2_runs[False]
+    table = pd.read_csv(directory / "reliability_mfq2.csv")
+    rq1 = pd.read_parquet(directory / "similarity_mfq2_rq1.parquet")
+    expected = rq1.groupby(["model", "nationality"], observed=True)["cosine"].mean()
+    language = {"CHN": "zh", "USA": "en"}
+    for country in ("CHN", "USA"):
+        rows = table[(table["persona"] == "none") & (table["population"] == country)
+                     & (table["language"] == language[country])].set_index("model")
+        assert len(rows) == 20
+        for model, row in rows.iterrows():
+            assert row["similarity"] == pytest.approx(expected[(model, country)], rel=1e-9)
+            assert row["ci_low"] < row["similarity"] < row["ci_high"]
+
+
+def test_summary_warnings_name_unbalanced_origins_removed_items_and_temperature():
+    from whosevalues.analysis.inference_outputs import summary_warnings
+
+    summary = {"surveys": {"wvs7": {
+        "analyses": {"rq2": {"warnings": ["rq2: unbalanced models per origin (8 CHN, 9 USA)"]}, "rq1": {"skipped": "x"}},
+        "reliability": {"items_below_min_valid": 3, "min_valid_samples": 5},
+        "temperature": {"note": "sampling temperature differs by origin (CHN 0.655, USA 0.92)"}}}}
+    lines = summary_warnings(summary)
+    assert lines[0] == "wvs7 rq2: unbalanced models per origin (8 CHN, 9 USA)"
+    assert "3 item(s) had fewer than 5 valid samples" in lines[1] and "confounded" not in lines[1]
+    assert lines[2].startswith("wvs7: sampling temperature differs by origin")

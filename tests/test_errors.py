@@ -202,3 +202,9 @@ def test_retry_after_forms():
     epoch = str(int(time.time()) + 10)
     assert 5 < retry_after_from_headers({"x-ratelimit-reset": epoch}, 429) <= 10
 
+
+
+def test_a_parsed_body_is_read_too():
+    body = {"error": {"message": "Unsupported parameter: 'seed'", "param": "seed"}}
+    assert read_error(400, body).param == read_error(400, json.dumps(body)).param == "seed"
+    assert read_error(400, [body]).message == "Unsupported parameter: 'seed'"

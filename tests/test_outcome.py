@@ -110,3 +110,17 @@ def test_store_keeps_reasoning_version_fingerprint_and_endpoint_lessons(tmp_path
         assert store.endpoint_settings("e") == {"budget:sample": ("320", "why")}
     finally:
         store.close()
+
+
+def test_an_exact_weak_distribution_is_kept_and_said():
+    """An in-process engine's distribution covers the whole vocabulary: kept when weak, the shortfall said."""
+    exact = Completion(text="3", distribution={1: 0.1, 2: 0.2, 3: 0.4, 4: 0.2, 5: 0.1}, valid_mass=0.07)
+    outcome = decide(exact, mode="distribution", scale_min=1, scale_max=5, min_valid_mass=0.5)
+    assert outcome.status == "valid" and outcome.value == pytest.approx(3.0)
+    assert "kept below the minimum valid mass" in outcome.detail and not outcome.sample_instead
+
+
+def test_a_reasoning_reply_that_used_the_whole_budget_ran_out_even_if_it_says_stop():
+    spent = ProviderReply(answer_text="", reasoning_text="hmm", reasoned=True, finish_reason="stop", output_tokens=40)
+    assert outcome_of(spent, max_tokens=40).larger_budget
+    assert outcome_of(spent, max_tokens=80).status == "no_number"  # room was left: it just said nothing

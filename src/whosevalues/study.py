@@ -95,6 +95,12 @@ class Study(BaseModel):
     min_valid_mass: float = Field(default=0.5, ge=0.0, le=1.0,
                                   description="distribution mode: below this share of probability on the scale's "
                                               "answers an item is sampled instead")
+    batch: bool | None = Field(default=None, description="True: every model through its provider's batch API; "
+                                                        "False: none; None: the models whose block says batch")
+
+    def batch_model_ids(self) -> set[str]:
+        """The models asked through batch APIs (``batch`` here overrides each model's own ``batch``)."""
+        return {spec.id for spec in self.model_specs() if (spec.batch if self.batch is None else self.batch)}
 
     # -- resolved views ------------------------------------------------------------------------
     def model_specs(self) -> list[ModelSpec]:
@@ -217,7 +223,9 @@ def describe_field_error(exc: ValidationError) -> str:
         return f"must be from {low:g} to {high:g} (got {got})"
     if first["type"] == "too_short":
         return "must not be empty: give at least one"
-    if first["type"] in {"int_parsing", "int_from_float", "float_parsing"}:
+    if first["type"] == "int_from_float":
+        return f"must be a whole number (got {got!r})"
+    if first["type"] in {"int_parsing", "float_parsing", "int_type", "float_type"}:
         return f"must be a number (got {got!r})"
     if first["type"] == "list_type":
         return f"must be a list, like {field} = [{got!r}]"

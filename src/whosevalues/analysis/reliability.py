@@ -152,14 +152,11 @@ def _bootstrap_means(per_item: list[np.ndarray], replicates: int, rng: np.random
     return np.where(mask, picked, 0).sum(axis=2) / np.maximum(sizes, 1)[None, :]
 
 
-def _mean_cosine(unit_mean: np.ndarray, llm_raw: np.ndarray) -> np.ndarray:
-    """Mean cosine of respondents (their unit z-vectors averaged: ``unit_mean``, rows = replicates or one)
-    with the z-scored LLM item means (rows = replicates)."""
-    z, usable = zscore_rows(llm_raw)
-    norm = np.linalg.norm(z, axis=1)
-    out = np.einsum("bk,bk->b", np.broadcast_to(unit_mean, z.shape), z) / norm
-    out[~usable] = np.nan
-    return out
+def _unit_z(llm_raw: np.ndarray) -> np.ndarray:
+    """Rows z-scored and scaled to length 1 (NaN rows where the z-score is undefined)."""
+    z, usable = zscore_rows(np.atleast_2d(llm_raw))
+    z[~usable] = np.nan
+    return z / np.linalg.norm(z, axis=1, keepdims=True)
 
 
 def reliability_table(item_means: pd.DataFrame, distributions: pd.DataFrame | None, humans: list[HumanVectors],
@@ -196,7 +193,8 @@ def reliability_table(item_means: pd.DataFrame, distributions: pd.DataFrame | No
             per_item = None  # an item without samples: nothing to split or resample
         split, rel = _condition_reliability(per_item, dist_moments.get((model, language, persona)), mode, raw,
                                             reference_samples, seed)
-        llm_draws = _bootstrap_means(per_item, replicates, rng) if per_item is not None and replicates > 0 else None
+        llm_draws = (_unit_z(_bootstrap_means(per_item, replicates, rng))
+                     if per_item is not None and replicates > 0 else None)
         n_used = n_valid.loc[key].to_numpy(dtype=float) if n_valid is not None else None
         for country, units in list(population_units.items()) or [("", None)]:
             similarity, low, high, source = _similarity_with_ci(raw, units, resampled.get(country), llm_draws, mode)
@@ -221,14 +219,21 @@ def _condition_reliability(per_item: list[np.ndarray] | None, moments: tuple[np.
 
 def _similarity_with_ci(raw: np.ndarray, units: np.ndarray | None, respondent_means: np.ndarray | None,
                         llm_draws: np.ndarray | None, mode: str) -> tuple[float, float, float, str]:
-    """Mean cosine of a country's respondents with the LLM's item means, its 95% CI, and what the CI resamples."""
+    """Mean cosine of a country's respondents with the LLM's item means, its 95% CI, and what the CI resamples.
+
+    The mean over respondents of cos(h_i, l) is (mean of the unit vectors h_i/|h_i|) . l/|l|, so a replicate
+    needs only the resampled mean unit vector (``respondent_means``) and, with samples, a resampled LLM vector
+    (``llm_draws``, unit z-vectors)."""
     if units is None:
         return float("nan"), float("nan"), float("nan"), "none: no respondents"
     if np.isnan(raw).any():
         return float("nan"), float("nan"), float("nan"), "none: a missing item"
-    similarity = float(_mean_cosine(units.mean(axis=0)[None, :], raw[None, :])[0])
-    llm = llm_draws if llm_draws is not None else np.broadcast_to(raw, (len(respondent_means), len(raw)))
-    replicated = _mean_cosine(respondent_means, llm)
+    llm = _unit_z(raw)[0]
+    similarity = float(units.mean(axis=0) @ llm)
+    if llm_draws is not None:
+        replicated = np.einsum("bk,bk->b", respondent_means, llm_draws)
+    else:
+        replicated = respondent_means @ llm
     low, high = np.nanpercentile(replicated, [2.5, 97.5]) if np.isfinite(replicated).any() else (np.nan, np.nan)
     source = ("LLM samples and respondents" if llm_draws is not None else
               "respondents only (distribution mode: item means are exact expectations)" if mode == "distribution"

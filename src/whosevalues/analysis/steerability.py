@@ -28,8 +28,8 @@ EXTRA_COLUMNS = ["level", "n_countries"]
 def level_of(countries: pd.DataFrame, country: str) -> str | None:
     """The level comparing the most countries among the levels where ``country`` has data."""
     counts = countries.groupby("level")["country"].nunique()
-    levels = [level for level in counts.index if (countries.loc[countries["level"] == level, "country"] == country).any()]
-    return max(levels, key=lambda level: (counts[level], level == "item")) if levels else None
+    levels = countries.loc[countries["country"] == country, "level"].unique()
+    return max(levels, key=lambda level: (counts[level], level == "item")) if len(levels) else None
 
 
 def steerability(countries: pd.DataFrame) -> pd.DataFrame:

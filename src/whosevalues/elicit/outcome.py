@@ -6,12 +6,15 @@ into an :class:`Outcome` the store keeps. The rules, in order:
 1. The provider blocked or the model declined (``finish_reason`` ``content_filter`` or ``refusal``):
    ``refusal``, with the provider's own reason in ``detail``.
 2. The body is broken (``finish_reason`` ``error``): ``error`` (retried on the next run).
-3. The token budget ran out before any answer text (``finish_reason`` ``length``, answer text empty: the
-   budget went on reasoning): ``no_answer_budget`` with ``larger_budget`` set, so the caller asks again with
+3. The token budget ran out before any answer text (``finish_reason`` ``length``, or a reasoning reply that
+   used the whole budget; answer text empty: the budget went on reasoning): ``no_answer_budget`` with ``larger_budget`` set, so the caller asks again with
    a doubled budget up to the model's cap (``elicit.answering``). After the cap the status stays.
 4. Distribution mode: the distribution read at the answer position (``elicit.distribution``). Below the
    study's minimum valid mass the item is sampled instead (``sample_instead``); the weak distribution is
    kept for reference under status ``sampled_instead``. No token probabilities at all: sampled instead too.
+   An in-process engine's distribution (the local model: exact, over the whole vocabulary, not a provider's
+   top-20) is kept even when weak, with the shortfall in ``detail`` and the run notes: sampling would
+   converge to the same renormalised distribution at ``samples`` times the cost.
 5. Otherwise the answer text, never the reasoning, goes through ``elicit.parse.parse_answer``.
 """
 
@@ -27,6 +30,8 @@ from whosevalues.elicit.parse import (ERROR, NO_ANSWER_BUDGET, NO_NUMBER, REFUSA
 from whosevalues.models.base import Completion, ProviderReply
 
 DEFAULT_MIN_VALID_MASS = 0.5
+#: in a detail: a weak but exact distribution (in-process engine) kept rather than sampled
+WEAK_KEPT = "kept below the minimum valid mass"
 #: every status a stored answer can have
 STATUSES = (*TEXT_STATUSES, NO_ANSWER_BUDGET, SAMPLED_INSTEAD)
 
@@ -59,8 +64,9 @@ def reply_of(completion: Completion) -> ProviderReply:
 
 def decide(completion: Completion, *, mode: str, scale_min: int, scale_max: int,
            labels: Mapping[int, str] | None = None,
-           min_valid_mass: float = DEFAULT_MIN_VALID_MASS) -> Outcome:
-    """Value, status and next step for one completion (module docstring)."""
+           min_valid_mass: float = DEFAULT_MIN_VALID_MASS, max_tokens: int | None = None) -> Outcome:
+    """Value, status and next step for one completion (module docstring). ``max_tokens``: the budget the
+    request was sent with (a reasoning reply that used all of it ran out even if the provider says stop)."""
     if completion.error:
         return Outcome(None, ERROR, completion.error)
     reply = reply_of(completion)
@@ -71,13 +77,20 @@ def decide(completion: Completion, *, mode: str, scale_min: int, scale_max: int,
         reason = f": {problem}" if problem else ""
         return Outcome(None, ERROR, f"broken response body{reason}")
     answer = reply.answer_text
-    if reply.finish_reason == "length" and not (answer or "").strip() and completion.distribution is None:
+    if _budget_ran_out(reply, max_tokens) and not (answer or "").strip() and completion.distribution is None:
         spent = "on reasoning" if reply.reasoned else "before any answer text"
         return Outcome(None, NO_ANSWER_BUDGET, f"the token budget ran out {spent}", larger_budget=True)
     if mode == "distribution":
         return _decide_distribution(completion, reply, scale_min, scale_max, min_valid_mass)
     parsed = parse_answer(answer, scale_min, scale_max, labels)
     return Outcome(float(parsed.value) if parsed.value is not None else None, parsed.status, parsed.detail)
+
+
+def _budget_ran_out(reply: ProviderReply, max_tokens: int | None) -> bool:
+    if reply.finish_reason == "length":
+        return True
+    spent = reply.output_tokens is not None and max_tokens is not None and reply.output_tokens >= max_tokens
+    return reply.reasoned and spent
 
 
 def _refusal_detail(reply: ProviderReply) -> str:
@@ -88,7 +101,8 @@ def _refusal_detail(reply: ProviderReply) -> str:
 
 def _decide_distribution(completion: Completion, reply: ProviderReply, scale_min: int, scale_max: int,
                          min_valid_mass: float) -> Outcome:
-    if completion.distribution is not None:  # computed by an in-process engine (local model)
+    exact = completion.distribution is not None  # computed over the whole vocabulary by an in-process engine
+    if exact:
         distribution, valid_mass, position = completion.distribution, completion.valid_mass, 0
     else:
         found = answer_distribution(reply.positions, scale_min, scale_max)
@@ -97,15 +111,17 @@ def _decide_distribution(completion: Completion, reply: ProviderReply, scale_min
                            sample_instead=True)
         distribution, valid_mass, position = found.distribution, found.valid_mass, found.position
     total = sum(distribution.values())
-    if total <= 0 or valid_mass is None or valid_mass < min_valid_mass:
-        shown = 0.0 if valid_mass is None else valid_mass
+    shown = 0.0 if valid_mass is None else valid_mass
+    weak = valid_mass is None or valid_mass < min_valid_mass
+    if total <= 0 or (weak and not exact):
         return Outcome(None, SAMPLED_INSTEAD, f"valid_mass={shown:.4f} below the minimum {min_valid_mass:g}; "
                        "sampled instead (the weak distribution is kept for reference)",
                        distribution=distribution, valid_mass=valid_mass, sample_instead=True)
     expectation = sum(value * p for value, p in distribution.items()) / total
-    where = f"; answer at position {position}" if position else ""
-    return Outcome(expectation, VALID, f"valid_mass={valid_mass:.4f}{where}", distribution=distribution,
-                   valid_mass=valid_mass)
+    detail = f"valid_mass={shown:.4f}" + (f"; answer at position {position}" if position else "")
+    if weak:  # exact: sampling would converge to this same renormalised distribution, at samples x the cost
+        detail += f"; {WEAK_KEPT} {min_valid_mass:g} (exact distribution of an in-process model)"
+    return Outcome(expectation, VALID, detail, distribution=distribution, valid_mass=valid_mass)
 
 
 __all__ = ["Outcome", "STATUSES", "decide", "reply_of", "NO_ANSWER_BUDGET", "SAMPLED_INSTEAD", "DEFAULT_MIN_VALID_MASS",

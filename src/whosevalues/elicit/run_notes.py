@@ -13,8 +13,10 @@ import math
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from whosevalues.elicit.endpoint import EndpointMemory
+from whosevalues.elicit.outcome import WEAK_KEPT
 from whosevalues.elicit.runner import RunStats
 from whosevalues.elicit.store import Store
 from whosevalues.models.base import Backend, Mode
@@ -45,6 +47,11 @@ def build_run_notes(study: Study, backends: dict[str, Backend], store: Store, mo
         if budget and budget > study.max_tokens:
             all_notes.append(f"{model}: answers needed up to {budget} output tokens (the study's max_tokens is "
                              f"{study.max_tokens}); later requests started there")
+        weak_kept = int(rows["detail"].fillna("").str.contains(WEAK_KEPT, regex=False).sum())
+        if weak_kept:
+            all_notes.append(f"{model}: {weak_kept} distributions had less than {study.min_valid_mass:g} of their "
+                             "probability on the scale's answers; kept (exact distributions of an in-process "
+                             "model, renormalised over the answers) rather than sampled")
         exhausted = int((rows["status"] == "no_answer_budget").sum())
         if exhausted:
             all_notes.append(f"{model}: {exhausted} answers ran out of budget on reasoning even at "
@@ -120,4 +127,4 @@ def print_model_notes(run_notes: dict, console: Console) -> None:
         if check and check.get("items"):
             parts.append(f"sample check |diff| {check['mean_abs_difference']:.2f}"
                          + (" DISAGREES" if check["disagree"] else ""))
-        console.print(f"[bold]{model}[/]: " + "; ".join(parts), highlight=False)
+        console.print(f"[bold]{escape(model)}[/]: " + escape("; ".join(parts)), highlight=False)

@@ -89,6 +89,32 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
         ALTER TABLE runs ADD COLUMN study_id TEXT;
     """),
+    # Provider batch APIs (elicit/batch): a batch is recorded with every request key it carries before
+    # anything is sent, then its uploaded file and its provider id as each exists, so a killed run finds
+    # it again and never sends a request twice. ``state``: intended | uploaded | submitted | collected |
+    # abandoned; ``remote_status`` is the provider's own word. ``outcome`` per line: NULL while pending,
+    # then answered | failed (failed lines go back to the plan).
+    ("005_batches", """
+        CREATE TABLE batches (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            label TEXT NOT NULL UNIQUE,
+            provider TEXT NOT NULL, endpoint TEXT NOT NULL, model TEXT NOT NULL, api_model TEXT,
+            state TEXT NOT NULL, remote_status TEXT, input_file_id TEXT, remote_id TEXT,
+            n_requests INTEGER NOT NULL, n_completed INTEGER NOT NULL DEFAULT 0,
+            n_failed INTEGER NOT NULL DEFAULT 0, cost_usd REAL, online_cost_usd REAL,
+            run_id INTEGER REFERENCES runs(id), created_at TEXT NOT NULL, submitted_at TEXT,
+            updated_at TEXT, ended_at TEXT, detail TEXT
+        );
+        CREATE TABLE batch_requests (
+            batch_id INTEGER NOT NULL REFERENCES batches(id),
+            key TEXT NOT NULL REFERENCES requests(key),
+            custom_id TEXT NOT NULL,
+            outcome TEXT,
+            PRIMARY KEY (batch_id, key),
+            UNIQUE (batch_id, custom_id)
+        );
+        CREATE INDEX batch_requests_by_key ON batch_requests (key);
+    """),
 ]
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -352,7 +378,7 @@ class Store:
     def answer_meta(self, keys: set[str]) -> pd.DataFrame:
         """Reasoning, model version, fingerprint, seed and adaptations of stored answers (run notes)."""
         frame = pd.read_sql_query(
-            "SELECT r.key, r.model, r.mode, a.status, a.reasoned, a.reasoning_tokens, a.model_version, "
+            "SELECT r.key, r.model, r.mode, a.status, a.detail, a.reasoned, a.reasoning_tokens, a.model_version, "
             "a.system_fingerprint, a.seed_honoured, a.max_tokens_used, a.adaptations "
             "FROM requests r JOIN answers a ON a.key = r.key", self.db)
         return frame[frame["key"].isin(keys)].reset_index(drop=True)

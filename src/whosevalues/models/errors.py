@@ -96,10 +96,13 @@ class ProviderHTTPError(BackendError):
         self.error = error
 
 
-def read_error(status: int | None, body_text: str | None, headers: Any = None, *,
+def read_error(status: int | None, body_text: str | dict | list | None, headers: Any = None, *,
                body: Any = None) -> ProviderError:
-    """Read an error response. ``body`` may be passed already parsed instead of ``body_text``."""
-    if body is None and body_text:
+    """Read an error response. ``body`` may be passed already parsed instead of ``body_text`` (a parsed
+    body given as ``body_text`` is taken as such)."""
+    if body is None and isinstance(body_text, (dict, list)):
+        body, body_text = body_text, json.dumps(body_text, ensure_ascii=False)
+    elif body is None and body_text:
         try:
             body = json.loads(body_text)
         except ValueError:

@@ -28,7 +28,6 @@ import os
 from typing import Any, Iterable
 from urllib.parse import urlparse
 
-from whosevalues.elicit.distribution import distribution_from_positions  # noqa: F401 - the old import path
 from whosevalues.models.base import ADAPTATIONS, BackendError, ChatRequest, Completion, ProviderReply
 from whosevalues.models.errors import ProviderError, ProviderHTTPError, read_error
 from whosevalues.models.openai_format import translate_chat_completion
@@ -240,12 +239,11 @@ def thinking_params(spec: ModelSpec) -> ThinkingParams:
     family = provider_family(spec)
     model = (spec.api_model or "").lower()
     if family == "openai":
-        if on:
-            return ThinkingParams()
+        reasoner = model.startswith(("gpt-5", "gpt-6", "o1", "o3", "o4"))
+        if on or not reasoner:
+            return ThinkingParams()  # reasoning models reason anyway; the others cannot
         # lowest effort each family documents: GPT-6 Luna "none", GPT-5 "minimal", o-series and GPT-6 others "low"
         lowest = "none" if model.startswith("gpt-6-luna") else "minimal" if model.startswith("gpt-5") else "low"
-        if not model.startswith(("gpt-5", "gpt-6", "o")):
-            return ThinkingParams(note=f"{spec.id}: thinking off: {spec.api_model} does not reason")
         return ThinkingParams({"reasoning_effort": lowest},
                               note=f"{spec.id}: thinking off as far as OpenAI allows (reasoning_effort {lowest})")
     if family == "deepseek" and model not in ("deepseek-chat", "deepseek-reasoner"):
@@ -253,9 +251,11 @@ def thinking_params(spec: ModelSpec) -> ThinkingParams:
         return ThinkingParams(extra_body={"thinking": {"type": "enabled" if on else "disabled"}})
     if family == "deepseek":
         target = "deepseek-reasoner" if on else "deepseek-chat"
+        if model == target or not model.startswith("deepseek-"):
+            return ThinkingParams()
         return ThinkingParams({"model": target},
-                              note=f"{spec.id}: thinking {'on' if on else 'off'}: DeepSeek's {target} is asked "
-                                   f"(DeepSeek switches thinking by model name)")
+                              note=f"{spec.id}: thinking {'on' if on else 'off'}: DeepSeek's {target} was asked "
+                                   f"instead of {spec.api_model} (DeepSeek switches thinking by model name)")
     if family == "dashscope":
         return ThinkingParams(extra_body={"enable_thinking": on})
     if family == "zhipu":

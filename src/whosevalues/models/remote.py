@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from whosevalues.models.base import Backend, BackendError, ConfigurationError
 # parse_retry_after moved to models.errors with the other readers of error responses; still importable here
-from whosevalues.models.errors import parse_retry_after  # noqa: F401
+from whosevalues.models.errors import RETRYABLE_STATUSES, parse_retry_after  # noqa: F401
 from whosevalues.models.spec import ModelSpec
 
 #: a key the SDK insists on but a keyless self-hosted server ignores
@@ -34,7 +34,7 @@ def redact(text: str | None, secret: str | None) -> str | None:
 
 def is_retryable_status(status: int | None) -> bool:
     """408, 409 (lock contention), 425, 429 and every 5xx (incl. Anthropic's 529) are worth retrying."""
-    return status is not None and (status in (408, 409, 425, 429) or status >= 500)
+    return status is not None and (status in RETRYABLE_STATUSES or status >= 500)
 
 
 def require_key(spec: ModelSpec, env: str | None = None) -> str:

@@ -32,8 +32,9 @@ INTRO = ("<p>Origin, and every interaction with it, varies only between models: 
 def _p_of(out: OutputDir, column: str):
     """The p formatter for a column: a wild bootstrap p of 0 means below 1 / replicates, not below 2e-16."""
     replicates = (out.summary().get("inference") or {}).get("wild_bootstrap_replicates") or 0
+    missing = "n/a" if column == "p_perm_model" else ""  # permutation: not applicable without origin
     if column != "p_wild_model" or not replicates:
-        return lambda v: fmt_p(v) if pd.notna(v) else "n/a"
+        return lambda v: fmt_p(v) if pd.notna(v) else missing
     floor = fmt_p(1 / replicates)
     return lambda v: ("n/a" if pd.isna(v) else f"< {floor}" if v == 0 else fmt_p(v))
 

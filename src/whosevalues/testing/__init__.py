@@ -6,6 +6,8 @@
 - ``ProviderStubServer``: models that behave as today's providers do (reasoning, 400s naming parameters,
   inline ``<think>``, one-hot logprobs, markdown, content filters), for end-to-end tests.
 - ``ReplayServer``: answers with recorded HTTP exchanges (Anthropic and Gemini SDK tests).
+- ``StubBatchServer``: OpenAI's Files and Batch APIs (batches that take seconds, a few lines failing), with
+  holds to kill a client at an exact step of a submission.
 
 Everything binds 127.0.0.1 and uses only the standard library.
 """
@@ -19,6 +21,7 @@ _EXPORTS = {
     "LocalServer": "llama_server", "find_embedded_gguf": "llama_server", "serve_local_openai": "llama_server",
     "ReplayServer": "replay", "load_exchanges": "replay",
     "StubOpenAIServer": "stub_openai", "ProviderStubServer": "stub_providers",
+    "StubBatchServer": "stub_batches",
 }
 __all__ = sorted(_EXPORTS)
 

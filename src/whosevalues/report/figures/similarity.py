@@ -133,6 +133,14 @@ def _draw_baselines(ax, baselines: pd.DataFrame | None, populations: list[str], 
     return bool(drawn)
 
 
+def _for_shown(baselines: pd.DataFrame | None, populations: list[str]) -> pd.DataFrame | None:
+    """The baselines of the populations the figure shows (None when it shows none of them)."""
+    if baselines is None:
+        return None
+    kept = baselines[baselines["country"].astype(str).isin(populations)]
+    return kept if len(kept) else None
+
+
 def _with_baselines(data: pd.DataFrame, baselines: pd.DataFrame | None) -> pd.DataFrame:
     """The plotted rows with each population's baselines as extra columns (``baseline_<column>``)."""
     if baselines is None:
@@ -151,7 +159,7 @@ def _legends(fig, ax, title: str) -> None:
     fig.legend(*zip(*bars), title=title, title_fontsize=9, loc="outside upper center", ncol=min(len(bars), 4),
                frameon=False)
     if lines:
-        fig.legend(*zip(*lines), title="Human baselines (baselines_<survey>.csv)", title_fontsize=7.5,
+        fig.legend(*zip(*lines), title="Human baselines", title_fontsize=7.5,
                    loc="outside lower center", ncol=min(len(lines), 3), frameon=False)
 
 
@@ -185,12 +193,12 @@ def figure1(out: OutputDir, survey: str) -> FigureResult:
                 " over models. No respondent-level similarities were computed for this design, so each "
                 "model's similarity is the cosine between its (z-scored) item means and the population's.")
     populations, left_out = shown_populations(data, few=4, limit=6)
-    caption += left_out
-    baselines = read_baselines(out, survey)
+    caption += left_out.replace("<survey>", survey)
+    baselines = _for_shown(read_baselines(out, survey), populations)
     data = _with_baselines(data.assign(shown=data["population"].isin(populations)), baselines)
     plotted = data
     if (paths := _reuse(out.path, name, plotted, survey)) is not None:  # drawn before from the same inputs
-        return FigureResult(name, paths, caption + _baseline_caption(baselines), data=data)
+        return FigureResult(name, paths, caption + _baseline_caption(baselines, survey), data=data)
     origins = sorted(data["origin"].unique())
     many = len(populations) > 4
     width = min(PAPER_WIDTH, 2.4 + (0.55 if many else 1.6) * len(populations))
@@ -208,14 +216,14 @@ def figure1(out: OutputDir, survey: str) -> FigureResult:
     ax.set_ylabel("Mean cosine similarity")
     ax.set_xlabel("Human population" + (" (most similar first)" if many else ""))
     _legends(fig, ax, f"{label}: similarity of LLMs to each population")
-    caption += _baseline_caption(baselines if with_baselines else None)
+    caption += _baseline_caption(baselines if with_baselines else None, survey)
     return FigureResult(name, _save(fig, out.path, name, plotted, survey), caption, data=data)
 
 
-def _baseline_caption(baselines: pd.DataFrame | None) -> str:
+def _baseline_caption(baselines: pd.DataFrame | None, survey: str) -> str:
     if baselines is None:
         return ""
-    return (" Black lines: human baselines from baselines_<survey>.csv (solid: a respondent vs the mean of the "
+    return (f" Black lines: human baselines from baselines_{survey}.csv (solid: a respondent vs the mean of the "
             "other respondents of the same country; dotted: two respondents of the same country; dashed: a "
             "respondent vs the other countries' mean).")
 
@@ -249,17 +257,17 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
         caption = caption.split(" (B)")[0] + f" (Panel B is left out: reference_similarity_{survey}.csv is " \
                                               f"missing, it needs individual respondents.)"
     populations, left_out = shown_populations(data, few=1, limit=4)
-    caption += left_out
+    caption += left_out.replace("<survey>", survey)
     data = data.assign(shown=data["population"].isin(populations))
     if reference is not None:
         kept = [f"Human {p}" for p in populations]
         reference = reference[reference["population"].isin(populations) & (
             reference["reference"].isin(kept) | reference["reference"].str.startswith("LLM"))]
-    baselines = read_baselines(out, survey)
+    baselines = _for_shown(read_baselines(out, survey), populations)
     data = _with_baselines(data, baselines)
     out_data = data if reference is None else pd.concat([data.assign(panel="A"), reference.assign(panel="B")])
     if (paths := _reuse(out.path, name, out_data, survey)) is not None:  # drawn before from the same inputs
-        return FigureResult(name, paths, caption + _fig3_baseline_caption(baselines), data=data)
+        return FigureResult(name, paths, caption + _fig3_baseline_caption(baselines, survey), data=data)
     data = data[data["shown"]]
     models = data.sort_values(["origin", "display_name"])[["model", "display_name", "origin"]].drop_duplicates()
     width_a = min(PAPER_WIDTH * (0.7 if reference is not None else 1), 1.5 + 0.35 * len(models) * len(populations) ** 0.5)
@@ -287,7 +295,7 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
         ax_b.set_title("B. Mean-rating references", loc="left", pad=12)
         ax_b.set_ylabel("Mean cosine similarity")
     _legends(fig, ax, f"{label}: similarity of each LLM to each population")
-    caption += _fig3_baseline_caption(baselines if with_baselines else None)
+    caption += _fig3_baseline_caption(baselines if with_baselines else None, survey)
     return FigureResult(name, _save(fig, out.path, name, out_data, survey), caption, data=data)
 
 
@@ -306,11 +314,11 @@ def _fig3_baselines(ax, baselines: pd.DataFrame | None, populations: list[str]) 
     return drawn
 
 
-def _fig3_baseline_caption(baselines: pd.DataFrame | None) -> str:
+def _fig3_baseline_caption(baselines: pd.DataFrame | None, survey: str) -> str:
     if baselines is None:
         return ""
     return (" Dashed lines in A: human baseline, the mean cosine of a respondent with the mean of the other "
-            "respondents of the same country (baselines_<survey>.csv).")
+            f"respondents of the same country (baselines_{survey}.csv).")
 
 
 def _shade_origins(ax, models: pd.DataFrame) -> None:
