@@ -106,6 +106,8 @@ def test_a_sample_mode_run_is_reported_as_sampled_even_with_answer_distributions
     assert row == "sampled answers, for all 2 models"
     assert "distribution" not in row
     assert html.unescape(_design_row(_page(sampled), "Samples per item and condition")) == "20"
+    # every analysis ran with both models: only then "nobody was excluded"
+    assert coverage.everything_included(sampled) and "No model or condition was excluded" in _page(sampled)
 
 
 def test_distribution_mode_is_reported_per_model(distribution):
@@ -229,7 +231,7 @@ def test_model_counts_agree_and_say_who_was_left_out(paper_wvs):
     assert row["Models"] == f"{len(none_models)} of {total}"
     for model in set(paper_wvs.model_origins()) - none_models:
         assert f"{display_name(model)}: no answers under persona none" in row["Left out"]
-    assert "No model or condition was excluded" not in page
+    assert "No model or condition was excluded" not in page and not coverage.everything_included(paper_wvs)
 
 
 # -- mixed modes, run notes, links, warnings -----------------------------------------------------------
@@ -319,3 +321,9 @@ def test_the_terminal_prints_the_headline_with_its_interval(paper_wvs):
     for sentence in headline(paper_wvs):
         assert sentence in text and "95% CI" in sentence
     assert "Coverage: " in text
+
+
+def test_a_sample_check_without_items_is_not_called_agreement():
+    check = {"items": 0, "samples_per_item": 10, "mean_abs_difference": None, "tolerance": None, "disagree": None}
+    assert run_notes.sample_check_text(check) == "no item to check"
+    assert not run_notes.sample_check_disagrees(check)

@@ -188,8 +188,10 @@ def validity_sentences(out: OutputDir) -> list[tuple[str, bool]]:
                 sentences.append((f"Every sampled answer was a number on the scale ({models}).", False))
             else:
                 worst = rows.loc[rows["valid"].idxmin()]
-                sentences.append((f"Sampled answers were valid in {_percent(rows['n_valid'].sum() / rows['n_total'].sum())} "
-                                  f"of cases overall; lowest: {_where(worst)} with {_percent(worst['valid'])}.", False))
+                overall = rows["n_valid"].sum() / rows["n_total"].sum()
+                sentences.append((f"Sampled answers were valid in {_percent(overall)} of cases overall; lowest: "
+                                  f"{_where(worst)} with {_percent(worst['valid'])}.",
+                                  bool(worst["valid"] < LOW_VALID_MASS)))
         elif measure == "mass":
             worst = rows.loc[rows["valid"].idxmin()]
             low = rows[rows["valid"] < LOW_VALID_MASS]

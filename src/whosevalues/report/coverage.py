@@ -77,8 +77,9 @@ def models_table(out: OutputDir) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["Survey", "Analysis", "Models", "Left out"])
 
 
-def anyone_left_out(out: OutputDir) -> bool:
+def everything_included(out: OutputDir) -> bool:
+    """True only when every analysis ran with every model and exclusions.csv lists nobody."""
     table = models_table(out)
     exclusions = out.exclusions()
-    run = table[table["Models"] != "not run"]
-    return bool((run["Left out"] != "none").any() or (exclusions is not None and len(exclusions)))
+    return bool(len(table) and (table["Models"] != "not run").all() and (table["Left out"] == "none").all()
+                and (exclusions is None or not len(exclusions)))

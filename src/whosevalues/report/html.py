@@ -439,7 +439,7 @@ def _exclusions_section(out: OutputDir) -> str:
         if "model" in shown:
             shown["model"] = shown["model"].astype(str).map(display_name)
         parts.append("<h3>Exclusions the analysis recorded (exclusions.csv)</h3>" + _table_html(shown))
-    elif not coverage.anyone_left_out(out):
+    elif coverage.everything_included(out):
         parts.append("<p>No model or condition was excluded from any analysis.</p>")
     parts.append("<h3>Answer validity</h3>")
     for sentence, warning in answers.validity_sentences(out):

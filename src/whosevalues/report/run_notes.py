@@ -64,6 +64,8 @@ def sample_check_text(check) -> str:
     if not isinstance(check, dict):
         return str(check)
     if {"items", "mean_abs_difference"} <= set(check):
+        if not check["items"] or check["mean_abs_difference"] is None:
+            return "no item to check"
         text = (f"{check['items']} items, sampled vs distribution means differ by "
                 f"{_text(check['mean_abs_difference'])} on average")
         if check.get("tolerance") is not None:

@@ -84,7 +84,7 @@ class BatchSession:
         self._batch_models: set[str] = set()
         self._plan: dict[str, Sequence[PlannedRequest]] = {}
         self._rounds: dict[str, int] = {}
-        self._failed_in_batches: set[str] = set()  # keys whose batch line failed in this run
+        self._back_to_plan: set[str] = set()  # keys whose batch line failed, or whose batch was dropped
         self._rng = random.Random()
         self.stopped = False
 
@@ -165,7 +165,7 @@ class BatchSession:
             return True
         requests = requests or self._requests_for(record)
         if requests is None:
-            records.record_end(self.store, record.id, "abandoned",
+            self._abandon(record,
                                "never sent, and its requests are no longer in the store")
             return False
         cid_to_key = records.keys_of(self.store, record.id)
@@ -173,7 +173,7 @@ class BatchSession:
         file_id = record.input_file_id
         try:
             if adapter.uploads_file and file_id is None and record.model not in self._batch_models:
-                records.record_end(self.store, record.id, "abandoned", "never uploaded; asked online instead")
+                self._abandon(record, "never uploaded; asked online instead")
                 return False  # (a file uploaded by the killed run is never used: it costs nothing)
             if adapter.uploads_file and file_id is None:
                 if not item.fresh:
@@ -188,7 +188,7 @@ class BatchSession:
                                                   records.labels_claimed(self.store))
             if remote is None and record.model not in self._batch_models:
                 # a killed run left it unsent and this run asks the model online (--no-batch): drop it
-                records.record_end(self.store, record.id, "abandoned", "never created; asked online instead")
+                self._abandon(record, "never created; asked online instead")
                 return False
             if remote is None:
                 remote = await self._with_retries(adapter.create, record.label, file_id, lines)
@@ -201,12 +201,17 @@ class BatchSession:
             if item.fresh and exc.status in NO_BATCH_API_STATUSES:  # no /files or /batches here: nothing made
                 records.record_end(self.store, record.id, "abandoned", f"the endpoint has no batch API: {exc}")
                 raise BatchUnavailable(f"the endpoint answered {exc}") from None
-            records.record_end(self.store, record.id, "abandoned", f"the provider refused it: {exc}")
+            self._abandon(record, f"the provider refused it: {exc}")
             self.notes.append(f"{record.model}: batch refused by the provider ({exc}); its requests go back "
                               "to the plan (run without --batch to ask them online)")
             return False
         item.record, item.remote = records.get(self.store, record.id), remote
         return True
+
+    def _abandon(self, record: BatchRecord, detail: str) -> None:
+        """A batch that never reached the provider: its keys go back to the plan."""
+        records.record_end(self.store, record.id, "abandoned", detail)
+        self._back_to_plan |= set(records.keys_of(self.store, record.id).values())
 
     def _requests_for(self, record: BatchRecord) -> dict[str, ChatRequest] | None:
         keys = set(records.keys_of(self.store, record.id).values())
@@ -231,10 +236,10 @@ class BatchSession:
                 return {}
             if not await self._resubmit_failures():
                 break
-        if not self._failed_in_batches:
+        if not self._back_to_plan:
             return {}
         answered = self.store.answered_keys()
-        again = self._failed_in_batches - answered - records.keys_in_open_batches(self.store)
+        again = self._back_to_plan - answered - records.keys_in_open_batches(self.store)
         online = {model: [p for p in requests if p.key in again]
                   for model, requests in self._plan.items() if model not in self._batch_models}
         return {model: requests for model, requests in online.items() if requests}
@@ -374,7 +379,7 @@ class BatchSession:
             self._lessons.rejected(record.model, planned.request, result.raw)
         self.store.save_failure(planned, self.run_id, error, result.raw, 1, result.http_status, True)
         records.mark_outcome_committed(self.store, record.id, planned.key, "failed")
-        self._failed_in_batches.add(planned.key)
+        self._back_to_plan.add(planned.key)
         self.stats.statuses["batch_failed"] += 1
 
     async def _resubmit_failures(self) -> bool:
