@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from whosevalues.report.figures.common import (
-    PAPER_WIDTH, FigureResult, _dimension_label, _dimension_order, _dimensions_of, _dimension_map, _instrument,
+    PAPER_WIDTH, FigureResult, _dimension_label, _dimension_order, _dimensions_of, _dimension_kind, _dimension_map,
     _origin_label, _population_label, _reuse, _save, _skip, _top_legend, _z, colour_of,
 )
 from whosevalues.report.figures.similarity import HIGHLIGHTED
@@ -100,8 +100,7 @@ def shown_respondents(data: pd.DataFrame, highlighted: list[str], few: int = 2,
 def figure2(out: OutputDir, survey: str) -> FigureResult:
     name = f"fig2_{survey}"
     label = survey_label(survey)
-    instrument = _instrument(survey)
-    kind = instrument.dimension_kind if instrument is not None else "dimension"
+    kind = _dimension_kind(survey)
     caption = (f"Figure 2 ({label}). Normalised ratings per {kind}: respondents by country (hatched) and LLMs "
                f"by origin (solid). Ratings are z-scored within each respondent and within each LLM and prompt "
                f"language (persona none), then averaged over the {kind}'s items; LLM error bars are 95% "
