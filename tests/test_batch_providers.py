@@ -37,9 +37,12 @@ def planned_requests(spec, n: int):
     return plan_model(study, spec, "sample", study.instruments())[:n]
 
 
-def run_session(store: Store, backend, planned) -> tuple[dict, dict, RunStats]:
-    run_id = store.start_run("test", "{}", "test")
-    store.add_requests(planned, run_id)
+def run_session(store: Store, backend, planned, *, label: str = "test",
+                add: bool = True) -> tuple[dict, dict, RunStats]:
+    """One batch session: submit ``planned`` (added to the store first unless ``add`` is False), collect."""
+    run_id = store.start_run(label, "{}", "test")
+    if add:
+        store.add_requests(planned, run_id)
     stats = RunStats()
 
     async def go():
@@ -281,18 +284,6 @@ def test_gemini_batch_whose_creation_reply_was_lost_is_found_by_its_display_name
 
 def run_session_resuming(store: Store, backend, planned) -> tuple[dict, dict, RunStats]:
     """The rerun: same plan, nothing new to submit, the open batch brought to an end."""
-    run_id = store.start_run("rerun", "{}", "test")
-    stats = RunStats()
-
-    async def go():
-        session = BatchSession(store, {backend.spec.id: backend}, run_id, stats, Console(file=io.StringIO()),
-                               show_progress=False)
-        try:
-            online = await session.submit({backend.spec.id: planned}, {backend.spec.id})
-            leftover = await session.collect()
-        finally:
-            await backend.aclose()
-        return online, leftover
-    online, leftover = asyncio.run(go())
+    online, leftover, stats = run_session(store, backend, planned, label="rerun", add=False)
     assert online == {} and leftover == {}
     return online, leftover, stats
