@@ -344,10 +344,10 @@ def test_batch_lines_carry_what_online_asking_learned(tmp_path, server):
             for line in first.lines} == {64}
 
 
-def test_reasoning_model_out_of_budget_is_sent_again_with_its_cap(tmp_path):
-    """A reasoner whose 10 tokens went on thinking: the line goes in the next batch with the model's cap,
-    and the answer (not the reasoning, full of other numbers) is stored."""
-    from whosevalues.testing.stub_providers import intended_value, respond
+def run_small_study_as(tmp_path: Path, api_model: str, extra: str = "") -> list:
+    """mfq2 in English, persona none, one sample (36 lines) run with --batch against a batch server that
+    answers as the stub_providers model ``api_model``; its batches in the order they were created."""
+    from whosevalues.testing.stub_providers import respond
 
     def provider(body, count):
         reply = respond(body, count)
@@ -355,12 +355,20 @@ def test_reasoning_model_out_of_budget_is_sent_again_with_its_cap(tmp_path):
 
     with StubBatchServer(duration=1.0, fail_rate=0.0, responder=provider) as stub:
         study = write_study(tmp_path, stub.base_url)
-        study.write_text(study.read_text().replace('api_model = "stub-model"', 'api_model = "reasoner"')
+        study.write_text(study.read_text().replace('api_model = "stub-model"', f'api_model = "{api_model}"')
                          .replace('languages = ["en", "zh"]', 'languages = ["en"]')
                          .replace('personas = ["none", "CHN", "USA"]', 'personas = ["none"]')
-                         .replace("samples = 2", "samples = 1"))
+                         .replace("samples = 2", "samples = 1") + extra)
         run_to_end(tmp_path, "--batch")
-        batches = sorted(stub.batches.values(), key=lambda b: b.created)
+        return sorted(stub.batches.values(), key=lambda b: b.created)
+
+
+def test_reasoning_model_out_of_budget_is_sent_again_with_its_cap(tmp_path):
+    """A reasoner whose 10 tokens went on thinking: the line goes in the next batch with the model's cap,
+    and the answer (not the reasoning, full of other numbers) is stored."""
+    from whosevalues.testing.stub_providers import intended_value
+
+    batches = run_small_study_as(tmp_path, "reasoner")
     assert len(batches) == 2
     assert {line["body"]["max_tokens"] for line in batches[0].lines} == {10}
     assert {line["body"]["max_tokens"] for line in batches[1].lines} == {8192}  # the catalog default cap
@@ -374,20 +382,9 @@ def test_reasoning_model_out_of_budget_is_sent_again_with_its_cap(tmp_path):
 def test_parameter_refused_in_a_batch_is_learned_for_the_next(tmp_path):
     """o-series-like endpoint: every line of the first batch is refused for max_tokens; the adaptation is
     learned (max_completion_tokens), the next batch uses it, and the hidden reasoning then needs the cap."""
-    from whosevalues.testing.stub_providers import intended_value, respond
+    from whosevalues.testing.stub_providers import intended_value
 
-    def provider(body, count):
-        reply = respond(body, count)
-        return reply.status, reply.body
-
-    with StubBatchServer(duration=1.0, fail_rate=0.0, responder=provider) as stub:
-        study = write_study(tmp_path, stub.base_url)
-        study.write_text(study.read_text().replace('api_model = "stub-model"', 'api_model = "o-series"')
-                         .replace('languages = ["en", "zh"]', 'languages = ["en"]')
-                         .replace('personas = ["none", "CHN", "USA"]', 'personas = ["none"]')
-                         .replace("samples = 2", "samples = 1") + "temperature = 1\n")
-        run_to_end(tmp_path, "--batch")
-        batches = sorted(stub.batches.values(), key=lambda b: b.created)
+    batches = run_small_study_as(tmp_path, "o-series", extra="temperature = 1\n")
     assert all("max_tokens" in line["body"] for line in batches[0].lines)
     assert all("max_tokens" not in line["body"] and "max_completion_tokens" in line["body"]
                for batch in batches[1:] for line in batch.lines)
