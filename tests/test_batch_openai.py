@@ -83,6 +83,25 @@ def kill(process: subprocess.Popen) -> None:
         process.stdout.close()
 
 
+def wait_for_batch(tmp_path: Path, server, polled: bool = False) -> str:
+    """The first batch's remote id once the run has recorded it as submitted (and, if ``polled``, polled it)."""
+    wait_for(lambda: db_rows(tmp_path, "SELECT remote_id FROM batches WHERE state = 'submitted'"),
+             what="the batch to be recorded")
+    remote_id = db_rows(tmp_path, "SELECT remote_id FROM batches")[0][0]
+    if polled:
+        wait_for(lambda: ("GET", f"/v1/batches/{remote_id}") in server.requests, what="a poll")
+    return remote_id
+
+
+def kill_once_submitted(tmp_path: Path, server, polled: bool = False) -> str:
+    """Start ``run --batch`` and SIGKILL it once its batch is submitted (and polled): the batch's remote id."""
+    process = start(tmp_path, "--batch")
+    try:
+        return wait_for_batch(tmp_path, server, polled)
+    finally:
+        kill(process)
+
+
 def db_rows(tmp_path: Path, sql: str) -> list[tuple]:
     db = tmp_path / "out" / "whosevalues.sqlite"
     if not db.exists():
@@ -165,14 +184,7 @@ def test_sigkill_during_submission_then_rerun(tmp_path, server, step):
 def test_sigkill_while_polling_then_rerun_resumes(tmp_path, server):
     write_study(tmp_path, server.base_url)
     server.duration = 6.0
-    process = start(tmp_path, "--batch")
-    try:
-        wait_for(lambda: db_rows(tmp_path, "SELECT remote_id FROM batches WHERE state = 'submitted'"),
-                 what="the batch to be recorded")
-        first = db_rows(tmp_path, "SELECT remote_id FROM batches")[0][0]
-        wait_for(lambda: ("GET", f"/v1/batches/{first}") in server.requests, what="a poll")
-    finally:
-        kill(process)
+    first = kill_once_submitted(tmp_path, server, polled=True)
     assert len(server.batches) == 1
     output = run_to_end(tmp_path, "--batch")
     assert first in output  # the progress bar of the resumed batch
@@ -183,12 +195,7 @@ def test_sigkill_while_polling_then_rerun_resumes(tmp_path, server):
 def test_rerun_without_batch_still_resumes_open_batches(tmp_path, server):
     """A rerun with --no-batch never asks online what a live batch carries: it collects the batch."""
     write_study(tmp_path, server.base_url)
-    process = start(tmp_path, "--batch")
-    try:
-        wait_for(lambda: db_rows(tmp_path, "SELECT remote_id FROM batches WHERE state = 'submitted'"),
-                 what="the batch to be recorded")
-    finally:
-        kill(process)
+    kill_once_submitted(tmp_path, server)
     chat_before = server.requests.count(("POST", "/v1/chat/completions"))
     run_to_end(tmp_path, "--no-batch")
     online = server.requests.count(("POST", "/v1/chat/completions")) - chat_before
@@ -202,12 +209,7 @@ def test_rerun_without_batch_still_resumes_open_batches(tmp_path, server):
 def test_batches_command_lists_and_cancels(tmp_path, server):
     write_study(tmp_path, server.base_url)
     server.duration = 30.0
-    process = start(tmp_path, "--batch")
-    try:
-        wait_for(lambda: db_rows(tmp_path, "SELECT remote_id FROM batches WHERE state = 'submitted'"),
-                 what="the batch to be recorded")
-    finally:
-        kill(process)
+    kill_once_submitted(tmp_path, server)
     db = tmp_path / "out" / "whosevalues.sqlite"
     listing = subprocess.run([sys.executable, "-m", "whosevalues.cli", "batches", "--db", str(db)],
                              env=cli_env(), capture_output=True, text=True, timeout=60)
@@ -312,10 +314,7 @@ def test_ctrl_c_while_polling_stops_cleanly_and_the_rerun_collects(tmp_path, ser
     write_study(tmp_path, server.base_url)
     server.duration = 8.0
     process = start(tmp_path, "--batch")
-    wait_for(lambda: db_rows(tmp_path, "SELECT remote_id FROM batches WHERE state = 'submitted'"),
-             what="the batch to be recorded")
-    first = db_rows(tmp_path, "SELECT remote_id FROM batches")[0][0]
-    wait_for(lambda: ("GET", f"/v1/batches/{first}") in server.requests, what="a poll")
+    wait_for_batch(tmp_path, server, polled=True)
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 130, output
