@@ -74,8 +74,8 @@ def rq_populations(out: OutputDir, survey: str) -> list[str]:
     return used if len(used) <= len(HIGHLIGHTED) else [c for c in HIGHLIGHTED if c in used]
 
 
-def shown_respondents(data: pd.DataFrame, highlighted: list[str], few: int = 2,
-                      limit: int = 6) -> tuple[list[str], str]:
+def shown_respondents(data: pd.DataFrame, highlighted: list[str], few: int = 2, limit: int = 6,
+                      kind: str = "dimension") -> tuple[list[str], str]:
     """Every respondent population when at most ``limit``; else the ``highlighted`` ones and the ``few``
     closest to and furthest from the LLMs (Euclidean distance between the population's and the LLMs' mean
     z-profile over the dimensions). Also a caption sentence saying what was left out."""
@@ -90,10 +90,11 @@ def shown_respondents(data: pd.DataFrame, highlighted: list[str], few: int = 2,
         distance = ((humans[llms.index] - llms) ** 2).mean(axis=1, skipna=True).pow(0.5).dropna().sort_values()
     closest, furthest = list(distance.index[:few]), list(distance.index[-few:]) if len(distance) > few else []
     shown = list(dict.fromkeys([c for c in highlighted if c in humans.index] + closest + furthest))
-    named = " and ".join(c for c in highlighted if c in humans.index) or "none of the RQ populations"
-    return shown, (f" Showing {len(shown)} of {len(humans)} respondent populations: {named} (compared in the "
-                   f"RQ analyses) and the {len(closest)} closest to and {len(furthest)} furthest from the LLMs' "
-                   f"mean profile (root mean squared difference over the {len(llms)} dimensions); the full "
+    named = " and ".join(c for c in highlighted if c in humans.index)
+    named = f"{named} (compared in the RQ analyses) and " if named else ""
+    return shown, (f" Showing {len(shown)} of {len(humans)} respondent populations: {named}the "
+                   f"{len(closest)} closest to and {len(furthest)} furthest from the LLMs' "
+                   f"mean profile (root mean squared difference over the {len(llms)} {kind}s); the full "
                    f"data, every population, are in the figure's CSV (column shown).")
 
 
@@ -112,7 +113,7 @@ def figure2(out: OutputDir, survey: str) -> FigureResult:
     if (data["group"] == "Respondents").any() and (stats is None or not (stats["survey"] == survey).any()):
         caption += (" The respondents' data are aggregates only, so each population's item means are z-scored "
                     "across items instead.")
-    shown, left_out = shown_respondents(data, rq_populations(out, survey))
+    shown, left_out = shown_respondents(data, rq_populations(out, survey), kind=kind)
     caption += left_out
     data = data.assign(shown=(data["group"] == "LLMs") | data["country"].isin(shown))
     if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
