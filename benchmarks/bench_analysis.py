@@ -11,8 +11,8 @@ models at its default 1,999 replicates, RQ3's family adjustments and joint tests
 the reliability table. Target: within 2x of the analysis before them. Measured on the shared 2-core machine,
 interleaved runs under the same load: before (commit 41e54bf, 200 replicates, no model-level columns) wall
 4.6-6.2 s, CPU 1.1-1.3 s; after: wall 6.6-8.5 s, CPU 1.9 s (1.3-1.6x), of which about 0.5 s CPU is the
-every-country comparison (countries_<survey>.csv, merged since); without it CPU 1.3-1.4 s. On the idle
-machine before: wall 2.4 s.
+every-country comparison (countries_<survey>.csv, merged since); without it CPU 1.3-1.4 s. Under lighter load
+(load average 8): before wall 2.4-3.6 s, CPU 1.2 s; after wall 3.4-4.3 s, CPU 1.4-1.6 s (1.2-1.4x).
 
     python benchmarks/bench_analysis.py [--bootstrap 1999] [--paper-compatible]
 """

@@ -83,6 +83,25 @@ def kill(process: subprocess.Popen) -> None:
         process.stdout.close()
 
 
+def wait_for_batch(tmp_path: Path, server, polled: bool = False) -> str:
+    """The first batch's remote id once the run has recorded it as submitted (and, if ``polled``, polled it)."""
+    wait_for(lambda: db_rows(tmp_path, "SELECT remote_id FROM batches WHERE state = 'submitted'"),
+             what="the batch to be recorded")
+    remote_id = db_rows(tmp_path, "SELECT remote_id FROM batches")[0][0]
+    if polled:
+        wait_for(lambda: ("GET", f"/v1/batches/{remote_id}") in server.requests, what="a poll")
+    return remote_id
+
+
+def kill_once_submitted(tmp_path: Path, server, polled: bool = False) -> str:
+    """Start ``run --batch`` and SIGKILL it once its batch is submitted (and polled): the batch's remote id."""
+    process = start(tmp_path, "--batch")
+    try:
+        return wait_for_batch(tmp_path, server, polled)
+    finally:
+        kill(process)
+
+
 def db_rows(tmp_path: Path, sql: str) -> list[tuple]:
     db = tmp_path / "out" / "whosevalues.sqlite"
     if not db.exists():
@@ -165,14 +184,7 @@ def test_sigkill_during_submission_then_rerun(tmp_path, server, step):
 def test_sigkill_while_polling_then_rerun_resumes(tmp_path, server):
     write_study(tmp_path, server.base_url)
     server.duration = 6.0
-    process = start(tmp_path, "--batch")
-    try:
-        wait_for(lambda: db_rows(tmp_path, "SELECT remote_id FROM batches WHERE state = 'submitted'"),
-                 what="the batch to be recorded")
-        first = db_rows(tmp_path, "SELECT remote_id FROM batches")[0][0]
-        wait_for(lambda: ("GET", f"/v1/batches/{first}") in server.requests, what="a poll")
-    finally:
-        kill(process)
+    first = kill_once_submitted(tmp_path, server, polled=True)
     assert len(server.batches) == 1
     output = run_to_end(tmp_path, "--batch")
     assert first in output  # the progress bar of the resumed batch
@@ -183,12 +195,7 @@ def test_sigkill_while_polling_then_rerun_resumes(tmp_path, server):
 def test_rerun_without_batch_still_resumes_open_batches(tmp_path, server):
     """A rerun with --no-batch never asks online what a live batch carries: it collects the batch."""
     write_study(tmp_path, server.base_url)
-    process = start(tmp_path, "--batch")
-    try:
-        wait_for(lambda: db_rows(tmp_path, "SELECT remote_id FROM batches WHERE state = 'submitted'"),
-                 what="the batch to be recorded")
-    finally:
-        kill(process)
+    kill_once_submitted(tmp_path, server)
     chat_before = server.requests.count(("POST", "/v1/chat/completions"))
     run_to_end(tmp_path, "--no-batch")
     online = server.requests.count(("POST", "/v1/chat/completions")) - chat_before
@@ -202,12 +209,7 @@ def test_rerun_without_batch_still_resumes_open_batches(tmp_path, server):
 def test_batches_command_lists_and_cancels(tmp_path, server):
     write_study(tmp_path, server.base_url)
     server.duration = 30.0
-    process = start(tmp_path, "--batch")
-    try:
-        wait_for(lambda: db_rows(tmp_path, "SELECT remote_id FROM batches WHERE state = 'submitted'"),
-                 what="the batch to be recorded")
-    finally:
-        kill(process)
+    kill_once_submitted(tmp_path, server)
     db = tmp_path / "out" / "whosevalues.sqlite"
     listing = subprocess.run([sys.executable, "-m", "whosevalues.cli", "batches", "--db", str(db)],
                              env=cli_env(), capture_output=True, text=True, timeout=60)
@@ -312,10 +314,7 @@ def test_ctrl_c_while_polling_stops_cleanly_and_the_rerun_collects(tmp_path, ser
     write_study(tmp_path, server.base_url)
     server.duration = 8.0
     process = start(tmp_path, "--batch")
-    wait_for(lambda: db_rows(tmp_path, "SELECT remote_id FROM batches WHERE state = 'submitted'"),
-             what="the batch to be recorded")
-    first = db_rows(tmp_path, "SELECT remote_id FROM batches")[0][0]
-    wait_for(lambda: ("GET", f"/v1/batches/{first}") in server.requests, what="a poll")
+    wait_for_batch(tmp_path, server, polled=True)
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 130, output
@@ -344,10 +343,10 @@ def test_batch_lines_carry_what_online_asking_learned(tmp_path, server):
             for line in first.lines} == {64}
 
 
-def test_reasoning_model_out_of_budget_is_sent_again_with_its_cap(tmp_path):
-    """A reasoner whose 10 tokens went on thinking: the line goes in the next batch with the model's cap,
-    and the answer (not the reasoning, full of other numbers) is stored."""
-    from whosevalues.testing.stub_providers import intended_value, respond
+def run_small_study_as(tmp_path: Path, api_model: str, extra: str = "") -> list:
+    """mfq2 in English, persona none, one sample (36 lines) run with --batch against a batch server that
+    answers as the stub_providers model ``api_model``; its batches in the order they were created."""
+    from whosevalues.testing.stub_providers import respond
 
     def provider(body, count):
         reply = respond(body, count)
@@ -355,12 +354,20 @@ def test_reasoning_model_out_of_budget_is_sent_again_with_its_cap(tmp_path):
 
     with StubBatchServer(duration=1.0, fail_rate=0.0, responder=provider) as stub:
         study = write_study(tmp_path, stub.base_url)
-        study.write_text(study.read_text().replace('api_model = "stub-model"', 'api_model = "reasoner"')
+        study.write_text(study.read_text().replace('api_model = "stub-model"', f'api_model = "{api_model}"')
                          .replace('languages = ["en", "zh"]', 'languages = ["en"]')
                          .replace('personas = ["none", "CHN", "USA"]', 'personas = ["none"]')
-                         .replace("samples = 2", "samples = 1"))
+                         .replace("samples = 2", "samples = 1") + extra)
         run_to_end(tmp_path, "--batch")
-        batches = sorted(stub.batches.values(), key=lambda b: b.created)
+        return sorted(stub.batches.values(), key=lambda b: b.created)
+
+
+def test_reasoning_model_out_of_budget_is_sent_again_with_its_cap(tmp_path):
+    """A reasoner whose 10 tokens went on thinking: the line goes in the next batch with the model's cap,
+    and the answer (not the reasoning, full of other numbers) is stored."""
+    from whosevalues.testing.stub_providers import intended_value
+
+    batches = run_small_study_as(tmp_path, "reasoner")
     assert len(batches) == 2
     assert {line["body"]["max_tokens"] for line in batches[0].lines} == {10}
     assert {line["body"]["max_tokens"] for line in batches[1].lines} == {8192}  # the catalog default cap
@@ -374,20 +381,9 @@ def test_reasoning_model_out_of_budget_is_sent_again_with_its_cap(tmp_path):
 def test_parameter_refused_in_a_batch_is_learned_for_the_next(tmp_path):
     """o-series-like endpoint: every line of the first batch is refused for max_tokens; the adaptation is
     learned (max_completion_tokens), the next batch uses it, and the hidden reasoning then needs the cap."""
-    from whosevalues.testing.stub_providers import intended_value, respond
+    from whosevalues.testing.stub_providers import intended_value
 
-    def provider(body, count):
-        reply = respond(body, count)
-        return reply.status, reply.body
-
-    with StubBatchServer(duration=1.0, fail_rate=0.0, responder=provider) as stub:
-        study = write_study(tmp_path, stub.base_url)
-        study.write_text(study.read_text().replace('api_model = "stub-model"', 'api_model = "o-series"')
-                         .replace('languages = ["en", "zh"]', 'languages = ["en"]')
-                         .replace('personas = ["none", "CHN", "USA"]', 'personas = ["none"]')
-                         .replace("samples = 2", "samples = 1") + "temperature = 1\n")
-        run_to_end(tmp_path, "--batch")
-        batches = sorted(stub.batches.values(), key=lambda b: b.created)
+    batches = run_small_study_as(tmp_path, "o-series", extra="temperature = 1\n")
     assert all("max_tokens" in line["body"] for line in batches[0].lines)
     assert all("max_tokens" not in line["body"] and "max_completion_tokens" in line["body"]
                for batch in batches[1:] for line in batch.lines)

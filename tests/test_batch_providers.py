@@ -37,9 +37,12 @@ def planned_requests(spec, n: int):
     return plan_model(study, spec, "sample", study.instruments())[:n]
 
 
-def run_session(store: Store, backend, planned) -> tuple[dict, dict, RunStats]:
-    run_id = store.start_run("test", "{}", "test")
-    store.add_requests(planned, run_id)
+def run_session(store: Store, backend, planned, *, label: str = "test",
+                add: bool = True) -> tuple[dict, dict, RunStats]:
+    """One batch session: submit ``planned`` (added to the store first unless ``add`` is False), collect."""
+    run_id = store.start_run(label, "{}", "test")
+    if add:
+        store.add_requests(planned, run_id)
     stats = RunStats()
 
     async def go():
@@ -74,15 +77,21 @@ def quick_polls(monkeypatch):
 
 # ---------------------------------------------------------------- Anthropic
 
-@pytest.fixture
-def anthropic_backend(monkeypatch):
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-FAKE")
+def batch_backend_maker(monkeypatch, key_env: str, fake_key: str, model: str, backend_class):
+    """A function making a batch-enabled ``backend_class`` for catalog ``model`` that talks to a replay
+    server, with a fake key in ``key_env`` (the recorded exchanges need none)."""
+    monkeypatch.setenv(key_env, fake_key)
 
     def make(server):
-        spec = resolve_model("claude-3.5-sonnet").model_copy(update={"base_url": server.url, "timeout": 5,
-                                                                     "batch": True})
-        return AnthropicBackend(spec)
+        spec = resolve_model(model).model_copy(update={"base_url": server.url, "timeout": 5, "batch": True})
+        return backend_class(spec)
     return make
+
+
+@pytest.fixture
+def anthropic_backend(monkeypatch):
+    return batch_backend_maker(monkeypatch, "ANTHROPIC_API_KEY", "sk-ant-FAKE", "claude-3.5-sonnet",
+                               AnthropicBackend)
 
 
 def anthropic_exchanges(server: ReplayServer, keys: list[str]) -> list[dict]:
@@ -148,13 +157,7 @@ def test_anthropic_failed_lines_go_back_to_the_plan():
 
 @pytest.fixture
 def gemini_backend(monkeypatch):
-    monkeypatch.setenv("GEMINI_API_KEY", "AIza-FAKE")
-
-    def make(server):
-        spec = resolve_model("gemini-2.5-flash").model_copy(update={"base_url": server.url, "timeout": 5,
-                                                                    "batch": True})
-        return GeminiBackend(spec)
-    return make
+    return batch_backend_maker(monkeypatch, "GEMINI_API_KEY", "AIza-FAKE", "gemini-2.5-flash", GeminiBackend)
 
 
 def test_gemini_batch_file_lifecycle_reads_real_result_lines(tmp_path, gemini_backend, shared_data):
@@ -281,18 +284,6 @@ def test_gemini_batch_whose_creation_reply_was_lost_is_found_by_its_display_name
 
 def run_session_resuming(store: Store, backend, planned) -> tuple[dict, dict, RunStats]:
     """The rerun: same plan, nothing new to submit, the open batch brought to an end."""
-    run_id = store.start_run("rerun", "{}", "test")
-    stats = RunStats()
-
-    async def go():
-        session = BatchSession(store, {backend.spec.id: backend}, run_id, stats, Console(file=io.StringIO()),
-                               show_progress=False)
-        try:
-            online = await session.submit({backend.spec.id: planned}, {backend.spec.id})
-            leftover = await session.collect()
-        finally:
-            await backend.aclose()
-        return online, leftover
-    online, leftover = asyncio.run(go())
+    online, leftover, stats = run_session(store, backend, planned, label="rerun", add=False)
     assert online == {} and leftover == {}
     return online, leftover, stats

@@ -66,3 +66,25 @@ def test_whose_values_section_comes_first_with_more_than_two_countries(every_cou
     for model in models:
         country, value = model["closest"][0]
         assert f"closest to {country} ({value:.2f})" in page
+
+
+def test_figure2_with_55_countries_shows_a_bounded_legible_subset(every_country, tmp_path):
+    import shutil
+    import warnings
+
+    copy = tmp_path / "out"
+    shutil.copytree(every_country.path, copy, ignore=shutil.ignore_patterns("fig2_*"))  # draw it afresh
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = F.figure2(OutputDir(copy), "wvs7")
+    assert not result.skipped_reason
+    assert not [w for w in caught if "constrained_layout" in str(w.message)], [str(w.message) for w in caught]
+    saved = pd.read_csv(copy / "figures" / "fig2_wvs7.csv", keep_default_na=False, na_values=[""])
+    humans = saved[saved["group"] == "Respondents"]
+    assert humans["country"].nunique() == 55  # the full data stay in the CSV
+    shown = saved[saved["shown"]]
+    origins = saved.loc[saved["group"] == "LLMs", "country"].nunique()
+    bars_per_item = shown.groupby("dimension").size()
+    assert bars_per_item.max() <= origins + 2 + 2 * 2  # origins, CHN and USA, two closest and two furthest
+    assert {"CHN", "USA"} <= set(shown.loc[shown["group"] == "Respondents", "country"])
+    assert "figure's CSV" in result.caption and "Showing" in result.caption

@@ -29,7 +29,7 @@ import re
 from typing import Any
 
 from whosevalues.models.base import BackendError, ChatRequest, ProviderReply
-from whosevalues.models.errors import ProviderHTTPError, read_error
+from whosevalues.models.errors import ProviderHTTPError, read_error, status_message
 from whosevalues.models.remote import RemoteBackend, redact
 from whosevalues.models.spec import ModelSpec
 
@@ -220,10 +220,6 @@ def _status_error(exc: Any, key: str, spec: ModelSpec) -> BackendError:
     raw = redact(raw, key)
     error = read_error(status, raw, exc.response.headers, body=None if raw else exc.body)
     message = redact(f"{error.code or 'error'}: {error.message}", key) or ""
-    if status == 401:
-        message = f"HTTP 401 unauthorized: check {spec.api_key_env or 'ANTHROPIC_API_KEY'}: {message}"
-    elif status == 404:
-        message = f"HTTP 404: Anthropic does not know model {spec.api_model!r}: {message}"
-    else:
-        message = f"HTTP {status}: {message}"
+    message = status_message(status, message, key_env=spec.api_key_env or "ANTHROPIC_API_KEY",
+                             not_found=f"Anthropic does not know model {spec.api_model!r}")
     return ProviderHTTPError(message, error, raw=raw)

@@ -96,6 +96,19 @@ class ProviderHTTPError(BackendError):
         self.error = error
 
 
+def status_message(status: int | None, message: str, *, key_env: str, not_found: str,
+                   key_rejected: bool = False) -> str:
+    """The line a user reads for an HTTP error: the key to check when it was rejected (401, or
+    ``key_rejected`` for providers that answer a bad key otherwise), what the server does not know on a 404
+    (``not_found``), else the status and the provider's own message."""
+    if status == 401 or key_rejected:
+        head = "HTTP 401 unauthorized" if status == 401 else f"HTTP {status}"
+        return f"{head}: check {key_env} (the key was rejected): {message}"
+    if status == 404:
+        return f"HTTP 404: {not_found}: {message}"
+    return f"HTTP {status}: {message}"
+
+
 def read_error(status: int | None, body_text: str | dict | list | None, headers: Any = None, *,
                body: Any = None) -> ProviderError:
     """Read an error response. ``body`` may be passed already parsed instead of ``body_text`` (a parsed

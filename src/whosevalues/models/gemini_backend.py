@@ -30,7 +30,7 @@ import re
 from typing import Any
 
 from whosevalues.models.base import BackendError, ChatRequest, ConfigurationError, ProviderReply, TokenPosition
-from whosevalues.models.errors import ProviderHTTPError, read_error
+from whosevalues.models.errors import ProviderHTTPError, read_error, status_message
 from whosevalues.models.remote import RemoteBackend, redact
 from whosevalues.models.spec import ModelSpec
 
@@ -343,10 +343,8 @@ def _api_error(exc: Any, key: str, spec: ModelSpec) -> BackendError:
     if not details:
         error.message = exc.message or error.message
     message = redact(f"{exc.status or error.code or 'error'}: {error.message}", key) or ""
-    if status in (401, 403) or "api key" in message.lower():
-        message = f"HTTP {status}: check {spec.api_key_env or 'GEMINI_API_KEY'} (the key was rejected): {message}"
-    elif status == 404:
-        message = f"HTTP 404: Gemini does not know model {spec.api_model!r}: {message}"
-    else:
-        message = f"HTTP {status}: {message}"
+    # Gemini answers a bad key with 400 or 403 as well as 401; its message names the API key
+    message = status_message(status, message, key_env=spec.api_key_env or "GEMINI_API_KEY",
+                             not_found=f"Gemini does not know model {spec.api_model!r}",
+                             key_rejected=status == 403 or "api key" in message.lower())
     return ProviderHTTPError(message, error, raw=raw)

@@ -29,7 +29,7 @@ from typing import Any, Iterable
 from urllib.parse import urlparse
 
 from whosevalues.models.base import ADAPTATIONS, BackendError, ChatRequest, Completion, ProviderReply
-from whosevalues.models.errors import ProviderError, ProviderHTTPError, read_error
+from whosevalues.models.errors import ProviderError, ProviderHTTPError, read_error, status_message
 from whosevalues.models.openai_format import translate_chat_completion
 # parse_retry_after, redact, require_key, import_sdk and PLACEHOLDER_KEY lived here first; still importable from here
 from whosevalues.models.remote import (  # noqa: F401
@@ -153,14 +153,9 @@ class OpenAICompatibleBackend(RemoteBackend):
         error = read_error(status, raw, exc.response.headers, body=None if raw else exc.body)
         error.message = redact(error.message, key) or ""
         message = _error_message(error) or str(exc)
-        if status == 401:
-            env = self._key_env() or "api_key_env"
-            message = f"HTTP 401 unauthorized: check {env} (the key was rejected): {message}"
-        elif status == 404:
-            message = (f"HTTP 404: the server does not know model {self.spec.api_model!r} or the path "
-                       f"(base_url {self.spec.base_url}): {message}")
-        else:
-            message = f"HTTP {status}: {message}"
+        message = status_message(status, message, key_env=self._key_env() or "api_key_env",
+                                 not_found=f"the server does not know model {self.spec.api_model!r} or the "
+                                           f"path (base_url {self.spec.base_url})")
         return ProviderHTTPError(message, error, raw=raw)
 
     async def complete(self, request: ChatRequest) -> Completion:

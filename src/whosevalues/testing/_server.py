@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -83,3 +84,13 @@ class LoopbackServer:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+    def serve_until_interrupted(self) -> None:
+        """Start, print ``PORT <n>`` (what the scripts that spawn a stub read), serve until Ctrl-C."""
+        self.start()
+        print(f"PORT {self.port}", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            self.stop()

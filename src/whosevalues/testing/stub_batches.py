@@ -360,13 +360,7 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - a manual 
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--fail-rate", type=float, default=0.03)
     args = parser.parse_args(argv)
-    server = StubBatchServer(args.port, duration=args.duration, fail_rate=args.fail_rate).start()
-    print(f"PORT {server.port}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
+    StubBatchServer(args.port, duration=args.duration, fail_rate=args.fail_rate).serve_until_interrupted()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import threading
 import time
 from typing import Any
@@ -93,14 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     args = parser.parse_args(argv)
-    server = StubOpenAIServer(args.port, args.latency).start()
-    print(f"PORT {server.port}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
-        sys.exit(0)
+    StubOpenAIServer(args.port, args.latency).serve_until_interrupted()
 
 
 if __name__ == "__main__":

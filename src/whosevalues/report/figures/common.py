@@ -140,6 +140,12 @@ def _dimension_map(survey: str) -> dict[str, str]:
     return instrument.dimension_of() if instrument is not None else {}
 
 
+def _dimension_kind(survey: str) -> str:
+    """What the survey calls its dimensions ("foundation", "question", ...), for captions and axes."""
+    instrument = _instrument(survey)
+    return instrument.dimension_kind if instrument is not None else "dimension"
+
+
 def _dimension_label(survey: str, dimension: str) -> str:
     instrument = _instrument(survey)
     if instrument is not None and not instrument.dimensions:

@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 
 from whosevalues.report.figures.common import (
-    PAPER_WIDTH, FigureResult, _dimension_label, _dimension_order, _dimensions_of, _dimension_map, _instrument,
+    PAPER_WIDTH, FigureResult, _dimension_label, _dimension_order, _dimensions_of, _dimension_kind, _dimension_map,
     _origin_label, _population_label, _reuse, _save, _skip, _top_legend, _z, colour_of,
 )
+from whosevalues.report.figures.similarity import HIGHLIGHTED
 from whosevalues.report.outdir import OutputDir, ci_table, survey_label
 
 
@@ -64,11 +65,43 @@ def _aggregate_human_z(out: OutputDir, survey: str, dims: dict[str, str], done: 
     return records
 
 
+# == many populations: the RQ populations and the few closest to and furthest from the LLMs ==========
+
+def rq_populations(out: OutputDir, survey: str) -> list[str]:
+    """The populations the RQ analyses compared (populations.json records an ``analysis`` for them); when
+    those are many (``--countries all``), the paper's pair among them."""
+    used = [str(r["country"]) for r in out.populations() if r.get("survey") == survey and r.get("analysis")]
+    return used if len(used) <= len(HIGHLIGHTED) else [c for c in HIGHLIGHTED if c in used]
+
+
+def shown_respondents(data: pd.DataFrame, highlighted: list[str], few: int = 2, limit: int = 6,
+                      kind: str = "dimension") -> tuple[list[str], str]:
+    """Every respondent population when at most ``limit``; else the ``highlighted`` ones and the ``few``
+    closest to and furthest from the LLMs (Euclidean distance between the population's and the LLMs' mean
+    z-profile over the dimensions). Also a caption sentence saying what was left out."""
+    humans = data[data["group"] == "Respondents"].pivot_table(index="country", columns="dimension", values="z",
+                                                              observed=True)
+    if len(humans) <= limit:
+        return sorted(humans.index), ""
+    llms = data[data["group"] == "LLMs"].groupby("dimension", observed=True)["z"].mean()
+    if llms.empty:  # nothing to be close to: keep the highlighted ones only
+        distance = pd.Series(dtype=float)
+    else:
+        distance = ((humans[llms.index] - llms) ** 2).mean(axis=1, skipna=True).pow(0.5).dropna().sort_values()
+    closest, furthest = list(distance.index[:few]), list(distance.index[-few:]) if len(distance) > few else []
+    shown = list(dict.fromkeys([c for c in highlighted if c in humans.index] + closest + furthest))
+    named = " and ".join(c for c in highlighted if c in humans.index)
+    named = f"{named} (compared in the RQ analyses) and " if named else ""
+    return shown, (f" Showing {len(shown)} of {len(humans)} respondent populations: {named}the "
+                   f"{len(closest)} closest to and {len(furthest)} furthest from the LLMs' "
+                   f"mean profile (root mean squared difference over the {len(llms)} {kind}s); the full "
+                   f"data, every population, are in the figure's CSV (column shown).")
+
+
 def figure2(out: OutputDir, survey: str) -> FigureResult:
     name = f"fig2_{survey}"
     label = survey_label(survey)
-    instrument = _instrument(survey)
-    kind = instrument.dimension_kind if instrument is not None else "dimension"
+    kind = _dimension_kind(survey)
     caption = (f"Figure 2 ({label}). Normalised ratings per {kind}: respondents by country (hatched) and LLMs "
                f"by origin (solid). Ratings are z-scored within each respondent and within each LLM and prompt "
                f"language (persona none), then averaged over the {kind}'s items; LLM error bars are 95% "
@@ -80,8 +113,12 @@ def figure2(out: OutputDir, survey: str) -> FigureResult:
     if (data["group"] == "Respondents").any() and (stats is None or not (stats["survey"] == survey).any()):
         caption += (" The respondents' data are aggregates only, so each population's item means are z-scored "
                     "across items instead.")
+    shown, left_out = shown_respondents(data, rq_populations(out, survey), kind=kind)
+    caption += left_out
+    data = data.assign(shown=(data["group"] == "LLMs") | data["country"].isin(shown))
     if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
         return FigureResult(name, paths, caption, data=data)
+    saved, data = data, data[data["shown"]]
     data = data.assign(key=data["group"] + " " + data["country"])
     keys = sorted(data["key"].unique(), key=lambda k: (not k.startswith("Resp"), k))
     dims = list(data["dimension"].cat.categories)
@@ -105,5 +142,4 @@ def figure2(out: OutputDir, survey: str) -> FigureResult:
     ax.set_ylabel("Mean z-scored rating")
     ax.set_xlabel(kind.capitalize())
     _top_legend(fig, ax, f"{label}: normalised ratings of humans and LLMs")
-    return FigureResult(name, _save(fig, out.path, name, data.drop(columns="key"), survey), caption,
-                        data=data)
+    return FigureResult(name, _save(fig, out.path, name, saved, survey), caption, data=saved)

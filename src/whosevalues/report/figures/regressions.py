@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from whosevalues.report.figures.common import (
-    OKABE_ITO, PAPER_WIDTH, FigureResult, _dimension_label, _dimension_order, _instrument, _origin_label,
+    OKABE_ITO, PAPER_WIDTH, FigureResult, _dimension_label, _dimension_kind, _dimension_order, _origin_label,
     _population_label, _reuse, _save, _skip, _top_legend, colour_of,
 )
 from whosevalues.report.outdir import REFERENCE_REMOVED, OutputDir, ci_table, survey_label
@@ -121,8 +121,7 @@ def _removal_changes_from_table(out: OutputDir, survey: str) -> pd.DataFrame | N
 def figure5(out: OutputDir, survey: str) -> FigureResult:
     name = f"fig5_{survey}"
     label = survey_label(survey)
-    instrument = _instrument(survey)
-    kind = instrument.dimension_kind if instrument is not None else "dimension"
+    kind = _dimension_kind(survey)
     caption = (f"Figure 5 ({label}). Change in mean cosine similarity of LLMs to each population's respondents "
                f"when one {kind} is removed from the answer vectors (persona none, respondents' language); "
                f"positive values: removing it makes LLMs more similar to that population.")
