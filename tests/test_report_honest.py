@@ -327,3 +327,19 @@ def test_a_sample_check_without_items_is_not_called_agreement():
     check = {"items": 0, "samples_per_item": 10, "mean_abs_difference": None, "tolerance": None, "disagree": None}
     assert run_notes.sample_check_text(check) == "no item to check"
     assert not run_notes.sample_check_disagrees(check)
+
+
+def test_weak_validity_is_said_before_any_number(distribution, paper_wvs):
+    """The "Read with care" box opens the report, before the world ranking and the headline, when answers rest
+    on little probability; the paper's published answers, with nothing to caution, get no box."""
+    page = html.unescape(_page(distribution))
+    assert 'id="caveats"' in page
+    caveats = page.index('id="caveats"')
+    assert caveats < page.index('class="headline"')
+    if 'id="whose-values"' in page:
+        assert caveats < page.index('id="whose-values"')
+    low = validity_data(distribution, "mfq2")
+    low = low[low["valid"] < answers.LOW_VALID_MASS]
+    box = page[caveats:page.index("</div>", caveats)]
+    assert f"In {len(low)} of" in box
+    assert 'id="caveats"' not in _page(paper_wvs)

@@ -58,7 +58,7 @@ def render_report(out: OutputDir, figures: list[FigureResult]) -> str:
     from whosevalues.report.whose_values import is_world_figure, whose_values_section  # first with > 2 countries
 
     sections = [
-        _header(out), whose_values_section(out, figures, first=True), _headline_section(out), _design_section(out),
+        _header(out), _caveats_section(out), whose_values_section(out, figures, first=True), _headline_section(out), _design_section(out),
         _models_section(out), _populations_section(out),
         _figures_section(out, [f for f in figures if not is_world_figure(f)]),
         whose_values_section(out, figures, first=False), _tables_section(out), inference_section(out),
@@ -97,6 +97,21 @@ def _header(out: OutputDir) -> str:
             f"<p class=\"meta\">whosevalues {_e(whosevalues_version())} · written {stamp} · "
             f"from the files in <code>{_e(out.path)}</code> (see docs/output.md). The page is self-contained: "
             f"it needs no network.</p>")
+
+
+def _caveats_section(out: OutputDir) -> str:
+    """Before any number: what makes the numbers below less than they seem (weak or unknown answer validity,
+    a distribution its own sampled answers contradict, models measured in different modes). Each point is
+    detailed further down; here it is said once, first, so no ranking or headline is read without it."""
+    points = [sentence for sentence, warning in answers.validity_sentences(out) if warning]
+    points += [text for text in run_notes.run_notes_warnings(out) if "sample check" in text or "differ" in text]
+    mixed = answers.mixed_mode_warning(out)
+    if mixed:
+        points.append(mixed)
+    if not points:
+        return ""
+    items = "".join(f"<li>{_e(point)}</li>" for point in dict.fromkeys(points))
+    return f"<div class=\"warning\" id=\"caveats\"><strong>Read with care.</strong><ul>{items}</ul></div>"
 
 
 def headline(out: OutputDir) -> list[str]:
