@@ -34,7 +34,10 @@ from whosevalues.models.spec import ModelSpec
 
 #: statuses meaning "the provider is throttling or overloaded": slow this model down
 SLOW_DOWN_STATUSES = frozenset({429, 503, 529})
-DECREASE_FACTOR = 0.75
+#: gentler than TCP's halving because it may apply once per round trip: a provider that stays over its
+#: limit still sees the pace fall by about two thirds a second at 100 ms latency, while one burst of 429s
+#: does not leave the model far below what the provider allows (benchmarks/bench_throughput.py --hostile)
+DECREASE_FACTOR = 0.9
 #: cut concurrency only when at least this share of the last RECENT_OUTCOMES answers said "slow down": a
 #: provider answering a random few percent of requests with 429 (or 503) is not asking us to halve our pace
 #: (TCP's lesson about random loss); one that is over its limit answers a large share that way at once
