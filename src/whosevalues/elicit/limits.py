@@ -5,7 +5,7 @@ model bounds what that model has in flight and how fast it is asked; different m
 gates, so they run in parallel and a slow or throttled provider never holds up the others.
 
 - **Concurrency, adaptive (AIMD).** The gate starts at the model's ``max_concurrency``. Each success adds
-  ``1/limit`` (about +1 per round trip); a 429 or overload response multiplies the limit by 0.75, at most
+  ``1/limit`` (about +1 per round trip); a 429 or overload response multiplies the limit by 0.9 (``DECREASE_FACTOR``), at most
   once per typical request latency (one cut per burst, as TCP does). A throttled model slows down
   instead of failing, and recovers when the provider does.
 - **Rates.** ``requests_per_minute`` and ``tokens_per_minute`` are token buckets (0.1 s and 1 s of burst),
