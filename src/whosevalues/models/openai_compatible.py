@@ -166,11 +166,12 @@ class OpenAICompatibleBackend(RemoteBackend):
         (``content_filter``); a body with no usable choice is a retryable error (the store keeps it)."""
         try:
             body, raw, status = await self._post(params)
-        except BackendError as exc:
-            if exc.status == 400 and _is_content_filter(exc.raw):
+        except ProviderHTTPError as exc:  # _status_error has read the body once: use what it read
+            if exc.status == 400 and exc.raw and exc.error.is_content_filter:
                 return ProviderReply(answer_text="", finish_reason="content_filter",
-                                     provider_finish_reason="http_400", refusal_reason=_filter_reason(exc.raw),
-                                     raw=exc.raw, http_status=400)
+                                     provider_finish_reason="http_400",
+                                     refusal_reason=_filter_reason(exc.error) or exc.raw, raw=exc.raw,
+                                     http_status=400)
             raise
         reply = translate_chat_completion(body, raw, status)
         if reply.finish_reason == "error":
@@ -275,15 +276,14 @@ def _error_message(error: ProviderError) -> str:
     return error.message
 
 
-def _filter_reason(raw: str | None) -> str | None:
+def _filter_reason(error: ProviderError) -> str:
     """The provider's code and words for a filter block (kept with the refusal)."""
-    error = read_error(400, raw, None)
-    return " ".join(part for part in (error.code, error.message) if part) or raw
+    return " ".join(part for part in (error.code, error.message) if part)
 
 
 def _is_content_filter(raw: str | None) -> bool:
-    """Whether an error body is the provider's moderation refusing the item (DashScope
-    data_inspection_failed, Zhipu 1301, Azure content_filter, Moonshot "high risk"...)."""
+    """Whether an error body (a batch line's, which no SDK has read) is the provider's moderation refusing
+    the item (DashScope data_inspection_failed, Zhipu 1301, Azure content_filter, Moonshot "high risk"...)."""
     return bool(raw) and read_error(400, raw, None).is_content_filter
 
 
