@@ -50,11 +50,9 @@ def run_notes_warnings(out: OutputDir) -> list[str]:
 
 
 def sample_check_disagrees(check) -> bool:
-    if not isinstance(check, dict):
-        return False
-    if any(check.get(key) is False for key in ("agree", "agrees", "consistent", "ok", "passed")):
-        return True
-    return any(bool(check.get(key)) for key in ("disagree", "disagrees", "disagreement", "flag", "flagged"))
+    """The flag ``elicit/followup.py`` writes: True when sampled and distribution means differ beyond the
+    tolerance (None when there was no item to check)."""
+    return isinstance(check, dict) and bool(check.get("disagree"))
 
 
 def sample_check_text(check) -> str:
