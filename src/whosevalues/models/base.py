@@ -159,6 +159,10 @@ class Backend(ABC):
         """The exact provider request body for ``request`` (adaptations applied); batch lines use it too."""
         raise NotImplementedError(f"{type(self).__name__} has no request body of its own")
 
+    def key_env(self) -> str | None:
+        """The environment variable holding this model's API key; None when it needs none (local engines)."""
+        return None
+
     def check_ready(self) -> None:
         """Raise ConfigurationError with a one-line fix if the backend cannot run (key, SDK, file)."""
 

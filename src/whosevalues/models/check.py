@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from whosevalues.models.base import ConfigurationError
 from whosevalues.models.errors import ProviderError, read_error
+from whosevalues.models.registry import create_backend
 from whosevalues.models.spec import ModelSpec
 
 PROBE_PROMPT = "Reply with one digit from 1 to 5."
@@ -34,10 +35,6 @@ GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 # post-sampling logprobs: the chosen token at about 0 and every alternative far below (DeepSeek: -21, -40)
 ONE_HOT_CHOSEN, ONE_HOT_OTHERS = -0.01, -15.0
 # which backend's key variable applies when the model names none (mirrors the backends' defaults)
-DEFAULT_KEY_ENV = {"openai-compatible": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY",
-                   "gemini": "GEMINI_API_KEY"}
-
-
 @dataclass
 class CheckResult:
     """What one probe found. ``key`` is accepted | rejected | not set | not needed | ?; ``logprobs`` is
@@ -211,11 +208,12 @@ PROBES: dict[str, Callable[[ModelSpec, str | None, float], CheckResult]] = {
 
 
 def key_env_for(spec: ModelSpec) -> str | None:
-    """The variable the backend reads the key from; None when the endpoint needs no key. Mirrors the
-    backends: an OpenAI-compatible model named by base_url alone (a self-hosted server) needs none."""
-    if spec.provider == "openai-compatible" and spec.base_url and not spec.api_key_env:
+    """The variable the backend reads the key from; None when the endpoint needs no key (asked of the
+    backend itself, so the check and a run never disagree; e.g. a self-hosted OpenAI-compatible server)."""
+    try:
+        return create_backend(spec).key_env()
+    except ConfigurationError:  # an unknown provider: no key to name (the check says why)
         return None
-    return spec.api_key_env or DEFAULT_KEY_ENV.get(spec.provider)
 
 
 def key_for(spec: ModelSpec) -> str | None:

@@ -73,10 +73,10 @@ class OpenAICompatibleBackend(RemoteBackend):
 
     # -- configuration
 
-    def _key_env(self) -> str | None:
+    def key_env(self) -> str | None:
         # No base_url means OpenAI itself, which always needs a key; a keyless self-hosted server needs none.
         if self.spec.api_key_env or not self.spec.base_url:
-            return super()._key_env()
+            return super().key_env()
         return None
 
     def _make_client(self, api_key: str) -> Any:
@@ -153,7 +153,7 @@ class OpenAICompatibleBackend(RemoteBackend):
         error = read_error(status, raw, exc.response.headers, body=None if raw else exc.body)
         error.message = redact(error.message, key) or ""
         message = _error_message(error) or str(exc)
-        message = status_message(status, message, key_env=self._key_env() or "api_key_env",
+        message = status_message(status, message, key_env=self.key_env() or "api_key_env",
                                  not_found=f"the server does not know model {self.spec.api_model!r} or the "
                                            f"path (base_url {self.spec.base_url})")
         return ProviderHTTPError(message, error, raw=raw)

@@ -81,11 +81,12 @@ class RemoteBackend(Backend):
         """The SDK module (or one of its submodules), or a ConfigurationError naming the extra to install."""
         return import_sdk(module or self.sdk_module, self.extra_name, self.spec.id)
 
-    def _key_env(self) -> str | None:
+    def key_env(self) -> str | None:
+        """The variable the key is read from (None: the endpoint needs no key)."""
         return self.spec.api_key_env or self.default_key_env
 
     def _key(self) -> str:
-        env = self._key_env()
+        env = self.key_env()
         if env is None:
             return PLACEHOLDER_KEY
         return require_key(self.spec, env)
