@@ -127,7 +127,7 @@ class StoreError(RuntimeError):
     """The store cannot be opened or used. The message says why and what to do."""
 
 
-def _now() -> str:
+def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -211,7 +211,7 @@ class Store:
             if name not in applied:
                 with self.db:
                     self.db.executescript(f"BEGIN; {sql}; INSERT INTO schema_migrations VALUES "
-                                          f"('{name}', '{_now()}'); COMMIT;")
+                                          f"('{name}', '{utc_now()}'); COMMIT;")
                 if name == "004_studies":
                     self._link_legacy_runs()
 
@@ -244,7 +244,7 @@ class Store:
             except (ValueError, TypeError):
                 study_id = f"run-{run_id}"
             with self.db:
-                self.db.execute("INSERT OR IGNORE INTO studies VALUES (?, ?, ?)", (study_id, study_json or "{}", _now()))
+                self.db.execute("INSERT OR IGNORE INTO studies VALUES (?, ?, ?)", (study_id, study_json or "{}", utc_now()))
                 self.db.execute("UPDATE runs SET study_id = ? WHERE id = ?", (study_id, run_id))
                 self.db.execute("INSERT OR IGNORE INTO study_requests SELECT ?, key FROM requests WHERE first_run = ?",
                                 (study_id, run_id))
@@ -254,9 +254,9 @@ class Store:
         with self.db:
             cursor = self.db.execute(
                 "INSERT INTO runs (started_at, version, command, study_json, status, study_id) "
-                "VALUES (?, ?, ?, ?, 'running', ?)", (_now(), version, command, study_json, study_id))
+                "VALUES (?, ?, ?, ?, 'running', ?)", (utc_now(), version, command, study_json, study_id))
             if study_id:
-                self.db.execute("INSERT OR IGNORE INTO studies VALUES (?, ?, ?)", (study_id, study_json, _now()))
+                self.db.execute("INSERT OR IGNORE INTO studies VALUES (?, ?, ?)", (study_id, study_json, utc_now()))
         return int(cursor.lastrowid)
 
     # -- studies -------------------------------------------------------------------------------
@@ -279,7 +279,7 @@ class Store:
 
     def finish_run(self, run_id: int, status: str) -> None:
         with self.db:
-            self.db.execute("UPDATE runs SET finished_at = ?, status = ? WHERE id = ?", (_now(), status, run_id))
+            self.db.execute("UPDATE runs SET finished_at = ?, status = ? WHERE id = ?", (utc_now(), status, run_id))
 
     # -- requests and answers ------------------------------------------------------------------
     def answered_keys(self, include_errors: bool = False) -> set[str]:
@@ -313,7 +313,7 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, ?, 'unparsed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (planned.key, run_id, completion.text, completion.raw, distribution, completion.valid_mass,
                  completion.error, completion.finish_reason, attempts, latency_s, completion.input_tokens,
-                 completion.output_tokens, _now(),
+                 completion.output_tokens, utc_now(),
                  reply.reasoning_text if reply else None, reply.reasoning_tokens if reply else None,
                  int(reply.reasoned) if reply else None, reply.model_version if reply else None,
                  reply.system_fingerprint if reply else None, _bool_or_none(extra.get("seed_honoured")),
@@ -340,11 +340,11 @@ class Store:
             self.db.execute(
                 "INSERT INTO failures (key, run_id, error, raw_body, attempts, at, http_status, retryable) "
                 "VALUES (?,?,?,?,?,?,?,?)",
-                (planned.key, run_id, error, raw, attempts, _now(), http_status,
+                (planned.key, run_id, error, raw, attempts, utc_now(), http_status,
                  None if retryable is None else int(retryable)))
             self.db.execute(
                 "INSERT OR REPLACE INTO answers (key, run_id, raw_body, status, error, attempts, answered_at) "
-                "VALUES (?, ?, ?, 'error', ?, ?, ?)", (planned.key, run_id, raw, error, attempts, _now()))
+                "VALUES (?, ?, ?, 'error', ?, ?, ?)", (planned.key, run_id, raw, error, attempts, utc_now()))
 
     def transient_failure_keys(self, run_id: int) -> set[str]:
         """Keys this run left as ``error`` whose last failure was retryable (a sweep may still get them)."""
@@ -362,7 +362,7 @@ class Store:
     def set_capability(self, model: str, api_model: str | None, capability: str, value: str) -> None:
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO capabilities VALUES (?, ?, ?, ?, ?)",
-                            (model, api_model, capability, value, _now()))
+                            (model, api_model, capability, value, utc_now()))
 
     # -- what an endpoint accepts (learned adaptations, budgets, probe verdicts) ------------------
     def endpoint_settings(self, endpoint: str) -> dict[str, tuple[str, str | None]]:
@@ -373,7 +373,7 @@ class Store:
     def set_endpoint_setting(self, endpoint: str, setting: str, value: str, note: str | None = None) -> None:
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO endpoint_settings VALUES (?, ?, ?, ?, ?)",
-                            (endpoint, setting, value, note, _now()))
+                            (endpoint, setting, value, note, utc_now()))
 
     def answer_meta(self, keys: set[str]) -> pd.DataFrame:
         """Reasoning, model version, fingerprint, seed and adaptations of stored answers (run notes)."""

@@ -18,16 +18,11 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
-from whosevalues.elicit.store import Store
+from whosevalues.elicit.store import Store, utc_now
 
 #: batches that still hold their keys (a provider may still answer them)
 OPEN_STATES = ("intended", "uploaded", "submitted")
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -79,8 +74,8 @@ def record_intent(store: Store, *, provider: str, endpoint: str, model: str, api
         cursor = store.db.execute(
             "INSERT INTO batches (label, provider, endpoint, model, api_model, state, n_requests, cost_usd, "
             "online_cost_usd, run_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'intended', ?, ?, ?, ?, ?, ?)",
-            (label, provider, endpoint, model, api_model, len(keys), cost_usd, online_cost_usd, run_id, _now(),
-             _now()))
+            (label, provider, endpoint, model, api_model, len(keys), cost_usd, online_cost_usd, run_id, utc_now(),
+             utc_now()))
         batch_id = int(cursor.lastrowid)
         store.db.executemany("INSERT INTO batch_requests (batch_id, key, custom_id) VALUES (?, ?, ?)",
                              [(batch_id, key, custom_id) for key, custom_id in zip(keys, custom_ids)])
@@ -90,28 +85,28 @@ def record_intent(store: Store, *, provider: str, endpoint: str, model: str, api
 def record_upload(store: Store, batch_id: int, file_id: str) -> None:
     with store.db:
         store.db.execute("UPDATE batches SET input_file_id = ?, state = 'uploaded', updated_at = ? WHERE id = ?",
-                         (file_id, _now(), batch_id))
+                         (file_id, utc_now(), batch_id))
 
 
 def record_submission(store: Store, batch_id: int, remote_id: str, remote_status: str) -> None:
     with store.db:
         store.db.execute(
             "UPDATE batches SET remote_id = ?, remote_status = ?, state = 'submitted', submitted_at = ?, "
-            "updated_at = ? WHERE id = ?", (remote_id, remote_status, _now(), _now(), batch_id))
+            "updated_at = ? WHERE id = ?", (remote_id, remote_status, utc_now(), utc_now(), batch_id))
 
 
 def record_status(store: Store, batch_id: int, remote_status: str, completed: int, failed: int) -> None:
     with store.db:
         store.db.execute(
             "UPDATE batches SET remote_status = ?, n_completed = ?, n_failed = ?, updated_at = ? WHERE id = ?",
-            (remote_status, completed, failed, _now(), batch_id))
+            (remote_status, completed, failed, utc_now(), batch_id))
 
 
 def record_end(store: Store, batch_id: int, state: str, detail: str | None = None) -> None:
     """``collected`` (every line read and stored) or ``abandoned`` (the provider never got it)."""
     with store.db:
         store.db.execute("UPDATE batches SET state = ?, detail = COALESCE(?, detail), ended_at = ?, "
-                         "updated_at = ? WHERE id = ?", (state, detail, _now(), _now(), batch_id))
+                         "updated_at = ? WHERE id = ?", (state, detail, utc_now(), utc_now(), batch_id))
 
 
 def mark_outcome_committed(store: Store, batch_id: int, key: str, outcome: str) -> None:
