@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from whosevalues.instruments.variants import AnswerFormat
 from whosevalues.models.spec import ModelSpec
 
 Mode = Literal["sample", "distribution"]
@@ -30,6 +31,14 @@ class ChatRequest:
     temperature: float | None  # None: the provider's default
     max_tokens: int
     seed: int  # derived from the key so a rerun of one request gives the same text where supported
+    #: the question format asked, and how its answers map back to the canonical scale (None: the paper's
+    #: ``original`` prompt on this request's scale; read it through ``format``)
+    answer_format: AnswerFormat | None = None
+
+    @property
+    def format(self) -> AnswerFormat:
+        """The request's answer format (``original`` on the request's own scale when none was given)."""
+        return self.answer_format or AnswerFormat(scale_min=self.scale_min, scale_max=self.scale_max)
 
 
 @dataclass
@@ -119,6 +128,10 @@ class ProviderReply:
     system_fingerprint: str | None = None
     raw: str | None = None
     http_status: int | None = None
+    #: an in-process engine's exact answer distribution: canonical value -> probability, renormalised over the
+    #: valid answers, and the probability that fell on valid answers before that (None for remote providers)
+    distribution: dict[int, float] | None = None
+    valid_mass: float | None = None
     extra: dict = field(default_factory=dict)
 
 
