@@ -220,3 +220,31 @@ def test_the_embedded_models_vocabulary():
     probs = {"B": 0.4, marked[0]: 0.2, "C": 0.3, "x": 0.1}
     found = answer_distribution([position("B", probs), position(":", {":": 1.0})], 1, 5, LETTERS)
     assert found.distribution[2] == pytest.approx(0.6 / 0.9)
+
+
+def test_the_run_note_counts_items_sampled_instead_by_reason(tmp_path):
+    from whosevalues.elicit.followup import sampled_instead_note
+    from whosevalues.elicit.plan import plan_model
+    from whosevalues.elicit.store import Store
+    from whosevalues.study import Study
+
+    study = Study(samples=1, surveys=["wvs7"], languages=["en"], personas=["none"])
+    planned = plan_model(study, study.model_specs()[0], "sample", study.instruments())[:4]
+    replies = [[position("3", {"3": 0.7, "1": 0.2, "4": 0.1}), position(".", {".": 1.0})],  # "1" unsplit
+               [position("7", {"7": 0.9, "x": 0.1})], [position("I", {"I": 0.9, "7": 0.1})],  # valid, then weak
+               None]  # no token probabilities
+    store = Store(tmp_path / "s.db")
+    try:
+        run = store.start_run("test", "{}", "0")
+        store.add_requests(planned, run)
+        for request, positions in zip(planned, replies):
+            completion = Completion.from_reply(ProviderReply(answer_text="x", positions=positions, finish_reason="stop"))
+            store.save_answer(request, completion, run, attempts=1, latency_s=0,
+                              parse=lambda _, c: decide(c, mode="distribution", scale_min=1, scale_max=10))
+        weak = {p.key for p in planned} - {planned[1].key}
+        note = sampled_instead_note(store, "m", weak, 0.5)
+    finally:
+        store.close()
+    assert note.startswith("m: 3 items sampled instead")
+    assert "1 a '1' that may start '10'" in note and "1 no token probabilities" in note
+    assert "1 next-token probabilities below the minimum valid mass 0.5" in note

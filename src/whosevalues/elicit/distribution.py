@@ -29,8 +29,8 @@ An identifier that may start a longer one ("1" before "10")
     position also offers a whole "10" token, the tokenizer spells ten in one token and "1" is 1. Otherwise:
 
     - the sampled token is "1" and the next position was returned: P("0" | "1") is read there (only tokens
-      that continue the number, with no space or word mark before them) and the "1" mass is split between 1
-      and 10 exactly (``extra["split"]``, said in ``note``);
+      that continue the number, with no space or word mark before them) and the "1" mass, every spelling of
+      it, is split between 1 and 10 by that conditional (``extra["split"]``, said in ``note``);
     - else the split cannot be read from this reply (``extra["unsplit"]``). When the mean could be off by
       more than :data:`MAX_UNSPLIT_ERROR` scale points, the position is ``unreadable`` and the item is
       sampled instead; below that the "1" mass stays on 1 and ``note`` says so with the bound.
@@ -70,6 +70,10 @@ MAX_UNSPLIT_ERROR = 0.01
 #: said when a ``text`` variant arrives in distribution mode: its answers are words, not one token
 TEXT_NOT_FROM_ONE_TOKEN = ("answers by the option's words (a text variant) cannot be read from one token's "
                            "probabilities")
+#: a phrase of each unreadable position's detail -> the reason in a run note (``elicit.followup``)
+UNREADABLE_REASONS = {"does not tell which": "a '1' that may start '10' and the reply could not split",
+                      "the letter '": "a letter that began a word",
+                      TEXT_NOT_FROM_ONE_TOKEN: "a text variant, whose answer is words, not one token"}
 #: single letters that are English words by themselves, so a space and a word may follow them
 LETTERS_THAT_ARE_WORDS = frozenset("AI")
 
