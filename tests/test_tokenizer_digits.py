@@ -18,7 +18,7 @@ import pytest
 from exchange_helpers import llamacpp_body
 from whosevalues.elicit.distribution import MAX_UNSPLIT_ERROR, answer_distribution
 from whosevalues.elicit.outcome import SAMPLED_INSTEAD, decide
-from whosevalues.elicit.tokens import continuation_text, token_identifier
+from whosevalues.elicit.tokens import continuation_text, index_vocabulary, token_identifier
 from whosevalues.instruments.variants import AnswerFormat
 from whosevalues.models.base import Completion, ProviderReply, TokenPosition
 from whosevalues.models.openai_format import read_positions
@@ -207,19 +207,17 @@ def test_the_embedded_models_vocabulary():
         pytest.skip(str(missing))
     model = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
     texts = [model._model.token_get_text(i) for i in range(model.n_vocab())]
-    spelled = {}
-    for text in texts:
-        spelled.setdefault(token_identifier(text), []).append(text)
-    # the raw vocabulary marks spaces as byte-level BPE does, so the digits and letters come marked
-    assert any(t.startswith("Ġ") for t in texts)
-    for digit in "12345":
-        assert digit in spelled[digit]
-    marked = [t for t in spelled["B"] if t != "B"]
-    assert marked, "the vocabulary has a marked spelling of B"
-    # the model's own marked letter tokens are read as the letter
-    probs = {"B": 0.4, marked[0]: 0.2, "C": 0.3, "x": 0.1}
+    assert any(t.startswith("Ġ") for t in texts)  # raw byte-level BPE texts: a space is the mark "Ġ"
+    ten = index_vocabulary(texts, [str(v) for v in range(1, 11)])
+    assert all(str(v) in ten.starts for v in range(1, 10))
+    assert ten.continues.get("0")  # "0" after "1": the engine can follow ten token by token
+    letters = index_vocabulary(texts, list("ABCDE"))
+    marked_b = [i for i in letters.starts["B"] if texts[i] != "B"]
+    assert marked_b and all(texts[i].lstrip("Ġ▁ ") == "B" for i in marked_b)  # "ĠB" spells B too
+    # the model's own marked letter token is read as the letter in distribution mode
+    probs = {"B": 0.4, texts[marked_b[0]]: 0.2, "C": 0.3, "x": 0.1}
     found = answer_distribution([position("B", probs), position(":", {":": 1.0})], 1, 5, LETTERS)
-    assert found.distribution[2] == pytest.approx(0.6 / 0.9)
+    assert found.valid_mass == pytest.approx(0.9) and found.distribution[2] == pytest.approx(0.6 / 0.9)
 
 
 def test_the_run_note_counts_items_sampled_instead_by_reason(tmp_path):
@@ -248,3 +246,18 @@ def test_the_run_note_counts_items_sampled_instead_by_reason(tmp_path):
     assert note.startswith("m: 3 items sampled instead")
     assert "1 a '1' that may start '10'" in note and "1 no token probabilities" in note
     assert "1 next-token probabilities below the minimum valid mass 0.5" in note
+
+
+def test_index_vocabulary_for_an_engine_that_reads_its_whole_vocabulary():
+    tokens = VOCABULARIES["ggml-vocab-gpt-2"]["tokens"]
+    texts = [""] * (max(int(i) for i in tokens) + 1)
+    for token_id, text in tokens.items():
+        texts[int(token_id)] = text
+    ids = {text: int(token_id) for token_id, text in tokens.items()}
+    ten = index_vocabulary(texts, [str(v) for v in range(1, 11)])
+    assert sorted(ten.starts["4"]) == sorted([ids["4"], ids["Ġ4"]])
+    assert ids["Ġ10"] in ten.starts["10"] and ids["Ġ1"] in ten.starts["1"]
+    assert ten.continues["0"] == [ids["0"]]  # "Ġ0" after "1" is not ten
+    assert "45" not in ten.starts and "Ġ45" in ids
+    letters = index_vocabulary(texts, list("ABCDE"))
+    assert sorted(letters.starts["B"]) == sorted([ids["B"], ids["ĠB"]]) and not letters.continues

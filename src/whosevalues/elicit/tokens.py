@@ -13,13 +13,16 @@ caller sums the probabilities of every token that reduces to the same identifier
 number already begun (the "0" after "1" in "10") must not start with a space or a mark: "1" then " 0" is
 "1 0", not ten. :func:`continuation_text` gives that text, or None when the token starts a new word.
 
-The local engine reads its vocabulary with the same two functions, so that a server and the in-process model
-count the same spellings.
+An engine that reads its whole vocabulary (the local model) indexes it once per answer format with
+:func:`index_vocabulary`, built on the same two functions, so that a server and the in-process model count the
+same spellings.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 #: SentencePiece's word-start mark, and byte-level BPE's marks for a space, a newline and a tab
 WORD_START_MARKS = "▁ĠĊĉ"
@@ -43,4 +46,32 @@ def continuation_text(token: str) -> str | None:
     return text
 
 
-__all__ = ["WORD_START_MARKS", "continuation_text", "token_identifier"]
+@dataclass
+class VocabularyIndex:
+    """Where a vocabulary spells a format's identifiers (for an engine that reads its whole vocabulary).
+
+    ``starts[text]``: the ids of every token that spells ``text`` where an answer starts ("4", " 4", "Ġ4",
+    "４"), for every identifier and every beginning of one ("1" of "10"); ``continues[text]``: the ids of the
+    tokens that continue an answer already begun with exactly ``text`` ("0" after "1"; never " 0").
+    """
+
+    starts: dict[str, list[int]] = field(default_factory=dict)
+    continues: dict[str, list[int]] = field(default_factory=dict)
+
+
+def index_vocabulary(token_texts: Sequence[str], identifiers: Sequence[str]) -> VocabularyIndex:
+    """Index a vocabulary (token id -> its text, raw or decoded) for the identifiers of one answer format."""
+    beginnings = {ident[:k] for ident in identifiers for k in range(1, len(ident) + 1)}
+    rests = {ident[i:j] for ident in identifiers for i in range(1, len(ident)) for j in range(i + 1, len(ident) + 1)}
+    index = VocabularyIndex()
+    for token_id, text in enumerate(token_texts):
+        start = token_identifier(text)
+        if start in beginnings:
+            index.starts.setdefault(start, []).append(token_id)
+        rest = continuation_text(text)
+        if rest in rests:
+            index.continues.setdefault(rest, []).append(token_id)
+    return index
+
+
+__all__ = ["WORD_START_MARKS", "VocabularyIndex", "continuation_text", "index_vocabulary", "token_identifier"]
