@@ -89,7 +89,8 @@ def test_multi_digit_tokens_count_only_as_values_on_the_scale():
 def test_letter_tokens_of_real_vocabularies():
     real("llama-spm", "▁B", "B", "▁C", "▁A")
     real("qwen2", "ĠB", "B", "ĠC", "a")
-    spm = read([position("▁B", {"▁B": 0.5, "B": 0.1, "▁C": 0.3, "▁A": 0.1}), position(":", {":": 1.0})], fmt=LETTERS)
+    spm = read([position("▁B", {"▁B": 0.5, "B": 0.1, "▁C": 0.3, "▁A": 0.1}), position(":", {":": 1.0})],
+               fmt=LETTERS)
     assert spm.distribution == pytest.approx({1: 0.1, 2: 0.6, 3: 0.3, 4: 0, 5: 0})
     bpe = read([position("ĠB", {"ĠB": 0.4, "B": 0.2, "ĠC": 0.2, "a": 0.2})], fmt=LETTERS)
     assert bpe.valid_mass == pytest.approx(0.8)  # lower-case "a" is a word, not the letter A
@@ -236,7 +237,8 @@ def test_the_run_note_counts_items_sampled_instead_by_reason(tmp_path):
         run = store.start_run("test", "{}", "0")
         store.add_requests(planned, run)
         for request, positions in zip(planned, replies):
-            completion = Completion.from_reply(ProviderReply(answer_text="x", positions=positions, finish_reason="stop"))
+            reply = ProviderReply(answer_text="x", positions=positions, finish_reason="stop")
+            completion = Completion.from_reply(reply)
             store.save_answer(request, completion, run, attempts=1, latency_s=0,
                               parse=lambda _, c: decide(c, mode="distribution", scale_min=1, scale_max=10))
         weak = {p.key for p in planned} - {planned[1].key}

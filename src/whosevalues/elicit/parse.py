@@ -2,6 +2,8 @@
 
 ``parse_answer(text, scale_min, scale_max)`` returns a ``ParsedAnswer(value, status, detail)``. The raw text
 is always stored before this runs (see ``elicit.store``), so a rule changed here can be re-applied to old runs.
+These are the rules of the scale's own numbers (the ``original`` format); ``elicit.read`` reads the other
+question formats (reversed numbers, letters, option words) with them and maps the answer to the canonical scale.
 
 Statuses
 --------
@@ -86,7 +88,8 @@ NO_ANSWER_IN_TEXT = "no answer on the scale in the text"
 #: value -> its label text, or its label texts (one per language: a label in any of them counts)
 Labels = Mapping[int, "str | Sequence[str]"]
 
-__all__ = ["ParsedAnswer", "parse_answer", "is_refusal", "refusal_in", "label_texts", "normalise_answer", "Labels", "STATUSES",
+__all__ = ["ParsedAnswer", "parse_answer", "is_refusal", "refusal_in", "label_texts", "normalise_answer", "Labels",
+           "STATUSES",
            "VALID", "OUT_OF_RANGE", "AMBIGUOUS", "REFUSAL", "NO_NUMBER", "ERROR",
            "NO_ANSWER_BUDGET", "SAMPLED_INSTEAD"]
 

@@ -79,7 +79,8 @@ def read_answer(text: str | None, answer_format: AnswerFormat, labels: Labels | 
         return ParsedAnswer(None, ERROR, "no text")
     groups = own_words(fmt, labels)
     if _reads_like_original(fmt):
-        return parse_answer(text, fmt.scale_min, fmt.scale_max, labels if labels is not None else _labels_of(groups, fmt))
+        own = labels if labels is not None else _labels_of(groups, fmt)  # the same words, unless reversed
+        return parse_answer(text, fmt.scale_min, fmt.scale_max, own)
     if fmt.by_text:
         found = _read_words(text, groups, fmt.scale_min)
     elif _are_numbers(fmt):
