@@ -207,3 +207,47 @@ def test_decide_reads_the_requests_format():
     assert outcome("对我的描述相当贴切", TEXT).value == 4.0
     assert outcome("3", WVS_RECODED).value == 8.0
     assert outcome("对我的描述相当贴切", AnswerFormat(scale_min=1, scale_max=5)).value == 4.0  # original: a bare label
+
+
+# -- every variant, both languages, both modes: the answer that means canonical 4 -----------------
+PARAPHRASE = AnswerFormat("paraphrase1", 1, 5, option_words=WORDS)
+SAMPLE_ANSWERS_MEANING_4 = {  # variant -> (English answer, Chinese answer), each in the variant's identifiers
+    "original": (AnswerFormat(scale_min=1, scale_max=5), "4: Describes me fairly well", "4:对我的描述相当贴切"),
+    "descending": (DESCENDING, "4", "4分"),
+    "paraphrase1": (PARAPHRASE, "I'd choose 4.", "我会选择四。"),
+    "recoded": (RECODED, "2: Describes me fairly well", "2：对我的描述相当贴切"),
+    "letters": (LETTERS, "D. Describes me fairly well", "我选D"),
+    "text": (TEXT, "Describes me fairly well", "对我的描述相当贴切"),
+    "unforced": (UNFORCED, "Honestly, it describes me fairly well.", "我觉得对我的描述相当贴切。"),
+}
+
+
+@pytest.mark.parametrize("variant", SAMPLE_ANSWERS_MEANING_4)
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_every_variant_in_both_languages_sample_mode(variant, language):
+    fmt, english, chinese = SAMPLE_ANSWERS_MEANING_4[variant]
+    labels = MFQ.labels[language]
+    assert read(english if language == "en" else chinese, fmt, labels) == (4, VALID)
+
+
+DISTRIBUTION_TOKENS_MEANING_4 = {  # variant -> the answer token, and the token that is canonical 2
+    "original": (AnswerFormat(scale_min=1, scale_max=5), "4", "2"), "descending": (DESCENDING, "4", "2"),
+    "paraphrase1": (PARAPHRASE, "4", "2"), "recoded": (RECODED, "2", "4"), "letters": (LETTERS, "D", "B"),
+    "unforced": (UNFORCED, "4", "2"),
+}
+
+
+@pytest.mark.parametrize("variant", DISTRIBUTION_TOKENS_MEANING_4)
+@pytest.mark.parametrize("lead_in", [["Answer", ":", " "], ["答案", "："]])
+def test_every_variant_in_distribution_mode(variant, lead_in):
+    import math
+
+    from whosevalues.models.base import TokenPosition
+
+    fmt, four, two = DISTRIBUTION_TOKENS_MEANING_4[variant]
+    positions = [TokenPosition(t, 0.0, {t: 0.0}) for t in lead_in]
+    positions.append(TokenPosition(four, math.log(0.75), {four: math.log(0.75), two: math.log(0.25)}))
+    reply = ProviderReply(answer_text="".join(p.token for p in positions), positions=positions, finish_reason="stop")
+    outcome = decide(Completion.from_reply(reply), mode="distribution", scale_min=1, scale_max=5, answer_format=fmt)
+    assert outcome.status == VALID and outcome.value == pytest.approx(4 * 0.75 + 2 * 0.25)
+    assert outcome.distribution[4] == pytest.approx(0.75) and outcome.distribution[2] == pytest.approx(0.25)
