@@ -160,12 +160,12 @@ def test_ten_point_scale_splits_one_from_ten_with_the_second_position():
     dist, valid, extra = distribution_from_positions(positions, ["1", "0"], 1, 10)
     assert valid == pytest.approx(0.8)
     assert dist[1] == pytest.approx(0.5 * 0.6 / 0.8) and dist[10] == pytest.approx(0.5 * 0.4 / 0.8)
-    assert extra["one_split_p_zero"] == pytest.approx(0.4)
-    # a tokenizer with a whole "10" token needs no split; when "1" was not sampled the split is flagged
+    assert extra["split"] == {"1": pytest.approx(0.4)}
+    # a tokenizer with a whole "10" token needs no split; when "1" was not sampled the position is unreadable
     whole, _, extra_whole = distribution_from_positions([{"1": 0.2, "10": 0.3, "7": 0.5}], ["7"], 1, 10)
-    assert whole[10] == pytest.approx(0.3) and "unsplit_one_mass" not in extra_whole
+    assert whole[10] == pytest.approx(0.3) and "unsplit" not in extra_whole
     _, _, unsplit = distribution_from_positions([{"1": 0.2, "7": 0.5}], ["7"], 1, 10)
-    assert unsplit["unsplit_one_mass"] == pytest.approx(0.2)
+    assert unsplit["unsplit"] == {"1": pytest.approx(0.2)} and "does not tell" in unsplit["unreadable"]
 
 
 def test_distribution_mode_against_the_stub_server():

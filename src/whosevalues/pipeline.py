@@ -18,7 +18,8 @@ from rich.console import Console
 
 from whosevalues.elicit.batch import BatchSession
 from whosevalues.elicit.endpoint import EndpointMemory
-from whosevalues.elicit.followup import replaced_keys, sample_check_plan, sample_checks, sampled_instead_plan
+from whosevalues.elicit.followup import (replaced_keys, sample_check_plan, sample_checks, sampled_instead_note,
+                                        sampled_instead_plan)
 from whosevalues.elicit.plan import ModelPlan, PlannedRequest, plan_model
 from whosevalues.elicit.probe import probe_endpoint
 from whosevalues.elicit.run_notes import build_run_notes, merge_stats, print_model_notes, write_run_notes
@@ -301,9 +302,7 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
             await backend.aclose()
     answers = store.answers_frame(all_keys)
     item_means = write_item_means(answers, out_dir)
-    notes += [f"{model}: {len(keys)} items sampled instead of read as distributions (next-token probabilities "
-              f"below the minimum valid mass {min_mass:g}, or none); their weak distributions are kept in the "
-              "store for reference" for model, keys in replaced.items() if keys]
+    notes += [sampled_instead_note(store, model, keys, min_mass) for model, keys in replaced.items() if keys]
     run_notes = build_run_notes(study, backends, store, modes, reasons, memories, all_keys, notes,
                                 sample_checks(store, plan, checks, answers))
     run_notes["mixed_modes"] = len(set(modes.values())) > 1  # the report flags comparisons across modes

@@ -48,7 +48,8 @@ async def answer(backend: Backend, request: ChatRequest, gate: ModelGate, memory
         attempts += used
         completion = Completion.of(result)
         outcome = decide(completion, mode=request.mode, scale_min=request.scale_min, scale_max=request.scale_max,
-                         labels=labels, min_valid_mass=min_valid_mass, max_tokens=budget)
+                         labels=labels, min_valid_mass=min_valid_mass, max_tokens=budget,
+                         answer_format=request.answer_format)
         if outcome.larger_budget and budget < cap:
             budget = min(budget * 2, cap)
             continue

@@ -1,8 +1,10 @@
 """Requests that follow the main plan: items sampled instead of read as distributions, and the sample check.
 
 - **Sampled instead.** A distribution-mode answer whose valid mass is below the study's minimum (or that
-  brought no token probabilities) is stored with status ``sampled_instead`` and its weak distribution; the
-  item is then asked ``samples`` times in sample mode, and those answers replace it in the item means.
+  brought no token probabilities, or could not be read from its position: a "1" that may start "10", a
+  letter that began a word, a text variant) is stored with status ``sampled_instead`` and its weak
+  distribution; the item is then asked ``samples`` times in sample mode, and those answers replace it in the
+  item means. The run note counts the items for each reason (:func:`sampled_instead_note`).
 - **Sample check.** In ``auto`` mode every distribution-mode model also samples a small fixed subset
   (``CHECK_ITEMS`` first items of each survey x ``CHECK_SAMPLES`` samples, in every language, under the
   first persona) and the run notes report how far the sampled means are from the distribution means. The
@@ -13,6 +15,8 @@
 from __future__ import annotations
 
 import pandas as pd
+
+from whosevalues.elicit.distribution import UNREADABLE_REASONS
 
 from whosevalues.elicit.plan import PlannedRequest, plan_model
 from whosevalues.elicit.store import Store
@@ -47,6 +51,17 @@ def sampled_instead_plan(study: Study, store: Store, plan: dict[str, list[Planne
         sampled = plan_model(study, specs[model], "sample", study.instruments())
         follow_up[model] = [p for p in sampled if _cell(p) in cells]
     return replaced, follow_up
+
+
+def sampled_instead_note(store: Store, model: str, keys: set[str], min_valid_mass: float) -> str:
+    """The run note for one model's items sampled instead, with how many for each reason (their details)."""
+    reasons = {"below the minimum": f"next-token probabilities below the minimum valid mass {min_valid_mass:g}",
+               "no token probabilities": "no token probabilities", **UNREADABLE_REASONS}
+    details = store.answer_meta(keys)["detail"].fillna("")
+    counts = {said: int(details.str.contains(phrase, regex=False).sum()) for phrase, said in reasons.items()}
+    why = "; ".join(f"{n} {said}" for said, n in counts.items() if n)
+    return (f"{model}: {len(keys)} items sampled instead of read as distributions ({why or 'see their details'}); "
+            "their weak distributions are kept in the store for reference")
 
 
 def replaced_keys(replaced: dict[str, set[str]]) -> set[str]:

@@ -14,19 +14,24 @@ into an :class:`Outcome` the store keeps. The rules, in order:
    kept for reference under status ``sampled_instead``. No token probabilities at all: sampled instead too.
    An in-process engine's distribution (the local model: exact, over the whole vocabulary, not a provider's
    top-20) is kept even when weak, with the shortfall in ``detail`` and the run notes: sampling would
-   converge to the same renormalised distribution at ``samples`` times the cost.
-5. Otherwise the answer text, never the reasoning, goes through ``elicit.parse.parse_answer``.
+   converge to the same renormalised distribution at ``samples`` times the cost. The probability is read
+   over the variant's own identifiers and mapped to the canonical scale; a position that cannot be read
+   (a "1" that may start "10" unresolved, a letter that began a word) and any ``text`` variant (words, not
+   one token) are sampled instead, the reason in ``detail``.
+5. Otherwise the answer text, never the reasoning, is read in the request's format (``elicit.read``;
+   ``original`` goes through ``elicit.parse.parse_answer`` unchanged) and mapped to the canonical scale.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
-from whosevalues.elicit.distribution import answer_distribution
+from whosevalues.elicit.distribution import TEXT_NOT_FROM_ONE_TOKEN, answer_distribution
 from whosevalues.elicit.parse import STATUSES as TEXT_STATUSES
 from whosevalues.elicit.parse import (ERROR, NO_ANSWER_BUDGET, NO_NUMBER, REFUSAL, SAMPLED_INSTEAD, VALID,
-                                      parse_answer)
+                                      Labels)
+from whosevalues.elicit.read import read_answer
+from whosevalues.instruments.variants import AnswerFormat
 from whosevalues.models.base import Completion, ProviderReply
 
 DEFAULT_MIN_VALID_MASS = 0.5
@@ -63,10 +68,14 @@ def reply_of(completion: Completion) -> ProviderReply:
 
 
 def decide(completion: Completion, *, mode: str, scale_min: int, scale_max: int,
-           labels: Mapping[int, str] | None = None,
-           min_valid_mass: float = DEFAULT_MIN_VALID_MASS, max_tokens: int | None = None) -> Outcome:
+           labels: Labels | None = None,
+           min_valid_mass: float = DEFAULT_MIN_VALID_MASS, max_tokens: int | None = None,
+           answer_format: AnswerFormat | None = None) -> Outcome:
     """Value, status and next step for one completion (module docstring). ``max_tokens``: the budget the
-    request was sent with (a reasoning reply that used all of it ran out even if the provider says stop)."""
+    request was sent with (a reasoning reply that used all of it ran out even if the provider says stop).
+    ``answer_format``: the variant asked (None: ``original``); ``labels``: the survey's canonical labels in
+    the prompt's language (``elicit.read`` derives the variant's own)."""
+    fmt = answer_format or AnswerFormat(scale_min=scale_min, scale_max=scale_max)
     if completion.error:
         return Outcome(None, ERROR, completion.error)
     reply = reply_of(completion)
@@ -81,8 +90,8 @@ def decide(completion: Completion, *, mode: str, scale_min: int, scale_max: int,
         spent = "on reasoning" if reply.reasoned else "before any answer text"
         return Outcome(None, NO_ANSWER_BUDGET, f"the token budget ran out {spent}", larger_budget=True)
     if mode == "distribution":
-        return _decide_distribution(completion, reply, scale_min, scale_max, min_valid_mass)
-    parsed = parse_answer(answer, scale_min, scale_max, labels)
+        return _decide_distribution(completion, reply, fmt, min_valid_mass)
+    parsed = read_answer(answer, fmt, labels)
     return Outcome(float(parsed.value) if parsed.value is not None else None, parsed.status, parsed.detail)
 
 
@@ -99,17 +108,24 @@ def _refusal_detail(reply: ProviderReply) -> str:
     return f"refused by {by}: {reason}"
 
 
-def _decide_distribution(completion: Completion, reply: ProviderReply, scale_min: int, scale_max: int,
+def _decide_distribution(completion: Completion, reply: ProviderReply, fmt: AnswerFormat,
                          min_valid_mass: float) -> Outcome:
+    if fmt.by_text:  # the plan samples text variants; one that arrives here anyway is never guessed
+        return Outcome(None, SAMPLED_INSTEAD, f"{TEXT_NOT_FROM_ONE_TOKEN}; sampled instead", sample_instead=True)
     exact = completion.distribution is not None  # computed over the whole vocabulary by an in-process engine
+    note = ""
     if exact:
         distribution, valid_mass, position = completion.distribution, completion.valid_mass, 0
     else:
-        found = answer_distribution(reply.positions, scale_min, scale_max)
+        found = answer_distribution(reply.positions, fmt.scale_min, fmt.scale_max, fmt)
         if found is None:
             return Outcome(None, SAMPLED_INSTEAD, "no token probabilities in the reply; sampled instead",
                            sample_instead=True)
+        if found.unreadable:
+            return Outcome(None, SAMPLED_INSTEAD, f"{found.unreadable}; sampled instead", sample_instead=True,
+                           distribution=found.distribution, valid_mass=found.valid_mass)
         distribution, valid_mass, position = found.distribution, found.valid_mass, found.position
+        note = found.note
     total = sum(distribution.values())
     shown = 0.0 if valid_mass is None else valid_mass
     weak = valid_mass is None or valid_mass < min_valid_mass
@@ -119,6 +135,7 @@ def _decide_distribution(completion: Completion, reply: ProviderReply, scale_min
                        distribution=distribution, valid_mass=valid_mass, sample_instead=True)
     expectation = sum(value * p for value, p in distribution.items()) / total
     detail = f"valid_mass={shown:.4f}" + (f"; answer at position {position}" if position else "")
+    detail += f"; {note}" if note else ""
     if weak:  # exact: sampling would converge to this same renormalised distribution, at samples x the cost
         detail += f"; {WEAK_KEPT} {min_valid_mass:g} (exact distribution of an in-process model)"
     return Outcome(expectation, VALID, detail, distribution=distribution, valid_mass=valid_mass)

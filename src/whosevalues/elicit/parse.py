@@ -2,6 +2,8 @@
 
 ``parse_answer(text, scale_min, scale_max)`` returns a ``ParsedAnswer(value, status, detail)``. The raw text
 is always stored before this runs (see ``elicit.store``), so a rule changed here can be re-applied to old runs.
+These are the rules of the scale's own numbers (the ``original`` format); ``elicit.read`` reads the other
+question formats (reversed numbers, letters, option words) with them and maps the answer to the canonical scale.
 
 Statuses
 --------
@@ -65,7 +67,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 VALID = "valid"
@@ -79,8 +81,15 @@ NO_ANSWER_BUDGET = "no_answer_budget"
 SAMPLED_INSTEAD = "sampled_instead"
 #: what ``parse_answer`` can say (``elicit.outcome.STATUSES`` adds the two decided from the reply)
 STATUSES = (VALID, OUT_OF_RANGE, AMBIGUOUS, REFUSAL, NO_NUMBER, ERROR)
+#: the details of verdicts reached from the scale's labels, not from a number (``elicit.read`` tells them apart)
+LABEL_ONLY = "scale label without its number"
+SEVERAL_LABELS = "several scale labels"
+NO_ANSWER_IN_TEXT = "no answer on the scale in the text"
+#: value -> its label text, or its label texts (one per language: a label in any of them counts)
+Labels = Mapping[int, "str | Sequence[str]"]
 
-__all__ = ["ParsedAnswer", "parse_answer", "is_refusal", "STATUSES",
+__all__ = ["ParsedAnswer", "parse_answer", "is_refusal", "refusal_in", "label_texts", "normalise_answer", "Labels",
+           "STATUSES",
            "VALID", "OUT_OF_RANGE", "AMBIGUOUS", "REFUSAL", "NO_NUMBER", "ERROR",
            "NO_ANSWER_BUDGET", "SAMPLED_INSTEAD"]
 
@@ -131,7 +140,12 @@ _REFUSAL_RE = re.compile("|".join(_REFUSAL_EN + _REFUSAL_ZH))
 
 def is_refusal(text: str) -> bool:
     """Whether the text declines or disclaims (English or Chinese)."""
-    return _REFUSAL_RE.search(_normalise(text).lower()) is not None
+    return refusal_in(_normalise(text)) is not None
+
+
+def refusal_in(clean: str) -> re.Match | None:
+    """The refusal phrase in an already normalised answer, if any."""
+    return _REFUSAL_RE.search(clean.lower())
 
 
 # -- numbers -----------------------------------------------------------------------------------
@@ -163,6 +177,11 @@ def _normalise(text: str) -> str:
         text = text[: text.lower().index("<think>")]
     text = re.sub(r"[*`#_]+", "", text)
     return text.strip().strip("\"'“”‘’「」").strip()
+
+
+def normalise_answer(text: str) -> str:
+    """Rule 1 of the module docstring (NFKC, reasoning, markdown, quotes): what every reader of answers reads."""
+    return _normalise(text)
 
 
 def _blank(text: str, match: re.Match) -> str:
@@ -199,7 +218,7 @@ def _remove_denominators(text: str, hi: int) -> tuple[str, int | None]:
     return text, other
 
 
-def _remove_list_markers(text: str, labels: Mapping[int, str] | None) -> str:
+def _remove_list_markers(text: str, labels: Labels | None) -> str:
     """Numbers of a reasoning list ("...answer:\\n\\n1. Reflect on") are not answers."""
     lines = text.split("\n")
     first = next((i for i, line in enumerate(lines) if line.strip()), 0)
@@ -210,8 +229,8 @@ def _remove_list_markers(text: str, labels: Mapping[int, str] | None) -> str:
     if not text[:offset].rstrip().endswith(":") or not markers or markers[0].group(1) != "1":
         return text
     for match in reversed(markers):
-        label = (labels or {}).get(int(match.group(1)))
-        if label and match.group(2).lower().startswith(_normalise(label).lower()):
+        texts = label_texts((labels or {}).get(int(match.group(1))))
+        if any(match.group(2).lower().startswith(_normalise(label).lower()) for label in texts):
             continue
         tail = tail[: match.start(1)] + " " * len(match.group(1)) + tail[match.end(1):]
     return text[:offset] + tail
@@ -223,20 +242,27 @@ def _numbers(text: str) -> list[float]:
     return found
 
 
-def _labels_in(text: str, labels: Mapping[int, str]) -> list[int]:
+def label_texts(label: str | Sequence[str] | None) -> tuple[str, ...]:
+    """A value's label texts: one text, or several (the same option in each of the survey's languages)."""
+    if not label:
+        return ()
+    return (label,) if isinstance(label, str) else tuple(text for text in label if text)
+
+
+def _labels_in(text: str, labels: Labels) -> list[int]:
     squeezed = re.sub(r"\s+", " ", text).lower()
     return [value for value, label in labels.items()
-            if re.sub(r"\s+", " ", _normalise(label)).lower() in squeezed]
+            if any(re.sub(r"\s+", " ", _normalise(one)).lower() in squeezed for one in label_texts(label))]
 
 
 # -- the parser --------------------------------------------------------------------------------
 def parse_answer(text: str | None, scale_min: int, scale_max: int,
-                 labels: Mapping[int, str] | None = None) -> ParsedAnswer:
+                 labels: Labels | None = None) -> ParsedAnswer:
     """One raw answer -> value and status (see the module docstring for every rule).
 
     ``labels`` (value -> label text in the prompt's language, e.g. ``instrument.scale.labels["en"]``) is
     optional: with it a bare label counts as its value, and a number given with another number's label
-    is flagged in ``detail``.
+    is flagged in ``detail``. A value may carry several label texts (one per language); any of them counts.
     """
     if text is None:
         return ParsedAnswer(None, ERROR, "no text")
@@ -272,13 +298,13 @@ def parse_answer(text: str | None, scale_min: int, scale_max: int,
     if labels:
         matched = _labels_in(clean, labels)
         if len(matched) == 1:
-            return ParsedAnswer(matched[0], VALID, "scale label without its number")
+            return ParsedAnswer(matched[0], VALID, LABEL_ONLY)
         if len(matched) > 1:
-            return ParsedAnswer(None, AMBIGUOUS, "several scale labels: " + ", ".join(map(str, sorted(matched))))
-    return ParsedAnswer(None, NO_NUMBER, "no answer on the scale in the text")
+            return ParsedAnswer(None, AMBIGUOUS, f"{SEVERAL_LABELS}: " + ", ".join(map(str, sorted(matched))))
+    return ParsedAnswer(None, NO_NUMBER, NO_ANSWER_IN_TEXT)
 
 
-def _valid_detail(clean: str, value: int, labels: Mapping[int, str] | None, refusal: re.Match | None) -> str:
+def _valid_detail(clean: str, value: int, labels: Labels | None, refusal: re.Match | None) -> str:
     notes = []
     if refusal:
         notes.append("answer with disclaimer")

@@ -50,7 +50,7 @@ def parse_completion(planned: PlannedRequest, completion: Completion,
     saving the raw text)."""
     request = planned.request
     return decide(completion, mode=request.mode, scale_min=request.scale_min, scale_max=request.scale_max,
-                  labels=labels_for(planned), min_valid_mass=min_valid_mass)
+                  labels=labels_for(planned), min_valid_mass=min_valid_mass, answer_format=request.answer_format)
 
 
 def _progress(console: Console, show: bool) -> Progress:
