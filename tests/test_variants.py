@@ -228,9 +228,19 @@ def test_a_survey_lacking_a_format_is_named_and_all_asks_what_each_has(tmp_path)
 
     path = tmp_path / "tiny.toml"
     path.write_text(TINY, encoding="utf-8")
-    study = Study(surveys=["mfq2", str(path)], languages=["en"], personas=["none"], variants=["original", "recoded"])
-    with pytest.raises(StudyError, match=r"survey tiny has no variant 'recoded'; it has original, letters"):
+    study = Study(surveys=["mfq2", str(path)], languages=["en"], personas=["none"], variants=["original", "descending"])
+    with pytest.raises(StudyError, match=r"survey tiny has no variant 'descending'; it has original, letters"):
         study.validate_design()
+    with pytest.raises(StudyError, match=r"survey tiny has no variant 'recoded' \(part of --variants core\)"):
+        study.with_overrides(variants=["core"]).validate_design()
+    # the default asks recoded where a survey has it: a survey file of one's own needs no formats
+    default = study.with_overrides(variants=["original", "recoded"])
+    default.validate_design()
+    assert default.variants_for(load_instrument("tiny")) == ["original"]
+    assert default.variants_for(load_instrument("mfq2")) == ["original", "recoded"]
+    assert format_notes(default, {"m": "sample"}) == [
+        "survey tiny has no recoded (asked by default): asked original only; add [variants.recoded] to its file for "
+        "a format check"]
     every = study.with_overrides(variants=["all"])
     every.validate_design()
     assert every.variants_for(load_instrument("tiny")) == ["original", "letters"]

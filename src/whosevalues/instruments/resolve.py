@@ -4,7 +4,9 @@
 - ``core``: ``CORE_VARIANTS`` (every survey asked with them must declare them);
 - ``all``: whatever each survey declares (a survey lacking another's formats is asked what it has, and
   ``skipped_notes`` says what it skipped);
-- a name: that format, which every survey of the study must declare.
+- a name: that format, which every survey of the study must declare;
+- the default, ``original,recoded``: ``recoded`` where a survey declares it (a survey file of one's own may
+  have no formats at all); ``skipped_notes`` names a survey asked ``original`` only.
 
 ``original`` must be among them: every other format is measured against it.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from whosevalues.instruments.schema import Instrument
-from whosevalues.instruments.variants import CORE_VARIANTS, ORIGINAL
+from whosevalues.instruments.variants import CORE_VARIANTS, DEFAULT_RUN_VARIANTS, ORIGINAL
 
 CORE, ALL = "core", "all"
 
@@ -33,6 +35,8 @@ def known_variants(instruments: Iterable[Instrument]) -> list[str]:
 
 def check_variant_names(requested: list[str], instruments: list[Instrument]) -> None:
     """Every requested name is ``core``, ``all`` or a format some survey declares; ``original`` is asked."""
+    if is_default(requested):
+        return
     known = known_variants(instruments)
     unknown = [name for name in requested if name not in (CORE, ALL) and name not in known]
     if unknown:
@@ -43,8 +47,14 @@ def check_variant_names(requested: list[str], instruments: list[Instrument]) -> 
                            f"compared with (e.g. --variants original,{requested[0]})")
 
 
+def is_default(requested: list[str]) -> bool:
+    return list(requested) == list(DEFAULT_RUN_VARIANTS)
+
+
 def resolve_variants(requested: list[str], instrument: Instrument) -> list[str]:
     """The formats asked of ``instrument``, in its own order. Raises VariantError naming what it lacks."""
+    if is_default(requested):
+        return [name for name in instrument.variant_names if name in DEFAULT_RUN_VARIANTS]
     wanted: set[str] = set()
     for name in requested:
         if name == ALL:
@@ -67,7 +77,12 @@ def _declared(instrument: Instrument, names: Iterable[str], asked_as: str) -> li
 
 
 def skipped_notes(requested: list[str], instruments: list[Instrument]) -> list[str]:
-    """With ``all``: one note per survey that lacks formats another survey of the study has."""
+    """With ``all`` or the default: one note per survey that lacks formats asked of the others."""
+    if is_default(requested):
+        return [f"survey {instrument.id} has no {', '.join(missing)} (asked by default): asked original only; "
+                f"add [variants.recoded] to its file for a format check"
+                for instrument in instruments
+                if (missing := [name for name in DEFAULT_RUN_VARIANTS if name not in instrument.variant_names])]
     if ALL not in requested:
         return []
     known = known_variants(instruments)
