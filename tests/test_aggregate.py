@@ -235,7 +235,7 @@ def test_store_round_trip_gives_the_default_designs_330_item_means(tmp_path):
     from whosevalues.models.base import Completion
     from whosevalues.study import Study
 
-    study = Study(samples=2)
+    study = Study(samples=2, variants=["original"])  # the paper's design
     spec = study.model_specs()[0]
     texts = ["3", " 4\n", "As an AI language model, I", "我无法回答", "3 or 4", "7 out of 10"]
     store = Store(tmp_path / "answers.db")

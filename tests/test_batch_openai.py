@@ -30,6 +30,7 @@ languages = ["en", "zh"]
 personas = ["none", "CHN", "USA"]
 samples = 2
 mode = "sample"
+variants = ["original"]
 
 [[models]]
 id = "stub-batch"
@@ -275,7 +276,8 @@ def test_split_by_the_providers_limits(monkeypatch):
     from whosevalues.study import Study
 
     spec = ModelSpec(id="m", provider="openai-compatible", base_url="http://127.0.0.1:9/v1", api_model="m")
-    study = Study(surveys=["mfq2"], languages=["en", "zh"], personas=["none", "CHN", "USA"], samples=2)
+    study = Study(surveys=["mfq2"], languages=["en", "zh"], personas=["none", "CHN", "USA"], samples=2,
+                  variants=["original"])
     planned = list(plan_model(study, spec, "sample", study.instruments()))
     adapter = OpenAIBatchAdapter(OpenAICompatibleBackend(spec))
     sizes = [len(json.dumps(adapter.line(p.key, p.request), ensure_ascii=False).encode()) + 1 for p in planned]

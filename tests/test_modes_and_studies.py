@@ -147,10 +147,10 @@ def test_a_store_with_two_studies_is_analysed_one_study_at_a_time(tmp_path, serv
                  cwd=tmp_path)
     assert chosen.returncode == 0, chosen.stderr
     means = pd.read_csv(tmp_path / "o" / "item_means.csv")
-    assert not means.duplicated(["model", "survey", "language", "persona", "item"]).any()
+    assert not means.duplicated(["model", "survey", "language", "persona", "variant", "item"]).any()
     # samples 0 and 1 are shared by both studies (same keys); the chosen study's own third sample is in too
     assert set(means["n_total"]) == {3}
-    assert len(means) == 2 * 36
+    assert len(means) == 2 * 36 * 2  # two models, two formats (the default original,recoded)
 
 
 def test_study_id_is_stable_and_changes_with_the_design():
@@ -176,8 +176,8 @@ def test_a_store_from_before_studies_is_read_without_being_changed(tmp_path, ser
     store = Store(db, read_only=True)
     try:
         studies = store.studies()
-        assert len(studies) == 1 and studies["answers"].iloc[0] == 2 * 36 * 2
-        assert len(store.answers_frame(study=studies["study"].iloc[0])) == 2 * 36 * 2
+        assert len(studies) == 1 and studies["answers"].iloc[0] == 2 * 36 * 2 * 2  # models x items x samples x formats
+        assert len(store.answers_frame(study=studies["study"].iloc[0])) == 2 * 36 * 2 * 2
     finally:
         store.close()
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before

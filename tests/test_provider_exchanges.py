@@ -484,7 +484,7 @@ def test_a_study_run_stores_answers_and_reasoning_apart(row, tmp_path, monkeypat
         spec = ModelSpec(id="recorded", provider=provider, base_url=server.url, api_model=f"{provider}-model",
                          origin="USA", api_key_env="WV_TEST_KEY", timeout=5)
         study = Study(models=["recorded"], custom_models={"recorded": spec}, surveys=["mfq2"], languages=["en"],
-                      personas=["none"], samples=1, mode="sample")
+                      personas=["none"], samples=1, mode="sample", variants=["original"])
         run_study(study, tmp_path / "out", show_progress=False)
     with sqlite3.connect(tmp_path / "out" / "whosevalues.sqlite") as db:
         rows = db.execute("SELECT status, value, reasoning_text, reasoning_tokens, reasoned, model_version "

@@ -30,7 +30,8 @@ def whosevalues(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 # one distribution per item and condition, plus auto mode's sample check (elicit.followup): the first
 # CHECK_ITEMS items of each survey x CHECK_SAMPLES samples, in each language, under the first persona
-EXPECTED_BY_MODE = {"distribution": 330, "sample": CHECK_ITEMS * CHECK_SAMPLES * 2 * 2}
+# (the default asks two formats, original and recoded; the sample check asks original only)
+EXPECTED_BY_MODE = {"distribution": 330 * 2, "sample": CHECK_ITEMS * CHECK_SAMPLES * 2 * 2}
 
 
 def stored_by_mode(db) -> dict[str, int]:
@@ -46,13 +47,14 @@ def default_run(tmp_path_factory):
     return workdir, result
 
 
-def test_default_study_writes_store_and_330_item_means(default_run):
+def test_default_study_writes_store_and_330_item_means_per_format(default_run):
     workdir, _ = default_run
     out = workdir / "whosevalues-out"
     means = pd.read_csv(out / "item_means.csv", dtype={"item": str})
-    assert list(means.columns[:10]) == ["model", "origin", "survey", "language", "persona", "item", "mean",
-                                       "n_valid", "n_total", "refusal_rate"]
-    assert len(means) == (36 + 19) * 2 * 3 == 330
+    assert list(means.columns[:11]) == ["model", "origin", "survey", "language", "persona", "item", "mean",
+                                       "n_valid", "n_total", "refusal_rate", "variant"]
+    assert len(means) == (36 + 19) * 2 * 3 * 2 == 660
+    assert means.groupby("variant").size().to_dict() == {"original": 330, "recoded": 330}
     assert set(means["mode"]) == {"distribution"}
     scale = {"mfq2": (1, 5), "wvs7": (1, 10)}
     for survey, (low, high) in scale.items():
@@ -79,7 +81,7 @@ def test_second_run_asks_nothing(default_run):
 
 def test_sigkill_part_way_then_rerun_loses_and_duplicates_nothing(tmp_path):
     args = ["run", "--mode", "sample", "--samples", "2", "--surveys", "mfq2", "--languages", "en",
-            "--personas", "none,CHN", "--no-analysis"]
+            "--personas", "none,CHN", "--variants", "original", "--no-analysis"]
     expected = 36 * 1 * 2 * 2
     db_path = tmp_path / "whosevalues-out" / "whosevalues.sqlite"
     process = subprocess.Popen([sys.executable, "-m", "whosevalues.cli", *args], cwd=tmp_path,
@@ -162,6 +164,7 @@ def test_a_new_survey_persona_and_population_without_code(tmp_path):
     result = whosevalues("run", "--surveys", "tiny.toml", "--languages", "en", "--personas", "none,FRA", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "no human data for survey 'tiny'" in result.stderr
+    assert "survey tiny has no recoded (asked by default): asked original only" in result.stderr
     means = pd.read_csv(tmp_path / "whosevalues-out" / "item_means.csv", dtype={"item": str})
     assert len(means) == 4 * 2 and set(means["persona"]) == {"none", "FRA"}
 

@@ -32,6 +32,7 @@ languages = ["en", "zh"]
 personas = ["none", "CHN", "USA"]
 samples = {samples}
 mode = "sample"
+variants = ["original"]
 
 [[models]]
 id = "stub-behind-proxy"

@@ -24,6 +24,7 @@ def study_file(tmp_path: Path, base_url: str, *, max_attempts: int = 6, concurre
 languages = ["en"]
 personas = ["none"]
 mode = "sample"
+variants = ["original"]
 [[models]]
 id = "stub"
 provider = "openai-compatible"

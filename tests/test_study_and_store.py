@@ -63,7 +63,7 @@ def test_bad_study_values():
 
 
 def test_plan_keys_are_stable_distinct_per_sample_and_ordered_for_prefix_reuse():
-    study = Study(surveys=["mfq2", "wvs7"], samples=4)
+    study = Study(surveys=["mfq2", "wvs7"], samples=4, variants=["original"])  # the paper's design
     spec = study.model_specs()[0]
     plan = plan_model(study, spec, "sample", study.instruments())
     assert len(plan) == (36 + 19) * 2 * 3 * 4
@@ -77,6 +77,9 @@ def test_plan_keys_are_stable_distinct_per_sample_and_ordered_for_prefix_reuse()
     assert len(distribution) == 330 and not set(keys) & {p.key for p in distribution}
     hotter = plan_model(study.with_overrides(temperature=0.1), spec, "sample", study.instruments())
     assert not set(keys) & {p.key for p in hotter}
+    # the default asks a second format: its own requests beside the same original ones (tests/test_variants.py)
+    default = plan_model(study.with_overrides(variants=["original", "recoded"]), spec, "sample", study.instruments())
+    assert len(default) == 2 * len(plan) and set(keys) < {p.key for p in default}
 
 
 def test_store_keeps_raw_text_when_parsing_fails_and_rerun_skips_answered(tmp_path):

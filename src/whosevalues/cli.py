@@ -66,6 +66,8 @@ def run(
                                                   "probabilities, else all sampled) | sample | distribution | "
                                                   "per-model (each its own; the report flags it) [auto]."),
     temperature: Optional[float] = typer.Option(None, help="Override every model's temperature (0-2)."),
+    variants: Optional[str] = typer.Option(None, help="Question formats: original (the paper's prompt only), core, "
+                                                      "all, or names like original,letters [original,recoded]."),
     config: Optional[Path] = typer.Option(None, help="Study TOML file; command-line options override it."),
     db: Optional[Path] = typer.Option(None, help="SQLite store [OUT/whosevalues.sqlite]."),
     out_dir: Path = typer.Option(Path("whosevalues-out"), "--out", help="Output directory."),
@@ -83,7 +85,8 @@ def run(
     overrides = {"models": _split_option(models, "--models"), "surveys": _split_option(surveys, "--surveys"),
                  "languages": _split_option(languages, "--languages"),
                  "personas": _persona_codes(_split_option(personas, "--personas")), "samples": samples,
-                 "mode": mode, "temperature": temperature, "batch": batch}
+                 "mode": mode, "temperature": temperature, "batch": batch,
+                 "variants": _split_option(variants, "--variants")}
     overrides = {key: value for key, value in overrides.items() if value is not None}
     study = study.with_overrides(**overrides)
     study.validate_design()
@@ -117,7 +120,7 @@ def _dry_run(study: Study, db_path: Path) -> None:
     import pandas as pd
 
     from whosevalues.elicit.batch.costs import with_batch_prices
-    from whosevalues.elicit.cost import estimate_cost
+    from whosevalues.elicit.formats import cost_by_variant, format_notes
     from whosevalues.elicit.store import Store
     from whosevalues.pipeline import plan_study
 
@@ -132,26 +135,27 @@ def _dry_run(study: Study, db_path: Path) -> None:
         store = Store(db_path, read_only=True)
         done = store.answered_keys()
         store.close()
-    table = estimate_cost(((specs[model], p.request) for model, requests in plan.items() for p in requests), done)
-    table = with_batch_prices(table, specs)
-    shown = table[["model", "mode", "requests", "already_done", "to_run", "input_tokens", "output_tokens",
+    table = with_batch_prices(cost_by_variant(plan, specs, done), specs)  # one row per model x format
+    shown = table[["model", "variant", "mode", "requests", "already_done", "to_run", "input_tokens", "output_tokens",
                    "reasoning_tokens", "cost_usd", "cost_usd_max", "batch_cost_usd", "price_as_of"]].copy()
-    total = {"model": "TOTAL", "mode": "", **{c: shown[c].sum(min_count=1) for c in shown.columns[2:-1]},
+    total = {"model": "TOTAL", "variant": "", "mode": "", **{c: shown[c].sum(min_count=1) for c in shown.columns[3:-1]},
              "price_as_of": ""}
     shown = pd.concat([shown, pd.DataFrame([total])], ignore_index=True)
-    shown.columns = ["model", "mode", "requests", "in store", "to run", "input tok", "output tok", "reasoning tok",
-                     "cost $", "max $", "batch $", "prices of"]
+    shown.columns = ["model", "format", "mode", "requests", "in store", "to run", "input tok", "output tok",
+                     "reasoning tok", "cost $", "max $", "batch $", "prices of"]
     _print_frame(shown, "Dry run: nothing was asked (costs are estimates from catalog list prices)")
     out.print("Tokens: about 4 characters (1 CJK character) per token. reasoning tok: the catalog's typical "
               "thinking tokens per answer for models that reason (billed as output). max $: every answer uses "
               "its max_tokens plus that reasoning; a reasoner asked again with a larger budget costs more. batch $: the "
               "same requests through the provider's batch API (run --batch) at its documented discount (OpenAI, "
               "Anthropic, Gemini: 50%); empty where the provider has none.")
-    unpriced = table.loc[table["cost_usd"].isna(), "model"].tolist()
+    unpriced = list(dict.fromkeys(table.loc[table["cost_usd"].isna(), "model"]))
     if unpriced:
         out.print(f"TOTAL cost leaves out {', '.join(unpriced)}: no list price in the catalog.", soft_wrap=True)
     for model in specs:
         out.print(f"{model}: {modes[model]} ({reasons[model]})", soft_wrap=True)
+    for note in format_notes(study, modes):
+        out.print(Text.assemble(("note: ", "yellow"), note), soft_wrap=True)
     for note in _retirement_notes(specs.values()):
         out.print(Text.assemble(("note: ", "yellow"), note), soft_wrap=True)
 
@@ -604,14 +608,14 @@ def surveys_list(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand:
         return
     table = Table(title="Surveys")
-    for column in ("id", "name", "items", "scale", "languages", "personas"):
+    for column in ("id", "name", "items", "scale", "languages", "personas", "formats (--variants)"):
         table.add_column(column)
     for survey_id in available_instruments():
         instrument = load_instrument(survey_id)
         languages = list(instrument.languages)
         table.add_row(instrument.id, instrument.name, str(len(instrument.items)),
                       f"{instrument.scale.min}-{instrument.scale.max}", ", ".join(languages),
-                      ", ".join(instrument.personas(languages[0])))
+                      ", ".join(instrument.personas(languages[0])), ", ".join(instrument.variant_names))
     out.print(table)
 
 
@@ -621,10 +625,12 @@ def surveys_show(
     language: str = typer.Option("en", help="Prompt language."),
     persona: str = typer.Option(NO_PERSONA, help="none or an ISO alpha-3 code (any country with a persona template)."),
     item: Optional[str] = typer.Option(None, help="Item id (default: the first item)."),
+    variant: str = typer.Option("original", help="Question format (the survey's [variants]; original: the "
+                                                 "paper's prompt)."),
 ) -> None:
     """Print the exact system and user messages that would be sent."""
     instrument = load_instrument(survey)
-    prompt = instrument.render(item or instrument.item_ids[0], language, _persona_codes([persona])[0])
+    prompt = instrument.render(item or instrument.item_ids[0], language, _persona_codes([persona])[0], variant)
     # Plain print, not rich: the messages must appear byte for byte (no markup, no wrapping).
     print(f"--- system ---\n{prompt.system}\n--- user ---\n{prompt.user}")
 

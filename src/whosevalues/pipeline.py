@@ -18,6 +18,7 @@ from rich.console import Console
 
 from whosevalues.elicit.batch import BatchSession
 from whosevalues.elicit.endpoint import EndpointMemory
+from whosevalues.elicit.formats import format_notes
 from whosevalues.elicit.followup import (replaced_keys, sample_check_plan, sample_checks, sampled_instead_note,
                                         sampled_instead_plan)
 from whosevalues.elicit.plan import ModelPlan, PlannedRequest, plan_model
@@ -250,6 +251,7 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
     try:
         modes, reasons = await choose_modes(study, backends, store, notes, memories)
         plan = plan_study(study, modes)
+        notes += format_notes(study, modes)  # a format asked otherwise than the others (text sampled)
         run_id = store.start_run(command, study.model_dump_json(), __version__, study.study_id)
         batches = BatchSession(store, backends, run_id, RunStats(), console, show_progress, notes,
                                memories=memories, parse_options={"min_valid_mass": min_mass})
@@ -306,6 +308,7 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
     run_notes = build_run_notes(study, backends, store, modes, reasons, memories, all_keys, notes,
                                 sample_checks(store, plan, checks, answers))
     run_notes["mixed_modes"] = len(set(modes.values())) > 1  # the report flags comparisons across modes
+    run_notes["variants"] = {instrument.id: study.variants_for(instrument) for instrument in study.instruments()}
     write_run_notes(run_notes, out_dir)
     print_model_notes(run_notes, console)
     return StudyResult(out_dir, db_path, answers, item_means, stats, modes, run_notes["notes"], run_notes)

@@ -8,6 +8,7 @@ A study file looks like::
     personas = ["none", "CHN", "USA"]
     samples = 20
     mode = "auto"                             # auto | sample | distribution
+    variants = ["original", "recoded"]        # question formats: original | core | all | names
 
     [[models]]                                # or define / override models inline
     id = "my-qwen"
@@ -30,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from whosevalues.datafiles import describe_validation_error, read_toml
 from whosevalues.instruments import NO_PERSONA, Instrument, load_instrument
+from whosevalues.instruments.variants import DEFAULT_RUN_VARIANTS, ORIGINAL
 from whosevalues.models.catalog import (EMBEDDED_MODEL, expand_model_ids, load_catalog, model_spec_from_dict,
                                         resolve_model)
 from whosevalues.models.spec import ModelSpec
@@ -73,8 +75,11 @@ class Study(BaseModel):
     temperature: float | None = Field(default=None, ge=0.0, le=2.0, allow_inf_nan=False,
                                       description="override every model's temperature")
     max_tokens: int = Field(default=10, ge=FIELD_RANGES["max_tokens"][0], le=FIELD_RANGES["max_tokens"][1])
+    variants: list[str] = Field(default_factory=lambda: list(DEFAULT_RUN_VARIANTS), min_length=1,
+                                description="question formats: original (the paper's prompt), core, all, or "
+                                            "variant names (instruments/variant_schema.py)")
 
-    @field_validator("models", "surveys", "languages", "personas")
+    @field_validator("models", "surveys", "languages", "personas", "variants")
     @classmethod
     def _no_blank_or_repeated(cls, values: list[str]) -> list[str]:
         blank = [value for value in values if not isinstance(value, str) or not value.strip()]
@@ -90,7 +95,9 @@ class Study(BaseModel):
         """The study's id in the store: its ``name``, else a short hash of everything that shapes its answers."""
         if self.name:
             return self.name
-        design = self.model_dump(mode="json", exclude={"name"})
+        # the paper's design alone (original only) keeps the id it had before formats existed
+        exclude = {"name", "variants"} if self.variants == [ORIGINAL] else {"name"}
+        design = self.model_dump(mode="json", exclude=exclude)
         return "study-" + hashlib.sha256(json.dumps(design, sort_keys=True).encode()).hexdigest()[:8]
     min_valid_mass: float = Field(default=0.5, ge=0.0, le=1.0,
                                   description="distribution mode: below this share of probability on the scale's "
@@ -123,15 +130,32 @@ class Study(BaseModel):
         personas = self.personas_for(instrument)
         return [Condition(language, persona) for language in self.languages for persona in personas]
 
+    def variants_for(self, instrument: Instrument) -> list[str]:
+        """The question formats asked of ``instrument``, in its own order (``original`` first); see
+        ``instruments.resolve.resolve_variants``. Raises StudyError for a format it lacks."""
+        from whosevalues.instruments.resolve import VariantError, resolve_variants
+
+        try:
+            return resolve_variants(self.variants, instrument)
+        except VariantError as exc:
+            raise StudyError(str(exc)) from None
+
     def validate_design(self) -> None:
-        """Fail early, with the fix, on anything unknown: models, surveys, languages, personas."""
+        """Fail early, with the fix, on anything unknown: models, surveys, languages, personas, formats."""
         try:
             specs = self.model_specs()
         except KeyError as exc:
             raise StudyError(str(exc.args[0])) from None
         for spec in specs:
             check_model_ranges(spec)
+        from whosevalues.instruments.resolve import VariantError, check_variant_names
+
+        try:
+            check_variant_names(self.variants, self.instruments())
+        except VariantError as exc:
+            raise StudyError(str(exc)) from None
         for instrument in self.instruments():
+            self.variants_for(instrument)
             for language in self.languages:
                 if language not in instrument.languages:
                     raise StudyError(f"survey {instrument.id} has no language {language!r}: use one of "

@@ -17,6 +17,10 @@
 
 Several files may be given (e.g. the WVS none and persona files); identical duplicate rows are merged,
 conflicting ones are an error.
+
+Question formats: a ``variant`` column (``item_means.csv`` from a run with ``--variants``) is kept; a file
+without one holds the paper's prompt, ``original`` (the paper's layout always does). ``original_only`` is
+what today's analyses read: they never pool formats.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ import pandas as pd
 CONTRACT_COLUMNS = ["model", "origin", "survey", "language", "persona", "item",
                     "mean", "n_valid", "n_total", "refusal_rate"]
 PAPER_COLUMNS = ["LLM", "language", "persona", "item", "llm_response", "model_nation"]
-KEY = ["model", "survey", "language", "persona", "item"]
+KEY = ["model", "survey", "language", "persona", "variant", "item"]
+ORIGINAL = "original"  # the paper's prompt (instruments/variants.py)
 
 PAPER_LANGUAGES = {"English": "en", "Chinese": "zh"}
 PAPER_PERSONAS = {"none": "none", "China": "CHN", "USA": "USA"}
@@ -140,7 +145,10 @@ def from_contract_layout(raw: pd.DataFrame, where: str = "item means") -> pd.Dat
     """Check and normalise a frame in the project's item_means layout."""
     _require(raw, CONTRACT_COLUMNS, where, "item_means.csv")
     frame = raw.copy()
-    for column in ("model", "origin", "survey", "language", "persona", "item"):
+    if "variant" not in frame.columns:  # written before question formats existed: the paper's prompt
+        frame["variant"] = ORIGINAL
+    frame["variant"] = frame["variant"].fillna(ORIGINAL)
+    for column in ("model", "origin", "survey", "language", "persona", "variant", "item"):
         frame[column] = frame[column].astype(str)
     for column in ("mean", "n_valid", "n_total", "refusal_rate"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
@@ -170,6 +178,7 @@ def from_paper_layout(raw: pd.DataFrame, where: str = "paper responses") -> pd.D
         "survey": survey,
         "language": _map(frame["language"], PAPER_LANGUAGES, "language", where),
         "persona": _map(frame["persona"], PAPER_PERSONAS, "persona", where),
+        "variant": ORIGINAL,
         "item": _paper_items(frame["item"], survey, where),
         "mean": pd.to_numeric(frame["llm_response"], errors="coerce"),
         "source_row": np.arange(len(frame)),
@@ -189,7 +198,7 @@ def from_paper_layout(raw: pd.DataFrame, where: str = "paper responses") -> pd.D
     # Unknown per item (see the module docstring): never an invented count of valid samples.
     grouped["n_total"] = grouped["n_valid"] = grouped["refusal_rate"] = np.nan
     grouped["mode"] = "sample"  # the paper sampled 20 answers per item and condition
-    return grouped[CONTRACT_COLUMNS + ["mode", "prop_na", "source_row", "temperature"]]
+    return grouped[CONTRACT_COLUMNS + ["variant", "mode", "prop_na", "source_row", "temperature"]]
 
 
 def _paper_survey(frame: pd.DataFrame, where: str) -> str:
@@ -222,6 +231,20 @@ def _map(values: pd.Series, mapping: dict[str, str], column: str, where: str) ->
         raise LLMResponsesError(f"{where}: column {column} has value {unknown[0]!r}; "
                                 f"expected one of {', '.join(mapping)}")
     return text.map(mapping)
+
+
+def original_only(item_means: pd.DataFrame | None, require: bool = True) -> tuple[pd.DataFrame | None, list[str]]:
+    """(the rows asked in the paper's prompt, the other formats present). Absent column: all ``original``.
+
+    ``require``: raise LLMResponsesError when no row is ``original`` (the analyses compare the paper's format)."""
+    if item_means is None or "variant" not in item_means.columns:
+        return item_means, []
+    variants = item_means["variant"].fillna(ORIGINAL).astype(str)
+    others = sorted(set(variants) - {ORIGINAL})
+    if require and others and not (variants == ORIGINAL).any():
+        raise LLMResponsesError(f"the item means hold only the format(s) {', '.join(others)}, none asked in the "
+                                f"paper's prompt (variant original); run with --variants original,{others[0]}")
+    return item_means[variants == ORIGINAL].reset_index(drop=True), others
 
 
 def _merge(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import stats
 
 from whosevalues.analysis import inference_outputs, paper_compat
+from whosevalues.analysis.llm_responses import original_only
 from whosevalues.analysis.design import (EXCLUSION_COLUMNS, NONE, DesignSkipped, RowSet, respondent_language,
                                          rq1, rq2, rq3)
 from whosevalues.analysis.model_inference import InferenceOptions
@@ -63,11 +64,15 @@ def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], 
     if missing:
         raise AnalysisError(f"item means lack column(s) {', '.join(missing)}: use the item_means.csv layout")
     item_means = item_means.assign(item=item_means["item"].astype(str))
+    # Today's analyses read the paper's prompt only; other formats are analysed beside it, never pooled in.
+    item_means, other_formats = original_only(item_means)
     options = InferenceOptions(bootstrap=bootstrap, wild=wild_bootstrap, permutations=permutations, seed=seed)
     summary: dict = {"paper_compatible": paper_compatible, "bootstrap_replicates": bootstrap, "seed": seed,
-                     "surveys": {}, "exclusions": []}
+                     "surveys": {}, "exclusions": [], "formats": {"analysed": "original",
+                                                                 "not_in_these_analyses": other_formats}}
     item_means, llm_side = inference_outputs.prepare_llm_side(item_means, paper_compatible, min_valid_samples,
                                                                out_dir, item_distributions)
+    llm_side["distributions"] = original_only(llm_side["distributions"], require=False)[0]
     summary["inference"] = inference_outputs.options_summary(options, llm_side)
     exclusions, item_stats = [], []
     for survey in sorted(item_means["survey"].astype(str).unique()):

@@ -1,8 +1,11 @@
 """From stored answers to item means, answer distributions and a per-condition summary (plain pandas).
 
 Input: the answers frame of ``Store.answers_frame()``, one row per answer, with at least the columns
-model, survey, item, language, persona, status, and (when present) origin, sample, mode, value (NaN unless
-valid), distribution (dict value -> probability, distribution mode), valid_mass.
+model, survey, item, language, persona, status, and (when present) origin, variant (absent: ``original``),
+sample, mode, value (NaN unless valid), distribution (dict value -> probability, distribution mode),
+valid_mass. Values and distributions are on the survey's canonical scale whatever the question format (the
+readers map each format's answers back), so formats are compared value for value; they are never pooled:
+``variant`` is part of every grouping.
 
 Counting rules
 --------------
@@ -14,7 +17,8 @@ Counting rules
   renormalised over the scale, ``n_valid`` is 1 when valid, ``n_total`` 1, ``valid_mass`` the probability
   mass that fell on valid answers before renormalising, ``refusal_rate`` 0 unless the status is refusal.
   Should a condition hold several distribution answers for an item, the same formulas average them.
-- Rows are sorted by model, survey, language, persona (``none`` first) and item in the survey's own order.
+- Rows are sorted by model, survey, language, persona (``none`` first), format (``original`` first, then the
+  survey's order) and item in the survey's own order.
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ import numpy as np
 import pandas as pd
 
 from whosevalues.instruments import NO_PERSONA, Instrument, InstrumentError, load_instrument
+from whosevalues.instruments.variants import ORIGINAL
 
+# the contract's ten columns first (DESIGN.md), then the question format and the extras
 ITEM_MEANS_COLUMNS = ["model", "origin", "survey", "language", "persona", "item", "mean", "n_valid", "n_total",
-                      "refusal_rate", "mode", "valid_mass"]
-DISTRIBUTION_COLUMNS = ["model", "survey", "language", "persona", "item", "value", "probability", "mode"]
-CONDITION = ["model", "origin", "survey", "language", "persona"]
+                      "refusal_rate", "variant", "mode", "valid_mass"]
+DISTRIBUTION_COLUMNS = ["model", "survey", "language", "persona", "variant", "item", "value", "probability", "mode"]
+CONDITION = ["model", "origin", "survey", "language", "persona", "variant"]
 REQUIRED = ["model", "survey", "item", "language", "persona", "status"]
-SORT_KEYS = ["model", "survey", "language", "persona", "item"]
+SORT_KEYS = ["model", "survey", "language", "persona", "variant", "item"]
 
 __all__ = ["AggregateError", "item_means", "item_distributions", "condition_summary",
            "ITEM_MEANS_COLUMNS", "DISTRIBUTION_COLUMNS"]
@@ -49,7 +55,8 @@ def _prepared(answers: pd.DataFrame) -> pd.DataFrame:
         raise AggregateError(f"answers frame has no column(s) {', '.join(missing)}: pass the frame of "
                              f"Store.answers_frame() or add them")
     frame = answers.reset_index(drop=True).copy()
-    defaults = {"origin": "UNK", "mode": "sample", "value": np.nan, "distribution": None, "valid_mass": np.nan}
+    defaults = {"origin": "UNK", "variant": ORIGINAL, "mode": "sample", "value": np.nan, "distribution": None,
+                "valid_mass": np.nan}
     for column, default in defaults.items():
         if column not in frame.columns:
             frame[column] = default
@@ -112,15 +119,29 @@ def _item_ranks(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["survey", "item", "_item_rank"])
 
 
+def _variant_ranks(frame: pd.DataFrame) -> pd.Series:
+    """Each row's format rank: ``original`` first, then the survey's declared order, then unknown names."""
+    ranks = {}
+    for survey in frame["survey"].unique():
+        instrument = _instrument(str(survey))
+        ranks.update({(survey, name): rank for rank, name in enumerate(
+            instrument.variant_names if instrument else [ORIGINAL])})
+    unknown = max(ranks.values(), default=0) + 1  # formats a survey file no longer declares: last
+    return pd.Series([ranks.get((survey, variant), unknown) for survey, variant
+                      in zip(frame["survey"], frame["variant"])], index=frame.index)
+
+
 def _sorted(frame: pd.DataFrame, by_item: bool = True) -> pd.DataFrame:
-    keyed = frame.assign(_persona_rank=(frame["persona"] != NO_PERSONA).astype(int))
-    keys = ["model", "survey", "language", "_persona_rank", "persona"]
+    keyed = frame.assign(_persona_rank=(frame["persona"] != NO_PERSONA).astype(int),
+                         _variant_rank=_variant_ranks(frame))
+    keys = ["model", "survey", "language", "_persona_rank", "persona", "_variant_rank", "variant"]
     if by_item:
         keyed = keyed.merge(_item_ranks(frame), on=["survey", "item"], how="left")
         keys.append("_item_rank")
         if "value" in keyed.columns:
             keys.append("value")
-    result = keyed.sort_values(keys, kind="stable").drop(columns=["_persona_rank", "_item_rank"], errors="ignore")
+    result = keyed.sort_values(keys, kind="stable").drop(columns=["_persona_rank", "_variant_rank", "_item_rank"],
+                                                         errors="ignore")
     return result.reset_index(drop=True)
 
 
@@ -148,7 +169,7 @@ def item_distributions(answers: pd.DataFrame) -> pd.DataFrame:
     ``valid_mass`` in ``item_means``). Sample mode: the share of each value among the valid samples.
     """
     frame = _prepared(answers)
-    keys = ["model", "survey", "language", "persona", "item", "mode"]
+    keys = ["model", "survey", "language", "persona", "variant", "item", "mode"]
     long = _distribution_long(frame)
     from_model = frame.loc[long["row"], keys].reset_index(drop=True).assign(
         row=long["row"].to_numpy(), value=long["value"].to_numpy(), probability=long["probability"].to_numpy())
@@ -189,6 +210,8 @@ def condition_summary(item_means: pd.DataFrame) -> pd.DataFrame:
     means = item_means.assign(item=item_means["item"].astype(str))
     if "origin" not in means.columns:
         means["origin"] = "UNK"
+    if "variant" not in means.columns:  # item means written before question formats existed
+        means["variant"] = ORIGINAL
     means["n_refusal"] = means["refusal_rate"].fillna(0) * means["n_total"]
     means["has_mean"] = means["mean"].notna()
     valid_mass = means["valid_mass"] if "valid_mass" in means.columns else np.nan

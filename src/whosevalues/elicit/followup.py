@@ -9,7 +9,9 @@
   (``CHECK_ITEMS`` first items of each survey x ``CHECK_SAMPLES`` samples, in every language, under the
   first persona) and the run notes report how far the sampled means are from the distribution means. The
   check's answers never enter the item means. A model is flagged when the mean absolute difference
-  exceeds ``CHECK_TOLERANCE`` of the scale's range.
+  exceeds ``CHECK_TOLERANCE`` of the scale's range. The check asks the paper's prompt (``original``) only:
+  it tests the reading of next-token probabilities, which is the same machinery in every numbered format,
+  and the formats' own effects are what the robustness analysis measures, not something a check should mix in.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from whosevalues.elicit.distribution import UNREADABLE_REASONS
 from whosevalues.elicit.plan import PlannedRequest, plan_model
 from whosevalues.elicit.store import Store
 from whosevalues.instruments import load_instrument
+from whosevalues.instruments.variants import ORIGINAL
 from whosevalues.models.base import Mode
 from whosevalues.study import Study
 
@@ -29,11 +32,11 @@ CHECK_SAMPLES = 10
 #: share of the scale's range (max - min) the sampled and distribution means may differ by on average
 CHECK_TOLERANCE = 0.1
 
-Cell = tuple[str, str, str, str]  # survey, item, language, persona
+Cell = tuple[str, str, str, str, str]  # survey, item, language, persona, variant
 
 
 def _cell(p: PlannedRequest) -> Cell:
-    return p.survey, p.item, p.language, p.persona
+    return p.survey, p.item, p.language, p.persona, p.variant
 
 
 def sampled_instead_plan(study: Study, store: Store, plan: dict[str, list[PlannedRequest]]
@@ -70,7 +73,7 @@ def replaced_keys(replaced: dict[str, set[str]]) -> set[str]:
 
 def sample_check_plan(study: Study, modes: dict[str, Mode]) -> dict[str, list[PlannedRequest]]:
     """The check's sample-mode requests for each distribution-mode model."""
-    checked = study.with_overrides(samples=CHECK_SAMPLES, personas=study.personas[:1])
+    checked = study.with_overrides(samples=CHECK_SAMPLES, personas=study.personas[:1], variants=[ORIGINAL])
     instruments = checked.instruments()
     first_items = {(i.id, item) for i in instruments for item in i.item_ids[:CHECK_ITEMS]}
     return {spec.id: [p for p in plan_model(checked, spec, "sample", instruments) if (p.survey, p.item) in first_items]
@@ -86,7 +89,7 @@ def sample_checks(store: Store, plan: dict[str, list[PlannedRequest]], checks: d
         sampled = sampled[sampled["status"] == "valid"]
         means = sampled.groupby(["survey", "item", "language", "persona"])["value"].agg(["mean", "count"])
         dist = answers[(answers["model"] == model) & (answers["mode"] == "distribution")
-                       & (answers["status"] == "valid")]
+                       & (answers["status"] == "valid") & (answers.get("variant", ORIGINAL) == ORIGINAL)]
         dist = dist.groupby(["survey", "item", "language", "persona"])["value"].mean()
         rows = []
         for cell, row in means.iterrows():

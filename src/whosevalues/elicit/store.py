@@ -115,6 +115,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         CREATE INDEX batch_requests_by_key ON batch_requests (key);
     """),
+    # Question formats (instruments/variants.py): the format each request asked in. Requests stored before
+    # formats existed asked the paper's prompt, which is ``original``.
+    ("006_variants", """
+        ALTER TABLE requests ADD COLUMN variant TEXT NOT NULL DEFAULT 'original';
+    """),
 ]
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -289,10 +294,14 @@ class Store:
 
     def add_requests(self, planned: Iterable[PlannedRequest], run_id: int) -> None:
         rows = ((p.key, p.model_id, p.origin, p.survey, p.item, p.language, p.persona, p.sample, p.request.mode,
-                 p.request.temperature, p.request.max_tokens, p.request.seed, p.request.system, p.request.user, run_id)
+                 p.request.temperature, p.request.max_tokens, p.request.seed, p.request.system, p.request.user, run_id,
+                 p.variant)
                 for p in planned)  # a generator: a million rows are never all in memory
         with self.db:
-            self.db.executemany("INSERT OR IGNORE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            self.db.executemany(
+                "INSERT OR IGNORE INTO requests (key, model, origin, survey, item, language, persona, sample, mode, "
+                "temperature, max_tokens, seed, system, user, first_run, variant) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 
     def save_answer(self, planned: PlannedRequest, completion: Completion, run_id: int, *, attempts: int,
                     latency_s: float, parse) -> str:
@@ -392,7 +401,7 @@ class Store:
         if study is not None:
             where, params = " WHERE r.key IN (SELECT key FROM study_requests WHERE study_id = ?)", (study,)
         frame = pd.read_sql_query(
-            "SELECT r.key, r.model, r.origin, r.survey, r.item, r.language, r.persona, r.sample, r.mode, "
+            "SELECT r.key, r.model, r.origin, r.survey, r.item, r.language, r.persona, r.variant, r.sample, r.mode, "
             "r.temperature, a.raw_text, a.value, a.status, a.detail, a.error, a.distribution, a.valid_mass, "
             "a.attempts, a.finish_reason FROM requests r JOIN answers a ON a.key = r.key" + where, self.db,
             params=params)

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from whosevalues.instruments.variant_schema import Variant, check_variants, option_words
+from whosevalues.instruments.variants import ORIGINAL, AnswerFormat
+
 NO_PERSONA = "none"
 
 
@@ -119,6 +122,8 @@ class Instrument(BaseModel):
     scale: Scale
     languages: dict[str, LanguagePrompts]
     items: list[Item]
+    #: question formats beside the top-level prompt (``original``): see ``instruments/variant_schema.py``
+    variants: dict[str, Variant] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> "Instrument":
@@ -140,6 +145,7 @@ class Instrument(BaseModel):
             if language not in self.scale.labels:
                 raise ValueError(f"scale.labels has no labels for language {language!r}: "
                                  f"add [scale.labels.{language}]")
+        check_variants(self.variants, self.scale.labels, self.scale.min, self.scale.max, list(self.languages))
         return self
 
     # -- lookups -------------------------------------------------------------------------------
@@ -164,16 +170,23 @@ class Instrument(BaseModel):
         """Raise KeyError (one line, with the fix) when ``persona`` cannot be rendered in ``language``."""
         self.render(self.items[0].id, language, persona)
 
+    @property
+    def variant_names(self) -> list[str]:
+        """``original`` (the top-level prompt), then the declared variants in the file's order."""
+        return [ORIGINAL, *self.variants]
+
     def dimension_of(self) -> dict[str, str]:
         """item id -> dimension (the item id itself where the survey has no dimensions, as for WVS)."""
         return {item.id: item.dimension or item.id for item in self.items}
 
     # -- rendering -----------------------------------------------------------------------------
-    def render(self, item_id: str, language: str, persona: str = NO_PERSONA) -> RenderedPrompt:
-        """The exact system and user messages for one item under one condition."""
+    def render(self, item_id: str, language: str, persona: str = NO_PERSONA,
+               variant: str = ORIGINAL) -> RenderedPrompt:
+        """The exact system and user messages for one item under one condition, in one question format."""
         if language not in self.languages:
             raise KeyError(f"survey {self.id} has no language {language!r}; it has {sorted(self.languages)}")
         prompts = self.languages[language]
+        templates = prompts if variant == ORIGINAL else self._variant(variant).languages[language]
         if persona == NO_PERSONA:
             persona_text = ""
         else:
@@ -191,6 +204,28 @@ class Instrument(BaseModel):
         item = self.item(item_id)
         # str.replace, not str.format: item texts and templates may contain literal braces.
         return RenderedPrompt(
-            system=prompts.system.replace("{persona}", persona_text),
-            user=prompts.user.replace("{item}", item.text[language]),
+            system=templates.system.replace("{persona}", persona_text),
+            user=templates.user.replace("{item}", item.text[language]),
         )
+
+    def _variant(self, name: str) -> Variant:
+        if name not in self.variants:
+            raise KeyError(f"survey {self.id} has no variant {name!r}; it has {', '.join(self.variant_names)}")
+        return self.variants[name]
+
+    def answer_format(self, variant: str = ORIGINAL, language: str | None = None) -> AnswerFormat:
+        """How answers to ``variant`` map back to the canonical scale. ``original`` is the scale's own numbers
+        (exactly ``ChatRequest.format``'s default). Option words are every language's, so a reply in either
+        language is read; ``language`` only checks the variant is asked in it."""
+        if language is not None and language not in self.languages:
+            raise KeyError(f"survey {self.id} has no language {language!r}; it has {sorted(self.languages)}")
+        scale = self.scale
+        if variant == ORIGINAL:
+            return AnswerFormat(variant=ORIGINAL, scale_min=scale.min, scale_max=scale.max)
+        declared = self._variant(variant)
+        return AnswerFormat(
+            variant=variant, scale_min=scale.min, scale_max=scale.max,
+            identifiers=declared.identifiers_for(scale.max - scale.min + 1),
+            reversed=declared.direction == "reversed", by_text=declared.answer_by == "text",
+            forced=declared.forced, listed_descending=declared.order == "descending",
+            option_words=option_words(declared, scale.labels, scale.min, scale.max))

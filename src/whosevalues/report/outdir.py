@@ -111,9 +111,11 @@ class OutputDir:
         return self._cache[name]
 
     # -- the files -----------------------------------------------------------------------------
-    def item_means(self) -> pd.DataFrame | None:
-        return self._read("item_means", ["item_means.csv"],
-                          ("model", "origin", "survey", "language", "persona", "item"))
+    def item_means(self, all_formats: bool = False) -> pd.DataFrame | None:
+        """The item means the analyses used: the paper's prompt (``original``) only, unless ``all_formats``."""
+        frame = self._read("item_means", ["item_means.csv"],
+                           ("model", "origin", "survey", "language", "persona", "variant", "item"))
+        return frame if all_formats else self.memo("item_means_original", lambda: _original(frame))
 
     def similarity(self, survey: str, rq: str) -> pd.DataFrame | None:
         stem = f"similarity_{survey}_{rq}"
@@ -144,9 +146,11 @@ class OutputDir:
     def human_distributions(self) -> pd.DataFrame | None:
         return self._read("human_distributions", ["human_distributions.csv"], ("item",))
 
-    def item_distributions(self) -> pd.DataFrame | None:
-        return self._read("item_distributions", ["item_distributions.csv"],
-                          ("model", "survey", "language", "persona", "item"))
+    def item_distributions(self, all_formats: bool = False) -> pd.DataFrame | None:
+        """The answer distributions of the paper's prompt (``original``) only, unless ``all_formats``."""
+        frame = self._read("item_distributions", ["item_distributions.csv"],
+                           ("model", "survey", "language", "persona", "variant", "item"))
+        return frame if all_formats else self.memo("item_distributions_original", lambda: _original(frame))
 
     def exclusions(self) -> pd.DataFrame | None:
         return self._read("exclusions", ["exclusions.csv"])
@@ -295,3 +299,10 @@ def _population_records(data: object) -> list[dict]:
                     if isinstance(record, dict):
                         records.append({"survey": key, "country": country, **record})
     return records
+
+
+def _original(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The rows asked in the paper's prompt (files without a ``variant`` column hold only those)."""
+    if frame is None or "variant" not in frame.columns:
+        return frame
+    return frame[frame["variant"] == "original"].reset_index(drop=True)

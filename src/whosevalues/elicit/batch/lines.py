@@ -7,6 +7,7 @@ import json
 from whosevalues.elicit.plan import PlannedRequest
 from whosevalues.elicit.store import Store
 from whosevalues.instruments import load_instrument
+from whosevalues.instruments.variants import AnswerFormat
 from whosevalues.models.base import ChatRequest
 from whosevalues.models.batch_base import BatchAdapter
 
@@ -44,23 +45,23 @@ def planned_from_store(store: Store, keys: set[str]) -> dict[str, PlannedRequest
         part = wanted[start:start + 500]
         rows += store.db.execute(
             "SELECT key, model, origin, survey, item, language, persona, sample, mode, temperature, max_tokens, "
-            f"seed, system, user FROM requests WHERE key IN ({', '.join('?' * len(part))})", part).fetchall()
+            f"seed, system, user, variant FROM requests WHERE key IN ({', '.join('?' * len(part))})", part).fetchall()
     planned: dict[str, PlannedRequest] = {}
-    scales: dict[str, tuple[int, int] | None] = {}
+    formats: dict[tuple[str, str, str], AnswerFormat | None] = {}
     for (key, model, origin, survey, item, language, persona, sample, mode, temperature, max_tokens, seed,
-         system, user) in rows:
+         system, user, variant) in rows:
         if key not in keys:
             continue
-        if survey not in scales:
+        if (survey, variant, language) not in formats:
             try:
-                scale = load_instrument(survey).scale
-                scales[survey] = (scale.min, scale.max)
-            except Exception:  # a survey file no longer loadable: its lines stay pending
-                scales[survey] = None
-        if scales[survey] is None:
+                formats[survey, variant, language] = load_instrument(survey).answer_format(variant, language)
+            except Exception:  # a survey file (or its format) no longer loadable: its lines stay pending
+                formats[survey, variant, language] = None
+        answer_format = formats[survey, variant, language]
+        if answer_format is None:
             continue
-        request = ChatRequest(key=key, system=system, user=user, mode=mode, scale_min=scales[survey][0],
-                              scale_max=scales[survey][1], temperature=temperature, max_tokens=max_tokens,
-                              seed=seed)
-        planned[key] = PlannedRequest(model, origin, survey, item, language, persona, sample, request)
+        request = ChatRequest(key=key, system=system, user=user, mode=mode, scale_min=answer_format.scale_min,
+                              scale_max=answer_format.scale_max, temperature=temperature, max_tokens=max_tokens,
+                              seed=seed, answer_format=answer_format)
+        planned[key] = PlannedRequest(model, origin, survey, item, language, persona, sample, request, variant)
     return planned
