@@ -268,10 +268,35 @@ def test_model_means_are_means_over_models_with_t_intervals(mfq2_runs):
     # the interval over models is wider than one over respondent x model pairs
     pairs = rows[(rows["nationality"] == "CHN") & (rows["origin"] == "CHN")]["cosine"]
     assert high - low > 3 * 2 * 1.96 * pairs.std() / np.sqrt(len(pairs))
-    # Figure 3B's LLM references: the observed mean equals reference_similarity's; a bootstrap CI around it
+    # Figure 3B's LLM references: the observed mean equals reference_similarity's; the jackknife over models
     reference = pd.read_csv(directory / "reference_similarity_mfq2.csv")
     observed = reference[(reference["nationality"] == "USA") & (reference["reference"] == "LLM USA")]["cosine"].mean()
     b = table[(table["figure"].astype(str) == "3B") & (table["population"] == "USA") & (table["origin"] == "USA")].iloc[0]
-    assert b["mean"] == pytest.approx(observed, rel=1e-9) and b["ci_low"] < b["mean"] < b["ci_high"]
+    assert b["mean"] == pytest.approx(observed, rel=1e-9)
+    se = jackknife_se_of_llm_reference("USA", "USA", "en")
+    assert b["se_models"] == pytest.approx(se, rel=1e-9)
+    half = stats.t.ppf(.975, b["n_models"] - 1) * se
+    assert (b["ci_low"], b["ci_high"]) == (pytest.approx(observed - half), pytest.approx(observed + half))
     four = table[table["figure"].astype(str) == "4"]
     assert len(four) == 2 * 2 * 2 * 2 and (four["ci_low"] < four["mean"]).all()
+
+
+def jackknife_se_of_llm_reference(population: str, origin: str, language: str) -> float:
+    """Leave each model of ``origin`` out, average the others' item means (persona none), z-score, take every
+    respondent's cosine with it, average: the jackknife SE of that mean over the left-out models."""
+    from whosevalues.analysis.vectors import human_vectors
+    from whosevalues.instruments import load_instrument
+
+    items = load_instrument("mfq2").item_ids
+    human = next(human_vectors(p, items) for p in load_populations("mfq2") if p.country == population)
+    means = load_llm_responses(PAPER / "llm_mfq_responses.csv")
+    means = means[(means["persona"] == "none") & (means["language"] == language) & (means["origin"] == origin)]
+    wide = means.pivot_table(index="model", columns="item", values="mean").reindex(columns=items)
+    values = []
+    for model in wide.index:
+        vector = wide.drop(index=model).mean(axis=0).to_numpy()
+        z = (vector - vector.mean()) / vector.std(ddof=1)
+        cosines = human.z @ z / (np.linalg.norm(human.z, axis=1) * np.linalg.norm(z))
+        values.append(cosines.mean())
+    values = np.array(values)
+    return float(np.sqrt((len(values) - 1) / len(values) * np.sum((values - values.mean()) ** 2)))

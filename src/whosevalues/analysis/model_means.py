@@ -9,9 +9,11 @@ origins. ``model_means_<survey>.csv`` (MODEL_MEANS_COLUMNS) gives, per figure ce
   their SD and a t interval over models (n_models - 1 df; NaN with one model);
 - ``figure`` ``3B``: each population's respondents against the mean item vector of the LLMs of each origin
   (the "LLM <origin>" references of reference_similarity_<survey>.csv): the mean cosine over respondents and
-  a 95% percentile interval from a bootstrap over that origin's models (the models resampled with
-  replacement, their item means averaged and z-scored, ``replicates`` times, fixed seed). The human
-  references ("Human <country>") involve no model and keep their interval over respondents there.
+  a 95% t interval (n_models - 1 df) with the jackknife SE over that origin's models (each model left out in
+  turn, the others' item means averaged and z-scored). Not a percentile bootstrap: resampling models with
+  replacement averages fewer distinct models, whose mean vector is noisier, so its cosines sit below the
+  observed one and the percentile interval would hardly contain it. The human references ("Human
+  <country>") involve no model and keep their interval over respondents there.
 
 ``interval`` names how each interval was computed.
 """
@@ -29,7 +31,7 @@ from whosevalues.analysis.design import NONE, RowSet
 from whosevalues.analysis.vectors import HumanVectors, zscore_rows
 
 MODEL_MEANS_COLUMNS = ["figure", "analysis", "population", "origin", "language", "persona", "reference",
-                       "n_models", "mean", "sd_models", "ci_low", "ci_high", "interval"]
+                       "n_models", "mean", "sd_models", "se_models", "ci_low", "ci_high", "interval"]
 T_INTERVAL = "t interval over the models' means (n_models - 1 df)"
 
 
@@ -49,18 +51,18 @@ def t_interval(values: np.ndarray) -> dict:
     n = len(values)
     mean = float(values.mean()) if n else np.nan
     sd = float(values.std(ddof=1)) if n > 1 else np.nan
-    half = float(stats.t.ppf(0.975, n - 1)) * sd / np.sqrt(n) if n > 1 else np.nan
-    return {"n_models": n, "mean": mean, "sd_models": sd, "ci_low": mean - half, "ci_high": mean + half,
-            "interval": T_INTERVAL}
+    se = sd / np.sqrt(n) if n > 1 else np.nan
+    half = float(stats.t.ppf(0.975, n - 1)) * se if n > 1 else np.nan
+    return {"n_models": n, "mean": mean, "sd_models": sd, "se_models": se, "ci_low": mean - half,
+            "ci_high": mean + half, "interval": T_INTERVAL}
 
 
 def llm_reference_over_models(humans: list[HumanVectors], survey_means: pd.DataFrame, items: list[str],
-                              rows: RowSet, replicates: int = 1999, seed: int = 0) -> pd.DataFrame:
+                              rows: RowSet) -> pd.DataFrame:
     """Figure 3B's LLM references: each population against each origin's mean item vector (persona none, in
-    the language RQ1 paired the population with), with a bootstrap interval over that origin's models."""
+    the language RQ1 paired the population with), with a jackknife interval over that origin's models."""
     paired = rows.notes.get("respondent_languages", {})
     kept = survey_means[(survey_means["persona"] == NONE) & survey_means["model"].isin(rows.models["model"])]
-    rng = np.random.default_rng(seed)
     records = []
     for h in humans:
         language = paired.get(h.country)
@@ -71,18 +73,20 @@ def llm_reference_over_models(humans: list[HumanVectors], survey_means: pd.DataF
             vectors = vectors.to_numpy()
             if not len(vectors):
                 continue
-            with warnings.catch_warnings():  # an item no resampled model answered: NaN, that replicate unusable
+            with warnings.catch_warnings():  # an item no remaining model answered: NaN, that replicate unusable
                 warnings.simplefilter("ignore", RuntimeWarning)
-                observed = _mean_cosine(direction, np.nanmean(vectors, axis=0, keepdims=True))[0]
-                draws = rng.integers(0, len(vectors), size=(replicates, len(vectors)))
-                replicated = (_mean_cosine(direction, np.nanmean(vectors[draws], axis=1)) if len(vectors) > 1
-                              else np.array([]))
-            low, high = (np.nanpercentile(replicated, [2.5, 97.5]) if len(replicated) else (np.nan, np.nan))
+                observed = float(_mean_cosine(direction, np.nanmean(vectors, axis=0, keepdims=True))[0])
+                n = len(vectors)
+                left_out = np.array([np.nanmean(np.delete(vectors, g, axis=0), axis=0) for g in range(n)]) \
+                    if n > 1 else np.empty((0, len(items)))
+                replicated = _mean_cosine(direction, left_out)
+            se = float(np.sqrt((n - 1) / n * np.sum((replicated - replicated.mean()) ** 2))) if n > 1 else np.nan
+            half = float(stats.t.ppf(0.975, n - 1)) * se if n > 1 else np.nan
             records.append({"population": h.country, "origin": str(origin), "language": language, "persona": NONE,
-                            "reference": f"LLM {origin}", "n_models": len(vectors), "mean": float(observed),
-                            "sd_models": float(np.nanstd(replicated, ddof=1)) if len(replicated) else np.nan,
-                            "ci_low": float(low), "ci_high": float(high),
-                            "interval": f"percentile bootstrap over the origin's models ({replicates} replicates)"})
+                            "reference": f"LLM {origin}", "n_models": n, "mean": observed, "sd_models": np.nan,
+                            "se_models": se, "ci_low": observed - half, "ci_high": observed + half,
+                            "interval": "t interval with the jackknife SE over the origin's models "
+                                        "(n_models - 1 df)"})
     return pd.DataFrame.from_records(records)
 
 
@@ -96,14 +100,13 @@ def _mean_cosine(direction: np.ndarray, means: np.ndarray) -> np.ndarray:
 
 
 def write_model_means(survey: str, figure_rows: dict[str, RowSet], humans: list[HumanVectors],
-                      survey_means: pd.DataFrame, items: list[str], out_dir: Path,
-                      replicates: int = 1999, seed: int = 0) -> pd.DataFrame:
+                      survey_means: pd.DataFrame, items: list[str], out_dir: Path) -> pd.DataFrame:
     """model_means_<survey>.csv from RQ1's rows (Figures 1 and 3B) and RQ2's (Figure 4), whichever exist."""
     frames = []
     if "rq1" in figure_rows:
         rq1 = figure_rows["rq1"]
         frames.append(over_models(rq1, ["population", "origin"]).assign(figure="1", analysis="rq1"))
-        frames.append(llm_reference_over_models(humans, survey_means, items, rq1, replicates, seed)
+        frames.append(llm_reference_over_models(humans, survey_means, items, rq1)
                       .assign(figure="3B", analysis="rq1"))
     if "rq2" in figure_rows:
         frames.append(over_models(figure_rows["rq2"], ["origin", "language", "persona", "population"])

@@ -227,7 +227,7 @@ def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, 
         figure_rows["rq2"] = rows
     except DesignSkipped as exc:
         result["analyses"]["rq2"] = {"skipped": str(exc)}
-    model_means.write_model_means(survey, figure_rows, humans, survey_means, items, out_dir, seed=options.seed)
+    model_means.write_model_means(survey, figure_rows, humans, survey_means, items, out_dir)
     frame = pd.concat(exclusions, ignore_index=True) if exclusions else empty_exclusions
     frame = inference_outputs.complete_exclusions(survey, survey_means, used, frame.drop_duplicates(),
                                                   paper_compatible, result)
