@@ -50,7 +50,8 @@ def test_wild_bootstrap_equals_wildboottest_under_full_enumeration():
     design, y, cell, _, model, _ = synthetic_rows(n_models=8, seed=1)
     cells = mi.ModelCells.from_rows(design, y, cell, model)
     signs = np.array(list(np.ndindex(*(2,) * 8)), dtype=float) * 2 - 1  # all 256 Rademacher vectors
-    ours = mi.wild_bootstrap_p(cells, signs)
+    # p = (1 + #)/(B + 1): back to the share of the 256 enumerated vectors that wildboottest reports
+    ours = (mi.wild_bootstrap_p(cells, signs) * (len(signs) + 1) - 1) / len(signs)
     fit, _ = row_level_fit(design, y, cell)
     for k, term in enumerate(design.term_names()):
         theirs = float(wildboottest(fit, B=9999, cluster=model, param=term, weights_type="rademacher", seed=0,
@@ -75,6 +76,23 @@ def test_wild_bootstrap_with_webb_weights_agrees_with_wildboottest_within_monte_
                                     show=False, parallel=False)["p-value"].iloc[0])
         # two independent Monte Carlo estimates of one p: SD of the difference <= sqrt(2 * .25 / B) = .0071
         assert abs(ours[k] - theirs) < 0.03, (term, ours[k], theirs)
+
+
+def test_wild_bootstrap_p_is_one_plus_count_over_b_plus_one_never_zero():
+    design, y, cell, _, model, _ = synthetic_rows(n_models=8, seed=1)
+    cells = mi.ModelCells.from_rows(design, y, cell, model)
+    b = 9
+    # all-ones weights reproduce the data (|t*| = |t|, every replicate a tie): p = (1 + 9) / 10 = 1
+    np.testing.assert_allclose(mi.wild_bootstrap_p(cells, np.ones((b, 8))), 1.0)
+    # zero weights give t* = 0/0 (never as extreme): p = (1 + 0) / 10, not 0
+    np.testing.assert_allclose(mi.wild_bootstrap_p(cells, np.zeros((b, 8))), 1 / (b + 1))
+    # a huge nationality effect: no Webb replicate reaches |t|, yet p = 1/(B + 1) > 0
+    strong = y + 5.0 * (cell // 2)
+    p = mi.wild_bootstrap_p(mi.ModelCells.from_rows(design, strong, cell, model), mi.webb_weights(99, 8, seed=0))
+    assert p[design.term_names().index("nationality")] == pytest.approx(1 / 100)
+    _, joint = mi.wild_bootstrap_joint(mi.ModelCells.from_rows(design, strong, cell, model), [1],
+                                       mi.webb_weights(99, 8, seed=0))
+    assert joint == pytest.approx(1 / 100)
 
 
 def test_webb_weights_have_the_six_point_distribution():

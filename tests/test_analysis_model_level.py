@@ -54,7 +54,7 @@ def test_rq2_has_nationality_by_default_and_the_papers_specification_in_paper_mo
     default, paper = table(mfq2_runs[False][0], "rq2_mfq2.csv"), table(mfq2_runs[True][0], "rq2_mfq2.csv")
     assert "nationality" in default.index and "nationality" not in paper.index
     assert mfq2_runs[False][1]["surveys"]["mfq2"]["analyses"]["rq2"]["formula"] == \
-        "cosine ~ language * persona * origin + nationality"
+        "cosine ~ language * persona * origin * nationality"  # the full factorial (issue 18)
     # an independent fit of the same model from the similarity file (statsmodels' formula interface)
     import statsmodels.formula.api as smf
 
@@ -68,7 +68,7 @@ def test_rq2_has_nationality_by_default_and_the_papers_specification_in_paper_mo
         "nat": (rows["nationality"].astype(str) == "CHN").astype(float)})
     for column in ("lang", "pers", "orig", "nat"):
         frame[column] = frame[column] - 0.5 - (frame[column] - 0.5).mean()
-    fit = smf.ols("cosine ~ lang * pers * orig + nat", data=frame).fit()
+    fit = smf.ols("cosine ~ lang * pers * orig * nat", data=frame).fit()
     assert default.loc["nationality", "estimate"] == pytest.approx(fit.params["nat"], rel=1e-9)
     assert default.loc["origin", "estimate"] == pytest.approx(fit.params["orig"], rel=1e-9)
     assert default.loc["origin", "std_error"] == pytest.approx(fit.bse["orig"], rel=1e-7)
@@ -114,7 +114,8 @@ def test_rq3_families_adjusted_and_joint_tests_reported(mfq2_runs):
         np.testing.assert_allclose(rq3.loc[rows, "p_holm"], multipletests(rq3.loc[rows, "p_value"], method="holm")[1])
         np.testing.assert_allclose(rq3.loc[rows, "p_bh"], multipletests(rq3.loc[rows, "p_value"], method="fdr_bh")[1])
     joint = summary["surveys"]["mfq2"]["analyses"]["rq3"]["joint_tests"]
-    assert [j["family"] for j in joint] == ["nationality interactions", "origin interactions", "three-way terms"]
+    assert [j["family"] for j in joint] == ["removed main effects", "nationality interactions", "origin interactions",
+                                            "three-way terms"]
     assert all(0 <= j["p_wild_model"] <= 1 and j["q"] == 6 for j in joint)
 
 
@@ -307,8 +308,10 @@ def test_verdicts_follow_the_p_values():
              "permutation (origin labels)": float("nan"), "CR2 (Satterthwaite)": .03}
     assert verdict(1, .2, every) == "holds under every method"
     assert verdict(-1, .2, every).endswith("other sign")
-    assert verdict(1, .2, {**every, "wild bootstrap (models)": .4}).startswith("classical only")
-    assert verdict(0, .0, {name: .5 for name in every}).startswith("holds")
+    assert verdict(1, .2, {**every, "wild bootstrap (models)": .4}).startswith("mixed")
+    only_classical = {name: (.001 if name == "classical" else .4) for name in every}
+    assert verdict(1, .2, only_classical).startswith("classical only")
+    assert verdict(0, .0, {name: .5 for name in every}).startswith("not shown")  # a null never "holds"
     assert verdict(0, .0, every).startswith("does not hold")
     assert verdict(1, .2, {"classical": .001}).startswith("cannot be judged at the model level")
 

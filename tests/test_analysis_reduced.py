@@ -86,10 +86,11 @@ def test_one_prompt_language_drops_rq2_language_terms(means, populations, tmp_pa
     english = means[means["language"] == "en"]
     analyses = analyze(english, populations, out_dir=tmp_path, bootstrap=0)["surveys"]["mfq2"]["analyses"]
     rq2 = pd.read_csv(tmp_path / "tables" / "rq2_mfq2.csv")
-    assert list(rq2["term"]) == ["Intercept", "persona", "origin", "nationality", "persona:origin"]
-    assert analyses["rq2"]["formula"] == "cosine ~ persona * origin + nationality"
-    assert set(analyses["rq2"]["dropped_terms"]) == {"language", "language:persona", "language:origin",
-                                                     "language:persona:origin"}
+    assert list(rq2["term"]) == ["Intercept", "persona", "origin", "nationality", "persona:origin",
+                                 "persona:nationality", "origin:nationality", "persona:origin:nationality"]
+    assert analyses["rq2"]["formula"] == "cosine ~ persona * origin * nationality"  # the full factorial
+    language_terms = ["language", "language:persona", "language:origin", "language:persona:origin"]
+    assert set(analyses["rq2"]["dropped_terms"]) == {*language_terms, *(t + ":nationality" for t in language_terms)}
     assert "one prompt language (en)" in analyses["rq2"]["dropped_terms"]["language"]
     assert analyses["rq1"]["formula"] == "cosine ~ nationality * origin"  # two origins: origin is fitted
     assert (tmp_path / "similarity_mfq2_rq2.parquet").exists()

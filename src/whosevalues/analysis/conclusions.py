@@ -6,21 +6,40 @@ the term under each method (``METHODS``: classical as in the paper, two-way clus
 model, wild cluster bootstrap by model, permutation of the models' origin labels, and CR2 with Satterthwaite
 df). The verdict says whether the claim survives the model-level methods.
 
-A claimed effect *holds* when its estimate has the claimed sign and every available method gives p < .05;
-a claimed null holds when every method gives p >= .05. Terms without origin have no permutation p (the
-labels permuted are origins); the verdict then rests on the other methods.
+Multiplicity. Each p is judged after Holm's adjustment within its family (``families.FAMILIES``: RQ3's
+``removed[*]`` main effects and each of its three interaction families), method by method; an RQ1 or RQ2
+term is a pre-specified hypothesis of its own (a family of one, p unchanged). ``p_*`` columns are the raw
+p values of the RQ tables, ``p_*_holm`` the adjusted ones the verdict reads.
+
+Verdicts (``verdict``):
+- a claimed effect *holds under every method* when its estimate has the claimed sign and every available
+  method gives an adjusted p < .05; *classical only* when the classical p is significant and no model-level
+  method is; *mixed* when some methods find it and others do not (the methods named); *does not hold* when
+  the sign is the other one or no method finds it;
+- a claimed null is never "holds" on non-significance alone: with no method significant it is *not shown*,
+  with the model-level 95% CI (``ci_low_model``, ``ci_high_model``: CR2 with Satterthwaite df) that says
+  which effects the data cannot rule out; *mixed* or *does not hold* when methods find an effect.
+Terms without origin have no permutation p (the labels permuted are origins); the verdict then rests on the
+other methods.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import stats
+
+from whosevalues.analysis.families import holm_in_family
 
 ALPHA = 0.05
 METHODS = {"classical": "p_value", "two-way clustered": "p_twoway", "wild bootstrap (models)": "p_wild_model",
            "permutation (origin labels)": "p_perm_model", "CR2 (Satterthwaite)": "p_cr2_model"}
 CONCLUSION_COLUMNS = ["survey", "analysis", "term", "claim", "claimed_sign", "estimate", "p_classical",
                       "p_twoway", "p_wild_model", "p_perm_model", "p_cr2_model", "verdict"]
+# after the columns above (the verdict reads these): the Holm family, its size, the adjusted p per method,
+# and the model-level 95% CI of the estimate
+JUDGEMENT_COLUMNS = ["family", "family_size", "p_classical_holm", "p_twoway_holm", "p_wild_model_holm",
+                     "p_perm_model_holm", "p_cr2_model_holm", "ci_low_model", "ci_high_model"]
 
 # (survey, analysis, term, claimed sign, the claim in the paper's words)
 PAPER_CLAIMS = [
@@ -55,7 +74,10 @@ PAPER_CLAIMS = [
 ]
 
 
-def verdict(sign: int, estimate: float, p_values: dict[str, float]) -> str:
+def verdict(sign: int, estimate: float, p_values: dict[str, float],
+            ci: tuple[float, float] = (np.nan, np.nan)) -> str:
+    """The verdict on one claim from its (family-adjusted) p value per method; ``ci``: the model-level 95% CI
+    quoted for a claimed null."""
     available = {name: p for name, p in p_values.items() if p is not None and np.isfinite(p)}
     if not available or not np.isfinite(estimate):
         return "not estimated"
@@ -64,21 +86,47 @@ def verdict(sign: int, estimate: float, p_values: dict[str, float]) -> str:
         found = "significant" if significant else "not significant"
         return f"cannot be judged at the model level (one model or too few): {found} classically only"
     if sign == 0:
-        if not significant:
-            return "holds (no method finds an effect)"
-        return "does not hold: significant with " + ", ".join(sorted(significant))
+        return _null_verdict(significant, set(available), ci)
     if np.sign(estimate) != sign:
         return "does not hold: the estimate has the other sign"
-    if len(significant) == len(available):
+    if significant == set(available):
         return "holds under every method"
-    if "classical" in significant:
-        failed = sorted(set(available) - significant)
-        return "classical only: not significant with " + ", ".join(failed)
-    return "does not hold: not significant even classically"
+    if not significant:
+        return "does not hold: not significant with any method"
+    if significant == {"classical"}:
+        return "classical only: not significant with " + _names(set(available) - significant)
+    return _mixed(significant, set(available))
+
+
+def _null_verdict(significant: set[str], available: set[str], ci: tuple[float, float]) -> str:
+    if not significant:
+        interval = (f" (model-level 95% CI {ci[0]:.3f} to {ci[1]:.3f})" if np.all(np.isfinite(ci)) else "")
+        return "not shown: no method finds an effect, which does not show there is none" + interval
+    if significant == available:
+        return "does not hold: an effect under every method"
+    return _mixed(significant, available)
+
+
+def _mixed(significant: set[str], available: set[str]) -> str:
+    return f"mixed: significant with {_names(significant)}; not with {_names(available - significant)}"
+
+
+def _names(methods: set[str]) -> str:
+    return ", ".join(sorted(methods))
+
+
+def model_level_ci(row: pd.Series) -> tuple[float, float]:
+    """95% CI of the estimate at the model level: CR2 SE with Satterthwaite df (NaN when not computed)."""
+    se, df = float(row.get("se_cr2_model", np.nan)), float(row.get("df_satterthwaite", np.nan))
+    estimate = float(row.get("estimate", np.nan))
+    if not (np.isfinite(se) and np.isfinite(df) and df > 0):
+        return np.nan, np.nan
+    half = float(stats.t.ppf(1 - ALPHA / 2, df)) * se
+    return estimate - half, estimate + half
 
 
 def conclusions(tables: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
-    """One row per claim whose survey and analysis were fitted here (CONCLUSION_COLUMNS).
+    """One row per claim whose survey and analysis were fitted here (CONCLUSION_COLUMNS, JUDGEMENT_COLUMNS).
 
     ``tables``: (survey, analysis) -> that RQ table (the CSV's columns)."""
     records = []
@@ -87,7 +135,14 @@ def conclusions(tables: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
         if table is None:
             continue
         row = table.set_index("term").reindex([term]).iloc[0]
-        p = {method: float(row.get(column, np.nan)) for method, column in METHODS.items()}
+        raw = {method: float(row.get(column, np.nan)) for method, column in METHODS.items()}
+        adjusted, family, size = {}, "", 1
+        for method, column in METHODS.items():
+            adjusted[method], method_family, method_size = holm_in_family(table, term, column)
+            family, size = (method_family, max(size, method_size)) if method_family else (family, size)
         estimate = float(row.get("estimate", np.nan))
-        records.append((survey, analysis, term, claim, sign, estimate, *p.values(), verdict(sign, estimate, p)))
-    return pd.DataFrame.from_records(records, columns=CONCLUSION_COLUMNS)
+        ci = model_level_ci(row)
+        records.append((survey, analysis, term, claim, sign, estimate, *raw.values(),
+                        verdict(sign, estimate, adjusted, ci), family or "none (a hypothesis of its own)", size,
+                        *adjusted.values(), *ci))
+    return pd.DataFrame.from_records(records, columns=CONCLUSION_COLUMNS + JUDGEMENT_COLUMNS)

@@ -3,9 +3,14 @@
 RQ1  persona none; each respondent against each model answering in the respondent's language.
      cosine ~ nationality * origin (sum codes, +0.5 = the focal country, CHN as in the paper).
 RQ2  personas only (no "none"), every language: each respondent against each model in every condition.
-     cosine ~ language * persona * origin, each +0.5 when congruent with the respondent's nationality
-     (language = the respondent's language, persona = the respondent's country, origin = the respondent's
-     country). This coding works for any number of countries.
+     cosine ~ language * persona * origin * nationality (the default, the full factorial) with language,
+     persona and origin each +0.5 when congruent with the respondent's nationality (language = the
+     respondent's language, persona = the respondent's country, origin = the respondent's country). With
+     two countries this is the full factorial of the raw factors too: a raw main effect (a Chinese prompt,
+     a CHN persona, a model made in China, whoever the respondent) is the congruence term's interaction with
+     nationality, so no main effect is omitted. The paper's specification (``--paper-compatible``) is
+     cosine ~ language * persona * origin, without nationality. This coding works for any number of
+     countries.
 RQ3  RQ1's rows, each cosine also recomputed with one dimension (MFQ-2 foundation, WVS question) left out;
      cosine ~ nationality * origin * removed, ``removed`` treatment-coded against "none".
 
@@ -372,11 +377,13 @@ def rq2(survey: str, humans: list[HumanVectors], llm: LLMVectors, *,
         languages: dict[str, str] | None = None, nationality: bool = True) -> RowSet:
     """Congruence of language, persona and origin with each respondent's nationality.
 
-    ``nationality``: also fit the respondent's nationality as a main effect (sum-coded, centred), the
-    default. Origin congruence is nationality x model origin, so without it the residuals carry the
-    nationality gap: every model of one origin gets residuals of one sign, which inflates the model-level
-    SEs of the origin terms and, with unequal numbers of models per origin, biases the origin estimate.
-    The paper's specification (``nationality=False``) leaves it out.
+    ``nationality``: also fit the respondent's nationality (sum-coded, centred) crossed with the three
+    congruence factors, the default: the full factorial. Origin congruence is nationality x model origin,
+    so without nationality the residuals carry the nationality gap: every model of one origin gets residuals
+    of one sign, which inflates the model-level SEs of the origin terms and, with unequal numbers of models
+    per origin, biases the origin estimate; without its interactions the raw main effects of prompt
+    language, persona and origin (the same for every respondent) are left in the residuals the same way.
+    The paper's specification (``nationality=False``) leaves all of them out.
     """
     countries = sorted({h.country for h in humans}, key=lambda c: (c != "CHN", c))
     if not countries:
@@ -417,11 +424,13 @@ def rq2(survey: str, humans: list[HumanVectors], llm: LLMVectors, *,
 
 
 def _rq2_with_nationality(bits: np.ndarray, countries: list[str]) -> CellDesign:
-    """RQ2's congruence design plus nationality as a main effect; cells: 8 congruence cells per country.
+    """RQ2's congruence design crossed with nationality (the full factorial); cells: 8 congruence cells per
+    country.
 
     Two countries: one column ``nationality``, +0.5 for the first (CHN when present), as in RQ1. More:
     sum coding, one column ``nationality[<country>]`` per country but the last (+0.5 that country, -0.5 the
-    last, 0 the others). The codes are centred over the rows like every other factor.
+    last, 0 the others), each crossed with the congruence factors but not with each other. The codes are
+    centred over the rows like every other factor.
     """
     if len(countries) <= 2:
         names = ["nationality"]
@@ -430,7 +439,8 @@ def _rq2_with_nationality(bits: np.ndarray, countries: list[str]) -> CellDesign:
         names = [f"nationality[{c}]" for c in countries[:-1]]
         per_country = np.vstack([np.eye(len(countries) - 1) * .5, np.full((1, len(countries) - 1), -.5)])
     codes = np.hstack([np.tile(bits, (len(countries), 1)), np.repeat(per_country, 8, axis=0)])
-    return CellDesign(codes=codes, factors=["language", "persona", "origin", *names], main_only=tuple(names))
+    return CellDesign(codes=codes, factors=["language", "persona", "origin", *names],
+                      one_factor=tuple(names) if len(names) > 1 else ())
 
 
 def _rq2_reasons(countries, personas, prompt_languages, models, human_language) -> tuple[dict[str, str], dict]:

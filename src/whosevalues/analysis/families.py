@@ -1,15 +1,18 @@
 """RQ3's many comparisons: Holm and Benjamini-Hochberg adjustments and a joint Wald test per family.
 
-RQ3 fits one term per removed dimension for each interaction (27 terms for MFQ-2, about 80 for WVS). The
-paper reads them one by one; here each family of like terms is adjusted together:
+RQ3 fits one term per removed dimension for each interaction (28 terms for MFQ-2: the intercept, the three
+RQ1 terms and 6 x 4 per-foundation terms; 80 for WVS). The paper reads them one by one; here each family of
+like terms is adjusted together:
 
+- ``removed main effects``: ``removed[<dim>]``
 - ``nationality interactions``: ``nationality:removed[<dim>]``
 - ``origin interactions``: ``origin:removed[<dim>]``
 - ``three-way terms``: ``nationality:origin:removed[<dim>]``
 
 Columns added to the RQ3 table: ``p_holm`` and ``p_bh`` adjust the contract's ``p_value`` (the classical p)
 within each family; ``p_holm_model`` and ``p_bh_model`` adjust ``p_wild_model`` the same way. Terms in no
-family (the intercept, the RQ1 terms, the ``removed[<dim>]`` main effects) get NaN.
+family (the intercept, the RQ1 terms) get NaN. ``holm_in_family`` adjusts any p column of any RQ table the
+same way (a term in no family is a family of its own: its p is unchanged); the conclusions use it.
 
 Joint Wald test per family (H0: every term of the family is 0), in summary.json and the report:
 - classical: F = b' [s^2 (X'X)^-1]_FF^-1 b / q on (q, N - K) degrees of freedom;
@@ -25,7 +28,8 @@ import pandas as pd
 from scipy import stats
 from whosevalues.analysis.model_inference import InferenceOptions, ModelCells, webb_weights, wild_bootstrap_joint
 
-FAMILIES = {
+FAMILIES = {  # name -> the prefix its terms start with (no prefix is the start of another's terms)
+    "removed main effects": "removed[",
     "nationality interactions": "nationality:removed[",
     "origin interactions": "origin:removed[",
     "three-way terms": "nationality:origin:removed[",
@@ -61,6 +65,20 @@ def family_of(term: str) -> str | None:
         if term.startswith(prefix):
             return family
     return None
+
+
+def holm_in_family(table: pd.DataFrame, term: str, column: str) -> tuple[float, str, int]:
+    """``term``'s p in ``column`` after Holm's adjustment within its family of the same table, the family's
+    name and its size (finite p values). A term in no family is a family of one: (its p, "", 1)."""
+    rows = table.set_index("term")[column].astype(float) if column in table else pd.Series(dtype=float)
+    p = float(rows.get(term, np.nan))
+    family = family_of(term)
+    if family is None or not np.isfinite(p):
+        return p, family or "", 1
+    members = rows[[family_of(name) == family for name in rows.index]]
+    members = members[np.isfinite(members.to_numpy())]
+    adjusted = pd.Series(holm_adjusted(members.to_numpy()), index=members.index)
+    return float(adjusted[term]), family, len(members)
 
 
 def adjust(table: pd.DataFrame) -> pd.DataFrame:

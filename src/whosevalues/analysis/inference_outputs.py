@@ -5,7 +5,9 @@ Each function takes what the pipeline has at that point and returns what goes in
 - ``prepare_llm_side``: the minimum valid samples per item (reliability.apply_min_valid), the per-sample
   data (item_distributions.csv) and the sampling temperatures;
 - ``rowset_inference``: per RQ table, the RQ3 family adjustments and joint Wald tests, the variance shares,
-  what the model-level methods used, and a warning when the models per origin are unbalanced;
+  what the model-level methods used, a warning when the models per origin are unbalanced, and in
+  paper-compatible mode the RQ2 table's ``note`` column (its model-level SEs are inflated);
+- ``write_rq2_contrasts``: ``tables/rq2_contrasts_<survey>.csv``, RQ2's named congruence contrasts;
 - ``write_baselines`` / ``with_ceiling``: ``baselines_<survey>.csv`` and the ceiling-normalised similarity;
 - ``llm_reliability``: ``reliability_<survey>.csv`` and its summary;
 - ``complete_exclusions``: every input model left out of an analysis, with the reason;
@@ -21,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from whosevalues.analysis import baselines as human_baselines
-from whosevalues.analysis import conclusions, exclusions, families, reliability, variance
+from whosevalues.analysis import conclusions, exclusions, families, reliability, rq2_contrasts, variance
 from whosevalues.analysis.design import RowSet
 from whosevalues.analysis.model_inference import InferenceOptions
 from whosevalues.analysis.vectors import HumanVectors
@@ -80,7 +82,28 @@ def rowset_inference(rows: RowSet, table: pd.DataFrame, options: InferenceOption
     warning = balance_warning(rows, paper_compatible)
     if warning:
         entry["warnings"] = [warning]
+    if rows.analysis == "rq2" and paper_compatible:
+        table["note"] = entry["model_level_note"] = PAPER_RQ2_NOTE
     return table, json_safe(entry)
+
+
+# Beside the model-level columns of the paper's RQ2 specification (table column ``note``, summary.json
+# ``analyses.rq2.model_level_note``, and the report).
+PAPER_RQ2_NOTE = ("paper-compatible RQ2 (cosine ~ language * persona * origin) omits nationality and the main "
+                  "effects of prompt language, persona and origin; they stay in the residuals with the sign of "
+                  "each model's origin, so the model-clustered SEs and the model-level p values (se_cluster_model, "
+                  "se_twoway, p_twoway, p_wild_model, p_perm_model, se_cr2_model, p_cr2_model) are inflated; the "
+                  "default analysis fits the full factorial")
+
+
+def write_rq2_contrasts(rows: RowSet, table: pd.DataFrame, out_dir: Path, paper_compatible: bool) -> dict:
+    """tables/rq2_contrasts_<survey>.csv from the RQ2 table; returns its records for summary.json."""
+    countries = sorted(set(rows.respondents["nationality"]), key=lambda c: (c != "CHN", c))
+    frame = rq2_contrasts.contrasts(table, countries)
+    if paper_compatible:
+        frame["note"] = PAPER_RQ2_NOTE
+    frame.to_csv(Path(out_dir) / "tables" / f"rq2_contrasts_{rows.survey}.csv", index=False)
+    return {"contrasts": json_safe(frame.to_dict(orient="records"))}
 
 
 def _model_inference_entry(rows: RowSet, options: InferenceOptions) -> dict:

@@ -6,8 +6,9 @@ so each RQ table carries, after the contract's five columns:
 
 - ``p_wild_model``: wild cluster *restricted* bootstrap by model (WCR; Cameron, Gelbach and Miller 2008;
   Roodman et al. 2019's "fast and wild"), Webb six-point weights, the t statistic studentised with the
-  CR1 model-clustered SE; p = share of replicates with |t*| >= |t| (``wildboottest`` counts > only, which
-  differs on the ties that the weights w = +-1, reproducing the data, always make).
+  CR1 model-clustered SE; p = (1 + #{|t*| >= |t|}) / (B + 1), as the permutation test's Monte Carlo p: the
+  observed statistic counts as one of the draws, so p is never 0 (``wildboottest`` counts > only and no +1,
+  which differs on the ties that the weights w = +-1, reproducing the data, always make).
 - ``p_perm_model``: permutation of the models' origin labels, the number of models per origin kept. Every
   assignment when there are at most ``exact_limit`` of them, else a Monte Carlo sample; statistic |estimate|;
   p = share of assignments (the observed one included) at least as extreme. NaN for terms without origin.
@@ -144,8 +145,14 @@ def wild_bootstrap_p(cells: ModelCells, weights: np.ndarray) -> np.ndarray:
             t_star = numerator / denominator
         if np.isfinite(t_observed[k]):
             # >= (with rounding room): the weights w = +-1 reproduce the data, so |t*| = |t| is a real tie
-            p[k] = float(np.mean(np.abs(t_star) >= abs(t_observed[k]) * (1 - 1e-10)))
+            p[k] = monte_carlo_p(np.abs(t_star) >= abs(t_observed[k]) * (1 - 1e-10))
     return p
+
+
+def monte_carlo_p(as_extreme: np.ndarray) -> float:
+    """(1 + #replicates at least as extreme) / (B + 1): the observed statistic is one draw of its own null
+    distribution, so a p value from B replicates is never below 1 / (B + 1) (never 0)."""
+    return float((1 + np.count_nonzero(as_extreme)) / (len(as_extreme) + 1))
 
 
 def wild_bootstrap_joint(cells: ModelCells, terms: list[int], weights: np.ndarray) -> tuple[float, float]:
@@ -160,7 +167,7 @@ def wild_bootstrap_joint(cells: ModelCells, terms: list[int], weights: np.ndarra
     scores = _restricted_scores(cells, terms)
     shifts = weights @ (scores @ cells.bread[terms].T)  # replicates x family: beta*_F
     replicated = np.einsum("bi,ij,bj->b", shifts, weight_matrix, shifts)
-    return observed, float(np.mean(replicated >= observed * (1 - 1e-10)))
+    return observed, monte_carlo_p(replicated >= observed * (1 - 1e-10))
 
 
 # -- permutation of origin labels -----------------------------------------------------------------

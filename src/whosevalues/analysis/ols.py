@@ -53,8 +53,11 @@ class CellDesign:
     ``level``: per cell, the index into ``levels`` of the treatment-coded factor ``indicator`` (-1: its
     reference level), or None when there is no such factor.
     ``dropped``: term name -> why it is not fitted (the data cannot separate it); the other terms are fitted.
-    ``main_only``: factors that enter as main effects only (covariates such as RQ2's nationality), never in an
-    interaction: ``cosine ~ language * persona * origin + nationality``.
+    ``main_only``: factors that enter as main effects only (covariates), never in an interaction:
+    ``cosine ~ a * b + covariate``.
+    ``one_factor``: the sum-code columns of one factor with more than two levels (RQ2's
+    ``nationality[<country>]`` with three or more countries): crossed with the other factors, never with
+    each other (their product is no contrast of the factor).
     """
 
     codes: np.ndarray
@@ -64,6 +67,7 @@ class CellDesign:
     levels: list[str] = field(default_factory=list)
     dropped: dict[str, str] = field(default_factory=dict)
     main_only: tuple[str, ...] = ()
+    one_factor: tuple[str, ...] = ()
 
     @property
     def n_cells(self) -> int:
@@ -77,6 +81,8 @@ class CellDesign:
         for degree in range(1, len(slots) + 1):
             for combo in combinations(slots, degree):
                 if degree > 1 and any(name in self.main_only for name in combo):
+                    continue
+                if sum(name in self.one_factor for name in combo) > 1:
                     continue
                 centred = tuple(name for name in combo if name != self.indicator)
                 if self.indicator in combo:
@@ -120,7 +126,9 @@ class CellDesign:
                           codes=self.codes[:, [self.factors.index(f) for f in centred + covariates]],
                           indicator=indicator, dropped={})
         if sorted(product.term_names()) == sorted(names):
-            crossed = " * ".join(centred + ([indicator] if indicator else []))
+            shown = [f for f in centred if f not in self.one_factor]
+            shown += [self.one_factor[0].partition("[")[0]] if any(f in self.one_factor for f in centred) else []
+            crossed = " * ".join(shown + ([indicator] if indicator else []))
             return "cosine ~ " + " + ".join([crossed] * bool(crossed) + covariates or ["1"])
         return "cosine ~ " + " + ".join(n for n in names if n != "Intercept")
 

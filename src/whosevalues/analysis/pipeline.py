@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from whosevalues.analysis import inference_outputs, paper_compat
+from whosevalues.analysis import inference_outputs, model_means, paper_compat
 from whosevalues.analysis.llm_responses import original_only
 from whosevalues.analysis.design import (EXCLUSION_COLUMNS, NONE, DesignSkipped, RowSet, respondent_language,
                                          rq1, rq2, rq3)
@@ -196,7 +196,7 @@ def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, 
             return paper_compat.llm_vectors_for(analysis, survey, survey_means, items)
         return llm_vectors(survey_means, survey, items)
 
-    exclusions, used = [], {}
+    exclusions, used, figure_rows = [], {}, {}
     countries = sorted({h.country for h in humans}, key=lambda c: (c not in ("CHN", "USA"), c))
     pairs = list(combinations(countries, 2)) or [tuple(countries)]  # one population: nationality not fitted
     for analysis in ("rq1", "rq3"):
@@ -217,6 +217,7 @@ def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, 
             used[name] = set(rows.models["model"])
             exclusions.append(rows.exclusions)
             if analysis == "rq1" and number == 0:
+                figure_rows["rq1"] = rows
                 result["mean_cosine"] = _mean_cosine(rows)
                 reference = _reference_similarity(survey, humans, survey_means, items, rows, languages)
                 reference.to_csv(out_dir / f"reference_similarity_{survey}.csv", index=False)
@@ -228,8 +229,10 @@ def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, 
         result["analyses"]["rq2"] = _write_rowset(rows, "rq2", out_dir, options, paper_compatible)
         used["rq2"] = set(rows.models["model"])
         exclusions.append(rows.exclusions)
+        figure_rows["rq2"] = rows
     except DesignSkipped as exc:
         result["analyses"]["rq2"] = {"skipped": str(exc)}
+    model_means.write_model_means(survey, figure_rows, humans, survey_means, items, out_dir)
     frame = pd.concat(exclusions, ignore_index=True) if exclusions else empty_exclusions
     frame = inference_outputs.complete_exclusions(survey, survey_means, used, frame.drop_duplicates(),
                                                   paper_compatible, result)
@@ -251,6 +254,8 @@ def _write_rowset(rows: RowSet, name: str, out_dir: Path, options: InferenceOpti
              "dropped_terms": rows.dropped_terms}
     entry.update({key: value for key, value in rows.notes.items()})  # respondent_languages, language_rule
     entry.update(inference)  # model_inference, variance_shares, joint_tests (RQ3), warnings
+    if name == "rq2":
+        entry.update(inference_outputs.write_rq2_contrasts(rows, table, out_dir, paper_compatible))
     return entry
 
 
