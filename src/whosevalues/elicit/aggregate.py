@@ -24,6 +24,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from whosevalues.errors import WhosevaluesError
 from whosevalues.instruments import NO_PERSONA, Instrument, InstrumentError, load_instrument
 
 ITEM_MEANS_COLUMNS = ["model", "origin", "survey", "language", "persona", "item", "mean", "n_valid", "n_total",
@@ -37,7 +38,7 @@ __all__ = ["AggregateError", "item_means", "item_distributions", "condition_summ
            "ITEM_MEANS_COLUMNS", "DISTRIBUTION_COLUMNS"]
 
 
-class AggregateError(ValueError):
+class AggregateError(WhosevaluesError, ValueError):
     """The answers frame lacks what aggregation needs. The message names the columns."""
 
 

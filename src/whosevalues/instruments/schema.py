@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from whosevalues.errors import NotFoundError
+
 NO_PERSONA = "none"
 
 
@@ -151,7 +153,7 @@ class Instrument(BaseModel):
         for item in self.items:
             if item.id == str(item_id):
                 return item
-        raise KeyError(f"survey {self.id} has no item {item_id!r}; items are {self.item_ids[0]}..{self.item_ids[-1]}")
+        raise NotFoundError(f"survey {self.id} has no item {item_id!r}; items are {self.item_ids[0]}..{self.item_ids[-1]}")
 
     def personas(self, language: str) -> list[str]:
         """The personas with their own sentence in ``language`` (any other country may come from its template)."""
@@ -172,7 +174,7 @@ class Instrument(BaseModel):
     def render(self, item_id: str, language: str, persona: str = NO_PERSONA) -> RenderedPrompt:
         """The exact system and user messages for one item under one condition."""
         if language not in self.languages:
-            raise KeyError(f"survey {self.id} has no language {language!r}; it has {sorted(self.languages)}")
+            raise NotFoundError(f"survey {self.id} has no language {language!r}; it has {sorted(self.languages)}")
         prompts = self.languages[language]
         if persona == NO_PERSONA:
             persona_text = ""
@@ -182,9 +184,9 @@ class Instrument(BaseModel):
             try:
                 sentence = prompts.persona_sentence(persona, language)
             except CountryError as exc:
-                raise KeyError(f"survey {self.id}: {exc}") from None
+                raise NotFoundError(f"survey {self.id}: {exc}") from None
             if sentence is None:
-                raise KeyError(f"survey {self.id} has no persona {persona!r} in language {language!r}; "
+                raise NotFoundError(f"survey {self.id} has no persona {persona!r} in language {language!r}; "
                                f"it has {self.personas(language)} (add it under [languages.{language}.personas], "
                                f"or give [languages.{language}] a persona_template with {{country}})")
             persona_text = sentence + prompts.persona_separator
