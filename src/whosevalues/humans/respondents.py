@@ -86,8 +86,10 @@ def _select_countries(codes: pd.Series, countries: Sequence[str] | None, path: P
     return list(countries)
 
 
-#: dropping more than this share of a country's respondents is said in the output, with the reason and count
+#: dropping more than this share of a country's respondents for answers off the scale is said, with the count
 SAY_DROPS_OVER = 0.05
+#: dropping more than this share for any reason (missing answers too, which WVS codes as negative numbers) is said
+SAY_ANY_DROPS_OVER = 0.5
 
 
 def check_coding(answers: pd.DataFrame, instrument: Instrument, path: Path) -> None:
@@ -115,12 +117,14 @@ def check_coding(answers: pd.DataFrame, instrument: Instrument, path: Path) -> N
 
 def _say_drops(country: str, steps: list[tuple[str, int]], answers: pd.DataFrame, kept: pd.DataFrame,
                instrument: Instrument, path: Path) -> None:
-    """More than a few percent of a country's respondents dropped: a warning with the reasons and the counts."""
+    """More than a few percent of a country's respondents dropped for answers off the scale (or more than half
+    for any reason): a warning with the reasons and the counts. Missing answers are the usual listwise cleaning,
+    recorded in the population's steps; no respondent at all left has its own message."""
     total, dropped = len(answers), len(answers) - len(kept)
-    if not total or dropped / total <= SAY_DROPS_OVER:
-        return
     low, high = instrument.scale.min, instrument.scale.max
     off_scale = int(((answers >= 0) & ((answers < low) | (answers > high))).any(axis=1).sum())
+    if not total or kept.empty or (off_scale / total <= SAY_DROPS_OVER and dropped / total <= SAY_ANY_DROPS_OVER):
+        return
     reason = (f"{off_scale} with an answer off the {low}-{high} scale, the others with an answer missing or coded "
               f"as missing" if off_scale else "each with an answer missing or coded as missing (a negative code)")
     warnings.warn(f"{path}: {dropped} of {total} respondents from {country} ({dropped / total:.0%}) dropped, "

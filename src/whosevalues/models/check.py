@@ -134,10 +134,18 @@ def _json_object(body: str) -> dict | None:
     return parsed if isinstance(parsed, dict) else None
 
 
+def _is_json(body: str) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
+
+
 def _not_the_provider(spec: ModelSpec, answer: HttpAnswer, provider: str) -> CheckResult:
     """Something answered, but not the provider's API (an HTML page, a proxy's login, another service)."""
-    looks = "an HTML page" if answer.body.lstrip()[:1] == "<" else "not JSON" if _json_object(answer.body) is None \
-        else "JSON of another shape"
+    looks = "an HTML page" if answer.body.lstrip()[:1] == "<" else "JSON of another shape" if _is_json(answer.body) \
+        else "not JSON"
     return CheckResult(spec.id, True, "?", "?", f"HTTP {answer.status} with {looks}, not {provider}'s API format: "
                                                 f"check base_url (an OpenAI-compatible server's usually ends in /v1)")
 
@@ -193,7 +201,7 @@ def _probe_listing(spec: ModelSpec, url: str, headers: dict[str, str], key: str 
         answer = _request(url, headers, None, timeout)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         return _unreachable(spec, exc, url.split("/v1")[0])
-    if _json_object(answer.body) is None and answer.status not in (401, 403, 429):
+    if not _is_json(answer.body) and answer.status not in (401, 403, 429):  # Gemini's errors are JSON lists
         return _not_the_provider(spec, answer, spec.provider.capitalize())
     message = _short(_error(answer).message) if answer.status != 200 else ""
     key_rejected = answer.status in (401, 403) or (answer.status == 400 and "api key" in message.lower())
