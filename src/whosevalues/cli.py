@@ -18,16 +18,32 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from whosevalues.instruments import NO_PERSONA, InstrumentError, available_instruments, load_instrument
+from whosevalues.errors import UsageError, WhosevaluesError
+from whosevalues.instruments import NO_PERSONA, available_instruments, load_instrument
 from whosevalues.models.base import ConfigurationError
 from whosevalues.models.catalog import load_catalog
-from whosevalues.study import Study, StudyError
+from whosevalues.study import Study
 
+# rich_markup_mode=None: help texts are plain text, so defaults written in brackets ([mfq2,wvs7]) stay visible
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Measure whose values a large language model expresses.")
+                  rich_markup_mode=None, help="Measure whose values a large language model expresses.")
 surveys_app = typer.Typer(help="List the surveys, or show the exact messages sent for an item.",
-                          invoke_without_command=True)
+                          invoke_without_command=True, rich_markup_mode=None)
 app.add_typer(surveys_app, name="surveys")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from whosevalues.version import __version__
+
+        print(f"whosevalues {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                               help="Print the version and exit.")) -> None:
+    """Measure whose values a large language model expresses."""
 
 # Rich assumes 80 columns when output is not a terminal (logs, CI); tables read better a little wider.
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
@@ -105,6 +121,7 @@ def run(
     if result.stats.interrupted:
         err.print("[yellow]Stopped early; run the same command again to ask what is missing.")
         raise typer.Exit(130)
+    _require_valid_answers(result)
     if analysis and len(result.item_means):
         _analyze_and_report(result.item_means, out_dir, humans={}, paper_compatible=False)
 
@@ -203,22 +220,47 @@ def dry_run_modes(study: Study, specs: list) -> tuple[dict[str, str], dict[str, 
 
 def _print_run_summary(result) -> None:
     from whosevalues.elicit.aggregate import condition_summary
+    from whosevalues.elicit.failures import common_failures
 
     answers = result.answers
-    if answers.empty or result.item_means.empty:
+    for line in common_failures(answers):  # the provider's words and the fix, before any table
+        err.print(Text.assemble(("failed: ", "yellow"), line), soft_wrap=True)
+    if answers.empty or result.item_means.empty or result.item_means["mean"].isna().all():
         err.print("No answers stored." if answers.empty else
-                  f"No valid answers stored ({len(answers)} requests failed); see the notes above.")
+                  f"No valid answers stored ({len(answers)} requests, none with a valid answer); see the lines above.")
         return
     counts = answers["status"].value_counts()
-    err.print(f"Asked {result.stats.asked} requests in {result.stats.seconds:.1f}s; store holds "
-              f"{len(answers)} answers for this study: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
+    err.print(f"Asked {_asked_words(result.stats)} in {result.stats.seconds:.1f}s; store holds "
+              f"{len(answers)} answers for this study: " + ", ".join(f"{s} {n}" for s, n in counts.items()),
+              soft_wrap=True)
     summary = condition_summary(result.item_means)
     for survey, rows in summary.groupby("survey", sort=False):
         # the columns that say something for this survey: dimension means only where they exist
-        rows = rows.dropna(axis=1, how="all").drop(columns=["survey", "origin", "n_items", "refusal_rate"])
+        rows = rows.dropna(axis=1, how="all").drop(columns=["survey", "origin", "n_items", "refusal_rate"],
+                                                   errors="ignore")
         rows = rows.rename(columns={"language": "lang", "valid_rate": "valid", "valid_mass": "mass"})
         rows = rows.rename(columns=lambda c: c[:4] if c[:1].isupper() else c)
         _print_frame(rows, f"{survey}: valid rate and mean answer per condition", console=err)
+
+
+def _require_valid_answers(result) -> None:
+    """A run that ends with no valid answer did nothing the analysis can use: an error, not exit 0."""
+    from whosevalues.errors import NothingDoneError
+
+    if result.answers.empty:
+        raise NothingDoneError(f"no answer was stored for this study ({result.stats.asked} requests asked); see the "
+                               f"notes above for why, fix it and run the same command again")
+    if result.item_means.empty or result.item_means["mean"].isna().all():
+        raise NothingDoneError(f"none of the {len(result.answers)} answers is valid (see the failures above); fix "
+                               f"the cause and run the same command again (only what is missing is asked)")
+
+
+def _asked_words(stats) -> str:
+    """"530 requests (200 of them the sample check, kept apart from the study's answers)"."""
+    words = f"{stats.asked} requests"
+    if stats.sample_check:
+        words += f" ({stats.sample_check} of them the sample check, kept apart from the study's answers)"
+    return words
 
 
 def _cell(value) -> str:
@@ -249,9 +291,9 @@ def analyze(
     db: Optional[Path] = typer.Option(None, help="A whosevalues store to analyse (opened read-only)."),
     study: Optional[str] = typer.Option(None, "--study", help="With --db: the study to analyse, when the store "
                                                               "holds several (an error lists them)."),
-    llm_responses: Optional[list[Path]] = typer.Option(None, "--llm-responses",
+    llm_responses: Optional[list[Path]] = typer.Option(None, "--llm-responses", metavar="FILE",
         help="Item means: the project's item_means.csv or the paper's published CSVs (repeatable)."),
-    humans: Optional[list[str]] = typer.Option(None, "--humans",
+    humans: Optional[list[str]] = typer.Option(None, "--humans", metavar="SURVEY=SOURCE",
         help="SURVEY=SOURCE: 'bundled', an official WVS-7 file (.csv/.sav/.dta) or a respondents table (repeatable)."),
     countries: Optional[str] = typer.Option(None, help="Populations to compare with: the RQ analyses take "
                                                        "[CHN,USA], countries_<survey>.csv every country with data; "
@@ -290,7 +332,9 @@ def analyze(
             raise UsageError(f"--humans names survey {survey!r} twice ({humans_map[survey]} and {source}); give one "
                              "source per survey")
         humans_map[survey] = source
-    wanted = _split_option(countries, "--countries")
+    from whosevalues.countries import countries_option
+
+    wanted = countries_option(_split_option(countries, "--countries"))  # chn,usa means CHN,USA
     answers = None
     if db:
         answers = _answers_from_db(db, study)
@@ -301,6 +345,10 @@ def analyze(
         from whosevalues.analysis.llm_responses import load_llm_responses
 
         item_means = load_llm_responses(list(llm_responses))
+    if min_valid_samples is not None:
+        from whosevalues.analysis.inference_outputs import check_min_valid
+
+        check_min_valid(item_means, min_valid_samples)  # before anything is written
     _analyze_and_report(item_means, out_dir, humans=humans_map, paper_compatible=paper_compatible,
                         countries=wanted, bootstrap=bootstrap, write_means=True, answers=answers,
                         min_valid_samples=min_valid_samples)
@@ -432,8 +480,8 @@ def _report(out_dir: Path) -> None:
 def report(directory: Path = typer.Argument(..., help="An analysis output directory.")) -> None:
     """Write DIR/report.html (self-contained) from an analysis directory."""
     if not (directory / "item_means.csv").exists():
-        raise FileNotFoundError(f"{directory} is not an analysis directory (no item_means.csv); "
-                                f"run `whosevalues analyze --out {directory}` first")
+        raise UsageError(f"{directory} is not an analysis directory (no item_means.csv); "
+                         f"run `whosevalues analyze --out {directory}` first")
     _report(directory)
 
 
@@ -449,13 +497,12 @@ def batches(
 ) -> None:
     """List every provider batch in the store (provider, model, status, counts, age, cost); cancel them."""
     from whosevalues.elicit.batch import manage, records
-    from whosevalues.elicit.store import Store
+    from whosevalues.elicit.store import Store, check_store_path
 
     if cancel and cancel_all:
         raise UsageError("give --cancel ID or --cancel-all, not both")
-    if not db.exists():
-        raise FileNotFoundError(f"no store at {db}; give the --db path that `whosevalues run` wrote")
-    store = Store(db)
+    check_store_path(db, must_exist=True)  # listing or cancelling never creates a store
+    store = Store(db, read_only=not (cancel or cancel_all))
     try:
         if cancel or cancel_all:
             targets = records.all_batches(store, open_only=True) if cancel_all else [records.find(store, cancel)]
@@ -481,7 +528,7 @@ def models(
     config: Optional[Path] = typer.Option(None, help="Also list the models a study file defines."),
     select: Optional[str] = typer.Option(None, "--models", help="Only these: ids, 'paper', 'current' or a tag."),
     check: bool = typer.Option(False, "--check", help="Contact each endpoint once: reachable, key, logprobs."),
-    timeout: float = typer.Option(5.0, min=0.5, max=120, help="Seconds to wait for each endpoint (--check)."),
+    timeout: float = typer.Option(5.0, min=0.5, max=120, metavar="SECONDS", help="Seconds to wait for each endpoint (--check)."),
 ) -> None:
     """List known models: origin, company, and whether each is configured or retired. Nothing is
     contacted unless --check is given (then one cheap request per model; exit 1 if any failed)."""
@@ -556,6 +603,7 @@ def _check_models(specs: dict, *, explicit: bool, timeout: float) -> None:
     """--check: contact the selected models (by default, every configured model not yet retired)."""
     from whosevalues.models.catalog import retirement_status
     from whosevalues.models.check import check_models
+    from whosevalues.models.keys import redact_keys
 
     chosen = list(specs.values())
     if not explicit:
@@ -574,7 +622,7 @@ def _check_models(specs: dict, *, explicit: bool, timeout: float) -> None:
     for result in results:
         logprobs = result.logprobs + ("*" if result.documented else "")
         table.add_row(result.model, marks[result.reachable], result.key, logprobs,
-                      Text(result.note, style="" if result.ok else "yellow"))
+                      Text(redact_keys(result.note) or "", style="" if result.ok else "yellow"))
     out.print(table)
     failed = [r.model for r in results if not r.ok]
     out.print(f"{len(results) - len(failed)} of {len(results)} reachable with a usable key. "
@@ -592,10 +640,11 @@ def humans(
         help="MFQ-2 only: group rows by the published file's Participant label, as the paper's scripts did."),
 ) -> None:
     """Load human populations and print what loading kept and dropped, and their audits."""
+    from whosevalues.countries import countries_option
     from whosevalues.humans import load_populations
     from whosevalues.humans.audit import format_summary
 
-    wanted = _split(countries)
+    wanted = countries_option(_split_option(countries, "--countries"))
     populations = load_populations(survey, source, countries=None if wanted == ["all"] else (wanted or ["CHN", "USA"]),
                                    paper_labels=paper_labels)
     for population in populations:
@@ -638,17 +687,6 @@ def surveys_show(
 # ---------------------------------------------------------------------------------------------
 # entry point: user errors become one line and a non-zero exit, never a traceback
 # ---------------------------------------------------------------------------------------------
-class UsageError(ValueError):
-    """Options that do not fit together."""
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from whosevalues.elicit.store import StoreError
-
-    return (StudyError, InstrumentError, ConfigurationError, StoreError, FileNotFoundError, PermissionError,
-            ValueError, KeyError)
-
-
 def _describe_os_error(exc: OSError) -> str:
     """A failed read or write outside the store, in one line (no full disk ever becomes a traceback)."""
     import errno
@@ -666,11 +704,15 @@ def _describe_os_error(exc: OSError) -> str:
 
 def _print_error(message: str) -> None:
     # One line, no rich markup: messages quote TOML headers like [languages.en] that markup would eat.
-    err.print(Text.assemble(("error: ", "bold red"), " ".join(message.split())), soft_wrap=True)
+    from whosevalues.models.keys import redact_keys
+
+    err.print(Text.assemble(("error: ", "bold red"), " ".join(redact_keys(message).split())), soft_wrap=True)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    err.print(Text.assemble(("warning: ", "yellow"), " ".join(str(message).split())), soft_wrap=True)
+    from whosevalues.models.keys import redact_keys
+
+    err.print(Text.assemble(("warning: ", "yellow"), " ".join(redact_keys(str(message)).split())), soft_wrap=True)
 
 
 MULTI_VALUE_OPTIONS = ("--llm-responses", "--humans")
@@ -693,42 +735,91 @@ def expand_multi_value_options(argv: list[str]) -> list[str]:
     return expanded
 
 
+PATH_OPTIONS = ("--out", "--db", "--config", "--llm-responses")
+
+
+def refuse_empty_paths(argv: list[str]) -> None:
+    """``--out ""`` would become the working directory (click turns "" into "."): an empty path is refused."""
+    for index, arg in enumerate(argv):
+        option, _, inline = arg.partition("=")
+        if option not in PATH_OPTIONS:
+            continue
+        value = inline if "=" in arg else (argv[index + 1] if index + 1 < len(argv) else None)
+        if value is not None and not value.strip():
+            raise UsageError(f"{option} is empty: give a path, or leave {option} out for its default")
+
+
 def _is_click_error(exc: BaseException) -> bool:
     # typer vendors its own click: recognise its usage errors by shape rather than by class
     return hasattr(exc, "format_message") and hasattr(exc, "exit_code")
 
 
+def _tolerate_narrow_encodings() -> None:
+    """PYTHONIOENCODING=ascii (or a legacy code page): characters it lacks print as '?', never a crash."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
+
+
 def main() -> None:
+    _tolerate_narrow_encodings()
     warnings.showwarning = _show_warning  # data warnings (e.g. audits) as one line each, not source lines
     if hasattr(signal, "SIGXFSZ"):  # a file-size limit: let the write fail with an error we can explain
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
+        refuse_empty_paths(sys.argv[1:])
         code = app(args=expand_multi_value_options(sys.argv[1:]), prog_name="whosevalues", standalone_mode=False)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
     except Exception as exc:
-        if type(exc).__name__ == "Abort":
-            sys.exit(130)
-        if _is_click_error(exc):
-            _print_error(exc.format_message())
-            sys.exit(2)
-        if isinstance(exc, OSError) and not isinstance(exc, _user_errors()):
-            _print_error(_describe_os_error(exc))
-            if os.environ.get("WHOSEVALUES_DEBUG"):
-                raise
-            sys.exit(1)
-        if isinstance(exc, sqlite3.Error):
-            _print_error(f"the store failed ({exc}); the store is intact (SQLite keeps every committed answer): "
-                         "check the disk and run the same command again")
-            sys.exit(1)
-        if not isinstance(exc, _user_errors()):
-            raise
-        _print_error(str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc))
-        if os.environ.get("WHOSEVALUES_DEBUG"):
-            raise
-        sys.exit(2)
+        sys.exit(_exit_code_for(exc))
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _exit_code_for(exc: Exception) -> int:
+    """Print what went wrong in one or two lines and return the exit code (the traceback with WHOSEVALUES_DEBUG=1).
+
+    Only a ``WhosevaluesError`` is the user's to fix (exit 2); a failed read or write of a file (``OSError``)
+    or of the store (``sqlite3.Error``) is the machine's (exit 1); anything else is a bug in whosevalues (exit 70).
+    """
+    if type(exc).__name__ == "Abort":
+        return 130
+    if _is_click_error(exc):
+        _print_error(exc.format_message())
+        return 2
+    if isinstance(exc, WhosevaluesError):
+        _print_error(str(exc))
+        code = 2
+    elif isinstance(exc, OSError):
+        _print_error(_describe_os_error(exc))
+        code = 1
+    elif isinstance(exc, sqlite3.Error):
+        _print_error(f"the store failed ({exc}); the store is intact (SQLite keeps every committed answer): "
+                     "check the disk and run the same command again")
+        code = 1
+    else:
+        _print_bug(exc)
+        code = 70  # EX_SOFTWARE
+    if os.environ.get("WHOSEVALUES_DEBUG"):
+        _print_traceback(exc)
+    return code
+
+
+def _print_bug(exc: Exception) -> None:
+    """Two lines: this is whosevalues' fault, and how to report it."""
+    from whosevalues.version import __version__
+
+    _print_error(f"whosevalues {__version__} failed with an internal error, a bug: {type(exc).__name__}: {exc}")
+    err.print("It is not a problem with your input: please report it on the project's issue tracker with the "
+              "command you ran and its output with WHOSEVALUES_DEBUG=1 set (which shows the traceback).",
+              soft_wrap=True, markup=False, highlight=False)
+
+
+def _print_traceback(exc: BaseException) -> None:
+    import traceback
+
+    sys.stderr.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ def read_toml(path: Path, what: str, error: type[Exception], fix_path: str) -> d
     if path.is_dir():
         raise error(f"{path} is a directory, not a {what}; give the path of a .toml file as {fix_path}")
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: editors on Windows start files with a byte-order mark, which TOML itself does not allow
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise error(f"{path}: no such {what}; check {fix_path}") from None
     except PermissionError:
@@ -32,6 +33,9 @@ def read_toml(path: Path, what: str, error: type[Exception], fix_path: str) -> d
         raise error(f"{path}: cannot read this {what} ({exc.strerror or exc}); check {fix_path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{path}: not valid TOML ({exc}); fix the syntax at that line") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits, beyond Python's conversion limit
+        raise error(f"{path}: a value cannot be read ({exc}); write numbers within their documented ranges") \
+            from None
 
 
 def describe_validation_error(exc: ValidationError) -> str:

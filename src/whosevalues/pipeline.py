@@ -31,7 +31,7 @@ from whosevalues.preflight import check_endpoint_reachable, check_endpoints_reac
 from whosevalues.models.base import Backend, ConfigurationError, Mode
 from whosevalues.models.registry import create_backend
 from whosevalues.models.spec import ModelSpec
-from whosevalues.study import Study, StudyError
+from whosevalues.study import Study, StudyError, check_name_keeps_design
 from whosevalues.version import __version__
 
 DEFAULT_OUT = Path("whosevalues-out")
@@ -226,6 +226,7 @@ def run_study(study: Study, out_dir: str | Path = DEFAULT_OUT, db_path: str | Pa
     load_local_models(backends)  # a corrupt model file ends here, before planning and before the store is made
     store = Store(db_path)
     try:
+        check_name_keeps_design(study, store.study_design(study.study_id), str(db_path))
         with exclusive_run(db_path, console):
             return asyncio.run(_run(study, backends, store, out_dir, db_path, console, show_progress, command))
     except sqlite3.Error as exc:
@@ -235,9 +236,13 @@ def run_study(study: Study, out_dir: str | Path = DEFAULT_OUT, db_path: str | Pa
 
 
 def store_write_failure(db_path: Path, exc: BaseException) -> str:
-    return (f"writing the store {db_path} failed ({exc}): the disk is full or failing. The store is intact: every "
-            f"answer stored before this is kept, and running the same command again (after freeing space) asks "
-            f"only what is missing")
+    """What a failed write into the store means, from SQLite's own words (read-only is not a full disk)."""
+    kept = ("The store is intact: every answer stored before this is kept, and running the same command again "
+            "asks only what is missing")
+    if "readonly" in str(exc).replace("-", "").replace(" ", ""):
+        return (f"the store {db_path} is read-only ({exc}): make it and its directory writable, or give another "
+                f"--db path. {kept}")
+    return f"writing the store {db_path} failed ({exc}): the disk is full or failing; free space. {kept}"
 
 
 async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir: Path, db_path: Path,
@@ -294,7 +299,9 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
         if study.mode in ("auto", "per-model") and not stats.interrupted:  # the tool chose distributions
             checks = sample_check_plan(study, modes)
             if checks:
-                stats = merge_stats(stats, await ask(checks))
+                check_stats = await ask(checks)
+                check_stats.sample_check = check_stats.asked  # said apart in the run's summary
+                stats = merge_stats(stats, check_stats)
         all_keys = {key for model_plan in plan.values() for key in model_plan.keys()} - replaced_keys(replaced)
         all_keys |= {p.key for requests in follow_up.values() for p in requests}
         store.link_study(study.study_id, all_keys)  # what `analyze --db --study` reads: never another study's

@@ -21,21 +21,33 @@ def _goes_through_proxy(scheme: str, host: str) -> bool:
     return scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(host)
 
 
+def base_url_problem(base_url: str) -> str | None:
+    """What is wrong with a ``base_url`` and the fix, or None: a missing scheme, another scheme, a bad port."""
+    if "://" not in base_url:
+        return f"base_url {base_url!r} has no scheme; write http://{base_url} (or https:// for a remote server)"
+    url = urlparse(base_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        return f"base_url {base_url!r} is not an http(s) URL; write it like http://127.0.0.1:8000/v1"
+    try:
+        url.port
+    except ValueError:
+        port = url.netloc.rsplit(":", 1)[-1]
+        return f"base_url {base_url!r}: {port} is not a port (ports are 1-65535); fix the port in base_url"
+    return None
+
+
 def check_endpoint_reachable(spec: ModelSpec, timeout: float = CONNECT_TIMEOUT_S) -> None:
     """A TCP connection to the model's ``base_url`` opens, or ConfigurationError naming model, URL and fix."""
     if not spec.base_url:
         return
+    problem = base_url_problem(spec.base_url)
+    if problem:
+        raise ConfigurationError(f"model {spec.id}: {problem} (in the study file or catalog)")
     url = urlparse(spec.base_url)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise ConfigurationError(f"model {spec.id}: base_url {spec.base_url!r} is not an http(s) URL; "
-                                 "fix base_url in the study file or catalog (e.g. http://127.0.0.1:8000/v1)")
+    assert url.hostname is not None  # base_url_problem checked it
     if _goes_through_proxy(url.scheme, url.hostname):
         return
-    try:
-        port = url.port or (443 if url.scheme == "https" else 80)
-    except ValueError:
-        raise ConfigurationError(f"model {spec.id}: base_url {spec.base_url!r} has an invalid port; fix base_url") \
-            from None
+    port = url.port or (443 if url.scheme == "https" else 80)
     where = f"model {spec.id}: cannot connect to {spec.base_url}"
     try:
         socket.create_connection((url.hostname, port), timeout=timeout).close()

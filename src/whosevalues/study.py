@@ -30,6 +30,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from whosevalues.datafiles import describe_validation_error, read_toml
+from whosevalues.errors import WhosevaluesError
 from whosevalues.instruments import NO_PERSONA, Instrument, load_instrument
 from whosevalues.instruments.variants import DEFAULT_RUN_VARIANTS, ORIGINAL
 from whosevalues.models.catalog import (EMBEDDED_MODEL, expand_model_ids, load_catalog, model_spec_from_dict,
@@ -45,7 +46,7 @@ StudyMode = Literal["auto", "sample", "distribution", "per-model"]
 FIELD_RANGES = {"samples": (1, 100_000), "temperature": (0.0, 2.0), "max_tokens": (1, 100_000)}
 
 
-class StudyError(ValueError):
+class StudyError(WhosevaluesError, ValueError):
     """The study cannot run as specified. The message says what to change."""
 
 
@@ -89,6 +90,16 @@ class Study(BaseModel):
         if repeated:
             raise ValueError(f"{repeated[0]!r} is listed twice: list each once")
         return [value.strip() for value in values]
+
+    @field_validator("personas")
+    @classmethod
+    def _country_codes_upper_case(cls, personas: list[str]) -> list[str]:
+        """Codes are case-insensitive on input (usa is USA); none and countries are words, kept lower-case."""
+        codes = [p.lower() if p.lower() in (NO_PERSONA, ALL_COUNTRIES) else p.upper() for p in personas]
+        repeated = sorted({code for code in codes if codes.count(code) > 1})
+        if repeated:
+            raise ValueError(f"{repeated[0]!r} is listed twice: list each once")
+        return codes
 
     @property
     def study_id(self) -> str:
@@ -150,12 +161,15 @@ class Study(BaseModel):
             check_model_ranges(spec)
         from whosevalues.instruments.resolve import VariantError, check_variant_names
 
+        instruments = self.instruments()
+        check_distinct_survey_ids(self.surveys, instruments)
         try:
-            check_variant_names(self.variants, self.instruments())
+            check_variant_names(self.variants, instruments)
         except VariantError as exc:
             raise StudyError(str(exc)) from None
-        for instrument in self.instruments():
+        for instrument in instruments:
             self.variants_for(instrument)
+            check_countries_persona(self.personas, instrument)
             for language in self.languages:
                 if language not in instrument.languages:
                     raise StudyError(f"survey {instrument.id} has no language {language!r}: use one of "
@@ -188,6 +202,10 @@ class Study(BaseModel):
         # `models` may be a list of ids, or [[models]] tables (an id alone refers to the catalog).
         ids: list[str] = []
         custom: dict[str, ModelSpec] = {}
+        if "models" in data and data["models"] in ([], None, ""):
+            # never the embedded model in its place: an empty list is a mistake, not a choice
+            raise StudyError(f"{where}: field models is empty: list the models to ask (ids from `whosevalues "
+                             f"models`), or leave models out for the embedded local model")
         models = data.pop("models", []) or []
         if not isinstance(models, list):
             raise StudyError(f"{where}: field models must be a list, like models = [{models!r}], or [[models]] "
@@ -219,6 +237,53 @@ class Study(BaseModel):
             raise StudyError(f"{where}: field {field}: {describe_field_error(exc)}") from None
         except ValueError as exc:
             raise StudyError(str(exc)) from None
+
+
+def check_distinct_survey_ids(surveys: list[str], instruments: list[Instrument]) -> None:
+    """Two survey files with one id would be asked both and averaged into one survey: refused."""
+    seen: dict[str, str] = {}
+    for name, instrument in zip(surveys, instruments):
+        if instrument.id in seen:
+            raise StudyError(f"surveys {seen[instrument.id]} and {name} both have id {instrument.id!r}; give each "
+                             f"survey file its own id (field id)")
+        seen[instrument.id] = name
+
+
+def check_countries_persona(personas: list[str], instrument: Instrument) -> None:
+    """`countries` must name at least one country for every survey (else its personas silently vanish)."""
+    from whosevalues.humans.bundled import countries_with_data
+
+    if ALL_COUNTRIES in personas and not countries_with_data(instrument.id):
+        raise StudyError(f"personas 'countries' means every country with bundled human data, and survey "
+                         f"{instrument.id} has none, so no country persona would be asked; name the countries "
+                         f"instead (e.g. --personas none,CHN,USA)")
+
+
+#: What shapes a study's answers: a study name reused with any of these changed would mix two designs.
+DESIGN_FIELDS = ("models", "surveys", "languages", "personas", "samples", "mode", "temperature", "max_tokens",
+                 "min_valid_mass", "variants")
+
+
+def design_changes(stored_json: str, study: "Study") -> list[str]:
+    """The design fields that differ between a stored study and ``study``, as "samples 20 -> 30"."""
+    try:
+        stored = json.loads(stored_json or "{}")
+    except ValueError:
+        return []
+    current = json.loads(study.model_dump_json())
+    return [f"{field} {stored[field]} -> {current[field]}" for field in DESIGN_FIELDS
+            if field in stored and field in current and stored[field] != current[field]]
+
+
+def check_name_keeps_design(study: "Study", stored_json: str | None, where: str) -> None:
+    """A study ``name`` already in the store with another design would mix two designs under one study."""
+    if not study.name or stored_json is None:
+        return
+    changes = design_changes(stored_json, study)
+    if changes:
+        raise StudyError(f"study {study.name!r} in {where} was run with another design ({'; '.join(changes)}); "
+                         f"answers of two designs would be mixed under one study: give this design a new name, "
+                         f"or leave name out (the study is then named by its design)")
 
 
 #: Documented ranges of the per-model settings a study file may give ([[models]] blocks).

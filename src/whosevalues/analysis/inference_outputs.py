@@ -49,11 +49,25 @@ def prepare_llm_side(item_means: pd.DataFrame, paper_compatible: bool, min_valid
     """Item means with the minimum-valid-samples rule applied, and what the reliability step needs."""
     if min_valid is None:
         min_valid = 1 if paper_compatible else reliability.DEFAULT_MIN_VALID
+    else:
+        check_min_valid(item_means, min_valid)
     means, removed = reliability.apply_min_valid(item_means, min_valid)
     if distributions is None and (Path(out_dir) / "item_distributions.csv").exists():
         distributions = pd.read_csv(Path(out_dir) / "item_distributions.csv", dtype={"item": str})
     return means, {"min_valid": int(min_valid), "removed": removed, "distributions": distributions,
                    "temperatures": reliability.temperatures(item_means, out_dir)}
+
+
+def check_min_valid(item_means: pd.DataFrame, min_valid: int) -> None:
+    """A minimum above the samples asked would be capped to them: refused instead, with the largest it can be."""
+    from whosevalues.errors import UsageError
+
+    if "n_total" not in item_means.columns:
+        return
+    sampled = pd.to_numeric(item_means.loc[reliability.is_sample_mode(item_means), "n_total"], errors="coerce")
+    if sampled.notna().any() and min_valid > sampled.max():
+        raise UsageError(f"--min-valid-samples {min_valid}: the answers have at most {sampled.max():g} samples per "
+                         f"item, so no item could reach it; give at most {sampled.max():g}")
 
 
 def options_summary(options: InferenceOptions, llm_side: dict) -> dict:
@@ -230,8 +244,11 @@ def summary_warnings(summary: dict) -> list[str]:
     minimum-valid-samples rule, temperature confounded with origin."""
     lines = []
     for survey, result in summary.get("surveys", {}).items():
-        for analysis in result.get("analyses", {}).values():
+        for name, analysis in result.get("analyses", {}).items():
             lines += [f"{survey} {warning}" for warning in analysis.get("warnings", [])]
+            # a factor left out of a model changes what the model says: never only in summary.json
+            lines += [f"{survey} {name}: term {term} left out of the model ({reason})"
+                      for term, reason in (analysis.get("dropped_terms") or {}).items() if ":" not in term]
         removed = result.get("reliability", {}).get("items_below_min_valid", 0)
         if removed:
             lines.append(f"{survey}: {removed} item(s) had fewer than {result['reliability']['min_valid_samples']} "

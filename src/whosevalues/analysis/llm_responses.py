@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from whosevalues.errors import WhosevaluesError
+
 CONTRACT_COLUMNS = ["model", "origin", "survey", "language", "persona", "item",
                     "mean", "n_valid", "n_total", "refusal_rate"]
 PAPER_COLUMNS = ["LLM", "language", "persona", "item", "llm_response", "model_nation"]
@@ -42,7 +44,7 @@ PAPER_NATIONS = {"China": "CHN", "USA": "USA", "US": "USA"}
 PAPER_SURVEYS = {"mfq": "mfq2", "wvs": "wvs7"}
 
 
-class LLMResponsesError(ValueError):
+class LLMResponsesError(WhosevaluesError, ValueError):
     """An LLM responses file cannot be read as item means. The message names the file and the fix."""
 
 
@@ -67,7 +69,7 @@ def _read_one(path: Path) -> pd.DataFrame:
     if path.is_dir():
         raise LLMResponsesError(f"{path} is a directory; give the CSV file of item means inside it")
     try:
-        raw = pd.read_csv(path, encoding="utf-8-sig", dtype={"item": str}, low_memory=False)
+        raw = read_delimited(path)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise LLMResponsesError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
     except OSError as exc:
@@ -82,6 +84,23 @@ def _read_one(path: Path) -> pd.DataFrame:
         frame = from_contract_layout(raw, where=str(path))
         check_against_surveys(frame, str(path), row_of=pd.Series(frame.index + 2, index=frame.index))
     return frame
+
+
+def read_delimited(path: Path) -> pd.DataFrame:
+    """A CSV with ',' ';' or tab between fields (spreadsheets in many locales write ';' with decimal commas),
+    with or without a byte-order mark. Decimal commas ("3,25") in a file not separated by commas become points."""
+    with path.open("r", encoding="utf-8-sig", errors="replace") as handle:
+        header = handle.readline()
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    sep = max(counts, key=counts.get)
+    if sep == ",":
+        return pd.read_csv(path, encoding="utf-8-sig", dtype={"item": str}, low_memory=False)
+    raw = pd.read_csv(path, sep=sep, encoding="utf-8-sig", dtype=str, keep_default_na=True, low_memory=False)
+    for column in raw.columns:
+        values = raw[column].dropna().str.strip()
+        if len(values) and values.str.fullmatch(r"[-+]?\d+(,\d+)?").all() and values.str.contains(",").any():
+            raw[column] = raw[column].str.replace(",", ".", regex=False)
+    return raw
 
 
 def _bad_row(where: str, row: int, column: str, problem: str) -> LLMResponsesError:
@@ -108,6 +127,13 @@ def check_against_surveys(frame: pd.DataFrame, where: str, row_of: pd.Series, me
             raise _bad_row(where, int(row_of[first]), "item",
                            f"{rows.at[first, 'item']!r} is not an item of {survey} (items "
                            f"{instrument.item_ids[0]}..{instrument.item_ids[-1]}); fix the item id")
+        unknown_languages = ~rows["language"].isin(list(instrument.languages))
+        if unknown_languages.any():
+            first = rows.index[unknown_languages.to_numpy()][0]
+            raise _bad_row(where, int(row_of[first]), "language",
+                           f"{rows.at[first, 'language']!r} is not a language of {survey} (it has "
+                           f"{', '.join(instrument.languages)}); answers in another language cannot be compared "
+                           f"with its items: fix the code, or give a survey file with that language (--surveys)")
         low, high = instrument.scale.min, instrument.scale.max
         means = rows["mean"]
         outside = means.notna() & ~means.between(low, high) | np.isinf(means)
@@ -157,14 +183,52 @@ def from_contract_layout(raw: pd.DataFrame, where: str = "item means") -> pd.Dat
         if not_numbers.any():
             first = int(frame.index[not_numbers.to_numpy()][0])
             raise _bad_row(where, first + 2, column, f"{raw.at[first, column]!r} is not a number; fix the value")
-    for column, valid in (("origin", lambda o: len(o) == 3 and o.isalpha()),
-                          ("persona", lambda p: p == "none" or (len(p) == 3 and p.isalpha()))):
-        bad = ~frame[column].map(valid)
-        if bad.any():
-            first = int(frame.index[bad.to_numpy()][0])
-            raise _bad_row(where, first + 2, column, f"{frame.at[first, column]!r} is not "
-                           f"{'none or ' if column == 'persona' else ''}an ISO 3166 alpha-3 code like CHN or USA")
+    frame["origin"] = _country_codes(frame["origin"], "origin", where)
+    frame["persona"] = _country_codes(frame["persona"], "persona", where, none_allowed=True)
+    check_one_origin_per_model(frame, where, row_of=frame.index + 2)
     return frame
+
+
+def _country_codes(values: pd.Series, column: str, where: str, none_allowed: bool = False) -> pd.Series:
+    """ISO alpha-3 codes upper-cased (``chn`` is CHN); ``none`` in any case; anything else refused by row.
+
+    A code in the wrong case must not become a level of its own: it would remove the factor from the analysis.
+    """
+    from whosevalues.countries import CountryError, check_codes
+
+    text = values.str.strip()
+    is_none = text.str.lower() == "none"
+    codes = text.str.upper().where(~is_none, "none")
+    for code in codes[~is_none].unique():
+        try:
+            check_codes([code], column)
+        except CountryError as exc:
+            first = int(values.index[(codes == code).to_numpy()][0])
+            allowed = "none or " if none_allowed else ""
+            raise _bad_row(where, first + 2, column, f"{allowed}{exc}") from None
+    if not none_allowed and is_none.any():
+        first = int(values.index[is_none.to_numpy()][0])
+        raise _bad_row(where, first + 2, column, "'none' is not a country: give the ISO alpha-3 code of the "
+                                                 "country the model comes from, like CHN or USA")
+    return codes
+
+
+def check_one_origin_per_model(frame: pd.DataFrame, where: str, row_of) -> None:
+    """A model comes from one country: rows that disagree are refused, naming them (never a silent pick)."""
+    origins = frame.groupby("model", sort=False)["origin"].agg(lambda o: list(dict.fromkeys(o)))
+    for model, seen in origins.items():
+        if len(seen) < 2:
+            continue
+        rows = frame.index[(frame["model"] == model).to_numpy()]
+        described = "; ".join(_rows_with(frame, rows, row_of, origin) for origin in seen)
+        raise LLMResponsesError(f"{where}: model {model!r} has {len(seen)} origins ({described}); a model has "
+                                f"one origin: fix the rows that are wrong")
+
+
+def _rows_with(frame: pd.DataFrame, rows, row_of, origin: str) -> str:
+    numbers = [int(row_of[i]) for i in rows if frame.at[i, "origin"] == origin]
+    shown = ", ".join(map(str, numbers[:5])) + (f" and {len(numbers) - 5} more" if len(numbers) > 5 else "")
+    return f"{origin} in row{'s' if len(numbers) > 1 else ''} {shown}"
 
 
 def from_paper_layout(raw: pd.DataFrame, where: str = "paper responses") -> pd.DataFrame:
@@ -249,6 +313,12 @@ def original_only(item_means: pd.DataFrame | None, require: bool = True) -> tupl
 
 def _merge(frames: list[pd.DataFrame]) -> pd.DataFrame:
     combined = pd.concat(frames, ignore_index=True)
+    origins = combined.groupby("model")["origin"].nunique()
+    if (origins > 1).any():
+        model = origins.index[(origins > 1).to_numpy()][0]
+        seen = ", ".join(sorted(combined.loc[combined["model"] == model, "origin"].unique()))
+        raise LLMResponsesError(f"the input files give model {model!r} different origins ({seen}); a model has one "
+                                f"origin: fix the files")
     if "source_row" not in combined.columns:
         combined["source_row"] = np.nan
     duplicated = combined.duplicated(KEY, keep=False)

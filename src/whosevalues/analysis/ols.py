@@ -227,8 +227,16 @@ def fit_cells(design: CellDesign, counts: np.ndarray, sums: np.ndarray, within_s
     n, p = counts.sum(), X.shape[1]
     df_resid = int(n - p)
     sigma2 = rss / df_resid
-    return Fit(beta=beta, se=np.sqrt(np.diag(bread) * sigma2), sigma2=sigma2, df_resid=df_resid, X=X,
+    return Fit(beta=beta, se=standard_errors(np.diag(bread) * sigma2), sigma2=sigma2, df_resid=df_resid, X=X,
                bread=bread, fitted_cell=fitted)
+
+
+def standard_errors(variances: np.ndarray) -> np.ndarray:
+    """sqrt of each variance; NaN (undefined) where a variance is negative or NaN, as np.sqrt gives, but without
+    the RuntimeWarning that would leak into the user's terminal (a cluster-robust diagonal can dip below 0)."""
+    variances = np.asarray(variances, dtype=float)
+    safe = np.where(variances >= 0, variances, 0.0)
+    return np.where(variances >= 0, np.sqrt(safe), np.nan)
 
 
 def cluster_cov(fit: Fit, residual: np.ndarray, cell: np.ndarray, groups: np.ndarray,
@@ -265,7 +273,8 @@ def robust_columns(fit: Fit, y: np.ndarray, cell: np.ndarray, respondent: np.nda
         se_two = np.where(var_two > 0, np.sqrt(np.abs(var_two)), np.nan)
     df = max(min(g_r, g_m) - 1, 1)
     p_two = 2 * stats.t.sf(np.abs(fit.beta / se_two), df)
-    return {"se_cluster_respondent": np.sqrt(np.diag(cov_r)), "se_cluster_model": np.sqrt(np.diag(cov_m)),
+    return {"se_cluster_respondent": standard_errors(np.diag(cov_r)),
+            "se_cluster_model": standard_errors(np.diag(cov_m)),
             "se_twoway": se_two, "p_twoway": p_two}
 
 

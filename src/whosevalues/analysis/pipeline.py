@@ -26,13 +26,14 @@ from whosevalues.analysis.design import (EXCLUSION_COLUMNS, NONE, DesignSkipped,
                                          rq1, rq2, rq3)
 from whosevalues.analysis.model_inference import InferenceOptions
 from whosevalues.analysis.vectors import HumanVectors, LLMVectors, human_vectors, llm_vectors, zscore_rows
+from whosevalues.errors import WhosevaluesError
 from whosevalues.humans.population import Population
 from whosevalues.instruments import InstrumentError, load_instrument
 
 ANALYSES = ("rq1", "rq2", "rq3")
 
 
-class AnalysisError(ValueError):
+class AnalysisError(WhosevaluesError, ValueError):
     """The analysis cannot start (bad input). The message names the problem and the fix."""
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from whosevalues.humans.population import Population
+from whosevalues.humans.population import Population, PopulationError
 
 CONDITION_COLUMNS = ["model", "origin", "language", "persona"]
 
@@ -61,11 +61,11 @@ class HumanVectors:
 def human_vectors(population: Population, items: list[str]) -> HumanVectors:
     """z-score a population's respondents over ``items`` (drops incomplete rows and straight-liners)."""
     if population.responses is None:
-        raise ValueError(f"population {population.survey}/{population.country} has no respondents "
+        raise PopulationError(f"population {population.survey}/{population.country} has no respondents "
                          f"(aggregates only): per-respondent analyses need respondent-level data")
     missing = [item for item in items if item not in population.responses.columns]
     if missing:
-        raise ValueError(f"population {population.survey}/{population.country} lacks item column(s) "
+        raise PopulationError(f"population {population.survey}/{population.country} lacks item column(s) "
                          f"{missing[:5]}: its responses must have one column per item id")
     raw = population.responses[items].to_numpy(dtype=float)
     complete = ~np.isnan(raw).any(axis=1)

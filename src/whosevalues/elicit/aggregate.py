@@ -28,6 +28,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from whosevalues.errors import WhosevaluesError
 from whosevalues.instruments import NO_PERSONA, Instrument, InstrumentError, load_instrument
 from whosevalues.instruments.variants import ORIGINAL
 
@@ -43,7 +44,7 @@ __all__ = ["AggregateError", "item_means", "item_distributions", "condition_summ
            "ITEM_MEANS_COLUMNS", "DISTRIBUTION_COLUMNS"]
 
 
-class AggregateError(ValueError):
+class AggregateError(WhosevaluesError, ValueError):
     """The answers frame lacks what aggregation needs. The message names the columns."""
 
 

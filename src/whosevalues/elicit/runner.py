@@ -26,6 +26,7 @@ from whosevalues.elicit.endpoint import EndpointMemory
 from whosevalues.elicit.limits import FinalFailure, ModelGate
 from whosevalues.elicit.outcome import DEFAULT_MIN_VALID_MASS, Outcome, decide
 from whosevalues.elicit.plan import PlannedRequest, RequestQueue
+from whosevalues.elicit.progress_lines import ProgressLines
 from whosevalues.elicit.store import Store
 from whosevalues.instruments import load_instrument
 from whosevalues.models.base import Backend, Completion
@@ -37,6 +38,8 @@ class RunStats:
     statuses: Counter = field(default_factory=Counter)
     interrupted: bool = False
     seconds: float = 0.0
+    #: of ``asked``, the requests of the sample check (kept apart from the study's answers)
+    sample_check: int = 0
 
 
 def labels_for(planned: PlannedRequest):
@@ -105,6 +108,9 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
     with _progress(console, show_progress) as progress:
         task_ids = {model: progress.add_task(model, total=len(requests), rate=0.0, failed=0)
                     for model, requests in by_model.items()}
+        lines = (ProgressLines(lambda line: console.print(line, markup=False, highlight=False),
+                               {model: len(requests) for model, requests in by_model.items()})
+                 if show_progress and not console.is_terminal else None)  # the bar draws nothing in a log
 
         async def worker(model: str, queue: list[PlannedRequest], gate: ModelGate, once: bool = False) -> None:
             backend = backends[model]
@@ -131,6 +137,8 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
                 elapsed = max(time.monotonic() - started, 1e-9)
                 progress.update(task_ids[model], advance=1, rate=done_by_model[model] / elapsed,
                                 failed=failed_by_model[model])
+                if lines:
+                    lines.update(model, done_by_model[model], failed_by_model[model])
                 if once:
                     return
 

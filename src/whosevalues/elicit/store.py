@@ -19,7 +19,9 @@ from pathlib import Path
 import pandas as pd
 
 from whosevalues.elicit.plan import PlannedRequest
+from whosevalues.errors import WhosevaluesError
 from whosevalues.models.base import Completion
+from whosevalues.models.keys import redact_keys
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("001_initial", """
@@ -128,7 +130,7 @@ def _bool_or_none(value) -> int | None:
     return None if value is None else int(bool(value))
 
 
-class StoreError(RuntimeError):
+class StoreError(WhosevaluesError, RuntimeError):
     """The store cannot be opened or used. The message says why and what to do."""
 
 
@@ -157,6 +159,33 @@ def check_store_path(path: Path, *, must_exist: bool) -> None:
                          f"wrote")
 
 
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open a store so nothing can change it. In a directory we cannot write, SQLite cannot make the files a WAL
+    reader needs (-shm), so the file is opened as immutable: nobody can be writing it there either."""
+    uri = path.resolve().as_uri()
+    if not os.access(path.resolve().parent, os.W_OK):
+        return sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=30)
+    return sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30)
+
+
+def _refuse_read_only_file(path: Path) -> None:
+    """A store we may read but not write: say so now, not later as a failed write mistaken for a full disk."""
+    if path.exists() and not os.access(path, os.W_OK):
+        raise StoreError(f"the store {path} is read-only (no write permission), so answers cannot be added to it; "
+                         f"make it writable (chmod u+w), or give another --db path (`whosevalues analyze --db` "
+                         f"reads a read-only store)")
+    if not os.access(path.resolve().parent, os.W_OK):
+        raise StoreError(f"the store {path} is in a read-only directory, where SQLite cannot write its journal; "
+                         f"make {path.resolve().parent} writable or give another --db path")
+
+
+def _has_content(db: sqlite3.Connection) -> bool:
+    """Any schema object (view, index, trigger) or a version stamp another program set."""
+    objects = db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+    stamps = db.execute("PRAGMA user_version").fetchone()[0] or db.execute("PRAGMA application_id").fetchone()[0]
+    return bool(objects or stamps)
+
+
 class Store:
     def __init__(self, path: str | Path, *, read_only: bool = False):
         """Open (and create or migrate) a store; ``read_only``: an existing store, opened so nothing can change."""
@@ -165,9 +194,10 @@ class Store:
         check_store_path(self.path, must_exist=read_only)
         try:
             if read_only:
-                self.db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+                self.db = _connect_read_only(self.path)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                _refuse_read_only_file(self.path)
                 self.db = sqlite3.connect(self.path, timeout=30)
             self._refuse_foreign_database()
             if not read_only:
@@ -191,6 +221,11 @@ class Store:
             self.db.close()
             raise StoreError(f"{self.path} is a SQLite database of another program (tables {', '.join(sorted(tables)[:3])}"
                              f"), not a whosevalues store; whosevalues leaves it untouched: give another --db path")
+        if not tables and _has_content(self.db):
+            # no tables, but views, indexes or a version stamp: someone's database, never turned into a store
+            self.db.close()
+            raise StoreError(f"{self.path} is a SQLite database of another program (it has no whosevalues tables); "
+                             f"whosevalues leaves it untouched: give another --db path")
         if self.read_only and not tables:
             self.db.close()
             raise StoreError(f"{self.path} is an empty database, not a whosevalues store; give the --db path "
@@ -265,6 +300,11 @@ class Store:
         return int(cursor.lastrowid)
 
     # -- studies -------------------------------------------------------------------------------
+    def study_design(self, study_id: str) -> str | None:
+        """The design (study JSON) a study was first run with, or None for a study the store does not hold."""
+        row = self.db.execute("SELECT study_json FROM studies WHERE id = ?", (study_id,)).fetchone()
+        return row[0] if row else None
+
     def link_study(self, study_id: str, keys) -> None:
         """Record that these request keys belong to the study (after their requests rows exist)."""
         with self.db:
@@ -312,6 +352,7 @@ class Store:
         """
         distribution = json.dumps(completion.distribution) if completion.distribution is not None else None
         reply = completion.reply
+        error, raw_body = redact_keys(completion.error), redact_keys(completion.raw)  # no key is ever stored
         extra = completion.extra
         with self.db:
             self.db.execute(
@@ -320,8 +361,8 @@ class Store:
                 "reasoning_text, reasoning_tokens, reasoned, model_version, system_fingerprint, seed_honoured, "
                 "max_tokens_used, adaptations) "
                 "VALUES (?, ?, ?, ?, ?, ?, 'unparsed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (planned.key, run_id, completion.text, completion.raw, distribution, completion.valid_mass,
-                 completion.error, completion.finish_reason, attempts, latency_s, completion.input_tokens,
+                (planned.key, run_id, completion.text, raw_body, distribution, completion.valid_mass,
+                 error, completion.finish_reason, attempts, latency_s, completion.input_tokens,
                  completion.output_tokens, utc_now(),
                  reply.reasoning_text if reply else None, reply.reasoning_tokens if reply else None,
                  int(reply.reasoned) if reply else None, reply.model_version if reply else None,
@@ -345,6 +386,7 @@ class Store:
     def save_failure(self, planned: PlannedRequest, run_id: int, error: str, raw: str | None, attempts: int,
                      http_status: int | None = None, retryable: bool | None = None) -> None:
         """A request that failed after every attempt: recorded as status 'error' (retried on the next run)."""
+        error, raw = redact_keys(error) or "", redact_keys(raw)  # no key is ever stored, whatever the SDK echoed
         with self.db:
             self.db.execute(
                 "INSERT INTO failures (key, run_id, error, raw_body, attempts, at, http_status, retryable) "

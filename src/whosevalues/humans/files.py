@@ -93,6 +93,9 @@ def read_columns(path: Path, choose: ColumnChooser) -> pd.DataFrame:
 
 def _read_zip(path: Path, choose: ColumnChooser) -> pd.DataFrame:
     """WVS downloads come zipped: read the one data file inside."""
+    if not zipfile.is_zipfile(path):
+        raise PopulationError(f"{path}: not a zip archive, although its name ends in .zip; give the data file "
+                              f"itself (.csv, .sav, .dta, .parquet) or the zip as downloaded")
     with zipfile.ZipFile(path) as archive:
         members = [name for name in archive.namelist()
                    if Path(name).suffix.lower() in SUFFIXES and not name.startswith("__MACOSX")]

@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from whosevalues.errors import WhosevaluesError
 
-class PopulationError(ValueError):
+
+class PopulationError(WhosevaluesError, ValueError):
     """A human data file or selection cannot be used. The message names the problem and the fix."""
 
 

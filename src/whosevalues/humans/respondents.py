@@ -86,9 +86,55 @@ def _select_countries(codes: pd.Series, countries: Sequence[str] | None, path: P
     return list(countries)
 
 
+#: dropping more than this share of a country's respondents for answers off the scale is said, with the count
+SAY_DROPS_OVER = 0.05
+#: dropping more than this share for any reason (missing answers too, which WVS codes as negative numbers) is said
+SAY_ANY_DROPS_OVER = 0.5
+
+
+def check_coding(answers: pd.DataFrame, instrument: Instrument, path: Path) -> None:
+    """Refuse a file whose answer codes are shifted as a whole (0-4 for a 1-5 scale): most respondents would be
+    dropped for answers "outside the scale" that are really the scale's own answers, coded otherwise.
+
+    Negative codes are WVS's missing codes (don't know, no answer, ...) and say nothing about the coding.
+    """
+    low, high = instrument.scale.min, instrument.scale.max
+    values = answers.to_numpy(dtype=float)
+    coded = values[~pd.isna(values) & (values >= 0)]
+    if not len(coded):
+        return
+    outside = (coded < low) | (coded > high)
+    if outside.mean() <= SAY_DROPS_OVER:
+        return
+    for shift in (1, -1):
+        shifted = coded + shift
+        if ((shifted >= low) & (shifted <= high)).all():
+            raise PopulationError(f"{path}: the answers are coded {coded.min():g}-{coded.max():g} where "
+                                  f"{instrument.id}'s scale is {low}-{high} ({outside.mean():.0%} of answers outside "
+                                  f"it): recode the file ({'add' if shift > 0 else 'subtract'} {abs(shift)} to "
+                                  f"every answer) and load it again")
+
+
+def _say_drops(country: str, steps: list[tuple[str, int]], answers: pd.DataFrame, kept: pd.DataFrame,
+               instrument: Instrument, path: Path) -> None:
+    """More than a few percent of a country's respondents dropped for answers off the scale (or more than half
+    for any reason): a warning with the reasons and the counts. Missing answers are the usual listwise cleaning,
+    recorded in the population's steps; no respondent at all left has its own message."""
+    total, dropped = len(answers), len(answers) - len(kept)
+    low, high = instrument.scale.min, instrument.scale.max
+    off_scale = int(((answers >= 0) & ((answers < low) | (answers > high))).any(axis=1).sum())
+    if not total or kept.empty or (off_scale / total <= SAY_DROPS_OVER and dropped / total <= SAY_ANY_DROPS_OVER):
+        return
+    reason = (f"{off_scale} with an answer off the {low}-{high} scale, the others with an answer missing or coded "
+              f"as missing" if off_scale else "each with an answer missing or coded as missing (a negative code)")
+    warnings.warn(f"{path}: {dropped} of {total} respondents from {country} ({dropped / total:.0%}) dropped, "
+                  f"{reason}; every item is needed for a respondent's answer vector", PopulationWarning, stacklevel=4)
+
+
 def _population(instrument: Instrument, country: str, source: str, answers: pd.DataFrame,
                 steps: list[tuple[str, int]], warnings_: list[str], strict: bool, path: Path) -> Population | None:
     kept, cleaning = clean_answers(answers, instrument)
+    _say_drops(country, steps, answers, kept, instrument, path)
     steps = steps + cleaning + [("kept", len(kept))]
     if kept.empty:
         message = (f"{path}: none of the {steps[0][1]} respondents from {country} answered every item of "
@@ -165,6 +211,7 @@ def load_respondent_file(path: Path, instrument: Instrument, countries: Sequence
     _warn_non_iso(selected, path)
     answers = pd.DataFrame({item_id: numeric_column(frame[columns[item_id]], columns[item_id], path)
                             for item_id in instrument.item_ids}, index=frame.index)
+    check_coding(answers[(codes.isin(selected)).to_numpy()], instrument, path)
     notes, nationality = [], None
     if is_wvs and "nationality" in columns:
         nationality = numeric_column(frame[columns["nationality"]], columns["nationality"], path).to_numpy()

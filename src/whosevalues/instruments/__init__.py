@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from whosevalues.datafiles import describe_validation_error, read_toml
+from whosevalues.errors import WhosevaluesError
 from whosevalues.instruments.schema import NO_PERSONA, Instrument, Item, RenderedPrompt, Scale
 
 BUILTIN_DIR = Path(__file__).parent / "data"
@@ -16,7 +17,7 @@ __all__ = ["Instrument", "Item", "Scale", "RenderedPrompt", "NO_PERSONA", "Instr
            "load_instrument", "available_instruments", "read_instrument_file"]
 
 
-class InstrumentError(ValueError):
+class InstrumentError(WhosevaluesError, ValueError):
     """A survey file is missing or malformed. The message names the file, the field and the fix."""
 
 

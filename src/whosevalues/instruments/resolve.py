@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from whosevalues.errors import WhosevaluesError
 from whosevalues.instruments.schema import Instrument
 from whosevalues.instruments.variants import CORE_VARIANTS, DEFAULT_RUN_VARIANTS, ORIGINAL
 
 CORE, ALL = "core", "all"
 
 
-class VariantError(ValueError):
+class VariantError(WhosevaluesError, ValueError):
     """A requested question format is unknown or missing from a survey. The message says what to give."""
 
 

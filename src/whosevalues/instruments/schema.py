@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from whosevalues.instruments.variant_schema import Variant, check_variants, option_words
 from whosevalues.instruments.variants import ORIGINAL, AnswerFormat
+from whosevalues.errors import NotFoundError
 
 NO_PERSONA = "none"
 
@@ -157,7 +158,7 @@ class Instrument(BaseModel):
         for item in self.items:
             if item.id == str(item_id):
                 return item
-        raise KeyError(f"survey {self.id} has no item {item_id!r}; items are {self.item_ids[0]}..{self.item_ids[-1]}")
+        raise NotFoundError(f"survey {self.id} has no item {item_id!r}; items are {self.item_ids[0]}..{self.item_ids[-1]}")
 
     def personas(self, language: str) -> list[str]:
         """The personas with their own sentence in ``language`` (any other country may come from its template)."""
@@ -184,7 +185,7 @@ class Instrument(BaseModel):
                variant: str = ORIGINAL) -> RenderedPrompt:
         """The exact system and user messages for one item under one condition, in one question format."""
         if language not in self.languages:
-            raise KeyError(f"survey {self.id} has no language {language!r}; it has {sorted(self.languages)}")
+            raise NotFoundError(f"survey {self.id} has no language {language!r}; it has {sorted(self.languages)}")
         prompts = self.languages[language]
         templates = prompts if variant == ORIGINAL else self._variant(variant).languages[language]
         if persona == NO_PERSONA:
@@ -195,9 +196,9 @@ class Instrument(BaseModel):
             try:
                 sentence = prompts.persona_sentence(persona, language)
             except CountryError as exc:
-                raise KeyError(f"survey {self.id}: {exc}") from None
+                raise NotFoundError(f"survey {self.id}: {exc}") from None
             if sentence is None:
-                raise KeyError(f"survey {self.id} has no persona {persona!r} in language {language!r}; "
+                raise NotFoundError(f"survey {self.id} has no persona {persona!r} in language {language!r}; "
                                f"it has {self.personas(language)} (add it under [languages.{language}.personas], "
                                f"or give [languages.{language}] a persona_template with {{country}})")
             persona_text = sentence + prompts.persona_separator

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from whosevalues.errors import WhosevaluesError
 from whosevalues.instruments.variants import AnswerFormat
 from whosevalues.models.spec import ModelSpec
 
@@ -147,7 +148,7 @@ class BackendError(Exception):
         self.raw = raw
 
 
-class ConfigurationError(Exception):
+class ConfigurationError(WhosevaluesError):
     """The model cannot be used as configured (missing key, SDK not installed, ...). Never retried."""
 
 

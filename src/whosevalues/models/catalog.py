@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from whosevalues.datafiles import describe_validation_error, read_toml
+from whosevalues.errors import NotFoundError
 from whosevalues.models.spec import ModelSpec
 
 CATALOG_PATH = Path(__file__).parent / "catalog.toml"
@@ -23,9 +24,8 @@ PAPER_MODELS = (
 SHORTHANDS = frozenset({"paper", "current"})
 
 
-class UnknownModelError(KeyError):
-    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
-        return str(self.args[0])
+class UnknownModelError(NotFoundError):
+    """A model id neither the catalog nor the study file defines."""
 
 
 def model_spec_from_dict(data: dict, where: str) -> ModelSpec:

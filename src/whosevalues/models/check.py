@@ -15,7 +15,6 @@ and must end within seconds on a dead port. The key is sent only in headers and 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import urllib.error
 import urllib.request
@@ -127,8 +126,37 @@ def _key_word(status: int, key_sent: bool) -> str:
     return "accepted" if key_sent else "not needed"
 
 
+def _json_object(body: str) -> dict | None:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _is_json(body: str) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True
+
+
+def _not_the_provider(spec: ModelSpec, answer: HttpAnswer, provider: str) -> CheckResult:
+    """Something answered, but not the provider's API (an HTML page, a proxy's login, another service)."""
+    looks = "an HTML page" if answer.body.lstrip()[:1] == "<" else "JSON of another shape" if _is_json(answer.body) \
+        else "not JSON"
+    return CheckResult(spec.id, True, "?", "?", f"HTTP {answer.status} with {looks}, not {provider}'s API format: "
+                                                f"check base_url (an OpenAI-compatible server's usually ends in /v1)")
+
+
 def _openai_result(spec: ModelSpec, answer: HttpAnswer, key_sent: bool) -> CheckResult:
     status = answer.status
+    body = _json_object(answer.body)
+    if status == 200 and not (body and isinstance(body.get("choices"), list)):
+        return _not_the_provider(spec, answer, "an OpenAI-compatible")
+    if status != 200 and not (body and "error" in body) and status not in (401, 403, 429):
+        return _not_the_provider(spec, answer, "an OpenAI-compatible")
     key = _key_word(status, key_sent)
     if status == 200:
         return CheckResult(spec.id, True, key, _logprobs_in(answer.body))
@@ -173,6 +201,8 @@ def _probe_listing(spec: ModelSpec, url: str, headers: dict[str, str], key: str 
         answer = _request(url, headers, None, timeout)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         return _unreachable(spec, exc, url.split("/v1")[0])
+    if not _is_json(answer.body) and answer.status not in (401, 403, 429):  # Gemini's errors are JSON lists
+        return _not_the_provider(spec, answer, spec.provider.capitalize())
     message = _short(_error(answer).message) if answer.status != 200 else ""
     key_rejected = answer.status in (401, 403) or (answer.status == 400 and "api key" in message.lower())
     key_word = ("rejected" if key else "not set") if key_rejected else ("accepted" if key else "?")
@@ -219,20 +249,36 @@ def key_env_for(spec: ModelSpec) -> str | None:
 def key_for(spec: ModelSpec) -> str | None:
     """The key the backend would send, or None when none is set or none is needed."""
     env = key_env_for(spec)
-    return (os.environ.get(env) or None) if env else None
+    from whosevalues.models.keys import read_key
+
+    return read_key(env) if env else None
 
 
 def check_model(spec: ModelSpec, timeout: float = 5.0) -> CheckResult:
     """One probe; never raises (an unexpected failure is reported as the model's note)."""
+    from whosevalues.preflight import base_url_problem
+
     try:
         if spec.provider == "local-llama":
             return _probe_local(spec, timeout)
         probe = PROBES.get(spec.provider)
         if probe is None:
             return CheckResult(spec.id, None, "?", "?", f"no check for provider {spec.provider!r}")
-        return probe(spec, key_for(spec), timeout)
+        problem = base_url_problem(spec.base_url) if spec.base_url else None
+        if problem:
+            return CheckResult(spec.id, False, "?", "?", problem)
+        return _name_missing_key(probe(spec, key_for(spec), timeout), key_env_for(spec))
+    except ConfigurationError as exc:  # e.g. a malformed key: the message names the variable
+        return CheckResult(spec.id, None, "?", "?", str(exc))
     except Exception as exc:  # the check is a diagnostic: one line per model, never a traceback
         return CheckResult(spec.id, None, "?", "?", f"check failed: {type(exc).__name__}: {exc}")
+
+
+def _name_missing_key(result: CheckResult, env: str | None) -> CheckResult:
+    """A key that was needed but not set: the note names the variable to set."""
+    if result.key == "not set" and env:
+        result.note = f"{env} is not set (export {env}=...)" + (f"; {result.note}" if result.note else "")
+    return result
 
 
 def check_models(specs: list[ModelSpec], timeout: float = 5.0, workers: int = 8) -> list[CheckResult]:

@@ -289,4 +289,4 @@ def _is_content_filter(raw: str | None) -> bool:
 
 def iter_keys(specs: Iterable[ModelSpec]) -> set[str]:
     """Values of every configured key variable (for redaction and for tests that grep for leaks)."""
-    return {value for spec in specs if spec.api_key_env and (value := os.environ.get(spec.api_key_env))}
+    return {value for spec in specs if spec.api_key_env and (value := os.environ.get(spec.api_key_env, "").strip())}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import os
 from abc import abstractmethod
 from typing import Any, ClassVar
 
@@ -39,8 +38,10 @@ def is_retryable_status(status: int | None) -> bool:
 
 def require_key(spec: ModelSpec, env: str | None = None) -> str:
     """The key from ``env`` (default ``spec.api_key_env``) or a ConfigurationError naming the variable."""
+    from whosevalues.models.keys import read_key
+
     env = env or spec.api_key_env
-    value = os.environ.get(env or "")
+    value = read_key(env) if env else None  # stripped; a malformed key is refused naming the variable
     if not value:
         raise ConfigurationError(f"model {spec.id!r} needs an API key: set {env} in the "
                                  f"environment (export {env}=...)")

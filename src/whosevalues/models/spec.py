@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -66,4 +65,6 @@ class ModelSpec(BaseModel):
 
     def api_key(self) -> str | None:
         """The key from the environment (never stored anywhere by whosevalues)."""
-        return os.environ.get(self.api_key_env) if self.api_key_env else None
+        from whosevalues.models.keys import read_key
+
+        return read_key(self.api_key_env) if self.api_key_env else None

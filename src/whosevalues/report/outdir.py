@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from whosevalues.errors import WhosevaluesError
 from whosevalues.models.catalog import load_catalog
 
 # Codes the analysis uses for "nothing removed" in the rq3 similarity file.
@@ -20,7 +21,7 @@ REFERENCE_REMOVED = {"none", "None", "", "nan", "reference", "(none)"}
 SURVEY_SHORT_NAMES = {"mfq2": "MFQ-2", "wvs7": "WVS"}
 
 
-class ReportInputError(ValueError):
+class ReportInputError(WhosevaluesError, ValueError):
     """The directory cannot be reported on. The message names the problem and the fix."""
 
 

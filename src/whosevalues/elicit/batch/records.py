@@ -20,6 +20,7 @@ import secrets
 from dataclasses import dataclass
 
 from whosevalues.elicit.store import Store, utc_now
+from whosevalues.models.keys import redact_keys
 
 #: batches that still hold their keys (a provider may still answer them)
 OPEN_STATES = ("intended", "uploaded", "submitted")
@@ -104,6 +105,7 @@ def record_status(store: Store, batch_id: int, remote_status: str, completed: in
 
 def record_end(store: Store, batch_id: int, state: str, detail: str | None = None) -> None:
     """``collected`` (every line read and stored) or ``abandoned`` (the provider never got it)."""
+    detail = redact_keys(detail)  # a provider's error may echo the key
     with store.db:
         store.db.execute("UPDATE batches SET state = ?, detail = COALESCE(?, detail), ended_at = ?, "
                          "updated_at = ? WHERE id = ?", (state, detail, utc_now(), utc_now(), batch_id))
