@@ -20,7 +20,7 @@ ALPHA = 0.05
 METHODS = {"classical": "p_value", "two-way clustered": "p_twoway", "wild bootstrap (models)": "p_wild_model",
            "permutation (origin labels)": "p_perm_model", "CR2 (Satterthwaite)": "p_cr2_model"}
 CONCLUSION_COLUMNS = ["survey", "analysis", "term", "claim", "claimed_sign", "estimate", "p_classical",
-                      "p_twoway", "p_wild_model", "p_perm_model", "p_cr2_model", "verdict"]
+                      "p_twoway", "p_wild_model", "p_perm_model", "p_cr2_model", "verdict", "holds_across_formats"]
 
 # (survey, analysis, term, claimed sign, the claim in the paper's words)
 PAPER_CLAIMS = [
@@ -77,10 +77,12 @@ def verdict(sign: int, estimate: float, p_values: dict[str, float]) -> str:
     return "does not hold: not significant even classically"
 
 
-def conclusions(tables: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
+def conclusions(tables: dict[tuple[str, str], pd.DataFrame],
+                across_formats: dict[tuple[str, str, str], str] | None = None) -> pd.DataFrame:
     """One row per claim whose survey and analysis were fitted here (CONCLUSION_COLUMNS).
 
-    ``tables``: (survey, analysis) -> that RQ table (the CSV's columns)."""
+    ``tables``: (survey, analysis) -> that RQ table (the CSV's columns); ``across_formats``: (survey, analysis,
+    term) -> yes / no (analysis/across_formats.py); claims without an entry are "not tested"."""
     records = []
     for survey, analysis, term, sign, claim in PAPER_CLAIMS:
         table = tables.get((survey, analysis))
@@ -89,5 +91,7 @@ def conclusions(tables: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
         row = table.set_index("term").reindex([term]).iloc[0]
         p = {method: float(row.get(column, np.nan)) for method, column in METHODS.items()}
         estimate = float(row.get("estimate", np.nan))
-        records.append((survey, analysis, term, claim, sign, estimate, *p.values(), verdict(sign, estimate, p)))
+        across = (across_formats or {}).get((survey, analysis, term), "not tested")
+        records.append((survey, analysis, term, claim, sign, estimate, *p.values(), verdict(sign, estimate, p),
+                        across))
     return pd.DataFrame.from_records(records, columns=CONCLUSION_COLUMNS)
