@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy.spatial.distance import jensenshannon
+from scipy.special import rel_entr, xlogy
 from scipy.stats import wasserstein_distance
 
 from whosevalues.analysis.formats import VARIANT, with_variant
@@ -90,22 +91,33 @@ def llm_distributions(item_distributions: pd.DataFrame | None, survey: str,
 
 
 def alignment(model: pd.DataFrame, country: pd.DataFrame) -> dict[str, float]:
-    """DISTRIBUTION_COLUMNS averaged over the items with a distribution on both sides."""
+    """DISTRIBUTION_COLUMNS averaged over the items with a distribution on both sides (all items at once:
+    the same formulas as the per-item functions above, which the tests check against scipy)."""
     values = np.asarray(country.columns, dtype=float)
-    per_item = []
-    for item in model.index.intersection(country.index):
-        p, q = model.loc[item].to_numpy(float), country.loc[item].to_numpy(float)
-        if p.sum() <= 0 or q.sum() <= 0:
-            continue
-        p, q = p / p.sum(), q / q.sum()
-        per_item.append((js_similarity(p, q), representativeness(values, p, q), entropy_bits(p), entropy_bits(q),
-                         variance(values, p), variance(values, q)))
-    if not per_item:
+    items = model.index.intersection(country.index)
+    p = model.loc[items].to_numpy(float)
+    q = country.loc[items].reindex(columns=country.columns).to_numpy(float)
+    both = (p.sum(axis=1) > 0) & (q.sum(axis=1) > 0)
+    if not both.any():
         return dict.fromkeys(DISTRIBUTION_COLUMNS, np.nan)
-    js, rep, h_model, h_country, var_model, var_country = np.array(per_item).mean(axis=0)
-    return {"js_similarity": js, "representativeness": rep, "entropy_model": h_model,
-            "entropy_country": h_country,
-            "variance_ratio": var_model / var_country if var_country > 0 else np.nan}
+    p = p[both] / p[both].sum(axis=1, keepdims=True)
+    q = q[both] / q[both].sum(axis=1, keepdims=True)
+    m = (p + q) / 2
+    js = 1 - np.sqrt(np.clip((rel_entr(p, m).sum(axis=1) + rel_entr(q, m).sum(axis=1)) / (2 * np.log(2)), 0, None))
+    # W1 on a line: the area between the two CDFs (steps between neighbouring scale values)
+    w1 = (np.abs(np.cumsum(p - q, axis=1)[:, :-1]) * np.diff(values)).sum(axis=1)
+
+    def entropy(a: np.ndarray) -> np.ndarray:
+        return -xlogy(a, a).sum(axis=1) / np.log(2)
+
+    def var(a: np.ndarray) -> np.ndarray:
+        return (a * values ** 2).sum(axis=1) - (a * values).sum(axis=1) ** 2
+
+    var_country = float(var(q).mean())
+    return {"js_similarity": float(js.mean()),
+            "representativeness": float((1 - w1 / (values.max() - values.min())).mean()),
+            "entropy_model": float(entropy(p).mean()), "entropy_country": float(entropy(q).mean()),
+            "variance_ratio": float(var(p).mean()) / var_country if var_country > 0 else np.nan}
 
 
 def add_alignment(table: pd.DataFrame, populations: list[Population], instrument: Instrument,

@@ -70,17 +70,23 @@ def respondent_cosines(random: np.ndarray, human: HumanVectors) -> np.ndarray:
     return _unit(z_random) @ _unit(human.z).mean(axis=0)
 
 
-def mean_vector_cosines(random: np.ndarray, country: pd.Series) -> np.ndarray:
+def mean_vector_cosines(random: np.ndarray, country: pd.Series, units: dict | None = None) -> np.ndarray:
     """Per random respondent (columns as ``country``), its z-cosine with the country's mean vector over the
-    columns the country has."""
+    columns the country has. ``units`` caches the random respondents' unit z-vectors per set of columns."""
     asked = country.notna().to_numpy()
     if asked.sum() < 2:
         return np.array([])
     reference, usable = zscore_rows(country.to_numpy(float)[asked][None, :])
     if not usable[0]:
         return np.array([])
-    z_random, ok = zscore_rows(random[:, asked])
-    return (_unit(z_random[ok]) @ _unit(reference)[0])
+    key = asked.tobytes()
+    if units is None or key not in units:
+        z_random, ok = zscore_rows(random[:, asked])
+        unit = _unit(z_random[ok])
+        if units is None:
+            return unit @ _unit(reference)[0]
+        units[key] = unit
+    return units[key] @ _unit(reference)[0]
 
 
 def _cosine_rows(instrument: Instrument, populations: list[Population], humans: list[HumanVectors],
@@ -90,13 +96,14 @@ def _cosine_rows(instrument: Instrument, populations: list[Population], humans: 
             for h in humans]
     as_dimensions = (dimension_scores(pd.DataFrame(random, columns=instrument.item_ids), instrument).to_numpy()
                      if has_dimension_level(instrument) else None)
+    units = {ITEM: {}, DIMENSION: {}}
     for population in populations:
         for level, vector in country_vectors(population, instrument).items():
             answers = random if level == ITEM else as_dimensions
             if answers is None:
                 continue
             rows.append((RANDOM, population.country, "", "similarity", level,
-                         *_summary(mean_vector_cosines(answers, vector))))
+                         *_summary(mean_vector_cosines(answers, vector, units[level]))))
     return rows
 
 
