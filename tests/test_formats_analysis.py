@@ -86,7 +86,6 @@ def test_js_similarity_and_representativeness_by_hand_and_against_scipy():
 
 
 def test_entropy_and_variance_ratio():
-    values = np.array([1.0, 2.0, 3.0, 4.0])
     uniform = np.full(4, 0.25)
     assert distributional.entropy_bits(uniform) == pytest.approx(2.0)
     assert distributional.entropy_bits(uniform) == pytest.approx(entropy(uniform, base=2))
@@ -133,7 +132,7 @@ def test_robustness_flags_the_biased_model_only():
     instrument = load_instrument("mfq2")
     means = synthetic_means({"steady": "USA", "biased": "USA"}, variants=("original", "recoded", "letters"),
                             biased=("biased",))
-    table, details = robustness.robustness_table(means, list(mfq2_populations()), instrument, "mfq2")
+    table, _ = robustness.robustness_table(means, list(mfq2_populations()), instrument, "mfq2")
     assert list(table.columns) == ROBUSTNESS_COLUMNS
     assert len(table) == 2 * 2 * 2  # model x variant (not original) x language
     steady = table[table["model"] == "steady"]
@@ -268,6 +267,9 @@ def test_pipeline_writes_robustness_nulls_and_formats_summary(analysed):
     assert {"CHN", "USA", "random", "first_option", "last_option"} <= set(baselines["country"])
     assert {"versus", "variant", "null_mean", "null_low", "null_high"} <= set(baselines.columns)
     assert json.loads((out / "summary.json").read_text())["surveys"]["mfq2"]["formats"]["variants"]
+    from whosevalues.analysis.inference_outputs import summary_warnings
+
+    assert any("format-sensitive" in line and "c2" in line for line in summary_warnings(summary))
 
 
 def test_pipeline_rq_analyses_use_original_only(analysed, tmp_path):
@@ -298,8 +300,8 @@ def test_conclusions_carry_holds_across_formats(analysed):
     assert all("holds_across_formats" in record for record in summary["conclusions"])
 
 
-def test_countries_gain_variant_and_distributional_columns(analysed, tmp_path):
-    out, _, means = analysed
+def test_countries_gain_variant_and_distributional_columns(analysed):
+    out, _, _ = analysed
     countries = pd.read_csv(out / "countries_mfq2.csv")
     assert list(countries.columns[:9]) == ["model", "origin", "language", "persona", "country", "level", "n_dims",
                                            "similarity", "rank"]
@@ -365,3 +367,41 @@ def test_headline_says_whether_it_holds_across_formats(analysed):
     (found,) = headlines(OutputDir(out))
     assert found.across_formats in ("yes", "no")
     assert "question format" in headline_sentence(found)
+
+
+def test_wvs7_aggregates_distribution_mode_and_every_country(tmp_path):
+    """WVS-7 with the bundled aggregates only (CHN and USA distributions, 53 more countries by their means):
+    a model in distribution mode answering the same in both formats is not flagged; the noise test is not
+    possible there, and summary.json says so; JS similarity with CHN is recomputed with scipy."""
+    from whosevalues.analysis.pipeline import analyze
+
+    instrument = load_instrument("wvs7")
+    populations = load_populations("wvs7", "bundled", countries=None)
+    rng = np.random.default_rng(3)
+    shares = {item: rng.dirichlet(np.ones(10)) for item in instrument.item_ids}
+    rows, distributions = [], []
+    for variant in ("original", "recoded"):
+        for item, p in shares.items():
+            mean = float(np.arange(1, 11) @ p)
+            rows.append({"model": "m", "origin": "USA", "survey": "wvs7", "language": "en", "persona": "none",
+                         "item": item, "mean": mean, "n_valid": 1, "n_total": 1, "mode": "distribution",
+                         "variant": variant})
+            distributions += [{"model": "m", "survey": "wvs7", "language": "en", "persona": "none", "item": item,
+                               "value": value, "probability": p[value - 1], "mode": "distribution",
+                               "variant": variant} for value in range(1, 11)]
+    summary = analyze(pd.DataFrame(rows), {"wvs7": populations}, out_dir=tmp_path, bootstrap=0,
+                      wild_bootstrap=99, permutations=99, item_distributions=pd.DataFrame(distributions))
+    table = pd.read_csv(tmp_path / "robustness_wvs7.csv")
+    assert len(table) == 1 and table["mean_abs_shift"].iloc[0] == 0 and not table["format_sensitive"].iloc[0]
+    assert table["country_rank_tau"].iloc[0] == pytest.approx(1.0)
+    formats = summary["surveys"]["wvs7"]["formats"]
+    assert formats["spread_level"] == "item" and "not possible" in formats["rows"][0]["noise_test"]
+    countries = pd.read_csv(tmp_path / "countries_wvs7.csv")
+    chn = countries[(countries["country"] == "CHN") & (countries["variant"] == "original")].iloc[0]
+    human = next(p for p in populations if p.country == "CHN").distributions
+    expected = np.mean([1 - jensenshannon(shares[i], human.loc[i].to_numpy(float) / human.loc[i].sum(), base=2)
+                        for i in instrument.item_ids])
+    assert chn["js_similarity"] == pytest.approx(expected)
+    assert countries.loc[countries["country"] == "DEU", "js_similarity"].isna().all()  # means only
+    baselines = pd.read_csv(tmp_path / "baselines_wvs7.csv")  # no respondents: the null rows alone
+    assert set(baselines["country"]) == {"random", "first_option", "last_option"}

@@ -101,7 +101,7 @@ def holds_across_formats(item_means: pd.DataFrame, populations: dict[str, list[P
         verdicts = {variant: _verdicts(refit_tables(survey, rows_of_variant(survey_means, variant), humans,
                                                     refit_options, languages))
                     for variant in variants}
-        for key, original in verdicts[ORIGINAL].items():
+        for key in verdicts[ORIGINAL]:
             per_variant = {variant: found.get(key) for variant, found in verdicts.items()}
             if any(v is None for v in per_variant.values()):
                 claims[key] = NOT_TESTED

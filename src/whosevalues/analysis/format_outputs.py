@@ -76,6 +76,22 @@ def write_format_outputs(every: pd.DataFrame, populations: dict[str, list[Popula
         entry["formats"] = json_safe(formats)
 
 
+def format_warnings(summary: dict) -> list[str]:
+    """Run-output lines: the format-sensitive models, and rows whose sampling-noise test could not be made."""
+    lines = []
+    for survey, result in summary.get("surveys", {}).items():
+        formats = result.get("formats") or {}
+        flagged = formats.get("format_sensitive_models") or []
+        if flagged:
+            lines.append(f"{survey}: the question format moves the answers of {', '.join(flagged)} "
+                         f"(format-sensitive: robustness_{survey}.csv)")
+        untested = [row for row in formats.get("rows", []) if "not possible" in str(row.get("noise_test", ""))]
+        if untested:
+            lines.append(f"{survey}: {len(untested)} robustness row(s) judged without the sampling-noise test "
+                         f"(no per-sample answers: distribution mode or item means only)")
+    return lines
+
+
 def _write_nulls(survey, instrument, populations, country_populations, variants, out_dir: Path,
                  seed: int) -> pd.DataFrame:
     """Append the null respondents to baselines_<survey>.csv (written now when there are no respondents)."""

@@ -217,4 +217,6 @@ def summary_warnings(summary: dict) -> list[str]:
         note = result.get("temperature", {}).get("note")
         if note:
             lines.append(f"{survey}: {note}")
-    return lines
+    from whosevalues.analysis.format_outputs import format_warnings  # imports this module
+
+    return lines + format_warnings(summary)
