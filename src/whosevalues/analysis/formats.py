@@ -49,7 +49,7 @@ def rows_of_variant(frame: pd.DataFrame | None, variant: str) -> pd.DataFrame | 
     return frame[frame[VARIANT] == variant]
 
 
-def answer_format(instrument: Instrument, variant: str, language: str = "en") -> AnswerFormat:
+def answer_format(instrument: Instrument, variant: str, language: str | None = None) -> AnswerFormat:
     """The variant's AnswerFormat: the instrument's own when it describes its variants, else the built-in
     layout of the variant's name (``descending`` lists high to low, ``recoded`` reverses the numbers; every
     other built-in variant lists the canonical order)."""
