@@ -294,9 +294,11 @@ def test_conclusions_carry_holds_across_formats(analysed):
     assert set(conclusions["holds_across_formats"]) <= {"yes", "no", "not tested"}
     assert set(conclusions["holds_across_formats"]) & {"yes", "no"}
     detail = summary["surveys"]["mfq2"]["formats"]["conclusions"]
+    written = conclusions.set_index(["analysis", "term"])["verdict"]
     for record in detail:  # yes exactly when every variant's verdict holds
         holds = all(str(v).startswith("holds") for v in record["verdicts"].values())
         assert (record["holds_across_formats"] == "yes") == holds
+        assert record["verdicts"]["original"] == written[(record["analysis"], record["term"])]
     assert all("holds_across_formats" in record for record in summary["conclusions"])
 
 

@@ -6,13 +6,14 @@ every term (one fit per variant is the same point estimate as a pooled fit with 
 and each fit's wild bootstrap and permutation resample models, so the variant is nested in the model.
 A claim gets:
 
-- ``yes``: its verdict holds (conclusions.verdict) under ``original`` and under every other variant asked;
+- ``yes``: its verdict holds (conclusions.verdict) under ``original`` (the run's own RQ tables, as in
+  conclusions.csv) and under every other variant asked;
 - ``no``: it fails under at least one of them (``failed_in`` in summary.json says which);
 - ``not tested``: no variant other than ``original`` was asked, the analysis could not be fitted in a variant,
   or paper-compatible mode (the published answers have the paper's prompt only).
 
-The refits use at most ``REFIT_REPLICATES`` bootstrap, wild bootstrap and permutation replicates (enough for
-a verdict at .05; the ``original`` tables keep the run's own numbers).
+The refits of the other variants use at most ``REFIT_REPLICATES`` bootstrap, wild bootstrap and permutation
+replicates (enough for a verdict at .05).
 """
 
 from __future__ import annotations
@@ -82,10 +83,13 @@ def _verdicts(tables: dict[tuple[str, str], pd.DataFrame]) -> dict[tuple[str, st
 
 def holds_across_formats(item_means: pd.DataFrame, populations: dict[str, list[Population]],
                          options: InferenceOptions, languages: dict[str, str] | None = None,
-                         paper_compatible: bool = False) -> dict:
+                         paper_compatible: bool = False,
+                         original_tables: dict[tuple[str, str], pd.DataFrame] | None = None) -> dict:
     """``{"claims": {(survey, analysis, term): yes|no|not tested}, "detail": [...], "variants": {...}}``.
 
-    ``item_means``: every variant's rows (minimum-valid rule applied)."""
+    ``item_means``: every variant's rows (minimum-valid rule applied); ``original_tables``: the run's own RQ
+    tables of ``original`` ((survey, analysis) -> table), whose verdicts are those of conclusions.csv;
+    ``original`` is refitted like the other variants where a survey has none."""
     refit_options = replace(options, bootstrap=min(options.bootstrap, REFIT_REPLICATES),
                             wild=min(options.wild, REFIT_REPLICATES),
                             permutations=min(options.permutations, REFIT_REPLICATES))
@@ -98,7 +102,9 @@ def holds_across_formats(item_means: pd.DataFrame, populations: dict[str, list[P
                   for p in populations.get(survey, []) if p.responses is not None]
         if paper_compatible or len(variants) < 2 or ORIGINAL not in variants or not humans:
             continue
-        verdicts = {variant: _verdicts(refit_tables(survey, rows_of_variant(survey_means, variant), humans,
+        written = {key: table for key, table in (original_tables or {}).items() if key[0] == survey}
+        verdicts = {variant: _verdicts(written if variant == ORIGINAL and written else
+                                       refit_tables(survey, rows_of_variant(survey_means, variant), humans,
                                                     refit_options, languages))
                     for variant in variants}
         for key in verdicts[ORIGINAL]:

@@ -43,8 +43,16 @@ def every_variant_means(every: pd.DataFrame, min_valid: int) -> pd.DataFrame:
 
 def conclusions_across_formats(every: pd.DataFrame, populations: dict[str, list[Population]],
                                options: InferenceOptions, languages: dict[str, str] | None,
-                               paper_compatible: bool) -> dict:
-    return across_formats.holds_across_formats(every, populations, options, languages, paper_compatible)
+                               paper_compatible: bool, summary: dict, out_dir: Path) -> dict:
+    """holds_across_formats per claim; ``original``'s verdicts are those of the RQ tables just written."""
+    written = {}
+    for survey, result in summary["surveys"].items():
+        for analysis in ("rq1", "rq2", "rq3"):
+            path = Path(out_dir) / "tables" / f"{analysis}_{survey}.csv"
+            if "rows" in result.get("analyses", {}).get(analysis, {}) and path.exists():
+                written[(survey, analysis)] = pd.read_csv(path)
+    return across_formats.holds_across_formats(every, populations, options, languages, paper_compatible,
+                                               written)
 
 
 def write_format_outputs(every: pd.DataFrame, populations: dict[str, list[Population]],

@@ -83,7 +83,7 @@ def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], 
         exclusions.append(survey_exclusions)
         item_stats.append(stats_frame)
     across = format_outputs.conclusions_across_formats(every_variant, populations, options, languages,
-                                                       paper_compatible)
+                                                       paper_compatible, summary, out_dir)
     summary["conclusions"] = inference_outputs.write_conclusions(summary, out_dir, across["claims"])
     exclusion_frame = pd.concat([e for e in exclusions if len(e)] or [pd.DataFrame(columns=EXCLUSION_COLUMNS)],
                                 ignore_index=True)
