@@ -368,7 +368,9 @@ def test_headline_says_whether_it_holds_across_formats(analysed):
     out, _, _ = analysed
     (found,) = headlines(OutputDir(out))
     assert found.across_formats in ("yes", "no")
-    assert "question format" in headline_sentence(found)
+    sentence = headline_sentence(found)
+    assert "question format" in sentence
+    assert not found.near_chance and "chance" not in sentence  # models built from USA answers: far from chance
 
 
 def test_wvs7_aggregates_distribution_mode_and_every_country(tmp_path):
@@ -407,3 +409,23 @@ def test_wvs7_aggregates_distribution_mode_and_every_country(tmp_path):
     assert countries.loc[countries["country"] == "DEU", "js_similarity"].isna().all()  # means only
     baselines = pd.read_csv(tmp_path / "baselines_wvs7.csv")  # no respondents: the null rows alone
     assert set(baselines["country"]) == {"random", "first_option", "last_option"}
+
+
+def test_across_formats_says_no_when_a_format_reverses_the_comparison(tmp_path):
+    from whosevalues.report.headline_checks import across_formats
+    from whosevalues.report.outdir import OutputDir
+
+    rows = []
+    for model in ("a", "b"):
+        for variant, (usa, chn) in {"original": (0.4, 0.2), "recoded": (0.3, 0.1), "letters": (0.1, 0.3)}.items():
+            for country, value in (("USA", usa), ("CHN", chn)):
+                rows.append({"model": model, "origin": "USA", "language": "en", "persona": "none",
+                             "country": country, "level": "item", "n_dims": 36, "similarity": value, "rank": 1,
+                             "respondent_cosine": value, "variant": variant})
+    pd.DataFrame(rows).to_csv(tmp_path / "countries_mfq2.csv", index=False)
+    pd.DataFrame(columns=["model", "origin", "survey", "language", "persona", "item", "mean"]).to_csv(
+        tmp_path / "item_means.csv", index=False)  # an analysis directory holds item means
+    holds, sentence = across_formats(OutputDir(tmp_path), "mfq2", ["a", "b"], "USA", "CHN")
+    assert holds == "no" and "letters" in sentence and "recoded" not in sentence
+    pd.DataFrame([r for r in rows if r["variant"] != "letters"]).to_csv(tmp_path / "countries_mfq2.csv", index=False)
+    assert across_formats(OutputDir(tmp_path), "mfq2", ["a", "b"], "USA", "CHN")[0] == "yes"
