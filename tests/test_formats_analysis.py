@@ -429,3 +429,30 @@ def test_across_formats_says_no_when_a_format_reverses_the_comparison(tmp_path):
     assert holds == "no" and "letters" in sentence and "recoded" not in sentence
     pd.DataFrame([r for r in rows if r["variant"] != "letters"]).to_csv(tmp_path / "countries_mfq2.csv", index=False)
     assert across_formats(OutputDir(tmp_path), "mfq2", ["a", "b"], "USA", "CHN")[0] == "yes"
+
+
+def test_shift_in_country_sd_at_the_dimension_level_with_the_21_mfq2_countries():
+    """19 countries known by foundation means and CHN, USA by respondents: the yardstick is the SD of the 21
+    countries' foundation means, and the shift that of the foundation scores (mean of a foundation's items)."""
+    instrument = load_instrument("mfq2")
+    populations = load_populations("mfq2", "bundled", countries=None)
+    means = synthetic_means({"biased": "USA"}, biased=("biased",))
+    table, details = robustness.robustness_table(means, populations, instrument, "mfq2")
+    assert details[0]["spread_level"] == "dimension"
+    foundations = {}
+    for population in populations:
+        if population.dimension_means is not None:
+            foundations[population.country] = population.dimension_means
+        else:
+            answers = population.responses
+            foundations[population.country] = pd.Series(
+                {d: answers[[i for i in instrument.item_ids if instrument.dimension_of()[i] == d]].mean(axis=1).mean()
+                 for d in instrument.dimensions})
+    sd = pd.DataFrame(foundations).std(axis=1, ddof=1)
+    en = means[means["language"] == "en"].pivot_table(index="variant", columns="item", values="mean")
+    ratios = []
+    for dimension in instrument.dimensions:
+        items = [i for i in instrument.item_ids if instrument.dimension_of()[i] == dimension]
+        ratios.append(abs(en.loc["recoded", items].mean() - en.loc["original", items].mean()) / sd[dimension])
+    row = table[table["language"] == "en"].iloc[0]
+    assert row["shift_in_country_sd"] == pytest.approx(np.mean(ratios))
