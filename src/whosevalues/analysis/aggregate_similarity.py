@@ -22,9 +22,11 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wasserstein_distance
 
+from whosevalues.analysis.formats import rows_of_variant
 from whosevalues.humans.audit import human_distributions
 from whosevalues.humans.population import Population
 from whosevalues.instruments import load_instrument
+from whosevalues.instruments.variants import ORIGINAL
 
 CONDITION = ["model", "origin", "language", "persona"]
 COLUMNS = [*CONDITION, "country", "cosine_item_means", "wasserstein_similarity", "n_items", "llm_distribution"]
@@ -55,6 +57,7 @@ def _llm_distributions(item_distributions: pd.DataFrame | None, survey: str) -> 
     if item_distributions is None or item_distributions.empty:
         return {}
     rows = item_distributions[item_distributions["survey"] == survey]
+    rows = rows_of_variant(rows, ORIGINAL)  # the paper's prompt, as the item means compared here
     keys = ["model", "language", "persona", "item"]
     return {tuple(str(k) for k in key): group.set_index("value")["probability"].astype(float)
             for key, group in rows.groupby(keys, sort=False)}

@@ -35,7 +35,7 @@ ALPHA = 0.05
 METHODS = {"classical": "p_value", "two-way clustered": "p_twoway", "wild bootstrap (models)": "p_wild_model",
            "permutation (origin labels)": "p_perm_model", "CR2 (Satterthwaite)": "p_cr2_model"}
 CONCLUSION_COLUMNS = ["survey", "analysis", "term", "claim", "claimed_sign", "estimate", "p_classical",
-                      "p_twoway", "p_wild_model", "p_perm_model", "p_cr2_model", "verdict"]
+                      "p_twoway", "p_wild_model", "p_perm_model", "p_cr2_model", "verdict", "holds_across_formats"]
 # after the columns above (the verdict reads these): the Holm family, its size, the adjusted p per method,
 # and the model-level 95% CI of the estimate
 JUDGEMENT_COLUMNS = ["family", "family_size", "p_classical_holm", "p_twoway_holm", "p_wild_model_holm",
@@ -125,10 +125,12 @@ def model_level_ci(row: pd.Series) -> tuple[float, float]:
     return estimate - half, estimate + half
 
 
-def conclusions(tables: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
+def conclusions(tables: dict[tuple[str, str], pd.DataFrame],
+                across_formats: dict[tuple[str, str, str], str] | None = None) -> pd.DataFrame:
     """One row per claim whose survey and analysis were fitted here (CONCLUSION_COLUMNS, JUDGEMENT_COLUMNS).
 
-    ``tables``: (survey, analysis) -> that RQ table (the CSV's columns)."""
+    ``tables``: (survey, analysis) -> that RQ table (the CSV's columns); ``across_formats``: (survey, analysis,
+    term) -> yes / no (analysis/across_formats.py); claims without an entry are "not tested"."""
     records = []
     for survey, analysis, term, sign, claim in PAPER_CLAIMS:
         table = tables.get((survey, analysis))
@@ -142,7 +144,8 @@ def conclusions(tables: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
             family, size = (method_family, max(size, method_size)) if method_family else (family, size)
         estimate = float(row.get("estimate", np.nan))
         ci = model_level_ci(row)
+        across = (across_formats or {}).get((survey, analysis, term), "not tested")
         records.append((survey, analysis, term, claim, sign, estimate, *raw.values(),
-                        verdict(sign, estimate, adjusted, ci), family or "none (a hypothesis of its own)", size,
-                        *adjusted.values(), *ci))
+                        verdict(sign, estimate, adjusted, ci), across, family or "none (a hypothesis of its own)",
+                        size, *adjusted.values(), *ci))
     return pd.DataFrame.from_records(records, columns=CONCLUSION_COLUMNS + JUDGEMENT_COLUMNS)

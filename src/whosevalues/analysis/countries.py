@@ -12,6 +12,9 @@ One row per model x language x persona x country x level:
 - Extra columns where the country has respondents: ``n_respondents`` and the mean per-respondent cosine
   (each respondent's own answers z-scored at that level) with its 95% t interval (``respondent_cosine``,
   ``respondent_cosine_low``, ``respondent_cosine_high``).
+- ``variant``: the question format the model was asked in (``original`` = the paper's prompt); ranks are within
+  a variant. Then the distributional columns of analysis/distributional.py (item level, where both sides have
+  answer distributions).
 """
 
 from __future__ import annotations
@@ -22,14 +25,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from whosevalues.analysis import distributional
 from whosevalues.analysis.aggregate_similarity import cosine_of_means
+from whosevalues.analysis.formats import VARIANT, with_variant
 from whosevalues.analysis.vectors import zscore_rows
 from whosevalues.humans.population import Population
 from whosevalues.instruments import Instrument, load_instrument
+from whosevalues.instruments.variants import ORIGINAL
 
 CONDITION = ["model", "origin", "language", "persona"]
 COLUMNS = [*CONDITION, "country", "level", "n_dims", "similarity", "rank"]
 RESPONDENT_COLUMNS = ["n_respondents", "respondent_cosine", "respondent_cosine_low", "respondent_cosine_high"]
+LLM_INDEX = [*CONDITION, VARIANT]  # one LLM vector per condition and question format
+RANK_WITHIN = ["model", "language", "persona", VARIANT, "level"]
 ITEM, DIMENSION = "item", "dimension"
 NONE = "none"
 
@@ -105,15 +113,17 @@ def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, floa
 
 
 def llm_matrix(item_means: pd.DataFrame, survey: str, instrument: Instrument) -> pd.DataFrame:
-    """(model, origin, language, persona) x items: the LLM's item means."""
-    rows = item_means[item_means["survey"].astype(str) == survey].copy()
-    rows["item"] = rows["item"].astype(str)
-    return rows.pivot_table(index=CONDITION, columns="item", values="mean", aggfunc="first") \
+    """(model, origin, language, persona, variant) x items: the LLM's item means."""
+    rows = with_variant(item_means[item_means["survey"].astype(str) == survey])
+    rows = rows.assign(item=rows["item"].astype(str))
+    return rows.pivot_table(index=LLM_INDEX, columns="item", values="mean", aggfunc="first") \
         .reindex(columns=instrument.item_ids).astype(float)
 
 
-def compare_countries(item_means: pd.DataFrame, populations: list[Population], survey: str) -> pd.DataFrame:
-    """The countries table of one survey (columns COLUMNS + RESPONDENT_COLUMNS)."""
+def compare_countries(item_means: pd.DataFrame, populations: list[Population], survey: str,
+                      item_distributions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The countries table of one survey (columns COLUMNS + RESPONDENT_COLUMNS + variant + the distributional
+    columns)."""
     instrument = load_instrument(survey)
     llm = {ITEM: llm_matrix(item_means, survey, instrument)}
     if has_dimension_level(instrument):
@@ -128,27 +138,33 @@ def compare_countries(item_means: pd.DataFrame, populations: list[Population], s
             respondents = respondent_matrix(population, instrument, level)
             cosines = (respondent_cosines(respondents[:, asked], llm_values[:, asked])
                        if respondents is not None else None)
-            for row, condition in enumerate(conditions.index):
+            for row, (*condition, variant) in enumerate(conditions.index):
                 similarity, n_dims = cosine_of_means(llm_values[row], human_values)
                 record = [*condition, population.country, level, n_dims, similarity, np.nan]
                 if cosines is not None:
                     record += [len(cosines[row]), *mean_ci(cosines[row])]
                 else:
                     record += [np.nan] * len(RESPONDENT_COLUMNS)
-                records.append(record)
-    table = pd.DataFrame.from_records(records, columns=COLUMNS + RESPONDENT_COLUMNS)
+                records.append(record + [variant])
+    table = pd.DataFrame.from_records(records, columns=COLUMNS + RESPONDENT_COLUMNS + [VARIANT])
     table["n_respondents"] = table["n_respondents"].astype("Int64")
+    table = distributional.add_alignment(table, populations, instrument, item_distributions, survey)
     return rank_countries(table)
 
 
 def rank_countries(table: pd.DataFrame) -> pd.DataFrame:
-    """rank 1 = most similar country within model x language x persona x level (ties share the best rank)."""
+    """rank 1 = most similar country within model x language x persona x variant x level (ties share the best
+    rank)."""
     if table.empty:
         return table
-    group = table.groupby(["model", "language", "persona", "level"], sort=False)["similarity"]
+    table = with_variant(table)
+    group = table.groupby(RANK_WITHIN, sort=False)["similarity"]
     table["rank"] = group.rank(ascending=False, method="min").astype("Int64")
-    return table.sort_values(["model", "language", "persona", "level", "rank", "country"],
-                             na_position="last").reset_index(drop=True)
+    order = sorted(set(table[VARIANT]), key=lambda name: (name != ORIGINAL, name))
+    table["_variant_order"] = table[VARIANT].map({name: i for i, name in enumerate(order)})
+    table = table.sort_values(["model", "language", "persona", "_variant_order", "level", "rank", "country"],
+                              na_position="last")
+    return table.drop(columns="_variant_order").reset_index(drop=True)
 
 
 # -- the sentence: each model's closest and furthest countries --------------------------------
@@ -163,6 +179,10 @@ def model_extremes(table: pd.DataFrame, few: int = 3) -> list[dict]:
     furthest countries by similarity averaged over the prompt languages, and one sentence saying so."""
     if table.empty or table["similarity"].notna().sum() == 0:
         return []
+    every_variant = with_variant(table)
+    table = every_variant[every_variant[VARIANT] == ORIGINAL]
+    if table.empty or table["similarity"].notna().sum() == 0:
+        return []
     level = headline_level(table)
     rows = table[(table["level"] == level) & (table["persona"] == NONE)]
     if rows.empty:  # no persona-free condition: use every persona
@@ -172,6 +192,7 @@ def model_extremes(table: pd.DataFrame, few: int = 3) -> list[dict]:
         by_country = group.groupby("country")["similarity"].mean().dropna().sort_values(ascending=False)
         if by_country.empty:
             continue
+        across = extremes_across_formats(every_variant, group, by_country)
         shown = min(few, len(by_country) // 2) or 1
         closest = [(c, float(v)) for c, v in by_country.head(shown).items()]
         furthest = [(c, float(v)) for c, v in by_country.tail(shown).iloc[::-1].items()]
@@ -179,9 +200,34 @@ def model_extremes(table: pd.DataFrame, few: int = 3) -> list[dict]:
         personas = sorted(group["persona"].unique())
         results.append({"model": model, "origin": origin, "level": level, "n_countries": int(len(by_country)),
                         "languages": languages, "personas": personas, "closest": closest, "furthest": furthest,
+                        "holds_across_formats": across["holds"], "variants": across["variants"],
                         "sentence": extremes_sentence(model, level, len(by_country), languages, personas,
-                                                      closest, furthest)})
+                                                      closest, furthest) + across["sentence"]})
     return results
+
+
+def extremes_across_formats(every_variant: pd.DataFrame, original_rows: pd.DataFrame,
+                            by_country: pd.Series) -> dict:
+    """Does the model's closest and furthest country (under ``original``) stay the same in every other
+    question format, over the same conditions (level, languages, personas)? holds: yes / no / not tested."""
+    conditions = original_rows[["model", "level", "language", "persona"]].drop_duplicates()
+    rows = every_variant.merge(conditions, on=list(conditions.columns))
+    others = sorted(set(rows[VARIANT]) - {ORIGINAL})
+    if not others or len(by_country) < 2:
+        return {"holds": "not tested", "variants": [ORIGINAL], "sentence": ""}
+    closest, furthest = by_country.index[0], by_country.index[-1]
+    changed = []
+    for variant in others:
+        ranked = (rows[rows[VARIANT] == variant].groupby("country")["similarity"].mean().dropna()
+                  .sort_values(ascending=False))
+        if ranked.empty or ranked.index[0] != closest or ranked.index[-1] != furthest:
+            changed.append(variant)
+    if changed:
+        return {"holds": "no", "variants": [ORIGINAL, *others],
+                "sentence": f" This does not hold across question formats: the closest or furthest country "
+                            f"differs under {', '.join(changed)}."}
+    return {"holds": "yes", "variants": [ORIGINAL, *others],
+            "sentence": f" It holds across the question formats asked ({', '.join(others)})."}
 
 
 def _listed(pairs: list[tuple[str, float]]) -> str:
@@ -209,7 +255,8 @@ def _sources(populations: list[Population], table: pd.DataFrame) -> list[dict]:
             for (source, level), countries in by_source.items()]
 
 
-def write_countries(item_means: pd.DataFrame, populations: dict[str, list[Population]], out_dir: Path) -> dict:
+def write_countries(item_means: pd.DataFrame, populations: dict[str, list[Population]], out_dir: Path,
+                    item_distributions: pd.DataFrame | None = None) -> dict:
     """Write ``countries_<survey>.csv`` for every survey with LLM answers and populations; return, per
     survey, what summary.json keeps (countries per level, each model's closest and furthest)."""
     out_dir = Path(out_dir)
@@ -218,7 +265,7 @@ def write_countries(item_means: pd.DataFrame, populations: dict[str, list[Popula
     for survey, survey_populations in populations.items():
         if survey not in surveys or not survey_populations:
             continue
-        table = compare_countries(item_means, survey_populations, survey)
+        table = compare_countries(item_means, survey_populations, survey, item_distributions)
         table.to_csv(out_dir / f"countries_{survey}.csv", index=False)
         result[survey] = {
             "file": f"countries_{survey}.csv",

@@ -226,15 +226,16 @@ def complete_exclusions(survey: str, survey_means: pd.DataFrame, used: dict[str,
     return frame
 
 
-def write_conclusions(summary: dict, out_dir: Path) -> list[dict]:
-    """tables/conclusions.csv from the RQ tables written for each survey (the first country pair)."""
+def write_conclusions(summary: dict, out_dir: Path, across_formats: dict | None = None) -> list[dict]:
+    """tables/conclusions.csv from the RQ tables written for each survey (the first country pair);
+    ``across_formats``: holds_across_formats per claim (analysis/across_formats.py)."""
     tables = {}
     for survey, result in summary["surveys"].items():
         for analysis in ("rq1", "rq2", "rq3"):
             path = Path(out_dir) / "tables" / f"{analysis}_{survey}.csv"
             if "rows" in result.get("analyses", {}).get(analysis, {}) and path.exists():
                 tables[(survey, analysis)] = pd.read_csv(path)
-    table = conclusions.conclusions(tables)
+    table = conclusions.conclusions(tables, across_formats)
     table.to_csv(Path(out_dir) / "tables" / "conclusions.csv", index=False)
     return json_safe(table.to_dict(orient="records"))
 
@@ -256,4 +257,6 @@ def summary_warnings(summary: dict) -> list[str]:
         note = result.get("temperature", {}).get("note")
         if note:
             lines.append(f"{survey}: {note}")
-    return lines
+    from whosevalues.analysis.format_outputs import format_warnings  # imports this module
+
+    return lines + format_warnings(summary)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from whosevalues.analysis import inference_outputs, model_means, paper_compat
+from whosevalues.analysis import format_outputs, inference_outputs, model_means, paper_compat
 from whosevalues.analysis.llm_responses import original_only
 from whosevalues.analysis.design import (EXCLUSION_COLUMNS, NONE, DesignSkipped, RowSet, respondent_language,
                                          rq1, rq2, rq3)
@@ -65,16 +65,19 @@ def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], 
     if missing:
         raise AnalysisError(f"item means lack column(s) {', '.join(missing)}: use the item_means.csv layout")
     item_means = item_means.assign(item=item_means["item"].astype(str))
-    # Today's analyses read the paper's prompt only; other formats are analysed beside it, never pooled in.
-    item_means, other_formats = original_only(item_means)
+    # The paper's analyses read its prompt only; other formats are analysed beside it (format_outputs), never
+    # pooled in. original_only refuses item means without a single original row, naming the fix.
+    other_formats = original_only(item_means)[1]
+    item_means, every_variant = format_outputs.split(item_means)
     options = InferenceOptions(bootstrap=bootstrap, wild=wild_bootstrap, permutations=permutations, seed=seed)
     summary: dict = {"paper_compatible": paper_compatible, "bootstrap_replicates": bootstrap, "seed": seed,
                      "surveys": {}, "exclusions": [], "formats": {"analysed": "original",
                                                                  "not_in_these_analyses": other_formats}}
     item_means, llm_side = inference_outputs.prepare_llm_side(item_means, paper_compatible, min_valid_samples,
                                                                out_dir, item_distributions)
-    llm_side["distributions"] = original_only(llm_side["distributions"], require=False)[0]
     summary["inference"] = inference_outputs.options_summary(options, llm_side)
+    every_variant = format_outputs.every_variant_means(every_variant, llm_side["min_valid"])
+    every_distributions = format_outputs.split_distributions(llm_side)
     exclusions, item_stats = [], []
     for survey in sorted(item_means["survey"].astype(str).unique()):
         result, survey_exclusions, stats_frame = _analyze_survey(
@@ -82,7 +85,9 @@ def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], 
         summary["surveys"][survey] = result
         exclusions.append(survey_exclusions)
         item_stats.append(stats_frame)
-    summary["conclusions"] = inference_outputs.write_conclusions(summary, out_dir)
+    across = format_outputs.conclusions_across_formats(every_variant, populations, options, languages,
+                                                       paper_compatible, summary, out_dir)
+    summary["conclusions"] = inference_outputs.write_conclusions(summary, out_dir, across["claims"])
     exclusion_frame = pd.concat([e for e in exclusions if len(e)] or [pd.DataFrame(columns=EXCLUSION_COLUMNS)],
                                 ignore_index=True)
     exclusion_frame.to_csv(out_dir / "exclusions.csv", index=False)
@@ -91,7 +96,9 @@ def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], 
               ignore_index=True).to_csv(out_dir / "human_item_stats.csv", index=False)
     summary["aggregate_similarity"] = _aggregate_similarity(item_means, _item_level(populations), out_dir)
     country_populations = populations if country_populations is None else country_populations
-    _countries_and_steerability(item_means, country_populations, summary, out_dir)
+    _countries_and_steerability(every_variant, country_populations, summary, out_dir, every_distributions)
+    format_outputs.write_format_outputs(every_variant, populations, country_populations, summary, out_dir,
+                                        every_distributions, across, seed)
     _write_populations(populations, summary, out_dir)
     try:
         from whosevalues.version import __version__
@@ -108,13 +115,13 @@ def _item_level(populations: dict[str, list[Population]]) -> dict[str, list[Popu
 
 
 def _countries_and_steerability(item_means: pd.DataFrame, populations: dict[str, list[Population]],
-                                summary: dict, out_dir: Path) -> None:
+                                summary: dict, out_dir: Path, item_distributions: pd.DataFrame | None) -> None:
     """countries_<survey>.csv (every model against every country) and steerability_<survey>.csv, with their
     headlines in summary.json under surveys.<survey>.countries / .steerability."""
     from whosevalues.analysis.countries import write_countries
     from whosevalues.analysis.steerability import write_steerability
 
-    countries = write_countries(item_means, populations, out_dir)
+    countries = write_countries(item_means, populations, out_dir, item_distributions)
     steering = write_steerability(out_dir, list(countries))
     for survey, entry in countries.items():
         summary["surveys"].setdefault(survey, {})["countries"] = entry

@@ -19,6 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from whosevalues.analysis.countries import NONE
+from whosevalues.analysis.formats import rows_of_variant
+from whosevalues.instruments.variants import ORIGINAL
 
 CONDITION = ["model", "origin", "language"]
 COLUMNS = [*CONDITION, "persona", "similarity_persona", "similarity_none", "gain", "rank_persona", "rank_none"]
@@ -84,7 +86,7 @@ def write_steerability(out_dir: Path, surveys: list[str]) -> dict:
         path = out_dir / f"countries_{survey}.csv"
         if not path.exists():
             continue
-        countries = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        countries = rows_of_variant(pd.read_csv(path, keep_default_na=False, na_values=[""]), ORIGINAL)
         countries["rank"] = countries["rank"].astype("Int64")
         table = steerability(countries)
         if table.empty:

@@ -5,7 +5,13 @@ when the interval contains zero.
 The difference is, per model, its mean cosine to the closest population minus its mean cosine to the next
 one. Its interval is over models (t interval) when there are several; for one model, over respondents (Welch)
 when respondent-level similarities exist, else over items (bootstrap of the items, cosines recomputed from
-the item means), and it says which.
+the item means), and it says which. A one-model interval over respondents also carries the uncertainty of
+the model's own item vector: its half-width is combined (root sum of squares) with that of the bootstrap over
+items, so a model whose answers carry no values (a hash of the item id) does not get a narrow interval.
+
+The sentence also says (report/headline_checks.py) when a model is no further from chance than a respondent
+who answers at random, and whether "closer to A than to B" and the origin conclusions hold across the
+question formats asked.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from whosevalues.report import headline_checks
 from whosevalues.report.answers import DISTRIBUTION, LOW_VALID_MASS, model_modes, validity_data
 from whosevalues.report.figures import RESPONDENT_LANGUAGE, model_similarity, rq1_rows
 from whosevalues.report.outdir import OutputDir, display_name, mean_ci, survey_label
@@ -36,6 +43,11 @@ class Headline:
     ci: tuple[float, float] = (float("nan"), float("nan"))
     ci_over: str = ""  # what the interval is over, or why there is none
     coverage: list[str] = field(default_factory=list)
+    near_chance: list[str] = field(default_factory=list)  # models inside the random respondent's 95% range
+    chance_band: str = ""  # that range per population, as text
+    across_formats: str = "not tested"  # yes / no / not tested
+    across_formats_text: str = ""
+    origin_text: str = ""
 
     @property
     def clear(self) -> bool:
@@ -69,14 +81,36 @@ def _headline(out: OutputDir, survey: str, data: pd.DataFrame) -> Headline:
     per_model = (grid[top] - grid[other]).dropna()
     result.n_closer = int((per_model > 0).sum())
     result.difference = float(per_model.mean())
+    unit = rq1_rows(out, survey)[1]
     if len(per_model) >= 2:
         _, low, high, n = mean_ci(per_model)
         result.ci, result.ci_over = (low, high), f"over the {n} models"
-    elif rq1_rows(out, survey)[1] == "respondent":
-        result.ci, result.ci_over = _welch_over_respondents(out, survey, per_model.index[0], top, other)
+    elif unit == "respondent":
+        result.ci, result.ci_over = _respondents_and_items(out, survey, per_model.index[0], top, other,
+                                                           result.difference)
     else:
         result.ci, result.ci_over = _bootstrap_over_items(out, survey, per_model.index[0], top, other)
+    bands = headline_checks.chance_bands(out, survey, unit)
+    result.near_chance = headline_checks.near_chance(grid[[top, other]], bands)
+    result.chance_band = headline_checks.band_text(bands, [top, other])
+    result.across_formats, result.across_formats_text = headline_checks.across_formats(
+        out, survey, result.models, top, other)
+    result.origin_text = headline_checks.origin_comparisons(out, survey)
     return result
+
+
+def _respondents_and_items(out: OutputDir, survey: str, model: str, top: str, other: str, difference: float):
+    """The Welch interval over respondents widened by the model's own uncertainty (bootstrap over items):
+    half-widths combined as the root of the sum of their squares."""
+    welch, welch_over = _welch_over_respondents(out, survey, model, top, other)
+    items, items_over = _respondent_cosine_over_items(out, survey, model, top, other)
+    if not np.isfinite(welch[0]):
+        return welch, welch_over
+    if not np.isfinite(items[0]):
+        return welch, f"{welch_over} (the model's own uncertainty not included: {items_over})"
+    half = np.hypot((welch[1] - welch[0]) / 2, (items[1] - items[0]) / 2)
+    return ((difference - half, difference + half),
+            f"{welch_over}, widened by the model's own uncertainty ({items_over})")
 
 
 def _welch_over_respondents(out: OutputDir, survey: str, model: str, top: str, other: str):
@@ -91,6 +125,48 @@ def _welch_over_respondents(out: OutputDir, survey: str, model: str, top: str, o
     half = stats.t.ppf(0.975, df) * np.sqrt(va + vb)
     diff = a.mean() - b.mean()
     return (diff - half, diff + half), f"over the {len(a):,} and {len(b):,} respondents, Welch"
+
+
+def _respondent_cosine_over_items(out: OutputDir, survey: str, model: str, top: str, other: str):
+    """Bootstrap over items of the difference in the model's mean per-respondent cosine (top - other)."""
+    contributions, reason = item_contributions(out, survey, model, top, other)
+    if contributions is None:
+        return (np.nan, np.nan), f"no interval over items: {reason}"
+    draws = np.random.default_rng(0).integers(0, len(contributions), size=(BOOTSTRAP, len(contributions)))
+    low, high = np.percentile(contributions[draws].sum(axis=1), [2.5, 97.5])
+    return (float(low), float(high)), f"over {BOOTSTRAP:,} bootstrap resamples of the {len(contributions)} items"
+
+
+def item_contributions(out: OutputDir, survey: str, model: str, top: str, other: str):
+    """Per item, its share of the difference in the model's mean per-respondent cosine (top - other), and
+    why there is none.
+
+    A respondent's z-scored answers have norm sqrt(n - 1) over n items, so the mean over a country's
+    respondents of cos(z_i, u) is z_mean . u / sqrt(n - 1), with z_mean the mean of their z-scores
+    (human_item_stats.csv) and u the model's unit z-vector in the language RQ1 paired them with: the
+    difference is a sum over items (the respondents' z-scores are kept as they are when items are resampled)."""
+    stats_frame = out.human_item_stats()
+    means = out.survey_means(survey)
+    means = means[(means["model"] == model) & (means["persona"] == "none")]
+    if stats_frame is None or means.empty:
+        return None, "no human_item_stats.csv or model answers"
+    stats_frame = stats_frame[stats_frame["survey"] == survey].assign(item=lambda f: f["item"].astype(str))
+    wide = means.assign(item=means["item"].astype(str)).pivot_table(index="language", columns="item",
+                                                                   values="mean")
+    paired = out.analyses(survey).get("rq1", {}).get("respondent_languages") or {}
+    total = np.zeros(wide.shape[1])
+    for country, sign in ((top, 1.0), (other, -1.0)):
+        z_mean = stats_frame[stats_frame["country"].astype(str) == country].set_index("item")["z_mean"]
+        z_mean = z_mean.reindex(wide.columns).to_numpy(dtype=float)
+        language = paired.get(country) or RESPONDENT_LANGUAGE.get(country)
+        if np.isnan(z_mean).any() or language not in wide.index:
+            return None, f"no item statistics or {language} answers for {country}"
+        llm = wide.loc[language].to_numpy(dtype=float)
+        if np.isnan(llm).any() or np.std(llm) == 0:
+            return None, "the model's item vector is incomplete or flat"
+        unit = (llm - llm.mean()) / np.linalg.norm(llm - llm.mean())
+        total += sign * z_mean * unit / np.sqrt(len(llm) - 1)
+    return total, ""
 
 
 def _human_item_means(out: OutputDir, survey: str, country: str) -> pd.Series | None:
@@ -246,7 +322,13 @@ def headline_sentence(h: Headline, total_models: int | None = None) -> str:
     numbers = f"mean cosine {means}; difference {fmt_number(h.difference, 2)}, " + (
         f"95% CI {fmt_number(h.ci[0], 2)} to {fmt_number(h.ci[1], 2)} {h.ci_over}" if np.isfinite(h.ci[0])
         else h.ci_over)
-    if h.clear:
+    if h.near_chance and len(h.near_chance) == n:
+        who = f"the one model ({display_name(h.models[0])}) is" if n == 1 else f"all {n} models are"
+        sentence = (f"On {label}, {who} no further from chance than a respondent who answers at random: its "
+                    f"similarity to {top} and to {other} respondents lies within a random respondent's 95% range "
+                    f"({h.chance_band}), so which population it is closer to says nothing about its values "
+                    f"({numbers}).")
+    elif h.clear:
         who = (f"The one model ({display_name(h.models[0])}) is" if n == 1 else
                f"All {n} models are" if h.n_closer == n else f"{h.n_closer} of {n} models are")
         sentence = f"{who} closer to {top} respondents than to {others} on {label} ({numbers})."
@@ -255,6 +337,11 @@ def headline_sentence(h: Headline, total_models: int | None = None) -> str:
         verdict = "no clear difference" if np.isfinite(h.ci[0]) else "no established difference"
         sentence = (f"On {label}, {verdict} between the similarity of {who} to {top} and to {other} respondents "
                     f"({numbers}" + (f"; {h.n_closer} of {n} are closer to {top}" if n > 1 else "") + ").")
+    if h.near_chance and len(h.near_chance) < n:
+        sentence += (f" But {', '.join(display_name(m) for m in h.near_chance)} "
+                     f"{'is' if len(h.near_chance) == 1 else 'are'} no further from chance than a random "
+                     f"respondent ({h.chance_band}).")
+    sentence += h.across_formats_text + h.origin_text
     if total_models and total_models > n:
         sentence += (f" These are {n} of the {total_models} models; \"Models in each analysis\" says who is left "
                      f"out and why.")

@@ -14,6 +14,7 @@ import pandas as pd
 
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.report.tables import fmt_number, fmt_p, term_label
+from whosevalues.analysis.null_respondents import NULL_COLUMNS
 
 METHOD_COLUMNS = {"p_classical": "classical", "p_twoway": "two-way clustered", "p_wild_model": "wild bootstrap",
                   "p_perm_model": "permutation", "p_cr2_model": "CR2"}
@@ -120,6 +121,8 @@ def _baselines_html(out: OutputDir) -> str:
         if not file.is_file():
             continue
         table = pd.read_csv(file)
+        if "versus" in table:  # the null respondents (random, first/last option) have their own display
+            table = table[table["versus"].isna()].drop(columns=[c for c in NULL_COLUMNS if c in table])
         shown = table.copy()
         for column in ("pairwise_cosine", "own_mean_cosine_loo", "other_mean_cosine"):
             shown[column] = shown[column].map(fmt_number)

@@ -224,6 +224,8 @@ class OutputDir:
         means = self.item_means()
         if means is None or "survey" not in means:
             return pd.DataFrame(columns=["model", "origin", "survey", "language", "persona", "item", "mean"])
+        if "variant" in means:  # the paper's prompt; the other formats are read by the format checks
+            means = means[means["variant"].fillna("original").isin(["original", ""])]
         return means[means["survey"] == survey]
 
     def design(self, survey: str | None = None) -> dict[str, list[str]]:

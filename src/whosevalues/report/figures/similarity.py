@@ -101,6 +101,8 @@ def read_baselines(out: OutputDir, survey: str) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    if "versus" in table:  # human rows only: the null respondents (country random, ...) compare with a population
+        table = table[table["versus"].isna()]
     return table if len(table) else None
 
 

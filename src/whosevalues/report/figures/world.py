@@ -19,6 +19,8 @@ from matplotlib.patches import Rectangle
 
 from whosevalues.report.figures.common import STYLE, FigureResult, _reuse, _save, _skip, colour_of
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
+from whosevalues.analysis.formats import rows_of_variant
+from whosevalues.instruments.variants import ORIGINAL
 
 HIGHLIGHT = ("CHN", "USA")
 NONE = "none"
@@ -30,6 +32,7 @@ def read_countries(out: OutputDir, survey: str) -> pd.DataFrame | None:
     if not path.is_file():
         return None
     table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    table = rows_of_variant(table, ORIGINAL)  # the paper's prompt; robustness_<survey>.csv has the other formats
     return table if len(table) else None
 
 
