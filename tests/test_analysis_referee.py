@@ -300,3 +300,15 @@ def jackknife_se_of_llm_reference(population: str, origin: str, language: str) -
         values.append(cosines.mean())
     values = np.array(values)
     return float(np.sqrt((len(values) - 1) / len(values) * np.sum((values - values.mean()) ** 2)))
+
+
+def test_rq2_with_three_countries_crosses_each_nationality_column_but_never_two():
+    from whosevalues.analysis.design import _rq2_with_nationality
+
+    bits = np.array([[(c >> 2) & 1, (c >> 1) & 1, c & 1] for c in range(8)], dtype=float) - 0.5
+    design = _rq2_with_nationality(bits, ["CHN", "DEU", "USA"])
+    names = design.term_names()
+    assert len(names) == 8 * 3  # saturated: 8 congruence cells per country
+    assert "language:persona:origin:nationality[DEU]" in names
+    assert not [n for n in names if "nationality[CHN]" in n and "nationality[DEU]" in n]
+    assert design.formula() == "cosine ~ language * persona * origin * nationality"
