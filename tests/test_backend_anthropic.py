@@ -182,9 +182,9 @@ def test_the_answering_loop_reads_the_reply_and_keeps_the_departures(backend_for
                 return await answer(backend, replace(request(), temperature=0.7), ModelGate(1), memory)
             finally:
                 await backend.aclose()
-        completion, outcome, attempts = asyncio.run(go())
-    assert (outcome.status, outcome.value, attempts) == ("valid", 4.0, 1)
-    assert any("0.7" in note for note in completion.extra["adaptations"])
+        answered = asyncio.run(go())
+    assert (answered.outcome.status, answered.outcome.value, answered.attempts) == ("valid", 4.0, 1)
+    assert any("0.7" in note for note in answered.facts.adaptations)
     assert any("0.7" in note for note in memory.adaptation_notes)
 
 

@@ -104,6 +104,10 @@ def run(
         raise typer.Exit(130)
     if analysis and len(result.item_means):
         _analyze_and_report(result.item_means, out_dir, humans={}, paper_compatible=False)
+    if result.stats.stopped:  # each was said once, with its fix, when it happened
+        err.print(f"[red]{len(result.stats.stopped)} model(s) stopped on an account problem: "
+                  f"{', '.join(result.stats.stopped)}; fix it and run the same command again.")
+        raise typer.Exit(1)
 
 
 def _persona_codes(personas: Optional[list[str]]) -> Optional[list[str]]:

@@ -307,6 +307,7 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
     run_notes = build_run_notes(study, backends, store, modes, reasons, memories, all_keys, notes,
                                 sample_checks(store, plan, checks, answers))
     run_notes["mixed_modes"] = len(set(modes.values())) > 1  # the report flags comparisons across modes
+    run_notes["stopped_models"] = dict(stats.stopped)  # account-level failures (elicit.account): exit non-zero
     write_run_notes(run_notes, out_dir)
     print_model_notes(run_notes, console)
     return StudyResult(out_dir, db_path, answers, item_means, stats, modes, run_notes["notes"], run_notes)

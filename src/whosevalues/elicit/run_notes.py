@@ -27,7 +27,8 @@ RUN_NOTES = "run_notes.json"
 
 def merge_stats(first: RunStats, second: RunStats) -> RunStats:
     return RunStats(first.asked + second.asked, first.statuses + second.statuses,
-                    first.interrupted or second.interrupted, first.seconds + second.seconds)
+                    first.interrupted or second.interrupted, first.seconds + second.seconds,
+                    {**first.stopped, **second.stopped})
 
 
 def build_run_notes(study: Study, backends: dict[str, Backend], store: Store, modes: dict[str, Mode],

@@ -18,17 +18,19 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from rich.console import Console
+from rich.text import Text
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
-from whosevalues.elicit.answering import answer
+from whosevalues.elicit.account import account_problem
+from whosevalues.elicit.answering import answer, decide_safely
 from whosevalues.elicit.endpoint import EndpointMemory
-from whosevalues.elicit.limits import FinalFailure, ModelGate
-from whosevalues.elicit.outcome import DEFAULT_MIN_VALID_MASS, Outcome, decide
+from whosevalues.elicit.limits import AccountFailure, FinalFailure, ModelGate
+from whosevalues.elicit.outcome import DEFAULT_MIN_VALID_MASS, Outcome
 from whosevalues.elicit.plan import PlannedRequest, RequestQueue
 from whosevalues.elicit.store import Store
 from whosevalues.instruments import load_instrument
-from whosevalues.models.base import Backend, Completion
+from whosevalues.models.base import Backend, ProviderReply
 
 
 @dataclass
@@ -37,6 +39,8 @@ class RunStats:
     statuses: Counter = field(default_factory=Counter)
     interrupted: bool = False
     seconds: float = 0.0
+    #: model -> the account-level failure that stopped it (``elicit.account``): the run must end non-zero
+    stopped: dict[str, str] = field(default_factory=dict)
 
 
 def labels_for(planned: PlannedRequest):
@@ -44,13 +48,10 @@ def labels_for(planned: PlannedRequest):
     return load_instrument(planned.survey).scale.labels.get(planned.language)
 
 
-def parse_completion(planned: PlannedRequest, completion: Completion,
-                     min_valid_mass: float = DEFAULT_MIN_VALID_MASS) -> Outcome:
-    """The stored value and status of one completion (``elicit.outcome.decide``; the store calls it after
-    saving the raw text)."""
-    request = planned.request
-    return decide(completion, mode=request.mode, scale_min=request.scale_min, scale_max=request.scale_max,
-                  labels=labels_for(planned), min_valid_mass=min_valid_mass)
+def decide_planned(planned: PlannedRequest, reply: ProviderReply,
+                   min_valid_mass: float = DEFAULT_MIN_VALID_MASS) -> Outcome:
+    """What one reply to a planned request means (``answering.decide_safely``: never raises)."""
+    return decide_safely(reply, planned.request, labels=labels_for(planned), min_valid_mass=min_valid_mass)
 
 
 def _progress(console: Console, show: bool) -> Progress:
@@ -109,16 +110,22 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
         async def worker(model: str, queue: list[PlannedRequest], gate: ModelGate, once: bool = False) -> None:
             backend = backends[model]
             spec = backend.spec
-            while queue and not stop.is_set():
+            memory = memories[model]
+            while queue and not stop.is_set() and not memory.stopped:
                 planned = queue.pop()
                 t0 = time.monotonic()
                 try:
-                    completion, outcome, attempts = await answer(
-                        backend, planned.request, gate, memories[model], labels=labels_for(planned),
-                        min_valid_mass=min_valid_mass, max_attempts=spec.max_attempts)
-                    status = store.save_answer(planned, completion, run_id, attempts=attempts,
-                                               latency_s=time.monotonic() - t0,
-                                               parse=lambda _planned, _completion, decided=outcome: decided)
+                    answered = await answer(backend, planned.request, gate, memory, labels=labels_for(planned),
+                                            min_valid_mass=min_valid_mass, max_attempts=spec.max_attempts)
+                    status = store.save_answer(planned, answered.reply, answered.outcome, run_id,
+                                               attempts=answered.attempts, latency_s=time.monotonic() - t0,
+                                               facts=answered.facts)
+                except AccountFailure as failure:  # nothing stored: a rerun asks it again
+                    problem = account_problem(model, failure, key_env=backend.key_env(), api_model=spec.api_model)
+                    if memory.stop_model(problem):
+                        console.print(Text(problem, style="red"), soft_wrap=True)
+                    stats.stopped[model] = memory.account_problem or problem
+                    return
                 except FinalFailure as failure:
                     store.save_failure(planned, run_id, str(failure), failure.raw, failure.attempts,
                                        failure.status, failure.retryable)
@@ -139,6 +146,9 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
             gate = ModelGate.for_model(backend.spec, backend.default_concurrency)
             concurrency = gate.max_concurrency  # workers; the gate may admit fewer (adaptive, on 429s)
             queue = RequestQueue(requests)  # plan order (prefix reuse); each request made when taken
+            if memories[model].stopped:  # stopped earlier in this run (an account-level failure)
+                stats.stopped[model] = memories[model].account_problem or ""
+                return
             await worker(model, queue, gate, once=True)  # the pilot: learn adaptations and budget first
             pool = [asyncio.create_task(worker(model, queue, gate))
                     for _ in range(min(concurrency, max(len(queue), 1)))]

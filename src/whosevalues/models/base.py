@@ -1,6 +1,6 @@
 """The one protocol every backend implements, and the plain data that crosses it.
 
-A backend turns a :class:`ChatRequest` (one system + one user message) into a :class:`Completion`.
+A backend turns a :class:`ChatRequest` (one system + one user message) into a :class:`ProviderReply`.
 It never parses answers and never touches the store: the runner stores the raw result first,
 then ``elicit.parse`` turns text into a value. To add a provider, write a subclass of
 :class:`Backend` in its own module and register it in ``models/registry.py``.
@@ -41,41 +41,13 @@ class ChatRequest:
         return self.answer_format or AnswerFormat(scale_min=self.scale_min, scale_max=self.scale_max)
 
 
-@dataclass
-class Completion:
-    """What came back. Exactly one of ``text`` / ``distribution`` is the answer; ``error`` marks failure.
-
-    ``raw`` keeps the provider's body (JSON text) so nothing is lost even when parsing fails.
-    In distribution mode ``distribution`` maps each scale value to its probability (renormalised over
-    the valid answers) and ``valid_mass`` is the probability that fell on valid answers before that.
-    """
-
-    text: str | None = None
-    distribution: dict[int, float] | None = None
-    valid_mass: float | None = None
-    raw: str | None = None
-    error: str | None = None
-    finish_reason: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    extra: dict = field(default_factory=dict)
-    #: the provider's reply in the normal form, for backends that translate to it (``elicit.outcome`` reads it)
-    reply: "ProviderReply | None" = None
-
-    @classmethod
-    def of(cls, result: "Completion | ProviderReply") -> "Completion":
-        """What ``Backend.complete`` returned, as a Completion."""
-        return result if isinstance(result, Completion) else cls.from_reply(result)
-
-    @classmethod
-    def from_reply(cls, reply: "ProviderReply") -> "Completion":
-        """A completion carrying a translated reply (the old fields filled in for older readers)."""
-        return cls(text=reply.answer_text, raw=reply.raw, finish_reason=reply.finish_reason,
-                   input_tokens=reply.input_tokens, output_tokens=reply.output_tokens, reply=reply)
+#: a reply's finish reason in the normal form (the provider's own word is ``provider_finish_reason``)
+FinishReason = Literal["stop", "length", "content_filter", "refusal", "error", "other"]
+FINISH_REASONS: tuple[str, ...] = FinishReason.__args__  # type: ignore[attr-defined]
 
 
 #: parameter adaptations a backend may make after a provider rejected a parameter (``elicit.adapt``)
-ADAPTATIONS = ("max_completion_tokens", "no_temperature", "no_logprobs", "fold_system", "no_seed")
+ADAPTATIONS = ("max_completion_tokens", "no_temperature", "no_logprobs", "fold_system", "no_seed", "stream")
 
 
 @dataclass(frozen=True)
@@ -118,7 +90,7 @@ class ProviderReply:
     reasoning_text: str | None = None
     reasoning_tokens: int | None = None
     reasoned: bool = False
-    finish_reason: str | None = None
+    finish_reason: FinishReason | None = None
     provider_finish_reason: str | None = None
     refusal_reason: str | None = None
     positions: list[TokenPosition] | None = None
@@ -184,10 +156,10 @@ class Backend(ABC):
         return False
 
     @abstractmethod
-    async def complete(self, request: ChatRequest) -> "Completion | ProviderReply":
-        """Answer one request: a ProviderReply (the normal form; ``elicit.outcome`` decides what it means), or
-        a Completion (in-process engines that compute a distribution themselves). Raise BackendError for
-        failures the runner should retry or record."""
+    async def complete(self, request: ChatRequest) -> ProviderReply:
+        """Answer one request in the normal form (``elicit.outcome`` decides what it means; an in-process
+        engine that computes the distribution itself puts it in ``ProviderReply.distribution``). Raise
+        BackendError for failures the runner should retry or record."""
 
     async def aclose(self) -> None:
         """Release connections or model memory."""

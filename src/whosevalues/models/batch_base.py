@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from whosevalues.models.base import Backend, BackendError, ChatRequest, Completion, ProviderReply
+from whosevalues.models.base import Backend, BackendError, ChatRequest, ProviderReply
 from whosevalues.models.remote import is_retryable_status, redact
 from whosevalues.models.spec import ModelSpec
 
@@ -143,7 +143,7 @@ class BatchAdapter(ABC):
         ...
 
     @abstractmethod
-    def completion(self, result: LineResult, request: ChatRequest) -> Completion:
+    def reply(self, result: LineResult, request: ChatRequest) -> ProviderReply:
         """Translate a successful line exactly as the online backend translates a response.
 
         Raises ``BackendError`` when the body is not an answer (the line then counts as failed)."""
@@ -156,14 +156,10 @@ def online_params(backend: Backend, request: ChatRequest) -> dict[str, Any]:
     """The exact body online asking sends (``build_params``: thinking control and the endpoint's learned
     adaptations applied), without the SDK-only keywords."""
     params = dict(backend.build_params(request))
-    for name in ("timeout", "extra_headers", "extra_query"):
+    # no batch API takes a stream: a line that needs one fails and is asked online, streamed
+    for name in ("timeout", "extra_headers", "extra_query", "stream", "stream_options"):
         params.pop(name, None)
     return params
-
-
-def completion_of(reply: ProviderReply) -> Completion:
-    """What the store keeps for one answer, from a translated reply (as online answers are stored)."""
-    return Completion.from_reply(reply)
 
 
 def batch_adapter(backend: Backend) -> BatchAdapter:

@@ -28,9 +28,9 @@ import os
 from typing import Any, Iterable
 from urllib.parse import urlparse
 
-from whosevalues.models.base import ADAPTATIONS, BackendError, ChatRequest, Completion, ProviderReply
+from whosevalues.models.base import ADAPTATIONS, BackendError, ChatRequest, ProviderReply
 from whosevalues.models.errors import ProviderError, ProviderHTTPError, read_error, status_message
-from whosevalues.models.openai_format import translate_chat_completion
+from whosevalues.models.openai_format import merge_stream_chunks, translate_chat_completion
 # parse_retry_after, redact, require_key, import_sdk and PLACEHOLDER_KEY lived here first; still importable from here
 from whosevalues.models.remote import (  # noqa: F401
     PLACEHOLDER_KEY, RemoteBackend, import_sdk, is_retryable_status, parse_retry_after, redact, require_key,
@@ -83,6 +83,10 @@ class OpenAICompatibleBackend(RemoteBackend):
         return self.sdk().AsyncOpenAI(api_key=api_key, base_url=self.spec.base_url, max_retries=0,
                                       timeout=self.spec.timeout)
 
+    def streams(self) -> bool:
+        """Whether requests are streamed: the catalog says the model needs it, or a 400 taught it (``stream``)."""
+        return self.spec.stream or "stream" in self.param_adaptations
+
     def _sends_seed(self) -> bool:
         base = self.spec.base_url or "https://api.openai.com/v1"
         return is_local_url(base) or any(host in base for host in _SEED_HOSTS)
@@ -114,6 +118,9 @@ class OpenAICompatibleBackend(RemoteBackend):
         if logprobs is not None and "no_logprobs" not in adapted:
             params["logprobs"] = True
             params["top_logprobs"] = logprobs
+        if self.streams():  # merged back into one body by reply(); usage comes in the last chunk
+            params["stream"] = True
+            params["stream_options"] = {"include_usage": True}
         thinking = thinking_params(self.spec)
         params.update(thinking.top_level)
         extra_body = {**thinking.extra_body, **self.spec.extra_body}
@@ -127,7 +134,10 @@ class OpenAICompatibleBackend(RemoteBackend):
         key = self._key()
         try:
             response = await self.client().chat.completions.with_raw_response.create(**params)
-            raw = response.http_response.text
+            if params.get("stream"):  # the server-sent events, read whole (the answer is a few tokens)
+                raw = (await response.http_response.aread()).decode("utf-8", "replace")
+            else:
+                raw = response.http_response.text
             status = response.http_response.status_code
         except openai.APIStatusError as exc:
             raise self._status_error(exc, key) from None
@@ -139,6 +149,8 @@ class OpenAICompatibleBackend(RemoteBackend):
             raise BackendError(f"invalid response: {exc}", retryable=True,
                                raw=redact(str(exc.body), key)) from None
         raw = redact(raw, key) or ""
+        if params.get("stream"):
+            return _stream_body(raw, status), raw, status
         try:
             body = json.loads(raw)
         except ValueError:
@@ -158,8 +170,8 @@ class OpenAICompatibleBackend(RemoteBackend):
                                            f"path (base_url {self.spec.base_url})")
         return ProviderHTTPError(message, error, raw=raw)
 
-    async def complete(self, request: ChatRequest) -> Completion:
-        return Completion.from_reply(await self.reply(self.build_params(request)))
+    async def complete(self, request: ChatRequest) -> ProviderReply:
+        return await self.reply(self.build_params(request))
 
     async def reply(self, params: dict[str, Any]) -> ProviderReply:
         """Send a request body and translate the answer. A 400 from the provider's content filter is a reply
@@ -260,6 +272,25 @@ def thinking_params(spec: ModelSpec) -> ThinkingParams:
         return ThinkingParams(extra_body={"chat_template_kwargs": {"enable_thinking": on}})
     return ThinkingParams(note=f"{spec.id}: thinking {spec.thinking} was asked, but this provider "
                                f"({spec.base_url}) has no known switch; its default applies")
+
+
+def _stream_body(raw: str, status: int) -> dict:
+    """One chat.completion body from a server-sent event stream (``data: {...}`` lines, ``data: [DONE]``)."""
+    chunks = []
+    for line in raw.splitlines():
+        payload = line[len("data:"):].strip() if line.startswith("data:") else ""
+        if not payload or payload == "[DONE]":
+            continue
+        try:
+            chunk = json.loads(payload)
+        except ValueError:
+            raise BackendError(f"malformed event in the stream: {payload[:80]!r}", retryable=True, status=status,
+                               raw=raw) from None
+        if isinstance(chunk, dict):
+            chunks.append(chunk)
+    if not chunks:
+        raise BackendError("the stream carried no events", retryable=True, status=status, raw=raw)
+    return merge_stream_chunks(chunks)
 
 
 def _response_text(response: Any) -> str | None:

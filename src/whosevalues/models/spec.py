@@ -43,6 +43,8 @@ class ModelSpec(BaseModel):
     successor: str | None = Field(default=None, description="catalog id of the model that replaced it")
     tags: list[str] = Field(default_factory=list, description="selection shorthands, e.g. current, paper")
     batch: bool = Field(default=False, description="send this model's requests through the provider's batch API")
+    stream: bool = Field(default=False, description="the provider answers this model only when streamed (DashScope "
+                                                    "QwQ, Qwen3 thinking); learned from a 400 when not declared")
     price_input_per_mtok: float | None = None
     price_output_per_mtok: float | None = None
     price_as_of: str | None = None
