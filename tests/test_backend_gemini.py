@@ -92,7 +92,7 @@ def test_thinking_control(monkeypatch, model, thinking, expected, noted):
     backend = GeminiBackend(spec)
     config = backend.build_params(request())["generationConfig"]
     assert config.get("thinkingConfig") == expected
-    assert bool(backend.adaptations(request())) == noted
+    assert bool(backend.departures(request())) == noted
     if thinking == "on" and model.startswith("gemini-2.5"):
         assert config["maxOutputTokens"] > config["thinkingConfig"]["thinkingBudget"]
 

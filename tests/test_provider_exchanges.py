@@ -400,7 +400,7 @@ def test_a_temperature_the_study_set_is_reported_not_silently_dropped(monkeypatc
     """The one departure the Anthropic translation layer itself causes (thinking on) is said."""
     backend = anthropic_backend("http://127.0.0.1:9", monkeypatch)
     backend.spec = backend.spec.model_copy(update={"thinking": "on", "api_model": "claude-sonnet-4-5"})
-    notes = backend.adaptations(replace(REQUEST, temperature=0.7))
+    notes = backend.departures(replace(REQUEST, temperature=0.7))
     assert any("0.7" in note for note in notes)
 
 

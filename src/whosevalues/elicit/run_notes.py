@@ -88,11 +88,7 @@ def _model_notes(study: Study, backend: Backend, rows, mode: Mode | None, reason
 
 
 def _thinking_note(backend: Backend) -> str | None:
-    from whosevalues.models.openai_compatible import OpenAICompatibleBackend, thinking_params
-
-    if isinstance(backend, OpenAICompatibleBackend):
-        return thinking_params(backend.spec).note
-    return None
+    return backend.thinking_note()
 
 
 def _round(value) -> float | None:

@@ -1,6 +1,10 @@
 """The one protocol every backend implements, and the plain data that crosses it.
 
 A backend turns a :class:`ChatRequest` (one system + one user message) into a :class:`ProviderReply`.
+Everything whosevalues knows about a provider lives in its backend class: how ``models --check`` probes it
+(:meth:`Backend.check`), its batch adapter and batch price (``batch_adapter``, :meth:`Backend.batch_price_factor`)
+and the departures it makes from a request (:meth:`Backend.departures`); per-model facts (thinking switches,
+streaming, batch discounts) are catalog data (``catalog.toml``), the class's code the fallback.
 It never parses answers and never touches the store: the runner stores the raw result first,
 then ``elicit.parse`` turns text into a value. To add a provider, write a subclass of
 :class:`Backend` in its own module and register it in ``models/registry.py``.
@@ -10,10 +14,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from whosevalues.instruments.variants import AnswerFormat
 from whosevalues.models.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from whosevalues.models.check import CheckResult
 
 Mode = Literal["sample", "distribution"]
 
@@ -134,6 +141,10 @@ class Backend(ABC):
 
     #: which of ``ADAPTATIONS`` this backend knows how to apply to its requests
     supported_adaptations: ClassVar[frozenset[str]] = frozenset()
+    #: ``"module:Class"`` of the provider's batch adapter (``models/batch_*.py``); None: the provider has none
+    batch_adapter: ClassVar[str | None] = None
+    #: the provider's documented batch price as a fraction of the online one (None: none published)
+    batch_price: ClassVar[float | None] = None
 
     def __init__(self, spec: ModelSpec):
         self.spec = spec
@@ -146,6 +157,26 @@ class Backend(ABC):
 
     def key_env(self) -> str | None:
         """The environment variable holding this model's API key; None when it needs none (local engines)."""
+        return None
+
+    def check(self, key: str | None, timeout: float) -> "CheckResult":
+        """``models --check``: one cheap probe of this model (never raises; ``models.check`` has the probes)."""
+        from whosevalues.models.check import CheckResult
+
+        return CheckResult(self.spec.id, None, "?", "?", f"no check for provider {self.spec.provider!r}")
+
+    def batch_price_factor(self) -> float | None:
+        """What a batch request costs as a fraction of the online price: the catalog's figure for the model,
+        else the provider's (``batch_price``); None where nothing is published."""
+        return self.spec.batch_price_factor or self.batch_price
+
+    def departures(self, request: ChatRequest) -> list[str]:
+        """How this backend's request departs from the study's settings, in words for the run notes (e.g.
+        Anthropic's temperature left out with thinking on, Gemini's lowest thinking level instead of off)."""
+        return []
+
+    def thinking_note(self) -> str | None:
+        """The departure the model's thinking setting makes for every request, if any (run notes)."""
         return None
 
     def check_ready(self) -> None:

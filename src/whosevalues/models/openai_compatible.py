@@ -70,6 +70,25 @@ class OpenAICompatibleBackend(RemoteBackend):
     default_key_env = "OPENAI_API_KEY"
     api_model_example = "<name the server knows>"
     supported_adaptations = frozenset(ADAPTATIONS)
+    batch_adapter = "whosevalues.models.batch_openai:OpenAIBatchAdapter"  # any endpoint with /v1/files + /v1/batches
+
+    def check(self, key: str | None, timeout: float) -> Any:
+        from whosevalues.models.check import probe_openai
+
+        return probe_openai(self.spec, key, timeout)
+
+    def batch_price_factor(self) -> float | None:
+        """The catalog's figure for the model, else its host's (``catalog.toml [batch_price_factors]``)."""
+        from whosevalues.models.catalog import host_batch_price_factor
+
+        return self.spec.batch_price_factor or host_batch_price_factor(self.spec.base_url)
+
+    def departures(self, request: ChatRequest) -> list[str]:
+        note = self.thinking_note()
+        return [note] if note else []
+
+    def thinking_note(self) -> str | None:
+        return thinking_params(self.spec).note
 
     # -- configuration
 
@@ -239,10 +258,20 @@ _FAMILIES = (("api.openai.com", "openai"), ("openai.azure.com", "openai"), ("dee
              ("z.ai", "zhipu"), ("moonshot", "moonshot"))
 
 
+#: thinking fields the openai SDK takes as its own parameters (the rest travel in ``extra_body``)
+_SDK_PARAMS = frozenset({"reasoning_effort", "model"})
+
+
 def thinking_params(spec: ModelSpec) -> ThinkingParams:
-    """The provider's switch for ``spec.thinking`` (``default``: send nothing, the provider decides)."""
+    """The provider's switch for ``spec.thinking`` (``default``: send nothing, the provider decides): the
+    catalog's ``thinking_switch`` for this model where it has one, else the provider's conventions below."""
     if spec.thinking == "default":
         return ThinkingParams()
+    switch = spec.thinking_switch.get(spec.thinking)
+    if switch is not None:  # the SDK's own parameters go at the top, the provider's extensions in extra_body
+        top = {k: v for k, v in switch.fields.items() if k in _SDK_PARAMS}
+        extra = {k: v for k, v in switch.fields.items() if k not in _SDK_PARAMS}
+        return ThinkingParams(top, extra, note=f"{spec.id}: {switch.note}" if switch.note else None)
     on = spec.thinking == "on"
     family = provider_family(spec)
     model = (spec.api_model or "").lower()
