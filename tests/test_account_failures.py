@@ -95,7 +95,7 @@ def test_the_first_account_level_answer_is_final(model):
         with pytest.raises(AccountFailure) as caught:
             asyncio.run(go())
     assert server.requests_by_model[model] == 1 and caught.value.attempts == 1
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 30  # one request, no backoff (a loaded machine: generous)
     assert ACCOUNT_ERRORS[model][1]["error"]["message"].split(".")[0] in str(caught.value)
 
 
@@ -133,3 +133,68 @@ def test_a_run_with_an_empty_account_stops_that_model_and_finishes_the_others(tm
     stderr = " ".join(run.stderr.split())
     assert stderr.count("You exceeded your current quota") == 1 and stderr.count("Insufficient Balance") == 1
     assert "top up the account" in stderr
+
+
+def _replayed(backend_factory, exchanges, monkeypatch):
+    from whosevalues.testing import ReplayServer
+
+    monkeypatch.setenv("WV_ACCOUNT_KEY", "sk-FAKE-account-0123456789")
+    with ReplayServer(exchanges) as server:
+        backend = backend_factory(server.url)
+
+        async def go():
+            try:
+                return await call_with_retries(backend, _request(), ModelGate(1), max_attempts=3,
+                                               sleep=lambda _s: asyncio.sleep(0))
+            finally:
+                await backend.aclose()
+
+        with pytest.raises(AccountFailure) as caught:
+            asyncio.run(go())
+        return caught.value, len(server.received)
+
+
+def _exchange(status: int, body: dict) -> dict:
+    return {"status": status, "headers": {"content-type": "application/json"}, "body": json.dumps(body)}
+
+
+def test_gemini_daily_quota_through_the_sdk_stops_at_the_first_answer(monkeypatch):
+    from whosevalues.models.gemini_backend import GeminiBackend
+
+    def gemini(url):
+        return GeminiBackend(ModelSpec(id="g", provider="gemini", base_url=url, api_model="gemini-2.5-flash",
+                                       api_key_env="WV_ACCOUNT_KEY", origin="USA", timeout=5))
+    failure, asked = _replayed(gemini, [_exchange(429, GEMINI_DAILY)] * 5, monkeypatch)
+    assert asked == 1 and failure.reason == "no_credit" and "exceeded your current quota" in str(failure)
+
+
+def test_anthropic_empty_balance_through_the_sdk_stops_at_the_first_answer(monkeypatch):
+    from whosevalues.models.anthropic_backend import AnthropicBackend
+
+    def claude(url):
+        return AnthropicBackend(ModelSpec(id="c", provider="anthropic", base_url=url, api_model="claude-haiku-5-5",
+                                          api_key_env="WV_ACCOUNT_KEY", origin="USA", timeout=5))
+    failure, asked = _replayed(claude, [_exchange(400, ANTHROPIC_NO_CREDIT)] * 5, monkeypatch)
+    assert asked == 1 and failure.reason == "no_credit" and "credit balance is too low" in str(failure)
+
+
+@pytest.mark.slow
+def test_an_empty_account_met_while_probing_stops_the_model_and_caches_nothing(tmp_path):
+    """auto mode probes first: the empty account must neither be cached as "no logprobs" nor make the healthy
+    model be sampled (auto's one-mode-for-all rule counts only the models that will be asked)."""
+    from whosevalues.pipeline import run_study
+    from whosevalues.study import Study
+
+    with ProviderStubServer() as server:
+        specs = {m: ModelSpec(id=m, provider="openai-compatible", base_url=server.base_url, api_model=m,
+                              origin="USA", timeout=5) for m in ("plain", "empty-quota")}
+        study = Study(models=list(specs), custom_models=specs, surveys=["mfq2"], languages=["en"],
+                      personas=["none"], samples=1, mode="auto")
+        result = run_study(study, tmp_path / "out", show_progress=False)
+        counts = dict(server.requests_by_model)
+    assert counts["empty-quota"] == 1 and result.modes["plain"] == "distribution"
+    assert "empty-quota" in result.stats.stopped and "top up" in result.stats.stopped["empty-quota"]
+    db = sqlite3.connect(tmp_path / "out" / "whosevalues.sqlite")
+    assert db.execute("SELECT COUNT(*) FROM capabilities WHERE model LIKE '%empty-quota%'").fetchone()[0] == 0
+    plain = result.answers[result.answers.model == "plain"]
+    assert len(plain) == 36 and (plain.status == "valid").all()  # MFQ-2's 36 items, read as distributions

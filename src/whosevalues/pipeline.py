@@ -95,6 +95,8 @@ async def _distribution_verdict(backend: Backend, store: Store, notes: list[str]
         return cached == "yes", reason or ("next-token probabilities returned" if cached == "yes"
                                            else "no next-token probabilities from this provider")
     result = await probe_endpoint(backend, memory)
+    if memory.stopped:  # an account-level failure (elicit.account): the runner says it, nothing to cache
+        return False, result.reason
     if result.supported is None:
         notes.append(f"{spec.id}: could not tell whether the endpoint returns next-token probabilities "
                      "(it kept failing); sampling this time, probing again on the next run")
@@ -121,7 +123,10 @@ async def choose_modes(study: Study, backends: dict[str, Backend], store: Store,
     own_reasons: dict[str, str] = {}
     own = {model: await resolve_mode(probing, backend, deferred, notes, (memories or {}).get(model), own_reasons)
            for model, backend in backends.items()}
-    modes, reasons = _uniform_modes(study, own, own_reasons, notes)
+    stopped = {model for model in own if memories and model in memories and memories[model].stopped}
+    modes, reasons = _uniform_modes(study, {m: mode for m, mode in own.items() if m not in stopped}, own_reasons, notes)
+    for model in stopped:  # never asked in this run: its mode does not constrain the others'
+        modes[model], reasons[model] = "sample", "not asked: an account problem stopped it (see above)"
     deferred.apply()
     return modes, reasons
 

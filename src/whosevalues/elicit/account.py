@@ -10,7 +10,7 @@ nothing for the requests it did not ask (a rerun asks them), and the run ends wi
 
 from __future__ import annotations
 
-from whosevalues.elicit.limits import AccountFailure
+from whosevalues.elicit.limits import AccountFailure  # noqa: F401 - raised by limits, named here for readers
 
 #: what the user can do, per ``ProviderError.reason``
 _FIXES = {
@@ -24,9 +24,16 @@ _WHAT = {"no_credit": "the account has no credit or quota left", "unauthorized":
          "forbidden": "the account may not use this model", "not_found": "the model was not found"}
 
 
-def account_problem(model: str, failure: AccountFailure, *, key_env: str | None, api_model: str | None) -> str:
-    """The one line the terminal and the run notes show: the model, what is wrong, the provider's words, the fix."""
-    fix = _FIXES.get(failure.reason, "check the model's configuration").format(
+def account_problem(model: str, message: str, reason: str, *, key_env: str | None, api_model: str | None) -> str:
+    """The one line the terminal and the run notes show: the model, what is wrong, the provider's words
+    (``message``), the fix (by ``reason``, as ``models.errors`` read it)."""
+    fix = _FIXES.get(reason, "check the model's configuration").format(
         key_env=key_env or "the key variable", api_model=api_model)
-    what = _WHAT.get(failure.reason, "the provider refused every request")
-    return f"{model}: stopped, {what} (provider: {failure}). Fix: {fix}. Its requests were not asked; a rerun asks them."
+    what = _WHAT.get(reason, "the provider refused every request")
+    return f"{model}: stopped, {what} (provider: {message}). Fix: {fix}. Its requests were not asked; a rerun asks them."
+
+
+def stop_for_account(memory, backend, message: str, reason: str) -> None:
+    """Stop ``backend``'s model for the rest of the run (``EndpointMemory.stop_model``); the runner says it once."""
+    memory.stop_model(account_problem(backend.spec.id, message, reason, key_env=backend.key_env(),
+                                      api_model=backend.spec.api_model))

@@ -28,6 +28,7 @@ class EndpointMemory:
         self.notes: dict[str, str] = {}
         #: set at the first account-level failure (``elicit.account``): no further request goes to this model
         self.account_problem: str | None = None
+        self._announced = False
         self._lock = threading.Lock()
         if store is not None:
             for setting, (value, note) in store.endpoint_settings(self.endpoint).items():
@@ -58,6 +59,13 @@ class EndpointMemory:
             first = self.account_problem is None
             if first:
                 self.account_problem = problem
+        return first
+
+    def announce(self) -> bool:
+        """True the first time it is asked after the model was stopped: the one time the terminal says why."""
+        with self._lock:
+            first = self.account_problem is not None and not self._announced
+            self._announced = self._announced or first
         return first
 
     @property

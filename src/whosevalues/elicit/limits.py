@@ -297,6 +297,9 @@ async def probe_distribution(backend: Backend, attempts: int = 4, base_delay: fl
         try:
             return bool(await backend.supports_distribution())
         except BackendError as exc:
+            account = getattr(exc, "error", None)
+            if account is not None and account.account_level:
+                raise AccountFailure(str(exc), attempt, exc.raw, status=exc.status, reason=account.reason) from None
             if not exc.retryable:
                 return False
             if attempt < attempts:

@@ -22,7 +22,7 @@ from rich.text import Text
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
-from whosevalues.elicit.account import account_problem
+from whosevalues.elicit.account import stop_for_account
 from whosevalues.elicit.answering import answer, decide_safely
 from whosevalues.elicit.endpoint import EndpointMemory
 from whosevalues.elicit.limits import AccountFailure, FinalFailure, ModelGate
@@ -52,6 +52,13 @@ def decide_planned(planned: PlannedRequest, reply: ProviderReply,
                    min_valid_mass: float = DEFAULT_MIN_VALID_MASS) -> Outcome:
     """What one reply to a planned request means (``answering.decide_safely``: never raises)."""
     return decide_safely(reply, planned.request, labels=labels_for(planned), min_valid_mass=min_valid_mass)
+
+
+def _say_stopped(model: str, memory: EndpointMemory, stats: RunStats, console: Console) -> None:
+    """Record a model stopped on an account problem; the terminal says it once per run."""
+    stats.stopped[model] = memory.account_problem or ""
+    if memory.announce():
+        console.print(Text(stats.stopped[model], style="red"), soft_wrap=True)
 
 
 def _progress(console: Console, show: bool) -> Progress:
@@ -121,10 +128,8 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
                                                attempts=answered.attempts, latency_s=time.monotonic() - t0,
                                                facts=answered.facts)
                 except AccountFailure as failure:  # nothing stored: a rerun asks it again
-                    problem = account_problem(model, failure, key_env=backend.key_env(), api_model=spec.api_model)
-                    if memory.stop_model(problem):
-                        console.print(Text(problem, style="red"), soft_wrap=True)
-                    stats.stopped[model] = memory.account_problem or problem
+                    stop_for_account(memory, backend, str(failure), failure.reason)
+                    _say_stopped(model, memory, stats, console)
                     return
                 except FinalFailure as failure:
                     store.save_failure(planned, run_id, str(failure), failure.raw, failure.attempts,
@@ -146,8 +151,8 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
             gate = ModelGate.for_model(backend.spec, backend.default_concurrency)
             concurrency = gate.max_concurrency  # workers; the gate may admit fewer (adaptive, on 429s)
             queue = RequestQueue(requests)  # plan order (prefix reuse); each request made when taken
-            if memories[model].stopped:  # stopped earlier in this run (an account-level failure)
-                stats.stopped[model] = memories[model].account_problem or ""
+            if memories[model].stopped:  # stopped earlier in this run (an account-level failure, maybe the probe's)
+                _say_stopped(model, memories[model], stats, console)
                 return
             await worker(model, queue, gate, once=True)  # the pilot: learn adaptations and budget first
             pool = [asyncio.create_task(worker(model, queue, gate))
