@@ -198,3 +198,14 @@ def test_an_empty_account_met_while_probing_stops_the_model_and_caches_nothing(t
     assert db.execute("SELECT COUNT(*) FROM capabilities WHERE model LIKE '%empty-quota%'").fetchone()[0] == 0
     plain = result.answers[result.answers.model == "plain"]
     assert len(plain) == 36 and (plain.status == "valid").all()  # MFQ-2's 36 items, read as distributions
+
+
+def test_models_check_says_no_credit_rather_than_rate_limited():
+    from whosevalues.models.check import check_model
+
+    with ProviderStubServer() as server:
+        for model in ("empty-quota", "no-balance"):
+            spec = ModelSpec(id=model, provider="openai-compatible", base_url=server.base_url, api_model=model,
+                             origin="USA")
+            result = check_model(spec)
+            assert "no credit" in result.note and "rate limited" not in result.note, result.note

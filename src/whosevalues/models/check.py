@@ -142,6 +142,8 @@ def _openai_result(spec: ModelSpec, answer: HttpAnswer, key_sent: bool) -> Check
         return CheckResult(spec.id, True, key, "?", f"rejects {error.param} (the run adapts)")
     if status == 404:
         return CheckResult(spec.id, True, "?", "?", f"HTTP 404 (model or path unknown): {message}")
+    if error.reason == "no_credit":  # e.g. OpenAI's 429 insufficient_quota, DeepSeek's 402: waiting will not cure it
+        return CheckResult(spec.id, True, key, "?", f"HTTP {status}: no credit: {message} (top up the account)")
     if status == 429:
         return CheckResult(spec.id, True, key, "?", "HTTP 429: rate limited, try again later")
     return CheckResult(spec.id, True, key if status < 500 else "?", "?", f"HTTP {status}: {message}")
