@@ -354,6 +354,7 @@ async def sweep_transient_failures(asked: dict[str, Sequence[PlannedRequest]], b
         stats.asked += more.asked
         stats.seconds += more.seconds
         stats.interrupted = stats.interrupted or more.interrupted
+        stats.stopped.update(more.stopped)
         stats.statuses["error"] -= count  # they are counted again below, with the status they have now
         stats.statuses.update(more.statuses)
 
