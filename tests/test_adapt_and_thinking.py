@@ -110,27 +110,30 @@ def test_o_series_adapts_each_parameter_once_and_remembers_it(tmp_path):
     store = Store(tmp_path / "s.db")
     try:
         with ProviderStubServer() as server:
-            (completion, outcome, attempts), memory = run_answer(server.base_url, "o1-mini", store)
+            answered, memory = run_answer(server.base_url, "o1-mini", store)
+            outcome, attempts = answered.outcome, answered.attempts
             first = server.requests_by_model["o1-mini"]
-            (again, _, again_attempts), _ = run_answer(server.base_url, "o1-mini", store)  # a later study
+            again, _ = run_answer(server.base_url, "o1-mini", store)  # a later study
+            again_attempts = again.attempts
             second = server.requests_by_model["o1-mini"] - first
         assert outcome.status == "valid" and outcome.value == intended_value(REQUEST.user)
-        assert completion.extra["adaptations"] == ["fold_system", "max_completion_tokens", "no_temperature"]
+        assert answered.facts.adaptations == ("fold_system", "max_completion_tokens", "no_temperature")
         # 3 rejections + budget 10 -> 20 -> 40 -> 80 for the 64 hidden reasoning tokens; attempts count them all
         assert first == attempts == 3 + 4
         assert second == again_attempts == 1  # adaptations and the budget came from the store
-        assert again.extra["max_tokens"] == 80
+        assert again.facts.max_tokens == 80
     finally:
         store.close()
 
 
 def test_budget_cap_ends_with_no_answer_budget_not_a_loop():
     with ProviderStubServer() as server:
-        (completion, outcome, attempts), _ = run_answer(server.base_url, "reasoner", None, cap=160)
+        answered, _ = run_answer(server.base_url, "reasoner", None, cap=160)
+        outcome, attempts = answered.outcome, answered.attempts
         asked = server.requests_by_model["reasoner"]
     assert outcome.status == "no_answer_budget" and "reasoning" in outcome.detail
     assert asked == attempts == 5  # 10, 20, 40, 80, 160: bounded by the cap
-    assert completion.reply.reasoning_text and completion.extra["max_tokens"] == 160
+    assert answered.reply.reasoning_text and answered.facts.max_tokens == 160
 
 
 def test_a_study_file_changes_thinking_of_a_catalog_model():

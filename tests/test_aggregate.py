@@ -230,9 +230,9 @@ def test_paper_raw_answers_parse_and_aggregate():
 def test_store_round_trip_gives_the_default_designs_330_item_means(tmp_path):
     """Answers saved through the real store and parsed by the runner's parser aggregate to the contract."""
     from whosevalues.elicit.plan import plan_model
-    from whosevalues.elicit.runner import parse_completion
+    from whosevalues.elicit.runner import decide_planned
     from whosevalues.elicit.store import Store
-    from whosevalues.models.base import Completion
+    from whosevalues.models.base import ProviderReply
     from whosevalues.study import Study
 
     study = Study(samples=2, variants=["original"])  # the paper's design
@@ -244,8 +244,8 @@ def test_store_round_trip_gives_the_default_designs_330_item_means(tmp_path):
         planned = plan_model(study, spec, "sample", study.instruments())
         store.add_requests(planned, run)
         for index, request in enumerate(planned):
-            store.save_answer(request, Completion(text=texts[index % len(texts)]), run, attempts=1,
-                              latency_s=0.0, parse=parse_completion)
+            reply = ProviderReply(answer_text=texts[index % len(texts)], finish_reason="stop")
+            store.save_answer(request, reply, decide_planned(request, reply), run, attempts=1, latency_s=0.0)
         answers = store.answers_frame()
     finally:
         store.close()

@@ -91,7 +91,7 @@ def test_adaptive_thinking_for_opus_4_6(monkeypatch):
     params = AnthropicBackend(spec).build_params(replace(request(), temperature=1.0))
     # thinking on: temperature left at Anthropic's default (1), the only value it accepts then
     assert params["thinking"] == {"type": "adaptive"} and "temperature" not in params
-    notes = AnthropicBackend(spec).adaptations(replace(request(), temperature=1.0))
+    notes = AnthropicBackend(spec).departures(replace(request(), temperature=1.0))
     assert not any("temperature" in note for note in notes)
     off = AnthropicBackend(spec.model_copy(update={"thinking": "off"})).build_params(request())
     assert "thinking" not in off and off["max_tokens"] == request().max_tokens
@@ -112,7 +112,7 @@ def test_claude_5_thinks_by_default_and_never_gets_a_non_default_temperature(mon
     study = replace(request(), temperature=0.7)
     params = backend.build_params(study)
     assert params.get("thinking") == sent and "temperature" not in params
-    notes = backend.adaptations(study)
+    notes = backend.departures(study)
     assert any("0.7" in note for note in notes)  # the study's temperature was not applied: said
     assert any("off" in note for note in notes) == noted
 
@@ -182,9 +182,9 @@ def test_the_answering_loop_reads_the_reply_and_keeps_the_departures(backend_for
                 return await answer(backend, replace(request(), temperature=0.7), ModelGate(1), memory)
             finally:
                 await backend.aclose()
-        completion, outcome, attempts = asyncio.run(go())
-    assert (outcome.status, outcome.value, attempts) == ("valid", 4.0, 1)
-    assert any("0.7" in note for note in completion.extra["adaptations"])
+        answered = asyncio.run(go())
+    assert (answered.outcome.status, answered.outcome.value, answered.attempts) == ("valid", 4.0, 1)
+    assert any("0.7" in note for note in answered.facts.adaptations)
     assert any("0.7" in note for note in memory.adaptation_notes)
 
 

@@ -92,7 +92,7 @@ def test_thinking_control(monkeypatch, model, thinking, expected, noted):
     backend = GeminiBackend(spec)
     config = backend.build_params(request())["generationConfig"]
     assert config.get("thinkingConfig") == expected
-    assert bool(backend.adaptations(request())) == noted
+    assert bool(backend.departures(request())) == noted
     if thinking == "on" and model.startswith("gemini-2.5"):
         assert config["maxOutputTokens"] > config["thinkingConfig"]["thinkingBudget"]
 
@@ -161,7 +161,8 @@ def test_the_answering_loop_reads_the_reply_and_keeps_the_departures(backend_for
                 return await answer(backend, request(), ModelGate(1), memory)
             finally:
                 await backend.aclose()
-        completion, outcome, attempts = asyncio.run(go())
+        answered = asyncio.run(go())
+    completion, outcome, attempts = answered.reply, answered.outcome, answered.attempts
     assert (outcome.status, outcome.value, attempts) == ("valid", 4.0, 1)
     assert any("cannot turn thinking off" in note for note in memory.adaptation_notes)
 

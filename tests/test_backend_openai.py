@@ -68,7 +68,7 @@ def test_request_carries_system_user_temperature_seed_and_extra_body():
     assert "logprobs" not in sent
     assert "temperature" not in server.received[1]["body"]  # None: the provider's default
     assert server.received[0]["headers"]["authorization"] == "Bearer not-needed"  # keyless local server
-    assert first.text == "4" and first.finish_reason == "stop"
+    assert first.answer_text == "4" and first.finish_reason == "stop"
     assert (first.input_tokens, first.output_tokens) == (40, 2)
     assert json.loads(first.raw)["choices"][0]["message"]["content"] == "4"
 
@@ -93,13 +93,13 @@ def test_content_filter_and_refusal_are_completions_not_errors():
 
         filtered, refused, moderated = run(go())
     for completion in (filtered, refused, moderated):
-        assert not completion.text and completion.finish_reason in ("content_filter", "refusal")
+        assert not completion.answer_text and completion.finish_reason in ("content_filter", "refusal")
         assert completion.raw
         outcome = decide(completion, mode="sample", scale_min=1, scale_max=5)
         assert outcome.status == "refusal"
-    assert refused.reply.finish_reason == "refusal"
-    assert refused.reply.refusal_reason == "I can't help with that."
-    assert "inappropriate content" in moderated.raw and "data_inspection_failed" in moderated.reply.refusal_reason
+    assert refused.finish_reason == "refusal"
+    assert refused.refusal_reason == "I can't help with that."
+    assert "inappropriate content" in moderated.raw and "data_inspection_failed" in moderated.refusal_reason
 
 
 @pytest.mark.parametrize("exchange, retryable, status, in_message", [
@@ -255,12 +255,12 @@ def test_real_llama_server_sample_and_distribution(llama_server):
         return sample, again, dist, ten, supported
 
     sample, again, dist, ten, supported = run(go())
-    assert isinstance(sample.text, str) and sample.text == again.text  # greedy is deterministic
+    assert isinstance(sample.answer_text, str) and sample.answer_text == again.answer_text  # greedy is deterministic
     assert sample.output_tokens and sample.output_tokens <= 10
     assert supported is True
     for completion, top in ((dist, 5), (ten, 10)):
         outcome = decide(completion, mode="distribution", scale_min=1, scale_max=top, min_valid_mass=0.0)
-        found = answer_distribution(completion.reply.positions, 1, top)
+        found = answer_distribution(completion.positions, 1, top)
         assert 0 < outcome.valid_mass <= 1
         assert set(outcome.distribution) == set(range(1, top + 1))
         assert sum(outcome.distribution.values()) == pytest.approx(1)

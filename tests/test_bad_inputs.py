@@ -17,7 +17,8 @@ import pytest
 
 from whosevalues.elicit.plan import plan_model
 from whosevalues.elicit.store import Store
-from whosevalues.models.base import Completion
+from whosevalues.elicit.outcome import Outcome
+from whosevalues.models.base import ProviderReply
 from whosevalues.study import Study
 
 MFQ_HEADER = "model,origin,survey,language,persona,item,mean,n_valid,n_total,refusal_rate\n"
@@ -49,8 +50,8 @@ def make_store(path: Path, studies: tuple[tuple[str, int], ...] = (("first", 2),
         run = store.start_run("test", study.model_dump_json(), "0", study.study_id)
         store.add_requests(plan, run)
         for planned in plan:
-            store.save_answer(planned, Completion(text="3"), run, attempts=1, latency_s=0.0,
-                              parse=lambda p, c: (3.0, "valid", ""))
+            store.save_answer(planned, ProviderReply(answer_text="3"), Outcome(3.0, "valid"), run, attempts=1,
+                              latency_s=0.0)
         store.link_study(study.study_id, [p.key for p in plan])
         store.finish_run(run, "complete")
     store.close()

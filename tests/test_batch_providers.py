@@ -18,7 +18,8 @@ from rich.console import Console
 
 from whosevalues.elicit.batch import BatchSession
 from whosevalues.elicit.plan import plan_model
-from whosevalues.elicit.runner import RunStats, parse_completion
+from whosevalues.elicit.runner import RunStats, decide_planned
+from whosevalues.models.base import ProviderReply
 from whosevalues.elicit.store import Store
 from whosevalues.models.anthropic_backend import AnthropicBackend
 from whosevalues.models.batch_anthropic import _line_result as anthropic_line
@@ -130,8 +131,7 @@ def test_anthropic_message_batch_lifecycle(tmp_path, anthropic_backend):
     results = [json.loads(line) for line in recorded("anthropic_results")[0]["body"].splitlines()]
     for planned_request, result in zip(planned, results):
         text = result["result"]["message"]["content"][0]["text"]
-        from whosevalues.models.base import Completion
-        expected = parse_completion(planned_request, Completion(text=text))
+        expected = decide_planned(planned_request, ProviderReply(answer_text=text, finish_reason="stop"))
         raw_text, status, value, _ = answers[planned_request.key]
         assert raw_text == text
         assert (value, status) == (expected.value, expected.status)
@@ -199,14 +199,13 @@ def test_gemini_batch_file_lifecycle_reads_real_result_lines(tmp_path, gemini_ba
     assert set(line) == set(sent_online)
 
     answers = stored(store)
-    from whosevalues.models.base import Completion
     for planned_request, record in zip(planned, records):
         response = record["response"]
         text = "".join(part["text"] for part in response["candidates"][0]["content"]["parts"])
         raw_text, status, value, output_tokens = answers[planned_request.key]
         assert raw_text == text  # the thoughts (thoughtsTokenCount) are not the answer
         assert output_tokens == response["usageMetadata"]["candidatesTokenCount"]
-        expected = parse_completion(planned_request, Completion(text=text))
+        expected = decide_planned(planned_request, ProviderReply(answer_text=text, finish_reason="stop"))
         assert (value, status) == (expected.value, expected.status)
     batch = store.db.execute("SELECT remote_id, state, remote_status FROM batches").fetchone()
     assert batch == ("batches/o08hk", "collected", "JOB_STATE_SUCCEEDED")

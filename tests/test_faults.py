@@ -57,7 +57,7 @@ def test_each_transient_fault_is_retried_then_answered(stub, fault):
     with FaultProxy(stub.url) as proxy:
         proxy.script([fault, "ok"])
         [(completion, attempts)] = asyncio.run(ask(backend_behind(proxy), [request()], ModelGate(2)))
-    assert attempts == 2 and completion.text in {"1", "2", "3", "4", "5"}
+    assert attempts == 2 and completion.answer_text in {"1", "2", "3", "4", "5"}
     assert proxy.stats[fault] == 1 and proxy.stats["ok"] == 1
 
 
@@ -66,7 +66,7 @@ def test_a_hung_connection_times_out_and_is_retried(stub):
         proxy.script(["hang", "ok"])
         started = time.monotonic()
         [(completion, attempts)] = asyncio.run(ask(backend_behind(proxy, timeout=0.5), [request()], ModelGate(1)))
-    assert attempts == 2 and completion.text
+    assert attempts == 2 and completion.answer_text
     assert time.monotonic() - started < 3  # the timeout fired, we did not wait for the hang
 
 
@@ -74,7 +74,7 @@ def test_content_filter_is_an_answer_not_a_retry(stub):
     with FaultProxy(stub.url) as proxy:
         proxy.script(["content_filter"])
         [(completion, attempts)] = asyncio.run(ask(backend_behind(proxy), [request()], ModelGate(1)))
-    assert attempts == 1 and completion.text == "" and completion.finish_reason == "content_filter"
+    assert attempts == 1 and completion.answer_text == "" and completion.finish_reason == "content_filter"
     assert '"content_filter"' in completion.raw
 
 
@@ -151,7 +151,7 @@ def test_api_key_never_appears_in_results_errors_or_logs(stub, monkeypatch, capl
             texts += [str(result), result.raw or ""]
         else:
             completion, _ = result
-            texts += [completion.text or "", completion.raw or "", repr(completion)]
+            texts += [completion.answer_text or "", completion.raw or "", repr(completion)]
     rejected = [r for r in results if isinstance(r, FinalFailure) and r.status == 401]
     assert rejected and "FAULT_TEST_KEY" in str(rejected[0]) and "***" in rejected[0].raw
     captured = capfd.readouterr()

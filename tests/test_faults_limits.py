@@ -10,7 +10,7 @@ import pytest
 from whosevalues.elicit.limits import (
     DECREASE_FACTOR, FinalFailure, ModelGate, backoff_delay, call_with_retries,
 )
-from whosevalues.models.base import Backend, BackendError, ChatRequest, Completion
+from whosevalues.models.base import Backend, BackendError, ChatRequest, ProviderReply
 from whosevalues.models.spec import ModelSpec
 
 REQUEST = ChatRequest(key="k", system="s", user="u", mode="sample", scale_min=1, scale_max=5, temperature=None,
@@ -26,7 +26,7 @@ class ScriptedBackend(Backend):
         super().__init__(ModelSpec(id="scripted", provider="openai-compatible", api_model="m"))
         self.script, self.delay, self.in_flight, self.peak, self.calls = list(script), delay, 0, 0, 0
 
-    async def complete(self, request: ChatRequest) -> Completion:
+    async def complete(self, request: ChatRequest) -> ProviderReply:
         self.calls += 1
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
@@ -34,7 +34,7 @@ class ScriptedBackend(Backend):
             await asyncio.sleep(self.delay)
             if self.script:
                 raise self.script.pop(0)
-            return Completion(text="3", finish_reason="stop")
+            return ProviderReply(answer_text="3", finish_reason="stop")
         finally:
             self.in_flight -= 1
 
@@ -86,7 +86,7 @@ def test_rate_limits_do_not_use_up_attempts_but_other_errors_do():
     backend = ScriptedBackend(limited)
     completion, attempts = asyncio.run(call_with_retries(backend, REQUEST, ModelGate(2), max_attempts=3,
                                                          sleep=no_sleep))
-    assert completion.text == "3" and attempts == 9
+    assert completion.answer_text == "3" and attempts == 9
     failing = ScriptedBackend([BackendError("boom", status=502, raw="<html>bad gateway</html>")] * 5)
     with pytest.raises(FinalFailure) as caught:
         asyncio.run(call_with_retries(failing, REQUEST, ModelGate(2), max_attempts=3, sleep=no_sleep))
@@ -107,7 +107,7 @@ def test_non_retryable_error_fails_at_once():
 def test_unexpected_exceptions_and_hangs_are_retried_not_crashes():
     backend = ScriptedBackend([KeyError("choices"), OSError("reset by peer")])
     completion, attempts = asyncio.run(call_with_retries(backend, REQUEST, ModelGate(1), sleep=no_sleep))
-    assert attempts == 3 and completion.text == "3"
+    assert attempts == 3 and completion.answer_text == "3"
     slow = ScriptedBackend(delay=5.0)
     with pytest.raises(FinalFailure, match="no answer within"):
         asyncio.run(call_with_retries(slow, REQUEST, ModelGate(1), max_attempts=1, timeout=0.01, sleep=no_sleep))

@@ -120,11 +120,11 @@ def backend():
 def test_distribution_is_a_probability_over_the_scale(backend, survey, language):
     req = request(survey, load_instrument(survey).item_ids[3], language, "CHN")
     completion = asyncio.run(backend.complete(req))
-    assert completion.error is None
+    assert completion.finish_reason != "error"
     assert set(completion.distribution) == set(range(req.scale_min, req.scale_max + 1))
     assert sum(completion.distribution.values()) == pytest.approx(1.0, abs=1e-9)
     assert 0.0 < completion.valid_mass <= 1.0 + 1e-9
-    assert completion.text == str(max(completion.distribution, key=completion.distribution.get))
+    assert completion.answer_text == str(max(completion.distribution, key=completion.distribution.get))
     raw = json.loads(completion.raw)
     assert len(raw["top_tokens"]) == 10 and raw["prompt_tokens"] == completion.input_tokens
 
@@ -181,12 +181,12 @@ def test_sample_mode_is_reproducible_per_seed_and_varies_across_seeds(backend):
     item = "8"
     texts = {}
     for seed in range(6):
-        texts[seed] = backend.complete_sync(request("mfq2", item, "en", "USA", mode="sample", temperature=1.0, seed=seed)).text
+        texts[seed] = backend.complete_sync(request("mfq2", item, "en", "USA", mode="sample", temperature=1.0, seed=seed)).answer_text
     backend.complete_sync(request("wvs7", "Q190", "zh", "none"))  # disturb the cache in between
     again = backend.complete_sync(request("mfq2", item, "en", "USA", mode="sample", temperature=1.0, seed=3))
-    assert again.text == texts[3]
+    assert again.answer_text == texts[3]
     assert len(set(texts.values())) > 1
-    assert json.loads(again.raw)["choices"][0]["message"]["content"] == again.text
+    assert json.loads(again.raw)["choices"][0]["message"]["content"] == again.answer_text
     assert 0 < again.output_tokens <= 10
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from whosevalues.elicit.distribution import answer_distribution, is_formatting, is_one_hot
 from whosevalues.elicit.outcome import NO_ANSWER_BUDGET, SAMPLED_INSTEAD, decide
-from whosevalues.models.base import Completion, ProviderReply, TokenPosition
+from whosevalues.models.base import ProviderReply, TokenPosition
 
 
 def position(chosen: str, probs: dict[str, float]) -> TokenPosition:
@@ -17,7 +17,7 @@ def position(chosen: str, probs: dict[str, float]) -> TokenPosition:
 
 
 def outcome_of(reply: ProviderReply, mode: str = "sample", **kwargs):
-    return decide(Completion.from_reply(reply), mode=mode, scale_min=1, scale_max=5, **kwargs)
+    return decide(reply, mode=mode, scale_min=1, scale_max=5, **kwargs)
 
 
 def test_reasoning_is_never_read_as_the_answer():
@@ -87,7 +87,8 @@ def test_one_hot_positions_and_formatting_tokens():
 
 def test_store_keeps_reasoning_version_fingerprint_and_endpoint_lessons(tmp_path):
     from whosevalues.elicit.plan import plan_model
-    from whosevalues.elicit.runner import parse_completion
+    from whosevalues.elicit.facts import RunFacts
+    from whosevalues.elicit.runner import decide_planned
     from whosevalues.elicit.store import Store
     from whosevalues.study import Study
 
@@ -95,13 +96,13 @@ def test_store_keeps_reasoning_version_fingerprint_and_endpoint_lessons(tmp_path
     planned = plan_model(study, study.model_specs()[0], "sample", study.instruments())[0]
     reply = ProviderReply(answer_text="4", reasoning_text="weighing 2 and 4", reasoning_tokens=57, reasoned=True,
                           finish_reason="stop", model_version="m-2026-01", system_fingerprint="fp_1", raw="{}")
-    completion = Completion.from_reply(reply)
-    completion.extra.update(seed_honoured=True, max_tokens=80, adaptations=["no_temperature"])
+    facts = RunFacts(seed_honoured=True, max_tokens=80, adaptations=("no_temperature",))
     store = Store(tmp_path / "s.db")
     try:
         run = store.start_run("test", "{}", "0")
         store.add_requests([planned], run)
-        assert store.save_answer(planned, completion, run, attempts=1, latency_s=0, parse=parse_completion) == "valid"
+        assert store.save_answer(planned, reply, decide_planned(planned, reply), run, attempts=1, latency_s=0,
+                                 facts=facts) == "valid"
         row = store.db.execute("SELECT value, reasoning_text, reasoning_tokens, reasoned, model_version, "
                                "system_fingerprint, seed_honoured, max_tokens_used, adaptations "
                                "FROM answers").fetchone()
@@ -114,7 +115,8 @@ def test_store_keeps_reasoning_version_fingerprint_and_endpoint_lessons(tmp_path
 
 def test_an_exact_weak_distribution_is_kept_and_said():
     """An in-process engine's distribution covers the whole vocabulary: kept when weak, the shortfall said."""
-    exact = Completion(text="3", distribution={1: 0.1, 2: 0.2, 3: 0.4, 4: 0.2, 5: 0.1}, valid_mass=0.07)
+    exact = ProviderReply(answer_text="3", finish_reason="stop", distribution={1: 0.1, 2: 0.2, 3: 0.4, 4: 0.2, 5: 0.1},
+                          valid_mass=0.07)
     outcome = decide(exact, mode="distribution", scale_min=1, scale_max=5, min_valid_mass=0.5)
     assert outcome.status == "valid" and outcome.value == pytest.approx(3.0)
     assert "kept below the minimum valid mass" in outcome.detail and not outcome.sample_instead

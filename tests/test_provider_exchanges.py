@@ -36,7 +36,7 @@ from whosevalues.elicit.limits import ModelGate
 from whosevalues.elicit.outcome import decide
 from whosevalues.elicit.parse import parse_answer
 from whosevalues.models.anthropic_backend import AnthropicBackend, translate_message
-from whosevalues.models.base import BackendError, ChatRequest, Completion, ProviderReply
+from whosevalues.models.base import BackendError, ChatRequest, ProviderReply
 from whosevalues.models.catalog import resolve_model
 from whosevalues.models.gemini_backend import GeminiBackend, translate_generate_content
 from whosevalues.models.openai_compatible import OpenAICompatibleBackend
@@ -274,7 +274,7 @@ def run(row: Row, monkeypatch) -> ProviderReply | BackendError:
 async def via_openai(url: str, monkeypatch) -> ProviderReply:
     backend = openai_backend(url, monkeypatch)
     try:
-        return Completion.of(await backend.complete(REQUEST)).reply
+        return await backend.complete(REQUEST)
     finally:
         await backend.aclose()
 
@@ -376,7 +376,7 @@ def check_reply(expect: Reply, reply: ProviderReply | BackendError) -> None:
     else:
         assert reply.positions is not None and len(reply.positions) == expect.positions
     assert reply.raw
-    outcome = decide(Completion.of(reply), mode="sample", scale_min=REQUEST.scale_min, scale_max=REQUEST.scale_max)
+    outcome = decide(reply, mode="sample", scale_min=REQUEST.scale_min, scale_max=REQUEST.scale_max)
     assert (outcome.status, outcome.value) == (expect.status, expect.value), outcome.detail
 
 
@@ -400,7 +400,7 @@ def test_a_temperature_the_study_set_is_reported_not_silently_dropped(monkeypatc
     """The one departure the Anthropic translation layer itself causes (thinking on) is said."""
     backend = anthropic_backend("http://127.0.0.1:9", monkeypatch)
     backend.spec = backend.spec.model_copy(update={"thinking": "on", "api_model": "claude-sonnet-4-5"})
-    notes = backend.adaptations(replace(REQUEST, temperature=0.7))
+    notes = backend.departures(replace(REQUEST, temperature=0.7))
     assert any("0.7" in note for note in notes)
 
 
@@ -439,7 +439,7 @@ TRANSLATE_ANY = {**TRANSLATE, "gemini": translate_generate_content}
 def test_reasoning_full_of_numbers_is_never_parsed_as_the_answer(row):
     body = with_answer(row, recorded_body(row), "4")
     reply = TRANSLATE[row.via](body, json.dumps(body))
-    outcome = decide(Completion.of(reply), mode="sample", scale_min=1, scale_max=5)
+    outcome = decide(reply, mode="sample", scale_min=1, scale_max=5)
     assert (outcome.status, outcome.value) == ("valid", 4.0), outcome.detail
     if reply.reasoning_text:  # (reading the reasoning instead would not have given the answer)
         parsed = parse_answer(reply.reasoning_text, 1, 5)
@@ -460,10 +460,11 @@ def test_a_budget_spent_on_thinking_is_asked_again_doubled_then_stops(monkeypatc
                 return await answer(backend, replace(REQUEST, max_tokens=16), ModelGate(1), EndpointMemory(backend))
             finally:
                 await backend.aclose()
-        completion, outcome, attempts = asyncio.run(go())
+        answered = asyncio.run(go())
+    completion, outcome, attempts = answered.reply, answered.outcome, answered.attempts
     sent = [request["body"]["generationConfig"]["maxOutputTokens"] for request in server.received]
     assert sent == [16, 32, 64] and attempts == 3
-    assert outcome.status == "no_answer_budget" and completion.reply.reasoning_tokens == 2
+    assert outcome.status == "no_answer_budget" and completion.reasoning_tokens == 2
 
 
 # ---------------------------------------------------------------- a whole run on recorded bodies

@@ -8,7 +8,9 @@ import pytest
 
 from whosevalues.elicit.plan import plan_model
 from whosevalues.elicit.store import MIGRATIONS, Store, StoreError
-from whosevalues.models.base import Completion
+from whosevalues.elicit.answering import decide_safely
+from whosevalues.elicit.outcome import Outcome
+from whosevalues.models.base import ProviderReply
 from whosevalues.study import Study, StudyError
 
 STUDY_TOML = '''
@@ -82,21 +84,20 @@ def test_plan_keys_are_stable_distinct_per_sample_and_ordered_for_prefix_reuse()
     assert len(default) == 2 * len(plan) and set(keys) < {p.key for p in default}
 
 
-def test_store_keeps_raw_text_when_parsing_fails_and_rerun_skips_answered(tmp_path):
+def test_store_keeps_raw_text_when_parsing_fails_and_rerun_skips_answered(tmp_path, monkeypatch):
     study = Study(surveys=["mfq2"], languages=["en"], personas=["none"], samples=2)
     plan = plan_model(study, study.model_specs()[0], "sample", study.instruments())
     store = Store(tmp_path / "s.sqlite")
     run = store.start_run("test", "{}", "0")
     store.add_requests(plan, run)
 
-    def broken_parser(planned, completion):
-        raise RuntimeError("bug")
-
-    status = store.save_answer(plan[0], Completion(text="4: Describes me"), run, attempts=1, latency_s=0.1,
-                               parse=broken_parser)
-    assert status == "unparsed"
-    store.save_answer(plan[1], Completion(text="3"), run, attempts=1, latency_s=0.1,
-                      parse=lambda p, c: (3.0, "valid", ""))
+    broken = ProviderReply(answer_text="4: Describes me", finish_reason="stop")
+    with monkeypatch.context() as patch:
+        patch.setattr("whosevalues.elicit.answering.decide", lambda *a, **k: 1 / 0)
+        outcome = decide_safely(broken, plan[0].request)
+    status = store.save_answer(plan[0], broken, outcome, run, attempts=1, latency_s=0.1)
+    assert status == "unparsed" and "ZeroDivisionError" in outcome.detail
+    store.save_answer(plan[1], ProviderReply(answer_text="3"), Outcome(3.0, "valid"), run, attempts=1, latency_s=0.1)
     store.save_failure(plan[2], run, "HTTP 500", '{"error": "boom"}', 6)
     frame = store.answers_frame()
     assert frame.set_index("key").loc[plan[0].key, "raw_text"] == "4: Describes me"

@@ -20,7 +20,7 @@ from whosevalues.elicit.distribution import MAX_UNSPLIT_ERROR, answer_distributi
 from whosevalues.elicit.outcome import SAMPLED_INSTEAD, decide
 from whosevalues.elicit.tokens import continuation_text, index_vocabulary, token_identifier
 from whosevalues.instruments.variants import AnswerFormat
-from whosevalues.models.base import Completion, ProviderReply, TokenPosition
+from whosevalues.models.base import ProviderReply, TokenPosition
 from whosevalues.models.openai_format import read_positions
 
 VOCABULARIES = json.loads((Path(__file__).parent / "recordings" / "tokenizers" / "answer_tokens.json")
@@ -48,7 +48,7 @@ def read(positions, scale_max=5, fmt=None):
 
 def decided(positions, scale_max=5, fmt=None):
     reply = ProviderReply(answer_text="".join(p.token for p in positions), positions=positions, finish_reason="stop")
-    return decide(Completion.from_reply(reply), mode="distribution", scale_min=1, scale_max=scale_max,
+    return decide(reply, mode="distribution", scale_min=1, scale_max=scale_max,
                   answer_format=fmt)
 
 
@@ -190,7 +190,7 @@ def test_a_text_variant_in_distribution_mode_is_sampled_not_guessed():
     outcome = decided(positions, fmt=TEXT)
     assert outcome.status == SAMPLED_INSTEAD and outcome.sample_instead and outcome.value is None
     assert "option's words" in outcome.detail
-    exact = Completion(text="x", distribution={1: 0.2, 2: 0.2, 3: 0.2, 4: 0.2, 5: 0.2}, valid_mass=0.9)
+    exact = ProviderReply(answer_text="x", distribution={1: 0.2, 2: 0.2, 3: 0.2, 4: 0.2, 5: 0.2}, valid_mass=0.9)
     in_process = decide(exact, mode="distribution", scale_min=1, scale_max=5, answer_format=TEXT)
     assert in_process.status == SAMPLED_INSTEAD
 
@@ -238,9 +238,8 @@ def test_the_run_note_counts_items_sampled_instead_by_reason(tmp_path):
         store.add_requests(planned, run)
         for request, positions in zip(planned, replies):
             reply = ProviderReply(answer_text="x", positions=positions, finish_reason="stop")
-            completion = Completion.from_reply(reply)
-            store.save_answer(request, completion, run, attempts=1, latency_s=0,
-                              parse=lambda _, c: decide(c, mode="distribution", scale_min=1, scale_max=10))
+            outcome = decide(reply, mode="distribution", scale_min=1, scale_max=10)
+            store.save_answer(request, reply, outcome, run, attempts=1, latency_s=0)
         weak = {p.key for p in planned} - {planned[1].key}
         note = sampled_instead_note(store, "m", weak, 0.5)
     finally:

@@ -124,6 +124,10 @@ def run(
     _require_valid_answers(result)
     if analysis and len(result.item_means):
         _analyze_and_report(result.item_means, out_dir, humans={}, paper_compatible=False)
+    if result.stats.stopped:  # each was said once, with its fix, when it happened
+        err.print(f"[red]{len(result.stats.stopped)} model(s) stopped on an account problem: "
+                  f"{', '.join(result.stats.stopped)}; fix it and run the same command again.")
+        raise typer.Exit(1)
 
 
 def _persona_codes(personas: Optional[list[str]]) -> Optional[list[str]]:

@@ -97,6 +97,8 @@ async def _distribution_verdict(backend: Backend, store: Store, notes: list[str]
         return cached == "yes", reason or ("next-token probabilities returned" if cached == "yes"
                                            else "no next-token probabilities from this provider")
     result = await probe_endpoint(backend, memory)
+    if memory.stopped:  # an account-level failure (elicit.account): the runner says it, nothing to cache
+        return False, result.reason
     if result.supported is None:
         notes.append(f"{spec.id}: could not tell whether the endpoint returns next-token probabilities "
                      "(it kept failing); sampling this time, probing again on the next run")
@@ -123,7 +125,10 @@ async def choose_modes(study: Study, backends: dict[str, Backend], store: Store,
     own_reasons: dict[str, str] = {}
     own = {model: await resolve_mode(probing, backend, deferred, notes, (memories or {}).get(model), own_reasons)
            for model, backend in backends.items()}
-    modes, reasons = _uniform_modes(study, own, own_reasons, notes)
+    stopped = {model for model in own if memories and model in memories and memories[model].stopped}
+    modes, reasons = _uniform_modes(study, {m: mode for m, mode in own.items() if m not in stopped}, own_reasons, notes)
+    for model in stopped:  # never asked in this run: its mode does not constrain the others'
+        modes[model], reasons[model] = "sample", "not asked: an account problem stopped it (see above)"
     deferred.apply()
     return modes, reasons
 
@@ -316,6 +321,7 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
                                 sample_checks(store, plan, checks, answers))
     run_notes["mixed_modes"] = len(set(modes.values())) > 1  # the report flags comparisons across modes
     run_notes["variants"] = {instrument.id: study.variants_for(instrument) for instrument in study.instruments()}
+    run_notes["stopped_models"] = dict(stats.stopped)  # account-level failures (elicit.account): exit non-zero
     write_run_notes(run_notes, out_dir)
     print_model_notes(run_notes, console)
     return StudyResult(out_dir, db_path, answers, item_means, stats, modes, run_notes["notes"], run_notes)
@@ -357,6 +363,7 @@ async def sweep_transient_failures(asked: dict[str, Sequence[PlannedRequest]], b
         stats.asked += more.asked
         stats.seconds += more.seconds
         stats.interrupted = stats.interrupted or more.interrupted
+        stats.stopped.update(more.stopped)
         stats.statuses["error"] -= count  # they are counted again below, with the status they have now
         stats.statuses.update(more.statuses)
 

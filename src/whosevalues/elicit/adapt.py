@@ -14,6 +14,7 @@ the provider rejects        what whosevalues does
 ``logprobs``/``top_...``    asks without logprobs: the item is sampled instead of read as a distribution
 the system role             folds the system prompt into the start of the user message
 ``seed``                    leaves the seed out (answers may differ on a rerun of the same request)
+non-streaming calls         streams the request and merges the chunks (DashScope QwQ, Qwen3 thinking)
 =========================  ==========================================================================
 """
 
@@ -38,6 +39,7 @@ _PARAM_TO_ADAPTATION = {
     "logprobs": "no_logprobs",
     "top_logprobs": "no_logprobs",
     "seed": "no_seed",
+    "stream": "stream",
 }
 # models.errors names a rejected role "system_role" / "developer_role"; OpenAI's param is "messages[0].role"
 _SYSTEM_ROLE = re.compile(r"messages\[\d+\]\.role|system|developer", re.IGNORECASE)
@@ -75,4 +77,7 @@ def note_for(name: str, model: str, temperature: float | None) -> str:
                 "the user message")
     if name == "no_seed":
         return f"{model}: the provider rejects seed; answers are not reproducible by seed"
+    if name == "stream":
+        return (f"{model}: the provider answers this model only when streamed; requests were streamed and the "
+                "chunks merged (reasoning kept apart)")
     return f"{model}: adapted {name}"

@@ -26,6 +26,9 @@ class EndpointMemory:
         self.endpoint = backend.spec.endpoint_key
         self.budgets: dict[str, int] = {}
         self.notes: dict[str, str] = {}
+        #: set at the first account-level failure (``elicit.account``): no further request goes to this model
+        self.account_problem: str | None = None
+        self._announced = False
         self._lock = threading.Lock()
         if store is not None:
             for setting, (value, note) in store.endpoint_settings(self.endpoint).items():
@@ -49,6 +52,25 @@ class EndpointMemory:
                     self.store.set_endpoint_setting(self.endpoint, ADAPT_PREFIX + adaptation.name, "1",
                                                     adaptation.note)
         return True
+
+    def stop_model(self, problem: str) -> bool:
+        """Stop asking this model for the rest of the run; True the first time (the caller says it once)."""
+        with self._lock:
+            first = self.account_problem is None
+            if first:
+                self.account_problem = problem
+        return first
+
+    def announce(self) -> bool:
+        """True the first time it is asked after the model was stopped: the one time the terminal says why."""
+        with self._lock:
+            first = self.account_problem is not None and not self._announced
+            self._announced = self._announced or first
+        return first
+
+    @property
+    def stopped(self) -> bool:
+        return self.account_problem is not None
 
     def start_budget(self, mode: str, requested: int) -> int:
         return max(requested, self.budgets.get(mode, 0))

@@ -16,6 +16,8 @@ gates, so they run in parallel and a slow or throttled provider never holds up t
   ``max_attempts`` (only ``max_rate_limited``, a much larger cap), so a run under a tight limit finishes.
 - **Giving up.** After ``max_attempts`` failures, or at once for a non-retryable error (400, 401, 403,
   404), ``FinalFailure`` carries the provider's message, the HTTP status and the raw body for the store.
+  An account-level failure (no credit, a rejected key, no such model; ``elicit.account``) raises
+  ``AccountFailure`` at once, even on a 429: a 429 is a rate limit only when the provider says so.
 - **Timeout.** ``timeout`` (the model's ``timeout``) bounds every attempt, on top of the SDK's own timeout,
   so a connection that hangs without closing is retried too.
 """
@@ -28,8 +30,7 @@ import random
 import time
 from typing import Awaitable, Callable
 
-from whosevalues.models.base import (Backend, BackendError, ChatRequest, Completion, ConfigurationError,
-                                     ProviderReply)
+from whosevalues.models.base import Backend, BackendError, ChatRequest, ConfigurationError, ProviderReply
 from whosevalues.models.spec import ModelSpec
 
 #: statuses meaning "the provider is throttling or overloaded": slow this model down
@@ -56,6 +57,15 @@ class FinalFailure(Exception):
         self.status = status
         #: True when we gave up on an error that might succeed later (a rerun asks again)
         self.retryable = retryable
+
+
+class AccountFailure(FinalFailure):
+    """A final failure that concerns the account or the model name, not the request (``reason`` as read)."""
+
+    def __init__(self, message: str, attempts: int, raw: str | None = None, *, status: int | None = None,
+                 reason: str = "other"):
+        super().__init__(message, attempts, raw, status=status, retryable=False)
+        self.reason = reason
 
 
 class RateBucket:
@@ -215,8 +225,8 @@ async def call_with_retries(backend: Backend, request: ChatRequest, gate: ModelG
                             base_delay: float = 0.5, *, max_delay: float = 30.0, max_rate_limited: int = 100,
                             timeout: float | None = None, rng: random.Random | None = None,
                             sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-                            ) -> tuple[Completion | ProviderReply, int]:
-    """Returns the completion and the number of attempts it took, or raises ``FinalFailure``.
+                            ) -> tuple[ProviderReply, int]:
+    """Returns the reply and the number of attempts it took, or raises ``FinalFailure``.
 
     ``timeout`` defaults to the gate's; ``max_attempts`` counts failures other than rate limiting.
     """
@@ -233,9 +243,12 @@ async def call_with_retries(backend: Backend, request: ChatRequest, gate: ModelG
             gate.on_success(time.monotonic() - started)
             return completion, attempts
         except BackendError as exc:
-            if exc.status in SLOW_DOWN_STATUSES:
+            account = getattr(exc, "error", None)
+            if account is not None and account.account_level:  # no credit, bad key, no such model: final
+                raise AccountFailure(str(exc), attempts, exc.raw, status=exc.status, reason=account.reason) from None
+            if exc.status in SLOW_DOWN_STATUSES and exc.retryable:
                 gate.on_slow_down()
-            if exc.status == 429:
+            if exc.status == 429 and exc.retryable:  # a rate limit only when the provider says so
                 rate_limited += 1
                 if rate_limited > max_rate_limited:
                     raise _final(f"rate limited {rate_limited} times; last: {exc}", attempts, exc) from None
@@ -252,7 +265,7 @@ async def call_with_retries(backend: Backend, request: ChatRequest, gate: ModelG
 
 
 async def _attempt(backend: Backend, request: ChatRequest,
-                   timeout: float | None) -> Completion | ProviderReply:
+                   timeout: float | None) -> ProviderReply:
     """One try, with unexpected exceptions turned into retryable BackendErrors (none may crash a run)."""
     try:
         if timeout is None:
@@ -284,6 +297,9 @@ async def probe_distribution(backend: Backend, attempts: int = 4, base_delay: fl
         try:
             return bool(await backend.supports_distribution())
         except BackendError as exc:
+            account = getattr(exc, "error", None)
+            if account is not None and account.account_level:
+                raise AccountFailure(str(exc), attempt, exc.raw, status=exc.status, reason=account.reason) from None
             if not exc.retryable:
                 return False
             if attempt < attempts:

@@ -32,7 +32,7 @@ from whosevalues.elicit.parse import (ERROR, NO_ANSWER_BUDGET, NO_NUMBER, REFUSA
                                       Labels)
 from whosevalues.elicit.read import read_answer
 from whosevalues.instruments.variants import AnswerFormat
-from whosevalues.models.base import Completion, ProviderReply
+from whosevalues.models.base import ProviderReply
 
 DEFAULT_MIN_VALID_MASS = 0.5
 #: in a detail: a weak but exact distribution (in-process engine) kept rather than sampled
@@ -54,31 +54,15 @@ class Outcome:
     sample_instead: bool = False
 
 
-def reply_of(completion: Completion) -> ProviderReply:
-    """The normal form of a completion (backends not yet translating to ProviderReply give the old fields)."""
-    if completion.reply is not None:
-        return completion.reply
-    finish = completion.finish_reason
-    if finish not in (None, "stop", "length", "content_filter", "refusal", "error"):
-        finish = "other"
-    return ProviderReply(answer_text=completion.text, finish_reason=finish, raw=completion.raw,
-                         provider_finish_reason=completion.finish_reason,
-                         refusal_reason=completion.extra.get("refusal") or completion.extra.get("block_reason"),
-                         input_tokens=completion.input_tokens, output_tokens=completion.output_tokens)
-
-
-def decide(completion: Completion, *, mode: str, scale_min: int, scale_max: int,
+def decide(reply: ProviderReply, *, mode: str, scale_min: int, scale_max: int,
            labels: Labels | None = None,
            min_valid_mass: float = DEFAULT_MIN_VALID_MASS, max_tokens: int | None = None,
            answer_format: AnswerFormat | None = None) -> Outcome:
-    """Value, status and next step for one completion (module docstring). ``max_tokens``: the budget the
+    """Value, status and next step for one reply (module docstring). ``max_tokens``: the budget the
     request was sent with (a reasoning reply that used all of it ran out even if the provider says stop).
     ``answer_format``: the variant asked (None: ``original``); ``labels``: the survey's canonical labels in
     the prompt's language (``elicit.read`` derives the variant's own)."""
     fmt = answer_format or AnswerFormat(scale_min=scale_min, scale_max=scale_max)
-    if completion.error:
-        return Outcome(None, ERROR, completion.error)
-    reply = reply_of(completion)
     if reply.finish_reason in ("content_filter", "refusal"):
         return Outcome(None, REFUSAL, _refusal_detail(reply))
     if reply.finish_reason == "error":
@@ -86,11 +70,11 @@ def decide(completion: Completion, *, mode: str, scale_min: int, scale_max: int,
         reason = f": {problem}" if problem else ""
         return Outcome(None, ERROR, f"broken response body{reason}")
     answer = reply.answer_text
-    if _budget_ran_out(reply, max_tokens) and not (answer or "").strip() and completion.distribution is None:
+    if _budget_ran_out(reply, max_tokens) and not (answer or "").strip() and reply.distribution is None:
         spent = "on reasoning" if reply.reasoned else "before any answer text"
         return Outcome(None, NO_ANSWER_BUDGET, f"the token budget ran out {spent}", larger_budget=True)
     if mode == "distribution":
-        return _decide_distribution(completion, reply, fmt, min_valid_mass)
+        return _decide_distribution(reply, fmt, min_valid_mass)
     parsed = read_answer(answer, fmt, labels)
     return Outcome(float(parsed.value) if parsed.value is not None else None, parsed.status, parsed.detail)
 
@@ -108,14 +92,14 @@ def _refusal_detail(reply: ProviderReply) -> str:
     return f"refused by {by}: {reason}"
 
 
-def _decide_distribution(completion: Completion, reply: ProviderReply, fmt: AnswerFormat,
+def _decide_distribution(reply: ProviderReply, fmt: AnswerFormat,
                          min_valid_mass: float) -> Outcome:
     if fmt.by_text:  # the plan samples text variants; one that arrives here anyway is never guessed
         return Outcome(None, SAMPLED_INSTEAD, f"{TEXT_NOT_FROM_ONE_TOKEN}; sampled instead", sample_instead=True)
-    exact = completion.distribution is not None  # computed over the whole vocabulary by an in-process engine
+    exact = reply.distribution is not None  # computed over the whole vocabulary by an in-process engine
     note = ""
     if exact:
-        distribution, valid_mass, position = completion.distribution, completion.valid_mass, 0
+        distribution, valid_mass, position = reply.distribution, reply.valid_mass, 0
     else:
         found = answer_distribution(reply.positions, fmt.scale_min, fmt.scale_max, fmt)
         if found is None:
@@ -141,5 +125,5 @@ def _decide_distribution(completion: Completion, reply: ProviderReply, fmt: Answ
     return Outcome(expectation, VALID, detail, distribution=distribution, valid_mass=valid_mass)
 
 
-__all__ = ["Outcome", "STATUSES", "decide", "reply_of", "NO_ANSWER_BUDGET", "SAMPLED_INSTEAD", "DEFAULT_MIN_VALID_MASS",
+__all__ = ["Outcome", "STATUSES", "decide", "NO_ANSWER_BUDGET", "SAMPLED_INSTEAD", "DEFAULT_MIN_VALID_MASS",
            "ERROR", "NO_NUMBER", "REFUSAL", "VALID"]

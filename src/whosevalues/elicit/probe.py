@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from whosevalues.elicit.adapt import adaptation_for, rejected_param
 from whosevalues.elicit.distribution import first_answer_position, is_one_hot
 from whosevalues.elicit.endpoint import EndpointMemory
-from whosevalues.elicit.limits import backoff_delay, probe_distribution
+from whosevalues.elicit.account import stop_for_account
+from whosevalues.elicit.limits import AccountFailure, backoff_delay, probe_distribution
 from whosevalues.models.base import Backend, BackendError, ChatRequest, ConfigurationError, ProviderReply
 
 PROBE_SCALE = (1, 5)
@@ -44,7 +45,11 @@ class ProbeResult:
 
 async def probe_endpoint(backend: Backend, memory: EndpointMemory) -> ProbeResult:
     if not hasattr(backend, "probe_replies"):
-        supported = await probe_distribution(backend)
+        try:
+            supported = await probe_distribution(backend)
+        except AccountFailure as failure:  # not an answer about logprobs: stop the model, cache nothing
+            stop_for_account(memory, backend, str(failure), failure.reason)
+            return ProbeResult(None, f"not probed: {failure}")
         if supported is None:
             return ProbeResult(None, "the endpoint kept failing during the probe")
         return ProbeResult(supported, "next-token probabilities returned" if supported
@@ -69,6 +74,10 @@ async def _probe_with_adaptation(backend, memory: EndpointMemory) -> list[Provid
         try:
             return await backend.probe_replies(list(PROBE_PROMPTS))
         except BackendError as exc:
+            error = getattr(exc, "error", None)
+            if error is not None and error.account_level:  # not an answer about logprobs: stop, cache nothing
+                stop_for_account(memory, backend, str(exc), error.reason)
+                return ProbeResult(None, f"not probed: {exc}")
             adaptation = adaptation_for(rejected_param(exc.status, exc.raw), probe_request, backend.spec.id)
             if adaptation is not None and adaptation.name not in adapted and memory.learn(adaptation):
                 adapted.add(adaptation.name)

@@ -28,7 +28,8 @@ RUN_NOTES = "run_notes.json"
 def merge_stats(first: RunStats, second: RunStats) -> RunStats:
     return RunStats(first.asked + second.asked, first.statuses + second.statuses,
                     first.interrupted or second.interrupted, first.seconds + second.seconds,
-                    first.sample_check + second.sample_check)
+                    first.sample_check + second.sample_check,
+                    {**first.stopped, **second.stopped})
 
 
 def build_run_notes(study: Study, backends: dict[str, Backend], store: Store, modes: dict[str, Mode],
@@ -88,11 +89,7 @@ def _model_notes(study: Study, backend: Backend, rows, mode: Mode | None, reason
 
 
 def _thinking_note(backend: Backend) -> str | None:
-    from whosevalues.models.openai_compatible import OpenAICompatibleBackend, thinking_params
-
-    if isinstance(backend, OpenAICompatibleBackend):
-        return thinking_params(backend.spec).note
-    return None
+    return backend.thinking_note()
 
 
 def _round(value) -> float | None:

@@ -18,18 +18,20 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from rich.console import Console
+from rich.text import Text
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
-from whosevalues.elicit.answering import answer
+from whosevalues.elicit.account import stop_for_account
+from whosevalues.elicit.answering import answer, decide_safely
 from whosevalues.elicit.endpoint import EndpointMemory
-from whosevalues.elicit.limits import FinalFailure, ModelGate
-from whosevalues.elicit.outcome import DEFAULT_MIN_VALID_MASS, Outcome, decide
+from whosevalues.elicit.limits import AccountFailure, FinalFailure, ModelGate
+from whosevalues.elicit.outcome import DEFAULT_MIN_VALID_MASS, Outcome
 from whosevalues.elicit.plan import PlannedRequest, RequestQueue
 from whosevalues.elicit.progress_lines import ProgressLines
 from whosevalues.elicit.store import Store
 from whosevalues.instruments import load_instrument
-from whosevalues.models.base import Backend, Completion
+from whosevalues.models.base import Backend, ProviderReply
 
 
 @dataclass
@@ -40,6 +42,8 @@ class RunStats:
     seconds: float = 0.0
     #: of ``asked``, the requests of the sample check (kept apart from the study's answers)
     sample_check: int = 0
+    #: model -> the account-level failure that stopped it (``elicit.account``): the run must end non-zero
+    stopped: dict[str, str] = field(default_factory=dict)
 
 
 def labels_for(planned: PlannedRequest):
@@ -47,13 +51,17 @@ def labels_for(planned: PlannedRequest):
     return load_instrument(planned.survey).scale.labels.get(planned.language)
 
 
-def parse_completion(planned: PlannedRequest, completion: Completion,
-                     min_valid_mass: float = DEFAULT_MIN_VALID_MASS) -> Outcome:
-    """The stored value and status of one completion (``elicit.outcome.decide``; the store calls it after
-    saving the raw text)."""
-    request = planned.request
-    return decide(completion, mode=request.mode, scale_min=request.scale_min, scale_max=request.scale_max,
-                  labels=labels_for(planned), min_valid_mass=min_valid_mass, answer_format=request.answer_format)
+def decide_planned(planned: PlannedRequest, reply: ProviderReply,
+                   min_valid_mass: float = DEFAULT_MIN_VALID_MASS) -> Outcome:
+    """What one reply to a planned request means (``answering.decide_safely``: never raises)."""
+    return decide_safely(reply, planned.request, labels=labels_for(planned), min_valid_mass=min_valid_mass)
+
+
+def _say_stopped(model: str, memory: EndpointMemory, stats: RunStats, console: Console) -> None:
+    """Record a model stopped on an account problem; the terminal says it once per run."""
+    stats.stopped[model] = memory.account_problem or ""
+    if memory.announce():
+        console.print(Text(stats.stopped[model], style="red"), soft_wrap=True)
 
 
 def _progress(console: Console, show: bool) -> Progress:
@@ -115,16 +123,20 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
         async def worker(model: str, queue: list[PlannedRequest], gate: ModelGate, once: bool = False) -> None:
             backend = backends[model]
             spec = backend.spec
-            while queue and not stop.is_set():
+            memory = memories[model]
+            while queue and not stop.is_set() and not memory.stopped:
                 planned = queue.pop()
                 t0 = time.monotonic()
                 try:
-                    completion, outcome, attempts = await answer(
-                        backend, planned.request, gate, memories[model], labels=labels_for(planned),
-                        min_valid_mass=min_valid_mass, max_attempts=spec.max_attempts)
-                    status = store.save_answer(planned, completion, run_id, attempts=attempts,
-                                               latency_s=time.monotonic() - t0,
-                                               parse=lambda _planned, _completion, decided=outcome: decided)
+                    answered = await answer(backend, planned.request, gate, memory, labels=labels_for(planned),
+                                            min_valid_mass=min_valid_mass, max_attempts=spec.max_attempts)
+                    status = store.save_answer(planned, answered.reply, answered.outcome, run_id,
+                                               attempts=answered.attempts, latency_s=time.monotonic() - t0,
+                                               facts=answered.facts)
+                except AccountFailure as failure:  # nothing stored: a rerun asks it again
+                    stop_for_account(memory, backend, str(failure), failure.reason)
+                    _say_stopped(model, memory, stats, console)
+                    return
                 except FinalFailure as failure:
                     store.save_failure(planned, run_id, str(failure), failure.raw, failure.attempts,
                                        failure.status, failure.retryable)
@@ -147,6 +159,9 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
             gate = ModelGate.for_model(backend.spec, backend.default_concurrency)
             concurrency = gate.max_concurrency  # workers; the gate may admit fewer (adaptive, on 429s)
             queue = RequestQueue(requests)  # plan order (prefix reuse); each request made when taken
+            if memories[model].stopped:  # stopped earlier in this run (an account-level failure, maybe the probe's)
+                _say_stopped(model, memories[model], stats, console)
+                return
             await worker(model, queue, gate, once=True)  # the pilot: learn adaptations and budget first
             pool = [asyncio.create_task(worker(model, queue, gate))
                     for _ in range(min(concurrency, max(len(queue), 1)))]

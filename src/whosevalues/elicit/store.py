@@ -2,8 +2,8 @@
 
 Standard library sqlite3 in WAL mode. The schema grows only by named, append-only migrations (the list
 ``MIGRATIONS``); a store written by a newer whosevalues (a migration this version does not know) is refused
-rather than misread. An answer row is written in one transaction with its raw text first, so a parse failure
-never loses what the model said, and a process killed at any moment loses at most the requests in flight.
+rather than misread. An answer row is written in one transaction with its raw body; a reply whose deciding raised
+is kept as ``unparsed`` (asked again once the parser changed), so a parse failure never loses what the model said, and a process killed at any moment loses at most the requests in flight.
 API keys never reach this module: requests hold prompts and settings only.
 """
 
@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from whosevalues.elicit.facts import PARSER_VERSION, RunFacts
+from whosevalues.elicit.outcome import Outcome
 from whosevalues.elicit.plan import PlannedRequest
 from whosevalues.errors import WhosevaluesError
-from whosevalues.models.base import Completion
+from whosevalues.models.base import ProviderReply
 from whosevalues.models.keys import redact_keys
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -121,6 +123,11 @@ MIGRATIONS: list[tuple[str, str]] = [
     # formats existed asked the paper's prompt, which is ``original``.
     ("006_variants", """
         ALTER TABLE requests ADD COLUMN variant TEXT NOT NULL DEFAULT 'original';
+    """),
+    # Raw first, truly: the version of the rules that decided an answer (elicit/facts.PARSER_VERSION). An
+    # answer whose deciding raised is stored as 'unparsed' and asked again once that version changes.
+    ("007_parser_version", """
+        ALTER TABLE answers ADD COLUMN parser_version TEXT;
     """),
 ]
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -328,9 +335,13 @@ class Store:
 
     # -- requests and answers ------------------------------------------------------------------
     def answered_keys(self, include_errors: bool = False) -> set[str]:
-        """Keys with a stored answer. Errors are not 'answered': a rerun asks them again."""
-        sql = "SELECT key FROM answers" + ("" if include_errors else " WHERE status != 'error'")
-        return {row[0] for row in self.db.execute(sql)}
+        """Keys with a stored answer. Errors are not 'answered': a rerun asks them again; nor are answers left
+        ``unparsed`` by a parser that has changed since (the new one may read them)."""
+        if include_errors:
+            return {row[0] for row in self.db.execute("SELECT key FROM answers")}
+        return {row[0] for row in self.db.execute(
+            "SELECT key FROM answers WHERE status != 'error' AND NOT (status = 'unparsed' AND "
+            "COALESCE(parser_version, '') != ?)", (PARSER_VERSION,))}
 
     def add_requests(self, planned: Iterable[PlannedRequest], run_id: int) -> None:
         rows = ((p.key, p.model_id, p.origin, p.survey, p.item, p.language, p.persona, p.sample, p.request.mode,
@@ -343,45 +354,29 @@ class Store:
                 "temperature, max_tokens, seed, system, user, first_run, variant) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
 
-    def save_answer(self, planned: PlannedRequest, completion: Completion, run_id: int, *, attempts: int,
-                    latency_s: float, parse) -> str:
-        """Store the raw completion, then its parsed value, in one transaction. Returns the status.
-
-        ``parse(planned, completion)`` returns ``(value, status, detail)`` or an ``elicit.outcome.Outcome``
-        (whose distribution, e.g. a weak one kept for reference, is stored too).
-        """
-        distribution = json.dumps(completion.distribution) if completion.distribution is not None else None
-        reply = completion.reply
-        error, raw_body = redact_keys(completion.error), redact_keys(completion.raw)  # no key is ever stored
-        extra = completion.extra
+    def save_answer(self, planned: PlannedRequest, reply: ProviderReply, outcome: Outcome, run_id: int, *,
+                    attempts: int, latency_s: float | None, facts: RunFacts | None = None) -> str:
+        """Store one reply (the raw body, the answer and reasoning apart), what it means and the run's facts,
+        in one transaction. Returns the status. A reply whose deciding raised arrives with status ``unparsed``
+        (``elicit.answering.decide_safely``): its raw body is kept all the same."""
+        facts = facts or RunFacts()
+        distribution = reply.distribution if reply.distribution is not None else outcome.distribution
+        valid_mass = reply.valid_mass if reply.distribution is not None else outcome.valid_mass
         with self.db:
             self.db.execute(
-                "INSERT OR REPLACE INTO answers (key, run_id, raw_text, raw_body, distribution, valid_mass, status, "
-                "error, finish_reason, attempts, latency_s, input_tokens, output_tokens, answered_at, "
+                "INSERT OR REPLACE INTO answers (key, run_id, raw_text, raw_body, distribution, valid_mass, value, "
+                "status, detail, finish_reason, attempts, latency_s, input_tokens, output_tokens, answered_at, "
                 "reasoning_text, reasoning_tokens, reasoned, model_version, system_fingerprint, seed_honoured, "
-                "max_tokens_used, adaptations) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'unparsed', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (planned.key, run_id, completion.text, raw_body, distribution, completion.valid_mass,
-                 error, completion.finish_reason, attempts, latency_s, completion.input_tokens,
-                 completion.output_tokens, utc_now(),
-                 reply.reasoning_text if reply else None, reply.reasoning_tokens if reply else None,
-                 int(reply.reasoned) if reply else None, reply.model_version if reply else None,
-                 reply.system_fingerprint if reply else None, _bool_or_none(extra.get("seed_honoured")),
-                 extra.get("max_tokens"), json.dumps(extra["adaptations"]) if extra.get("adaptations") else None))
-            try:
-                decided = parse(planned, completion)
-            except Exception as exc:  # a parser bug must not lose the raw answer (kept, not asked again)
-                decided = (None, "unparsed", f"parse failed: {exc}")
-            if isinstance(decided, tuple):
-                value, status, detail = decided
-            else:
-                value, status, detail = decided.value, decided.status, decided.detail
-                if decided.distribution is not None and completion.distribution is None:
-                    self.db.execute("UPDATE answers SET distribution = ?, valid_mass = ? WHERE key = ?",
-                                    (json.dumps(decided.distribution), decided.valid_mass, planned.key))
-            self.db.execute("UPDATE answers SET value = ?, status = ?, detail = ? WHERE key = ?",
-                            (value, status, detail, planned.key))
-        return status
+                "max_tokens_used, adaptations, parser_version) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (planned.key, run_id, reply.answer_text, redact_keys(reply.raw),  # no key is ever stored
+                
+                 json.dumps(distribution) if distribution is not None else None, valid_mass, outcome.value,
+                 outcome.status, redact_keys(outcome.detail), reply.finish_reason, attempts, latency_s, reply.input_tokens,
+                 reply.output_tokens, utc_now(), reply.reasoning_text, reply.reasoning_tokens, int(reply.reasoned),
+                 reply.model_version, reply.system_fingerprint, _bool_or_none(facts.seed_honoured), facts.max_tokens,
+                 json.dumps(list(facts.adaptations)) if facts.adaptations else None, PARSER_VERSION))
+        return outcome.status
 
     def save_failure(self, planned: PlannedRequest, run_id: int, error: str, raw: str | None, attempts: int,
                      http_status: int | None = None, retryable: bool | None = None) -> None:

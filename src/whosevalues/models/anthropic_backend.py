@@ -129,6 +129,13 @@ class AnthropicBackend(RemoteBackend):
     default_key_env = "ANTHROPIC_API_KEY"
     api_model_example = "claude-..."
     supported_adaptations = frozenset({"no_temperature"})
+    batch_adapter = "whosevalues.models.batch_anthropic:AnthropicBatchAdapter"
+    batch_price = 0.5  # Message Batches: 50% of the standard price (Anthropic's pricing page)
+
+    def check(self, key: str | None, timeout: float) -> Any:
+        from whosevalues.models.check import probe_anthropic
+
+        return probe_anthropic(self.spec, key, timeout)
 
     def _make_client(self, api_key: str) -> Any:
         return self.sdk().AsyncAnthropic(api_key=api_key, base_url=self.spec.base_url, max_retries=0,
@@ -144,7 +151,7 @@ class AnthropicBackend(RemoteBackend):
         params, _ = self._params_and_notes(request)
         return params
 
-    def adaptations(self, request: ChatRequest) -> list[str]:
+    def departures(self, request: ChatRequest) -> list[str]:
         """How the request departs from the study's settings, in words for the run's notes."""
         return self._params_and_notes(request)[1]
 

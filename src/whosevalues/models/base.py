@@ -1,6 +1,10 @@
 """The one protocol every backend implements, and the plain data that crosses it.
 
-A backend turns a :class:`ChatRequest` (one system + one user message) into a :class:`Completion`.
+A backend turns a :class:`ChatRequest` (one system + one user message) into a :class:`ProviderReply`.
+Everything whosevalues knows about a provider lives in its backend class: how ``models --check`` probes it
+(:meth:`Backend.check`), its batch adapter and batch price (``batch_adapter``, :meth:`Backend.batch_price_factor`)
+and the departures it makes from a request (:meth:`Backend.departures`); per-model facts (thinking switches,
+streaming, batch discounts) are catalog data (``catalog.toml``), the class's code the fallback.
 It never parses answers and never touches the store: the runner stores the raw result first,
 then ``elicit.parse`` turns text into a value. To add a provider, write a subclass of
 :class:`Backend` in its own module and register it in ``models/registry.py``.
@@ -10,11 +14,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from whosevalues.errors import WhosevaluesError
 from whosevalues.instruments.variants import AnswerFormat
 from whosevalues.models.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from whosevalues.models.check import CheckResult
 
 Mode = Literal["sample", "distribution"]
 
@@ -42,41 +49,13 @@ class ChatRequest:
         return self.answer_format or AnswerFormat(scale_min=self.scale_min, scale_max=self.scale_max)
 
 
-@dataclass
-class Completion:
-    """What came back. Exactly one of ``text`` / ``distribution`` is the answer; ``error`` marks failure.
-
-    ``raw`` keeps the provider's body (JSON text) so nothing is lost even when parsing fails.
-    In distribution mode ``distribution`` maps each scale value to its probability (renormalised over
-    the valid answers) and ``valid_mass`` is the probability that fell on valid answers before that.
-    """
-
-    text: str | None = None
-    distribution: dict[int, float] | None = None
-    valid_mass: float | None = None
-    raw: str | None = None
-    error: str | None = None
-    finish_reason: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    extra: dict = field(default_factory=dict)
-    #: the provider's reply in the normal form, for backends that translate to it (``elicit.outcome`` reads it)
-    reply: "ProviderReply | None" = None
-
-    @classmethod
-    def of(cls, result: "Completion | ProviderReply") -> "Completion":
-        """What ``Backend.complete`` returned, as a Completion."""
-        return result if isinstance(result, Completion) else cls.from_reply(result)
-
-    @classmethod
-    def from_reply(cls, reply: "ProviderReply") -> "Completion":
-        """A completion carrying a translated reply (the old fields filled in for older readers)."""
-        return cls(text=reply.answer_text, raw=reply.raw, finish_reason=reply.finish_reason,
-                   input_tokens=reply.input_tokens, output_tokens=reply.output_tokens, reply=reply)
+#: a reply's finish reason in the normal form (the provider's own word is ``provider_finish_reason``)
+FinishReason = Literal["stop", "length", "content_filter", "refusal", "error", "other"]
+FINISH_REASONS: tuple[str, ...] = FinishReason.__args__  # type: ignore[attr-defined]
 
 
 #: parameter adaptations a backend may make after a provider rejected a parameter (``elicit.adapt``)
-ADAPTATIONS = ("max_completion_tokens", "no_temperature", "no_logprobs", "fold_system", "no_seed")
+ADAPTATIONS = ("max_completion_tokens", "no_temperature", "no_logprobs", "fold_system", "no_seed", "stream")
 
 
 @dataclass(frozen=True)
@@ -119,7 +98,7 @@ class ProviderReply:
     reasoning_text: str | None = None
     reasoning_tokens: int | None = None
     reasoned: bool = False
-    finish_reason: str | None = None
+    finish_reason: FinishReason | None = None
     provider_finish_reason: str | None = None
     refusal_reason: str | None = None
     positions: list[TokenPosition] | None = None
@@ -163,6 +142,10 @@ class Backend(ABC):
 
     #: which of ``ADAPTATIONS`` this backend knows how to apply to its requests
     supported_adaptations: ClassVar[frozenset[str]] = frozenset()
+    #: ``"module:Class"`` of the provider's batch adapter (``models/batch_*.py``); None: the provider has none
+    batch_adapter: ClassVar[str | None] = None
+    #: the provider's documented batch price as a fraction of the online one (None: none published)
+    batch_price: ClassVar[float | None] = None
 
     def __init__(self, spec: ModelSpec):
         self.spec = spec
@@ -177,6 +160,26 @@ class Backend(ABC):
         """The environment variable holding this model's API key; None when it needs none (local engines)."""
         return None
 
+    def check(self, key: str | None, timeout: float) -> "CheckResult":
+        """``models --check``: one cheap probe of this model (never raises; ``models.check`` has the probes)."""
+        from whosevalues.models.check import CheckResult
+
+        return CheckResult(self.spec.id, None, "?", "?", f"no check for provider {self.spec.provider!r}")
+
+    def batch_price_factor(self) -> float | None:
+        """What a batch request costs as a fraction of the online price: the catalog's figure for the model,
+        else the provider's (``batch_price``); None where nothing is published."""
+        return self.spec.batch_price_factor or self.batch_price
+
+    def departures(self, request: ChatRequest) -> list[str]:
+        """How this backend's request departs from the study's settings, in words for the run notes (e.g.
+        Anthropic's temperature left out with thinking on, Gemini's lowest thinking level instead of off)."""
+        return []
+
+    def thinking_note(self) -> str | None:
+        """The departure the model's thinking setting makes for every request, if any (run notes)."""
+        return None
+
     def check_ready(self) -> None:
         """Raise ConfigurationError with a one-line fix if the backend cannot run (key, SDK, file)."""
 
@@ -185,10 +188,10 @@ class Backend(ABC):
         return False
 
     @abstractmethod
-    async def complete(self, request: ChatRequest) -> "Completion | ProviderReply":
-        """Answer one request: a ProviderReply (the normal form; ``elicit.outcome`` decides what it means), or
-        a Completion (in-process engines that compute a distribution themselves). Raise BackendError for
-        failures the runner should retry or record."""
+    async def complete(self, request: ChatRequest) -> ProviderReply:
+        """Answer one request in the normal form (``elicit.outcome`` decides what it means; an in-process
+        engine that computes the distribution itself puts it in ``ProviderReply.distribution``). Raise
+        BackendError for failures the runner should retry or record."""
 
     async def aclose(self) -> None:
         """Release connections or model memory."""

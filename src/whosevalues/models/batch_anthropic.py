@@ -20,8 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from whosevalues.models.anthropic_backend import translate_message
-from whosevalues.models.base import BackendError, ChatRequest, Completion
-from whosevalues.models.batch_base import BatchAdapter, LineResult, RemoteBatch, completion_of, online_params
+from whosevalues.models.base import ProviderReply, BackendError, ChatRequest
+from whosevalues.models.batch_base import BatchAdapter, LineResult, RemoteBatch, online_params
 
 #: clock skew allowed between this machine and the provider when matching a lost batch
 SKEW_SECONDS = 300
@@ -72,10 +72,10 @@ class AnthropicBatchAdapter(BatchAdapter):
             return [_line_result(item.model_dump(mode="json", exclude_unset=True)) async for item in decoder]
         return await self._call("downloading message batch results", read)
 
-    def completion(self, result: LineResult, request: ChatRequest) -> Completion:
+    def reply(self, result: LineResult, request: ChatRequest) -> ProviderReply:
         if not isinstance(result.body, dict):
             raise BackendError("batch result has no message", retryable=True, raw=result.raw)
-        return completion_of(translate_message(result.body, result.raw or json.dumps(result.body)))
+        return translate_message(result.body, result.raw or json.dumps(result.body))
 
 
 def _remote(batch: Any) -> RemoteBatch:

@@ -18,29 +18,16 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from whosevalues.models.base import Backend, BackendError, ChatRequest, Completion, ProviderReply
+from whosevalues.models.base import Backend, BackendError, ChatRequest, ProviderReply
 from whosevalues.models.remote import is_retryable_status, redact
 from whosevalues.models.spec import ModelSpec
 
-# provider -> "module:Class" of its batch adapter (imported when used)
-BATCH_ADAPTERS: dict[str, str] = {
-    "openai-compatible": "whosevalues.models.batch_openai:OpenAIBatchAdapter",
-    "anthropic": "whosevalues.models.batch_anthropic:AnthropicBatchAdapter",
-    "gemini": "whosevalues.models.batch_gemini:GeminiBatchAdapter",
-}
-
-#: documented batch discounts (fraction of the online price paid): OpenAI, Anthropic and Gemini all
-#: charge 50% of the standard price for batch requests (their pricing pages, 2025). Other
-#: OpenAI-compatible endpoints document their own (or none): unknown here.
-BATCH_PRICE_FACTOR: dict[str, float] = {"openai": 0.5, "anthropic": 0.5, "gemini": 0.5}
-
-
 def batch_price_factor(spec: ModelSpec) -> float | None:
-    """The fraction of the online price a batch request costs, where the provider documents it."""
-    if spec.provider == "openai-compatible":
-        is_openai = spec.base_url is None or "api.openai.com" in spec.base_url
-        return BATCH_PRICE_FACTOR["openai"] if is_openai else None
-    return BATCH_PRICE_FACTOR.get(spec.provider)
+    """The fraction of the online price a batch request costs, where documented (``Backend.batch_price_factor``:
+    the catalog's figure for the model or its host, else the provider's)."""
+    from whosevalues.models.registry import create_backend
+
+    return create_backend(spec).batch_price_factor()
 
 
 @dataclass
@@ -143,7 +130,7 @@ class BatchAdapter(ABC):
         ...
 
     @abstractmethod
-    def completion(self, result: LineResult, request: ChatRequest) -> Completion:
+    def reply(self, result: LineResult, request: ChatRequest) -> ProviderReply:
         """Translate a successful line exactly as the online backend translates a response.
 
         Raises ``BackendError`` when the body is not an answer (the line then counts as failed)."""
@@ -156,19 +143,15 @@ def online_params(backend: Backend, request: ChatRequest) -> dict[str, Any]:
     """The exact body online asking sends (``build_params``: thinking control and the endpoint's learned
     adaptations applied), without the SDK-only keywords."""
     params = dict(backend.build_params(request))
-    for name in ("timeout", "extra_headers", "extra_query"):
+    # no batch API takes a stream: a line that needs one fails and is asked online, streamed
+    for name in ("timeout", "extra_headers", "extra_query", "stream", "stream_options"):
         params.pop(name, None)
     return params
 
 
-def completion_of(reply: ProviderReply) -> Completion:
-    """What the store keeps for one answer, from a translated reply (as online answers are stored)."""
-    return Completion.from_reply(reply)
-
-
 def batch_adapter(backend: Backend) -> BatchAdapter:
     """The batch adapter of a backend, or BatchUnavailable naming why there is none."""
-    target = BATCH_ADAPTERS.get(backend.spec.provider)
+    target = type(backend).batch_adapter  # each backend class names its own
     if target is None:
         raise BatchUnavailable(f"provider {backend.spec.provider!r} has no batch API")
     module_name, class_name = target.split(":")

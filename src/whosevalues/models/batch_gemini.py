@@ -16,9 +16,9 @@ import io
 import json
 from typing import Any
 
-from whosevalues.models.base import BackendError, ChatRequest, Completion
+from whosevalues.models.base import ProviderReply, BackendError, ChatRequest
 from whosevalues.models.gemini_backend import translate_generate_content
-from whosevalues.models.batch_base import BatchAdapter, LineResult, RemoteBatch, completion_of, online_params
+from whosevalues.models.batch_base import BatchAdapter, LineResult, RemoteBatch, online_params
 from whosevalues.models.remote import is_retryable_status, redact
 
 ENDED = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED")
@@ -99,10 +99,10 @@ class GeminiBatchAdapter(BatchAdapter):
         text = data.decode() if isinstance(data, bytes) else str(data)
         return [_line_result(json.loads(line)) for line in text.splitlines() if line.strip()]
 
-    def completion(self, result: LineResult, request: ChatRequest) -> Completion:
+    def reply(self, result: LineResult, request: ChatRequest) -> ProviderReply:
         if not isinstance(result.body, dict):
             raise BackendError("batch line has no response", retryable=True, raw=result.raw)
-        return completion_of(translate_generate_content(result.body, result.raw or json.dumps(result.body)))
+        return translate_generate_content(result.body, result.raw or json.dumps(result.body))
 
 
 def _remote(job: Any, total: int | None = None) -> RemoteBatch:

@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from whosevalues.models.base import BackendError, ChatRequest, Completion, ProviderReply
+from whosevalues.models.base import BackendError, ChatRequest, ProviderReply
 from whosevalues.models.batch_base import (BatchAdapter, LineResult, RemoteBatch,
-                                           completion_of, online_params)
+                                           online_params)
 from whosevalues.models.openai_compatible import _is_content_filter
 from whosevalues.models.openai_format import translate_chat_completion
 
@@ -105,14 +105,14 @@ class OpenAIBatchAdapter(BatchAdapter):
                     results.append(_line_result(json.loads(line)))
         return results
 
-    def completion(self, result: LineResult, request: ChatRequest) -> Completion:
+    def reply(self, result: LineResult, request: ChatRequest) -> ProviderReply:
         raw = result.raw or json.dumps(result.body)
         if result.http_status == 400:  # the provider's moderation: an answer (a refusal), as online
-            return completion_of(ProviderReply(answer_text="", finish_reason="content_filter", raw=raw,
-                                               refusal_reason=_filter_message(result.body), http_status=400))
+            return ProviderReply(answer_text="", finish_reason="content_filter", raw=raw,
+                                 refusal_reason=_filter_message(result.body), http_status=400)
         if not isinstance(result.body, dict):
             raise BackendError("batch line has no response body", retryable=True, raw=result.raw)
-        return completion_of(translate_chat_completion(result.body, raw, 200))
+        return translate_chat_completion(result.body, raw, 200)
 
 
 def _filter_message(body: Any) -> str | None:

@@ -36,8 +36,24 @@ def model_spec_from_dict(data: dict, where: str) -> ModelSpec:
 
 
 @lru_cache(maxsize=1)
+def _catalog_data() -> dict:
+    return read_toml(CATALOG_PATH, "model catalog", ValueError, "the whosevalues installation")
+
+
+def host_batch_price_factor(base_url: str | None) -> float | None:
+    """The batch price factor the catalog gives for an OpenAI-compatible host (``[batch_price_factors]``, each
+    cited there), matched on the host name; None where the host publishes none."""
+    from urllib.parse import urlparse
+
+    host = (urlparse(base_url or "https://api.openai.com/v1").hostname or "").lower()
+    factors = _catalog_data().get("batch_price_factors", {})
+    return next((float(factor) for name, factor in factors.items() if host == name or host.endswith("." + name)),
+                None)
+
+
+@lru_cache(maxsize=1)
 def load_catalog() -> dict[str, ModelSpec]:
-    data = read_toml(CATALOG_PATH, "model catalog", ValueError, "the whosevalues installation")
+    data = _catalog_data()
     catalog = {entry["id"]: model_spec_from_dict(entry, str(CATALOG_PATH)) for entry in data["models"]}
     check_lifecycle(catalog, str(CATALOG_PATH))
     return catalog

@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from whosevalues.models.base import ConfigurationError
 from whosevalues.models.errors import ProviderError, read_error
@@ -170,14 +170,16 @@ def _openai_result(spec: ModelSpec, answer: HttpAnswer, key_sent: bool) -> Check
         return CheckResult(spec.id, True, key, "?", f"rejects {error.param} (the run adapts)")
     if status == 404:
         return CheckResult(spec.id, True, "?", "?", f"HTTP 404 (model or path unknown): {message}")
+    if error.reason == "no_credit":  # e.g. OpenAI's 429 insufficient_quota, DeepSeek's 402: waiting will not cure it
+        return CheckResult(spec.id, True, key, "?", f"HTTP {status}: no credit: {message} (top up the account)")
     if status == 429:
         return CheckResult(spec.id, True, key, "?", "HTTP 429: rate limited, try again later")
     return CheckResult(spec.id, True, key if status < 500 else "?", "?", f"HTTP {status}: {message}")
 
 
-# ---------------------------------------------------------------- one probe per provider
+# ---------------------------------------------------------------- the probes (each backend class names its own)
 
-def _probe_openai(spec: ModelSpec, key: str | None, timeout: float) -> CheckResult:
+def probe_openai(spec: ModelSpec, key: str | None, timeout: float) -> CheckResult:
     base = (spec.base_url or OPENAI_BASE_URL).rstrip("/")
     payload = {"model": spec.api_model or spec.id, "max_tokens": 1, "logprobs": True, "top_logprobs": 5,
                "messages": [{"role": "user", "content": PROBE_PROMPT}], **spec.extra_body}
@@ -210,19 +212,19 @@ def _probe_listing(spec: ModelSpec, url: str, headers: dict[str, str], key: str 
     return CheckResult(spec.id, True, key_word, _documented_logprobs(spec), note, documented=True)
 
 
-def _probe_anthropic(spec: ModelSpec, key: str | None, timeout: float) -> CheckResult:
+def probe_anthropic(spec: ModelSpec, key: str | None, timeout: float) -> CheckResult:
     base = (spec.base_url or ANTHROPIC_BASE_URL).rstrip("/")
     headers = {"anthropic-version": "2023-06-01", **({"x-api-key": key} if key else {})}
     return _probe_listing(spec, f"{base}/v1/models", headers, key, timeout)
 
 
-def _probe_gemini(spec: ModelSpec, key: str | None, timeout: float) -> CheckResult:
+def probe_gemini(spec: ModelSpec, key: str | None, timeout: float) -> CheckResult:
     base = (spec.base_url or GEMINI_BASE_URL).rstrip("/")
     headers = {"x-goog-api-key": key} if key else {}
     return _probe_listing(spec, f"{base}/models/{spec.api_model or spec.id}", headers, key, timeout)
 
 
-def _probe_local(spec: ModelSpec, timeout: float) -> CheckResult:
+def probe_local(spec: ModelSpec, timeout: float) -> CheckResult:
     from whosevalues.models.registry import create_backend
 
     try:
@@ -230,11 +232,6 @@ def _probe_local(spec: ModelSpec, timeout: float) -> CheckResult:
     except ConfigurationError as exc:
         return CheckResult(spec.id, None, "not needed", "?", str(exc))
     return CheckResult(spec.id, None, "not needed", "yes", "local model, nothing contacted")
-
-
-PROBES: dict[str, Callable[[ModelSpec, str | None, float], CheckResult]] = {
-    "openai-compatible": _probe_openai, "anthropic": _probe_anthropic, "gemini": _probe_gemini,
-}
 
 
 def key_env_for(spec: ModelSpec) -> str | None:
@@ -255,19 +252,19 @@ def key_for(spec: ModelSpec) -> str | None:
 
 
 def check_model(spec: ModelSpec, timeout: float = 5.0) -> CheckResult:
-    """One probe; never raises (an unexpected failure is reported as the model's note)."""
+    """One probe, as the model's backend class declares it (``Backend.check``); never raises (an unexpected
+    failure is reported as the model's note)."""
     from whosevalues.preflight import base_url_problem
 
     try:
-        if spec.provider == "local-llama":
-            return _probe_local(spec, timeout)
-        probe = PROBES.get(spec.provider)
-        if probe is None:
+        try:
+            backend = create_backend(spec)
+        except ConfigurationError:
             return CheckResult(spec.id, None, "?", "?", f"no check for provider {spec.provider!r}")
         problem = base_url_problem(spec.base_url) if spec.base_url else None
         if problem:
             return CheckResult(spec.id, False, "?", "?", problem)
-        return _name_missing_key(probe(spec, key_for(spec), timeout), key_env_for(spec))
+        return _name_missing_key(backend.check(key_for(spec), timeout), key_env_for(spec))
     except ConfigurationError as exc:  # e.g. a malformed key: the message names the variable
         return CheckResult(spec.id, None, "?", "?", str(exc))
     except Exception as exc:  # the check is a diagnostic: one line per model, never a traceback

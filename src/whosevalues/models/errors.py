@@ -43,8 +43,25 @@ _FILTER_CODES = {"content_filter", "data_inspection_failed", "datainspectionfail
                  "content_policy", "safety"}
 _FILTER_PHRASES = ("high risk", "inappropriate content", "content filter", "content management policy",
                    "content_filter", "safety system", "敏感", "不安全")
-# a 429 that waiting will not cure: the account is out of credit
-_NO_CREDIT_CODES = {"insufficient_quota", "billing_hard_limit_reached", "1113", "arrearage"}
+# an answer that waiting will not cure: the account is out of credit (OpenAI 429 insufficient_quota /
+# billing_hard_limit_reached, Zhipu 1113, DashScope Arrearage; DeepSeek and OpenRouter answer 402)
+_NO_CREDIT_CODES = {"insufficient_quota", "billing_hard_limit_reached", "1113", "arrearage",
+                    "insufficient_balance", "insufficient_credits", "payment_required", "billing_not_active"}
+_NO_CREDIT_PHRASES = re.compile(r"insufficient (account )?balance|credit balance is too low|insufficient credits|"
+                                r"billing hard limit|account is not in good standing|overdue-payment",
+                                re.IGNORECASE)
+# Gemini's words for a quota of 0 (the model is not in the account's tier): "Quota exceeded for metric: ..., limit: 0"
+_NO_QUOTA_AT_ALL = re.compile(r"quota exceeded for metric[^\n]*limit: 0\b", re.IGNORECASE)
+# a key the provider does not accept, however it answers it (Gemini: HTTP 400 API_KEY_INVALID)
+_BAD_KEY_CODES = {"invalid_api_key", "api_key_invalid", "invalid_authentication", "authentication_error",
+                  "incorrect_api_key"}
+_BAD_KEY_PHRASES = re.compile(r"api key not valid|invalid api[ _-]?key|incorrect api key|api key (was )?revoked",
+                              re.IGNORECASE)
+# a model the server does not have or the account may not use, however it answers it (some say 400)
+_NO_MODEL_CODES = {"model_not_found", "model_not_available", "modelnotfound"}
+#: reasons that concern the account or the model name, not the request: every further request to that model
+#: would fail the same way (``elicit.account`` stops the model at the first one)
+ACCOUNT_REASONS = frozenset({"no_credit", "unauthorized", "forbidden", "not_found"})
 # a 5xx whose message says the input was bad (Moonshot: "unsupported image url", HTTP 500)
 _BAD_INPUT_5XX = re.compile(r"\bunsupported\b|\binvalid (request|parameter|argument|input|value)|"
                             r"\bnot supported\b|\bmust not be\b|\bmust be\b", re.IGNORECASE)
@@ -55,6 +72,10 @@ KNOWN_PARAMS = ("max_completion_tokens", "max_output_tokens", "max_tokens", "top
 _PARAM_WORD = {name: re.compile(rf"(?<![\w.]){re.escape(name)}(?![\w])", re.IGNORECASE) for name in KNOWN_PARAMS}
 _ROLE_REJECTED = re.compile(r"'(system|developer)'|\b(system|developer)\b[^.]*\b(role|message|prompt|instruction)s?\b|"
                             r"\brole\b[^.]*\b(system|developer)\b", re.IGNORECASE)
+# a model that answers only when streamed (DashScope QwQ: "This model only support stream mode"; Qwen3 thinking:
+# "parameter.enable_thinking must be set to false for non-streaming calls")
+_NEEDS_STREAM = re.compile(r"only supports? stream|for non-stream(ing)? calls|requires? stream(ing)?\b|"
+                           r"must be streamed|stream must be (set to )?true", re.IGNORECASE)
 _TRY_AGAIN = re.compile(r"try again in ([\d.]+\s*(?:ms|s|m|h)(?:[\d.]+\s*(?:ms|s))?)", re.IGNORECASE)
 _DURATION_PART = re.compile(r"([\d.]+)(ms|us|µs|ns|h|m|s)")
 
@@ -67,14 +88,16 @@ class ProviderError:
     - ``code``: the provider's code as text (``unsupported_parameter``, ``1305``, ``INVALID_ARGUMENT``,
       ``not_found_error``...), or None;
     - ``param``: the parameter the request was rejected for, normalised where recognised: one of
-      ``KNOWN_PARAMS``, ``system_role`` or ``developer_role``; else the provider's ``param`` as given;
+      ``KNOWN_PARAMS``, ``system_role``, ``developer_role`` or ``stream`` (the model answers only when
+      streamed); else the provider's ``param`` as given;
     - ``retryable``: worth another attempt (rate limit, overload, server fault), never for a final 4xx,
       a content filter, an empty account or a 5xx that names a bad input;
     - ``retry_after``: seconds to wait from the headers or the body; None when unknown or not retryable;
     - ``is_content_filter``: the provider's moderation refused the item (a refusal, not an error);
     - ``reason``: one word for the kind of error: ``rate_limit``, ``no_credit``, ``overloaded``,
       ``server_error``, ``bad_input``, ``content_filter``, ``unsupported_parameter``, ``invalid_request``,
-      ``unauthorized``, ``forbidden``, ``not_found``, ``timeout`` or ``other``.
+      ``unauthorized``, ``forbidden``, ``not_found``, ``timeout`` or ``other``. A 429 is ``rate_limit``
+      only when nothing in it says the account is empty (``insufficient_quota``, a daily quota used up).
     """
 
     message: str
@@ -85,6 +108,11 @@ class ProviderError:
     retry_after: float | None = None
     is_content_filter: bool = False
     reason: str = "other"
+
+    @property
+    def account_level(self) -> bool:
+        """No credit, a rejected key, a model that does not exist or may not be used: not this request's fault."""
+        return self.reason in ACCOUNT_REASONS
 
 
 class ProviderHTTPError(BackendError):
@@ -125,6 +153,10 @@ def read_error(status: int | None, body_text: str | dict | list | None, headers:
     code = fields["code"]
     filtered = _is_content_filter(status, code, fields["type"], message, fields["inner_code"])
     reason = _reason(status, code, fields["type"], message, filtered)
+    if reason == "rate_limit" and (_quota_gone_for_the_day(body) or _NO_QUOTA_AT_ALL.search(message)):
+        reason = "no_credit"
+    elif reason in ("invalid_request", "rate_limit", "other") and _names_a_bad_key(code, fields["type"], body, message):
+        reason = "unauthorized"
     retryable = reason in ("rate_limit", "overloaded", "server_error", "timeout")
     error = ProviderError(message=message, status=status, code=code, param=None, retryable=retryable,
                           is_content_filter=filtered, reason=reason)
@@ -229,8 +261,10 @@ def _reason(status: int | None, code: str | None, kind: str | None, message: str
     codes = {str(value).lower() for value in (code, kind) if value}
     if filtered:
         return "content_filter"
-    if codes & _NO_CREDIT_CODES:
+    if codes & _NO_CREDIT_CODES or status == 402 or _NO_CREDIT_PHRASES.search(message):
         return "no_credit"
+    if codes & _NO_MODEL_CODES and status in (400, 403, 404):
+        return "not_found"
     if status is None:
         return "other"
     if status == 429:
@@ -245,8 +279,44 @@ def _reason(status: int | None, code: str | None, kind: str | None, message: str
     return {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(status, "invalid_request")
 
 
+def _quota_gone_for_the_day(body: Any) -> bool:
+    """Gemini's RESOURCE_EXHAUSTED carries a google.rpc.QuotaFailure: a per-day quota (``quotaId``
+    ``...PerDay...``) or a quota of 0 (the model is not in the account's tier) will not refill within a run;
+    a per-minute one will (a rate limit)."""
+    for detail in _details(body):
+        if "QuotaFailure" not in str(detail.get("@type", "")):
+            continue
+        for violation in detail.get("violations") or []:
+            if not isinstance(violation, dict):
+                continue
+            quota_id = str(violation.get("quotaId", "")) + str(violation.get("quotaMetric", ""))
+            if "perday" in quota_id.lower() or str(violation.get("quotaValue", "")).strip() == "0":
+                return True
+    return False
+
+
+def _names_a_bad_key(code: str | None, kind: str | None, body: Any, message: str) -> bool:
+    """A rejected key answered with another status than 401 (Gemini: 400 INVALID_ARGUMENT with an
+    ErrorInfo ``reason`` API_KEY_INVALID)."""
+    codes = {str(value).lower() for value in (code, kind) if value}
+    reasons = {str(detail.get("reason", "")).lower() for detail in _details(body)}
+    return bool((codes | reasons) & _BAD_KEY_CODES) or bool(_BAD_KEY_PHRASES.search(message))
+
+
+def _details(body: Any) -> list[dict]:
+    """The google.rpc details of an error body (empty for other shapes)."""
+    if isinstance(body, list):
+        body = next((item for item in body if isinstance(item, dict)), None)
+    error = body.get("error", body) if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    return [d for d in details if isinstance(d, dict)] if isinstance(details, list) else []
+
+
 def _rejected_param(param: str | None, message: str, field: str | None) -> str | None:
-    """The parameter the provider rejected, normalised to KNOWN_PARAMS / system_role / developer_role."""
+    """The parameter the provider rejected, normalised to KNOWN_PARAMS / system_role / developer_role, or
+    ``stream`` for a model that must be streamed."""
+    if _NEEDS_STREAM.search(message):
+        return "stream"
     if (param and re.search(r"\brole\b", param)) or _ROLE_REJECTED.search(message):
         return "developer_role" if "developer" in message.lower() else "system_role"
     for text in (param, message):

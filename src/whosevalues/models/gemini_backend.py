@@ -149,8 +149,12 @@ def _broken(reply: ProviderReply, problem: str) -> ProviderReply:
 # ---------------------------------------------------------------- thinking control
 
 def thinking_config(spec: ModelSpec, max_tokens: int) -> tuple[dict[str, Any] | None, int, list[str]]:
-    """(thinking_config fields or None, max_output_tokens, notes on departures) for ``spec.thinking``."""
+    """(thinking_config fields or None, max_output_tokens, notes on departures) for ``spec.thinking``: the
+    catalog's ``thinking_switch`` where the model has one, else the generation rules below (the fallback)."""
     model = (spec.api_model or "").lower()
+    switch = spec.thinking_switch.get(spec.thinking) if spec.thinking != "default" else None
+    if switch is not None and "thinking_config" in switch.fields and "thinking_config" not in spec.extra_body:
+        return dict(switch.fields["thinking_config"]), max_tokens, [f"{spec.id}: {switch.note}"] if switch.note else []
     if spec.thinking == "default" or not _THINKS.search(model) or "thinking_config" in spec.extra_body:
         return None, max_tokens, []
     generation_3 = not model.startswith("gemini-2.5")
@@ -186,6 +190,13 @@ class GeminiBackend(RemoteBackend):
     default_key_env = "GEMINI_API_KEY"
     api_model_example = "gemini-..."
     supported_adaptations = frozenset({"no_temperature", "no_logprobs", "no_seed", "fold_system"})
+    batch_adapter = "whosevalues.models.batch_gemini:GeminiBatchAdapter"
+    batch_price = 0.5  # Gemini API batch mode: 50% of the interactive price (Google's pricing page)
+
+    def check(self, key: str | None, timeout: float) -> Any:
+        from whosevalues.models.check import probe_gemini
+
+        return probe_gemini(self.spec, key, timeout)
 
     def _make_client(self, api_key: str) -> Any:
         types = self.sdk("google.genai.types")
@@ -244,7 +255,7 @@ class GeminiBackend(RemoteBackend):
         body["generationConfig"] = generation
         return body
 
-    def adaptations(self, request: ChatRequest) -> list[str]:
+    def departures(self, request: ChatRequest) -> list[str]:
         return self._request_fields(request)[1]
 
     def _config(self, fields: dict[str, Any]) -> Any:

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from whosevalues.models.base import Backend, BackendError, ChatRequest, Completion, ConfigurationError
+from whosevalues.models.base import FINISH_REASONS, Backend, BackendError, ChatRequest, ConfigurationError, ProviderReply
 from whosevalues.models.spec import ModelSpec
 
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -299,7 +299,7 @@ class LlamaEngine:
         self._rollback(0)
 
     # -- the two modes ------------------------------------------------------------------------
-    def distribution(self, request: ChatRequest) -> Completion:
+    def distribution(self, request: ChatRequest) -> ProviderReply:
         tokens = self.prompt_tokens(request.system, request.user)
         first = self.evaluate(tokens)
         probs, details = answer_probabilities(_LlamaNextToken(self, first), self.digits,
@@ -318,16 +318,17 @@ class LlamaEngine:
             "reused_tokens": self.reused_tokens,
         }
         if valid_mass <= 0.0:
-            return Completion(raw=json.dumps(raw, ensure_ascii=False), error="no probability on any valid answer",
-                              valid_mass=0.0, input_tokens=len(tokens), output_tokens=0)
+            return ProviderReply(raw=json.dumps(raw, ensure_ascii=False), finish_reason="error", valid_mass=0.0,
+                                 input_tokens=len(tokens), output_tokens=0,
+                                 extra={"problem": "no probability on any valid answer"})
         distribution = {v: p / valid_mass for v, p in probs.items()}
         best = max(distribution, key=distribution.__getitem__)
-        return Completion(text=str(best), distribution=distribution, valid_mass=valid_mass,
-                          raw=json.dumps(raw, ensure_ascii=False), finish_reason="distribution",
-                          input_tokens=len(tokens), output_tokens=0,
-                          extra={"reused_tokens": self.reused_tokens})
+        return ProviderReply(answer_text=str(best), distribution=distribution, valid_mass=valid_mass,
+                             raw=json.dumps(raw, ensure_ascii=False), finish_reason="stop",
+                             provider_finish_reason="distribution", input_tokens=len(tokens), output_tokens=0,
+                             extra={"reused_tokens": self.reused_tokens})
 
-    def sample(self, request: ChatRequest, temperature: float) -> Completion:
+    def sample(self, request: ChatRequest, temperature: float) -> ProviderReply:
         if not self.prefix_reuse:
             self.reset()
         response = self.llama.create_chat_completion(
@@ -337,9 +338,12 @@ class LlamaEngine:
         )
         choice = response["choices"][0]
         usage = response.get("usage") or {}
-        return Completion(text=choice["message"].get("content") or "", raw=json.dumps(response, ensure_ascii=False),
-                          finish_reason=choice.get("finish_reason"), input_tokens=usage.get("prompt_tokens"),
-                          output_tokens=usage.get("completion_tokens"), extra={"temperature": temperature})
+        finish = choice.get("finish_reason")
+        return ProviderReply(answer_text=choice["message"].get("content") or "",
+                             raw=json.dumps(response, ensure_ascii=False),
+                             finish_reason=finish if finish in FINISH_REASONS else "other", provider_finish_reason=finish,
+                             input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens"),
+                             extra={"temperature": temperature})
 
     def close(self) -> None:
         self.llama.close()
@@ -366,6 +370,11 @@ class LocalLlamaBackend(Backend):
         self._engine: LlamaEngine | None = None
         self._load_lock = threading.Lock()
 
+    def check(self, key: str | None, timeout: float):
+        from whosevalues.models.check import probe_local
+
+        return probe_local(self.spec, timeout)
+
     def check_ready(self) -> None:
         if importlib.util.find_spec("llama_cpp") is None:
             raise ConfigurationError(f"llama-cpp-python is not installed: {INSTALL_HINT}")
@@ -389,7 +398,7 @@ class LocalLlamaBackend(Backend):
             return request.temperature
         return self.spec.temperature if self.spec.temperature is not None else DEFAULT_TEMPERATURE
 
-    def complete_sync(self, request: ChatRequest) -> Completion:
+    def complete_sync(self, request: ChatRequest) -> ProviderReply:
         engine = self.engine
         with engine.lock:
             if request.mode == "distribution":
@@ -398,7 +407,7 @@ class LocalLlamaBackend(Backend):
                 return engine.sample(request, self.temperature_for(request))
         raise BackendError(f"unknown mode {request.mode!r}: use sample or distribution", retryable=False)
 
-    async def complete(self, request: ChatRequest) -> Completion:
+    async def complete(self, request: ChatRequest) -> ProviderReply:
         # CPU-bound: run off the event loop so progress display and other models keep going.
         return await asyncio.to_thread(self.complete_sync, request)
 

@@ -28,9 +28,9 @@ import os
 from typing import Any, Iterable
 from urllib.parse import urlparse
 
-from whosevalues.models.base import ADAPTATIONS, BackendError, ChatRequest, Completion, ProviderReply
+from whosevalues.models.base import ADAPTATIONS, BackendError, ChatRequest, ProviderReply
 from whosevalues.models.errors import ProviderError, ProviderHTTPError, read_error, status_message
-from whosevalues.models.openai_format import translate_chat_completion
+from whosevalues.models.openai_format import merge_stream_chunks, translate_chat_completion
 # parse_retry_after, redact, require_key, import_sdk and PLACEHOLDER_KEY lived here first; still importable from here
 from whosevalues.models.remote import (  # noqa: F401
     PLACEHOLDER_KEY, RemoteBackend, import_sdk, is_retryable_status, parse_retry_after, redact, require_key,
@@ -70,6 +70,25 @@ class OpenAICompatibleBackend(RemoteBackend):
     default_key_env = "OPENAI_API_KEY"
     api_model_example = "<name the server knows>"
     supported_adaptations = frozenset(ADAPTATIONS)
+    batch_adapter = "whosevalues.models.batch_openai:OpenAIBatchAdapter"  # any endpoint with /v1/files + /v1/batches
+
+    def check(self, key: str | None, timeout: float) -> Any:
+        from whosevalues.models.check import probe_openai
+
+        return probe_openai(self.spec, key, timeout)
+
+    def batch_price_factor(self) -> float | None:
+        """The catalog's figure for the model, else its host's (``catalog.toml [batch_price_factors]``)."""
+        from whosevalues.models.catalog import host_batch_price_factor
+
+        return self.spec.batch_price_factor or host_batch_price_factor(self.spec.base_url)
+
+    def departures(self, request: ChatRequest) -> list[str]:
+        note = self.thinking_note()
+        return [note] if note else []
+
+    def thinking_note(self) -> str | None:
+        return thinking_params(self.spec).note
 
     # -- configuration
 
@@ -82,6 +101,10 @@ class OpenAICompatibleBackend(RemoteBackend):
     def _make_client(self, api_key: str) -> Any:
         return self.sdk().AsyncOpenAI(api_key=api_key, base_url=self.spec.base_url, max_retries=0,
                                       timeout=self.spec.timeout)
+
+    def streams(self) -> bool:
+        """Whether requests are streamed: the catalog says the model needs it, or a 400 taught it (``stream``)."""
+        return self.spec.stream or "stream" in self.param_adaptations
 
     def _sends_seed(self) -> bool:
         base = self.spec.base_url or "https://api.openai.com/v1"
@@ -114,6 +137,9 @@ class OpenAICompatibleBackend(RemoteBackend):
         if logprobs is not None and "no_logprobs" not in adapted:
             params["logprobs"] = True
             params["top_logprobs"] = logprobs
+        if self.streams():  # merged back into one body by reply(); usage comes in the last chunk
+            params["stream"] = True
+            params["stream_options"] = {"include_usage": True}
         thinking = thinking_params(self.spec)
         params.update(thinking.top_level)
         extra_body = {**thinking.extra_body, **self.spec.extra_body}
@@ -127,7 +153,10 @@ class OpenAICompatibleBackend(RemoteBackend):
         key = self._key()
         try:
             response = await self.client().chat.completions.with_raw_response.create(**params)
-            raw = response.http_response.text
+            if params.get("stream"):  # the server-sent events, read whole (the answer is a few tokens)
+                raw = (await response.http_response.aread()).decode("utf-8", "replace")
+            else:
+                raw = response.http_response.text
             status = response.http_response.status_code
         except openai.APIStatusError as exc:
             raise self._status_error(exc, key) from None
@@ -139,6 +168,8 @@ class OpenAICompatibleBackend(RemoteBackend):
             raise BackendError(f"invalid response: {exc}", retryable=True,
                                raw=redact(str(exc.body), key)) from None
         raw = redact(raw, key) or ""
+        if params.get("stream"):
+            return _stream_body(raw, status), raw, status
         try:
             body = json.loads(raw)
         except ValueError:
@@ -158,8 +189,8 @@ class OpenAICompatibleBackend(RemoteBackend):
                                            f"path (base_url {self.spec.base_url})")
         return ProviderHTTPError(message, error, raw=raw)
 
-    async def complete(self, request: ChatRequest) -> Completion:
-        return Completion.from_reply(await self.reply(self.build_params(request)))
+    async def complete(self, request: ChatRequest) -> ProviderReply:
+        return await self.reply(self.build_params(request))
 
     async def reply(self, params: dict[str, Any]) -> ProviderReply:
         """Send a request body and translate the answer. A 400 from the provider's content filter is a reply
@@ -227,10 +258,20 @@ _FAMILIES = (("api.openai.com", "openai"), ("openai.azure.com", "openai"), ("dee
              ("z.ai", "zhipu"), ("moonshot", "moonshot"))
 
 
+#: thinking fields the openai SDK takes as its own parameters (the rest travel in ``extra_body``)
+_SDK_PARAMS = frozenset({"reasoning_effort", "model"})
+
+
 def thinking_params(spec: ModelSpec) -> ThinkingParams:
-    """The provider's switch for ``spec.thinking`` (``default``: send nothing, the provider decides)."""
+    """The provider's switch for ``spec.thinking`` (``default``: send nothing, the provider decides): the
+    catalog's ``thinking_switch`` for this model where it has one, else the provider's conventions below."""
     if spec.thinking == "default":
         return ThinkingParams()
+    switch = spec.thinking_switch.get(spec.thinking)
+    if switch is not None:  # the SDK's own parameters go at the top, the provider's extensions in extra_body
+        top = {k: v for k, v in switch.fields.items() if k in _SDK_PARAMS}
+        extra = {k: v for k, v in switch.fields.items() if k not in _SDK_PARAMS}
+        return ThinkingParams(top, extra, note=f"{spec.id}: {switch.note}" if switch.note else None)
     on = spec.thinking == "on"
     family = provider_family(spec)
     model = (spec.api_model or "").lower()
@@ -260,6 +301,25 @@ def thinking_params(spec: ModelSpec) -> ThinkingParams:
         return ThinkingParams(extra_body={"chat_template_kwargs": {"enable_thinking": on}})
     return ThinkingParams(note=f"{spec.id}: thinking {spec.thinking} was asked, but this provider "
                                f"({spec.base_url}) has no known switch; its default applies")
+
+
+def _stream_body(raw: str, status: int) -> dict:
+    """One chat.completion body from a server-sent event stream (``data: {...}`` lines, ``data: [DONE]``)."""
+    chunks = []
+    for line in raw.splitlines():
+        payload = line[len("data:"):].strip() if line.startswith("data:") else ""
+        if not payload or payload == "[DONE]":
+            continue
+        try:
+            chunk = json.loads(payload)
+        except ValueError:
+            raise BackendError(f"malformed event in the stream: {payload[:80]!r}", retryable=True, status=status,
+                               raw=raw) from None
+        if isinstance(chunk, dict):
+            chunks.append(chunk)
+    if not chunks:
+        raise BackendError("the stream carried no events", retryable=True, status=status, raw=raw)
+    return merge_stream_chunks(chunks)
 
 
 def _response_text(response: Any) -> str | None:

@@ -140,8 +140,9 @@ class RemoteBackend(Backend):
             try:
                 self._distribution = await self._probe_distribution()
             except BackendError as exc:
-                if exc.retryable:
-                    raise  # unknown yet: let the caller retry the probe rather than cache a wrong answer
+                error = getattr(exc, "error", None)
+                if exc.retryable or (error is not None and error.account_level):
+                    raise  # unknown yet (or the account's fault): let the caller decide, cache nothing
                 self._distribution = False
         return self._distribution
 

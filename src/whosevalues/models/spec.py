@@ -7,6 +7,20 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
+class ThinkingSwitch(BaseModel):
+    """How one model generation turns thinking off or on (catalog data; the backend's code is the fallback).
+
+    ``fields``: request fields merged into the body (OpenAI-compatible: body fields such as
+    ``reasoning_effort``; Gemini: ``GenerateContentConfig`` fields such as ``thinking_config``).
+    ``note``: the departure to state when the switch cannot do what was asked (e.g. the lowest level instead
+    of off); said in the run notes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fields: dict[str, Any]
+    note: str | None = None
+
+
 class ModelSpec(BaseModel):
     """A model as the study sees it. ``id`` names it in results; ``provider`` picks the backend."""
 
@@ -42,6 +56,13 @@ class ModelSpec(BaseModel):
     successor: str | None = Field(default=None, description="catalog id of the model that replaced it")
     tags: list[str] = Field(default_factory=list, description="selection shorthands, e.g. current, paper")
     batch: bool = Field(default=False, description="send this model's requests through the provider's batch API")
+    thinking_switch: dict[Literal["off", "on"], ThinkingSwitch] = Field(
+        default_factory=dict, description="the request fields that turn thinking off / on for this model")
+    batch_price_factor: float | None = Field(
+        default=None, gt=0, le=1, description="fraction of the online price a batch request costs, where it "
+                                              "differs from the host's (catalog.toml [batch_price_factors])")
+    stream: bool = Field(default=False, description="the provider answers this model only when streamed (DashScope "
+                                                    "QwQ, Qwen3 thinking); learned from a 400 when not declared")
     price_input_per_mtok: float | None = None
     price_output_per_mtok: float | None = None
     price_as_of: str | None = None

@@ -38,6 +38,11 @@ from typing import Any
 
 from whosevalues.testing._server import LoopbackServer, QuietHandler
 
+#: served too, not in ``MODELS``: models whose account answers every request with an account-level error
+#: (bodies as the providers document them; see ``ACCOUNT_ERRORS``), and the second wave's behaviours
+ACCOUNT_MODELS = ("empty-quota", "no-balance", "revoked-key")
+STREAM_ONLY = "stream-only"      # DashScope QwQ-like: a 400 unless ``stream`` is set, then an SSE stream
+EMPTY_FIRST = "empty-first"      # an HTTP 200 with ``choices: []`` the first time each prompt is asked
 MODELS = ("reasoner", "o-series", "o1-mini", "think-inline", "one-hot", "markdown", "filtered", "plain", "weak")
 #: served too, but not part of the standard set: logprobs that disagree with what the model samples
 MISCALIBRATED = "miscalibrated"
@@ -86,6 +91,29 @@ REASONER_LOGPROBS_ERROR = {"error": {"message": "deepseek-reasoner does not supp
                                      "code": "invalid_request_error"}}
 FILTER_ERROR = {"error": {"code": "data_inspection_failed", "type": "data_inspection_failed",
                           "message": "Input data may contain inappropriate content."}, "request_id": "stub"}
+
+
+# OpenAI's exhausted quota (platform.openai.com/docs/guides/error-codes: 429 "You exceeded your current quota,
+# please check your plan and billing details", code insufficient_quota); DeepSeek's empty balance
+# (api-docs.deepseek.com/quick_start/error_codes: 402 Insufficient Balance; body as quoted in
+# Aider-AI/aider#4851); OpenAI's revoked key (401 invalid_api_key)
+ACCOUNT_ERRORS = {
+    "empty-quota": (429, {"error": {"message": "You exceeded your current quota, please check your plan and billing "
+                                               "details. For more information on this error, read the docs: "
+                                               "https://platform.openai.com/docs/guides/error-codes/api-errors.",
+                                    "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}}),
+    "no-balance": (402, {"error": {"message": "Insufficient Balance", "type": "unknown_error", "param": None,
+                                   "code": "invalid_request_error"}}),
+    "revoked-key": (401, {"error": {"message": "Incorrect API key provided: sk-proj-****. You can find your API key "
+                                               "at https://platform.openai.com/account/api-keys.",
+                                    "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}),
+}
+# DashScope's answer to a non-streaming call of QwQ / Qwen3 thinking models (as quoted in
+# FoundationAgents/OpenManus#330 and infiniflow/ragflow#5912)
+STREAM_ONLY_ERROR = {"error": {"code": "invalid_parameter_error", "param": None,
+                               "message": "This model only support stream mode, please enable the stream parameter "
+                                          "to access the model. ", "type": "invalid_request_error"},
+                     "request_id": "stub"}
 
 
 def temperature_error(value: Any) -> dict:
@@ -137,9 +165,19 @@ class Reply:
         self.status, self.body = status, body
 
 
-def respond(body: dict, count: int) -> Reply:
-    """The server's answer to one chat-completions body."""
+def respond(body: dict, count: int, asked_before: int = 0) -> Reply:
+    """The server's answer to one chat-completions body (``asked_before``: times this model was sent this prompt)."""
     model = str(body.get("model"))
+    if model in ACCOUNT_ERRORS:
+        return Reply(*ACCOUNT_ERRORS[model])
+    if model == STREAM_ONLY and not body.get("stream"):
+        return Reply(400, STREAM_ONLY_ERROR)
+    if model == EMPTY_FIRST and not asked_before:
+        return Reply(200, {"id": f"chatcmpl-{count}", "object": "chat.completion", "model": model, "choices": [],
+                           "usage": {"prompt_tokens": 5, "completion_tokens": 0, "total_tokens": 5}})
+    if model in (STREAM_ONLY, EMPTY_FIRST):
+        model = "reasoner" if model == STREAM_ONLY else "plain"  # the same answers as these
+        body = {**body, "model": model}
     if model not in MODELS and model != MISCALIBRATED:
         return Reply(404, {"error": {"message": f"The model `{model}` does not exist", "type": "invalid_request_error",
                                      "param": None, "code": "model_not_found"}})
@@ -212,6 +250,25 @@ def _message(model: str, value: int, budget: int) -> tuple[dict, str, list[dict]
     return {"role": "assistant", "content": content}, "stop", positions, 0
 
 
+def stream_chunks(body: dict) -> list[dict]:
+    """A chat.completion body as the chunks a stream sends (DashScope's shape: reasoning deltas, then content
+    deltas, then a usage chunk with ``choices: []``)."""
+    choice = body["choices"][0]
+    message = choice["message"]
+    envelope = {"id": body["id"], "object": "chat.completion.chunk", "model": body["model"]}
+    chunks = [{**envelope, "choices": [{"index": 0, "delta": {"role": "assistant", "content": None,
+                                                             "reasoning_content": ""}, "finish_reason": None}]}]
+    for word in (message.get("reasoning_content") or "").split(" "):
+        if word:
+            chunks.append({**envelope, "choices": [{"index": 0, "delta": {"reasoning_content": word + " "},
+                                                    "finish_reason": None}]})
+    chunks.append({**envelope, "choices": [{"index": 0, "delta": {"content": message.get("content") or ""},
+                                            "finish_reason": None}]})
+    chunks.append({**envelope, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]})
+    chunks.append({**envelope, "choices": [], "usage": body["usage"]})
+    return chunks
+
+
 # -- the server ----------------------------------------------------------------------------------
 
 class _Handler(QuietHandler):
@@ -226,9 +283,17 @@ class _Handler(QuietHandler):
         except ValueError:
             self.send_json(400, {"error": {"message": "request body is not JSON", "type": "invalid_request"}})
             return
-        count = owner.record(body)
-        reply = respond(body, count)
+        count, asked_before = owner.record(body)
+        reply = respond(body, count, asked_before)
+        if reply.status == 200 and body.get("stream"):
+            self.send_stream(stream_chunks(reply.body))
+            return
         self.send_json(reply.status, reply.body)
+
+    def send_stream(self, chunks: list[dict]) -> None:
+        """Server-sent events as OpenAI-compatible servers send them: one ``data:`` line per chunk, then [DONE]."""
+        payload = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks) + "data: [DONE]\n\n"
+        self.send_bytes(200, payload.encode(), content_type="text/event-stream")
 
 
 class ProviderStubServer(LoopbackServer):
@@ -240,13 +305,18 @@ class ProviderStubServer(LoopbackServer):
         super().__init__(port)
         self.requests_by_model: Counter = Counter()
         self.bodies: list[dict] = []
+        self._asked: Counter = Counter()
         self._lock = threading.Lock()
 
-    def record(self, body: dict) -> int:
+    def record(self, body: dict) -> tuple[int, int]:
+        """(this request's number, how many times this model was sent this prompt before)."""
         with self._lock:
             self.requests_by_model[str(body.get("model"))] += 1
             self.bodies.append(body)
-            return len(self.bodies)
+            asked = (str(body.get("model")), _user_text(body))
+            before = self._asked[asked]
+            self._asked[asked] += 1
+            return len(self.bodies), before
 
     @property
     def base_url(self) -> str:

@@ -35,7 +35,7 @@ from whosevalues.elicit.batch.records import BatchRecord
 from whosevalues.elicit.cost import estimate_cost
 from whosevalues.elicit.limits import backoff_delay
 from whosevalues.elicit.plan import PlannedRequest
-from whosevalues.elicit.runner import RunStats, parse_completion
+from whosevalues.elicit.runner import RunStats, decide_planned
 from whosevalues.elicit.store import Store
 from whosevalues.models.base import Backend, BackendError, ChatRequest
 from whosevalues.models.batch_base import BatchAdapter, BatchUnavailable, LineResult, RemoteBatch, batch_adapter
@@ -75,7 +75,7 @@ class BatchSession:
     notes: list[str] = field(default_factory=list)
     #: model -> what online asking learned about its endpoint (``elicit.endpoint.EndpointMemory``), if shared
     memories: dict[str, Any] | None = None
-    #: keyword arguments for ``runner.parse_completion`` (e.g. the study's ``min_valid_mass``)
+    #: keyword arguments for ``runner.decide_planned`` (e.g. the study's ``min_valid_mass``)
     parse_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -362,15 +362,14 @@ class BatchSession:
         error = result.error
         if error is None:
             try:
-                completion = self._adapters[record.model].completion(result, planned.request)
+                reply = self._adapters[record.model].reply(result, planned.request)
             except BackendError as exc:
                 error = f"batch line unreadable: {exc}"
             else:
-                outcome = parse_completion(planned, completion, **self.parse_options)
-                error = self._lessons.budget_ran_out(record.model, planned.request, outcome, completion)
+                outcome = decide_planned(planned, reply, **self.parse_options)
+                error = self._lessons.budget_ran_out(record.model, planned.request, outcome, reply)
                 if error is None:
-                    status = self.store.save_answer(planned, completion, self.run_id, attempts=1, latency_s=None,
-                                                    parse=lambda _planned, _completion: outcome)
+                    status = self.store.save_answer(planned, reply, outcome, self.run_id, attempts=1, latency_s=None)
                     records.mark_outcome_committed(self.store, record.id, planned.key, "answered")
                     self.stats.asked += 1
                     self.stats.statuses[status] += 1

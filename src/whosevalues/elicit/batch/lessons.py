@@ -16,7 +16,7 @@ from whosevalues.elicit.adapt import adaptation_for, rejected_param
 from whosevalues.elicit.endpoint import EndpointMemory
 from whosevalues.elicit.outcome import Outcome
 from whosevalues.elicit.store import Store
-from whosevalues.models.base import Backend, ChatRequest, Completion
+from whosevalues.models.base import Backend, ChatRequest, ProviderReply
 
 
 class Lessons:
@@ -40,7 +40,7 @@ class Lessons:
         return request if budget == request.max_tokens else replace(request, max_tokens=budget)
 
     def budget_ran_out(self, model: str, request: ChatRequest, outcome: Outcome,
-                       completion: Completion) -> str | None:
+                       reply: ProviderReply) -> str | None:
         """Why the line must be sent again with the model's cap, or None to store the answer (an answer, or
         ``no_answer_budget`` at the cap, as online)."""
         sent = self.as_sent(model, request).max_tokens
@@ -49,7 +49,7 @@ class Lessons:
             self._larger_budget[request.key] = cap
             return f"the token budget ({sent}) ran out before an answer; sent again with {cap}"
         if sent > request.max_tokens:
-            used = completion.output_tokens or sent
+            used = reply.output_tokens or sent
             self._memories[model].budget_worked(request.mode, min(cap, max(request.max_tokens, 2 * used)))  # twice the need
         return None
 
