@@ -14,7 +14,7 @@ from whosevalues.elicit.parse import AMBIGUOUS, NO_NUMBER, REFUSAL, VALID, parse
 from whosevalues.elicit.read import matching_options, read_answer
 from whosevalues.instruments import load_instrument
 from whosevalues.instruments.variants import AnswerFormat
-from whosevalues.models.base import Completion, ProviderReply
+from whosevalues.models.base import ProviderReply
 
 MFQ = load_instrument("mfq2").scale
 WVS = load_instrument("wvs7").scale
@@ -199,7 +199,7 @@ def test_original_and_descending_read_exactly_as_parse_answer(text):
 def test_decide_reads_the_requests_format():
     def outcome(text, fmt):
         reply = ProviderReply(answer_text=text, finish_reason="stop")
-        return decide(Completion.from_reply(reply), mode="sample", scale_min=1, scale_max=fmt.scale_max,
+        return decide(reply, mode="sample", scale_min=1, scale_max=fmt.scale_max,
                       labels=MFQ.labels["zh"], answer_format=fmt)
 
     assert (outcome("2", RECODED).value, outcome("2", RECODED).status) == (4.0, VALID)
@@ -248,6 +248,6 @@ def test_every_variant_in_distribution_mode(variant, lead_in):
     positions = [TokenPosition(t, 0.0, {t: 0.0}) for t in lead_in]
     positions.append(TokenPosition(four, math.log(0.75), {four: math.log(0.75), two: math.log(0.25)}))
     reply = ProviderReply(answer_text="".join(p.token for p in positions), positions=positions, finish_reason="stop")
-    outcome = decide(Completion.from_reply(reply), mode="distribution", scale_min=1, scale_max=5, answer_format=fmt)
+    outcome = decide(reply, mode="distribution", scale_min=1, scale_max=5, answer_format=fmt)
     assert outcome.status == VALID and outcome.value == pytest.approx(4 * 0.75 + 2 * 0.25)
     assert outcome.distribution[4] == pytest.approx(0.75) and outcome.distribution[2] == pytest.approx(0.25)

@@ -13,7 +13,8 @@ from whosevalues.analysis.llm_responses import LLMResponsesError, from_contract_
 from whosevalues.elicit.aggregate import condition_summary, item_distributions, item_means
 from whosevalues.elicit.plan import plan_model
 from whosevalues.elicit.store import MIGRATIONS, Store
-from whosevalues.models.base import Completion
+from whosevalues.elicit.outcome import Outcome
+from whosevalues.models.base import ProviderReply
 from whosevalues.study import Study
 
 
@@ -41,8 +42,8 @@ def test_a_store_from_before_formats_reads_its_requests_as_original(tmp_path):
     plan = plan_model(study, study.model_specs()[0], "sample", study.instruments())
     store.add_requests(plan, store.start_run("test", "{}", "0"))
     letters = next(p for p in plan if p.variant == "letters")
-    store.save_answer(letters, Completion(text="B"), 1, attempts=1, latency_s=0.1,
-                      parse=lambda p, c: (2.0, "valid", ""))
+    store.save_answer(letters, ProviderReply(answer_text="B"), Outcome(2.0, "valid", ""), 1, attempts=1,
+                      latency_s=0.1)
     row = store.db.execute("SELECT variant FROM requests WHERE key = ?", (letters.key,)).fetchone()
     assert row == ("letters",)
     assert store.answers_frame({letters.key})["variant"].tolist() == ["letters"]
