@@ -4,7 +4,8 @@ full design (20 models x 55 items x 2 languages x 3 personas x 20 samples = 132,
 
     python benchmarks/bench_throughput.py                 # 100 ms latency, stub server in a subprocess
     python benchmarks/bench_throughput.py --latency 0.3 --requests 1500
-    python benchmarks/bench_throughput.py --hostile       # a whole run against a limited, faulty server
+    python benchmarks/bench_throughput.py --hostile       # five whole runs against a limited, faulty server
+    python benchmarks/bench_throughput.py --hostile --rate 5 --samples 6   # a loaded machine: a lower limit
 
 ``--hostile`` measures valid answers *stored* per second by real runs (``run_study``: plan, runner, retries,
 store, sweeps) against a server that allows 100 requests/s and answers 20% of requests with a fault

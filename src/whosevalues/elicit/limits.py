@@ -24,6 +24,9 @@ gates, so they run in parallel and a slow or throttled provider never holds up t
   ``max_attempts`` (only ``max_rate_limited``, a much larger cap), so a run under a tight limit finishes.
 - **Giving up.** After ``max_attempts`` failures, or at once for a non-retryable error (400, 401, 403,
   404), ``FinalFailure`` carries the provider's message, the HTTP status and the raw body for the store.
+- **Why no retry library.** tenacity was considered (issue 16): its waits have no Retry-After floor, and
+  the loops here also count 429s apart from failures, turn SDK surprises into retryable errors and teach
+  the gate; wrapped in tenacity they would be no shorter and less plain.
 - **Timeout.** ``timeout`` (the model's ``timeout``) bounds every attempt, on top of the SDK's own timeout,
   so a connection that hangs without closing is retried too.
 """
