@@ -122,8 +122,16 @@ def test_rate_limited_server_is_used_at_its_limit_and_slows_the_model(stub):
     assert all(isinstance(r, tuple) for r in results)  # 429s never turn into failures
     assert proxy.stats["http_429"] > 0 and gate.stats["decreases"] >= 1
     assert gate.stats["lowest_limit"] < 32
+    assert gate.pace.rate <= 1.3 * limit, gate.pace.stats  # learned from the 429s; not held below, as follows
     sustained = proxy.rate(skip_first=1.0)
     assert abs(sustained - limit) / limit <= 0.10, f"sustained {sustained:.1f} req/s vs limit {limit}"
+
+
+def test_faults_use_up_the_rate_limit_like_answers(stub):
+    with FaultProxy(stub.url, rate_limit=3, faults={"http_500": 1.0}) as proxy:
+        outcomes = [proxy.decide()[0] for _ in range(4)]  # four requests within a second
+    assert outcomes == ["http_500"] * 3 + ["http_429"]  # three 500s filled the second's quota
+    assert proxy.first_request is not None and proxy.last_request >= proxy.first_request
 
 
 def test_requests_per_minute_paces_without_any_429(stub):

@@ -8,7 +8,8 @@ import random
 import pytest
 
 from whosevalues.elicit.limits import (
-    DECREASE_FACTOR, FinalFailure, ModelGate, backoff_delay, call_with_retries,
+    DECREASE_FACTOR, PACE_MARGIN, PACE_MAX_CUT, PACE_PROBE, FinalFailure, LearnedPace, ModelGate, backoff_delay,
+    call_with_retries,
 )
 from whosevalues.models.base import Backend, BackendError, ChatRequest, ProviderReply
 from whosevalues.models.spec import ModelSpec
@@ -68,6 +69,93 @@ def test_aimd_halves_once_per_burst_and_grows_back():
     for _ in range(10_000):
         gate.on_success(0.1)
     assert gate.limit == 32  # never above the configured maximum
+
+
+def _one_second(pace: LearnedPace, now: list[float], accepted: int, limited: int) -> None:
+    """Answers spread over one second of the fake clock: ``accepted`` taken, ``limited`` 429s."""
+    total, start = accepted + limited, now[0]
+    for i in range(total):
+        now[0] = start + (i + 1) / total  # the last answer lands exactly one second on
+        pace.record(limited=i < limited)
+
+
+def test_learned_pace_starts_from_what_the_provider_accepted_and_probes_up_only_when_held_back():
+    now = [0.0]
+    pace = LearnedPace(clock=lambda: now[0])
+    pace.record(limited=False)  # the first answer starts the first look
+    _one_second(pace, now, accepted=50, limited=4)  # 7% 429s: noise, no pace yet
+    assert pace.rate is None
+    _one_second(pace, now, accepted=40, limited=60)  # over the limit: pace at what it took, a little over
+    assert pace.rate == pytest.approx(40 * PACE_MARGIN, rel=0.03)
+    learned = pace.rate
+    _one_second(pace, now, accepted=38, limited=2)  # few 429s, but the pace held nobody back: keep it
+    assert pace.rate == learned
+    pace._held_back = True  # the bucket made a request wait during this second
+    _one_second(pace, now, accepted=38, limited=2)
+    assert pace.rate == pytest.approx(learned * PACE_PROBE)
+    pace._held_back = True
+    _one_second(pace, now, accepted=36, limited=6)  # 14%: between the thresholds, hold
+    assert pace.rate == pytest.approx(learned * PACE_PROBE)
+    assert pace.stats["lowered"] == 1 and pace.stats["raised"] == 1
+    _one_second(pace, now, accepted=10, limited=90)  # far over (the limit fell): a look cuts by a fifth at most
+    assert pace.rate == pytest.approx(learned * PACE_PROBE * PACE_MAX_CUT)
+
+
+def test_learned_pace_does_not_read_idle_time_as_a_low_limit():
+    now = [0.0]
+    pace = LearnedPace(clock=lambda: now[0])
+    pace.record(limited=False)  # a pilot request, then a pause before the workers start
+    now[0] = 5.0
+    pace.record(limited=False)  # the workers' first answer starts a new look
+    _one_second(pace, now, accepted=30, limited=30)
+    assert pace.rate == pytest.approx(31 * PACE_MARGIN)  # 31 taken in that second, not 32 over six seconds
+
+
+def test_once_paced_a_429_teaches_the_pace_but_overload_still_cuts_concurrency():
+    now = [0.0]
+    gate = ModelGate(32, clock=lambda: now[0])
+    for _ in range(30):  # a burst of 429s before any pace: concurrency is all there is to cut
+        now[0] += 0.04
+        gate.on_success(0.1) if now[0] < 0.6 else gate.on_slow_down(429)
+    assert gate.pace.rate is not None and gate.stats["decreases"] >= 1
+    limit = gate.limit
+    for _ in range(50):
+        now[0] += 0.2
+        gate.on_slow_down(429)
+    assert gate.limit == limit
+    gate.on_slow_down(503)
+    assert gate.limit == int(limit * DECREASE_FACTOR)
+
+
+def test_a_paced_gate_spaces_requests_at_its_learned_rate():
+    gate = ModelGate(8)
+    gate.pace._set(50.0)  # as if learned: 50 requests a second
+    backend = ScriptedBackend(delay=0.0)
+
+    async def go():
+        started = asyncio.get_running_loop().time()
+        await asyncio.gather(*(call_with_retries(backend, REQUEST, gate) for _ in range(26)))
+        return asyncio.get_running_loop().time() - started
+
+    elapsed = asyncio.run(go())
+    assert 25 / 50 * 0.9 <= elapsed < 25 / 50 * 2  # one token of burst, then one request every 20 ms
+
+
+def test_paced_429_retries_wait_the_retry_after_not_an_exponential_backoff():
+    waits = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    limited = [BackendError("429", status=429, retry_after=0.2) for _ in range(8)]
+    gate = ModelGate(2)
+    gate.pace._set(1000.0)
+    asyncio.run(call_with_retries(ScriptedBackend(limited), REQUEST, gate, sleep=record, rng=random.Random(0)))
+    assert len(waits) == 8 and all(0.2 <= wait <= 0.2 + 0.07 for wait in waits)
+    asyncio.run(call_with_retries(ScriptedBackend(list(limited)), REQUEST, ModelGate(2), sleep=record,
+                                  rng=random.Random(0)))
+    unpaced = waits[8:]
+    assert max(unpaced) > 1.0  # without a pace, repeated 429s back off exponentially (up to 16 s here)
 
 
 def test_gate_never_lets_more_than_its_limit_in_flight():

@@ -21,7 +21,7 @@ from whosevalues.study import Study
 def test_a_store_from_before_formats_reads_its_requests_as_original(tmp_path):
     path = tmp_path / "old.sqlite"
     old = [(name, sql) for name, sql in MIGRATIONS if name < "006"]
-    assert len(old) == len(MIGRATIONS) - 1
+    assert [name[:3] for name, _ in old] == ["001", "002", "003", "004", "005"]
     with sqlite3.connect(path) as db:  # a store written by the version before formats existed
         db.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
         for name, sql in old:

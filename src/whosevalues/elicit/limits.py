@@ -8,6 +8,14 @@ gates, so they run in parallel and a slow or throttled provider never holds up t
   ``1/limit`` (about +1 per round trip); a 429 or overload response multiplies the limit by 0.9 (``DECREASE_FACTOR``), at most
   once per typical request latency (one cut per burst, as TCP does). A throttled model slows down
   instead of failing, and recovers when the provider does.
+- **Learned request rate.** A provider's real limit is rarely in the spec. Once a second (and at least
+  ``PACE_MIN_ANSWERS`` answers) the gate looks at the answers since its last look (``LearnedPace``): when
+  more than ``PACE_OVER_SHARE`` of them were 429s, it paces requests at just above what the provider
+  accepted (the answers that were not 429s; a look lowers the pace by ``PACE_MAX_CUT`` at most); while fewer than ``PACE_UNDER_SHARE`` were, and the pace was
+  what held requests back, it raises the pace by ``PACE_PROBE`` a look to find a limit that rose.
+  Pacing sends requests evenly instead of in bursts that all meet 429s and all come back together after
+  the same Retry-After; so once the pace is learned, a 429 no longer cuts concurrency (503/529 still do)
+  and its retry waits only the Retry-After, then its turn in the pace.
 - **Rates.** ``requests_per_minute`` and ``tokens_per_minute`` are token buckets (0.1 s and 1 s of burst),
   so a configured limit is met without ever sending a request the provider must refuse.
 - **Retries.** Retryable errors (timeouts, dropped connections, 5xx, malformed bodies) back off
@@ -18,6 +26,9 @@ gates, so they run in parallel and a slow or throttled provider never holds up t
   404), ``FinalFailure`` carries the provider's message, the HTTP status and the raw body for the store.
   An account-level failure (no credit, a rejected key, no such model; ``elicit.account``) raises
   ``AccountFailure`` at once, even on a 429: a 429 is a rate limit only when the provider says so.
+- **Why no retry library.** tenacity was considered (issue 16): its waits have no Retry-After floor, and
+  the loops here also count 429s apart from failures, turn SDK surprises into retryable errors and teach
+  the gate; wrapped in tenacity they would be no shorter and less plain.
 - **Timeout.** ``timeout`` (the model's ``timeout``) bounds every attempt, on top of the SDK's own timeout,
   so a connection that hangs without closing is retried too.
 """
@@ -44,6 +55,24 @@ DECREASE_FACTOR = 0.9
 #: (TCP's lesson about random loss); one that is over its limit answers a large share that way at once
 SLOW_DOWN_SHARE = 0.2
 RECENT_OUTCOMES = 100
+#: the learned pace (``LearnedPace``): above this share of 429s in a second we send faster than the provider
+#: takes; below PACE_UNDER_SHARE we may be slower (a few random 429s are noise, not the limit)
+PACE_OVER_SHARE = 0.2
+PACE_UNDER_SHARE = 0.1
+#: pace at this multiple of what the provider accepted: a little over, so its window stays full (a 429
+#: costs a short wait; a second it is not asked costs that second's answers)
+PACE_MARGIN = 1.02
+#: growth per look while few answers are 429s and the pace is what holds the model back: quick, since a
+#: pace learned from a burst (or on a busy client) can be far below the limit, and overshooting costs little
+PACE_PROBE = 1.1
+#: the pace looks at no fewer answers than this at a time (a slow or tightly limited model: several seconds)
+PACE_MIN_ANSWERS = 20
+#: a pause this long between answers (a pilot request, a sweep's wait) starts a new look
+PACE_IDLE_SECONDS = 1.0
+#: one look lowers the pace by at most this factor: a few 429s too many among few answers is noise
+PACE_MAX_CUT = 0.8
+#: the bucket behind a learned pace holds this many seconds of requests: even pacing, no bursts
+PACE_BURST_SECONDS = 0.02
 
 
 class FinalFailure(Exception):
@@ -80,6 +109,7 @@ class RateBucket:
         if per_minute <= 0:
             raise ValueError(f"a per-minute limit must be positive, got {per_minute}")
         self.rate = per_minute / 60.0
+        self.burst_seconds = burst_seconds
         self.capacity = max(1.0, self.rate * burst_seconds)
         self._tokens = self.capacity
         self._clock = clock
@@ -91,15 +121,81 @@ class RateBucket:
         self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
         self._last = now
 
-    async def take(self, amount: float = 1.0) -> None:
+    def set_rate(self, per_second: float) -> None:
+        """Change the rate from now on (waiting takers pick it up at their next look)."""
+        self._refill()
+        self.rate = per_second
+        self.capacity = max(1.0, per_second * self.burst_seconds)
+        self._tokens = min(self._tokens, self.capacity)
+
+    async def take(self, amount: float = 1.0) -> bool:
+        """Wait for ``amount`` tokens; True when there was a wait (the bucket held the caller back)."""
         amount = min(amount, self.capacity)  # one request larger than a second's budget still goes, alone
+        waited = False
         async with self._lock:  # first come, first served
             while True:
                 self._refill()
                 if self._tokens >= amount:
                     self._tokens -= amount
-                    return
+                    return waited
+                waited = True
                 await asyncio.sleep((amount - self._tokens) / self.rate)
+
+
+class LearnedPace:
+    """The request rate a provider allows, learned from its 429s, second by second (module docstring).
+
+    ``record(limited)`` for every answer; ``take()`` before every request (no wait until a rate is learned).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self.bucket: RateBucket | None = None  # None: no 429 burst seen yet, requests go unpaced
+        self._look_started = self._last_answer = -1e9
+        self._answers = self._limited = 0
+        self._held_back = False  # did the pace make a request wait during this look?
+        self.stats = {"rate": None, "lowered": 0, "raised": 0}
+
+    @property
+    def rate(self) -> float | None:
+        return self.bucket.rate if self.bucket else None
+
+    async def take(self) -> None:
+        if self.bucket and await self.bucket.take(1):
+            self._held_back = True
+
+    def record(self, limited: bool) -> None:
+        """One answer: ``limited`` when it was a 429. Adjusts the pace once a second (``PACE_MIN_ANSWERS``)."""
+        now = self._clock()
+        if now - self._last_answer > PACE_IDLE_SECONDS:  # a look spans busy time only: idle seconds would
+            self._start_look(now)                        # read as a low rate the provider allowed
+        self._last_answer = now
+        self._answers += 1
+        self._limited += limited
+        elapsed = now - self._look_started
+        if elapsed >= 1.0 and self._answers >= PACE_MIN_ANSWERS:
+            self._adjust(accepted_per_second=(self._answers - self._limited) / elapsed,
+                         limited_share=self._limited / self._answers)
+            self._start_look(now)
+
+    def _start_look(self, now: float) -> None:
+        self._look_started, self._answers, self._limited, self._held_back = now, 0, 0, False
+
+    def _adjust(self, accepted_per_second: float, limited_share: float) -> None:
+        if limited_share > PACE_OVER_SHARE and accepted_per_second > 0:
+            floor = self.bucket.rate * PACE_MAX_CUT if self.bucket else 0.0
+            self._set(max(accepted_per_second * PACE_MARGIN, floor))
+            self.stats["lowered"] += 1
+        elif self.bucket and limited_share < PACE_UNDER_SHARE and self._held_back:
+            self._set(self.bucket.rate * PACE_PROBE)
+            self.stats["raised"] += 1
+
+    def _set(self, per_second: float) -> None:
+        if self.bucket is None:
+            self.bucket = RateBucket(per_second * 60, self._clock, burst_seconds=PACE_BURST_SECONDS)
+        else:
+            self.bucket.set_rate(per_second)
+        self.stats["rate"] = round(per_second, 1)
 
 
 class ModelGate:
@@ -119,6 +215,7 @@ class ModelGate:
         self.timeout = timeout
         self.requests = RateBucket(requests_per_minute, clock) if requests_per_minute else None
         self.tokens = RateBucket(tokens_per_minute, clock, burst_seconds=1.0) if tokens_per_minute else None
+        self.pace = LearnedPace(clock)
         self._clock = clock
         self._limit = float(max_concurrency)
         self._in_flight = 0
@@ -150,6 +247,7 @@ class ModelGate:
         try:
             if self.requests:
                 await self.requests.take(1)
+            await self.pace.take()
             if self.tokens and tokens:
                 await self.tokens.take(tokens)
         except BaseException:
@@ -175,14 +273,26 @@ class ModelGate:
         """Additive increase: about +1 per round trip's worth of successes, up to ``max_concurrency``."""
         self.stats["successes"] += 1
         self._recent.append(False)
+        self.pace.record(limited=False)
         self._latency = 0.9 * self._latency + 0.1 * latency
         # no wake-up needed: the release that follows every success notifies the waiters
         self._limit = min(float(self.max_concurrency), self._limit + 1.0 / max(self._limit, 1.0))
 
-    def on_slow_down(self) -> None:
-        """Multiplicative decrease, once per typical latency (the other answers of a burst are the same news)."""
+    def on_failure(self) -> None:
+        """An answer that was neither a success nor a slow-down (5xx, dropped, malformed): the provider took it."""
+        self.pace.record(limited=False)
+
+    def on_slow_down(self, status: int | None = 429) -> None:
+        """Multiplicative decrease, once per typical latency (the other answers of a burst are the same news).
+
+        A 429 once a pace is learned only teaches the pace: the rate, not the concurrency, was too high.
+        """
         self.stats["slow_downs"] += 1
         self._recent.append(True)
+        if status == 429:
+            self.pace.record(limited=True)
+            if self.pace.rate is not None:
+                return
         if sum(self._recent) < SLOW_DOWN_SHARE * len(self._recent):
             return  # random noise among mostly successful answers, not a limit we are over
         now = self._clock()
@@ -216,6 +326,15 @@ def backoff_delay(failures: int, base_delay: float, max_delay: float, retry_afte
     return delay
 
 
+def _rate_limited_delay(rate_limited: int, gate: ModelGate, base_delay: float, max_delay: float,
+                        retry_after: float | None, rng: random.Random) -> float:
+    """After a 429: with a learned pace, the Retry-After (plus a little spread) and then the pace's queue,
+    which spaces the retries out; without one (or without a Retry-After), exponential backoff."""
+    if gate.pace.rate is not None and retry_after is not None:
+        return retry_after + rng.uniform(0.0, min(1.0, 0.1 * retry_after + 0.05))
+    return backoff_delay(min(rate_limited, 6), base_delay, max_delay, retry_after, rng)
+
+
 def estimate_request_tokens(request: ChatRequest) -> int:
     from whosevalues.elicit.cost import estimate_tokens
     return estimate_tokens(request.system) + estimate_tokens(request.user) + request.max_tokens
@@ -247,12 +366,14 @@ async def call_with_retries(backend: Backend, request: ChatRequest, gate: ModelG
             if account is not None and account.account_level:  # no credit, bad key, no such model: final
                 raise AccountFailure(str(exc), attempts, exc.raw, status=exc.status, reason=account.reason) from None
             if exc.status in SLOW_DOWN_STATUSES and exc.retryable:
-                gate.on_slow_down()
+                gate.on_slow_down(exc.status)
+            else:
+                gate.on_failure()
             if exc.status == 429 and exc.retryable:  # a rate limit only when the provider says so
                 rate_limited += 1
                 if rate_limited > max_rate_limited:
                     raise _final(f"rate limited {rate_limited} times; last: {exc}", attempts, exc) from None
-                delay = backoff_delay(min(rate_limited, 6), base_delay, max_delay, exc.retry_after, rng)
+                delay = _rate_limited_delay(rate_limited, gate, base_delay, max_delay, exc.retry_after, rng)
             else:
                 failures += 1
                 if not exc.retryable or failures >= max_attempts:

@@ -8,7 +8,9 @@
 Each request gets one outcome: the next scripted one (``proxy.script([...])``) if any, else ``http_429``
 when it exceeds ``rate_limit`` requests per second (sliding one-second window; the 429 carries
 ``Retry-After`` and ``retry-after-ms``), else a fault drawn with the given probabilities from a seeded
-RNG, else ``ok``. Outcomes (``FAULTS``):
+RNG, else ``ok``. Every request not refused by the rate limit counts in its window, faults included (as at
+a real provider, whose errors use up the quota too), so ``rate_limit x (1 - fault share)`` good answers per
+second is the ceiling. ``first_request`` / ``last_request`` bound the server's window. Outcomes (``FAULTS``):
 
     ok              forwarded unchanged (after ``latency``)
     http_429        429 rate_limit_exceeded with Retry-After (immediately, like real providers)
@@ -118,6 +120,8 @@ class FaultProxy(LoopbackServer):
             raise ValueError(f"unknown fault(s) {sorted(unknown)}: use some of {', '.join(FAULTS)}")
         self.stats: collections.Counter[str] = collections.Counter()
         self.accepted_times: list[float] = []  # arrival time of every request let through to the model
+        self.first_request: float | None = None  # time.monotonic() of the first and last POST, any outcome
+        self.last_request: float | None = None
         self._rng = random.Random(seed)
         self._script: collections.deque[str] = collections.deque()
         self._window: collections.deque[float] = collections.deque()
@@ -139,17 +143,21 @@ class FaultProxy(LoopbackServer):
         """The outcome for the request arriving now, and the Retry-After it should carry."""
         with self._lock:
             now = time.monotonic()
+            self.first_request = now if self.first_request is None else self.first_request
+            self.last_request = now
             while self._window and now - self._window[0] >= 1.0:
                 self._window.popleft()
+            refused = False
             if self._script:
                 outcome = self._script.popleft()
             elif self.rate_limit is not None and len(self._window) >= self.rate_limit:
-                outcome = "http_429"
+                outcome, refused = "http_429", True
             else:
                 outcome = self._draw()
             retry_after = 1.0 - (now - self._window[0]) if self._window else 1.0
-            if outcome in _FORWARDED:
+            if not refused:  # the quota counts every request it let in, whatever went wrong after
                 self._window.append(now)
+            if outcome in _FORWARDED:
                 self.accepted_times.append(now)
             self.stats[outcome] += 1
             return outcome, max(retry_after, 0.05)
