@@ -81,7 +81,7 @@ def test_surveys_show_prints_exact_messages(tmp_path):
 
 
 def test_dry_run_costs_the_papers_design_and_asks_nothing(tmp_path):
-    result = whosevalues("run", "--models", "paper", "--dry-run", cwd=tmp_path)
+    result = whosevalues("run", "--models", "paper", "--variants", "original", "--dry-run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     total = next(line for line in result.stdout.splitlines() if "TOTAL" in line)
     assert "132,000" in total  # 20 models x 55 items x 2 languages x 3 personas x 20 samples
