@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
