@@ -500,3 +500,15 @@ def test_ascii_terminal_does_not_crash(tmp_path):
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert b"Traceback" not in result.stderr and b"--- user ---" in result.stdout
+
+
+def test_the_run_summary_says_how_many_requests_were_the_sample_check():
+    from whosevalues.elicit.run_notes import merge_stats
+    from whosevalues.elicit.runner import RunStats
+
+    study_part, check_part = RunStats(asked=330), RunStats(asked=200)
+    check_part.sample_check = check_part.asked
+    merged = merge_stats(study_part, check_part)
+    assert cli._asked_words(merged) == ("530 requests (200 of them the sample check, kept apart from the study's "
+                                        "answers)")
+    assert cli._asked_words(study_part) == "330 requests"
