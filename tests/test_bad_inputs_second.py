@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -393,8 +392,8 @@ def test_progress_lines_come_now_and_then():
     for done in range(1, 101):
         now[0] = done * 1.0  # one answer a second
         lines.update("m", done, failed=done // 10)
-    assert len(printed) == 4  # at 30 s, 60 s, 90 s and the last
-    assert printed[0].startswith("m: 30/100 asked (3 failed), 1.0/s") and printed[-1].startswith("m: 100/100")
+    assert len(printed) == 3  # at 30 s, 60 s and 90 s
+    assert printed[0].startswith("m: 30/100 asked (3 failed), 1.0/s") and printed[-1].startswith("m: 90/100")
 
 
 def test_standard_errors_of_negative_variances_are_nan_without_a_warning():
@@ -501,3 +500,15 @@ def test_ascii_terminal_does_not_crash(tmp_path):
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert b"Traceback" not in result.stderr and b"--- user ---" in result.stdout
+
+
+def test_the_run_summary_says_how_many_requests_were_the_sample_check():
+    from whosevalues.elicit.run_notes import merge_stats
+    from whosevalues.elicit.runner import RunStats
+
+    study_part, check_part = RunStats(asked=330), RunStats(asked=200)
+    check_part.sample_check = check_part.asked
+    merged = merge_stats(study_part, check_part)
+    assert cli._asked_words(merged) == ("530 requests (200 of them the sample check, kept apart from the study's "
+                                        "answers)")
+    assert cli._asked_words(study_part) == "330 requests"

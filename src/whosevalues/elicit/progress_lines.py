@@ -25,11 +25,12 @@ class ProgressLines:
         self.last: dict[str, float] = {model: self.started for model in totals}
 
     def update(self, model: str, done: int, failed: int) -> None:
+        """Called after each answer; prints only when ``every`` seconds have passed (rich prints the final bars
+        itself when the run ends, so the last state is never repeated here)."""
         now = self.clock()
-        finished = done >= self.totals.get(model, 0)
-        if now - self.last.get(model, self.started) < self.every and not finished:
+        if now - self.last.get(model, self.started) < self.every:
             return
-        self.last[model] = now if not finished else float("inf")  # the last line once, then quiet
+        self.last[model] = now
         rate = done / max(now - self.started, 1e-9)
         self.print_line(f"{model}: {done}/{self.totals.get(model, done)} asked ({failed} failed), {rate:.1f}/s, "
                         f"{now - self.started:.0f}s elapsed")
