@@ -70,8 +70,11 @@ class Completion:
     @classmethod
     def from_reply(cls, reply: "ProviderReply") -> "Completion":
         """A completion carrying a translated reply (the old fields filled in for older readers)."""
+        # distribution/valid_mass: an in-process engine's exact distribution (local-speed's bridge until
+        # "providers" makes elicit/outcome read ProviderReply; deleted with Completion)
         return cls(text=reply.answer_text, raw=reply.raw, finish_reason=reply.finish_reason,
-                   input_tokens=reply.input_tokens, output_tokens=reply.output_tokens, reply=reply)
+                   input_tokens=reply.input_tokens, output_tokens=reply.output_tokens, reply=reply,
+                   distribution=reply.distribution, valid_mass=reply.valid_mass)
 
 
 #: parameter adaptations a backend may make after a provider rejected a parameter (``elicit.adapt``)
