@@ -13,6 +13,7 @@ Expect minutes: without prefix reuse every prompt is evaluated in full (about 48
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import time
@@ -50,9 +51,13 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
 
 
+CPU = {"seconds": 0.0}  # process CPU time spent in timed(), to compare on a shared machine
+
+
 def timed(backend: LocalLlamaBackend, requests: list[ChatRequest]) -> tuple[float, list]:
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     results = [backend.complete_sync(r) for r in requests]
+    CPU["seconds"] += time.process_time() - cpu
     return time.perf_counter() - start, results
 
 
@@ -65,6 +70,7 @@ def main() -> None:
     backend = LocalLlamaBackend(resolve_model(EMBEDDED_MODEL), prefix_reuse=True)
     start = time.perf_counter()
     engine = backend.engine
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (compare CPU times on a shared machine)")
     print(f"model load: {time.perf_counter() - start:.2f} s ({engine.model_path.name}, "
           f"{engine.llama.n_threads} threads)", flush=True)
 
@@ -94,11 +100,13 @@ def main() -> None:
     print(f"speed-up from prefix reuse:    {seconds[False] / seconds[True]:7.2f}x  "
           f"(max |diff| between the two distributions: {max_diff:.2e})", flush=True)
 
+    print(f"CPU time of all distribution prompts (both settings): {CPU['seconds']:.1f} s")
     samples = default_study_prompts(mode="sample")[: args.samples]
+    CPU["seconds"] = 0.0
     sample_s, done = timed(backend, samples)
     tokens = sum(c.output_tokens or 0 for c in done)
     print(f"sample mode:                   {len(samples) / sample_s:7.1f} samples/s  ({len(samples)} samples, "
-          f"{tokens} tokens generated, temperature {backend.temperature_for(samples[0])})")
+          f"{tokens} tokens generated, {CPU['seconds']:.1f} s CPU, temperature {backend.temperature_for(samples[0])})")
     print(f"peak RSS:                      {peak_rss_mib():7.0f} MiB")
 
 

@@ -11,14 +11,18 @@ import numpy as np
 import pytest
 
 from whosevalues.instruments import load_instrument
-from whosevalues.models.base import ChatRequest, ConfigurationError
+from whosevalues.models.base import ChatRequest, ConfigurationError, ProviderReply
 from whosevalues.models.catalog import EMBEDDED_MODEL, resolve_model
+from whosevalues.instruments.variants import AnswerFormat
 from whosevalues.models.local_llama import (
-    DigitTokens,
+    AnswerTokens,
+    LlamaEngine,
     LocalLlamaBackend,
     NextTokenModel,
     answer_probabilities,
+    canonical_distribution,
     find_gguf,
+    number_identifiers,
     uint32_seed,
 )
 
@@ -45,11 +49,15 @@ def normalised(values) -> np.ndarray:
     return array / array.sum()
 
 
+ONE_TO_TEN = number_identifiers(1, 10)
+
+
 def test_digit_index_keeps_spaced_variants_only_for_the_first_token():
-    digits = DigitTokens.from_vocabulary(TOY_VOCAB)
+    digits = AnswerTokens.from_vocabulary(TOY_VOCAB, ONE_TO_TEN)
     assert digits.first["1"] == [1, 2] and digits.first["10"] == [7]
     assert digits.following["0"] == [3]  # " 0" after "1" would read "1 0", not "10"
     assert "a" not in digits.first and "x" not in digits.following
+    assert "0" not in AnswerTokens.from_vocabulary(TOY_VOCAB, number_identifiers(1, 5)).first  # no value uses it
 
 
 def test_ten_point_scale_splits_the_one_token_by_its_continuation():
@@ -57,13 +65,13 @@ def test_ten_point_scale_splits_the_one_token_by_its_continuation():
     first = normalised(rng.random(len(TOY_VOCAB)))
     after = {1: normalised(rng.random(len(TOY_VOCAB))), 2: normalised(rng.random(len(TOY_VOCAB)))}
     model = ToyModel(first, after)
-    probs, details = answer_probabilities(model, DigitTokens.from_vocabulary(TOY_VOCAB), 1, 10)
+    probs, details = answer_probabilities(model, AnswerTokens.from_vocabulary(TOY_VOCAB, ONE_TO_TEN), ONE_TO_TEN)
     assert sorted(model.probed) == [1, 2]
     p10 = first[1] * after[1][3] + first[2] * after[2][3] + first[7]
     p1 = first[1] * (1 - after[1][3]) + first[2] * (1 - after[2][3])
-    assert probs[10] == pytest.approx(p10) and probs[1] == pytest.approx(p1)
-    assert probs[2] == pytest.approx(first[5] + first[6]) and probs[3] == pytest.approx(first[8])
-    assert all(probs[v] == 0 for v in range(4, 10))
+    assert probs["10"] == pytest.approx(p10) and probs["1"] == pytest.approx(p1)
+    assert probs["2"] == pytest.approx(first[5] + first[6]) and probs["3"] == pytest.approx(first[8])
+    assert all(probs[str(v)] == 0 for v in range(4, 10))
     # every digit-starting token's mass is accounted for, nothing else is
     assert sum(probs.values()) == pytest.approx(sum(first[[1, 2, 5, 6, 7, 8]]))
     assert details["continuation"]["1|1"] == pytest.approx(after[1][3])
@@ -72,9 +80,43 @@ def test_ten_point_scale_splits_the_one_token_by_its_continuation():
 def test_five_point_scale_needs_no_extra_evaluation():
     first = normalised(np.arange(1, len(TOY_VOCAB) + 1))
     model = ToyModel(first, {})
-    probs, _ = answer_probabilities(model, DigitTokens.from_vocabulary(TOY_VOCAB), 1, 5)
+    one_to_five = number_identifiers(1, 5)
+    probs, _ = answer_probabilities(model, AnswerTokens.from_vocabulary(TOY_VOCAB, one_to_five), one_to_five)
     assert model.probed == []
-    assert probs[1] == pytest.approx(first[1] + first[2]) and probs[4] == 0
+    assert probs["1"] == pytest.approx(first[1] + first[2]) and probs["4"] == 0
+
+
+LETTER_VOCAB = ["x", "A", " A", "B", " B", "C", " D", "E", "AB", "1", " 2", "b"]
+
+
+def test_letters_are_read_over_letter_tokens_and_mapped_to_their_positions():
+    """``letters`` on 1-5: P(B) = P("B") + P(" B"); digits, lower case and "AB" count for nothing."""
+    first = normalised(np.arange(1, len(LETTER_VOCAB) + 1))
+    model = ToyModel(first, {})
+    letters = AnswerFormat(variant="letters", scale_min=1, scale_max=5, identifiers=("A", "B", "C", "D", "E"))
+    tokens = AnswerTokens.from_vocabulary(LETTER_VOCAB, letters.answer_identifiers)
+    probs, _ = answer_probabilities(model, tokens, letters.answer_identifiers)
+    assert model.probed == []  # no letter extends another
+    assert probs == pytest.approx({"A": first[1] + first[2], "B": first[3] + first[4], "C": first[5],
+                                   "D": first[6], "E": first[7]})
+    assert canonical_distribution(letters, probs) == pytest.approx({1: probs["A"], 2: probs["B"], 3: probs["C"],
+                                                                    4: probs["D"], 5: probs["E"]})
+
+
+def test_recoded_maps_each_number_to_the_other_end_of_the_scale():
+    """``recoded`` on 1-5: the answer "2" is canonical 4, "1" is 5; on 1-10 "3" is 8 and "10" is 1."""
+    first = normalised(np.arange(1, len(TOY_VOCAB) + 1))
+    model = ToyModel(first, {})
+    recoded = AnswerFormat(variant="recoded", scale_min=1, scale_max=5, reversed=True)
+    identifiers = recoded.answer_identifiers
+    probs, _ = answer_probabilities(model, AnswerTokens.from_vocabulary(TOY_VOCAB, identifiers), identifiers)
+    canonical = canonical_distribution(recoded, probs)
+    assert canonical[4] == pytest.approx(first[5] + first[6])  # "2" and " 2"
+    assert canonical[5] == pytest.approx(first[1] + first[2])  # "1" and " 1"
+    assert canonical[3] == pytest.approx(first[8]) and canonical[1] == canonical[2] == 0
+    wvs = AnswerFormat(variant="recoded", scale_min=1, scale_max=10, reversed=True)
+    mapped = canonical_distribution(wvs, {ident: float(i) for i, ident in enumerate(ONE_TO_TEN)})
+    assert mapped[8] == 2.0 and mapped[1] == 9.0  # "3" (index 2) -> 8, "10" (index 9) -> 1
 
 
 def test_seed_folds_into_llama_range():
@@ -119,40 +161,41 @@ def backend():
 @pytest.mark.parametrize("survey,language", [("mfq2", "en"), ("wvs7", "zh")])
 def test_distribution_is_a_probability_over_the_scale(backend, survey, language):
     req = request(survey, load_instrument(survey).item_ids[3], language, "CHN")
-    completion = asyncio.run(backend.complete(req))
-    assert completion.finish_reason != "error"
-    assert set(completion.distribution) == set(range(req.scale_min, req.scale_max + 1))
-    assert sum(completion.distribution.values()) == pytest.approx(1.0, abs=1e-9)
-    assert 0.0 < completion.valid_mass <= 1.0 + 1e-9
-    assert completion.answer_text == str(max(completion.distribution, key=completion.distribution.get))
-    raw = json.loads(completion.raw)
-    assert len(raw["top_tokens"]) == 10 and raw["prompt_tokens"] == completion.input_tokens
+    reply = asyncio.run(backend.complete(req))
+    assert isinstance(reply, ProviderReply) and reply.finish_reason == "stop"
+    assert set(reply.distribution) == set(range(req.scale_min, req.scale_max + 1))
+    assert sum(reply.distribution.values()) == pytest.approx(1.0, abs=1e-9)
+    assert 0.0 < reply.valid_mass <= 1.0 + 1e-9
+    assert reply.answer_text == str(max(reply.distribution, key=reply.distribution.get))  # original: value = number
+    raw = json.loads(reply.raw)
+    assert len(raw["top_tokens"]) == 10 and raw["prompt_tokens"] == reply.input_tokens
 
 
 @pytest.mark.slow
 @needs_model
 def test_ten_point_decomposition_matches_evaluating_the_two_token_sequence(backend):
     req = request("wvs7", "Q180", "en", "USA")
-    completion = backend.complete_sync(req)
+    reply = backend.complete_sync(req)
     engine = backend.engine
-    answer = {int(k): v for k, v in json.loads(completion.raw)["answer_probabilities"].items()}
+    answer = {int(k): v for k, v in json.loads(reply.raw)["answer_probabilities"].items()}
+    digits = engine.answer_tokens(number_identifiers(1, 10))
 
     # Direct, from scratch: P(first token) and, for each "1" variant, the whole prompt + that token.
     tokens = engine.prompt_tokens(req.system, req.user)
     engine.reset()
     first = engine.evaluate(tokens)
-    p10 = sum(first[t] for t in engine.digits.first.get("10", []))
+    p10 = sum(first[t] for t in digits.first.get("10", []))
     p1 = 0.0
-    for one in engine.digits.first["1"]:
+    for one in digits.first["1"]:
         engine.reset()
         after_one = engine.evaluate(tokens + [one])
-        p_zero = sum(after_one[t] for t in engine.digits.following["0"])
+        p_zero = sum(after_one[t] for t in digits.following["0"])
         p10 += first[one] * p_zero
         p1 += first[one] * (1 - p_zero)
     assert answer[10] == pytest.approx(p10, abs=1e-4)
     assert answer[1] == pytest.approx(p1, abs=1e-4)
-    assert answer[1] + answer[10] == pytest.approx(sum(first[t] for t in engine.digits.first["1"])
-                                                   + sum(first[t] for t in engine.digits.first.get("10", [])), abs=1e-4)
+    assert answer[1] + answer[10] == pytest.approx(sum(first[t] for t in digits.first["1"])
+                                                   + sum(first[t] for t in digits.first.get("10", [])), abs=1e-4)
 
 
 @pytest.mark.slow
@@ -187,7 +230,7 @@ def test_sample_mode_is_reproducible_per_seed_and_varies_across_seeds(backend):
     assert again.answer_text == texts[3]
     assert len(set(texts.values())) > 1
     assert json.loads(again.raw)["choices"][0]["message"]["content"] == again.answer_text
-    assert 0 < again.output_tokens <= 10
+    assert 0 < again.output_tokens <= 10 and again.finish_reason in ("stop", "length")
 
 
 @pytest.mark.slow
@@ -195,8 +238,63 @@ def test_sample_mode_is_reproducible_per_seed_and_varies_across_seeds(backend):
 def test_distribution_prompt_is_the_one_create_chat_completion_evaluates(backend):
     engine = backend.engine
     req = request("mfq2", "20", "zh", "USA", mode="sample", temperature=0.7)
-    completion = backend.complete_sync(req)
+    reply = backend.complete_sync(req)
     tokens = engine.prompt_tokens(req.system, req.user)
-    assert completion.input_tokens == len(tokens)
+    assert reply.input_tokens == len(tokens)
     assert engine.llama._input_ids[: len(tokens)].tolist() == tokens
     assert engine.prompt_text(req.system, req.user).endswith("assistant\n")
+
+
+# Hand-written prompts in the two formats (the survey files' own variants come from instruments/; the engine
+# only needs the request's AnswerFormat)
+LETTERS_SYSTEM = ("Answer with one letter only: A = Does not describe me at all, B = Slightly describes me, "
+                  "C = Moderately describes me, D = Describes me fairly well, E = Describes me extremely well.")
+RECODED_SYSTEM = ("Respond only with a number from 1 to 5: 1 = Describes me extremely well, "
+                  "5 = Does not describe me at all.")
+
+
+@pytest.mark.slow
+@needs_model
+@pytest.mark.parametrize("variant,system,identifiers,reversed_", [
+    ("letters", LETTERS_SYSTEM, ("A", "B", "C", "D", "E"), False),
+    ("recoded", RECODED_SYSTEM, (), True),
+])
+def test_letters_and_recoded_are_read_in_their_identifiers_and_stored_canonical(backend, variant, system,
+                                                                                 identifiers, reversed_):
+    answer_format = AnswerFormat(variant=variant, scale_min=1, scale_max=5, identifiers=identifiers,
+                                 reversed=reversed_)
+    req = ChatRequest(key=f"fmt/{variant}", system=system, user="I am a caring person.", mode="distribution",
+                      scale_min=1, scale_max=5, temperature=None, max_tokens=10, seed=1,
+                      answer_format=answer_format)
+    reply = backend.complete_sync(req)
+    raw = json.loads(reply.raw)
+    by_identifier = raw["answer_probabilities"]
+    assert set(by_identifier) == set(answer_format.answer_identifiers) and raw["variant"] == variant
+    assert reply.valid_mass == pytest.approx(sum(by_identifier.values())) and reply.valid_mass > 0
+    assert set(reply.distribution) == {1, 2, 3, 4, 5}
+    for position, ident in enumerate(answer_format.answer_identifiers):
+        canonical = 5 - position if reversed_ else 1 + position  # by hand: recoded "2" is 4, letters "B" is 2
+        assert reply.distribution[canonical] == pytest.approx(by_identifier[ident] / reply.valid_mass)
+    assert reply.answer_text == max(by_identifier, key=by_identifier.get)
+
+
+def test_sample_mode_goes_through_the_server_translator():
+    """A reasoning GGUF that spends its budget thinking reads as ``length`` with the thinking kept apart,
+    exactly as a llama.cpp server's body would (the engine's Llama is replaced by a recorder here)."""
+
+    class ThinkingLlama:
+        def create_chat_completion(self, **kwargs):
+            self.kwargs = kwargs
+            return {"id": "x", "object": "chat.completion", "model": "think.gguf",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "<think>Let me weigh"},
+                                 "finish_reason": "length"}],
+                    "usage": {"prompt_tokens": 40, "completion_tokens": 10, "total_tokens": 50}}
+
+    engine = object.__new__(LlamaEngine)
+    engine.llama, engine.prefix_reuse = ThinkingLlama(), True
+    req = ChatRequest(key="k", system="s", user="u", mode="sample", scale_min=1, scale_max=5, temperature=0.5,
+                      max_tokens=10, seed=2**33)
+    reply = engine.sample(req, 0.5)
+    assert reply.finish_reason == "length" and reply.answer_text == "" and reply.reasoning_text == "Let me weigh"
+    assert reply.output_tokens == 10 and reply.extra["temperature"] == 0.5
+    assert engine.llama.kwargs["seed"] == uint32_seed(2**33) and engine.llama.kwargs["max_tokens"] == 10

@@ -5,6 +5,7 @@ These really run SmolLM2-135M-Instruct through llama-cpp-python (skipped if the 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -16,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from whosevalues.elicit.followup import CHECK_ITEMS, CHECK_SAMPLES
+from whosevalues.elicit.followup import CHECK_ITEMS
+from whosevalues.elicit.sample_check import ROUNDS
 
 pytest.importorskip("llama_cpp", reason="the embedded model needs: pip install -e '.[local]'")
 
@@ -29,13 +31,21 @@ def whosevalues(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 # one distribution per item and condition, plus auto mode's sample check (elicit.followup): the first
-# CHECK_ITEMS items of each survey x CHECK_SAMPLES samples, in each language, under the first persona
-# (the default asks two formats, original and recoded; the sample check asks original only)
-EXPECTED_BY_MODE = {"distribution": 330 * 2, "sample": CHECK_ITEMS * CHECK_SAMPLES * 2 * 2}
+# CHECK_ITEMS items of each survey, in each language, under the first persona, in the original format only,
+# sampled in rounds until clear (the default asks two formats, original and recoded)
+CHECK_CELLS = CHECK_ITEMS * 2 * 2
 
 
 def stored_by_mode(db) -> dict[str, int]:
     return dict(db.execute("SELECT r.mode, COUNT(*) FROM answers a JOIN requests r ON r.key = a.key GROUP BY r.mode"))
+
+
+def check_size(out: Path) -> int:
+    """The sample check's answers, as the run notes give its size (cells x samples per cell, one of ROUNDS)."""
+    check = json.loads((out / "run_notes.json").read_text())["models"]["smollm2-135m"]["sample_check"]
+    assert check["items"] == CHECK_CELLS and check["samples_per_item"] in ROUNDS
+    assert check["rule"].startswith("sequential") and check["disagree"] in (True, False)
+    return check["items"] * check["samples_per_item"]
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +71,7 @@ def test_default_study_writes_store_and_330_item_means_per_format(default_run):
         values = means.loc[means["survey"] == survey, "mean"]
         assert values.notna().all() and values.between(low, high).all()
     with sqlite3.connect(out / "whosevalues.sqlite") as db:
-        assert stored_by_mode(db) == EXPECTED_BY_MODE
+        assert stored_by_mode(db) == {"distribution": 660, "sample": check_size(out)}
         masses = [row[0] for row in db.execute("SELECT a.valid_mass FROM answers a JOIN requests r ON r.key = a.key "
                                                "WHERE r.mode = 'distribution'")]
     assert all(0 < mass <= 1 + 1e-9 for mass in masses)
@@ -73,8 +83,9 @@ def test_second_run_asks_nothing(default_run):
     result = whosevalues("run", "--no-analysis", cwd=workdir)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Asked 0 requests" in result.stderr
-    with sqlite3.connect(workdir / "whosevalues-out" / "whosevalues.sqlite") as db:
-        assert stored_by_mode(db) == EXPECTED_BY_MODE
+    out = workdir / "whosevalues-out"
+    with sqlite3.connect(out / "whosevalues.sqlite") as db:
+        assert stored_by_mode(db) == {"distribution": 660, "sample": check_size(out)}
         assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2
     assert time.monotonic() - started < 60
 

@@ -19,7 +19,7 @@ from rich.console import Console
 from whosevalues.elicit.batch import BatchSession
 from whosevalues.elicit.endpoint import EndpointMemory
 from whosevalues.elicit.formats import format_notes
-from whosevalues.elicit.followup import (replaced_keys, sample_check_plan, sample_checks, sampled_instead_note,
+from whosevalues.elicit.followup import (replaced_keys, run_sample_check, sample_checks, sampled_instead_note,
                                         sampled_instead_plan)
 from whosevalues.elicit.plan import ModelPlan, PlannedRequest, plan_model
 from whosevalues.elicit.probe import probe_endpoint
@@ -302,11 +302,14 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
                 stats = merge_stats(stats, await ask(follow_up))
         checks = {}
         if study.mode in ("auto", "per-model") and not stats.interrupted:  # the tool chose distributions
-            checks = sample_check_plan(study, modes)
-            if checks:
-                check_stats = await ask(checks)
-                check_stats.sample_check = check_stats.asked  # said apart in the run's summary
-                stats = merge_stats(stats, check_stats)
+            async def ask_check(requests):  # the check goes in rounds until its verdict is clear
+                nonlocal stats
+                part = await ask(requests)
+                part.sample_check = part.asked  # said apart in the run's summary
+                stats = merge_stats(stats, part)
+                return part
+
+            checks = await run_sample_check(study, modes, store, plan, ask_check)
         all_keys = {key for model_plan in plan.values() for key in model_plan.keys()} - replaced_keys(replaced)
         all_keys |= {p.key for requests in follow_up.values() for p in requests}
         store.link_study(study.study_id, all_keys)  # what `analyze --db --study` reads: never another study's

@@ -6,31 +6,32 @@
   distribution; the item is then asked ``samples`` times in sample mode, and those answers replace it in the
   item means. The run note counts the items for each reason (:func:`sampled_instead_note`).
 - **Sample check.** In ``auto`` mode every distribution-mode model also samples a small fixed subset
-  (``CHECK_ITEMS`` first items of each survey x ``CHECK_SAMPLES`` samples, in every language, under the
-  first persona) and the run notes report how far the sampled means are from the distribution means. The
-  check's answers never enter the item means. A model is flagged when the mean absolute difference
-  exceeds ``CHECK_TOLERANCE`` of the scale's range. The check asks the paper's prompt (``original``) only:
-  it tests the reading of next-token probabilities, which is the same machinery in every numbered format,
-  and the formats' own effects are what the robustness analysis measures, not something a check should mix in.
+  (``CHECK_ITEMS`` first items of each survey, in every language, under the first persona, in the
+  ``original`` format only) in rounds, and stops as soon as agreement or disagreement with the distribution
+  means is clear (``elicit/sample_check.py``: the rule, its tolerance and error rate). The run notes report
+  the cells, the samples per cell it took and the verdict. The check's answers never enter the item means.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+
 import pandas as pd
 
 from whosevalues.elicit.distribution import UNREADABLE_REASONS
-
-from whosevalues.elicit.plan import PlannedRequest, plan_model
+from whosevalues.elicit.plan import ModelPlan, PlannedRequest, plan_model
+from whosevalues.elicit.sample_check import ROUNDS, TOLERANCE, evaluate, run_in_rounds
 from whosevalues.elicit.store import Store
 from whosevalues.instruments import load_instrument
 from whosevalues.instruments.variants import ORIGINAL
 from whosevalues.models.base import Mode
 from whosevalues.study import Study
 
-CHECK_ITEMS = 5
-CHECK_SAMPLES = 10
-#: share of the scale's range (max - min) the sampled and distribution means may differ by on average
-CHECK_TOLERANCE = 0.1
+#: items per survey the check samples (x languages; first persona; original format)
+CHECK_ITEMS = 2
+#: the most samples a check cell gets (the last round)
+CHECK_SAMPLES = ROUNDS[-1]
+CHECK_TOLERANCE = TOLERANCE
 
 Cell = tuple[str, str, str, str, str]  # survey, item, language, persona, variant
 
@@ -72,44 +73,45 @@ def replaced_keys(replaced: dict[str, set[str]]) -> set[str]:
 
 
 def sample_check_plan(study: Study, modes: dict[str, Mode]) -> dict[str, list[PlannedRequest]]:
-    """The check's sample-mode requests for each distribution-mode model."""
+    """The check's sample-mode requests (up to ``CHECK_SAMPLES`` per cell) for each distribution-mode model."""
     checked = study.with_overrides(samples=CHECK_SAMPLES, personas=study.personas[:1], variants=[ORIGINAL])
     instruments = checked.instruments()
     first_items = {(i.id, item) for i in instruments for item in i.item_ids[:CHECK_ITEMS]}
-    return {spec.id: [p for p in plan_model(checked, spec, "sample", instruments) if (p.survey, p.item) in first_items]
+    return {spec.id: [p for p in plan_model(checked, spec, "sample", instruments)
+                      if (p.survey, p.item) in first_items and getattr(p, "variant", ORIGINAL) == ORIGINAL]
             for spec in study.model_specs() if modes.get(spec.id) == "distribution"}
+
+
+async def run_sample_check(study: Study, modes: dict[str, Mode], store: Store,
+                           plan: dict[str, Sequence[PlannedRequest]],
+                           ask: Callable[[dict[str, list[PlannedRequest]]], Awaitable[object]]
+                           ) -> dict[str, list[PlannedRequest]]:
+    """Ask each distribution-mode model's check round by round until its verdict is clear; what was asked."""
+    checks = sample_check_plan(study, modes)
+    if not checks:
+        return {}
+
+    def judge(model: str, asked: list[PlannedRequest], last_round: bool) -> dict:
+        requests = plan[model]
+        keys = requests.keys() if isinstance(requests, ModelPlan) else [p.key for p in requests]
+        distributions = store.answers_frame(set(keys))
+        return _evaluate(store, model, asked, distributions, last_round)
+
+    return await run_in_rounds(checks, ask, judge)
 
 
 def sample_checks(store: Store, plan: dict[str, list[PlannedRequest]], checks: dict[str, list[PlannedRequest]],
                   answers: pd.DataFrame) -> dict[str, dict]:
-    """Per checked model: sampled vs distribution means on the check's items (module docstring)."""
-    result: dict[str, dict] = {}
-    for model, requests in checks.items():
-        sampled = store.answers_frame({p.key for p in requests})
-        sampled = sampled[sampled["status"] == "valid"]
-        means = sampled.groupby(["survey", "item", "language", "persona"])["value"].agg(["mean", "count"])
-        dist = answers[(answers["model"] == model) & (answers["mode"] == "distribution")
-                       & (answers["status"] == "valid") & (answers.get("variant", ORIGINAL) == ORIGINAL)]
-        dist = dist.groupby(["survey", "item", "language", "persona"])["value"].mean()
-        rows = []
-        for cell, row in means.iterrows():
-            if cell in dist.index:
-                scale = load_instrument(cell[0]).scale
-                rows.append({"survey": cell[0], "item": cell[1], "language": cell[2], "persona": cell[3],
-                             "distribution_mean": float(dist[cell]), "sampled_mean": float(row["mean"]),
-                             "n_valid_samples": int(row["count"]), "range": scale.max - scale.min})
-        result[model] = _summary(rows)
-    return result
+    """Per checked model: sampled vs distribution means on the check's cells (``elicit/sample_check.py``)."""
+    return {model: _evaluate(store, model, requests, answers, last_round=True) for model, requests in checks.items()}
 
 
-def _summary(rows: list[dict]) -> dict:
-    if not rows:
-        return {"items": 0, "samples_per_item": CHECK_SAMPLES, "mean_abs_difference": None,
-                "max_abs_difference": None, "tolerance": None, "disagree": None, "per_item": []}
-    diffs = [abs(r["sampled_mean"] - r["distribution_mean"]) for r in rows]
-    ranges = [r.pop("range") for r in rows]
-    mean_diff = sum(diffs) / len(diffs)
-    tolerance = CHECK_TOLERANCE * (sum(ranges) / len(ranges))
-    return {"items": len(rows), "samples_per_item": CHECK_SAMPLES, "mean_abs_difference": round(mean_diff, 4),
-            "max_abs_difference": round(max(diffs), 4), "tolerance": round(tolerance, 4),
-            "disagree": mean_diff > tolerance, "per_item": rows}
+def _evaluate(store: Store, model: str, asked: list[PlannedRequest], answers: pd.DataFrame, last_round: bool) -> dict:
+    sampled = store.answers_frame({p.key for p in asked})
+    sampled = sampled[sampled["status"] == "valid"]
+    distributions = answers[(answers["model"] == model) & (answers["mode"] == "distribution")
+                            & (answers["status"] == "valid") & (answers.get("variant", ORIGINAL) == ORIGINAL)]
+    ranges = {survey: float(load_instrument(survey).scale.max - load_instrument(survey).scale.min)
+              for survey in set(sampled["survey"])}
+    samples_asked = max((p.sample for p in asked), default=-1) + 1
+    return evaluate(sampled, distributions, ranges, samples_asked, last_round)

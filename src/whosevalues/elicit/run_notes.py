@@ -61,7 +61,7 @@ def build_run_notes(study: Study, backends: dict[str, Backend], store: Store, mo
         check = checks.get(model)
         if check and check.get("disagree"):
             all_notes.append(f"{model}: sampled means differ from distribution means by "
-                             f"{check['mean_abs_difference']:.2f} on average over {check['items']} check items "
+                             f"{_check_difference(check)} over {check['items']} check items "
                              f"(tolerance {check['tolerance']:.2f}): the distributions may not describe its answers")
         models[model] = _model_notes(study, backend, rows, modes.get(model), reasons.get(model, ""), memory, check)
     return {"notes": all_notes, "models": models}
@@ -86,6 +86,13 @@ def _model_notes(study: Study, backend: Backend, rows, mode: Mode | None, reason
         "thinking": backend.spec.thinking,
         "sample_check": check,
     }
+
+
+def _check_difference(check: dict) -> str:
+    """The sample check's difference as its rule judged it (elicit/sample_check.py: RMS, share of the range)."""
+    if check.get("rms_difference") is not None:
+        return f"{check['rms_difference']:.2f} of the scale's range (RMS)"
+    return f"{check['mean_abs_difference']:.2f} on average"
 
 
 def _thinking_note(backend: Backend) -> str | None:
@@ -123,6 +130,6 @@ def print_model_notes(run_notes: dict, console: Console) -> None:
             parts.append(f"{len(info['adaptations'])} adaptation(s)")
         check = info.get("sample_check")
         if check and check.get("items"):
-            parts.append(f"sample check |diff| {check['mean_abs_difference']:.2f}"
-                         + (" DISAGREES" if check["disagree"] else ""))
+            parts.append(f"sample check of {check['items']} items x {check['samples_per_item']} samples: "
+                         + _check_difference(check) + (" DISAGREES" if check["disagree"] else " agrees"))
         console.print(f"[bold]{escape(model)}[/]: " + escape("; ".join(parts)), highlight=False)

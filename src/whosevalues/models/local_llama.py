@@ -10,18 +10,28 @@ Two modes behind the one :class:`Backend` protocol:
 
 ``distribution``
     One evaluation of the prompt, then the full next-token distribution (softmax over all logits) at the
-    position after the assistant header. Answer probabilities are read off it (see :func:`answer_probabilities`):
+    position after the assistant header. The probability of each answer is read over the request's own
+    answer identifiers (``request.format.answer_identifiers``: "1".."5", "1".."10", or letters "A".."E" for
+    ``letters``), see :func:`answer_probabilities`:
 
-    * a digit may come as its own token with or without one leading space ("3" and " 3"): the variants
-      are summed, since both read as the answer 3;
-    * multi-digit answers are followed token by token: for a 1-10 scale the token "1" (and " 1") is
-      evaluated once more and the distribution after it read, so P(10) = P("1") P("0"|"1") and
+    * an identifier may come as its own token with or without one leading space ("3" and " 3", "B" and
+      " B"): the variants are summed, since both read as that answer;
+    * identifiers longer than one token are followed token by token: for a 1-10 scale the token "1" (and
+      " 1") is evaluated once more and the distribution after it read, so P(10) = P("1") P("0"|"1") and
       P(1) = P("1") (1 - P("0"|"1")); a single "10" token, if the vocabulary has one, adds to P(10);
-    * answers written other ways (full-width digits, Chinese numerals, words) are not counted: their
-      mass stays outside ``valid_mass``.
+    * answers written other ways (full-width digits, Chinese numerals, words, lower-case letters) are not
+      counted: their mass stays outside ``valid_mass``.
 
-    ``valid_mass`` is the probability that fell on valid answers; ``distribution`` is renormalised over
-    them; ``text`` is the most probable answer.
+    Each answer position is then mapped to its canonical value with ``AnswerFormat.canonical`` (reversed for
+    ``recoded``). The reply carries ``distribution`` (canonical value -> probability, renormalised over the
+    valid answers) and ``valid_mass`` (the probability that fell on valid answers); ``answer_text`` is the
+    most probable identifier, as the model would have written it. ``elicit/outcome.py`` decides what it
+    means (a distribution with no valid mass at all is sampled instead there). A ``by_text`` format (the
+    ``text`` variant) cannot be read from one token and is refused in this mode.
+
+Both modes return a :class:`ProviderReply`, the one normal form: sample mode passes llama.cpp's chat-completion
+dict through the same OpenAI-format translator a server's body goes through (``models/openai_format.py``), so
+a reasoning GGUF's ``<think>`` text is kept apart and a budget spent on thinking reads as ``length``.
 
 The shared prompt prefix (system prompt, options, chat header) is kept in the KV cache across requests:
 a new prompt truncates the cache to the longest common token prefix and evaluates only the rest
@@ -38,15 +48,19 @@ import asyncio
 import importlib.util
 import json
 import os
+import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from whosevalues.models.base import FINISH_REASONS, Backend, BackendError, ChatRequest, ConfigurationError, ProviderReply
+from whosevalues.instruments.variants import AnswerFormat
+from whosevalues.models.base import Backend, BackendError, ChatRequest, ConfigurationError, ProviderReply
+from whosevalues.models.openai_format import translate_chat_completion
 from whosevalues.models.spec import ModelSpec
 
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -97,24 +111,30 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class DigitTokens:
-    """Vocabulary tokens that spell digits: ``first[digits]`` may carry one leading space (they can
-    start the answer), ``following[digits]`` may not (they continue a number already begun)."""
+class AnswerTokens:
+    """Vocabulary tokens that spell a piece of an answer identifier ("1", "0" of "10", "B"): ``first[text]``
+    may carry one leading space (they can start the answer), ``following[text]`` may not (they continue an
+    identifier already begun: " 0" after "1" would read "1 0", not "10")."""
 
     first: dict[str, list[int]] = field(default_factory=dict)
     following: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
-    def from_vocabulary(cls, token_texts: list[str]) -> "DigitTokens":
+    def from_vocabulary(cls, token_texts: list[str], identifiers: Sequence[str]) -> "AnswerTokens":
+        pieces = {ident[i:j] for ident in identifiers for i in range(len(ident)) for j in range(i + 1, len(ident) + 1)}
         index = cls()
         for token_id, text in enumerate(token_texts):
-            digits = text[1:] if text.startswith(" ") else text
-            if not digits or not (digits.isascii() and digits.isdigit()):
+            core = text[1:] if text.startswith(" ") else text
+            if core not in pieces:
                 continue
-            index.first.setdefault(digits, []).append(token_id)
-            if digits == text:
-                index.following.setdefault(digits, []).append(token_id)
+            index.first.setdefault(core, []).append(token_id)
+            if core == text:
+                index.following.setdefault(core, []).append(token_id)
         return index
+
+
+def number_identifiers(scale_min: int, scale_max: int) -> tuple[str, ...]:
+    return tuple(str(v) for v in range(scale_min, scale_max + 1))
 
 
 class NextTokenModel:
@@ -128,42 +148,47 @@ class NextTokenModel:
         raise NotImplementedError
 
 
-def answer_probabilities(model: NextTokenModel, digits: DigitTokens, scale_min: int, scale_max: int
-                         ) -> tuple[dict[int, float], dict[str, Any]]:
-    """P(answer) for every value on the scale (not renormalised) and the conditionals that were read.
+def answer_probabilities(model: NextTokenModel, tokens: AnswerTokens, identifiers: Sequence[str]
+                         ) -> tuple[dict[str, float], dict[str, Any]]:
+    """P(answer) for every identifier (not renormalised) and the conditionals that were read.
 
-    Walks the digit strings of the scale as a trie: mass on a token whose digits complete a value and
-    cannot be extended goes to that value; for a token that can be extended (the "1" of "10"), the
-    model is evaluated on it and the extending mass goes down the trie, the rest to the shorter value.
+    Walks the identifiers as a trie: mass on a token whose text completes an identifier and cannot be
+    extended goes to that identifier; for a token that can be extended (the "1" of "10"), the model is
+    evaluated on it and the extending mass goes down the trie, the rest to the shorter identifier.
     """
-    values = {str(v): v for v in range(scale_min, scale_max + 1)}
-    probs = {v: 0.0 for v in values.values()}
+    probs = {ident: 0.0 for ident in identifiers}
     conditionals: dict[str, float] = {}
 
     def walk(dist: np.ndarray, so_far: str, weight: float, variants: dict[str, list[int]]) -> float:
-        """Adds to ``probs`` and returns the mass (times ``weight``) that reached a value."""
+        """Adds to ``probs`` and returns the mass (times ``weight``) that reached an identifier."""
         reached = 0.0
         for text, token_ids in variants.items():
             spelled = so_far + text
-            if not any(value.startswith(spelled) for value in values):
+            if not any(ident.startswith(spelled) for ident in probs):
                 continue
-            extendable = any(value.startswith(spelled) and value != spelled for value in values)
+            extendable = any(ident.startswith(spelled) and ident != spelled for ident in probs)
             for token_id in token_ids:
                 p = weight * float(dist[token_id])
                 if extendable and p > MIN_CONTINUATION_PROB:
-                    extended = walk(model.after(token_id), spelled, p, digits.following)
+                    extended = walk(model.after(token_id), spelled, p, tokens.following)
                     conditionals[f"{spelled}|{token_id}"] = extended / p
                     p_stop = p - extended
                     reached += extended
                 else:
                     p_stop = p
-                if spelled in values:
-                    probs[values[spelled]] += p_stop
+                if spelled in probs:
+                    probs[spelled] += p_stop
                     reached += p_stop
         return reached
 
-    walk(model.current(), "", 1.0, digits.first)
+    walk(model.current(), "", 1.0, tokens.first)
     return probs, {"continuation": conditionals}
+
+
+def canonical_distribution(answer_format: AnswerFormat, by_identifier: dict[str, float]) -> dict[int, float]:
+    """Each identifier's probability under its canonical value (``recoded``'s "2" on 1-5 is 4)."""
+    return {answer_format.canonical_of_position(position): by_identifier[ident]
+            for position, ident in enumerate(answer_format.answer_identifiers)}
 
 
 class _LlamaNextToken(NextTokenModel):
@@ -179,6 +204,20 @@ class _LlamaNextToken(NextTokenModel):
 
     def after(self, token_id: int) -> np.ndarray:
         return self.engine.probe(token_id)
+
+
+def passive_openmp_threads() -> None:
+    """Let llama.cpp's OpenMP threads sleep at a barrier instead of spinning (unless the user chose a policy).
+
+    Why: with libgomp's default spin before sleeping, two compute threads on two cores that share them with
+    anything else (the runner's own Python thread, its progress display, other processes) spin while the
+    thread they wait for is descheduled: measured on this project's 2-core VM under load, a one-token decode
+    took 1.1 s of CPU with the default against 0.05 s passive, and 32 prompt tokens 5.6 s against 0.9 s. The
+    answers do not change (same kernels, same order of operations). Read once, when the OpenMP runtime loads:
+    too late if llama_cpp was imported before (then the user's environment decides, as it does when set).
+    """
+    if "llama_cpp" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 _MODEL_PARAMS_LOCK = threading.Lock()
@@ -220,6 +259,7 @@ class LlamaEngine:
 
     def __init__(self, model_path: Path, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
                  prefix_reuse: bool = True):
+        passive_openmp_threads()
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -229,7 +269,8 @@ class LlamaEngine:
         # chat_format pinned to the GGUF's own template (not a built-in look-alike the library might
         # guess), so create_chat_completion and our distribution prompts use the same Jinja template.
         with _without_extra_buffer_types():
-            self.llama = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=n_threads or os.cpu_count() or 1,
+            threads = n_threads or os.cpu_count() or 1
+            self.llama = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
                                logits_all=False, verbose=False, chat_format="chat_template.default")
         template = self.llama.metadata.get("tokenizer.chat_template")
         if not template:
@@ -245,7 +286,7 @@ class LlamaEngine:
         )
         self.n_vocab = self.llama.n_vocab()
         self.token_texts = [self.llama.detokenize([i]).decode("utf-8", errors="replace") for i in range(self.n_vocab)]
-        self.digits = DigitTokens.from_vocabulary(self.token_texts)
+        self._answer_tokens: dict[tuple[str, ...], AnswerTokens] = {}
         self.reused_tokens = 0  # of the last evaluation, for the benchmark and tests
 
     # -- prompt -------------------------------------------------------------------------------
@@ -298,37 +339,56 @@ class LlamaEngine:
     def reset(self) -> None:
         self._rollback(0)
 
+    def answer_tokens(self, identifiers: Sequence[str]) -> AnswerTokens:
+        """The vocabulary's spellings of these identifiers (one pass over the vocabulary per format, kept)."""
+        key = tuple(identifiers)
+        if key not in self._answer_tokens:
+            self._answer_tokens[key] = AnswerTokens.from_vocabulary(self.token_texts, key)
+        return self._answer_tokens[key]
+
     # -- the two modes ------------------------------------------------------------------------
     def distribution(self, request: ChatRequest) -> ProviderReply:
+        answer_format = request.format
+        if answer_format.by_text:
+            raise BackendError(f"variant {answer_format.variant!r} is answered in words and cannot be read as a "
+                               "distribution from one token: ask it in sample mode", retryable=False)
+        identifiers = answer_format.answer_identifiers
         tokens = self.prompt_tokens(request.system, request.user)
         first = self.evaluate(tokens)
-        probs, details = answer_probabilities(_LlamaNextToken(self, first), self.digits,
-                                              request.scale_min, request.scale_max)
+        by_identifier, details = answer_probabilities(_LlamaNextToken(self, first), self.answer_tokens(identifiers),
+                                                      identifiers)
+        probs = canonical_distribution(answer_format, by_identifier)
         valid_mass = sum(probs.values())
-        top = np.argpartition(first, -TOP_TOKENS_IN_RAW)[-TOP_TOKENS_IN_RAW:]  # no full sort of the vocabulary
-        top = top[np.argsort(first[top])[::-1]]
         raw = {
             "mode": "distribution",
             "model": self.model_path.name,
-            "top_tokens": [{"id": int(i), "token": self.token_texts[i], "p": float(first[i])} for i in top],
-            "answer_probabilities": {str(v): p for v, p in probs.items()},
+            "variant": answer_format.variant,
+            "top_tokens": self._top_tokens(first),
+            "answer_probabilities": by_identifier,  # by identifier, as the model would write it
+            "canonical": {ident: answer_format.canonical_of_position(j) for j, ident in enumerate(identifiers)},
             "valid_mass": valid_mass,
             **details,
             "prompt_tokens": len(tokens),
             "reused_tokens": self.reused_tokens,
         }
-        if valid_mass <= 0.0:
-            return ProviderReply(raw=json.dumps(raw, ensure_ascii=False), finish_reason="error", valid_mass=0.0,
-                                 input_tokens=len(tokens), output_tokens=0,
-                                 extra={"problem": "no probability on any valid answer"})
-        distribution = {v: p / valid_mass for v, p in probs.items()}
-        best = max(distribution, key=distribution.__getitem__)
-        return ProviderReply(answer_text=str(best), distribution=distribution, valid_mass=valid_mass,
-                             raw=json.dumps(raw, ensure_ascii=False), finish_reason="stop",
-                             provider_finish_reason="distribution", input_tokens=len(tokens), output_tokens=0,
-                             extra={"reused_tokens": self.reused_tokens})
+        reply = ProviderReply(raw=json.dumps(raw, ensure_ascii=False), finish_reason="stop",
+                              provider_finish_reason="distribution", input_tokens=len(tokens), output_tokens=0,
+                              model_version=self.model_path.name, valid_mass=valid_mass,
+                              extra={"reused_tokens": self.reused_tokens})
+        if valid_mass <= 0.0:  # elicit/outcome decides: no valid mass at all is sampled instead
+            reply.distribution = probs
+            return reply
+        reply.distribution = {value: p / valid_mass for value, p in probs.items()}
+        reply.answer_text = max(by_identifier, key=by_identifier.__getitem__)
+        return reply
+
+    def _top_tokens(self, dist: np.ndarray) -> list[dict]:
+        top = np.argpartition(dist, -TOP_TOKENS_IN_RAW)[-TOP_TOKENS_IN_RAW:]  # no full sort of the vocabulary
+        top = top[np.argsort(dist[top])[::-1]]
+        return [{"id": int(i), "token": self.token_texts[i], "p": float(dist[i])} for i in top]
 
     def sample(self, request: ChatRequest, temperature: float) -> ProviderReply:
+        """One sampled answer, read like a server's body (``openai_format.translate_chat_completion``)."""
         if not self.prefix_reuse:
             self.reset()
         response = self.llama.create_chat_completion(
@@ -336,14 +396,9 @@ class LlamaEngine:
             temperature=temperature, top_k=0, top_p=1.0, min_p=0.0, repeat_penalty=1.0,
             max_tokens=request.max_tokens, seed=uint32_seed(request.seed),
         )
-        choice = response["choices"][0]
-        usage = response.get("usage") or {}
-        finish = choice.get("finish_reason")
-        return ProviderReply(answer_text=choice["message"].get("content") or "",
-                             raw=json.dumps(response, ensure_ascii=False),
-                             finish_reason=finish if finish in FINISH_REASONS else "other", provider_finish_reason=finish,
-                             input_tokens=usage.get("prompt_tokens"), output_tokens=usage.get("completion_tokens"),
-                             extra={"temperature": temperature})
+        reply = translate_chat_completion(response, raw=json.dumps(response, ensure_ascii=False))
+        reply.extra["temperature"] = temperature
+        return reply
 
     def close(self) -> None:
         self.llama.close()
@@ -369,11 +424,6 @@ class LocalLlamaBackend(Backend):
         self.n_threads = n_threads
         self._engine: LlamaEngine | None = None
         self._load_lock = threading.Lock()
-
-    def check(self, key: str | None, timeout: float):
-        from whosevalues.models.check import probe_local
-
-        return probe_local(self.spec, timeout)
 
     def check_ready(self) -> None:
         if importlib.util.find_spec("llama_cpp") is None:

@@ -66,6 +66,9 @@ def sample_check_text(check) -> str:
             return "no item to check"
         text = (f"{check['items']} items, sampled vs distribution means differ by "
                 f"{_text(check['mean_abs_difference'])} on average")
+        if check.get("rms_difference") is not None:  # elicit/sample_check.py's sequential rule
+            text = (f"{check['items']} items x {check.get('samples_per_item')} samples, sampled vs distribution "
+                    f"means differ by {_text(check['rms_difference'])} of the scale's range (RMS)")
         if check.get("tolerance") is not None:
             text += f" (tolerance {_text(check['tolerance'])})"
         return text + (": DISAGREES" if sample_check_disagrees(check) else ": agrees")
