@@ -67,6 +67,8 @@ def _conclusions_html(out: OutputDir) -> str:
     for column, header in METHOD_COLUMNS.items():
         shown[f"p {header}"] = frame[column].map(_p_of(out, column))
     shown["Verdict"] = frame["verdict"]
+    if "holds_across_formats" in frame:
+        shown["Holds across formats"] = frame["holds_across_formats"].fillna("not tested")
     return ("<h3>Which conclusions hold</h3><p>Each effect the paper's text claims, with its p value under each "
             "method (computed from this run's tables; a claimed null holds when no method finds an effect). "
             "Permutation is n/a for terms without origin. File: tables/conclusions.csv.</p>" + _html(shown))
@@ -119,11 +121,14 @@ def _baselines_html(out: OutputDir) -> str:
         file = out.path / f"baselines_{survey}.csv"
         if not file.is_file():
             continue
-        table = pd.read_csv(file)
-        shown = table.copy()
+        table = pd.read_csv(file, keep_default_na=False, na_values=[""])
+        null = table["country"].astype(str).isin(NULL_RESPONDENTS)
+        shown = table[~null].drop(columns=[c for c in NULL_COLUMNS if c in table])
         for column in ("pairwise_cosine", "own_mean_cosine_loo", "other_mean_cosine"):
-            shown[column] = shown[column].map(fmt_number)
+            if column in shown:
+                shown[column] = shown[column].map(fmt_number)
         parts.append(f"<h4>{_e(survey_label(survey))}</h4>{_html(shown)}")
+        parts.append(_null_respondents_html(table[null]))
         welch = out.table("welch", survey)
         ceilings = [c for c in (welch.columns if welch is not None else []) if c.startswith("ceiling_")]
         if ceilings:
@@ -141,6 +146,30 @@ def _baselines_html(out: OutputDir) -> str:
             "respondents, of each respondent with their own country's mean answers (leaving the respondent "
             "out) and with the other country's. An LLM's similarity divided by the country's own-mean cosine "
             "is its ceiling-normalised similarity (1: as close as the country's own mean).</p>" + "".join(parts))
+
+
+NULL_RESPONDENTS = {"random": "answers uniformly at random", "first_option": "always picks the option listed first",
+                    "last_option": "always picks the option listed last"}
+NULL_COLUMNS = ["versus", "variant", "null_mean", "null_low", "null_high", "metric"]
+
+
+def _null_respondents_html(rows: pd.DataFrame) -> str:
+    """The null respondents of baselines_<survey>.csv: how similar a respondent with no values comes to each
+    population (the random respondent's 95% range is the grey band of the similarity figures)."""
+    if rows.empty or "null_mean" not in rows:
+        return ""
+    shown = pd.DataFrame({"Respondent": rows["country"].map(lambda c: f"{c}: {NULL_RESPONDENTS.get(c, '')}")})
+    for column, header in (("variant", "Variant"), ("metric", "Metric"), ("versus", "Compared with")):
+        if column in rows and rows[column].notna().any():
+            shown[header] = rows[column].fillna("")
+    shown["Expected z-cosine [95% range]"] = [
+        f"{fmt_number(m)} [{fmt_number(lo)}, {fmt_number(hi)}]" if pd.notna(m) else ""
+        for m, lo, hi in zip(rows["null_mean"], rows.get("null_low", rows["null_mean"]),
+                             rows.get("null_high", rows["null_mean"]))]
+    return (f"<details><summary>Null respondents ({len(shown)} rows): a respondent with no values, against each "
+            f"population</summary><p>A model whose similarity lies in the random respondent's range is no further "
+            f"from chance than that respondent; the first- and last-option respondents show what an answer driven "
+            f"only by the options' order would score in each variant.</p>{_html(shown)}</details>")
 
 
 def _variance_html(out: OutputDir) -> str:

@@ -39,6 +39,19 @@ def display_name(model_id: str) -> str:
     return spec.label if spec is not None else str(model_id)
 
 
+def original_format(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The rows of the paper's original prompt when a file has a variant column (issue 18); others as they are
+    (a file without the column holds the original format only)."""
+    if frame is None or "variant" not in frame:
+        return frame
+    return frame[is_original(frame["variant"])]
+
+
+def is_original(variant: pd.Series) -> pd.Series:
+    """True for the original format: the name, or no name (empty or missing, however pandas read it)."""
+    return variant.isna() | variant.astype(str).str.strip().isin(["original", "nan", ""])
+
+
 def mean_ci(values: pd.Series | np.ndarray, level: float = 0.95) -> tuple[float, float, float, int]:
     """Mean and a t-based confidence interval; the interval is NaN for fewer than 2 values."""
     from scipy import stats
@@ -113,7 +126,7 @@ class OutputDir:
     # -- the files -----------------------------------------------------------------------------
     def item_means(self) -> pd.DataFrame | None:
         return self._read("item_means", ["item_means.csv"],
-                          ("model", "origin", "survey", "language", "persona", "item"))
+                          ("model", "origin", "survey", "language", "persona", "item", "variant"))
 
     def similarity(self, survey: str, rq: str) -> pd.DataFrame | None:
         stem = f"similarity_{survey}_{rq}"
@@ -213,13 +226,15 @@ class OutputDir:
         return found
 
     def survey_means(self, survey: str) -> pd.DataFrame:
+        """item_means.csv's rows of one survey in the original question format (every row when the file has
+        no variant column); answer validity reads every format from item_means()."""
         return self.memo(f"survey_means_{survey}", lambda: self._survey_means(survey))
 
     def _survey_means(self, survey: str) -> pd.DataFrame:
         means = self.item_means()
         if means is None or "survey" not in means:
             return pd.DataFrame(columns=["model", "origin", "survey", "language", "persona", "item", "mean"])
-        return means[means["survey"] == survey]
+        return original_format(means[means["survey"] == survey])  # the paper's figures compare the original
 
     def design(self, survey: str | None = None) -> dict[str, list[str]]:
         """Models, origins, languages and personas present (in item_means, else in the similarity files)."""
