@@ -72,7 +72,7 @@ def figure4(out: OutputDir, survey: str) -> FigureResult:
                 ax.bar(x, s["mean"], width * 0.95, yerr=yerr, capsize=2, color=palette[lang], edgecolor="black",
                        linewidth=0.4, label=f"prompt in {lang}", error_kw={"elinewidth": 0.7})
             ax.axhline(0, color="black", linewidth=0.5)
-            draw_band_across(ax, band, [population], coloured=False)
+            draw_band_across(ax, band, [population])
             ax.set_xticks(range(len(personas)), [f"persona {p}" for p in personas])
             ax.set_title(f"{_origin_label(origin)} vs {_population_label(population)}", fontsize=8)
             if c == 0:

@@ -211,22 +211,26 @@ def draw_band_per_group(ax, band: pd.DataFrame | None, groups: list[str], half_w
     return drawn
 
 
-def draw_band_across(ax, band: pd.DataFrame | None, populations: list[str], coloured: bool = True) -> bool:
-    """One band across the whole panel per population (in the population's colour when there are several)."""
+def draw_band_across(ax, band: pd.DataFrame | None, populations: list[str]) -> bool:
+    """The random respondent's range across the whole panel: one grey band when the populations share it
+    (as they do when they answer the same items), else a pair of thin lines in each population's colour."""
     if band is None:
         return False
-    rows = band.set_index("population")
-    drawn = False
-    for population in populations:
-        if population in rows.index:
-            colour = colour_of(population, populations) if coloured and len(populations) > 1 else "0.55"
-            patch = ax.axhspan(rows.loc[population, "null_low"], rows.loc[population, "null_high"], color=colour,
-                               alpha=0.15, lw=0, zorder=0.5,
-                               label=f"{population}: {BAND_LABEL}" if coloured and len(populations) > 1
-                               else (None if drawn else BAND_LABEL))
-            patch.set_gid(BASELINE_GID)
-            drawn = True
-    return drawn
+    rows = band[band["population"].isin(populations)]
+    if rows.empty:
+        return False
+    if rows["null_low"].nunique() == 1 and rows["null_high"].nunique() == 1 or len(rows) == 1:
+        patch = ax.axhspan(rows["null_low"].iloc[0], rows["null_high"].iloc[0], color="0.55", alpha=0.25, lw=0,
+                           zorder=0.5, label=BAND_LABEL)
+        patch.set_gid(BASELINE_GID)
+        return True
+    for row in rows.itertuples():
+        colour = colour_of(row.population, populations)
+        for k, value in enumerate((row.null_low, row.null_high)):
+            line = ax.axhline(value, color=colour, ls=(0, (1, 2)), lw=1.2, zorder=0.5,
+                              label=f"{row.population}: {BAND_LABEL}" if k == 0 else None)
+            line.set_gid(BASELINE_GID)
+    return True
 
 
 def _legends(fig, ax, title: str) -> None:
@@ -238,8 +242,9 @@ def _legends(fig, ax, title: str) -> None:
     fig.legend(*zip(*bars), title=title, title_fontsize=9, loc="outside upper center", ncol=min(len(bars), 4),
                frameon=False)
     if lines:
+        columns = 2 if max(len(t) for _, t in lines) > 32 else 3  # long labels: two columns fit the page
         fig.legend(*zip(*lines), title="Human baselines and chance", title_fontsize=7.5,
-                   loc="outside lower center", ncol=min(len(lines), 3), frameon=False)
+                   loc="outside lower center", ncol=min(len(lines), columns), frameon=False)
 
 
 def _population_tick(population: str, many: bool) -> str:
