@@ -284,3 +284,19 @@ def test_a_changed_robustness_file_rebuilds_the_report(variants, tmp_path):
     assert (out / "figures" / "formats_mfq2.png").stat().st_mtime_ns != figure
     assert "4 of 6 models are format-sensitive" in _text((out / "report.html").read_text(encoding="utf-8"))
 
+
+
+def test_the_terminal_run_notes_say_the_same():
+    from rich.console import Console
+
+    from whosevalues.elicit.run_notes import print_model_notes
+
+    check = {"items": 10, "mean_abs_difference": 1.69, "tolerance": 0.66, "disagree": True}
+    note = {"mode": "distribution", "reasoned": False, "mean_reasoning_tokens": None, "model_versions": [],
+            "system_fingerprints": [], "seed_honoured": None, "adaptations": [], "sample_check": check,
+            "mode_reason": "distribution: every model in the study has trustworthy next-token probabilities"}
+    console = Console(record=True, width=400)
+    print_model_notes({"models": {EMBEDDED: note}}, console)
+    printed = " ".join(console.export_text().split())  # rich wraps long lines
+    assert "has trustworthy" not in printed
+    assert "not trustworthy here" in printed and "DISAGREES: the distributions are not trustworthy" in printed
