@@ -300,3 +300,8 @@ def test_the_terminal_run_notes_say_the_same():
     printed = " ".join(console.export_text().split())  # rich wraps long lines
     assert "has trustworthy" not in printed
     assert "not trustworthy here" in printed and "DISAGREES: the distributions are not trustworthy" in printed
+
+
+def test_validity_figure_says_it_averages_the_formats(variants):
+    caption = {f.name: f for f in F.read_figure_index(variants.path)}["validity_mfq2"].caption
+    assert f"mean over the {1 + len(VARIANTS)} question formats asked" in caption
