@@ -305,3 +305,14 @@ def test_the_terminal_run_notes_say_the_same():
 def test_validity_figure_says_it_averages_the_formats(variants):
     caption = {f.name: f for f in F.read_figure_index(variants.path)}["validity_mfq2"].caption
     assert f"mean over the {1 + len(VARIANTS)} question formats asked" in caption
+
+
+def test_the_terminal_names_the_format_sensitive_models(variants):
+    from rich.console import Console
+
+    from whosevalues.report.terminal import print_summary
+
+    console = Console(record=True, width=300)
+    print_summary(variants.path, console)
+    printed = " ".join(console.export_text().split())
+    assert "Format-sensitive models (MFQ-2: GLM-4-Plus, GPT-4o, SmolLM2-135M-Instruct)" in printed

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
@@ -93,6 +94,11 @@ def print_summary(out_dir: Path | str, console: Console | None = None) -> None:
     for h in headlines(out):  # the report's headline, with its 95% CI and coverage
         console.print(headline_sentence(h, len(out.model_origins())), highlight=False)
         console.print(coverage_sentence(h), style="dim", highlight=False)
+    from whosevalues.report.format_section import caveat
+
+    formats = caveat(out)  # as the report's "Read with care" box says it
+    if formats:
+        console.print(f"[yellow]note:[/] {escape(formats)}", highlight=False)
     report = out.path / "report.html"
     if report.is_file():
         console.print(f"Report: {report}")
