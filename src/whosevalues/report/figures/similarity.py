@@ -341,38 +341,57 @@ def fig3_reference_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
     is_llm = table["reference"].str.startswith("LLM")
     table.loc[is_llm, ["ci_low", "ci_high", "n"]] = np.nan
     table.loc[is_llm, "ci_unit"] = "not available"
+    from_analysis = analysis_reference_cis(out, survey)
     for index, row in table[is_llm].iterrows():
-        interval = llm_reference_ci(out, survey, row["population"], row["reference"].split()[-1], row["mean"])
+        interval = from_analysis.get((row["population"], row["reference"]))
+        unit = "models (jackknife, model_means)"
+        if interval is None:  # an older analysis directory: rebuilt here from item means and RQ1
+            interval = llm_reference_ci(out, survey, row["population"], row["reference"].split()[-1], row["mean"])
+            unit = "models (jackknife)"
         if interval is not None:
             table.loc[index, ["ci_low", "ci_high", "n"]] = interval
-            table.loc[index, "ci_unit"] = "models (bootstrap)"
+            table.loc[index, "ci_unit"] = unit
     return table
 
 
-BOOTSTRAP_REPLICATES = 2000
-
-
-def llm_reference_ci(out: OutputDir, survey: str, population: str, origin: str, bar: float,
-                     replicates: int = BOOTSTRAP_REPLICATES) -> tuple[float, float, int] | None:
-    """A 95% percentile interval over models for the mean cosine of ``population``'s respondents with the mean
-    ratings of the LLMs made in ``origin``, and the number of models; None when it cannot be rebuilt.
+def llm_reference_ci(out: OutputDir, survey: str, population: str, origin: str,
+                     bar: float) -> tuple[float, float, int] | None:
+    """A 95% interval over models for the mean cosine of ``population``'s respondents with the mean ratings of
+    the LLMs made in ``origin``, and the number of models; None when it cannot be rebuilt.
 
     The mean ratings' centred vector is the sum of the models' centred vectors w_j u_j (u_j unit, w_j its norm),
     so the mean cosine of the respondents with it is sum_j w_j c_j / |sum_j w_j u_j|, with c_j the respondents'
     mean cosine with model j (RQ1). That needs no respondent's answers, only item_means.csv and RQ1's
-    similarities, so the models can be resampled. The rebuilt value must equal the bar (the analysis's own
-    number) before any interval is drawn: otherwise (other items, other conditions) None."""
+    similarities, so each model can be left out in turn: a t interval (n - 1 df) with the jackknife SE, as the
+    analysis's model_means_<survey>.csv computes it (a percentile bootstrap would average fewer distinct models,
+    whose noisier mean vector sits below the observed cosine). The rebuilt value must equal the bar (the
+    analysis's own number) before any interval is drawn: otherwise (other items, other conditions) None."""
+    from scipy import stats
+
     parts = _reference_parts(out, survey, population, origin)
     if parts is None:
         return None
     weights, units, cosines = parts
-    if abs(_reference_cosine(weights, units, cosines) - bar) > 1e-6 or len(weights) < 2:
+    n = len(weights)
+    if n < 2 or abs(_reference_cosine(weights, units, cosines) - bar) > 1e-6:
         return None
-    rng = np.random.default_rng(0)  # fixed seed: the same inputs draw the same figure
-    draws = rng.integers(0, len(weights), size=(replicates, len(weights)))
-    values = [_reference_cosine(weights[d], units[d], cosines[d]) for d in draws]
-    low, high = np.nanpercentile(values, [2.5, 97.5])
-    return float(low), float(high), len(weights)
+    left_out = np.array([_reference_cosine(np.delete(weights, j), np.delete(units, j, axis=0),
+                                           np.delete(cosines, j)) for j in range(n)])
+    se = float(np.sqrt((n - 1) / n * np.sum((left_out - left_out.mean()) ** 2)))
+    half = float(stats.t.ppf(0.975, n - 1)) * se
+    return bar - half, bar + half, n
+
+
+def analysis_reference_cis(out: OutputDir, survey: str) -> dict[tuple[str, str], tuple[float, float, int]]:
+    """(population, "LLM <origin>") -> (ci_low, ci_high, n_models) from the analysis's model_means_<survey>.csv
+    (figure 3B rows), when it wrote one."""
+    path = out.path / f"model_means_{survey}.csv"
+    if not path.is_file():
+        return {}
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"figure": str})
+    rows = table[(table["figure"] == "3B") & table["reference"].astype(str).str.startswith("LLM")]
+    return {(str(r.population), str(r.reference)): (float(r.ci_low), float(r.ci_high), int(r.n_models))
+            for r in rows.itertuples() if pd.notna(r.ci_low) and pd.notna(r.ci_high)}
 
 
 def _reference_cosine(weights: np.ndarray, units: np.ndarray, cosines: np.ndarray) -> float:
@@ -412,8 +431,8 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
                f"origin); error bars are 95% confidence intervals over respondents. (B) Similarity of individual "
                f"respondents to the mean item ratings of each human population and of the LLMs of each origin. "
                f"Error bars in B: over respondents for the human references; over models for the LLM references "
-               f"(95% percentile bootstrap of the models, 2,000 resamples), since which models were asked is "
-               f"the uncertainty of an origin's mean ratings.")
+               f"(t interval with the jackknife SE, each model left out in turn), since which models were asked "
+               f"is the uncertainty of an origin's mean ratings.")
     data = model_similarity(out, survey)
     if data is None:
         return _skip(name, caption, f"no similarity data for {label}")
@@ -433,7 +452,7 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
         reference = reference[reference["population"].isin(populations) & (
             reference["reference"].isin(kept) | reference["reference"].str.startswith("LLM"))]
     if reference is not None and (reference["reference"].str.startswith("LLM")
-                                  & (reference["ci_unit"] != "models (bootstrap)")).any():
+                                  & ~reference["ci_unit"].str.startswith("models")).any():
         caption += (" LLM references without an error bar: their interval over models could not be rebuilt "
                     "from item_means.csv and RQ1's similarities (an origin with one model, or other items).")
     baselines = _for_shown(read_baselines(out, survey), populations)
