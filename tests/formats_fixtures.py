@@ -24,7 +24,9 @@ VARIANTS = ["recoded", "letters", "paraphrase1"]
 # (model, variant) pairs whose answers move by more than the spread between countries
 SHIFTED = {(EMBEDDED, "recoded"), (EMBEDDED, "letters"), ("glm-4-plus", "letters")}
 UNSTABLE = {("gpt-4o", "paraphrase1")}  # country ranking reordered (tau < .5), shift small
-RANDOM_RANGE = (-0.33, 0.33)
+RANDOM_RANGE = (-0.33, 0.33)  # respondent_cosine: the band of Figures 1, 3 and 4
+# other metrics of the random respondent: (mean, half-width); the country ranking draws "similarity"
+VECTOR_BANDS = {"similarity": (0.0, 0.4), "js_similarity": (0.5, 0.0)}
 
 
 def variants_dir(out: Path, survey: str = "mfq2") -> Path:
@@ -83,8 +85,12 @@ def _add_null_respondents(out: Path, survey: str) -> None:
     path = out / f"baselines_{survey}.csv"
     table = pd.read_csv(path)
     low, high = RANDOM_RANGE
-    rows = [{"country": "random", "versus": c, "null_mean": 0.0, "null_low": low, "null_high": high}
-            for c in ("CHN", "USA")]
+    # as analysis/null_respondents.py writes them: one row per metric and level
+    rows = [{"country": "random", "versus": c, "metric": "respondent_cosine", "level": "item", "null_mean": 0.0,
+             "null_low": low, "null_high": high} for c in ("CHN", "USA")]
+    rows += [{"country": "random", "versus": c, "metric": metric, "level": "item", "null_mean": value,
+              "null_low": value - spread, "null_high": value + spread}
+             for metric, (value, spread) in VECTOR_BANDS.items() for c in ("CHN", "USA")]
     rows += [{"country": who, "variant": v, "versus": c, "null_mean": value, "null_low": value, "null_high": value}
              for who, value in (("first_option", -0.05), ("last_option", 0.04)) for v in ["original", *VARIANTS]
              for c in ("CHN", "USA")]

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from formats_fixtures import EMBEDDED, RANDOM_RANGE, SHIFTED, UNSTABLE, VARIANTS, variants_dir
+from formats_fixtures import EMBEDDED, RANDOM_RANGE, SHIFTED, UNSTABLE, VARIANTS, VECTOR_BANDS, variants_dir
 from test_report_fixtures import analysed_dir, needs_shared
 from whosevalues.report import figures as F
 from whosevalues.report.figures.formats import formats_data
@@ -187,9 +187,12 @@ def test_every_similarity_figure_draws_the_random_band(variants):
     assert sorted(band["population"]) == ["CHN", "USA"]
     assert (band["null_low"] == low).all() and (band["null_high"] == high).all()
     index = {f.name: f for f in F.read_figure_index(variants.path)}
-    for name in ("fig1_mfq2", "fig3_mfq2", "fig4_mfq2", "countries_mfq2"):
+    similarity = VECTOR_BANDS["similarity"]
+    for name, (low, high) in (("fig1_mfq2", RANDOM_RANGE), ("fig3_mfq2", RANDOM_RANGE), ("fig4_mfq2", RANDOM_RANGE),
+                              ("countries_mfq2", (similarity[0] - similarity[1], similarity[0] + similarity[1]))):
         plotted = pd.read_csv(variants.path / "figures" / f"{name}.csv")
         assert {"null_low", "null_high"} <= set(plotted.columns), name
+        assert plotted["null_low"].notna().any(), name
         assert plotted["null_low"].dropna().eq(low).all() and plotted["null_high"].dropna().eq(high).all(), name
         assert "Grey band" in index[name].caption, name
 

@@ -127,7 +127,7 @@ def validity_data(out: OutputDir, survey: str | None = None) -> pd.DataFrame | N
 
 
 def _validity_data(out: OutputDir, survey: str | None) -> pd.DataFrame | None:
-    means = out.item_means()
+    means = out.item_means(all_formats=True)  # each question format's validity
     if means is not None and survey is not None:
         means = means[means["survey"] == survey]
     if means is None or not len(means):

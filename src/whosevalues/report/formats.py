@@ -60,7 +60,7 @@ def variants_asked(out: OutputDir, survey: str) -> list[str]:
     table = read_robustness(out, survey)
     if table is not None:
         found += list(table["variant"].unique())
-    means = out.item_means()
+    means = out.item_means(all_formats=True)
     if means is not None and "variant" in means and "survey" in means:
         found += [str(v) for v in means.loc[means["survey"] == survey, "variant"].dropna().unique()]
     found = list(dict.fromkeys(found))

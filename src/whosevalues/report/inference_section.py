@@ -150,7 +150,7 @@ def _baselines_html(out: OutputDir) -> str:
 
 NULL_RESPONDENTS = {"random": "answers uniformly at random", "first_option": "always picks the option listed first",
                     "last_option": "always picks the option listed last"}
-NULL_COLUMNS = ["versus", "variant", "null_mean", "null_low", "null_high", "metric"]
+NULL_COLUMNS = ["versus", "variant", "metric", "level", "null_mean", "null_low", "null_high"]
 
 
 def _null_respondents_html(rows: pd.DataFrame) -> str:
@@ -159,7 +159,7 @@ def _null_respondents_html(rows: pd.DataFrame) -> str:
     if rows.empty or "null_mean" not in rows:
         return ""
     shown = pd.DataFrame({"Respondent": rows["country"].map(lambda c: f"{c}: {NULL_RESPONDENTS.get(c, '')}")})
-    for column, header in (("variant", "Variant"), ("metric", "Metric"), ("versus", "Compared with")):
+    for column, header in (("variant", "Variant"), ("metric", "Metric"), ("level", "Level"), ("versus", "Compared with")):
         if column in rows and rows[column].notna().any():
             shown[header] = rows[column].fillna("")
     shown["Expected z-cosine [95% range]"] = [

@@ -124,9 +124,12 @@ class OutputDir:
         return self._cache[name]
 
     # -- the files -----------------------------------------------------------------------------
-    def item_means(self) -> pd.DataFrame | None:
-        return self._read("item_means", ["item_means.csv"],
-                          ("model", "origin", "survey", "language", "persona", "item", "variant"))
+    def item_means(self, all_formats: bool = False) -> pd.DataFrame | None:
+        """The item means of the paper's prompt (``original``) only, unless ``all_formats`` (answer validity and
+        the format checks read every format)."""
+        frame = self._read("item_means", ["item_means.csv"],
+                           ("model", "origin", "survey", "language", "persona", "item", "variant"))
+        return frame if all_formats else self.memo("item_means_original", lambda: original_format(frame))
 
     def similarity(self, survey: str, rq: str) -> pd.DataFrame | None:
         stem = f"similarity_{survey}_{rq}"
@@ -227,7 +230,7 @@ class OutputDir:
 
     def survey_means(self, survey: str) -> pd.DataFrame:
         """item_means.csv's rows of one survey in the original question format (every row when the file has
-        no variant column); answer validity reads every format from item_means()."""
+        no variant column); answer validity reads every format from item_means(all_formats=True)."""
         return self.memo(f"survey_means_{survey}", lambda: self._survey_means(survey))
 
     def _survey_means(self, survey: str) -> pd.DataFrame:

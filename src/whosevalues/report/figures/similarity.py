@@ -157,16 +157,28 @@ BAND_COLUMNS = ["null_mean", "null_low", "null_high"]
 BAND_LABEL = "random respondent, 95% range"
 
 
-def random_band(out: OutputDir, survey: str, populations: list[str] | None = None) -> pd.DataFrame | None:
+RESPONDENT_METRIC, VECTOR_METRIC = "respondent_cosine", "similarity"
+
+
+def random_band(out: OutputDir, survey: str, populations: list[str] | None = None,
+                metric: str = RESPONDENT_METRIC, level: str = "item") -> pd.DataFrame | None:
     """Per population (``versus``): the random respondent's expected z-cosine and its 95% range, from the
-    ``random`` rows of baselines_<survey>.csv; None when the file has none. Where the file gives several
-    metrics (a ``metric`` column), the first row per population is used and its metric named."""
-    table = read_baselines(out, survey)
-    if table is None or not {"country", "versus", "null_low", "null_high"} <= set(table.columns):
+    ``random`` rows of baselines_<survey>.csv; None when the file has none. ``metric``: the figure's own
+    (``respondent_cosine``, the mean cosine with the population's respondents; ``similarity``, the cosine with
+    its mean vector), at ``level`` (item or dimension), when the file says which metric a row is."""
+    path = out.path / f"baselines_{survey}.csv"
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""])  # every row: the null respondents too
+    if not {"country", "versus", "null_low", "null_high"} <= set(table.columns):
         return None
     rows = table[table["country"].astype(str) == NULL_RESPONDENT]
     if "variant" in rows:  # the random respondent has no format; first/last-option rows carry one
         rows = rows[is_original(rows["variant"])]
+    if "metric" in rows:
+        rows = rows[rows["metric"].astype(str) == metric]
+    if "level" in rows and (rows["level"].astype(str) == level).any():
+        rows = rows[rows["level"].astype(str) == level]
     rows = rows.assign(population=rows["versus"].astype(str)).drop_duplicates("population")
     if populations is not None:
         rows = rows[rows["population"].isin(populations)]
@@ -290,7 +302,8 @@ def figure1(out: OutputDir, survey: str) -> FigureResult:
     populations, left_out = shown_populations(data, few=4, limit=6)
     caption += left_out.replace("<survey>", survey)
     baselines = _for_shown(read_baselines(out, survey), populations)
-    band = random_band(out, survey, populations)
+    band = random_band(out, survey, populations,
+                       RESPONDENT_METRIC if data["model_value"].iloc[0] != "item means" else VECTOR_METRIC)
     data = _with_band(_with_baselines(data.assign(shown=data["population"].isin(populations)), baselines), band)
     plotted = data
     if (paths := _reuse(out.path, name, plotted, survey)) is not None:  # drawn before from the same inputs
@@ -456,7 +469,8 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
         caption += (" LLM references without an error bar: their interval over models could not be rebuilt "
                     "from item_means.csv and RQ1's similarities (an origin with one model, or other items).")
     baselines = _for_shown(read_baselines(out, survey), populations)
-    band = random_band(out, survey, populations)
+    band = random_band(out, survey, populations,
+                       RESPONDENT_METRIC if rq1_rows(out, survey)[1] == "respondent" else VECTOR_METRIC)
     data = _with_band(_with_baselines(data, baselines), band)
     out_data = data if reference is None else pd.concat([data.assign(panel="A"),
                                                          _with_band(reference, band).assign(panel="B")])

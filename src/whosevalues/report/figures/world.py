@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.patches import Rectangle
 
 from whosevalues.report.figures.common import STYLE, FigureResult, _reuse, _save, _skip, colour_of
-from whosevalues.report.figures.similarity import _with_band, band_caption, random_band
+from whosevalues.report.figures.similarity import VECTOR_METRIC, _with_band, band_caption, random_band
 from whosevalues.report.outdir import OutputDir, display_name, original_format, survey_label
 
 HIGHLIGHT = ("CHN", "USA")
@@ -78,7 +78,7 @@ def figure_countries(out: OutputDir, survey: str) -> FigureResult:
     caption += (f", most similar on top ({data['level'].iloc[0]} level; persona {data['personas'].iloc[0]}; "
                 f"mean over prompts in {data['languages'].iloc[0]}). Large dots: mean of the models of each origin; "
                 f"small dots: each model. CHN and USA are highlighted. Every value is in countries_{survey}.csv.")
-    band = random_band(out, survey)
+    band = random_band(out, survey, metric=VECTOR_METRIC, level=str(data["level"].iloc[0]))
     data = _with_band(data, band, on="country")
     caption += band_caption(band, survey)
     if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
