@@ -238,13 +238,11 @@ def _print_run_summary(result) -> None:
               f"{len(answers)} answers for this study: " + ", ".join(f"{s} {n}" for s, n in counts.items()),
               soft_wrap=True)
     summary = condition_summary(result.item_means)
+    from whosevalues.report.terminal import condition_rows
+
     for survey, rows in summary.groupby("survey", sort=False):
-        # the columns that say something for this survey: dimension means only where they exist
-        rows = rows.dropna(axis=1, how="all").drop(columns=["survey", "origin", "n_items", "refusal_rate"],
-                                                   errors="ignore")
-        rows = rows.rename(columns={"language": "lang", "valid_rate": "valid", "valid_mass": "mass"})
-        rows = rows.rename(columns=lambda c: c[:4] if c[:1].isupper() else c)
-        _print_frame(rows, f"{survey}: valid rate and mean answer per condition", console=err)
+        # valid: the share of valid samples, or in distribution mode the probability on the scale
+        _print_frame(condition_rows(rows), f"{survey}: answer validity and mean answer per condition", console=err)
 
 
 def _require_valid_answers(result) -> None:

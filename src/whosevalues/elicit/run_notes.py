@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 from rich.console import Console
@@ -76,7 +77,7 @@ def _model_notes(study: Study, backend: Backend, rows, mode: Mode | None, reason
     if "no_temperature" in backend.param_adaptations:
         temperature = None
     return {
-        "mode": mode, "mode_reason": reason, "reasoned": reasoned,
+        "mode": mode, "mode_reason": qualified_mode_reason(reason, check), "reasoned": reasoned,
         "mean_reasoning_tokens": _round(reasoning.mean()) if len(reasoning) else None,
         "adaptations": memory.adaptation_notes, "temperature": temperature,
         "model_versions": sorted(set(rows["model_version"].dropna())),
@@ -93,6 +94,19 @@ def _check_difference(check: dict) -> str:
     if check.get("rms_difference") is not None:
         return f"{check['rms_difference']:.2f} of the scale's range (RMS)"
     return f"{check['mean_abs_difference']:.2f} on average"
+
+
+NOT_TRUSTWORTHY = "its own sample check contradicts these distributions, so they are not trustworthy here"
+
+
+def qualified_mode_reason(reason: str, check: dict | None) -> str:
+    """The reason for a model's mode, never calling its distributions trustworthy when its own sample check
+    found its sampled answers far from them (issue 17: the report and the terminal say one thing)."""
+    if not (isinstance(check, dict) and check.get("disagree")) or NOT_TRUSTWORTHY in reason:
+        return reason
+    reason = re.sub(r"\btrustworthy\s+", "", reason)
+    return f"{reason}; but {NOT_TRUSTWORTHY} (sampled means {_check_difference(check)} away from the " \
+           f"distributions', tolerance {check.get('tolerance')})"
 
 
 def _thinking_note(backend: Backend) -> str | None:
@@ -123,7 +137,7 @@ def print_model_notes(run_notes: dict, console: Console) -> None:
         reasoned = f"reasoned ({tokens:g} reasoning tokens per answer)" if info["reasoned"] and tokens is not None \
             else "reasoned (reasoning tokens not reported)" if info["reasoned"] else "did not reason"
         seed = {True: "seed honoured", False: "seed rejected", None: "no seed sent"}[info["seed_honoured"]]
-        parts = [f"{info['mode']} ({info['mode_reason']})", reasoned,
+        parts = [f"{info['mode']} ({qualified_mode_reason(info['mode_reason'], info.get('sample_check'))})", reasoned,
                  f"versions {', '.join(info['model_versions']) or 'not reported'}",
                  f"fingerprints {', '.join(info['system_fingerprints']) or 'none'}", seed]
         if info["adaptations"]:
@@ -131,5 +145,6 @@ def print_model_notes(run_notes: dict, console: Console) -> None:
         check = info.get("sample_check")
         if check and check.get("items"):
             parts.append(f"sample check of {check['items']} items x {check['samples_per_item']} samples: "
-                         + _check_difference(check) + (" DISAGREES" if check["disagree"] else " agrees"))
+                         + _check_difference(check)
+                         + (" DISAGREES: the distributions are not trustworthy" if check["disagree"] else " agrees"))
         console.print(f"[bold]{escape(model)}[/]: " + escape("; ".join(parts)), highlight=False)

@@ -53,7 +53,9 @@ def _model_modes(out: OutputDir) -> dict[str, str]:
 def mode_reason(out: OutputDir, model: str) -> str:
     note = (out.run_notes().get("models") or {}).get(model)
     if isinstance(note, dict) and note.get("mode_reason"):
-        return str(note["mode_reason"])
+        from whosevalues.elicit.run_notes import qualified_mode_reason  # never "trustworthy" against its check
+
+        return qualified_mode_reason(str(note["mode_reason"]), note.get("sample_check"))
     means = out.item_means()
     if means is not None and "prop_na" in means and means.loc[means["model"] == model, "prop_na"].notna().any():
         return "the paper's published answers: the mean of its sampled answers per item"
@@ -125,17 +127,21 @@ def validity_data(out: OutputDir, survey: str | None = None) -> pd.DataFrame | N
 
 
 def _validity_data(out: OutputDir, survey: str | None) -> pd.DataFrame | None:
-    means = out.item_means() if survey is None else out.survey_means(survey)
+    means = out.item_means(all_formats=True)  # each question format's validity
+    if means is not None and survey is not None:
+        means = means[means["survey"] == survey]
     if means is None or not len(means):
         return None
     means = means.copy()
+    if "variant" in means:  # a missing name is the original format (and groupby would drop it)
+        means["variant"] = means["variant"].fillna("original")
     for column in ("n_valid", "n_total", "refusal_rate", "valid_mass", "prop_na"):
         means[column] = pd.to_numeric(means[column], errors="coerce") if column in means else np.nan
     modes = model_modes(out)
     means["mode"] = means["model"].map(lambda m: modes.get(m, NOT_RECORDED))
     means["refusals"] = means["refusal_rate"] * means["n_total"]
     means["no_answer"] = means["mean"].isna()
-    keys = ["model", "survey", "language", "persona", "mode"]
+    keys = ["model", "survey", "language", "persona", *(["variant"] if "variant" in means else []), "mode"]
     groups = means.groupby(keys, sort=True)
     grouped = groups.agg(n_items=("item", "nunique"), items_without_answer=("no_answer", "sum"),
                          valid_mass=("valid_mass", "mean"), prop_na=("prop_na", "mean"))
@@ -166,7 +172,8 @@ def validity_table(out: OutputDir, every_condition: bool = False) -> pd.DataFram
     shown = shown.sort_values(["valid", "display_name", "survey", "language", "persona"], na_position="last")
     return pd.DataFrame({
         "Model": shown["display_name"], "Survey": shown["survey"].map(survey_label), "Language": shown["language"],
-        "Persona": shown["persona"], "Mode": shown["mode"],
+        "Persona": shown["persona"], **({"Variant": shown["variant"]} if "variant" in shown else {}),
+        "Mode": shown["mode"],
         "Valid": shown["valid"].map(_percent),
         "Measure": shown["measure"].map({"mass": "probability on valid answers", "samples": "valid samples",
                                          "recorded": "1 - prop_na (file)", "unknown": "unknown"}),
@@ -203,7 +210,12 @@ def validity_sentences(out: OutputDir) -> list[tuple[str, bool]]:
                 text += (f" In {len(low)} of {len(rows)} conditions less than {LOW_VALID_MASS:.0%} did: there the "
                          f"model mostly wanted to say something other than a number, and its answers rest on a small "
                          f"part of its probability.")
-            sentences.append((text, bool(len(low))))
+            contradicted = contradicted_models(out, set(rows["model"]))
+            if contradicted:
+                text += (f" The sample check contradicts the distributions of {', '.join(map(display_name, contradicted))}"
+                         f" (their sampled answers' means lie beyond the tolerance from the distributions'): those "
+                         f"distributions are not trustworthy, whatever their probability on the scale.")
+            sentences.append((text, bool(len(low)) or bool(contradicted)))
         elif measure == "recorded":
             missing = rows[rows["prop_na"] > 0]
             sentences.append((
@@ -216,8 +228,16 @@ def validity_sentences(out: OutputDir) -> list[tuple[str, bool]]:
     return sentences
 
 
+def contradicted_models(out: OutputDir, models: set[str]) -> list[str]:
+    """The models among ``models`` whose sample check (run_notes.json) disagrees with their distributions."""
+    notes = out.run_notes().get("models") or {}
+    return sorted(m for m in models if isinstance(notes.get(m), dict)
+                  and isinstance(notes[m].get("sample_check"), dict) and notes[m]["sample_check"].get("disagree"))
+
+
 def _where(row) -> str:
-    return f"{row['display_name']}, {survey_label(row['survey'])}, {row['language']} / {row['persona']}"
+    variant = f" / variant {row['variant']}" if "variant" in row and str(row["variant"]) not in ("original", "nan") else ""
+    return f"{row['display_name']}, {survey_label(row['survey'])}, {row['language']} / {row['persona']}{variant}"
 
 
 def _percent(value) -> str:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from whosevalues.report import answers, coverage, reuse, run_notes
 from whosevalues.report.figures import FigureResult, write_figures
+from whosevalues.report.format_section import caveat as format_caveat
 from whosevalues.report.headline import coverage_sentence, headline_sentence, headlines
 from whosevalues.report.inference_section import inference_section
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
@@ -55,12 +56,14 @@ def write_report(out_dir: Path | str) -> Path:
 
 
 def render_report(out: OutputDir, figures: list[FigureResult]) -> str:
+    from whosevalues.report.format_section import format_section, is_format_figure
     from whosevalues.report.whose_values import is_world_figure, whose_values_section  # first with > 2 countries
 
+    paper_figures = [f for f in figures if not is_world_figure(f) and not is_format_figure(f)]
     sections = [
-        _header(out), _caveats_section(out), whose_values_section(out, figures, first=True), _headline_section(out), _design_section(out),
-        _models_section(out), _populations_section(out),
-        _figures_section(out, [f for f in figures if not is_world_figure(f)]),
+        _header(out), _caveats_section(out), format_section(out, figures),
+        whose_values_section(out, figures, first=True), _headline_section(out), _design_section(out),
+        _models_section(out), _populations_section(out), _figures_section(out, paper_figures),
         whose_values_section(out, figures, first=False), _tables_section(out), inference_section(out),
         _exclusions_section(out), _prompts_section(out), _provenance_section(out),
     ]
@@ -108,6 +111,9 @@ def _caveats_section(out: OutputDir) -> str:
     mixed = answers.mixed_mode_warning(out)
     if mixed:
         points.append(mixed)
+    formats = format_caveat(out)
+    if formats:
+        points.append(formats)
     if not points:
         return ""
     items = "".join(f"<li>{_e(point)}</li>" for point in dict.fromkeys(points))

@@ -65,11 +65,18 @@ def _conclusions_html(out: OutputDir) -> str:
     shown = pd.DataFrame({"Survey": frame["survey"].map(survey_label), "RQ": frame["analysis"].str.upper(),
                           "Term": frame["term"].map(term_label), "The paper's claim": frame["claim"],
                           "β": frame["estimate"].map(fmt_number)})
+    # the verdict judges each p after the Holm adjustment within its family (analysis/conclusions.py): show those
+    adjusted = all(f"{column}_holm" in frame for column in METHOD_COLUMNS)
     for column, header in METHOD_COLUMNS.items():
-        shown[f"p {header}"] = frame[column].map(_p_of(out, column))
+        shown[f"p {header}"] = frame[f"{column}_holm" if adjusted else column].map(_p_of(out, column))
     shown["Verdict"] = frame["verdict"]
+    if "holds_across_formats" in frame:
+        shown["Holds across formats"] = frame["holds_across_formats"].fillna("not tested")
+    which = ("after the Holm adjustment within its family (the raw p values are in the file)" if adjusted
+             else "(unadjusted: this analysis predates the family adjustment)")
     return ("<h3>Which conclusions hold</h3><p>Each effect the paper's text claims, with its p value under each "
-            "method (computed from this run's tables; a claimed null holds when no method finds an effect). "
+            f"method {which}. A claim holds only when every method finds it; some but not all is 'mixed'; a "
+            "claimed null that no method contradicts is 'not shown', with its model-level 95% CI, never 'holds'. "
             "Permutation is n/a for terms without origin. File: tables/conclusions.csv.</p>" + _html(shown))
 
 
@@ -120,13 +127,14 @@ def _baselines_html(out: OutputDir) -> str:
         file = out.path / f"baselines_{survey}.csv"
         if not file.is_file():
             continue
-        table = pd.read_csv(file)
-        if "versus" in table:  # the null respondents (random, first/last option) have their own display
-            table = table[table["versus"].isna()].drop(columns=[c for c in NULL_COLUMNS if c in table])
-        shown = table.copy()
+        table = pd.read_csv(file, keep_default_na=False, na_values=[""])
+        null = table["country"].astype(str).isin(NULL_RESPONDENTS)
+        shown = table[~null].drop(columns=[c for c in NULL_COLUMNS if c in table])
         for column in ("pairwise_cosine", "own_mean_cosine_loo", "other_mean_cosine"):
-            shown[column] = shown[column].map(fmt_number)
+            if column in shown:
+                shown[column] = shown[column].map(fmt_number)
         parts.append(f"<h4>{_e(survey_label(survey))}</h4>{_html(shown)}")
+        parts.append(_null_respondents_html(table[null]))
         welch = out.table("welch", survey)
         ceilings = [c for c in (welch.columns if welch is not None else []) if c.startswith("ceiling_")]
         if ceilings:
@@ -144,6 +152,30 @@ def _baselines_html(out: OutputDir) -> str:
             "respondents, of each respondent with their own country's mean answers (leaving the respondent "
             "out) and with the other country's. An LLM's similarity divided by the country's own-mean cosine "
             "is its ceiling-normalised similarity (1: as close as the country's own mean).</p>" + "".join(parts))
+
+
+NULL_RESPONDENTS = {"random": "answers uniformly at random", "first_option": "always picks the option listed first",
+                    "last_option": "always picks the option listed last"}
+NULL_COLUMNS = ["versus", "variant", "metric", "level", "null_mean", "null_low", "null_high"]
+
+
+def _null_respondents_html(rows: pd.DataFrame) -> str:
+    """The null respondents of baselines_<survey>.csv: how similar a respondent with no values comes to each
+    population (the random respondent's 95% range is the grey band of the similarity figures)."""
+    if rows.empty or "null_mean" not in rows:
+        return ""
+    shown = pd.DataFrame({"Respondent": rows["country"].map(lambda c: f"{c}: {NULL_RESPONDENTS.get(c, '')}")})
+    for column, header in (("variant", "Variant"), ("metric", "Metric"), ("level", "Level"), ("versus", "Compared with")):
+        if column in rows and rows[column].notna().any():
+            shown[header] = rows[column].fillna("")
+    shown["Expected z-cosine [95% range]"] = [
+        f"{fmt_number(m)} [{fmt_number(lo)}, {fmt_number(hi)}]" if pd.notna(m) else ""
+        for m, lo, hi in zip(rows["null_mean"], rows.get("null_low", rows["null_mean"]),
+                             rows.get("null_high", rows["null_mean"]))]
+    return (f"<details><summary>Null respondents ({len(shown)} rows): a respondent with no values, against each "
+            f"population</summary><p>A model whose similarity lies in the random respondent's range is no further "
+            f"from chance than that respondent; the first- and last-option respondents show what an answer driven "
+            f"only by the options' order would score in each variant.</p>{_html(shown)}</details>")
 
 
 def _variance_html(out: OutputDir) -> str:

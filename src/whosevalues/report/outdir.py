@@ -40,6 +40,19 @@ def display_name(model_id: str) -> str:
     return spec.label if spec is not None else str(model_id)
 
 
+def original_format(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The rows of the paper's original prompt when a file has a variant column (issue 18); others as they are
+    (a file without the column holds the original format only)."""
+    if frame is None or "variant" not in frame:
+        return frame
+    return frame[is_original(frame["variant"])]
+
+
+def is_original(variant: pd.Series) -> pd.Series:
+    """True for the original format: the name, or no name (empty or missing, however pandas read it)."""
+    return variant.isna() | variant.astype(str).str.strip().isin(["original", "nan", ""])
+
+
 def mean_ci(values: pd.Series | np.ndarray, level: float = 0.95) -> tuple[float, float, float, int]:
     """Mean and a t-based confidence interval; the interval is NaN for fewer than 2 values."""
     from scipy import stats
@@ -113,10 +126,11 @@ class OutputDir:
 
     # -- the files -----------------------------------------------------------------------------
     def item_means(self, all_formats: bool = False) -> pd.DataFrame | None:
-        """The item means the analyses used: the paper's prompt (``original``) only, unless ``all_formats``."""
+        """The item means of the paper's prompt (``original``) only, unless ``all_formats`` (answer validity and
+        the format checks read every format)."""
         frame = self._read("item_means", ["item_means.csv"],
-                           ("model", "origin", "survey", "language", "persona", "variant", "item"))
-        return frame if all_formats else self.memo("item_means_original", lambda: _original(frame))
+                           ("model", "origin", "survey", "language", "persona", "item", "variant"))
+        return frame if all_formats else self.memo("item_means_original", lambda: original_format(frame))
 
     def similarity(self, survey: str, rq: str) -> pd.DataFrame | None:
         stem = f"similarity_{survey}_{rq}"
@@ -151,7 +165,7 @@ class OutputDir:
         """The answer distributions of the paper's prompt (``original``) only, unless ``all_formats``."""
         frame = self._read("item_distributions", ["item_distributions.csv"],
                            ("model", "survey", "language", "persona", "variant", "item"))
-        return frame if all_formats else self.memo("item_distributions_original", lambda: _original(frame))
+        return frame if all_formats else self.memo("item_distributions_original", lambda: original_format(frame))
 
     def exclusions(self) -> pd.DataFrame | None:
         return self._read("exclusions", ["exclusions.csv"])
@@ -218,15 +232,15 @@ class OutputDir:
         return found
 
     def survey_means(self, survey: str) -> pd.DataFrame:
+        """item_means.csv's rows of one survey in the original question format (every row when the file has
+        no variant column); answer validity reads every format from item_means(all_formats=True)."""
         return self.memo(f"survey_means_{survey}", lambda: self._survey_means(survey))
 
     def _survey_means(self, survey: str) -> pd.DataFrame:
         means = self.item_means()
         if means is None or "survey" not in means:
             return pd.DataFrame(columns=["model", "origin", "survey", "language", "persona", "item", "mean"])
-        if "variant" in means:  # the paper's prompt; the other formats are read by the format checks
-            means = means[means["variant"].fillna("original").isin(["original", ""])]
-        return means[means["survey"] == survey]
+        return original_format(means[means["survey"] == survey])  # the paper's figures compare the original
 
     def design(self, survey: str | None = None) -> dict[str, list[str]]:
         """Models, origins, languages and personas present (in item_means, else in the similarity files)."""
@@ -302,10 +316,3 @@ def _population_records(data: object) -> list[dict]:
                     if isinstance(record, dict):
                         records.append({"survey": key, "country": country, **record})
     return records
-
-
-def _original(frame: pd.DataFrame | None) -> pd.DataFrame | None:
-    """The rows asked in the paper's prompt (files without a ``variant`` column hold only those)."""
-    if frame is None or "variant" not in frame.columns:
-        return frame
-    return frame[frame["variant"] == "original"].reset_index(drop=True)

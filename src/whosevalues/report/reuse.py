@@ -5,7 +5,8 @@ rewrites the analysis files byte for byte, so the report can tell from their con
 current. Two levels:
 
 - the whole report: ``report.inputs`` holds a hash of every analysis file in the directory (everything but
-  the report's own outputs and a store kept there), of the code that draws and writes the report, of the
+  the report's own outputs and a store kept there: so robustness_<survey>.csv, the null respondents of
+  baselines_<survey>.csv, countries_<survey>.csv and tables/conclusions.csv count as they change), of the code that draws and writes the report, of the
   surveys' texts and of the model catalog; when it matches, figures, tables and report.html are kept as they are;
 - each figure (figures/common.py): ``figures/<name>.inputs`` holds a hash of the data it plots, so a change
   that touches one figure redraws only that one.
@@ -29,15 +30,17 @@ STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db", ".sqlite-wal", ".sqlite-shm", ".
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """What the report's content depends on besides the directory: the report package's code, the bundled
-    surveys (labels, prompts), the model catalog (names, companies), the data provenance files, and the
-    versions of whosevalues and matplotlib."""
+    surveys (labels, prompts, variants), the model catalog (names, companies, which model is the embedded
+    one), the data provenance files, the run notes' wording of answer modes, and the versions of whosevalues
+    and matplotlib."""
     import matplotlib
 
     import whosevalues
 
     root = Path(whosevalues.__file__).parent
     files = sorted([*(root / "report").rglob("*.py"), *(root / "instruments").rglob("*"),
-                    *(root / "data").rglob("PROVENANCE.md"), root / "models" / "catalog.toml"])
+                    *(root / "data").rglob("PROVENANCE.md"), root / "models" / "catalog.toml",
+                    root / "elicit" / "run_notes.py"])  # its qualified_mode_reason words the report's modes
     digest = hashlib.sha256(f"{matplotlib.__version__}\0{_version()}".encode())
     for file in files:
         if file.is_file() and "__pycache__" not in file.parts:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from whosevalues.report.answers import mode_reason
 from whosevalues.report.outdir import OutputDir, display_name
 
 def run_notes_rows(out: OutputDir) -> pd.DataFrame | None:
@@ -19,7 +20,7 @@ def run_notes_rows(out: OutputDir) -> pd.DataFrame | None:
         note = note if isinstance(note, dict) else {}
         rows.append({
             "Model": display_name(model),
-            "Mode": f"{note.get('mode') or '?'}" + (f": {note['mode_reason']}" if note.get("mode_reason") else ""),
+            "Mode": f"{note.get('mode') or '?'}" + (f": {mode_reason(out, model)}" if note.get("mode_reason") else ""),
             "Reasoning": _reasoning(note),
             "Temperature": _text(note.get("temperature"), "provider default"),
             "Seed honoured": {True: "yes", False: "no"}.get(note.get("seed_honoured"), "not reported"),

@@ -5,13 +5,44 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.report.tables import fmt_number
 
 
-MAX_POPULATION_COLUMNS = 4  # beyond this, each model's closest and furthest countries come in their own table
+MAX_POPULATION_COLUMNS = 4
+WEAK_MASS = 0.5  # as answers.LOW_VALID_MASS: below it a distribution rests on a small part of the probability
+
+
+def validity_cell(valid_rate: float, valid_mass: float) -> str:
+    """The terminal's "valid" cell of a condition. Sampled: the share of valid samples. Distribution mode:
+    every item gets an answer once renormalised, so "1.00" would say nothing; the cell shows the probability
+    that fell on the scale instead, and calls it weak below WEAK_MASS (issue 17: never "valid 1.00" where 7%
+    of the probability was on the scale)."""
+    import math
+
+    if valid_mass is not None and not (isinstance(valid_mass, float) and math.isnan(valid_mass)):
+        return f"mass {valid_mass:.2f}" + (" (weak)" if valid_mass < WEAK_MASS else "")
+    if valid_rate is None or (isinstance(valid_rate, float) and math.isnan(valid_rate)):
+        return ""
+    return f"{valid_rate:.2f}"
+
+
+def condition_rows(summary):
+    """elicit.aggregate.condition_summary's rows of one survey as the run's terminal table shows them: "valid"
+    says what validity means in each condition's mode (``validity_cell``), short column names."""
+    rows = summary.dropna(axis=1, how="all")
+    rows = rows.drop(columns=[c for c in ("survey", "origin", "n_items", "refusal_rate") if c in rows])
+    mass = rows["valid_mass"] if "valid_mass" in rows else [None] * len(rows)
+    rate = rows["valid_rate"] if "valid_rate" in rows else [None] * len(rows)
+    cells = [validity_cell(r, m) for r, m in zip(rate, mass)]
+    first = min([list(rows.columns).index(c) for c in ("valid_rate", "valid_mass") if c in rows] or [len(rows.columns)])
+    rows = rows.drop(columns=[c for c in ("valid_rate", "valid_mass") if c in rows])
+    rows.insert(min(first, len(rows.columns)), "valid", cells)
+    rows = rows.rename(columns={"language": "lang"})
+    return rows.rename(columns=lambda c: c[:4] if c[:1].isupper() else c)  # beyond this, each model's closest and furthest countries come in their own table
 
 
 def summary_tables(out_dir: Path | str) -> list[Table]:
@@ -63,6 +94,11 @@ def print_summary(out_dir: Path | str, console: Console | None = None) -> None:
     for h in headlines(out):  # the report's headline, with its 95% CI and coverage
         console.print(headline_sentence(h, len(out.model_origins())), highlight=False)
         console.print(coverage_sentence(h), style="dim", highlight=False)
+    from whosevalues.report.format_section import caveat
+
+    formats = caveat(out)  # as the report's "Read with care" box says it
+    if formats:
+        console.print(f"[yellow]note:[/] {escape(formats)}", highlight=False)
     report = out.path / "report.html"
     if report.is_file():
         console.print(f"Report: {report}")

@@ -15,7 +15,7 @@ import pandas as pd
 
 from whosevalues.report.figures import FigureResult
 from whosevalues.report.figures.world import read_countries
-from whosevalues.report.outdir import OutputDir, display_name, survey_label
+from whosevalues.report.outdir import OutputDir, display_name, original_format, survey_label
 
 NO_MAP = ("No world map: no well-kept Python package ships country shapes that need no download when the "
           "report is drawn (cartopy and geodatasets download Natural Earth, geopandas 1.x no longer bundles it, "
@@ -61,8 +61,9 @@ def whose_values_section(out: OutputDir, figures: list[FigureResult], first: boo
         parts.append(f"<h3>{_e(survey_label(survey))}</h3>")
         parts.append(_coverage(table, entry.get("countries", {}).get("sources", [])))
         parts.append(_model_sentences(entry.get("countries", {}).get("models", [])))
+        parts.append(distribution_alignment_html(table))
         drawn = {figure.name: figure for figure in figures}
-        parts.append(_figure_html(drawn.get(f"countries_{survey}")))
+        parts.append(figure_html(drawn.get(f"countries_{survey}")))
         parts.append(_steerability_html(entry.get("steerability"), drawn.get(f"steerability_{survey}"), survey))
     parts.append(f"<p class=\"meta\">{_e(NO_MAP)}</p>")
     return "".join(parts)
@@ -113,7 +114,55 @@ def _short(model: dict) -> str:
     return sentence.rsplit(" (", 1)[0] + "." if sentence.endswith(").") and model["n_countries"] > 1 else sentence
 
 
-def _figure_html(figure: FigureResult | None) -> str:
+DISTRIBUTION_COLUMNS = {"js_similarity": "1 - JS distance", "representativeness": "Representativeness",
+                        "entropy_model": "Entropy (model)", "entropy_country": "Entropy (country)",
+                        "variance_ratio": "Variance ratio"}
+
+
+def distribution_data(table: pd.DataFrame) -> pd.DataFrame | None:
+    """Per model: the distributional-alignment columns of countries_<survey>.csv (original format, no persona,
+    mean over prompt languages and items' level rows) for CHN and USA and the mean over every country that has
+    them; None when the file has none of the columns."""
+    columns = [c for c in DISTRIBUTION_COLUMNS if c in table and pd.to_numeric(table[c], errors="coerce").notna().any()]
+    if not columns:
+        return None
+    rows = original_format(table)
+    rows = rows[rows["persona"].astype(str) == "none"] if (rows["persona"].astype(str) == "none").any() else rows
+    rows = rows.assign(**{c: pd.to_numeric(rows[c], errors="coerce") for c in columns}).dropna(subset=columns, how="all")
+    if rows.empty:
+        return None
+    per_country = rows.groupby(["model", "country"], as_index=False)[columns].mean()
+    frames = [per_country[per_country["country"].isin(["CHN", "USA"])]]
+    overall = per_country.groupby("model", as_index=False)[columns].mean()
+    counts = per_country.groupby("model")["country"].nunique()
+    frames.append(overall.assign(country=overall["model"].map(lambda m: f"mean of {counts[m]} countries")))
+    data = pd.concat(frames, ignore_index=True)
+    data["display_name"] = data["model"].map(display_name)
+    return data.sort_values(["display_name", "country"]).reset_index(drop=True)
+
+
+def distribution_alignment_html(table: pd.DataFrame) -> str:
+    """A small table beside the z-cosine: does the model spread its answers like the country's respondents?"""
+    data = distribution_data(table)
+    if data is None:
+        return ""
+    shown = pd.DataFrame({"Model": data["display_name"], "Country": data["country"]})
+    for column, header in DISTRIBUTION_COLUMNS.items():
+        if column in data:
+            shown[header] = data[column].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    return ("<details><summary>Answer distributions against each country's (distributional alignment, "
+            f"{data['model'].nunique()} models)</summary><p>The z-cosine compares average answers; it cannot see a "
+            "model that puts all its answers on one option. Here, per item and then averaged: 1 - the "
+            "Jensen-Shannon distance between the model's and the country's answer distributions (1 = the same); "
+            "OpinionQA's representativeness, 1 - the Wasserstein distance over the largest possible on the scale; "
+            "the entropy of each (in bits; a model far below its country answers more uniformly than people do); "
+            "and the model's answer variance over the country's (below 1: compressed). Original format, no "
+            "persona, mean over prompt languages; every row is in countries_&lt;survey&gt;.csv.</p>"
+            + shown.to_html(index=False, escape=True, border=0, na_rep="") + "</details>")
+
+
+def figure_html(figure: FigureResult | None) -> str:
+    """A drawn figure inline (base64 PNG at its printed size) with its caption; a skipped one's reason."""
     if figure is None:
         return ""
     if figure.skipped_reason:
@@ -140,7 +189,7 @@ def _steerability_html(steering: dict | None, figure: FigureResult, survey: str)
     if rows:
         parts.append("<details><summary>Per model</summary>"
                      + pd.DataFrame(rows).to_html(index=False, border=0) + "</details>")
-    parts.append(_figure_html(figure))
+    parts.append(figure_html(figure))
     parts.append(f"<p class=\"meta\">Every value: {_e(steering.get('file', f'steerability_{survey}.csv'))} "
                  f"(similarity to the persona's own country with and without the persona, gain, and the "
                  f"country's rank under each).</p>")

@@ -11,7 +11,7 @@ from whosevalues.report.figures.common import (
     PAPER_WIDTH, FigureResult, _dimension_label, _dimension_map, _item_order, _origin_label, _population_label,
     _reuse, _save, _skip, colour_of,
 )
-from whosevalues.report.outdir import OutputDir, survey_label
+from whosevalues.report.outdir import OutputDir, original_format, survey_label
 
 
 # == Answer distributions ========================================================================
@@ -22,7 +22,7 @@ def distribution_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
     llm = out.item_distributions()
     if llm is None:
         return None
-    llm = llm[(llm["survey"] == survey) & (llm["persona"] == "none")]
+    llm = original_format(llm[(llm["survey"] == survey) & (llm["persona"] == "none")])
     if not len(llm):
         return None
     origins = out.model_origins()

@@ -11,17 +11,23 @@ from whosevalues.report.figures.common import (
     OKABE_ITO, PAPER_WIDTH, FigureResult, _dimension_label, _dimension_kind, _dimension_order, _origin_label,
     _population_label, _reuse, _save, _skip, _top_legend, colour_of,
 )
-from whosevalues.report.outdir import REFERENCE_REMOVED, OutputDir, ci_table, survey_label
+from whosevalues.report.figures.similarity import (
+    _with_band, band_caption, draw_band_across, per_model_means, random_band,
+)
+from whosevalues.report.outdir import REFERENCE_REMOVED, OutputDir, ci_table, original_format, survey_label
 
 
 # == Figure 4 ====================================================================================
 
 def fig4_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
-    sim = out.similarity(survey, "rq2")
+    """Per origin x language x persona x population: the mean over the origin's models of each model's mean
+    cosine over the population's respondents, with a 95% t interval over models (n = models): language and
+    persona effects are compared between origins, which vary only between models."""
+    sim = original_format(out.similarity(survey, "rq2"))
     if sim is None or not len(sim):
         return None
-    return ci_table(sim, ["origin", "language", "persona", "nationality"], "cosine",
-                    ["origin", "language", "persona", "population"])
+    by = ["origin", "language", "persona", "nationality"]
+    return ci_table(per_model_means(sim, by), by, "cosine", ["origin", "language", "persona", "population"])
 
 
 def figure4(out: OutputDir, survey: str) -> FigureResult:
@@ -29,7 +35,9 @@ def figure4(out: OutputDir, survey: str) -> FigureResult:
     label = survey_label(survey)
     caption = (f"Figure 4 ({label}). Mean cosine similarity of LLMs to each population's respondents by LLM "
                f"origin (rows), respondents (columns), prompt persona (x axis) and prompt language (colour). "
-               f"Error bars: 95% confidence intervals over respondent x model pairs.")
+               f"Bars: the mean over the origin's models of each model's mean cosine over the respondents; "
+               f"error bars: 95% confidence intervals over models (t, n - 1 df), the unit of the model-level "
+               f"tests, not over respondent x model pairs.")
     data = fig4_data(out, survey)
     if data is None:
         languages, personas = out.design(survey)["language"], out.design(survey)["persona"]
@@ -42,6 +50,9 @@ def figure4(out: OutputDir, survey: str) -> FigureResult:
     if len(languages) < 2 and len(personas) < 2:
         return _skip(name, caption, f"{label} was asked in one language ({languages[0]}) with one persona "
                                     f"({personas[0]}): there is no language or persona contrast to show")
+    band = random_band(out, survey, sorted(data["population"].unique()))
+    data = _with_band(data, band)
+    caption += band_caption(band, survey)
     if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
         return FigureResult(name, paths, caption, data=data)
     origins, populations = sorted(data["origin"].unique()), sorted(data["population"].unique())
@@ -61,6 +72,7 @@ def figure4(out: OutputDir, survey: str) -> FigureResult:
                 ax.bar(x, s["mean"], width * 0.95, yerr=yerr, capsize=2, color=palette[lang], edgecolor="black",
                        linewidth=0.4, label=f"prompt in {lang}", error_kw={"elinewidth": 0.7})
             ax.axhline(0, color="black", linewidth=0.5)
+            draw_band_across(ax, band, [population])
             ax.set_xticks(range(len(personas)), [f"persona {p}" for p in personas])
             ax.set_title(f"{_origin_label(origin)} vs {_population_label(population)}", fontsize=8)
             if c == 0:
@@ -73,7 +85,7 @@ def figure4(out: OutputDir, survey: str) -> FigureResult:
 
 def fig5_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
     """Change in mean cosine when each dimension/question is removed, per population, for all LLMs and per origin."""
-    sim = out.similarity(survey, "rq3")
+    sim = original_format(out.similarity(survey, "rq3"))
     if sim is not None and len(sim) and "removed" in sim:
         is_reference = sim["removed"].isin(REFERENCE_REMOVED) | sim["removed"].isna()
         if is_reference.any():

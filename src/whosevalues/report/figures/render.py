@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 
 from whosevalues.report.figures.common import STYLE, FigureResult, _skip
 from whosevalues.report.figures.distributions import figure_distributions
+from whosevalues.report.figures.formats import figure_formats
 from whosevalues.report.figures.ratings import figure2
 from whosevalues.report.figures.regressions import figure4, figure5
 from whosevalues.report.figures.similarity import figure1, figure3
@@ -22,7 +23,7 @@ from whosevalues.report.outdir import OutputDir
 # == all of them =================================================================================
 
 FIGURES = (figure1, figure2, figure3, figure4, figure5, figure_validity, figure_distributions, figure_countries,
-           figure_steerability)
+           figure_steerability, figure_formats)
 
 
 def write_figures(out_dir: Path | str, workers: int | None = None) -> list[FigureResult]:

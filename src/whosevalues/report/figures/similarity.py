@@ -11,7 +11,7 @@ from whosevalues.report.figures.common import (
     PAPER_WIDTH, FigureResult, _grouped_bars, _origin_label, _population_label, _reuse, _save, _skip, _z,
     colour_of,
 )
-from whosevalues.report.outdir import OutputDir, ci_table, display_name, survey_label
+from whosevalues.report.outdir import OutputDir, ci_table, display_name, is_original, original_format, survey_label
 
 
 # == shared aggregations =========================================================================
@@ -21,11 +21,11 @@ def rq1_rows(out: OutputDir, survey: str) -> tuple[pd.DataFrame | None, str]:
 
     Returns (frame with model, origin, population, cosine[, respondent]), and the unit a row stands for.
     """
-    sim = out.similarity(survey, "rq1")
+    sim = original_format(out.similarity(survey, "rq1"))
     if sim is not None and len(sim):
         rows = sim.rename(columns={"nationality": "population"})
         return rows[[c for c in ("respondent", "model", "origin", "population", "cosine") if c in rows]], "respondent"
-    agg = out.aggregate_similarity(survey)
+    agg = original_format(out.aggregate_similarity(survey))
     if agg is not None and len(agg):
         rows = agg[agg["persona"].astype(str) == "none"] if "persona" in agg else agg
         rows = rows.rename(columns={"country": "population", "cosine_item_means": "cosine"})
@@ -152,6 +152,101 @@ def _with_baselines(data: pd.DataFrame, baselines: pd.DataFrame | None) -> pd.Da
     return data.join(extra, on="population")
 
 
+# == the random respondent: how close a model with no values would come ===========================
+
+NULL_RESPONDENT = "random"
+BAND_COLUMNS = ["null_mean", "null_low", "null_high"]
+BAND_LABEL = "random respondent, 95% range"
+
+
+RESPONDENT_METRIC, VECTOR_METRIC = "respondent_cosine", "similarity"
+
+
+def random_band(out: OutputDir, survey: str, populations: list[str] | None = None,
+                metric: str = RESPONDENT_METRIC, level: str = "item") -> pd.DataFrame | None:
+    """Per population (``versus``): the random respondent's expected z-cosine and its 95% range, from the
+    ``random`` rows of baselines_<survey>.csv; None when the file has none. ``metric``: the figure's own
+    (``respondent_cosine``, the mean cosine with the population's respondents; ``similarity``, the cosine with
+    its mean vector), at ``level`` (item or dimension), when the file says which metric a row is."""
+    path = out.path / f"baselines_{survey}.csv"
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""])  # every row: the null respondents too
+    if not {"country", "versus", "null_low", "null_high"} <= set(table.columns):
+        return None
+    rows = table[table["country"].astype(str) == NULL_RESPONDENT]
+    if "variant" in rows:  # the random respondent has no format; first/last-option rows carry one
+        rows = rows[is_original(rows["variant"])]
+    if "metric" in rows:
+        rows = rows[rows["metric"].astype(str) == metric]
+    if "level" in rows and (rows["level"].astype(str) == level).any():
+        rows = rows[rows["level"].astype(str) == level]
+    rows = rows.assign(population=rows["versus"].astype(str)).drop_duplicates("population")
+    if populations is not None:
+        rows = rows[rows["population"].isin(populations)]
+    rows = rows.dropna(subset=["null_low", "null_high"])
+    if rows.empty:
+        return None
+    columns = ["population", *[c for c in BAND_COLUMNS if c in rows], *(["metric"] if "metric" in rows else [])]
+    return rows[columns].reset_index(drop=True)
+
+
+def _with_band(data: pd.DataFrame, band: pd.DataFrame | None, on: str = "population") -> pd.DataFrame:
+    """The plotted rows with the random respondent's band of their population (columns null_*)."""
+    if band is None:
+        return data
+    extra = band.set_index("population")[[c for c in BAND_COLUMNS if c in band]]
+    return data.join(extra, on=on)
+
+
+def band_caption(band: pd.DataFrame | None, survey: str) -> str:
+    if band is None:
+        return (f" No random-respondent band (no 'random' rows in baselines_{survey}.csv): how close chance "
+                f"comes is not shown.")
+    metric = f" ({band['metric'].iloc[0]})" if "metric" in band and pd.notna(band["metric"].iloc[0]) else ""
+    return (f" Grey band: the 95% range of the z-cosine of a respondent answering uniformly at random with "
+            f"each population{metric} (baselines_{survey}.csv, country random); a model inside it is no "
+            f"further from that population than chance.")
+
+
+def draw_band_per_group(ax, band: pd.DataFrame | None, groups: list[str], half_width: float = 0.45) -> bool:
+    """A grey band over each population's group of bars (x = the group's position)."""
+    if band is None:
+        return False
+    rows = band.set_index("population")
+    drawn = False
+    for x, group in enumerate(groups):
+        if group in rows.index:
+            patch = ax.fill_between([x - half_width, x + half_width], rows.loc[group, "null_low"],
+                                    rows.loc[group, "null_high"], color="0.55", alpha=0.3, lw=0, zorder=0.5,
+                                    label=None if drawn else BAND_LABEL)
+            patch.set_gid(BASELINE_GID)
+            drawn = True
+    return drawn
+
+
+def draw_band_across(ax, band: pd.DataFrame | None, populations: list[str]) -> bool:
+    """The random respondent's range across the whole panel: one grey band when the populations share it
+    (as they do when they answer the same items), else a pair of thin lines in each population's colour."""
+    if band is None:
+        return False
+    rows = band[band["population"].isin(populations)]
+    if rows.empty:
+        return False
+    if rows["null_low"].nunique() == 1 and rows["null_high"].nunique() == 1 or len(rows) == 1:
+        patch = ax.axhspan(rows["null_low"].iloc[0], rows["null_high"].iloc[0], color="0.55", alpha=0.25, lw=0,
+                           zorder=0.5, label=BAND_LABEL)
+        patch.set_gid(BASELINE_GID)
+        return True
+    for row in rows.itertuples():
+        colour = colour_of(row.population, populations)
+        for k, value in enumerate((row.null_low, row.null_high)):
+            line = ax.axhline(value, color=colour, ls=(0, (1, 2)), lw=1.2, zorder=0.5,
+                              label=f"{row.population}: {BAND_LABEL}" if k == 0 else None)
+            line.set_gid(BASELINE_GID)
+    return True
+
+
 def _legends(fig, ax, title: str) -> None:
     """The bars' legend above the plot (with the title), the human baselines' legend under it."""
     handles, labels = ax.get_legend_handles_labels()
@@ -161,8 +256,9 @@ def _legends(fig, ax, title: str) -> None:
     fig.legend(*zip(*bars), title=title, title_fontsize=9, loc="outside upper center", ncol=min(len(bars), 4),
                frameon=False)
     if lines:
-        fig.legend(*zip(*lines), title="Human baselines", title_fontsize=7.5,
-                   loc="outside lower center", ncol=min(len(lines), 3), frameon=False)
+        columns = 2 if max(len(t) for _, t in lines) > 32 else 3  # long labels: two columns fit the page
+        fig.legend(*zip(*lines), title="Human baselines and chance", title_fontsize=7.5,
+                   loc="outside lower center", ncol=min(len(lines), columns), frameon=False)
 
 
 def _population_tick(population: str, many: bool) -> str:
@@ -172,12 +268,21 @@ def _population_tick(population: str, many: bool) -> str:
 # == Figure 1 ====================================================================================
 
 def fig1_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
+    """Per population x origin: the mean over the origin's models of each model's mean cosine (over the
+    population's respondents, or its item-mean cosine), with a 95% t interval over models: origin varies only
+    between models, so the model is the unit of inference (as in the model-level tests); n is models."""
     rows, unit = rq1_rows(out, survey)
     if rows is None:
         return None
-    # per respondent x model pair, or (item-mean comparisons) one value per model: the interval is over those
-    table = ci_table(rows, ["population", "origin"], "cosine")
-    return table.assign(unit=f"{unit} x model" if unit == "respondent" else "model")
+    table = ci_table(per_model_means(rows, ["population", "origin"]), ["population", "origin"], "cosine")
+    return table.assign(unit="model", model_value="mean over respondents" if unit == "respondent" else "item means")
+
+
+def per_model_means(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """One row per model and group of ``by``: the mean cosine over the group's respondents (the model-level
+    value whose spread over models the figures' error bars show)."""
+    return rows.groupby(["model", *by], as_index=False)["cosine"].mean()
+
 
 
 def figure1(out: OutputDir, survey: str) -> FigureResult:
@@ -190,17 +295,22 @@ def figure1(out: OutputDir, survey: str) -> FigureResult:
     if data is None:
         return _skip(name, caption, f"no similarity data for {label} (similarity_{survey}_rq1 or "
                                     f"aggregate_similarity_{survey}.csv is missing)")
-    unit = data["unit"].iloc[0]
-    caption += (" over respondent x model pairs." if unit != "model" else
-                " over models. No respondent-level similarities were computed for this design, so each "
-                "model's similarity is the cosine between its (z-scored) item means and the population's.")
+    caption += (" of the mean over models: each bar is the mean over the origin's models of each model's "
+                + ("mean cosine over the population's respondents" if data["model_value"].iloc[0] != "item means"
+                   else "cosine between its (z-scored) item means and the population's (no respondent-level "
+                        "similarities were computed for this design)")
+                + ", and its interval is over models (t, n - 1 df), the unit of the model-level tests, not over "
+                  "respondent x model pairs. An origin with one model has no interval.")
     populations, left_out = shown_populations(data, few=4, limit=6)
     caption += left_out.replace("<survey>", survey)
     baselines = _for_shown(read_baselines(out, survey), populations)
-    data = _with_baselines(data.assign(shown=data["population"].isin(populations)), baselines)
+    band = random_band(out, survey, populations,
+                       RESPONDENT_METRIC if data["model_value"].iloc[0] != "item means" else VECTOR_METRIC)
+    data = _with_band(_with_baselines(data.assign(shown=data["population"].isin(populations)), baselines), band)
     plotted = data
     if (paths := _reuse(out.path, name, plotted, survey)) is not None:  # drawn before from the same inputs
-        return FigureResult(name, paths, caption + _baseline_caption(baselines, survey), data=data)
+        return FigureResult(name, paths, caption + _baseline_caption(baselines, survey)
+                            + band_caption(band, survey), data=data)
     origins = sorted(data["origin"].unique())
     many = len(populations) > 4
     width = min(PAPER_WIDTH, 2.4 + (0.55 if many else 1.6) * len(populations))
@@ -210,6 +320,7 @@ def figure1(out: OutputDir, survey: str) -> FigureResult:
     _grouped_bars(ax, data, group="population", hue="origin", groups=populations, hues=origins,
                   hue_label=_origin_label)
     with_baselines = _draw_baselines(ax, baselines, populations)
+    draw_band_per_group(ax, band, populations)
     ax.set_xticks(range(len(populations)), [_population_tick(p, many) for p in populations],
                   rotation=45 if many else 0, ha="right" if many else "center")
     for tick, population in zip(ax.get_xticklabels(), populations):
@@ -218,7 +329,7 @@ def figure1(out: OutputDir, survey: str) -> FigureResult:
     ax.set_ylabel("Mean cosine similarity")
     ax.set_xlabel("Human population" + (" (most similar first)" if many else ""))
     _legends(fig, ax, f"{label}: similarity of LLMs to each population")
-    caption += _baseline_caption(baselines if with_baselines else None, survey)
+    caption += _baseline_caption(baselines if with_baselines else None, survey) + band_caption(band, survey)
     return FigureResult(name, _save(fig, out.path, name, plotted, survey), caption, data=data)
 
 
@@ -233,11 +344,98 @@ def _baseline_caption(baselines: pd.DataFrame | None, survey: str) -> str:
 # == Figure 3 ====================================================================================
 
 def fig3_reference_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
-    ref = out.reference_similarity(survey)
+    """Panel B: each respondent's cosine with the mean ratings of each human population and of the LLMs of
+    each origin, averaged over the population's respondents. Intervals: over respondents for the human
+    references; over models for the LLM references (``llm_reference_cis``), whose uncertainty is which
+    models were asked. ``ci_unit`` says which."""
+    ref = original_format(out.reference_similarity(survey))
     if ref is None or not len(ref):
         return None
     table = ci_table(ref, ["nationality", "reference"], "cosine", ["population", "reference"])
-    return table.astype({"population": str, "reference": str})
+    table = table.astype({"population": str, "reference": str}).assign(ci_unit="respondents")
+    is_llm = table["reference"].str.startswith("LLM")
+    table.loc[is_llm, ["ci_low", "ci_high", "n"]] = np.nan
+    table.loc[is_llm, "ci_unit"] = "not available"
+    from_analysis = analysis_reference_cis(out, survey)
+    for index, row in table[is_llm].iterrows():
+        interval = from_analysis.get((row["population"], row["reference"]))
+        unit = "models (jackknife, model_means)"
+        if interval is None:  # an older analysis directory: rebuilt here from item means and RQ1
+            interval = llm_reference_ci(out, survey, row["population"], row["reference"].split()[-1], row["mean"])
+            unit = "models (jackknife)"
+        if interval is not None:
+            table.loc[index, ["ci_low", "ci_high", "n"]] = interval
+            table.loc[index, "ci_unit"] = unit
+    return table
+
+
+def llm_reference_ci(out: OutputDir, survey: str, population: str, origin: str,
+                     bar: float) -> tuple[float, float, int] | None:
+    """A 95% interval over models for the mean cosine of ``population``'s respondents with the mean ratings of
+    the LLMs made in ``origin``, and the number of models; None when it cannot be rebuilt.
+
+    The mean ratings' centred vector is the sum of the models' centred vectors w_j u_j (u_j unit, w_j its norm),
+    so the mean cosine of the respondents with it is sum_j w_j c_j / |sum_j w_j u_j|, with c_j the respondents'
+    mean cosine with model j (RQ1). That needs no respondent's answers, only item_means.csv and RQ1's
+    similarities, so each model can be left out in turn: a t interval (n - 1 df) with the jackknife SE, as the
+    analysis's model_means_<survey>.csv computes it (a percentile bootstrap would average fewer distinct models,
+    whose noisier mean vector sits below the observed cosine). The rebuilt value must equal the bar (the
+    analysis's own number) before any interval is drawn: otherwise (other items, other conditions) None."""
+    from scipy import stats
+
+    parts = _reference_parts(out, survey, population, origin)
+    if parts is None:
+        return None
+    weights, units, cosines = parts
+    n = len(weights)
+    if n < 2 or abs(_reference_cosine(weights, units, cosines) - bar) > 1e-6:
+        return None
+    left_out = np.array([_reference_cosine(np.delete(weights, j), np.delete(units, j, axis=0),
+                                           np.delete(cosines, j)) for j in range(n)])
+    se = float(np.sqrt((n - 1) / n * np.sum((left_out - left_out.mean()) ** 2)))
+    half = float(stats.t.ppf(0.975, n - 1)) * se
+    return bar - half, bar + half, n
+
+
+def analysis_reference_cis(out: OutputDir, survey: str) -> dict[tuple[str, str], tuple[float, float, int]]:
+    """(population, "LLM <origin>") -> (ci_low, ci_high, n_models) from the analysis's model_means_<survey>.csv
+    (figure 3B rows), when it wrote one."""
+    path = out.path / f"model_means_{survey}.csv"
+    if not path.is_file():
+        return {}
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"figure": str})
+    rows = table[(table["figure"] == "3B") & table["reference"].astype(str).str.startswith("LLM")]
+    return {(str(r.population), str(r.reference)): (float(r.ci_low), float(r.ci_high), int(r.n_models))
+            for r in rows.itertuples() if pd.notna(r.ci_low) and pd.notna(r.ci_high)}
+
+
+def _reference_cosine(weights: np.ndarray, units: np.ndarray, cosines: np.ndarray) -> float:
+    norm = np.linalg.norm(weights @ units)
+    return float(weights @ cosines / norm) if norm > 0 else float("nan")
+
+
+def _reference_parts(out: OutputDir, survey: str, population: str, origin: str):
+    """(w_j, u_j, c_j) for the models of one origin in RQ1 with ``population``, or None."""
+    sim = original_format(out.similarity(survey, "rq1"))
+    means = out.survey_means(survey)
+    if sim is None or "language" not in sim or not len(means):
+        return None
+    mine = sim[(sim["nationality"] == population) & (sim["origin"] == origin)]
+    languages = mine["language"].unique()
+    if len(languages) != 1:
+        return None
+    cosines = mine.groupby("model")["cosine"].mean()
+    rows = means[(means["persona"] == "none") & (means["language"] == languages[0])
+                 & means["model"].isin(cosines.index)]
+    wide = rows.pivot_table(index="model", columns="item", values="mean").reindex(cosines.index)
+    wide = wide.dropna(axis=1, how="all")
+    if wide.isna().any().any() or wide.shape[1] < 2:
+        return None
+    centred = wide.to_numpy(dtype=float) - wide.to_numpy(dtype=float).mean(axis=1, keepdims=True)
+    weights = np.linalg.norm(centred, axis=1)
+    if (weights <= 0).any():
+        return None
+    return weights, centred / weights[:, None], cosines.to_numpy(dtype=float)
 
 
 def figure3(out: OutputDir, survey: str) -> FigureResult:
@@ -246,7 +444,10 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
     caption = (f"Figure 3 ({label}). (A) Mean cosine similarity of each LLM to each population's respondents "
                f"(persona none, respondents' language), LLMs grouped by origin (shaded backgrounds alternate by "
                f"origin); error bars are 95% confidence intervals over respondents. (B) Similarity of individual "
-               f"respondents to the mean item ratings of each human population and of the LLMs of each origin.")
+               f"respondents to the mean item ratings of each human population and of the LLMs of each origin. "
+               f"Error bars in B: over respondents for the human references; over models for the LLM references "
+               f"(t interval with the jackknife SE, each model left out in turn), since which models were asked "
+               f"is the uncertainty of an origin's mean ratings.")
     data = model_similarity(out, survey)
     if data is None:
         return _skip(name, caption, f"no similarity data for {label}")
@@ -265,11 +466,20 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
         kept = [f"Human {p}" for p in populations]
         reference = reference[reference["population"].isin(populations) & (
             reference["reference"].isin(kept) | reference["reference"].str.startswith("LLM"))]
+    if reference is not None and (reference["reference"].str.startswith("LLM")
+                                  & ~reference["ci_unit"].str.startswith("models")).any():
+        caption += (" LLM references without an error bar: their interval over models could not be rebuilt "
+                    "from item_means.csv and RQ1's similarities (an origin with one model, or other items).")
     baselines = _for_shown(read_baselines(out, survey), populations)
-    data = _with_baselines(data, baselines)
-    out_data = data if reference is None else pd.concat([data.assign(panel="A"), reference.assign(panel="B")])
+    band = random_band(out, survey, populations,
+                       RESPONDENT_METRIC if rq1_rows(out, survey)[1] == "respondent" else VECTOR_METRIC)
+    data = _with_band(_with_baselines(data, baselines), band)
+    out_data = data if reference is None else pd.concat([data.assign(panel="A"),
+                                                         _with_band(reference, band).assign(panel="B")])
+    caption_tail = band_caption(band, survey)
     if (paths := _reuse(out.path, name, out_data, survey)) is not None:  # drawn before from the same inputs
-        return FigureResult(name, paths, caption + _fig3_baseline_caption(baselines, survey), data=data)
+        return FigureResult(name, paths, caption + _fig3_baseline_caption(baselines, survey) + caption_tail,
+                            data=data)
     data = data[data["shown"]]
     models = data.sort_values(["origin", "display_name"])[["model", "display_name", "origin"]].drop_duplicates()
     width_a = min(PAPER_WIDTH * (0.7 if reference is not None else 1), 1.5 + 0.35 * len(models) * len(populations) ** 0.5)
@@ -283,6 +493,7 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
     _grouped_bars(ax, plot, group="model", hue="population", groups=list(models["model"]), hues=populations,
                   hue_label=_population_label)
     with_baselines = _fig3_baselines(ax, baselines, populations)
+    draw_band_across(ax, band, populations)
     many = len(models) > 3  # a few names fit horizontally; rotated, one name would waste half the figure
     ax.set_xticks(range(len(models)), models["display_name"], rotation=60 if many else 0,
                   ha="right" if many else "center")
@@ -293,11 +504,12 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
         refs = sorted(reference["reference"].unique(), key=lambda r: (not r.startswith("Human"), r))
         _grouped_bars(ax_b, reference, group="reference", hue="population", groups=refs, hues=populations,
                       hue_label=_population_label)
+        draw_band_across(ax_b, band, populations)
         ax_b.set_xticks(range(len(refs)), refs, rotation=45, ha="right")
         ax_b.set_title("B. Mean-rating references", loc="left", pad=12)
         ax_b.set_ylabel("Mean cosine similarity")
     _legends(fig, ax, f"{label}: similarity of each LLM to each population")
-    caption += _fig3_baseline_caption(baselines if with_baselines else None, survey)
+    caption += _fig3_baseline_caption(baselines if with_baselines else None, survey) + caption_tail
     return FigureResult(name, _save(fig, out.path, name, out_data, survey), caption, data=data)
 
 

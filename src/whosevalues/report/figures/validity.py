@@ -50,6 +50,10 @@ def figure_validity(out: OutputDir, survey: str) -> FigureResult:
     if (data["measure"] == "unknown").any():
         caption += ". Blank rows: validity not recorded for that model"
     caption += ". Only cells short of complete validity (or with refusals) carry their number."
+    if "variant" in data and data["variant"].nunique() > 1:  # columns would multiply by the variants
+        caption += (f" Each cell is the mean over the {data['variant'].nunique()} question formats asked "
+                    f"({', '.join(sorted(data['variant'].unique()))}); the report's validity table lists each "
+                    f"format apart.")
     if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
         return FigureResult(name, paths, caption, data=data)
     fig = _draw(data, panels, label)

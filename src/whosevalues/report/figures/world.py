@@ -18,9 +18,10 @@ import pandas as pd
 from matplotlib.patches import Rectangle
 
 from whosevalues.report.figures.common import STYLE, FigureResult, _reuse, _save, _skip, colour_of
-from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.analysis.formats import rows_of_variant
 from whosevalues.instruments.variants import ORIGINAL
+from whosevalues.report.figures.similarity import VECTOR_METRIC, _with_band, band_caption, random_band
+from whosevalues.report.outdir import OutputDir, display_name, original_format, survey_label
 
 HIGHLIGHT = ("CHN", "USA")
 NONE = "none"
@@ -57,6 +58,7 @@ def ranking_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
     table = read_countries(out, survey)
     if table is None:
         return None
+    table = original_format(table)
     level = widest_level(table)
     rows = table[table["level"] == level]
     persona_free = rows[rows["persona"] == NONE]
@@ -79,6 +81,9 @@ def figure_countries(out: OutputDir, survey: str) -> FigureResult:
     caption += (f", most similar on top ({data['level'].iloc[0]} level; persona {data['personas'].iloc[0]}; "
                 f"mean over prompts in {data['languages'].iloc[0]}). Large dots: mean of the models of each origin; "
                 f"small dots: each model. CHN and USA are highlighted. Every value is in countries_{survey}.csv.")
+    band = random_band(out, survey, metric=VECTOR_METRIC, level=str(data["level"].iloc[0]))
+    data = _with_band(data, band, on="country")
+    caption += band_caption(band, survey)
     if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
         return FigureResult(name, paths, caption, data=data)
     countries = data.drop_duplicates("country").sort_values("order")["country"].tolist()
@@ -90,6 +95,7 @@ def figure_countries(out: OutputDir, survey: str) -> FigureResult:
         for country in HIGHLIGHT:
             if country in y:
                 ax.axhspan(y[country] - 0.5, y[country] + 0.5, color=colour_of(country), alpha=0.12, lw=0)
+        _band_rows(ax, band, y)
         for origin in origins:
             mine = data[data["origin"] == origin]
             colour = colour_of(origin, origins)
@@ -117,6 +123,17 @@ def figure_countries(out: OutputDir, survey: str) -> FigureResult:
     return FigureResult(name, _save(fig, out.path, name, data, survey), caption, data=data)
 
 
+def _band_rows(ax, band: pd.DataFrame | None, y: dict[str, int]) -> None:
+    """The random respondent's 95% range as a grey bar behind each country's row."""
+    if band is None:
+        return
+    rows = band[band["population"].isin(y)]
+    if rows.empty:
+        return
+    ax.barh(rows["population"].map(y), rows["null_high"] - rows["null_low"], left=rows["null_low"], height=0.7,
+            color="0.8", lw=0, zorder=0.5, label="random respondent, 95% range")
+
+
 def steerability_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
     """persona x country: mean similarity over models and languages, at the level the steerability file used."""
     table = read_countries(out, survey)
@@ -127,6 +144,7 @@ def steerability_data(out: OutputDir, survey: str) -> pd.DataFrame | None:
     if steer.empty:
         return None
     level = steer["level"].mode().iloc[0] if "level" in steer else widest_level(table)
+    table = original_format(table)
     rows = table[(table["level"] == level) & table["persona"].isin([NONE, *steer["persona"].unique()])]
     return rows.groupby(["persona", "country"], as_index=False)["similarity"].mean().assign(level=level)
 
