@@ -10,12 +10,11 @@ passes through it, and anything that looks like a key from the environment becom
 from __future__ import annotations
 
 import os
-import re
 
 from whosevalues.models.base import ConfigurationError
 
-#: environment variables whose values are treated as secrets by ``redact_keys`` (besides the models' own)
-_SECRET_NAME = re.compile(r"(API_KEY|_KEY|_TOKEN|_SECRET)$")
+#: environment variables whose values are treated as secrets by ``redact_keys`` (every *_API_KEY ends in _KEY)
+_SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET")
 #: shorter values are not redacted: they would mask ordinary words and numbers
 _MIN_SECRET_LENGTH = 8
 REDACTED = "***"
@@ -47,12 +46,9 @@ def _key_problem(key: str) -> str | None:
 def _secret_values() -> set[str]:
     """Every value in the environment that may be a key: the raw value and its stripped form."""
     values: set[str] = set()
-    for name, value in os.environ.items():
-        if not _SECRET_NAME.search(name.upper()):
-            continue
-        for form in (value, value.strip()):
-            if len(form) >= _MIN_SECRET_LENGTH:
-                values.add(form)
+    for name, value in os.environ.items():  # read each time: a key set after start-up is covered too
+        if name.upper().endswith(_SECRET_SUFFIXES):
+            values.update(form for form in (value, value.strip()) if len(form) >= _MIN_SECRET_LENGTH)
     return values
 
 
@@ -64,7 +60,7 @@ def redact_keys(text: str | None) -> str | None:
     """
     if not text:
         return text
-    for secret in sorted(_secret_values(), key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, REDACTED)
+    present = [secret for secret in _secret_values() if secret in text]
+    for secret in sorted(present, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
     return text
