@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from whosevalues.instruments import load_instrument
+from whosevalues.instruments.variants import AnswerFormat
 from whosevalues.models.base import ChatRequest, ConfigurationError, ProviderReply
 from whosevalues.models.catalog import EMBEDDED_MODEL, resolve_model
-from whosevalues.instruments.variants import AnswerFormat
 from whosevalues.models.local_llama import (
     AnswerTokens,
     LlamaEngine,

@@ -9,7 +9,15 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from whosevalues.elicit.sample_check import ROUNDS, TOLERANCE, Z, cell_stats, evaluate, run_in_rounds, verdict
+from whosevalues.elicit.sample_check import (
+    ROUNDS,
+    TOLERANCE,
+    Z,
+    cell_stats,
+    evaluate,
+    run_in_rounds,
+    verdict,
+)
 
 
 def test_cell_difference_and_variance_by_hand():

@@ -50,16 +50,22 @@ import json
 import os
 import sys
 import threading
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from whosevalues.instruments.variants import AnswerFormat
-from whosevalues.models.base import Backend, BackendError, ChatRequest, ConfigurationError, ProviderReply
+from whosevalues.models.base import (
+    Backend,
+    BackendError,
+    ChatRequest,
+    ConfigurationError,
+    ProviderReply,
+)
 from whosevalues.models.openai_format import translate_chat_completion
 from whosevalues.models.spec import ModelSpec
 
@@ -120,11 +126,11 @@ class AnswerTokens:
     following: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
-    def from_vocabulary(cls, token_texts: list[str], identifiers: Sequence[str]) -> "AnswerTokens":
+    def from_vocabulary(cls, token_texts: list[str], identifiers: Sequence[str]) -> AnswerTokens:
         pieces = {ident[i:j] for ident in identifiers for i in range(len(ident)) for j in range(i + 1, len(ident) + 1)}
         index = cls()
         for token_id, text in enumerate(token_texts):
-            core = text[1:] if text.startswith(" ") else text
+            core = text.removeprefix(" ")
             if core not in pieces:
                 continue
             index.first.setdefault(core, []).append(token_id)
@@ -195,7 +201,7 @@ class _LlamaNextToken(NextTokenModel):
     """The engine's view for :func:`answer_probabilities`: logits after the evaluated prompt, and after
     one extra token, with the KV cache rolled back so the extra token leaves no trace."""
 
-    def __init__(self, engine: "LlamaEngine", first: np.ndarray):
+    def __init__(self, engine: LlamaEngine, first: np.ndarray):
         self.engine = engine
         self.first = first
 
