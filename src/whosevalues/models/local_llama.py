@@ -431,6 +431,12 @@ class LocalLlamaBackend(Backend):
         self._engine: LlamaEngine | None = None
         self._load_lock = threading.Lock()
 
+    def check(self, key: str | None, timeout: float):
+        """``models --check``: the model file loads (no key, no network)."""
+        from whosevalues.models.check import probe_local
+
+        return probe_local(self.spec, timeout)
+
     def check_ready(self) -> None:
         if importlib.util.find_spec("llama_cpp") is None:
             raise ConfigurationError(f"llama-cpp-python is not installed: {INSTALL_HINT}")
