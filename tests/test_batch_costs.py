@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from whosevalues.elicit.batch.costs import with_batch_prices
 from whosevalues.elicit.cost import estimate_cost
 from whosevalues.models.batch_base import BATCH_PRICE_FACTOR, batch_price_factor
@@ -37,6 +39,7 @@ def test_other_openai_compatible_endpoints_have_no_documented_discount():
     assert batch_price_factor(resolve_model("gpt-4o")) == BATCH_PRICE_FACTOR["openai"]
 
 
+@pytest.mark.slow
 def test_dry_run_prints_the_batch_column():
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), COLUMNS="200")
     result = subprocess.run([sys.executable, "-m", "whosevalues.cli", "run", "--dry-run", "--models",

@@ -340,6 +340,7 @@ _VIA = {"openai": via_openai, "openai-stream": via_openai_stream, "anthropic": v
 
 # ---------------------------------------------------------------- the table
 
+@pytest.mark.slow
 @pytest.mark.parametrize("row", TABLE, ids=[row.id for row in TABLE])
 def test_exchange(row: Row, monkeypatch):
     result = run(row, monkeypatch)
@@ -446,6 +447,7 @@ def test_reasoning_full_of_numbers_is_never_parsed_as_the_answer(row):
         assert (parsed.status, parsed.value) != ("valid", 4)
 
 
+@pytest.mark.slow
 def test_a_budget_spent_on_thinking_is_asked_again_doubled_then_stops(monkeypatch):
     """Gemini 2.5 Pro's recorded MAX_TOKENS with no parts, every time: doubled up to the cap, then a status."""
     exchange = load_exchange("gemini_2.5pro_max_tokens_empty_parts.yaml")
@@ -468,6 +470,7 @@ def test_a_budget_spent_on_thinking_is_asked_again_doubled_then_stops(monkeypatc
 
 # ---------------------------------------------------------------- a whole run on recorded bodies
 
+@pytest.mark.slow
 @pytest.mark.parametrize("row", [
     Row("anthropic_sonnet45_thinking_blocks.yaml", "anthropic", Reply(None, "stop", "valid"), interaction=0),
     Row("gemini_2.5flash_thoughts_not_in_candidates.yaml", "gemini", Reply(None, "stop", "valid")),
