@@ -20,6 +20,8 @@ from whosevalues.testing import ReplayServer
 
 from replay_helpers import RECORDINGS_ROOT, complete, load_recorded
 
+pytestmark = pytest.mark.needs("anthropic")  # the providers' official SDKs
+
 RECORDINGS = RECORDINGS_ROOT / "anthropic"
 FAKE_KEY = "sk-ant-api03-FAKE-KEY-never-in-output-0123456789"
 recorded = partial(load_recorded, RECORDINGS)

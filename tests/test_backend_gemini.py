@@ -20,6 +20,8 @@ from whosevalues.testing import ReplayServer
 
 from replay_helpers import RECORDINGS_ROOT, complete, load_recorded
 
+pytestmark = pytest.mark.needs("google.genai")  # the providers' official SDKs
+
 RECORDINGS = RECORDINGS_ROOT / "gemini"
 FAKE_KEY = "AIzaSyFAKE-gemini-key-never-in-output-42"
 recorded = partial(load_recorded, RECORDINGS)

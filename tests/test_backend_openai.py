@@ -201,6 +201,7 @@ def test_supports_distribution_false_when_the_server_rejects_logprobs():
 
 # -- configuration and the catalog ----------------------------------------------------------------
 
+@pytest.mark.needs("openai", "anthropic", "google.genai")
 @pytest.mark.parametrize("model_id", PAPER_MODELS)
 def test_every_paper_model_resolves_to_a_backend_model_key_and_temperature(monkeypatch, model_id):
     spec = resolve_model(model_id)
@@ -219,6 +220,7 @@ def test_every_paper_model_resolves_to_a_backend_model_key_and_temperature(monke
     backend.check_ready()
 
 
+@pytest.mark.needs("openai")
 def test_openai_default_host_needs_openai_key(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     spec = ModelSpec(id="plain", provider="openai-compatible", api_model="gpt-4o-mini")

@@ -29,6 +29,8 @@ from whosevalues.testing import ReplayServer
 
 from replay_helpers import RECORDINGS_ROOT, complete, load_recorded
 
+pytestmark = pytest.mark.needs("anthropic", "google.genai")  # the providers' official SDKs
+
 recorded = partial(load_recorded, RECORDINGS_ROOT / "batch")
 
 

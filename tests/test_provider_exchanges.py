@@ -48,6 +48,8 @@ from whosevalues.testing import ReplayServer
 
 from exchange_helpers import exchange_path, full_collection, llamacpp_body, load_exchange
 
+pytestmark = pytest.mark.needs("openai", "anthropic", "google.genai")  # the providers' official SDKs
+
 FAKE_KEY = "sk-FAKE-provider-exchanges-0123456789"
 SONNET_45 = "claude-sonnet-4-5-20250929"
 REQUEST = ChatRequest(key="m|mfq2|care_1|en|none|0", system="You are a survey respondent.",
@@ -390,6 +392,7 @@ def check_error(expect: Error, error: ProviderReply | BackendError) -> None:
     assert FAKE_KEY not in str(error) + (error.raw or "")
 
 
+@pytest.mark.needs_shared
 def test_every_recorded_file_is_replayed_or_says_why_not():
     names = {path.name for path in full_collection().iterdir()}
     covered = {row.name for row in TABLE}
