@@ -15,6 +15,7 @@ import pytest
 from shared_paths import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED = SHARED_DATA.parent  # for code that still imports it; tests take the shared_data fixture
 SKIP_WITHOUT_SHARED = pytest.mark.skip(reason="../shared/data (the paper's data) is not beside the repository")
 
 #: the pyproject.toml extra that installs each optional module, named in the skip reason
