@@ -16,7 +16,10 @@ from typing import Any
 
 import pytest
 
-EXCHANGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "provider_exchanges"
+from shared_paths import SHARED_DATA
+
+
+EXCHANGES = SHARED_DATA / "provider_exchanges"
 #: the subset shipped with the tests (tests/recordings/provider_exchanges/SOURCE.md)
 BUNDLED = Path(__file__).resolve().parent / "recordings" / "provider_exchanges"
 

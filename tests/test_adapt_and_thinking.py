@@ -106,6 +106,7 @@ def run_answer(base_url: str, api_model: str, store: Store | None, cap: int = 81
     return asyncio.run(go()), memory
 
 
+@pytest.mark.slow
 def test_o_series_adapts_each_parameter_once_and_remembers_it(tmp_path):
     store = Store(tmp_path / "s.db")
     try:
@@ -126,6 +127,7 @@ def test_o_series_adapts_each_parameter_once_and_remembers_it(tmp_path):
         store.close()
 
 
+@pytest.mark.slow
 def test_budget_cap_ends_with_no_answer_budget_not_a_loop():
     with ProviderStubServer() as server:
         answered, _ = run_answer(server.base_url, "reasoner", None, cap=160)

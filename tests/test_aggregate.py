@@ -3,12 +3,11 @@ independent computations on synthetic answers and on the paper's raw answers."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
+from shared_paths import PAPER
 from whosevalues.elicit.aggregate import (DISTRIBUTION_COLUMNS, ITEM_MEANS_COLUMNS, AggregateError,
                                           condition_summary, item_distributions, item_means)
 from whosevalues.elicit.parse import parse_answer
@@ -17,7 +16,6 @@ from whosevalues.instruments import load_instrument
 MFQ = load_instrument("mfq2")
 WVS = load_instrument("wvs7")
 CONTRACT = ["model", "origin", "survey", "language", "persona", "item", "mean", "n_valid", "n_total", "refusal_rate"]
-PAPER = Path(__file__).resolve().parents[2] / "shared" / "data" / "made_in_china_paper"
 STATUSES = ["valid", "valid", "valid", "refusal", "no_number", "ambiguous", "error"]
 
 
@@ -205,8 +203,6 @@ def test_empty_answers_give_empty_frames_with_the_columns():
 @pytest.mark.needs_shared
 def test_paper_raw_answers_parse_and_aggregate():
     """The paper's one stored raw sample per item, parsed and aggregated, covers its whole design."""
-    if not PAPER.is_dir():
-        pytest.skip("../shared (the paper's data) is not next to the repository")
     raw = pd.read_csv(PAPER / "llm_mfq_responses.csv", keep_default_na=False, dtype={"response": str, "item": str})
     parsed = [parse_answer(text, 1, 5) for text in raw["response"]]
     answers = pd.DataFrame({

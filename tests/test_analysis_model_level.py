@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shared_paths import PAPER
 from whosevalues.analysis import baselines, reliability, vectors
 from whosevalues.analysis.null_respondents import NULL_COLUMNS
 from whosevalues.analysis.llm_responses import load_llm_responses
@@ -23,9 +24,8 @@ from whosevalues.humans import load_populations
 from whosevalues.humans.population import Population
 from whosevalues.instruments import load_instrument
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-PAPER = SHARED / "data" / "made_in_china_paper"
-needs_shared = pytest.mark.skipif(not PAPER.exists(), reason="../shared (the paper's data) not present")
+
+needs_shared = pytest.mark.needs_shared  # skipped without ../shared (conftest.py)
 
 ISSUE_BASELINES = {"CHN": {"own_mean_cosine_loo": .283, "pairwise_cosine": .081, "other_mean_cosine": .198},
                    "USA": {"own_mean_cosine_loo": .440, "pairwise_cosine": .195}}
@@ -50,6 +50,7 @@ def table(directory: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(directory / "tables" / name).set_index("term")
 
 
+@pytest.mark.needs("statsmodels")
 @needs_shared
 def test_rq2_has_nationality_by_default_and_the_papers_specification_in_paper_mode(mfq2_runs):
     default, paper = table(mfq2_runs[False][0], "rq2_mfq2.csv"), table(mfq2_runs[True][0], "rq2_mfq2.csv")
@@ -103,6 +104,7 @@ def test_every_rq_table_has_the_model_level_columns_after_the_contracts_five(mfq
         {"assignments": 184756, "exact": True}
 
 
+@pytest.mark.needs("statsmodels")
 @needs_shared
 def test_rq3_families_adjusted_and_joint_tests_reported(mfq2_runs):
     directory, summary = mfq2_runs[False]

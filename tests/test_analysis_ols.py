@@ -4,12 +4,12 @@ exclusions and skipped designs; importing LLM responses."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from shared_paths import PAPER
 from whosevalues.analysis import design, ols, vectors
 from whosevalues.analysis.llm_responses import LLMResponsesError, load_llm_responses
 from whosevalues.analysis.pipeline import analyze
@@ -17,9 +17,8 @@ from whosevalues.humans import load_populations
 from whosevalues.humans.population import Population
 from whosevalues.instruments import load_instrument
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-PAPER = SHARED / "data" / "made_in_china_paper"
-needs_shared = pytest.mark.skipif(not PAPER.exists(), reason="../shared (the paper's data) not present")
+
+needs_shared = pytest.mark.needs_shared  # skipped without ../shared (conftest.py)
 
 
 def mfq2_populations() -> list[Population]:
@@ -34,6 +33,7 @@ def mfq2():
     return items, means, humans
 
 
+@pytest.mark.needs("statsmodels")
 @needs_shared
 @pytest.mark.parametrize("analysis", ["rq1", "rq2", "rq3"])
 def test_fast_ols_equals_statsmodels(mfq2, analysis):

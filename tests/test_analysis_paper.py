@@ -6,12 +6,11 @@ is computed from ../shared/data/made_in_china_paper.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
+from shared_paths import PAPER
 from whosevalues.analysis import design, paper_compat, vectors
 from whosevalues.analysis.llm_responses import load_llm_responses
 from whosevalues.analysis.pipeline import analyze
@@ -19,10 +18,8 @@ from whosevalues.humans import load_populations
 from whosevalues.humans.population import Population
 from whosevalues.instruments import load_instrument
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-PAPER = SHARED / "data" / "made_in_china_paper"
-pytestmark = [pytest.mark.needs_shared,
-              pytest.mark.skipif(not PAPER.exists(), reason="../shared (the paper's data) not present")]
+
+pytestmark = pytest.mark.needs_shared
 
 # Table 2, MFQ-2 rows: estimate, SE (published to 3 decimals)
 TABLE2_MFQ2 = {"Intercept": (.207, .001), "language": (.017, .001), "persona": (.014, .001),

@@ -5,12 +5,12 @@ fast OLS equals statsmodels on the reduced design. Also populations.json."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from shared_paths import PAPER
 from whosevalues.analysis import design, ols, vectors
 from whosevalues.analysis.llm_responses import load_llm_responses
 from whosevalues.analysis.pipeline import analyze
@@ -18,9 +18,8 @@ from whosevalues.humans import load_populations
 from whosevalues.humans.population import PopulationWarning
 from whosevalues.instruments import load_instrument
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-PAPER = SHARED / "data" / "made_in_china_paper"
-needs_shared = pytest.mark.skipif(not PAPER.exists(), reason="../shared (the paper's data) not present")
+
+needs_shared = pytest.mark.needs_shared  # skipped without ../shared (conftest.py)
 FOUNDATIONS = ["Care", "Equality", "Proportionality", "Loyalty", "Authority", "Purity"]
 
 
@@ -110,6 +109,7 @@ def _reduced_rows(means, analysis):
     return design.rq3("mfq2", humans, vectors.llm_vectors(usa, "mfq2", items), groups)
 
 
+@pytest.mark.needs("statsmodels")
 @needs_shared
 @pytest.mark.parametrize("analysis", ["rq1", "rq2", "rq3"])
 def test_fast_ols_equals_statsmodels_on_reduced_designs(means, analysis):
@@ -133,6 +133,7 @@ def test_fast_ols_equals_statsmodels_on_reduced_designs(means, analysis):
     assert np.linalg.matrix_rank(matrix) < matrix.shape[1]
 
 
+@pytest.mark.needs("statsmodels")
 @needs_shared
 def test_reduced_rq1_equals_an_independent_statsmodels_formula(means):
     import statsmodels.formula.api as smf
@@ -148,6 +149,7 @@ def test_reduced_rq1_equals_an_independent_statsmodels_formula(means):
     assert table.loc["Intercept", "estimate"] == pytest.approx(fit.params["Intercept"], rel=1e-10)
 
 
+@pytest.mark.needs("statsmodels")
 def test_identifiable_drops_collinear_terms_and_fits_the_rest():
     # language congruence == persona congruence in every row: persona cannot be separated from language
     bits = np.array([[(c >> 2) & 1, (c >> 1) & 1, c & 1] for c in range(8)], dtype=float) - 0.5

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from shared_paths import PAPER
 from whosevalues.analysis import conclusions as c
 from whosevalues.analysis import families
 from whosevalues.analysis.llm_responses import load_llm_responses
@@ -22,8 +23,8 @@ from whosevalues.analysis.pipeline import analyze
 from whosevalues.humans import load_populations
 from whosevalues.humans.population import Population
 
-PAPER = Path(__file__).resolve().parents[2] / "shared" / "data" / "made_in_china_paper"
-needs_shared = pytest.mark.skipif(not PAPER.exists(), reason="../shared (the paper's data) not present")
+
+needs_shared = pytest.mark.needs_shared  # skipped without ../shared (conftest.py)
 METHODS = list(c.METHODS)
 MODEL_LEVEL_P = ["p_wild_model", "p_perm_model", "p_cr2_model"]
 
@@ -73,6 +74,7 @@ def rq3_table(p_of_removed: list[float]) -> pd.DataFrame:
     return table
 
 
+@pytest.mark.needs("statsmodels")
 def test_holm_within_the_family_of_removed_main_effects_decides_the_verdict():
     # six removed[*] p values; Holm: sorted .004 .01 .02 .03 .04 .3 times 6 5 4 3 2 1, running maximum
     table = rq3_table([.02, .004, .3, .01, .04, .03])
@@ -150,6 +152,7 @@ def read(directory: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(directory / "tables" / name)
 
 
+@pytest.mark.needs("statsmodels")
 @needs_shared
 def test_rq2_default_is_the_full_factorial_fitted_as_statsmodels_does(mfq2_runs):
     import statsmodels.formula.api as smf

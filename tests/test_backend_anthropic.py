@@ -20,6 +20,8 @@ from whosevalues.testing import ReplayServer
 
 from replay_helpers import RECORDINGS_ROOT, complete, load_recorded
 
+pytestmark = pytest.mark.needs("anthropic")  # the providers' official SDKs
+
 RECORDINGS = RECORDINGS_ROOT / "anthropic"
 FAKE_KEY = "sk-ant-api03-FAKE-KEY-never-in-output-0123456789"
 recorded = partial(load_recorded, RECORDINGS)
@@ -41,6 +43,7 @@ def backend_for(monkeypatch):
     return make
 
 
+@pytest.mark.slow
 def test_answer_sends_system_separately_and_reads_text(backend_for):
     with ReplayServer(recorded("answer", "answer_zh")) as server:
         backend = backend_for(server)
@@ -62,6 +65,7 @@ def test_answer_sends_system_separately_and_reads_text(backend_for):
     assert second.answer_text.endswith("3") and second.finish_reason == "length"
 
 
+@pytest.mark.slow
 def test_refusal_is_a_refusal_reply(backend_for):
     with ReplayServer(recorded("refusal")) as server:
         reply = complete(backend_for(server), request())
@@ -70,6 +74,7 @@ def test_refusal_is_a_refusal_reply(backend_for):
     assert reply.finish_reason == "refusal" and reply.refusal_reason
 
 
+@pytest.mark.slow
 def test_thinking_on_sends_a_budget_and_drops_a_temperature_other_than_1(backend_for):
     with ReplayServer(recorded("answer")) as server:
         backend = backend_for(server)
@@ -117,6 +122,7 @@ def test_claude_5_thinks_by_default_and_never_gets_a_non_default_temperature(mon
     assert any("off" in note for note in notes) == noted
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, status, retry_after", [("rate_limit_429", 429, 2.0), ("overloaded_529", 529, None)])
 def test_429_and_529_are_retryable(backend_for, name, status, retry_after):
     with ReplayServer(recorded(name)) as server:
@@ -128,6 +134,7 @@ def test_429_and_529_are_retryable(backend_for, name, status, retry_after):
     assert json.loads(error.raw)["error"]["type"] in ("rate_limit_error", "overloaded_error")
 
 
+@pytest.mark.slow
 def test_401_names_the_key_variable_and_is_final(backend_for):
     with ReplayServer(recorded("auth_401")) as server:
         with pytest.raises(BackendError) as caught:
@@ -135,6 +142,7 @@ def test_401_names_the_key_variable_and_is_final(backend_for):
     assert not caught.value.retryable and "ANTHROPIC_API_KEY" in str(caught.value)
 
 
+@pytest.mark.slow
 def test_retries_through_429_and_529_then_answers(backend_for):
     with ReplayServer(recorded("rate_limit_429", "overloaded_529", "answer")) as server:
         backend = backend_for(server)
@@ -154,6 +162,7 @@ def test_retries_through_429_and_529_then_answers(backend_for):
     assert gate.stats["slow_downs"] == 2
 
 
+@pytest.mark.slow
 def test_a_final_failure_keeps_the_body_but_never_the_key(backend_for):
     with ReplayServer(recorded("auth_401")) as server:
         with pytest.raises(FinalFailure) as caught:
@@ -170,6 +179,7 @@ def test_no_distribution_support():
     assert asyncio.run(AnthropicBackend(spec).supports_distribution()) is False
 
 
+@pytest.mark.slow
 def test_the_answering_loop_reads_the_reply_and_keeps_the_departures(backend_for):
     """The decision layer consumes this backend's ProviderReply; its translation notes reach the run notes."""
     with ReplayServer(recorded("answer")) as server:

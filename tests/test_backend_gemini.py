@@ -20,6 +20,8 @@ from whosevalues.testing import ReplayServer
 
 from replay_helpers import RECORDINGS_ROOT, complete, load_recorded
 
+pytestmark = pytest.mark.needs("google.genai")  # the providers' official SDKs
+
 RECORDINGS = RECORDINGS_ROOT / "gemini"
 FAKE_KEY = "AIzaSyFAKE-gemini-key-never-in-output-42"
 recorded = partial(load_recorded, RECORDINGS)
@@ -40,6 +42,7 @@ def backend_for(monkeypatch):
     return make
 
 
+@pytest.mark.slow
 def test_answer_and_what_is_sent(backend_for):
     with ReplayServer(recorded("answer", "answer")) as server:
         reply = complete(backend_for(server), request())
@@ -60,6 +63,7 @@ def test_answer_and_what_is_sent(backend_for):
     assert json.loads(reply.raw)["responseId"] == expected["responseId"]
 
 
+@pytest.mark.slow
 def test_build_params_is_what_the_sdk_sends(backend_for):
     with ReplayServer(recorded("answer")) as server:
         backend = backend_for(server, "gemini-2.5-flash")
@@ -97,6 +101,7 @@ def test_thinking_control(monkeypatch, model, thinking, expected, noted):
         assert config["maxOutputTokens"] > config["thinkingConfig"]["thinkingBudget"]
 
 
+@pytest.mark.slow
 def test_distribution_mode_asks_for_top_candidates_and_keeps_positions(backend_for):
     with ReplayServer(recorded("distribution")) as server:
         reply = complete(backend_for(server), request("distribution", scale_max=10))
@@ -108,6 +113,7 @@ def test_distribution_mode_asks_for_top_candidates_and_keeps_positions(backend_f
         assert position.top == {c["token"]: c["logProbability"] for c in step["candidates"]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["blocked", "safety_finish"])
 def test_blocked_prompts_and_answers_are_content_filter_replies(backend_for, name):
     with ReplayServer(recorded(name)) as server:
@@ -119,6 +125,7 @@ def test_blocked_prompts_and_answers_are_content_filter_replies(backend_for, nam
     assert reply.raw
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, status, retryable, retry_after", [
     ("rate_limit_429", 429, True, 3.0), ("overloaded_503", 503, True, None), ("bad_key_400", 400, False, None)])
 def test_errors(backend_for, name, status, retryable, retry_after):
@@ -134,6 +141,7 @@ def test_errors(backend_for, name, status, retryable, retry_after):
     assert FAKE_KEY not in str(error) + error.raw
 
 
+@pytest.mark.slow
 def test_probe_reads_logprobs_and_caches(backend_for):
     with ReplayServer(recorded("distribution")) as server:
         backend = backend_for(server)
@@ -149,6 +157,7 @@ def test_bad_extra_body_is_a_configuration_error(monkeypatch):
         complete(GeminiBackend(spec), request())
 
 
+@pytest.mark.slow
 def test_the_answering_loop_reads_the_reply_and_keeps_the_departures(backend_for):
     """The decision layer consumes this backend's ProviderReply; its translation notes reach the run notes."""
     with ReplayServer(recorded("answer")) as server:

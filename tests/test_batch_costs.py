@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from whosevalues.elicit.batch.costs import with_batch_prices
 from whosevalues.elicit.cost import estimate_cost
 from whosevalues.models.anthropic_backend import AnthropicBackend
@@ -48,6 +50,7 @@ def test_hosts_that_publish_a_batch_discount_get_it_from_the_catalog_and_a_model
     assert batch_price_factor(qwen.model_copy(update={"batch_price_factor": 0.6})) == 0.6
 
 
+@pytest.mark.slow
 def test_dry_run_prints_the_batch_column():
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), COLUMNS="200")
     result = subprocess.run([sys.executable, "-m", "whosevalues.cli", "run", "--dry-run", "--models",

@@ -150,6 +150,7 @@ def server():
         yield stub
 
 
+@pytest.mark.slow
 def test_uninterrupted_batch_run(tmp_path, server):
     """``batch = true`` in the model's block (no --batch): the whole study goes in one batch."""
     study = write_study(tmp_path, server.base_url)
@@ -164,6 +165,7 @@ def test_uninterrupted_batch_run(tmp_path, server):
     assert len(server.batches) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", ["upload_after", "create_before", "create_after"])
 def test_sigkill_during_submission_then_rerun(tmp_path, server, step):
     """Killed with the upload's or the creation's reply never received: the rerun finds what exists."""
@@ -182,6 +184,7 @@ def test_sigkill_during_submission_then_rerun(tmp_path, server, step):
     assert_nothing_lost_nothing_paid_twice(tmp_path, server)
 
 
+@pytest.mark.slow
 def test_sigkill_while_polling_then_rerun_resumes(tmp_path, server):
     write_study(tmp_path, server.base_url)
     server.duration = 6.0
@@ -193,6 +196,7 @@ def test_sigkill_while_polling_then_rerun_resumes(tmp_path, server):
     assert_nothing_lost_nothing_paid_twice(tmp_path, server)
 
 
+@pytest.mark.slow
 def test_rerun_without_batch_still_resumes_open_batches(tmp_path, server):
     """A rerun with --no-batch never asks online what a live batch carries: it collects the batch."""
     write_study(tmp_path, server.base_url)
@@ -207,6 +211,7 @@ def test_rerun_without_batch_still_resumes_open_batches(tmp_path, server):
     assert len(answers) == N_REQUESTS and {s for (s,) in answers} == {"valid"}
 
 
+@pytest.mark.slow
 def test_batches_command_lists_and_cancels(tmp_path, server):
     write_study(tmp_path, server.base_url)
     server.duration = 30.0
@@ -229,6 +234,7 @@ def test_batches_command_lists_and_cancels(tmp_path, server):
     assert_nothing_lost_nothing_paid_twice(tmp_path, server)
 
 
+@pytest.mark.slow
 def test_endpoint_without_batch_api_is_asked_online(tmp_path):
     from whosevalues.testing.stub_openai import StubOpenAIServer
 
@@ -240,6 +246,7 @@ def test_endpoint_without_batch_api_is_asked_online(tmp_path):
     assert len(answers) == N_REQUESTS and {s for (s,) in answers} == {"valid"}
 
 
+@pytest.mark.slow
 def test_batches_command_errors_are_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "whosevalues.cli", "batches", "--db", str(tmp_path / "no.sqlite")],
                             env=cli_env(), capture_output=True, text=True, timeout=60)
@@ -247,6 +254,7 @@ def test_batches_command_errors_are_one_line(tmp_path):
     assert "no store at" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_distribution_mode_in_a_batch(tmp_path, server):
     """Lines ask for top_logprobs as online asking does; the distributions are read from the batch results."""
     write_study(tmp_path, server.base_url)
@@ -294,6 +302,7 @@ def test_split_by_the_providers_limits(monkeypatch):
         position += len(chunk)
 
 
+@pytest.mark.slow
 def test_half_submitted_batch_is_dropped_when_the_rerun_asks_online(tmp_path, server):
     """Killed before the batch was created, then run with --no-batch: no batch is created, all asked online."""
     write_study(tmp_path, server.base_url)
@@ -312,6 +321,7 @@ def test_half_submitted_batch_is_dropped_when_the_rerun_asks_online(tmp_path, se
     assert db_rows(tmp_path, "SELECT state FROM batches") == [("abandoned",)]
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_polling_stops_cleanly_and_the_rerun_collects(tmp_path, server):
     write_study(tmp_path, server.base_url)
     server.duration = 8.0
@@ -326,6 +336,7 @@ def test_ctrl_c_while_polling_stops_cleanly_and_the_rerun_collects(tmp_path, ser
     assert_nothing_lost_nothing_paid_twice(tmp_path, server)
 
 
+@pytest.mark.slow
 def test_batch_lines_carry_what_online_asking_learned(tmp_path, server):
     """An endpoint that taught online asking to drop the seed and to allow 64 tokens gets batch lines
     without a seed and with 64 tokens: a line never fails for what online asking already avoids."""
@@ -364,6 +375,7 @@ def run_small_study_as(tmp_path: Path, api_model: str, extra: str = "") -> list:
         return sorted(stub.batches.values(), key=lambda b: b.created)
 
 
+@pytest.mark.slow
 def test_reasoning_model_out_of_budget_is_sent_again_with_its_cap(tmp_path):
     """A reasoner whose 10 tokens went on thinking: the line goes in the next batch with the model's cap,
     and the answer (not the reasoning, full of other numbers) is stored."""
@@ -380,6 +392,7 @@ def test_reasoning_model_out_of_budget_is_sent_again_with_its_cap(tmp_path):
         assert status == "valid" and value == intended_value(user.split("\n\n")[-1]) and reasoning
 
 
+@pytest.mark.slow
 def test_parameter_refused_in_a_batch_is_learned_for_the_next(tmp_path):
     """o-series-like endpoint: every line of the first batch is refused for max_tokens; the adaptation is
     learned (max_completion_tokens), the next batch uses it, and the hidden reasoning then needs the cap."""

@@ -30,6 +30,8 @@ from whosevalues.testing import ReplayServer
 
 from replay_helpers import RECORDINGS_ROOT, complete, load_recorded
 
+pytestmark = pytest.mark.needs("anthropic", "google.genai")  # the providers' official SDKs
+
 recorded = partial(load_recorded, RECORDINGS_ROOT / "batch")
 
 
@@ -106,6 +108,7 @@ def anthropic_exchanges(server: ReplayServer, keys: list[str]) -> list[dict]:
     return [create, running, ended, ended, results]
 
 
+@pytest.mark.slow
 def test_anthropic_message_batch_lifecycle(tmp_path, anthropic_backend):
     with ReplayServer() as server:
         backend = anthropic_backend(server)
@@ -160,6 +163,7 @@ def gemini_backend(monkeypatch):
     return batch_backend_maker(monkeypatch, "GEMINI_API_KEY", "AIza-FAKE", "gemini-2.5-flash", GeminiBackend)
 
 
+@pytest.mark.slow
 def test_gemini_batch_file_lifecycle_reads_real_result_lines(tmp_path, gemini_backend, shared_data):
     real_lines = (shared_data / "provider_exchanges" / "gemini_batch_file_results.jsonl").read_text().splitlines()
     with ReplayServer() as server:
@@ -230,6 +234,7 @@ def record_lost_batch(store: Store, backend, planned, input_file_id: str | None 
     return record
 
 
+@pytest.mark.slow
 def test_anthropic_batch_whose_creation_reply_was_lost_is_found_not_sent_again(tmp_path, anthropic_backend):
     from datetime import datetime, timezone
 
@@ -255,6 +260,7 @@ def test_anthropic_batch_whose_creation_reply_was_lost_is_found_not_sent_again(t
     store.close()
 
 
+@pytest.mark.slow
 def test_gemini_batch_whose_creation_reply_was_lost_is_found_by_its_display_name(tmp_path, gemini_backend,
                                                                                    shared_data):
     real_lines = (shared_data / "provider_exchanges" / "gemini_batch_file_results.jsonl").read_text().splitlines()

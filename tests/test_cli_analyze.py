@@ -11,10 +11,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from shared_paths import PAPER
 from wvs_fixtures import write_wvs_file
 
-PAPER = Path(__file__).resolve().parents[2] / "shared" / "data" / "made_in_china_paper"
-needs_paper = pytest.mark.skipif(not PAPER.exists(), reason="../shared (the paper's data) not present")
+
+pytestmark = pytest.mark.slow  # every test runs the whosevalues CLI in a subprocess
+
+needs_paper = pytest.mark.needs_shared  # skipped without ../shared (conftest.py)
 WVS_FILES = [str(PAPER / "llm_wvs_responses.csv"), str(PAPER / "llm_wvs_persona_responses.csv")]
 
 

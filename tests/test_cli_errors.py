@@ -12,6 +12,8 @@ import pytest
 
 from whosevalues.elicit.store import Store
 
+pytestmark = pytest.mark.slow  # every test runs the whosevalues CLI in a subprocess
+
 
 def whosevalues(*args: str, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "whosevalues.cli", *args], cwd=cwd, capture_output=True,

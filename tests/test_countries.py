@@ -72,12 +72,8 @@ def compare_all(table: pd.DataFrame, level: str, llm: dict, humans: dict[str, pd
 
 # -- MFQ-2: 21 countries at the dimension level, CHN and USA also at the item level --------------------
 @pytest.fixture(scope="module")
-def mfq2_analysis(tmp_path_factory, request):
-    from tests.conftest import SHARED
-
-    data = SHARED / "data"
-    if not data.is_dir():
-        pytest.skip("../shared/data is not beside the repository")
+def mfq2_analysis(tmp_path_factory, request, shared_data):
+    data = shared_data
     out = tmp_path_factory.mktemp("mfq2")
     item_means = load_llm_responses([data / "made_in_china_paper" / "llm_mfq_responses.csv"])
     populations = {"mfq2": load_populations("mfq2", countries=None)}

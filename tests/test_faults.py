@@ -51,6 +51,7 @@ async def ask(backend, requests, gate, **kwargs):
     return results
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["http_429", "http_500", "http_503", "drop", "truncate", "malformed",
                                    "empty_choices"])
 def test_each_transient_fault_is_retried_then_answered(stub, fault):
@@ -61,6 +62,7 @@ def test_each_transient_fault_is_retried_then_answered(stub, fault):
     assert proxy.stats[fault] == 1 and proxy.stats["ok"] == 1
 
 
+@pytest.mark.slow
 def test_a_hung_connection_times_out_and_is_retried(stub):
     with FaultProxy(stub.url, hang_seconds=3) as proxy:
         proxy.script(["hang", "ok"])
@@ -70,6 +72,7 @@ def test_a_hung_connection_times_out_and_is_retried(stub):
     assert time.monotonic() - started < 3  # the timeout fired, we did not wait for the hang
 
 
+@pytest.mark.slow
 def test_content_filter_is_an_answer_not_a_retry(stub):
     with FaultProxy(stub.url) as proxy:
         proxy.script(["content_filter"])
@@ -78,6 +81,7 @@ def test_content_filter_is_an_answer_not_a_retry(stub):
     assert '"content_filter"' in completion.raw
 
 
+@pytest.mark.slow
 def test_persistent_failure_is_recorded_with_reason_and_raw_body(stub):
     with FaultProxy(stub.url) as proxy:
         proxy.script(["http_500"] * 3)
@@ -87,6 +91,7 @@ def test_persistent_failure_is_recorded_with_reason_and_raw_body(stub):
     assert "HTTP 500" in str(failure) and "injected" in failure.raw
 
 
+@pytest.mark.slow
 def test_malformed_body_is_kept_verbatim_when_attempts_run_out(stub):
     with FaultProxy(stub.url) as proxy:
         proxy.script(["truncate", "truncate"])
@@ -95,6 +100,7 @@ def test_malformed_body_is_kept_verbatim_when_attempts_run_out(stub):
     assert failure.raw.startswith('{"id": "chatcmpl-stub') and not failure.raw.rstrip().endswith("}")
 
 
+@pytest.mark.slow
 def test_a_seeded_storm_of_faults_loses_nothing(stub):
     faults = {"http_429": 0.05, "http_500": 0.08, "http_503": 0.04, "drop": 0.05, "truncate": 0.05,
               "malformed": 0.04, "empty_choices": 0.05, "content_filter": 0.03}
@@ -113,6 +119,7 @@ def test_a_seeded_storm_of_faults_loses_nothing(stub):
                           if outcome not in ("ok", "content_filter"))
 
 
+@pytest.mark.slow
 def test_rate_limited_server_is_used_at_its_limit_and_slows_the_model(stub):
     limit = 40.0
     with FaultProxy(stub.url, latency=0.05, rate_limit=limit) as proxy:
@@ -134,6 +141,7 @@ def test_faults_use_up_the_rate_limit_like_answers(stub):
     assert proxy.first_request is not None and proxy.last_request >= proxy.first_request
 
 
+@pytest.mark.slow
 def test_requests_per_minute_paces_without_any_429(stub):
     with FaultProxy(stub.url, rate_limit=25) as proxy:
         gate = ModelGate(16, requests_per_minute=20 * 60)
@@ -146,6 +154,7 @@ def test_requests_per_minute_paces_without_any_429(stub):
     assert elapsed >= (60 - burst) / 20 * 0.95  # a tenth of a second of burst, then 20 per second
 
 
+@pytest.mark.slow
 def test_api_key_never_appears_in_results_errors_or_logs(stub, monkeypatch, caplog, capfd):
     monkeypatch.setenv("FAULT_TEST_KEY", FAKE_KEY)
     caplog.set_level(logging.DEBUG)
@@ -170,7 +179,8 @@ def test_api_key_never_appears_in_results_errors_or_logs(stub, monkeypatch, capl
 # -- the real server behind the proxy (slow) -------------------------------------------------------
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None, reason="llama-cpp-python[server] not installed")
+@pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
+                    reason="needs llama-cpp-python[server]: pip install -e '.[test]'")
 def test_real_llama_server_behind_the_fault_proxy():
     from whosevalues.testing import serve_local_openai
     with serve_local_openai() as server, FaultProxy(server.url, seed=3) as proxy:

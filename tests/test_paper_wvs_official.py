@@ -18,15 +18,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from shared_paths import PAPER
 from whosevalues.analysis.llm_responses import load_llm_responses
 from whosevalues.analysis.pipeline import analyze
 from whosevalues.humans import load_populations
 
-PAPER = Path(__file__).resolve().parents[2] / "shared" / "data" / "made_in_china_paper"
+
 OFFICIAL = os.environ.get("WHOSEVALUES_WVS7_FILE")
 pytestmark = [
     pytest.mark.skipif(not OFFICIAL, reason="set WHOSEVALUES_WVS7_FILE to the official WVS-7 v5.0 file"),
-    pytest.mark.skipif(not PAPER.exists(), reason="../shared (the paper's data) not present"),
+    pytest.mark.needs_shared,
 ]
 
 # Published in the paper (Table 2, sections 4.1 and 4.3).

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from shared_paths import PAPER
 from whosevalues.elicit.parse import (AMBIGUOUS, ERROR, NO_NUMBER, OUT_OF_RANGE, REFUSAL, STATUSES, VALID,
                                       ParsedAnswer, is_refusal, parse_answer)
 from whosevalues.instruments import load_instrument
@@ -13,8 +12,6 @@ from whosevalues.instruments import load_instrument
 MFQ = load_instrument("mfq2")
 WVS = load_instrument("wvs7")
 EN5, ZH5 = MFQ.scale.labels["en"], MFQ.scale.labels["zh"]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-PAPER = SHARED / "data" / "made_in_china_paper"
 
 # (raw answer, scale max, expected value, expected status). Scale min is 1 throughout, as in both surveys.
 CASES = [
@@ -167,8 +164,6 @@ def test_is_refusal_matches_both_languages_and_not_answers():
 @pytest.fixture(scope="module")
 def paper_answers():
     pd = pytest.importorskip("pandas")
-    if not PAPER.is_dir():
-        pytest.skip("../shared (the paper's data) is not next to the repository")
     frames = []
     for name, survey in [("llm_mfq_responses.csv", "mfq2"), ("llm_wvs_responses.csv", "wvs7"),
                          ("llm_wvs_persona_responses.csv", "wvs7")]:

@@ -99,6 +99,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "COLUMNS": "200"}, timeout=120)
 
 
+@pytest.mark.slow
 def test_surveys_show_prints_the_templated_sentence():
     result = cli("surveys", "show", "wvs7", "--language", "zh", "--persona", "DEU", "--item", "Q182")
     assert result.returncode == 0, result.stderr

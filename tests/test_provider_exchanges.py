@@ -48,6 +48,8 @@ from whosevalues.testing import ReplayServer
 
 from exchange_helpers import exchange_path, full_collection, llamacpp_body, load_exchange
 
+pytestmark = pytest.mark.needs("openai", "anthropic", "google.genai")  # the providers' official SDKs
+
 FAKE_KEY = "sk-FAKE-provider-exchanges-0123456789"
 SONNET_45 = "claude-sonnet-4-5-20250929"
 REQUEST = ChatRequest(key="m|mfq2|care_1|en|none|0", system="You are a survey respondent.",
@@ -340,6 +342,7 @@ _VIA = {"openai": via_openai, "openai-stream": via_openai_stream, "anthropic": v
 
 # ---------------------------------------------------------------- the table
 
+@pytest.mark.slow
 @pytest.mark.parametrize("row", TABLE, ids=[row.id for row in TABLE])
 def test_exchange(row: Row, monkeypatch):
     result = run(row, monkeypatch)
@@ -389,6 +392,7 @@ def check_error(expect: Error, error: ProviderReply | BackendError) -> None:
     assert FAKE_KEY not in str(error) + (error.raw or "")
 
 
+@pytest.mark.needs_shared
 def test_every_recorded_file_is_replayed_or_says_why_not():
     names = {path.name for path in full_collection().iterdir()}
     covered = {row.name for row in TABLE}
@@ -446,6 +450,7 @@ def test_reasoning_full_of_numbers_is_never_parsed_as_the_answer(row):
         assert (parsed.status, parsed.value) != ("valid", 4)
 
 
+@pytest.mark.slow
 def test_a_budget_spent_on_thinking_is_asked_again_doubled_then_stops(monkeypatch):
     """Gemini 2.5 Pro's recorded MAX_TOKENS with no parts, every time: doubled up to the cap, then a status."""
     exchange = load_exchange("gemini_2.5pro_max_tokens_empty_parts.yaml")
@@ -469,6 +474,7 @@ def test_a_budget_spent_on_thinking_is_asked_again_doubled_then_stops(monkeypatc
 
 # ---------------------------------------------------------------- a whole run on recorded bodies
 
+@pytest.mark.slow
 @pytest.mark.parametrize("row", [
     Row("anthropic_sonnet45_thinking_blocks.yaml", "anthropic", Reply(None, "stop", "valid"), interaction=0),
     Row("gemini_2.5flash_thoughts_not_in_candidates.yaml", "gemini", Reply(None, "stop", "valid")),

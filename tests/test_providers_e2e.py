@@ -26,6 +26,8 @@ from whosevalues.elicit.sample_check import ROUNDS
 from whosevalues.instruments import load_instrument
 from whosevalues.testing.stub_providers import MODELS, REASONING_TOKENS, ProviderStubServer, intended_value, is_filtered
 
+pytestmark = pytest.mark.slow  # a stub provider server and the CLI in a subprocess
+
 SAMPLES = 3
 DISTRIBUTION_MODELS = {"markdown", "filtered", "plain", "weak"}
 

@@ -17,7 +17,8 @@ from test_report_fixtures import needs_shared, paper_report_dir
 
 CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"),
                              shutil.which("google-chrome")) if p), None)
-pytestmark = [needs_shared, pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")]
+pytestmark = [needs_shared, pytest.mark.slow,  # starts chromium
+              pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")]
 
 # Report every <img> after load, into the DOM that --dump-dom prints.
 PROBE = """<script>window.addEventListener('load', function () {

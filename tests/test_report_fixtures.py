@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-PAPER = SHARED / "data" / "made_in_china_paper"
+from shared_paths import PAPER
 
-needs_shared = pytest.mark.skipif(not PAPER.is_dir(), reason="../shared (the paper's data) is not present")
+
+needs_shared = pytest.mark.needs_shared  # skipped without ../shared (conftest.py)
 
 
 def _synthetic_distributions(means: pd.DataFrame) -> pd.DataFrame:

@@ -19,6 +19,8 @@ import pytest
 
 from whosevalues.testing import FaultProxy, StubOpenAIServer
 
+pytestmark = pytest.mark.slow  # servers, a fault proxy and the CLI in a subprocess, killed and rerun
+
 FAKE_KEY = "sk-test-DO-NOT-LEAK-4b1f9e"
 FAULTS = {"http_429": 0.05, "http_500": 0.05, "drop": 0.03, "truncate": 0.03, "malformed": 0.03,
           "empty_choices": 0.03, "content_filter": 0.02}

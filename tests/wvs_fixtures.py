@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from whosevalues.humans import load_populations
 from whosevalues.humans.bundled import WVS7_DISTRIBUTIONS_FILE
@@ -144,7 +145,7 @@ def write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> Path:
     elif fmt == "csv,":
         frame.to_csv(path, sep=",", index=False, quoting=csv.QUOTE_NONNUMERIC)
     elif fmt in {"sav", "dta"}:
-        import pyreadstat
+        pyreadstat = pytest.importorskip("pyreadstat", reason="SPSS/Stata need the wvs extra: pip install -e '.[wvs]'")
         (pyreadstat.write_sav if fmt == "sav" else pyreadstat.write_dta)(frame, str(path))
     elif fmt == "zip":
         inner = path.with_suffix(".csv")
