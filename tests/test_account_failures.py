@@ -78,6 +78,7 @@ def _request() -> ChatRequest:
 
 
 @pytest.mark.parametrize("model", ["empty-quota", "no-balance", "revoked-key"])
+@pytest.mark.slow
 def test_the_first_account_level_answer_is_final(model):
     """Before: the exhausted quota went out 11 times in 45 s (every 429 a rate limit); now one request."""
     with ProviderStubServer() as server:
@@ -158,6 +159,7 @@ def _exchange(status: int, body: dict) -> dict:
     return {"status": status, "headers": {"content-type": "application/json"}, "body": json.dumps(body)}
 
 
+@pytest.mark.slow
 def test_gemini_daily_quota_through_the_sdk_stops_at_the_first_answer(monkeypatch):
     from whosevalues.models.gemini_backend import GeminiBackend
 
@@ -168,6 +170,7 @@ def test_gemini_daily_quota_through_the_sdk_stops_at_the_first_answer(monkeypatc
     assert asked == 1 and failure.reason == "no_credit" and "exceeded your current quota" in str(failure)
 
 
+@pytest.mark.slow
 def test_anthropic_empty_balance_through_the_sdk_stops_at_the_first_answer(monkeypatch):
     from whosevalues.models.anthropic_backend import AnthropicBackend
 
@@ -200,6 +203,7 @@ def test_an_empty_account_met_while_probing_stops_the_model_and_caches_nothing(t
     assert len(plain) == 36 and (plain.status == "valid").all()  # MFQ-2's 36 items, read as distributions
 
 
+@pytest.mark.slow
 def test_models_check_says_no_credit_rather_than_rate_limited():
     from whosevalues.models.check import check_model
 

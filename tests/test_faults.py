@@ -134,6 +134,7 @@ def test_rate_limited_server_is_used_at_its_limit_and_slows_the_model(stub):
     assert abs(sustained - limit) / limit <= 0.10, f"sustained {sustained:.1f} req/s vs limit {limit}"
 
 
+@pytest.mark.slow
 def test_faults_use_up_the_rate_limit_like_answers(stub):
     with FaultProxy(stub.url, rate_limit=3, faults={"http_500": 1.0}) as proxy:
         outcomes = [proxy.decide()[0] for _ in range(4)]  # four requests within a second

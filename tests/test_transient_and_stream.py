@@ -61,6 +61,7 @@ def _ask(backend, request: ChatRequest = REQUEST, memory: EndpointMemory | None 
     return asyncio.run(go())
 
 
+@pytest.mark.slow
 def test_gemini_stop_with_no_parts_is_asked_again_and_counted(monkeypatch):
     """Before: stored at once as error "no text" and never asked again in the run."""
     with ReplayServer([_json(STOP_NO_PARTS), _json(ANSWER_4)]) as server:
@@ -70,6 +71,7 @@ def test_gemini_stop_with_no_parts_is_asked_again_and_counted(monkeypatch):
     assert answered.attempts == asked == 2
 
 
+@pytest.mark.slow
 def test_an_empty_reply_that_stays_empty_is_a_bounded_retryable_failure(monkeypatch):
     with ReplayServer([_json(STOP_NO_PARTS)] * 10) as server:
         with pytest.raises(FinalFailure) as caught:
@@ -80,6 +82,7 @@ def test_an_empty_reply_that_stays_empty_is_a_bounded_retryable_failure(monkeypa
     assert json.loads(caught.value.raw)["candidates"][0]["finishReason"] == "STOP"
 
 
+@pytest.mark.slow
 def test_empty_choices_on_the_openai_path_are_asked_again():
     with ProviderStubServer() as server:
         backend = OpenAICompatibleBackend(ModelSpec(id="e", provider="openai-compatible", base_url=server.base_url,
@@ -97,6 +100,7 @@ def test_the_stream_only_400_is_read_as_needing_a_stream():
     assert read_error(400, json.dumps(other), None).param != "stream"
 
 
+@pytest.mark.slow
 def test_a_stream_only_model_is_streamed_once_learned_and_remembered(tmp_path):
     """Before: every request stored as error (the 400 named no parameter the runner could adapt)."""
     store = Store(tmp_path / "s.db")
@@ -121,6 +125,7 @@ def test_a_stream_only_model_is_streamed_once_learned_and_remembered(tmp_path):
     assert any("streamed" in note for note in memory.adaptation_notes)
 
 
+@pytest.mark.slow
 def test_a_catalog_stream_flag_streams_from_the_first_request():
     with ProviderStubServer() as server:
         spec = ModelSpec(id="qwq", provider="openai-compatible", base_url=server.base_url, api_model=STREAM_ONLY,
@@ -130,6 +135,7 @@ def test_a_catalog_stream_flag_streams_from_the_first_request():
     assert answered.outcome.status == "valid" and "stream" not in answered.facts.adaptations
 
 
+@pytest.mark.slow
 def test_the_recorded_dashscope_stream_is_merged_with_reasoning_apart():
     stream = load_exchange("dashscope_qwen3max_reasoning_stream.chunks.txt")
     chunks = [json.loads(line[len("data: "):]) for line in stream["body"].splitlines()
