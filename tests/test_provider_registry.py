@@ -35,6 +35,7 @@ def test_a_backend_without_a_batch_api_says_so():
         batch_adapter(local)
 
 
+@pytest.mark.slow  # loads the embedded model's file
 def test_check_goes_through_the_backend_class():
     unknown = ModelSpec(id="x", provider="nope", api_model="x")
     assert "no check for provider 'nope'" in check_model(unknown).note
