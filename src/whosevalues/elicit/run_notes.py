@@ -144,7 +144,7 @@ def print_model_notes(run_notes: dict, console: Console) -> None:
             parts.append(f"{len(info['adaptations'])} adaptation(s)")
         check = info.get("sample_check")
         if check and check.get("items"):
-            parts.append(f"sample check of {check['items']} items x {check['samples_per_item']} samples: "
-                         + _check_difference(check)
+            per_item = f" x {check['samples_per_item']} samples" if check.get("samples_per_item") else ""
+            parts.append(f"sample check of {check['items']} items{per_item}: " + _check_difference(check)
                          + (" DISAGREES: the distributions are not trustworthy" if check["disagree"] else " agrees"))
         console.print(f"[bold]{escape(model)}[/]: " + escape("; ".join(parts)), highlight=False)
