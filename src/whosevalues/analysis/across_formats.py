@@ -41,6 +41,12 @@ def holds(verdict: str) -> bool:
     return str(verdict).startswith("holds")
 
 
+def judged(verdict: str | None) -> bool:
+    """A verdict that judged the claim: not one whose term was not estimated, nor one without model-level
+    inference (one model, or too few): across formats such a claim is "not tested", never "no"."""
+    return verdict is not None and not str(verdict).startswith(("not estimated", "cannot be judged"))
+
+
 def _first_pair(humans: list[HumanVectors]) -> tuple[str, ...]:
     """The country pair of the pipeline's first RQ1/RQ3 fit (CHN first)."""
     countries = sorted({h.country for h in humans}, key=lambda c: (c not in ("CHN", "USA"), c))
@@ -109,14 +115,14 @@ def holds_across_formats(item_means: pd.DataFrame, populations: dict[str, list[P
                     for variant in variants}
         for key in verdicts[ORIGINAL]:
             per_variant = {variant: found.get(key) for variant, found in verdicts.items()}
-            if any(v is None for v in per_variant.values()):
+            if not all(judged(v) for v in per_variant.values()):
                 claims[key] = NOT_TESTED
             else:
                 claims[key] = YES if all(holds(v) for v in per_variant.values()) else NO
             detail.append({"survey": key[0], "analysis": key[1], "term": key[2],
                            "holds_across_formats": claims[key], "verdicts": per_variant,
                            "failed_in": sorted(v for v, text in per_variant.items()
-                                               if text is not None and not holds(text))})
+                                               if judged(text) and not holds(text))})
     return {"claims": claims, "detail": detail, "variants": asked,
             "how": (f"RQ1-RQ3 refitted per variant (variant x every term), model-level inference in each "
                     f"(at most {REFIT_REPLICATES} replicates); yes = the verdict holds in every variant")}
