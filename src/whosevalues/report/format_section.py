@@ -166,7 +166,9 @@ def _conclusions_part(out: OutputDir) -> str:
                           "Verdict (original format)": frame.get("verdict", ""),
                           "Holds across formats": frame["holds_across_formats"]})
     return ("<h3>Which conclusions hold across formats</h3><p>A conclusion holds across formats when it holds in "
-            "every variant, or in the pooled fit whose variant interaction changes no sign (tables/conclusions.csv, "
+            "every variant asked: RQ1-RQ3 are refitted for each variant with the same model-level inference (the "
+            "same estimates as a pooled fit whose variant interacts with every term). A claim that could not be "
+            "judged at the model level is 'not tested' (tables/conclusions.csv, "
             f"holds_across_formats).</p><p class=\"headline\">{_e(sentence)}</p>"
             + shown.to_html(index=False, escape=True, border=0, na_rep=""))
 
