@@ -36,7 +36,7 @@ def analyze(item_means: pd.DataFrame, out_dir: str | Path, *, humans: Optional[d
     humans = humans or {}
     populations, all_populations = choose_populations(item_means, humans, countries, paper_compatible, console)
     if write_means:  # only now: every input has been read and checked
-        from whosevalues.pipeline import write_csv_atomically
+        from whosevalues.outfiles import write_csv_atomically
 
         out_dir.mkdir(parents=True, exist_ok=True)
         write_csv_atomically(item_means, out_dir / "item_means.csv")
@@ -110,7 +110,8 @@ def _countries_for(survey: str, countries: list[str], bundled: bool, console: Co
 def _write_store_extras(answers: pd.DataFrame, out_dir: Path) -> None:
     """Beside item_means.csv: the answer distributions, and each model's mode as the store records it."""
     from whosevalues.elicit.aggregate import item_distributions
-    from whosevalues.pipeline import write_csv_atomically, write_mode_notes
+    from whosevalues.outfiles import write_csv_atomically
+    from whosevalues.pipeline import write_mode_notes
 
     distributions = item_distributions(answers)
     if len(distributions):
