@@ -14,7 +14,8 @@ from whosevalues.models.base import BackendError, ChatRequest, ConfigurationErro
 from whosevalues.elicit.distribution import answer_distribution, distribution_from_positions
 from whosevalues.elicit.outcome import decide
 from whosevalues.models.catalog import PAPER_MODELS, resolve_model
-from whosevalues.models.openai_compatible import OpenAICompatibleBackend, parse_retry_after
+from whosevalues.models.errors import parse_retry_after
+from whosevalues.models.openai_compatible import OpenAICompatibleBackend
 from whosevalues.models.registry import backend_class, create_backend
 from whosevalues.models.spec import ModelSpec
 from whosevalues.testing import ReplayServer, StubOpenAIServer

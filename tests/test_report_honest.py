@@ -21,7 +21,8 @@ from whosevalues.report import answers, coverage, run_notes
 from whosevalues.report.figures import model_similarity, read_figure_index, validity_data
 from whosevalues.report.headline import Headline, headline_sentence, headlines
 from whosevalues.report.html import headline, render_report, write_report
-from whosevalues.report.outdir import OutputDir, display_name, mean_ci
+from whosevalues.intervals import mean_ci
+from whosevalues.report.outdir import OutputDir, display_name
 
 pytestmark = needs_shared
 REPO = Path(__file__).resolve().parents[1]
@@ -278,6 +279,8 @@ def test_run_notes_are_rendered_with_departures_as_warnings(distribution, tmp_pa
     for note in RUN_NOTES["notes"]:  # every departure once, the model's adaptation not repeated
         assert warnings.count(note.split(": ", 1)[-1]) == 1
     assert "sample check disagrees" in warnings and "differ by 0.8 on average (tolerance 0.5): DISAGREES" in page
+    caveats = page[page.index('id="caveats"'):]
+    assert "sample check disagrees" in caveats[:caveats.index("</div>")]  # from the check's flag
     [h] = headlines(out)  # the disagreeing check reaches the headline's coverage too
     assert any("sample check of GPT-4o disagrees" in part for part in h.coverage)
     table = run_notes.run_notes_rows(out)

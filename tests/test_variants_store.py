@@ -20,12 +20,12 @@ from whosevalues.study import Study
 
 def test_a_store_from_before_formats_reads_its_requests_as_original(tmp_path):
     path = tmp_path / "old.sqlite"
-    old = [(name, sql) for name, sql in MIGRATIONS if name < "006"]
+    old = [(name, apply) for name, apply in MIGRATIONS if name < "006"]
     assert [name[:3] for name, _ in old] == ["001", "002", "003", "004", "005"]
     with sqlite3.connect(path) as db:  # a store written by the version before formats existed
         db.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
-        for name, sql in old:
-            db.executescript(sql)
+        for name, apply in old:
+            apply(db)
             db.execute("INSERT INTO schema_migrations VALUES (?, 'then')", (name,))
         db.execute("INSERT INTO requests VALUES ('k1', 'm', 'USA', 'mfq2', '1', 'en', 'none', 0, 'sample', 0.7, 10, "
                    "1, 'sys', 'user', NULL)")

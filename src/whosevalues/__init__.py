@@ -2,10 +2,11 @@
 
 Python API (the same steps as the CLI)::
 
-    from whosevalues import Study, run_study
+    from whosevalues import Study, analyze, run_study
     result = run_study(Study(models=["smollm2-135m"], surveys=["mfq2"], samples=5), out_dir="out")
     result.item_means      # pandas DataFrame, one row per model x survey x language x persona x item
     result.answers         # every stored answer with its raw text, value and status
+    summary = analyze(result.item_means, out_dir="out")   # what `whosevalues analyze` does: files and report
 """
 
 from whosevalues.study import Condition, Study, StudyError
@@ -21,7 +22,7 @@ def __getattr__(name: str):
 
         return getattr(pipeline, name)
     if name == "analyze":
-        from whosevalues.analysis.pipeline import analyze
+        from whosevalues.analysis.study_analysis import analyze
 
         return analyze
     raise AttributeError(name)

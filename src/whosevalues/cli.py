@@ -123,7 +123,7 @@ def run(
         raise typer.Exit(130)
     _require_valid_answers(result)
     if analysis and len(result.item_means):
-        _analyze_and_report(result.item_means, out_dir, humans={}, paper_compatible=False)
+        _analyze_and_report(result.item_means, out_dir, write_means=False)
     if result.stats.stopped:  # each was said once, with its fix, when it happened
         err.print(f"[red]{len(result.stats.stopped)} model(s) stopped on an account problem: "
                   f"{', '.join(result.stats.stopped)}; fix it and run the same command again.")
@@ -200,26 +200,20 @@ def _retirement_notes(specs) -> list[str]:
 
 
 def dry_run_modes(study: Study, specs: list) -> tuple[dict[str, str], dict[str, str]]:
-    """The mode each model will use, decided without asking anyone (the run probes what is unknown)."""
+    """The mode each model will use, decided without asking anyone, by the run's own rule
+    (``pipeline._uniform_modes``) from what is known: the local model and catalog entries documenting logprobs."""
+    from whosevalues.pipeline import _uniform_modes
+
     known = {spec.id: spec.provider == "local-llama" or spec.supports_logprobs is True for spec in specs}
     if study.mode == "sample":
         return ({model: "sample" for model in known}, {model: "the study asks for sampling" for model in known})
-    if study.mode == "per-model":
-        return ({model: "distribution" if ok else "sample" for model, ok in known.items()},
-                {model: "per-model: " + ("next-token probabilities" if ok else "sampled unless the run's probe "
-                                         "finds next-token probabilities") for model, ok in known.items()})
-    if all(known.values()):
-        return ({model: "distribution" for model in known},
-                {model: f"{study.mode}: every model exposes next-token probabilities" for model in known})
-    unknown = [model for model, ok in known.items() if not ok]
-    if study.mode == "distribution":
-        return ({model: "distribution" for model in known},
-                {model: "distribution" + ("" if known[model] else ": the run probes it first and stops if it "
-                                                                   "has no next-token probabilities")
-                 for model in known})
-    return ({model: "sample" for model in known},
-            {model: f"auto: every model sampled unless the run finds next-token probabilities for "
-                    f"{', '.join(unknown)} too" for model in known})
+    unknown = "the run probes it first" + (" and stops if it has none" if study.mode == "distribution" else "")
+    why = {model: "local, or documented in the catalog" if ok else f"not known without asking: {unknown}"
+           for model, ok in known.items()}
+    # mode distribution: the run stops if a probe finds none, so the plan to cost is every model's distributions
+    assumed = study.mode == "distribution"
+    own = {model: "distribution" if ok or assumed else "sample" for model, ok in known.items()}
+    return _uniform_modes(study, own, {model: f"auto: {reason}" for model, reason in why.items()}, notes=[])
 
 
 def _print_run_summary(result) -> None:
@@ -383,91 +377,13 @@ def _list_studies(studies) -> str:
                      for row in studies.itertuples())
 
 
-def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], paper_compatible: bool,
-                        countries: Optional[list[str]] = None, bootstrap: int = 1999,
-                        min_valid_samples: Optional[int] = None, write_means: bool = False,
-                        answers=None) -> None:
-    from whosevalues.analysis.pipeline import analyze as run_analysis
-    from whosevalues.humans import load_populations
-    from whosevalues.humans.bundled import BUNDLED_SURVEYS
+def _analyze_and_report(item_means, out_dir: Path, **options) -> None:
+    """``whosevalues.analyze`` (notes and warnings on stderr), then the summary tables on stdout."""
+    from whosevalues.analysis.study_analysis import analyze as analyze_study
+    from whosevalues.report.terminal import print_summary
 
-    surveys = list(dict.fromkeys(item_means["survey"]))
-    unknown = sorted(set(humans) - set(surveys))
-    if unknown:
-        raise UsageError(f"--humans names survey {unknown[0]!r}, which the LLM answers do not contain "
-                               f"(they have {', '.join(surveys)})")
-    # The RQ analyses compare CHN and USA unless --countries says otherwise; the every-country comparison
-    # (countries_<survey>.csv) takes every country with data unless --countries narrows it.
-    every = countries is None or countries == ["all"]
-    rq_countries = None if countries == ["all"] else (countries or ["CHN", "USA"])
-    populations, all_populations = {}, {}
-    for survey in surveys:
-        if survey not in humans and survey not in BUNDLED_SURVEYS:
-            err.print(Text.assemble(("note: ", "yellow"), f"no human data for survey {survey!r}: only the LLMs' "
-                                    f"answers are reported; compare with people via --humans {survey}=PATH"))
-            populations[survey] = all_populations[survey] = []
-            continue
-        wanted = None if every else _countries_for(survey, countries, bundled=survey not in humans)
-        loaded = load_populations(survey, humans.get(survey, "bundled"), countries=wanted,
-                                  paper_labels=paper_compatible)
-        all_populations[survey] = loaded
-        populations[survey] = [p for p in loaded if rq_countries is None or p.country in rq_countries]
-    if write_means:  # only now: every input has been read and checked
-        from whosevalues.pipeline import write_csv_atomically
-
-        out_dir.mkdir(parents=True, exist_ok=True)
-        write_csv_atomically(item_means, out_dir / "item_means.csv")
-        if answers is not None:
-            _write_store_extras(answers, out_dir)
-    summary = run_analysis(item_means, populations, paper_compatible=paper_compatible, out_dir=out_dir,
-                           bootstrap=bootstrap, country_populations=all_populations,
-                           min_valid_samples=min_valid_samples)
-    from whosevalues.analysis.inference_outputs import summary_warnings
-
-    for warning in summary_warnings(summary):  # departures from a balanced, fully sampled design
-        err.print(Text.assemble(("warning: ", "yellow"), warning))
-    if any(not population.has_respondents for pops in populations.values() for population in pops):
-        from whosevalues.analysis.aggregate_similarity import AGGREGATE_NOTE
-
-        err.print(Text.assemble(("note: ", "yellow"), AGGREGATE_NOTE))
-    _report(out_dir)
-
-
-def _write_store_extras(answers, out_dir: Path) -> None:
-    """Beside item_means.csv: the answer distributions, and each model's mode as the store records it."""
-    from whosevalues.elicit.aggregate import item_distributions
-    from whosevalues.pipeline import write_csv_atomically, write_mode_notes
-
-    distributions = item_distributions(answers)
-    if len(distributions):
-        write_csv_atomically(distributions, out_dir / "item_distributions.csv")
-    modes, reasons = {}, {}
-    for model, used in answers.groupby("model", sort=False)["mode"]:
-        counts = used.value_counts()
-        modes[model] = str(counts.index[0])
-        reasons[model] = "as recorded in the store" + ("" if len(counts) == 1 else
-                                                        ": " + ", ".join(f"{n} {m}" for m, n in counts.items()))
-    write_mode_notes(out_dir, modes, reasons, [], since=0.0)  # keep what a run wrote there; modes from the store
-
-
-def _countries_for(survey: str, countries: list[str], bundled: bool) -> list[str]:
-    """The --countries the bundled data of ``survey`` has (a note names the others); all of them for a file."""
-    from whosevalues.countries import check_codes
-    from whosevalues.humans.bundled import countries_with_data
-
-    countries = check_codes(countries, "--countries")
-    if not bundled:
-        return countries
-    available = set(countries_with_data(survey))
-    kept = [country for country in countries if country in available]
-    if not kept:
-        raise UsageError(f"--countries {','.join(countries)}: the bundled {survey} data has none of them; it has "
-                         f"{', '.join(countries_with_data(survey))} (or pass a file with --humans {survey}=PATH)")
-    if len(kept) < len(countries):
-        missing = ", ".join(c for c in countries if c not in available)
-        err.print(Text.assemble(("note: ", "yellow"), f"the bundled {survey} data has no {missing}: compared "
-                                f"with {', '.join(kept)} only"))
-    return kept
+    analyze_study(item_means, out_dir, console=err, **options)
+    print_summary(out_dir, out)  # ends with the report's path
 
 
 def _report(out_dir: Path) -> None:

@@ -27,6 +27,7 @@ from whosevalues.elicit.run_notes import build_run_notes, merge_stats, print_mod
 from whosevalues.elicit.runner import RunStats, run_requests
 from whosevalues.elicit.store import Store, StoreError, check_store_path
 from whosevalues.elicit.store_lock import exclusive_run
+from whosevalues.outfiles import atomic_write, write_csv_atomically
 from whosevalues.preflight import check_endpoint_reachable, check_endpoints_reachable, load_local_models
 from whosevalues.models.base import Backend, ConfigurationError, Mode
 from whosevalues.models.registry import create_backend
@@ -206,9 +207,7 @@ def write_mode_notes(out_dir: Path, modes: dict[str, Mode], reasons: dict[str, s
         models.setdefault(model, {}).update({"mode": mode, "mode_reason": reasons.get(model, "")})
     data["mixed_modes"] = len(set(modes.values())) > 1
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def plan_study(study: Study, modes: dict[str, Mode]) -> dict[str, ModelPlan]:
@@ -310,8 +309,7 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
                 return part
 
             checks = await run_sample_check(study, modes, store, plan, ask_check)
-        all_keys = {key for model_plan in plan.values() for key in model_plan.keys()} - replaced_keys(replaced)
-        all_keys |= {p.key for requests in follow_up.values() for p in requests}
+        all_keys = _study_keys(plan, replaced, follow_up)
         store.link_study(study.study_id, all_keys)  # what `analyze --db --study` reads: never another study's
         store.finish_run(run_id, "interrupted" if stats.interrupted else "complete")
     finally:
@@ -328,6 +326,13 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
     write_run_notes(run_notes, out_dir)
     print_model_notes(run_notes, console)
     return StudyResult(out_dir, db_path, answers, item_means, stats, modes, run_notes["notes"], run_notes)
+
+
+def _study_keys(plan: dict[str, ModelPlan], replaced: dict,
+                follow_up: dict[str, Sequence[PlannedRequest]]) -> set[str]:
+    """The requests whose answers make up the study: the plan's, less those sampled instead, plus the follow-ups."""
+    keys = {key for model_plan in plan.values() for key in model_plan.keys()} - replaced_keys(replaced)
+    return keys | {p.key for requests in follow_up.values() for p in requests}
 
 
 SWEEP_ROUNDS = 10
@@ -381,13 +386,6 @@ def write_item_means(answers: pd.DataFrame, out_dir: Path) -> pd.DataFrame:
     if len(distributions):
         write_csv_atomically(distributions, out_dir / "item_distributions.csv")
     return means
-
-
-def write_csv_atomically(frame: pd.DataFrame, path: Path) -> None:
-    """Write beside the target then rename, so a reader never sees half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(path)
 
 
 __all__ = ["Study", "StudyError", "StudyResult", "run_study", "plan_study", "ConfigurationError"]

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from whosevalues.analysis import distributional
 from whosevalues.analysis.aggregate_similarity import cosine_of_means
@@ -32,6 +31,7 @@ from whosevalues.analysis.vectors import zscore_rows
 from whosevalues.humans.population import Population
 from whosevalues.instruments import Instrument, load_instrument
 from whosevalues.instruments.variants import ORIGINAL
+from whosevalues.intervals import mean_ci
 
 CONDITION = ["model", "origin", "language", "persona"]
 COLUMNS = [*CONDITION, "country", "level", "n_dims", "similarity", "rank"]
@@ -102,16 +102,6 @@ def respondent_cosines(respondents: np.ndarray, llm: np.ndarray) -> list[np.ndar
     return results
 
 
-def mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    if len(values) == 0:
-        return (np.nan, np.nan, np.nan)
-    mean = float(values.mean())
-    if len(values) < 2:
-        return (mean, np.nan, np.nan)
-    half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return (mean, mean - half, mean + half)
-
-
 def llm_matrix(item_means: pd.DataFrame, survey: str, instrument: Instrument) -> pd.DataFrame:
     """(model, origin, language, persona, variant) x items: the LLM's item means."""
     rows = with_variant(item_means[item_means["survey"].astype(str) == survey])
@@ -142,7 +132,8 @@ def compare_countries(item_means: pd.DataFrame, populations: list[Population], s
                 similarity, n_dims = cosine_of_means(llm_values[row], human_values)
                 record = [*condition, population.country, level, n_dims, similarity, np.nan]
                 if cosines is not None:
-                    record += [len(cosines[row]), *mean_ci(cosines[row])]
+                    mean, low, high, _ = mean_ci(cosines[row])
+                    record += [len(cosines[row]), mean, low, high]
                 else:
                     record += [np.nan] * len(RESPONDENT_COLUMNS)
                 records.append(record + [variant])

@@ -13,17 +13,14 @@ from __future__ import annotations
 import pandas as pd
 
 from whosevalues.analysis.design import EXCLUSION_COLUMNS, NONE
+from whosevalues.left_out import persona_reason
 
 
 def _reason(analysis: str, answers: pd.DataFrame, paper_compatible: bool) -> tuple[str, str, str]:
     """(language, persona, reason) for a model the analysis did not compare, from what the input holds."""
-    base = analysis.split("_")[0]
-    personas = set(answers["persona"].astype(str))
-    if base in ("rq1", "rq3") and NONE not in personas:
-        return "", NONE, ("no answers under persona none: the input holds only national-persona answers for "
-                          "this model")
-    if base == "rq2" and not personas - {NONE}:
-        return "", "", "no answers under a national persona"
+    reason = persona_reason(analysis, set(answers["persona"].astype(str)))
+    if reason:
+        return "", NONE if analysis.split("_")[0] != "rq2" else "", reason
     if paper_compatible:
         return "", "", "left out by the paper's script for this analysis (paper-compatible mode)"
     return "", "", "not in the analysis's usable models (no other reason recorded)"

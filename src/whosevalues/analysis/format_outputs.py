@@ -14,12 +14,12 @@ import pandas as pd
 
 from whosevalues.analysis import across_formats, null_respondents, reliability, robustness
 from whosevalues.analysis.formats import rows_of_variant, variants_of, with_variant
-from whosevalues.analysis.inference_outputs import json_safe
 from whosevalues.analysis.model_inference import InferenceOptions
 from whosevalues.analysis.vectors import human_vectors
 from whosevalues.humans.population import Population
 from whosevalues.instruments import InstrumentError, load_instrument
 from whosevalues.instruments.variants import ORIGINAL
+from whosevalues.outfiles import json_safe
 
 
 def split(item_means: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -27,19 +27,7 @@ from whosevalues.analysis import conclusions, exclusions, families, reliability,
 from whosevalues.analysis.design import RowSet
 from whosevalues.analysis.model_inference import InferenceOptions
 from whosevalues.analysis.vectors import HumanVectors
-
-
-def json_safe(value):
-    """NaN (Python or numpy) as None, numpy scalars as Python numbers: summary.json stays strict JSON."""
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if np.isnan(value) else float(value)
-    return value
+from whosevalues.outfiles import json_safe
 
 
 # -- LLM side ---------------------------------------------------------------------------------------
@@ -200,7 +188,7 @@ def llm_reliability(survey: str, items: list[str], item_means: pd.DataFrame, hum
                      "reliability a 20-sample mean would have, from the distributions' variances")}
     if len(conditions):
         by_origin = conditions.groupby("origin")[["split_half", "reliability"]].mean()
-        entry["mean_by_origin"] = {origin: {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
+        entry["mean_by_origin"] = {origin: {k: json_safe(float(v)) for k, v in row.items()}
                                    for origin, row in by_origin.iterrows()}
     origins = dict(zip(item_means["model"].astype(str), item_means["origin"].astype(str)))
     out = {"reliability": json_safe(entry)}

@@ -12,7 +12,6 @@ Populations without respondents (aggregates only) are left to ``aggregate_simila
 
 from __future__ import annotations
 
-import json
 from itertools import combinations
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from whosevalues.analysis.vectors import HumanVectors, LLMVectors, human_vectors
 from whosevalues.errors import WhosevaluesError
 from whosevalues.humans.population import Population
 from whosevalues.instruments import InstrumentError, load_instrument
+from whosevalues.outfiles import write_json
 
 ANALYSES = ("rq1", "rq2", "rq3")
 
@@ -105,7 +105,7 @@ def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], 
         summary["version"] = __version__
     except ImportError:  # pragma: no cover
         pass
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default), encoding="utf-8")
+    write_json(out_dir / "summary.json", summary)
     return summary
 
 
@@ -143,16 +143,7 @@ def _write_populations(populations: dict[str, list[Population]], summary: dict, 
             if population.country in used:
                 record["analysis"] = used[population.country]
             records.append(record)
-    (out_dir / "populations.json").write_text(json.dumps(records, indent=2, default=_json_default),
-                                              encoding="utf-8")
-
-
-def _json_default(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return None if np.isnan(value) else float(value)
-    return str(value)
+    write_json(out_dir / "populations.json", records)
 
 
 def _dimension_groups(instrument) -> dict[str, list[int]]:
@@ -161,6 +152,27 @@ def _dimension_groups(instrument) -> dict[str, list[int]]:
     for index, (item, dimension) in enumerate(instrument.dimension_of().items()):
         groups.setdefault(dimension, []).append(index)
     return groups
+
+
+def _human_side(populations: list[Population], items: list[str], paper_compatible: bool,
+                entries: dict) -> list[HumanVectors]:
+    """The respondent vectors of each population with respondent-level data; ``entries[country]`` records
+    what each population gave (or why it gave nothing)."""
+    humans: list[HumanVectors] = []
+    for population in populations:
+        entry = {"source": population.source, "n": population.n}
+        entries[population.country] = entry
+        if population.responses is None:
+            entry["skipped"] = "aggregates only: per-respondent analyses need respondent-level data"
+            continue
+        if paper_compatible:
+            population = paper_compat.paper_population(population)
+        vectors = human_vectors(population, items)
+        humans.append(vectors)
+        entry.update(n_respondents=vectors.n, dropped_incomplete=vectors.dropped_incomplete,
+                     dropped_straightliners=vectors.dropped_straightliners,
+                     grouping=population.audit.get("grouping", "as loaded"))
+    return humans
 
 
 def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, options, languages, llm_side):
@@ -173,21 +185,7 @@ def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, 
         return result, empty_exclusions, pd.DataFrame()
     items = instrument.item_ids
     survey_means = item_means[item_means["survey"] == survey]
-    humans: list[HumanVectors] = []
-    for population in populations:
-        entry = {"source": population.source, "n": population.n}
-        if population.responses is None:
-            entry["skipped"] = "aggregates only: per-respondent analyses need respondent-level data"
-            result["populations"][population.country] = entry
-            continue
-        if paper_compatible:
-            population = paper_compat.paper_population(population)
-        vectors = human_vectors(population, items)
-        humans.append(vectors)
-        entry.update(n_respondents=vectors.n, dropped_incomplete=vectors.dropped_incomplete,
-                     dropped_straightliners=vectors.dropped_straightliners,
-                     grouping=population.audit.get("grouping", "as loaded"))
-        result["populations"][population.country] = entry
+    humans = _human_side(populations, items, paper_compatible, result["populations"])
     stats_frame = _human_item_stats(survey, instrument, humans)
     if paper_compatible:
         result["paper_notes"] = paper_compat.PAPER_NOTES.get(survey, {})

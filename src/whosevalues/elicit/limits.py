@@ -201,8 +201,8 @@ class LearnedPace:
 class ModelGate:
     """What one model may have in flight (adaptive) and how fast it may be asked.
 
-    ``async with gate:`` still works (one slot, no token accounting); ``call_with_retries`` uses
-    ``gate.slot(tokens)`` and reports outcomes with ``on_success`` / ``on_slow_down``.
+    ``call_with_retries`` takes a slot with ``async with gate.slot(tokens):`` and reports outcomes with
+    ``on_success`` / ``on_slow_down``.
     """
 
     def __init__(self, max_concurrency: int, *, requests_per_minute: float | None = None,
@@ -261,13 +261,6 @@ class ModelGate:
 
     def slot(self, tokens: float = 0.0) -> "_Slot":
         return _Slot(self, tokens)
-
-    async def __aenter__(self) -> "ModelGate":
-        await self.acquire()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.release()
 
     def on_success(self, latency: float) -> None:
         """Additive increase: about +1 per round trip's worth of successes, up to ``max_concurrency``."""

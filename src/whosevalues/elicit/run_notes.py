@@ -9,7 +9,6 @@ parameters, items sampled instead, thinking switches, probes that failed), so no
 from __future__ import annotations
 
 import json
-import math
 import re
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from whosevalues.elicit.outcome import WEAK_KEPT
 from whosevalues.elicit.runner import RunStats
 from whosevalues.elicit.store import Store
 from whosevalues.models.base import Backend, Mode
+from whosevalues.outfiles import atomic_write, none_if_nan
 from whosevalues.study import Study
 
 RUN_NOTES = "run_notes.json"
@@ -114,19 +114,17 @@ def _thinking_note(backend: Backend) -> str | None:
 
 
 def _round(value) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 1)
+    return None if none_if_nan(value) is None else round(float(value), 1)
 
 
 def _int_or_none(value) -> int | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else int(value)
+    return None if none_if_nan(value) is None else int(value)
 
 
 def write_run_notes(run_notes: dict, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / RUN_NOTES
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(run_notes, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(path, json.dumps(run_notes, indent=2, ensure_ascii=False, default=str))
     return path
 
 

@@ -1,8 +1,8 @@
 """The SQLite store: every request, every raw answer, its parsed value and status.
 
-Standard library sqlite3 in WAL mode. The schema grows only by named, append-only migrations (the list
-``MIGRATIONS``); a store written by a newer whosevalues (a migration this version does not know) is refused
-rather than misread. An answer row is written in one transaction with its raw body; a reply whose deciding raised
+Standard library sqlite3 in WAL mode. The schema grows only by named, append-only migrations (``MIGRATIONS``:
+one function each, recorded in the store by name); a store written by a newer whosevalues (a migration this
+version does not know) is refused rather than misread. An answer row is written in one transaction with its raw body; a reply whose deciding raised
 is kept as ``unparsed`` (asked again once the parser changed), so a parse failure never loses what the model said, and a process killed at any moment loses at most the requests in flight.
 API keys never reach this module: requests hold prompts and settings only.
 """
@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 from datetime import datetime, timezone
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -25,8 +25,28 @@ from whosevalues.errors import WhosevaluesError
 from whosevalues.models.base import ProviderReply
 from whosevalues.models.keys import redact_keys
 
-MIGRATIONS: list[tuple[str, str]] = [
-    ("001_initial", """
+MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = []
+
+
+def migration(name: str) -> Callable:
+    """Append the decorated function to ``MIGRATIONS`` under ``name``, the name recorded in the store (so
+    names never change: a store migrated by an earlier version opens unchanged)."""
+    def register(apply: Callable[[sqlite3.Connection], None]) -> Callable[[sqlite3.Connection], None]:
+        MIGRATIONS.append((name, apply))
+        return apply
+    return register
+
+
+def _execute_all(db: sqlite3.Connection, sql: str) -> None:
+    """Each statement of ``sql`` inside the caller's transaction (``executescript`` would commit it)."""
+    for statement in sql.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@migration("001_initial")
+def m001_initial(db: sqlite3.Connection) -> None:
+    _execute_all(db, """
         CREATE TABLE runs (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             started_at TEXT NOT NULL,
@@ -62,14 +82,22 @@ MIGRATIONS: list[tuple[str, str]] = [
             model TEXT NOT NULL, api_model TEXT, capability TEXT NOT NULL, value TEXT NOT NULL,
             probed_at TEXT NOT NULL, PRIMARY KEY (model, capability)
         );
-    """),
-    # Tell "gave up on something a rerun may get" from "the provider rejected it" (e.g. a 400).
-    ("002_failure_status", """
+    """)
+
+
+# Tell "gave up on something a rerun may get" from "the provider rejected it" (e.g. a 400).
+@migration("002_failure_status")
+def m002_failure_status(db: sqlite3.Connection) -> None:
+    _execute_all(db, """
         ALTER TABLE failures ADD COLUMN http_status INTEGER;
         ALTER TABLE failures ADD COLUMN retryable INTEGER;
-    """),
-    # Reasoning kept apart from the answer, what the provider says it ran, and what each endpoint accepts.
-    ("003_reasoning", """
+    """)
+
+
+# Reasoning kept apart from the answer, what the provider says it ran, and what each endpoint accepts.
+@migration("003_reasoning")
+def m003_reasoning(db: sqlite3.Connection) -> None:
+    _execute_all(db, """
         ALTER TABLE answers ADD COLUMN reasoning_text TEXT;
         ALTER TABLE answers ADD COLUMN reasoning_tokens INTEGER;
         ALTER TABLE answers ADD COLUMN reasoned INTEGER;
@@ -82,23 +110,47 @@ MIGRATIONS: list[tuple[str, str]] = [
             endpoint TEXT NOT NULL, setting TEXT NOT NULL, value TEXT NOT NULL, note TEXT,
             learned_at TEXT NOT NULL, PRIMARY KEY (endpoint, setting)
         );
-    """),
-    # A store may hold several studies (designs); analysis never mixes them. Requests shared by two studies
-    # (the same key) are linked to both.
-    ("004_studies", """
+    """)
+
+
+# A store may hold several studies (designs); analysis never mixes them. Requests shared by two studies
+# (the same key) are linked to both.
+@migration("004_studies")
+def m004_studies(db: sqlite3.Connection) -> None:
+    _execute_all(db, """
         CREATE TABLE studies (id TEXT PRIMARY KEY, study_json TEXT NOT NULL, created_at TEXT NOT NULL);
         CREATE TABLE study_requests (
             study_id TEXT NOT NULL REFERENCES studies(id), key TEXT NOT NULL REFERENCES requests(key),
             PRIMARY KEY (study_id, key)
         ) WITHOUT ROWID;
         ALTER TABLE runs ADD COLUMN study_id TEXT;
-    """),
-    # Provider batch APIs (elicit/batch): a batch is recorded with every request key it carries before
-    # anything is sent, then its uploaded file and its provider id as each exists, so a killed run finds
-    # it again and never sends a request twice. ``state``: intended | uploaded | submitted | collected |
-    # abandoned; ``remote_status`` is the provider's own word. ``outcome`` per line: NULL while pending,
-    # then answered | failed (failed lines go back to the plan).
-    ("005_batches", """
+    """)
+    _link_legacy_runs(db)
+
+
+def _link_legacy_runs(db: sqlite3.Connection) -> None:
+    """Stores from before 004: each run's study (from its saved design) gets the requests it planned first."""
+    from whosevalues.study import Study  # the store module is imported by study's dependents
+
+    for run_id, study_json in db.execute("SELECT id, study_json FROM runs").fetchall():
+        try:
+            study_id = Study.model_validate_json(study_json).study_id
+        except (ValueError, TypeError):
+            study_id = f"run-{run_id}"
+        db.execute("INSERT OR IGNORE INTO studies VALUES (?, ?, ?)", (study_id, study_json or "{}", utc_now()))
+        db.execute("UPDATE runs SET study_id = ? WHERE id = ?", (study_id, run_id))
+        db.execute("INSERT OR IGNORE INTO study_requests SELECT ?, key FROM requests WHERE first_run = ?",
+                   (study_id, run_id))
+
+
+# Provider batch APIs (elicit/batch): a batch is recorded with every request key it carries before
+# anything is sent, then its uploaded file and its provider id as each exists, so a killed run finds
+# it again and never sends a request twice. ``state``: intended | uploaded | submitted | collected |
+# abandoned; ``remote_status`` is the provider's own word. ``outcome`` per line: NULL while pending,
+# then answered | failed (failed lines go back to the plan).
+@migration("005_batches")
+def m005_batches(db: sqlite3.Connection) -> None:
+    _execute_all(db, """
         CREATE TABLE batches (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             label TEXT NOT NULL UNIQUE,
@@ -118,18 +170,27 @@ MIGRATIONS: list[tuple[str, str]] = [
             UNIQUE (batch_id, custom_id)
         );
         CREATE INDEX batch_requests_by_key ON batch_requests (key);
-    """),
-    # Question formats (instruments/variants.py): the format each request asked in. Requests stored before
-    # formats existed asked the paper's prompt, which is ``original``.
-    ("006_variants", """
+    """)
+
+
+# Question formats (instruments/variants.py): the format each request asked in. Requests stored before
+# formats existed asked the paper's prompt, which is ``original``.
+@migration("006_variants")
+def m006_variants(db: sqlite3.Connection) -> None:
+    _execute_all(db, """
         ALTER TABLE requests ADD COLUMN variant TEXT NOT NULL DEFAULT 'original';
-    """),
-    # Raw first, truly: the version of the rules that decided an answer (elicit/facts.PARSER_VERSION). An
-    # answer whose deciding raised is stored as 'unparsed' and asked again once that version changes.
-    ("007_parser_version", """
+    """)
+
+
+# Raw first, truly: the version of the rules that decided an answer (elicit/facts.PARSER_VERSION). An
+# answer whose deciding raised is stored as 'unparsed' and asked again once that version changes.
+@migration("007_parser_version")
+def m007_parser_version(db: sqlite3.Connection) -> None:
+    _execute_all(db, """
         ALTER TABLE answers ADD COLUMN parser_version TEXT;
-    """),
-]
+    """)
+
+
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
@@ -254,13 +315,12 @@ class Store:
         if self.read_only and pending:
             self._read_upgraded_copy()
             return
-        for name, sql in MIGRATIONS:
+        for name, apply in MIGRATIONS:
             if name not in applied:
-                with self.db:
-                    self.db.executescript(f"BEGIN; {sql}; INSERT INTO schema_migrations VALUES "
-                                          f"('{name}', '{utc_now()}'); COMMIT;")
-                if name == "004_studies":
-                    self._link_legacy_runs()
+                with self.db:  # one transaction: the migration and its record, or neither
+                    self.db.execute("BEGIN")
+                    apply(self.db)
+                    self.db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (name, utc_now()))
 
     def _read_upgraded_copy(self) -> None:
         """An older store opened read-only: read a private, upgraded copy; the user's file stays as it was."""
@@ -280,21 +340,6 @@ class Store:
             self._migrate()
         finally:
             self.read_only = True
-
-    def _link_legacy_runs(self) -> None:
-        """Stores from before 004: each run's study (from its saved design) gets the requests it planned first."""
-        from whosevalues.study import Study  # the store module is imported by study's dependents
-
-        for run_id, study_json in self.db.execute("SELECT id, study_json FROM runs").fetchall():
-            try:
-                study_id = Study.model_validate_json(study_json).study_id
-            except (ValueError, TypeError):
-                study_id = f"run-{run_id}"
-            with self.db:
-                self.db.execute("INSERT OR IGNORE INTO studies VALUES (?, ?, ?)", (study_id, study_json or "{}", utc_now()))
-                self.db.execute("UPDATE runs SET study_id = ? WHERE id = ?", (study_id, run_id))
-                self.db.execute("INSERT OR IGNORE INTO study_requests SELECT ?, key FROM requests WHERE first_run = ?",
-                                (study_id, run_id))
 
     # -- runs ----------------------------------------------------------------------------------
     def start_run(self, command: str, study_json: str, version: str, study_id: str | None = None) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from whosevalues.left_out import persona_reason
 from whosevalues.report.figures import model_similarity
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 
@@ -50,12 +51,8 @@ def left_out_reason(out: OutputDir, survey: str, analysis: str, model: str) -> s
             return "; ".join(dict.fromkeys(rows["reason"].astype(str)))
     means = out.survey_means(survey)
     mine = means[means["model"] == model]
-    personas = set(mine.dropna(subset=["mean"])["persona"])
-    if analysis in ("headline", "rq1", "rq3", "aggregate") and "none" not in personas:
-        return "no answers under persona none"
-    if analysis.startswith("rq2") and not personas - {"none"}:
-        return "no answers under a national persona"
-    return "not in this analysis's files (no reason recorded)"
+    reason = persona_reason(analysis, set(mine.dropna(subset=["mean"])["persona"].astype(str)))
+    return reason or "not in this analysis's files (no reason recorded)"
 
 
 def models_table(out: OutputDir) -> pd.DataFrame:

@@ -25,7 +25,8 @@ from scipy import stats
 from whosevalues.report import headline_checks
 from whosevalues.report.answers import DISTRIBUTION, LOW_VALID_MASS, model_modes, validity_data
 from whosevalues.report.figures import RESPONDENT_LANGUAGE, model_similarity, rq1_rows
-from whosevalues.report.outdir import OutputDir, display_name, mean_ci, survey_label
+from whosevalues.intervals import mean_ci
+from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.report.run_notes import sample_check_disagrees, sample_check_text
 from whosevalues.report.tables import fmt_number
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from whosevalues.outfiles import atomic_write
 from whosevalues.report import answers, coverage, reuse, run_notes
 from whosevalues.report.figures import FigureResult, write_figures
 from whosevalues.report.format_section import caveat as format_caveat
@@ -48,9 +49,7 @@ def write_report(out_dir: Path | str) -> Path:
     figures = write_figures(out)
     write_tables(out)
     page = render_report(out, figures)
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)  # never leave a half-written report behind
+    atomic_write(path, page)  # never leave a half-written report behind
     reuse.record(out.path, fingerprint)
     return path
 
@@ -107,7 +106,7 @@ def _caveats_section(out: OutputDir) -> str:
     a distribution its own sampled answers contradict, models measured in different modes). Each point is
     detailed further down; here it is said once, first, so no ranking or headline is read without it."""
     points = [sentence for sentence, warning in answers.validity_sentences(out) if warning]
-    points += [text for text in run_notes.run_notes_warnings(out) if "sample check" in text or "differ" in text]
+    points += run_notes.sample_check_warnings(out)  # from the check's own flag, not from the notes' words
     mixed = answers.mixed_mode_warning(out)
     if mixed:
         points.append(mixed)

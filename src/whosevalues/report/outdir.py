@@ -10,10 +10,10 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from whosevalues.errors import WhosevaluesError
+from whosevalues.intervals import mean_ci
 from whosevalues.models.catalog import load_catalog
 
 # Codes the analysis uses for "nothing removed" in the rq3 similarity file.
@@ -51,22 +51,6 @@ def original_format(frame: pd.DataFrame | None) -> pd.DataFrame | None:
 def is_original(variant: pd.Series) -> pd.Series:
     """True for the original format: the name, or no name (empty or missing, however pandas read it)."""
     return variant.isna() | variant.astype(str).str.strip().isin(["original", "nan", ""])
-
-
-def mean_ci(values: pd.Series | np.ndarray, level: float = 0.95) -> tuple[float, float, float, int]:
-    """Mean and a t-based confidence interval; the interval is NaN for fewer than 2 values."""
-    from scipy import stats
-
-    arr = np.asarray(values, dtype=float)
-    arr = arr[~np.isnan(arr)]
-    n = len(arr)
-    if n == 0:
-        return float("nan"), float("nan"), float("nan"), 0
-    mean = float(arr.mean())
-    if n < 2:
-        return mean, float("nan"), float("nan"), n
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * arr.std(ddof=1) / np.sqrt(n))
-    return mean, mean - half, mean + half, n
 
 
 def ci_table(frame: pd.DataFrame, by: list[str], value: str, names: list[str] | None = None) -> pd.DataFrame:

@@ -44,10 +44,20 @@ def run_notes_warnings(out: OutputDir) -> list[str]:
             if not any(str(adaptation) in text for text in found):
                 found.append(f"{model}: {adaptation}")
         if sample_check_disagrees(note.get("sample_check")) and not any(
-                model in text and "differ" in text for text in found):
-            found.append(f"{model}: the sample check disagrees with the distribution "
-                         f"({sample_check_text(note['sample_check'])})")
+                model in text and "differ" in text for text in found):  # the run's own note says it
+            found.append(_disagreement(model, note))
     return found
+
+
+def sample_check_warnings(out: OutputDir) -> list[str]:
+    """One sentence per model whose sample check disagrees with its distributions (run_notes.json's flag)."""
+    models = out.run_notes().get("models") or {}
+    return [_disagreement(model, note) for model, note in models.items()
+            if isinstance(note, dict) and sample_check_disagrees(note.get("sample_check"))]
+
+
+def _disagreement(model: str, note: dict) -> str:
+    return f"{model}: the sample check disagrees with the distribution ({sample_check_text(note['sample_check'])})"
 
 
 def sample_check_disagrees(check) -> bool:
