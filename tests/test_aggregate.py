@@ -9,8 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from whosevalues.elicit.aggregate import (DISTRIBUTION_COLUMNS, ITEM_MEANS_COLUMNS, AggregateError,
-                                          condition_summary, item_distributions, item_means)
+from whosevalues.elicit.aggregate import (
+    DISTRIBUTION_COLUMNS,
+    ITEM_MEANS_COLUMNS,
+    AggregateError,
+    condition_summary,
+    item_distributions,
+    item_means,
+)
 from whosevalues.elicit.parse import parse_answer
 from whosevalues.instruments import load_instrument
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 from itertools import combinations
 
 import numpy as np
-import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from whosevalues.analysis import families, model_inference as mi, ols
+from whosevalues.analysis import families, ols
+from whosevalues.analysis import model_inference as mi
 from whosevalues.analysis.design import NATIONALITY_ORIGIN
 
 

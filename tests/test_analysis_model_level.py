@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from whosevalues.analysis import baselines, reliability, vectors
-from whosevalues.analysis.null_respondents import NULL_COLUMNS
 from whosevalues.analysis.llm_responses import load_llm_responses
+from whosevalues.analysis.null_respondents import NULL_COLUMNS
 from whosevalues.analysis.pipeline import analyze
 from whosevalues.humans import load_populations
 from whosevalues.humans.population import Population

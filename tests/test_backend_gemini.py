@@ -8,6 +8,7 @@ from functools import partial
 
 import pytest
 
+from replay_helpers import RECORDINGS_ROOT, complete, load_recorded
 from whosevalues.elicit.adapt import adaptation_for
 from whosevalues.elicit.answering import answer
 from whosevalues.elicit.endpoint import EndpointMemory
@@ -17,8 +18,6 @@ from whosevalues.models.catalog import resolve_model
 from whosevalues.models.errors import read_error
 from whosevalues.models.gemini_backend import GeminiBackend, _camel_keys
 from whosevalues.testing import ReplayServer
-
-from replay_helpers import RECORDINGS_ROOT, complete, load_recorded
 
 RECORDINGS = RECORDINGS_ROOT / "gemini"
 FAKE_KEY = "AIzaSyFAKE-gemini-key-never-in-output-42"

@@ -409,10 +409,10 @@ def test_standard_errors_of_negative_variances_are_nan_without_a_warning():
 # against real loopback servers (slow: they start a server)
 # ------------------------------------------------------------------------------------------------------------
 class CannedHandler(QuietHandler):
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         self.reply()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.read_body()
         self.reply()
 

@@ -10,9 +10,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from whosevalues.models.errors import parse_duration, parse_retry_after, read_error, retry_after_from_headers
-
 from exchange_helpers import load_exchange
+from whosevalues.models.errors import parse_duration, parse_retry_after, read_error, retry_after_from_headers
 
 
 def error_of(name: str):

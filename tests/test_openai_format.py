@@ -8,9 +8,8 @@ import math
 
 import pytest
 
-from whosevalues.models.openai_format import merge_stream_chunks, split_think_tags, translate_chat_completion
-
 from exchange_helpers import exchange_path, llamacpp_body, load_exchange
+from whosevalues.models.openai_format import merge_stream_chunks, split_think_tags, translate_chat_completion
 
 
 def reply_of(name: str, interaction: int = -1):

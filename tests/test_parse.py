@@ -6,8 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from whosevalues.elicit.parse import (AMBIGUOUS, ERROR, NO_NUMBER, OUT_OF_RANGE, REFUSAL, STATUSES, VALID,
-                                      ParsedAnswer, is_refusal, parse_answer)
+from whosevalues.elicit.parse import (
+    AMBIGUOUS,
+    ERROR,
+    NO_NUMBER,
+    OUT_OF_RANGE,
+    REFUSAL,
+    STATUSES,
+    VALID,
+    ParsedAnswer,
+    is_refusal,
+    parse_answer,
+)
 from whosevalues.instruments import load_instrument
 
 MFQ = load_instrument("mfq2")

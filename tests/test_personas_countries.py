@@ -12,8 +12,13 @@ import pytest
 from babel.core import get_global
 
 from whosevalues.countries import NON_ISO_SAMPLES, CountryError, check_codes, country_name, is_iso_alpha3
-from whosevalues.humans.bundled import (ATARI_STUDY2_COUNTRIES, MFQ2_GROUPS, RAMEZANI_COUNTRIES,
-                                        WVS7_DISTRIBUTIONS_FILE, countries_with_data)
+from whosevalues.humans.bundled import (
+    ATARI_STUDY2_COUNTRIES,
+    MFQ2_GROUPS,
+    RAMEZANI_COUNTRIES,
+    WVS7_DISTRIBUTIONS_FILE,
+    countries_with_data,
+)
 from whosevalues.instruments import available_instruments, load_instrument
 from whosevalues.study import Study, StudyError
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from exchange_helpers import exchange_path, full_collection, llamacpp_body, load_exchange
 from whosevalues.elicit.answering import answer
 from whosevalues.elicit.endpoint import EndpointMemory
 from whosevalues.elicit.limits import ModelGate
@@ -45,8 +46,6 @@ from whosevalues.models.spec import ModelSpec
 from whosevalues.pipeline import run_study
 from whosevalues.study import Study
 from whosevalues.testing import ReplayServer
-
-from exchange_helpers import exchange_path, full_collection, llamacpp_body, load_exchange
 
 FAKE_KEY = "sk-FAKE-provider-exchanges-0123456789"
 SONNET_45 = "claude-sonnet-4-5-20250929"

@@ -289,9 +289,9 @@ def test_without_run_notes_the_report_says_what_is_unknown(paper_wvs):
 
 
 def test_links_point_only_to_files_that_exist(tmp_path, paper_wvs):
-    from test_report_fixtures import analysed_dir
-
     import warnings
+
+    from test_report_fixtures import analysed_dir
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

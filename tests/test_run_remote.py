@@ -15,8 +15,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from whosevalues.testing import FaultProxy, StubOpenAIServer
 
 FAKE_KEY = "sk-test-DO-NOT-LEAK-4b1f9e"

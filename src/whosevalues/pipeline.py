@@ -18,19 +18,24 @@ from rich.console import Console
 
 from whosevalues.elicit.batch import BatchSession
 from whosevalues.elicit.endpoint import EndpointMemory
+from whosevalues.elicit.followup import (
+    replaced_keys,
+    run_sample_check,
+    sample_checks,
+    sampled_instead_note,
+    sampled_instead_plan,
+)
 from whosevalues.elicit.formats import format_notes
-from whosevalues.elicit.followup import (replaced_keys, run_sample_check, sample_checks, sampled_instead_note,
-                                        sampled_instead_plan)
 from whosevalues.elicit.plan import ModelPlan, PlannedRequest, plan_model
 from whosevalues.elicit.probe import probe_endpoint
 from whosevalues.elicit.run_notes import build_run_notes, merge_stats, print_model_notes, write_run_notes
 from whosevalues.elicit.runner import RunStats, run_requests
 from whosevalues.elicit.store import Store, StoreError, check_store_path
 from whosevalues.elicit.store_lock import exclusive_run
-from whosevalues.preflight import check_endpoint_reachable, check_endpoints_reachable, load_local_models
 from whosevalues.models.base import Backend, ConfigurationError, Mode
 from whosevalues.models.registry import create_backend
 from whosevalues.models.spec import ModelSpec
+from whosevalues.preflight import check_endpoint_reachable, check_endpoints_reachable, load_local_models
 from whosevalues.study import Study, StudyError, check_name_keeps_design
 from whosevalues.version import __version__
 

@@ -21,9 +21,17 @@ import pandas as pd
 from scipy import stats
 
 from whosevalues.analysis import format_outputs, inference_outputs, model_means, paper_compat
+from whosevalues.analysis.design import (
+    EXCLUSION_COLUMNS,
+    NONE,
+    DesignSkipped,
+    RowSet,
+    respondent_language,
+    rq1,
+    rq2,
+    rq3,
+)
 from whosevalues.analysis.llm_responses import original_only
-from whosevalues.analysis.design import (EXCLUSION_COLUMNS, NONE, DesignSkipped, RowSet, respondent_language,
-                                         rq1, rq2, rq3)
 from whosevalues.analysis.model_inference import InferenceOptions
 from whosevalues.analysis.vectors import HumanVectors, LLMVectors, human_vectors, llm_vectors, zscore_rows
 from whosevalues.errors import WhosevaluesError

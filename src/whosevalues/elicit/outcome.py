@@ -27,9 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from whosevalues.elicit.distribution import TEXT_NOT_FROM_ONE_TOKEN, answer_distribution
+from whosevalues.elicit.parse import ERROR, NO_ANSWER_BUDGET, NO_NUMBER, REFUSAL, SAMPLED_INSTEAD, VALID, Labels
 from whosevalues.elicit.parse import STATUSES as TEXT_STATUSES
-from whosevalues.elicit.parse import (ERROR, NO_ANSWER_BUDGET, NO_NUMBER, REFUSAL, SAMPLED_INSTEAD, VALID,
-                                      Labels)
 from whosevalues.elicit.read import read_answer
 from whosevalues.instruments.variants import AnswerFormat
 from whosevalues.models.base import ProviderReply

@@ -24,10 +24,10 @@ import asyncio
 import random
 from dataclasses import dataclass
 
+from whosevalues.elicit.account import stop_for_account
 from whosevalues.elicit.adapt import adaptation_for, rejected_param
 from whosevalues.elicit.distribution import first_answer_position, is_one_hot
 from whosevalues.elicit.endpoint import EndpointMemory
-from whosevalues.elicit.account import stop_for_account
 from whosevalues.elicit.limits import AccountFailure, backoff_delay, probe_distribution
 from whosevalues.models.base import Backend, BackendError, ChatRequest, ConfigurationError, ProviderReply
 

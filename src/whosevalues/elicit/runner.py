@@ -18,9 +18,16 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
 
 from whosevalues.elicit.account import stop_for_account
 from whosevalues.elicit.answering import answer, decide_safely

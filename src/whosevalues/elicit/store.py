@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from datetime import datetime, timezone
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -370,7 +370,7 @@ class Store:
                 "max_tokens_used, adaptations, parser_version) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (planned.key, run_id, reply.answer_text, redact_keys(reply.raw),  # no key is ever stored
-                
+
                  json.dumps(distribution) if distribution is not None else None, valid_mass, outcome.value,
                  outcome.status, redact_keys(outcome.detail), reply.finish_reason, attempts, latency_s, reply.input_tokens,
                  reply.output_tokens, utc_now(), reply.reasoning_text, reply.reasoning_tokens, int(reply.reasoned),

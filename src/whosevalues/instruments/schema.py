@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from whosevalues.errors import NotFoundError
 from whosevalues.instruments.variant_schema import Variant, check_variants, option_words
 from whosevalues.instruments.variants import ORIGINAL, AnswerFormat
-from whosevalues.errors import NotFoundError
 
 NO_PERSONA = "none"
 

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from whosevalues.models.anthropic_backend import translate_message
-from whosevalues.models.base import ProviderReply, BackendError, ChatRequest
+from whosevalues.models.base import BackendError, ChatRequest, ProviderReply
 from whosevalues.models.batch_base import BatchAdapter, LineResult, RemoteBatch, online_params
 
 #: clock skew allowed between this machine and the provider when matching a lost batch

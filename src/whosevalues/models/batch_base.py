@@ -22,6 +22,7 @@ from whosevalues.models.base import Backend, BackendError, ChatRequest, Provider
 from whosevalues.models.remote import is_retryable_status, redact
 from whosevalues.models.spec import ModelSpec
 
+
 def batch_price_factor(spec: ModelSpec) -> float | None:
     """The fraction of the online price a batch request costs, where documented (``Backend.batch_price_factor``:
     the catalog's figure for the model or its host, else the provider's)."""

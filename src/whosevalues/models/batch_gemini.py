@@ -16,9 +16,9 @@ import io
 import json
 from typing import Any
 
-from whosevalues.models.base import ProviderReply, BackendError, ChatRequest
-from whosevalues.models.gemini_backend import translate_generate_content
+from whosevalues.models.base import BackendError, ChatRequest, ProviderReply
 from whosevalues.models.batch_base import BatchAdapter, LineResult, RemoteBatch, online_params
+from whosevalues.models.gemini_backend import translate_generate_content
 from whosevalues.models.remote import is_retryable_status, redact
 
 ENDED = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED")

@@ -15,8 +15,7 @@ import json
 from typing import Any
 
 from whosevalues.models.base import BackendError, ChatRequest, ProviderReply
-from whosevalues.models.batch_base import (BatchAdapter, LineResult, RemoteBatch,
-                                           online_params)
+from whosevalues.models.batch_base import BatchAdapter, LineResult, RemoteBatch, online_params
 from whosevalues.models.openai_compatible import _is_content_filter
 from whosevalues.models.openai_format import translate_chat_completion
 

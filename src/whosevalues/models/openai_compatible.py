@@ -31,9 +31,16 @@ from urllib.parse import urlparse
 from whosevalues.models.base import ADAPTATIONS, BackendError, ChatRequest, ProviderReply
 from whosevalues.models.errors import ProviderError, ProviderHTTPError, read_error, status_message
 from whosevalues.models.openai_format import merge_stream_chunks, translate_chat_completion
+
 # parse_retry_after, redact, require_key, import_sdk and PLACEHOLDER_KEY lived here first; still importable from here
 from whosevalues.models.remote import (  # noqa: F401
-    PLACEHOLDER_KEY, RemoteBackend, import_sdk, is_retryable_status, parse_retry_after, redact, require_key,
+    PLACEHOLDER_KEY,
+    RemoteBackend,
+    import_sdk,
+    is_retryable_status,
+    parse_retry_after,
+    redact,
+    require_key,
 )
 from whosevalues.models.spec import ModelSpec
 

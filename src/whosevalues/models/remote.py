@@ -14,6 +14,7 @@ from abc import abstractmethod
 from typing import Any, ClassVar
 
 from whosevalues.models.base import Backend, BackendError, ConfigurationError
+
 # parse_retry_after moved to models.errors with the other readers of error responses; still importable here
 from whosevalues.models.errors import RETRYABLE_STATUSES, parse_retry_after  # noqa: F401
 from whosevalues.models.spec import ModelSpec

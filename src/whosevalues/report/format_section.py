@@ -14,8 +14,15 @@ import pandas as pd
 
 from whosevalues.report.figures import FigureResult
 from whosevalues.report.formats import (
-    SHIFT_THRESHOLD, TAU_THRESHOLD, conclusions_across_formats, flagged_models, has_variants, model_summary,
-    read_robustness, variants_asked, why_flagged,
+    SHIFT_THRESHOLD,
+    TAU_THRESHOLD,
+    conclusions_across_formats,
+    flagged_models,
+    has_variants,
+    model_summary,
+    read_robustness,
+    variants_asked,
+    why_flagged,
 )
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.report.tables import fmt_number, term_label

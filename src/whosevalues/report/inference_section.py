@@ -12,9 +12,9 @@ import html
 
 import pandas as pd
 
+from whosevalues.analysis.null_respondents import NULL_COLUMNS
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.report.tables import fmt_number, fmt_p, term_label
-from whosevalues.analysis.null_respondents import NULL_COLUMNS
 
 METHOD_COLUMNS = {"p_classical": "classical", "p_twoway": "two-way clustered", "p_wild_model": "wild bootstrap",
                   "p_perm_model": "permutation", "p_cr2_model": "CR2"}

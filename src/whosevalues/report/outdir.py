@@ -144,7 +144,7 @@ class OutputDir:
         if stem not in self._cache and parquet.is_file():
             try:
                 return sorted(map(str, pd.read_parquet(parquet, columns=["model"])["model"].unique()))
-            except Exception:  # noqa: BLE001 - the full read below reports what is wrong
+            except Exception:
                 pass
         frame = self.similarity(survey, rq)
         return sorted(frame["model"].unique()) if frame is not None and "model" in frame else None
@@ -289,7 +289,7 @@ def _read_table(file: Path) -> pd.DataFrame:
         if file.suffix == ".parquet":
             return pd.read_parquet(file)
         return pd.read_csv(file)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
+    except Exception as exc:
         raise ReportInputError(f"{file}: cannot be read ({type(exc).__name__}: {exc}); "
                                f"re-run the analysis to rewrite it") from None
 

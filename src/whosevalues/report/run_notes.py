@@ -9,6 +9,7 @@ import pandas as pd
 from whosevalues.report.answers import mode_reason
 from whosevalues.report.outdir import OutputDir, display_name
 
+
 def run_notes_rows(out: OutputDir) -> pd.DataFrame | None:
     """One row per model in run_notes.json: mode and why, reasoning, temperature, seed honoured, versions,
     fingerprints, adaptations and the sample check, as display text."""

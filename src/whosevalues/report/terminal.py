@@ -11,7 +11,6 @@ from rich.table import Table
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.report.tables import fmt_number
 
-
 MAX_POPULATION_COLUMNS = 4
 WEAK_MASS = 0.5  # as answers.LOW_VALID_MASS: below it a distribution rests on a small part of the probability
 

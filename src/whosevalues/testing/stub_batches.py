@@ -73,13 +73,13 @@ class StubBatch:
 
 
 class _BatchHandler(QuietHandler):
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         self.owner.dispatch(self, "GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.owner.dispatch(self, "POST")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self.owner.dispatch(self, "DELETE")
 
 

@@ -406,7 +406,7 @@ class BatchSession:
                 error = exc
             except BatchUnavailable:
                 raise
-            except Exception as exc:  # noqa: BLE001 - never fail halfway on an SDK's own error type
+            except Exception as exc:
                 error = BackendError(f"{type(exc).__name__}: {exc}", retryable=True)
             if not error.retryable or attempt == CALL_ATTEMPTS:
                 raise error

@@ -8,14 +8,28 @@ import numpy as np
 import pandas as pd
 
 from whosevalues.report.figures.common import (
-    OKABE_ITO, PAPER_WIDTH, FigureResult, _dimension_label, _dimension_kind, _dimension_order, _origin_label,
-    _population_label, _reuse, _save, _skip, _top_legend, colour_of,
+    OKABE_ITO,
+    PAPER_WIDTH,
+    FigureResult,
+    _dimension_kind,
+    _dimension_label,
+    _dimension_order,
+    _origin_label,
+    _population_label,
+    _reuse,
+    _save,
+    _skip,
+    _top_legend,
+    colour_of,
 )
 from whosevalues.report.figures.similarity import (
-    _with_band, band_caption, draw_band_across, per_model_means, random_band,
+    _with_band,
+    band_caption,
+    draw_band_across,
+    per_model_means,
+    random_band,
 )
 from whosevalues.report.outdir import REFERENCE_REMOVED, OutputDir, ci_table, original_format, survey_label
-
 
 # == Figure 4 ====================================================================================
 

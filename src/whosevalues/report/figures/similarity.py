@@ -8,11 +8,18 @@ import numpy as np
 import pandas as pd
 
 from whosevalues.report.figures.common import (
-    PAPER_WIDTH, FigureResult, _grouped_bars, _origin_label, _population_label, _reuse, _save, _skip, _z,
+    PAPER_WIDTH,
+    FigureResult,
+    _grouped_bars,
+    _origin_label,
+    _population_label,
+    _reuse,
+    _save,
+    _skip,
+    _z,
     colour_of,
 )
 from whosevalues.report.outdir import OutputDir, ci_table, display_name, is_original, original_format, survey_label
-
 
 # == shared aggregations =========================================================================
 
