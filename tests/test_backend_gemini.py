@@ -161,7 +161,7 @@ def test_the_answering_loop_reads_the_reply_and_keeps_the_departures(backend_for
             finally:
                 await backend.aclose()
         answered = asyncio.run(go())
-    completion, outcome, attempts = answered.reply, answered.outcome, answered.attempts
+    outcome, attempts = answered.outcome, answered.attempts
     assert (outcome.status, outcome.value, attempts) == ("valid", 4.0, 1)
     assert any("cannot turn thinking off" in note for note in memory.adaptation_notes)
 

@@ -29,7 +29,7 @@ def base_url_problem(base_url: str) -> str | None:
     if url.scheme not in ("http", "https") or not url.hostname:
         return f"base_url {base_url!r} is not an http(s) URL; write it like http://127.0.0.1:8000/v1"
     try:
-        url.port
+        _ = url.port  # urlparse checks the port only when it is read
     except ValueError:
         port = url.netloc.rsplit(":", 1)[-1]
         return f"base_url {base_url!r}: {port} is not a port (ports are 1-65535); fix the port in base_url"

@@ -166,7 +166,7 @@ def _json_default(value):
 def _dimension_groups(instrument) -> dict[str, list[int]]:
     """Dimension -> item column indices (one per question where the survey has no dimensions)."""
     groups: dict[str, list[int]] = {}
-    for index, (item, dimension) in enumerate(instrument.dimension_of().items()):
+    for index, dimension in enumerate(instrument.dimension_of().values()):
         groups.setdefault(dimension, []).append(index)
     return groups
 

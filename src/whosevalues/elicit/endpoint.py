@@ -31,7 +31,7 @@ class EndpointMemory:
         self._announced = False
         self._lock = threading.Lock()
         if store is not None:
-            for setting, (value, note) in store.endpoint_settings(self.endpoint).items():
+            for setting, (value, _note) in store.endpoint_settings(self.endpoint).items():
                 if setting.startswith(ADAPT_PREFIX):
                     name = setting[len(ADAPT_PREFIX):]
                     if name in backend.supported_adaptations:

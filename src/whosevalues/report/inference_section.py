@@ -156,7 +156,6 @@ def _baselines_html(out: OutputDir) -> str:
 
 NULL_RESPONDENTS = {"random": "answers uniformly at random", "first_option": "always picks the option listed first",
                     "last_option": "always picks the option listed last"}
-NULL_COLUMNS = ["versus", "variant", "metric", "level", "null_mean", "null_low", "null_high"]
 
 
 def _null_respondents_html(rows: pd.DataFrame) -> str:
