@@ -176,7 +176,8 @@ def test_error_object_inside_a_200():
     assert reply.finish_reason == "content_filter" and "inappropriate" in reply.refusal_reason
     body = {"error": {"code": 502, "message": "Upstream died"}}
     assert translate_chat_completion(body, json.dumps(body)).finish_reason == "error"
-    wrapped = [{"error": {"code": 400, "message": "Please use a valid role: user, model.", "status": "INVALID_ARGUMENT"}}]
+    wrapped = [{"error": {"code": 400, "message": "Please use a valid role: user, model.",
+                          "status": "INVALID_ARGUMENT"}}]
     assert translate_chat_completion(wrapped, json.dumps(wrapped)).finish_reason == "error"
 
 

@@ -137,7 +137,8 @@ TABLE = [
     Row("dashscope_qwen_text.json", "openai",
         Reply(Starts("## The Festival of Forgotten Things"), "stop", "ambiguous", model="qwen3-max")),
     Row("zhipu_glm4air_chat_200.yaml", "openai",  # "I am an AI assistant": the parser's refusal phrase
-        Reply("你好👋！我是人工智能助手智谱清言（ChatGLM），很高兴见到你，欢迎问我任何问题。", "stop", "refusal", model="glm-4-air")),
+        Reply("你好👋！我是人工智能助手智谱清言（ChatGLM），很高兴见到你，欢迎问我任何问题。", "stop", "refusal",
+              model="glm-4-air")),
     Row("together_200_retry_after_on_success.yaml", "openai",
         Reply(Starts("It's nice to meet you."), "stop", "no_number",
               model="meta-llama/Llama-3.3-70B-Instruct-Turbo-Free")),

@@ -167,7 +167,8 @@ def _dry_run(study: Study, db_path: Path) -> None:
     _print_frame(shown, "Dry run: nothing was asked (costs are estimates from catalog list prices)")
     out.print("Tokens: about 4 characters (1 CJK character) per token. reasoning tok: the catalog's typical "
               "thinking tokens per answer for models that reason (billed as output). max $: every answer uses "
-              "its max_tokens plus that reasoning; a reasoner asked again with a larger budget costs more. batch $: the "
+              "its max_tokens plus that reasoning; a reasoner asked again with a larger budget costs more. "
+              "batch $: the "
               "same requests through the provider's batch API (run --batch) at its documented discount (OpenAI, "
               "Anthropic, Gemini: 50%); empty where the provider has none.")
     unpriced = list(dict.fromkeys(table.loc[table["cost_usd"].isna(), "model"]))
@@ -530,7 +531,8 @@ def models(
     config: Optional[Path] = typer.Option(None, help="Also list the models a study file defines."),
     select: Optional[str] = typer.Option(None, "--models", help="Only these: ids, 'paper', 'current' or a tag."),
     check: bool = typer.Option(False, "--check", help="Contact each endpoint once: reachable, key, logprobs."),
-    timeout: float = typer.Option(5.0, min=0.5, max=120, metavar="SECONDS", help="Seconds to wait for each endpoint (--check)."),
+    timeout: float = typer.Option(5.0, min=0.5, max=120, metavar="SECONDS",
+                                  help="Seconds to wait for each endpoint (--check)."),
 ) -> None:
     """List known models: origin, company, and whether each is configured or retired. Nothing is
     contacted unless --check is given (then one cheap request per model; exit 1 if any failed)."""

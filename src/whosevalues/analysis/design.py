@@ -415,7 +415,8 @@ def rq2(survey: str, humans: list[HumanVectors], llm: LLMVectors, *,
     if nationality:
         design = _rq2_with_nationality(bits, countries)
         if len(countries) == 1:
-            reasons["nationality"] = f"respondents from one country only ({countries[0]}): no contrast between nationalities"
+            reasons["nationality"] = (f"respondents from one country only ({countries[0]}): "
+                                      "no contrast between nationalities")
     else:
         design = CellDesign(codes=bits, factors=["language", "persona", "origin"])
     design = _reduced(design, cell, reasons)

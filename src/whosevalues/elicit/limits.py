@@ -5,13 +5,15 @@ model bounds what that model has in flight and how fast it is asked; different m
 gates, so they run in parallel and a slow or throttled provider never holds up the others.
 
 - **Concurrency, adaptive (AIMD).** The gate starts at the model's ``max_concurrency``. Each success adds
-  ``1/limit`` (about +1 per round trip); a 429 or overload response multiplies the limit by 0.9 (``DECREASE_FACTOR``), at most
+  ``1/limit`` (about +1 per round trip); a 429 or overload response multiplies the limit by 0.9
+  (``DECREASE_FACTOR``), at most
   once per typical request latency (one cut per burst, as TCP does). A throttled model slows down
   instead of failing, and recovers when the provider does.
 - **Learned request rate.** A provider's real limit is rarely in the spec. Once a second (and at least
   ``PACE_MIN_ANSWERS`` answers) the gate looks at the answers since its last look (``LearnedPace``): when
   more than ``PACE_OVER_SHARE`` of them were 429s, it paces requests at just above what the provider
-  accepted (the answers that were not 429s; a look lowers the pace by ``PACE_MAX_CUT`` at most); while fewer than ``PACE_UNDER_SHARE`` were, and the pace was
+  accepted (the answers that were not 429s; a look lowers the pace by ``PACE_MAX_CUT`` at most); while
+  fewer than ``PACE_UNDER_SHARE`` were, and the pace was
   what held requests back, it raises the pace by ``PACE_PROBE`` a look to find a limit that rose.
   Pacing sends requests evenly instead of in bursts that all meet 429s and all come back together after
   the same Retry-After; so once the pace is learned, a 429 no longer cuts concurrency (503/529 still do)

@@ -7,7 +7,8 @@ into an :class:`Outcome` the store keeps. The rules, in order:
    ``refusal``, with the provider's own reason in ``detail``.
 2. The body is broken (``finish_reason`` ``error``): ``error`` (retried on the next run).
 3. The token budget ran out before any answer text (``finish_reason`` ``length``, or a reasoning reply that
-   used the whole budget; answer text empty: the budget went on reasoning): ``no_answer_budget`` with ``larger_budget`` set, so the caller asks again with
+   used the whole budget; answer text empty: the budget went on reasoning): ``no_answer_budget`` with
+   ``larger_budget`` set, so the caller asks again with
    a doubled budget up to the model's cap (``elicit.answering``). After the cap the status stays.
 4. Distribution mode: the distribution read at the answer position (``elicit.distribution``). Below the
    study's minimum valid mass the item is sampled instead (``sample_instead``); the weak distribution is

@@ -3,7 +3,8 @@
 Standard library sqlite3 in WAL mode. The schema grows only by named, append-only migrations (the list
 ``MIGRATIONS``); a store written by a newer whosevalues (a migration this version does not know) is refused
 rather than misread. An answer row is written in one transaction with its raw body; a reply whose deciding raised
-is kept as ``unparsed`` (asked again once the parser changed), so a parse failure never loses what the model said, and a process killed at any moment loses at most the requests in flight.
+is kept as ``unparsed`` (asked again once the parser changed), so a parse failure never loses what the model
+said, and a process killed at any moment loses at most the requests in flight.
 API keys never reach this module: requests hold prompts and settings only.
 """
 
@@ -226,7 +227,8 @@ class Store:
             raise StoreError(f"{self.path} is not a whosevalues store ({exc}); use another --db path") from None
         if tables and "schema_migrations" not in tables:
             self.db.close()
-            raise StoreError(f"{self.path} is a SQLite database of another program (tables {', '.join(sorted(tables)[:3])}"
+            some = ", ".join(sorted(tables)[:3])
+            raise StoreError(f"{self.path} is a SQLite database of another program (tables {some}"
                              f"), not a whosevalues store; whosevalues leaves it untouched: give another --db path")
         if not tables and _has_content(self.db):
             # no tables, but views, indexes or a version stamp: someone's database, never turned into a store
@@ -291,7 +293,8 @@ class Store:
             except (ValueError, TypeError):
                 study_id = f"run-{run_id}"
             with self.db:
-                self.db.execute("INSERT OR IGNORE INTO studies VALUES (?, ?, ?)", (study_id, study_json or "{}", utc_now()))
+                self.db.execute("INSERT OR IGNORE INTO studies VALUES (?, ?, ?)",
+                                (study_id, study_json or "{}", utc_now()))
                 self.db.execute("UPDATE runs SET study_id = ? WHERE id = ?", (study_id, run_id))
                 self.db.execute("INSERT OR IGNORE INTO study_requests SELECT ?, key FROM requests WHERE first_run = ?",
                                 (study_id, run_id))
@@ -372,7 +375,8 @@ class Store:
                 (planned.key, run_id, reply.answer_text, redact_keys(reply.raw),  # no key is ever stored
 
                  json.dumps(distribution) if distribution is not None else None, valid_mass, outcome.value,
-                 outcome.status, redact_keys(outcome.detail), reply.finish_reason, attempts, latency_s, reply.input_tokens,
+                 outcome.status, redact_keys(outcome.detail), reply.finish_reason, attempts, latency_s,
+                 reply.input_tokens,
                  reply.output_tokens, utc_now(), reply.reasoning_text, reply.reasoning_tokens, int(reply.reasoned),
                  reply.model_version, reply.system_fingerprint, _bool_or_none(facts.seed_honoured), facts.max_tokens,
                  json.dumps(list(facts.adaptations)) if facts.adaptations else None, PARSER_VERSION))

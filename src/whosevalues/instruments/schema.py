@@ -158,7 +158,8 @@ class Instrument(BaseModel):
         for item in self.items:
             if item.id == str(item_id):
                 return item
-        raise NotFoundError(f"survey {self.id} has no item {item_id!r}; items are {self.item_ids[0]}..{self.item_ids[-1]}")
+        raise NotFoundError(f"survey {self.id} has no item {item_id!r}; "
+                            f"items are {self.item_ids[0]}..{self.item_ids[-1]}")
 
     def personas(self, language: str) -> list[str]:
         """The personas with their own sentence in ``language`` (any other country may come from its template)."""

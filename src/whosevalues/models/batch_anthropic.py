@@ -98,4 +98,5 @@ def _line_result(record: dict[str, Any]) -> LineResult:
         return LineResult(custom_id, body=message, raw=json.dumps(message), http_status=200)
     error = (result.get("error") or {}).get("error") or result.get("error") or {}
     detail = f"{error.get('type')}: {error.get('message')}" if isinstance(error, dict) and error else ""
-    return LineResult(custom_id, raw=json.dumps(record), error=f"batch line {kind}" + (f" ({detail})" if detail else ""))
+    error_text = f"batch line {kind}" + (f" ({detail})" if detail else "")
+    return LineResult(custom_id, raw=json.dumps(record), error=error_text)

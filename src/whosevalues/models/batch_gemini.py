@@ -1,7 +1,8 @@
 """Gemini API batch mode through the official ``google-genai`` SDK (``client.batches``, ``client.files``).
 
 The requests go up as a JSONL file (``{"key", "request"}`` per line, the request being the REST body of
-``generateContent`` that online asking sends: the backend's ``build_params``). The file's display name and the batch's ``display_name`` are the
+``generateContent`` that online asking sends: the backend's ``build_params``). The file's display name and
+the batch's ``display_name`` are the
 batch label, so a run killed before recording either finds them again. States: ``JOB_STATE_PENDING`` ->
 ``RUNNING`` -> ``SUCCEEDED`` | ``FAILED`` | ``CANCELLED`` | ``EXPIRED``. Results: a JSONL file
 (``dest.file_name``) of ``{"key", "response"}`` lines (REST JSON, camelCase, any key order) or

@@ -164,7 +164,8 @@ def _null_respondents_html(rows: pd.DataFrame) -> str:
     if rows.empty or "null_mean" not in rows:
         return ""
     shown = pd.DataFrame({"Respondent": rows["country"].map(lambda c: f"{c}: {NULL_RESPONDENTS.get(c, '')}")})
-    for column, header in (("variant", "Variant"), ("metric", "Metric"), ("level", "Level"), ("versus", "Compared with")):
+    for column, header in (("variant", "Variant"), ("metric", "Metric"), ("level", "Level"),
+                           ("versus", "Compared with")):
         if column in rows and rows[column].notna().any():
             shown[header] = rows[column].fillna("")
     shown["Expected z-cosine [95% range]"] = [

@@ -41,7 +41,8 @@ def condition_rows(summary):
     rows = rows.drop(columns=[c for c in ("valid_rate", "valid_mass") if c in rows])
     rows.insert(min(first, len(rows.columns)), "valid", cells)
     rows = rows.rename(columns={"language": "lang"})
-    return rows.rename(columns=lambda c: c[:4] if c[:1].isupper() else c)  # beyond this, each model's closest and furthest countries come in their own table
+    # beyond this, each model's closest and furthest countries come in their own table
+    return rows.rename(columns=lambda c: c[:4] if c[:1].isupper() else c)
 
 
 def summary_tables(out_dir: Path | str) -> list[Table]:

@@ -128,7 +128,8 @@ def distribution_data(table: pd.DataFrame) -> pd.DataFrame | None:
         return None
     rows = original_format(table)
     rows = rows[rows["persona"].astype(str) == "none"] if (rows["persona"].astype(str) == "none").any() else rows
-    rows = rows.assign(**{c: pd.to_numeric(rows[c], errors="coerce") for c in columns}).dropna(subset=columns, how="all")
+    numeric = {c: pd.to_numeric(rows[c], errors="coerce") for c in columns}
+    rows = rows.assign(**numeric).dropna(subset=columns, how="all")
     if rows.empty:
         return None
     per_country = rows.groupby(["model", "country"], as_index=False)[columns].mean()

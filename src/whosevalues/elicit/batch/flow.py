@@ -169,7 +169,8 @@ class BatchSession:
                                "never sent, and its requests are no longer in the store")
             return False
         cid_to_key = records.keys_of(self.store, record.id)
-        lines = [adapter.line(cid, self._lessons.as_sent(record.model, requests[key])) for cid, key in cid_to_key.items()]
+        lines = [adapter.line(cid, self._lessons.as_sent(record.model, requests[key]))
+                 for cid, key in cid_to_key.items()]
         file_id = record.input_file_id
         try:
             if adapter.uploads_file and file_id is None and record.model not in self._batch_models:

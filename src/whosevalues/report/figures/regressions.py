@@ -166,7 +166,8 @@ def figure5(out: OutputDir, survey: str) -> FigureResult:
     removed = list(data["removed"].cat.categories)
     populations = sorted(data["population"].unique())
     fig, axes = plt.subplots(1, len(panels), sharey=True, sharex=True, squeeze=False,
-                             figsize=(PAPER_WIDTH if len(panels) > 1 else 3.8, 1.0 + 0.17 * len(removed) * len(populations) ** 0.5 + 0.6),
+                             figsize=(PAPER_WIDTH if len(panels) > 1 else 3.8,
+                                      1.0 + 0.17 * len(removed) * len(populations) ** 0.5 + 0.6),
                              layout="constrained")
     for k, panel in enumerate(panels):
         ax = axes[0][k]
