@@ -41,7 +41,7 @@ import asyncio
 import collections
 import random
 import time
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, TypedDict
 
 from whosevalues.models.base import Backend, BackendError, ChatRequest, ConfigurationError, ProviderReply
 from whosevalues.models.spec import ModelSpec
@@ -144,6 +144,12 @@ class RateBucket:
                 await asyncio.sleep((amount - self._tokens) / self.rate)
 
 
+class PaceStats(TypedDict):
+    rate: float | None  # requests per second, once a pace is set
+    lowered: int
+    raised: int
+
+
 class LearnedPace:
     """The request rate a provider allows, learned from its 429s, second by second (module docstring).
 
@@ -156,7 +162,7 @@ class LearnedPace:
         self._look_started = self._last_answer = -1e9
         self._answers = self._limited = 0
         self._held_back = False  # did the pace make a request wait during this look?
-        self.stats = {"rate": None, "lowered": 0, "raised": 0}
+        self.stats: PaceStats = {"rate": None, "lowered": 0, "raised": 0}
 
     @property
     def rate(self) -> float | None:

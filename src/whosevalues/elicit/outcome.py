@@ -98,7 +98,8 @@ def _decide_distribution(reply: ProviderReply, fmt: AnswerFormat,
         return Outcome(None, SAMPLED_INSTEAD, f"{TEXT_NOT_FROM_ONE_TOKEN}; sampled instead", sample_instead=True)
     exact = reply.distribution is not None  # computed over the whole vocabulary by an in-process engine
     note = ""
-    if exact:
+    position: int | None
+    if reply.distribution is not None:  # exact
         distribution, valid_mass, position = reply.distribution, reply.valid_mass, 0
     else:
         found = answer_distribution(reply.positions, fmt.scale_min, fmt.scale_max, fmt)

@@ -307,7 +307,8 @@ class Store:
                 "VALUES (?, ?, ?, ?, 'running', ?)", (utc_now(), version, command, study_json, study_id))
             if study_id:
                 self.db.execute("INSERT OR IGNORE INTO studies VALUES (?, ?, ?)", (study_id, study_json, utc_now()))
-        return int(cursor.lastrowid)
+        assert cursor.lastrowid is not None  # set by the INSERT just made
+        return cursor.lastrowid
 
     # -- studies -------------------------------------------------------------------------------
     def study_design(self, study_id: str) -> str | None:
@@ -438,7 +439,8 @@ class Store:
         """One row per stored answer joined with its request (the input of ``elicit.aggregate``).
 
         ``study``: only that study's requests (a store may hold several; analysis never mixes them)."""
-        where, params = ("", ())
+        where = ""
+        params: tuple[str, ...] = ()
         if study is not None:
             where, params = " WHERE r.key IN (SELECT key FROM study_requests WHERE study_id = ?)", (study,)
         frame = pd.read_sql_query(
