@@ -109,10 +109,11 @@ def holds_across_formats(item_means: pd.DataFrame, populations: dict[str, list[P
                     for variant in variants}
         for key in verdicts[ORIGINAL]:
             per_variant = {variant: found.get(key) for variant, found in verdicts.items()}
-            if any(v is None for v in per_variant.values()):
+            tested = [v for v in per_variant.values() if v is not None]
+            if len(tested) < len(per_variant):
                 claims[key] = NOT_TESTED
             else:
-                claims[key] = YES if all(holds(v) for v in per_variant.values()) else NO
+                claims[key] = YES if all(holds(v) for v in tested) else NO
             detail.append({"survey": key[0], "analysis": key[1], "term": key[2],
                            "holds_across_formats": claims[key], "verdicts": per_variant,
                            "failed_in": sorted(v for v, text in per_variant.items()

@@ -122,7 +122,7 @@ def write_rq2_contrasts(rows: RowSet, table: pd.DataFrame, out_dir: Path, paper_
 
 def _model_inference_entry(rows: RowSet, options: InferenceOptions) -> dict:
     labels, reason = rows.origin_labels()
-    entry = {"clusters": int(rows.model_cells().n_models), "wild_bootstrap_replicates": options.wild,
+    entry: dict[str, object] = {"clusters": int(rows.model_cells().n_models), "wild_bootstrap_replicates": options.wild,
              "bootstrap_replicates": options.bootstrap}
     if labels is None:
         entry["permutation"] = f"not done: {reason}"

@@ -214,7 +214,8 @@ def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, 
 
     exclusions, used, figure_rows = [], {}, {}
     countries = sorted({h.country for h in humans}, key=lambda c: (c not in ("CHN", "USA"), c))
-    pairs = list(combinations(countries, 2)) or [tuple(countries)]  # one population: nationality not fitted
+    # one population: nationality not fitted
+    pairs: list[tuple[str, ...]] = list(combinations(countries, 2)) or [tuple(countries)]
     for analysis in ("rq1", "rq3"):
         for number, pair in enumerate(pairs):
             pair = tuple(sorted(pair, key=lambda c: (c != "CHN", c)))

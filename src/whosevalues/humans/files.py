@@ -32,7 +32,7 @@ def _csv_separator(path: Path) -> str:
     with path.open("r", encoding="utf-8", errors="replace") as handle:
         header = handle.readline()
     counts = {sep: header.count(sep) for sep in (";", ",", "\t")}
-    return max(counts, key=counts.get)
+    return max(counts, key=lambda sep: counts[sep])
 
 
 def csv_columns(path: Path) -> tuple[list[str], str]:

@@ -420,6 +420,7 @@ def _figures_section(out: OutputDir, figures: list[FigureResult]) -> str:
             if figure.skipped_reason:
                 parts.append(f"<p class=\"skipped\"><b>{_e(figure.name)}</b> left out: {_e(figure.skipped_reason)}</p>")
                 continue
+            assert figure.png is not None, "a figure not skipped was drawn"
             png = figure.png.read_bytes()
             encoded = base64.b64encode(png).decode("ascii")
             # shown at its printed size (200 dpi -> 96 CSS px per inch), so fonts read as on paper

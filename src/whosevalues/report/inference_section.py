@@ -137,7 +137,7 @@ def _baselines_html(out: OutputDir) -> str:
         parts.append(_null_respondents_html(table[null]))
         welch = out.table("welch", survey)
         ceilings = [c for c in (welch.columns if welch is not None else []) if c.startswith("ceiling_")]
-        if ceilings:
+        if welch is not None and ceilings:
             models = welch[welch["kind"] == "model"] if "kind" in welch else welch
             ceiling = pd.DataFrame({"Model": models["model"].astype(str).map(display_name)})
             for column in ceilings:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,10 @@ def display_name(model_id: str) -> str:
     return spec.label if spec is not None else str(model_id)
 
 
+@overload
+def original_format(frame: None) -> None: ...
+@overload
+def original_format(frame: pd.DataFrame) -> pd.DataFrame: ...
 def original_format(frame: pd.DataFrame | None) -> pd.DataFrame | None:
     """The rows of the paper's original prompt when a file has a variant column (issue 18); others as they are
     (a file without the column holds the original format only)."""
@@ -107,7 +112,7 @@ class OutputDir:
                             frame[column] = frame[column].astype(str)
                     self._cache[key] = frame
                     break
-        return self._cache[key]  # type: ignore[return-value]
+        return self._cache[key]
 
     def memo(self, key: str, compute):
         """A derived value computed once per directory object."""

@@ -45,7 +45,7 @@ def condition_rows(summary):
     return rows.rename(columns=lambda c: c[:4] if c[:1].isupper() else c)
 
 
-def summary_tables(out_dir: Path | str) -> list[Table]:
+def summary_tables(out_dir: OutputDir | Path | str) -> list[Table]:
     """One rich table per survey: model, origin, then mean cosine to each population (closest in bold)."""
     from whosevalues.report.figures import model_similarity, rq1_rows
 

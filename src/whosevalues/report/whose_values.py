@@ -168,6 +168,7 @@ def figure_html(figure: FigureResult | None) -> str:
         return ""
     if figure.skipped_reason:
         return f"<p class=\"skipped\"><b>{_e(figure.name)}</b> left out: {_e(figure.skipped_reason)}</p>"
+    assert figure.png is not None, "a figure not skipped was drawn"
     png = figure.png.read_bytes()
     width = int(int.from_bytes(png[16:20], "big") * 96 / 200)  # printed size, as the other figures
     encoded = base64.b64encode(png).decode("ascii")
@@ -176,7 +177,7 @@ def figure_html(figure: FigureResult | None) -> str:
             f"figures/{_e(figure.name)}.png, .svg; data: figures/{_e(figure.name)}.csv)</span></figcaption></figure>")
 
 
-def _steerability_html(steering: dict | None, figure: FigureResult, survey: str) -> str:
+def _steerability_html(steering: dict | None, figure: FigureResult | None, survey: str) -> str:
     parts = ["<h4>Steerability: does a national persona move the model toward that country?</h4>"]
     if not steering:
         parts.append(f"<p class=\"skipped\">Not measured: no persona names a country with human data for "

@@ -25,7 +25,7 @@ FIGURES = (figure1, figure2, figure3, figure4, figure5, figure_validity, figure_
            figure_steerability, figure_formats)
 
 
-def write_figures(out_dir: Path | str, workers: int | None = None) -> list[FigureResult]:
+def write_figures(out_dir: OutputDir | Path | str, workers: int | None = None) -> list[FigureResult]:
     """Draw every figure for every survey into out_dir/figures; skipped figures carry the reason.
 
     Figures are independent, and rendering dozens of panels to PNG and SVG is most of a report's time, so they
