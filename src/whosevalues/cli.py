@@ -11,7 +11,7 @@ import sqlite3
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Protocol, TypeGuard, overload
 
 import typer
 from rich.console import Console
@@ -20,7 +20,7 @@ from rich.text import Text
 
 from whosevalues.errors import UsageError, WhosevaluesError
 from whosevalues.instruments import NO_PERSONA, available_instruments, load_instrument
-from whosevalues.models.base import ConfigurationError
+from whosevalues.models.base import ConfigurationError, Mode
 from whosevalues.models.catalog import load_catalog
 from whosevalues.study import Study
 
@@ -130,6 +130,10 @@ def run(
         raise typer.Exit(1)
 
 
+@overload
+def _persona_codes(personas: None) -> None: ...
+@overload
+def _persona_codes(personas: list[str]) -> list[str]: ...
 def _persona_codes(personas: Optional[list[str]]) -> Optional[list[str]]:
     """Country codes upper-cased; `none` and `countries` (every country with human data) as they are."""
     if personas is None:
@@ -200,7 +204,7 @@ def _retirement_notes(specs) -> list[str]:
     return notes
 
 
-def dry_run_modes(study: Study, specs: list) -> tuple[dict[str, str], dict[str, str]]:
+def dry_run_modes(study: Study, specs: list) -> tuple[dict[str, Mode], dict[str, str]]:
     """The mode each model will use, decided without asking anyone (the run probes what is unknown)."""
     known = {spec.id: spec.provider == "local-llama" or spec.supports_logprobs is True for spec in specs}
     if study.mode == "sample":
@@ -347,7 +351,7 @@ def analyze(
     else:
         from whosevalues.analysis.llm_responses import load_llm_responses
 
-        item_means = load_llm_responses(list(llm_responses))
+        item_means = load_llm_responses(list(llm_responses or []))
     if min_valid_samples is not None:
         from whosevalues.analysis.inference_outputs import check_min_valid
 
@@ -401,14 +405,15 @@ def _analyze_and_report(item_means, out_dir: Path, *, humans: dict[str, str], pa
     # (countries_<survey>.csv) takes every country with data unless --countries narrows it.
     every = countries is None or countries == ["all"]
     rq_countries = None if countries == ["all"] else (countries or ["CHN", "USA"])
-    populations, all_populations = {}, {}
+    populations: dict[str, list] = {}
+    all_populations: dict[str, list] = {}
     for survey in surveys:
         if survey not in humans and survey not in BUNDLED_SURVEYS:
             err.print(Text.assemble(("note: ", "yellow"), f"no human data for survey {survey!r}: only the LLMs' "
                                     f"answers are reported; compare with people via --humans {survey}=PATH"))
             populations[survey] = all_populations[survey] = []
             continue
-        wanted = None if every else _countries_for(survey, countries, bundled=survey not in humans)
+        wanted = None if every else _countries_for(survey, countries or [], bundled=survey not in humans)
         loaded = load_populations(survey, humans.get(survey, "bundled"), countries=wanted,
                                   paper_labels=paper_compatible)
         all_populations[survey] = loaded
@@ -508,9 +513,13 @@ def batches(
     store = Store(db, read_only=not (cancel or cancel_all))
     try:
         if cancel or cancel_all:
-            targets = records.all_batches(store, open_only=True) if cancel_all else [records.find(store, cancel)]
-            if targets == [None]:
-                raise UsageError(f"no batch {cancel!r} in {db}; `whosevalues batches --db {db}` lists them")
+            if cancel_all:
+                targets = records.all_batches(store, open_only=True)
+            else:
+                target = records.find(store, cancel) if cancel else None
+                if target is None:
+                    raise UsageError(f"no batch {cancel!r} in {db}; `whosevalues batches --db {db}` lists them")
+                targets = [target]
             custom = Study.from_toml(config).custom_models if config else None
             for message in manage.cancel(store, targets, custom):
                 out.print(message, soft_wrap=True)
@@ -753,7 +762,13 @@ def refuse_empty_paths(argv: list[str]) -> None:
             raise UsageError(f"{option} is empty: give a path, or leave {option} out for its default")
 
 
-def _is_click_error(exc: BaseException) -> bool:
+class _ClickError(Protocol):
+    exit_code: int
+
+    def format_message(self) -> str: ...
+
+
+def _is_click_error(exc: BaseException) -> TypeGuard[_ClickError]:
     # typer vendors its own click: recognise its usage errors by shape rather than by class
     return hasattr(exc, "format_message") and hasattr(exc, "exit_code")
 

@@ -201,7 +201,7 @@ def _not_in(requests: Sequence[PlannedRequest], done: set[str]) -> Sequence[Plan
     return [p for p in requests if p.key not in done]
 
 
-def write_mode_notes(out_dir: Path, modes: dict[str, Mode], reasons: dict[str, str], notes: list[str],
+def write_mode_notes(out_dir: Path, modes: Mapping[str, str], reasons: dict[str, str], notes: list[str],
                      since: float) -> None:
     """Add each model's mode and why to ``run_notes.json`` (keeping what this run already wrote there)."""
     path = out_dir / "run_notes.json"
