@@ -18,7 +18,6 @@ import pytest
 
 from shared_paths import SHARED_DATA
 
-
 EXCHANGES = SHARED_DATA / "provider_exchanges"
 #: the subset shipped with the tests (tests/recordings/provider_exchanges/SOURCE.md)
 BUNDLED = Path(__file__).resolve().parent / "recordings" / "provider_exchanges"

@@ -8,8 +8,14 @@ import pandas as pd
 import pytest
 
 from shared_paths import PAPER
-from whosevalues.elicit.aggregate import (DISTRIBUTION_COLUMNS, ITEM_MEANS_COLUMNS, AggregateError,
-                                          condition_summary, item_distributions, item_means)
+from whosevalues.elicit.aggregate import (
+    DISTRIBUTION_COLUMNS,
+    ITEM_MEANS_COLUMNS,
+    AggregateError,
+    condition_summary,
+    item_distributions,
+    item_means,
+)
 from whosevalues.elicit.parse import parse_answer
 from whosevalues.instruments import load_instrument
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 from itertools import combinations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from whosevalues.analysis import families, model_inference as mi, ols
+from whosevalues.analysis import families, ols
+from whosevalues.analysis import model_inference as mi
 from whosevalues.analysis.design import NATIONALITY_ORIGIN
 
 # most oracles here are statsmodels (the test extra): without it the module is skipped
@@ -248,8 +248,9 @@ def test_holm_and_bh_per_family_equal_statsmodels():
     for family in families.FAMILIES:
         rows = table["term"].map(families.family_of) == family
         assert rows.sum() == 4
-        np.testing.assert_allclose(table.loc[rows, "p_holm"], multipletests(table.loc[rows, "p_value"], method="holm")[1])
-        np.testing.assert_allclose(table.loc[rows, "p_bh"], multipletests(table.loc[rows, "p_value"], method="fdr_bh")[1])
+        p_values = table.loc[rows, "p_value"]
+        np.testing.assert_allclose(table.loc[rows, "p_holm"], multipletests(p_values, method="holm")[1])
+        np.testing.assert_allclose(table.loc[rows, "p_bh"], multipletests(p_values, method="fdr_bh")[1])
         np.testing.assert_allclose(table.loc[rows, "p_bh_model"],
                                    multipletests(table.loc[rows, "p_wild_model"], method="fdr_bh")[1])
     assert table.loc[table["term"].map(families.family_of).isna(), ADJUSTED].isna().all().all()

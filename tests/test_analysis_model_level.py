@@ -17,13 +17,12 @@ import pytest
 
 from shared_paths import PAPER
 from whosevalues.analysis import baselines, reliability, vectors
-from whosevalues.analysis.null_respondents import NULL_COLUMNS
 from whosevalues.analysis.llm_responses import load_llm_responses
+from whosevalues.analysis.null_respondents import NULL_COLUMNS
 from whosevalues.analysis.pipeline import analyze
 from whosevalues.humans import load_populations
 from whosevalues.humans.population import Population
 from whosevalues.instruments import load_instrument
-
 
 needs_shared = pytest.mark.needs_shared  # skipped without ../shared (conftest.py)
 
@@ -370,7 +369,8 @@ def test_summary_warnings_name_unbalanced_origins_removed_items_and_temperature(
     from whosevalues.analysis.inference_outputs import summary_warnings
 
     summary = {"surveys": {"wvs7": {
-        "analyses": {"rq2": {"warnings": ["rq2: unbalanced models per origin (8 CHN, 9 USA)"]}, "rq1": {"skipped": "x"}},
+        "analyses": {"rq2": {"warnings": ["rq2: unbalanced models per origin (8 CHN, 9 USA)"]},
+                     "rq1": {"skipped": "x"}},
         "reliability": {"items_below_min_valid": 3, "min_valid_samples": 5},
         "temperature": {"note": "sampling temperature differs by origin (CHN 0.655, USA 0.92)"}}}}
     lines = summary_warnings(summary)

@@ -17,7 +17,6 @@ from whosevalues.humans import load_populations
 from whosevalues.humans.population import Population
 from whosevalues.instruments import load_instrument
 
-
 needs_shared = pytest.mark.needs_shared  # skipped without ../shared (conftest.py)
 
 
@@ -93,8 +92,8 @@ def test_leave_out_cosine_equals_recomputed_cosine():
     fast = vectors.leave_out_cosine(hz, llm, groups)
     for g, columns in enumerate(groups):
         keep = np.setdiff1d(np.arange(12), columns)
-        h, l = hz[:, keep], lz[:, keep]
-        direct = (h @ l.T) / np.outer(np.linalg.norm(h, axis=1), np.linalg.norm(l, axis=1))
+        human, model = hz[:, keep], lz[:, keep]
+        direct = (human @ model.T) / np.outer(np.linalg.norm(human, axis=1), np.linalg.norm(model, axis=1))
         np.testing.assert_allclose(fast[:, :, g + 1], direct, rtol=1e-10)
     np.testing.assert_allclose(fast[:, :, 0], vectors.cosine(hz, llm), rtol=1e-12)
 

@@ -18,7 +18,6 @@ from whosevalues.humans import load_populations
 from whosevalues.humans.population import Population
 from whosevalues.instruments import load_instrument
 
-
 pytestmark = pytest.mark.needs_shared
 
 # Table 2, MFQ-2 rows: estimate, SE (published to 3 decimals)
@@ -99,7 +98,8 @@ def test_output_files_and_summary(runs):
     assert list(tables["rq2"].reset_index().columns[:5]) == ["term", "estimate", "std_error", "t_value", "p_value"]
     assert list(tables["rq1"].index) == ["Intercept", "nationality", "origin", "nationality:origin"]
     similarity = pd.read_parquet(directory / "similarity_mfq2_rq3.parquet")
-    assert {"respondent", "nationality", "model", "origin", "language", "persona", "removed", "cosine"} <= set(similarity)
+    expected = {"respondent", "nationality", "model", "origin", "language", "persona", "removed", "cosine"}
+    assert expected <= set(similarity)
     assert summary["surveys"]["mfq2"]["analyses"]["rq3"]["rows"] == len(similarity)
     headline = pd.DataFrame(summary["surveys"]["mfq2"]["mean_cosine"])
     rq1 = pd.read_parquet(directory / "similarity_mfq2_rq1.parquet")

@@ -18,7 +18,6 @@ from whosevalues.humans import load_populations
 from whosevalues.humans.population import PopulationWarning
 from whosevalues.instruments import load_instrument
 
-
 needs_shared = pytest.mark.needs_shared  # skipped without ../shared (conftest.py)
 FOUNDATIONS = ["Care", "Equality", "Proportionality", "Loyalty", "Authority", "Purity"]
 

@@ -23,7 +23,6 @@ from whosevalues.analysis.pipeline import analyze
 from whosevalues.humans import load_populations
 from whosevalues.humans.population import Population
 
-
 needs_shared = pytest.mark.needs_shared  # skipped without ../shared (conftest.py)
 METHODS = list(c.METHODS)
 MODEL_LEVEL_P = ["p_wild_model", "p_perm_model", "p_cr2_model"]
@@ -244,7 +243,8 @@ def test_rq3_has_28_terms_and_four_families_on_mfq2(mfq2_runs):
     rq3 = read(directory, "rq3_mfq2.csv")
     assert len(rq3) == 28
     assert rq3.loc[rq3["term"].str.startswith("removed["), "p_holm"].notna().sum() == 6
-    assert [j["family"] for j in summary["surveys"]["mfq2"]["analyses"]["rq3"]["joint_tests"]] == list(families.FAMILIES)
+    joint_tests = summary["surveys"]["mfq2"]["analyses"]["rq3"]["joint_tests"]
+    assert [j["family"] for j in joint_tests] == list(families.FAMILIES)
 
 
 @needs_shared
@@ -274,7 +274,8 @@ def test_model_means_are_means_over_models_with_t_intervals(mfq2_runs):
     # Figure 3B's LLM references: the observed mean equals reference_similarity's; the jackknife over models
     reference = pd.read_csv(directory / "reference_similarity_mfq2.csv")
     observed = reference[(reference["nationality"] == "USA") & (reference["reference"] == "LLM USA")]["cosine"].mean()
-    b = table[(table["figure"].astype(str) == "3B") & (table["population"] == "USA") & (table["origin"] == "USA")].iloc[0]
+    figure_3b = (table["figure"].astype(str) == "3B") & (table["population"] == "USA") & (table["origin"] == "USA")
+    b = table[figure_3b].iloc[0]
     assert b["mean"] == pytest.approx(observed, rel=1e-9)
     se = jackknife_se_of_llm_reference("USA", "USA", "en")
     assert b["se_models"] == pytest.approx(se, rel=1e-9)

@@ -10,6 +10,7 @@ from functools import partial
 
 import pytest
 
+from replay_helpers import RECORDINGS_ROOT, complete, load_recorded
 from whosevalues.elicit.answering import answer
 from whosevalues.elicit.endpoint import EndpointMemory
 from whosevalues.elicit.limits import FinalFailure, ModelGate, call_with_retries
@@ -17,8 +18,6 @@ from whosevalues.models.anthropic_backend import MIN_THINKING_BUDGET, AnthropicB
 from whosevalues.models.base import BackendError, ChatRequest
 from whosevalues.models.catalog import resolve_model
 from whosevalues.testing import ReplayServer
-
-from replay_helpers import RECORDINGS_ROOT, complete, load_recorded
 
 pytestmark = pytest.mark.needs("anthropic")  # the providers' official SDKs
 

@@ -8,6 +8,7 @@ from functools import partial
 
 import pytest
 
+from replay_helpers import RECORDINGS_ROOT, complete, load_recorded
 from whosevalues.elicit.adapt import adaptation_for
 from whosevalues.elicit.answering import answer
 from whosevalues.elicit.endpoint import EndpointMemory
@@ -17,8 +18,6 @@ from whosevalues.models.catalog import resolve_model
 from whosevalues.models.errors import read_error
 from whosevalues.models.gemini_backend import GeminiBackend, _camel_keys
 from whosevalues.testing import ReplayServer
-
-from replay_helpers import RECORDINGS_ROOT, complete, load_recorded
 
 pytestmark = pytest.mark.needs("google.genai")  # the providers' official SDKs
 
@@ -171,7 +170,7 @@ def test_the_answering_loop_reads_the_reply_and_keeps_the_departures(backend_for
             finally:
                 await backend.aclose()
         answered = asyncio.run(go())
-    completion, outcome, attempts = answered.reply, answered.outcome, answered.attempts
+    outcome, attempts = answered.outcome, answered.attempts
     assert (outcome.status, outcome.value, attempts) == ("valid", 4.0, 1)
     assert any("cannot turn thinking off" in note for note in memory.adaptation_notes)
 

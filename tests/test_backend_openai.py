@@ -10,9 +10,9 @@ import math
 
 import pytest
 
-from whosevalues.models.base import BackendError, ChatRequest, ConfigurationError
 from whosevalues.elicit.distribution import answer_distribution, distribution_from_positions
 from whosevalues.elicit.outcome import decide
+from whosevalues.models.base import BackendError, ChatRequest, ConfigurationError
 from whosevalues.models.catalog import PAPER_MODELS, resolve_model
 from whosevalues.models.errors import parse_retry_after
 from whosevalues.models.openai_compatible import OpenAICompatibleBackend

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from whosevalues.elicit.outcome import Outcome
 from whosevalues.elicit.plan import plan_model
 from whosevalues.elicit.store import Store
-from whosevalues.elicit.outcome import Outcome
 from whosevalues.models.base import ProviderReply
 from whosevalues.study import Study
 

@@ -409,10 +409,10 @@ def test_standard_errors_of_negative_variances_are_nan_without_a_warning():
 # against real loopback servers (slow: they start a server)
 # ------------------------------------------------------------------------------------------------------------
 class CannedHandler(QuietHandler):
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         self.reply()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.read_body()
         self.reply()
 
@@ -487,10 +487,12 @@ def test_a_run_where_every_answer_fails_says_why_and_exits_non_zero(tmp_path, ca
                                      capsys=capsys, monkeypatch=monkeypatch, cwd=tmp_path)
     flat = " ".join(err.split())
     assert code == 2, err
-    assert "mine: 36 of 36 requests failed" in flat and "Incorrect API key" in flat and "check the model's API key" in flat
+    assert "mine: 36 of 36 requests failed" in flat and "Incorrect API key" in flat
+    assert "check the model's API key" in flat
     assert "none of the 36 answers is valid" in flat and "not found in axis" not in flat
     assert KEY not in out + err
-    assert KEY.encode() not in (tmp_path / "out/whosevalues.sqlite").read_bytes() + _wal(tmp_path / "out/whosevalues.sqlite")
+    db = tmp_path / "out/whosevalues.sqlite"
+    assert KEY.encode() not in db.read_bytes() + _wal(db)
 
 
 @pytest.mark.slow

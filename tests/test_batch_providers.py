@@ -16,19 +16,18 @@ from functools import partial
 import pytest
 from rich.console import Console
 
+from replay_helpers import RECORDINGS_ROOT, complete, load_recorded
 from whosevalues.elicit.batch import BatchSession
 from whosevalues.elicit.plan import plan_model
 from whosevalues.elicit.runner import RunStats, decide_planned
-from whosevalues.models.base import ProviderReply
 from whosevalues.elicit.store import Store
 from whosevalues.models.anthropic_backend import AnthropicBackend
+from whosevalues.models.base import ProviderReply
 from whosevalues.models.batch_anthropic import _line_result as anthropic_line
 from whosevalues.models.catalog import resolve_model
 from whosevalues.models.gemini_backend import GeminiBackend
 from whosevalues.study import Study
 from whosevalues.testing import ReplayServer
-
-from replay_helpers import RECORDINGS_ROOT, complete, load_recorded
 
 pytestmark = pytest.mark.needs("anthropic", "google.genai")  # the providers' official SDKs
 

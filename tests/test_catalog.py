@@ -7,8 +7,14 @@ from datetime import date
 import pytest
 
 from whosevalues.models.catalog import (
-    PAPER_MODELS, check_lifecycle, describe_retirement, expand_model_ids, load_catalog, models_tagged,
-    resolve_model, retirement_status,
+    PAPER_MODELS,
+    check_lifecycle,
+    describe_retirement,
+    expand_model_ids,
+    load_catalog,
+    models_tagged,
+    resolve_model,
+    retirement_status,
 )
 from whosevalues.models.registry import BACKENDS
 

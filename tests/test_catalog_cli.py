@@ -24,7 +24,7 @@ class _ProviderLikeHandler(QuietHandler):
     """Answers as real providers do: 401 for a wrong key, 400 naming logprobs for a model that has none,
     post-sampling one-hot logprobs (DeepSeek), and a plain completion without logprobs for another."""
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+    def do_POST(self) -> None:
         body = json.loads(self.read_body() or b"{}")
         if self.headers.get("Authorization") != f"Bearer {GOOD_KEY}":
             self.send_json(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
@@ -48,7 +48,7 @@ class _ProviderLikeHandler(QuietHandler):
         self.send_json(200, {"id": "x", "object": "chat.completion", "model": model, "choices": [choice]})
 
 
-    def do_GET(self) -> None:  # noqa: N802 - the model listings Anthropic's and Gemini's checks read
+    def do_GET(self) -> None:
         if self.path.startswith("/v1/models"):  # Anthropic: x-api-key, 401 with its error shape
             if self.headers.get("x-api-key") == GOOD_KEY:
                 self.send_json(200, {"data": [{"id": "claude-x", "type": "model"}]})

@@ -14,7 +14,6 @@ import pytest
 from shared_paths import PAPER
 from wvs_fixtures import write_wvs_file
 
-
 pytestmark = pytest.mark.slow  # every test runs the whosevalues CLI in a subprocess
 
 needs_paper = pytest.mark.needs_shared  # skipped without ../shared (conftest.py)

@@ -141,7 +141,8 @@ def test_summary_names_each_models_closest_and_furthest_country(mfq2_analysis):
     table = pd.read_csv(out / "countries_mfq2.csv", keep_default_na=False, na_values=[""])
     assert len(models) == table["model"].nunique()
     for entry in models:
-        rows = table[(table["model"] == entry["model"]) & (table["level"] == "dimension") & (table["persona"] == "none")]
+        chosen = (table["model"] == entry["model"]) & (table["level"] == "dimension") & (table["persona"] == "none")
+        rows = table[chosen]
         means = rows.groupby("country")["similarity"].mean()
         assert entry["closest"][0][0] == means.idxmax() and entry["furthest"][0][0] == means.idxmin()
         assert means.idxmax() in entry["sentence"] and means.idxmin() in entry["sentence"]

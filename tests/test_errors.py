@@ -10,9 +10,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from whosevalues.models.errors import parse_duration, parse_retry_after, read_error, retry_after_from_headers
-
 from exchange_helpers import load_exchange
+from whosevalues.models.errors import parse_duration, parse_retry_after, read_error, retry_after_from_headers
 
 
 def error_of(name: str):
@@ -126,7 +125,8 @@ def test_moonshot_403_and_empty_content_400():
                "message": "Input data may contain inappropriate content."}},       # DashScope compatible mode
     {"code": "DataInspectionFailed", "message": "Output data may contain inappropriate content.",
      "request_id": "x"},                                                             # DashScope native
-    {"error": {"code": "1301", "message": "系统检测到输入或生成内容可能包含不安全或敏感内容，请您避免输入易产生敏感内容的提示语，感谢您的配合。"}},  # Zhipu
+    {"error": {"code": "1301", "message": "系统检测到输入或生成内容可能包含不安全或敏感内容，"
+                                          "请您避免输入易产生敏感内容的提示语，感谢您的配合。"}},  # Zhipu
     {"error": {"message": "The response was filtered due to the prompt triggering Azure OpenAI's content "
                           "management policy.", "type": None, "param": "prompt", "code": "content_filter",
                "status": 400, "innererror": {"code": "ResponsibleAIPolicyViolation"}}},  # Azure
@@ -183,7 +183,8 @@ def test_reset_headers_pick_the_exhausted_bucket_else_the_longest():
 
 def test_anthropic_rfc3339_resets_from_the_recording():
     exchange = load_exchange("anthropic_sonnet45_thinking_stream_ratelimit_headers.yaml")
-    resets = {k: v for k, v in exchange["headers"].items() if k.startswith("anthropic-ratelimit") and k.endswith("reset")}
+    resets = {k: v for k, v in exchange["headers"].items()
+              if k.startswith("anthropic-ratelimit") and k.endswith("reset")}
     assert resets and all("T" in v for v in resets.values())  # RFC 3339 timestamps, long past now
     assert retry_after_from_headers(exchange["headers"], 429) == 0.0
     soon = (datetime.now(timezone.utc) + timedelta(seconds=30)).isoformat().replace("+00:00", "Z")

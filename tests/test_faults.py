@@ -13,9 +13,8 @@ import time
 
 import pytest
 
-from whosevalues.elicit.outcome import decide
-
 from whosevalues.elicit.limits import FinalFailure, ModelGate, call_with_retries
+from whosevalues.elicit.outcome import decide
 from whosevalues.models.base import ChatRequest
 from whosevalues.models.openai_compatible import OpenAICompatibleBackend
 from whosevalues.models.spec import ModelSpec

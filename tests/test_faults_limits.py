@@ -8,7 +8,14 @@ import random
 import pytest
 
 from whosevalues.elicit.limits import (
-    DECREASE_FACTOR, PACE_MARGIN, PACE_MAX_CUT, PACE_PROBE, FinalFailure, LearnedPace, ModelGate, backoff_delay,
+    DECREASE_FACTOR,
+    PACE_MARGIN,
+    PACE_MAX_CUT,
+    PACE_PROBE,
+    FinalFailure,
+    LearnedPace,
+    ModelGate,
+    backoff_delay,
     call_with_retries,
 )
 from whosevalues.models.base import Backend, BackendError, ChatRequest, ProviderReply

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wvs_fixtures import write_wvs_file
 from whosevalues.humans import PopulationWarning, describe, format_summary, human_item_stats, load_populations
 from whosevalues.humans.audit import cronbach_alpha, straight_liners
 from whosevalues.humans.bundled import mfq2_long
 from whosevalues.instruments import load_instrument
+from wvs_fixtures import write_wvs_file
 
 MFQ2 = load_instrument("mfq2")
 # Published: Atari et al. (2023) report MFQ-2 foundation reliabilities of about .7 to .9; tolerance .05.

@@ -8,10 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wvs_fixtures import FORMATS, WVS_ITEMS, build_wvs_frame, paper_size_wvs_file, write_frame, write_wvs_file
 from whosevalues.humans import PopulationError, PopulationWarning, load_populations, parse_humans_option
 from whosevalues.humans.bundled import MFQ2_FILE, WVS7_DISTRIBUTIONS_FILE, wvs7_country_means
-
+from wvs_fixtures import FORMATS, WVS_ITEMS, build_wvs_frame, paper_size_wvs_file, write_frame, write_wvs_file
 
 
 def _value_counts(population) -> pd.DataFrame:

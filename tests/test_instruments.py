@@ -11,7 +11,6 @@ import pytest
 from whosevalues.instruments import InstrumentError, load_instrument, read_instrument_file
 
 
-
 def _paper_system_prompts(shared_data: Path) -> dict[tuple[str, str, str], str]:
     """(survey, language, persona) -> system prompt, read from the paper's prompt document."""
     text = (shared_data / "item_texts" / "paper_prompts.md").read_text(encoding="utf-8")

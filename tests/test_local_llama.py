@@ -224,7 +224,8 @@ def test_sample_mode_is_reproducible_per_seed_and_varies_across_seeds(backend):
     item = "8"
     texts = {}
     for seed in range(6):
-        texts[seed] = backend.complete_sync(request("mfq2", item, "en", "USA", mode="sample", temperature=1.0, seed=seed)).answer_text
+        asked = request("mfq2", item, "en", "USA", mode="sample", temperature=1.0, seed=seed)
+        texts[seed] = backend.complete_sync(asked).answer_text
     backend.complete_sync(request("wvs7", "Q190", "zh", "none"))  # disturb the cache in between
     again = backend.complete_sync(request("mfq2", item, "en", "USA", mode="sample", temperature=1.0, seed=3))
     assert again.answer_text == texts[3]

@@ -131,7 +131,8 @@ api_model = "stub-model"
 ''')
     result = cli("run", "--config", str(config), "--dry-run", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    lines = {line.split(":")[0]: line for line in result.stdout.splitlines() if line.startswith(("probs:", "text-only:"))}
+    lines = {line.split(":")[0]: line for line in result.stdout.splitlines()
+             if line.startswith(("probs:", "text-only:"))}
     assert lines["probs"].startswith("probs: distribution")
     assert lines["text-only"].startswith("text-only: sample")
     assert not (tmp_path / "whosevalues-out").exists()  # a dry run writes nothing

@@ -8,9 +8,8 @@ import math
 
 import pytest
 
-from whosevalues.models.openai_format import merge_stream_chunks, split_think_tags, translate_chat_completion
-
 from exchange_helpers import exchange_path, llamacpp_body, load_exchange
+from whosevalues.models.openai_format import merge_stream_chunks, split_think_tags, translate_chat_completion
 
 
 def reply_of(name: str, interaction: int = -1):
@@ -177,7 +176,8 @@ def test_error_object_inside_a_200():
     assert reply.finish_reason == "content_filter" and "inappropriate" in reply.refusal_reason
     body = {"error": {"code": 502, "message": "Upstream died"}}
     assert translate_chat_completion(body, json.dumps(body)).finish_reason == "error"
-    wrapped = [{"error": {"code": 400, "message": "Please use a valid role: user, model.", "status": "INVALID_ARGUMENT"}}]
+    wrapped = [{"error": {"code": 400, "message": "Please use a valid role: user, model.",
+                          "status": "INVALID_ARGUMENT"}}]
     assert translate_chat_completion(wrapped, json.dumps(wrapped)).finish_reason == "error"
 
 

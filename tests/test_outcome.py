@@ -86,8 +86,8 @@ def test_one_hot_positions_and_formatting_tokens():
 
 
 def test_store_keeps_reasoning_version_fingerprint_and_endpoint_lessons(tmp_path):
-    from whosevalues.elicit.plan import plan_model
     from whosevalues.elicit.facts import RunFacts
+    from whosevalues.elicit.plan import plan_model
     from whosevalues.elicit.runner import decide_planned
     from whosevalues.elicit.store import Store
     from whosevalues.study import Study

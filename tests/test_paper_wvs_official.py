@@ -3,7 +3,8 @@
 WVS microdata cannot be redistributed, so this check runs only where a user points WHOSEVALUES_WVS7_FILE at
 the official WVS-7 v5.0 data file (CSV, .sav or .dta, as downloaded from worldvaluessurvey.org):
 
-    WHOSEVALUES_WVS7_FILE=~/data/WVS_Cross-National_Wave_7_csv_v5_0.csv python -m pytest tests/test_paper_wvs_official.py
+    WHOSEVALUES_WVS7_FILE=~/data/WVS_Cross-National_Wave_7_csv_v5_0.csv \
+        python -m pytest tests/test_paper_wvs_official.py
 
 It then checks the loader's counts (2,808 CHN, 2,357 USA), Table 2's WVS rows within 0.002, and the RQ1 and RQ3
 coefficients in the paper's text within 0.01, all in paper-compatible mode. Without the file it skips; the loader
@@ -22,7 +23,6 @@ from shared_paths import PAPER
 from whosevalues.analysis.llm_responses import load_llm_responses
 from whosevalues.analysis.pipeline import analyze
 from whosevalues.humans import load_populations
-
 
 OFFICIAL = os.environ.get("WHOSEVALUES_WVS7_FILE")
 pytestmark = [

@@ -5,8 +5,18 @@ from __future__ import annotations
 import pytest
 
 from shared_paths import PAPER
-from whosevalues.elicit.parse import (AMBIGUOUS, ERROR, NO_NUMBER, OUT_OF_RANGE, REFUSAL, STATUSES, VALID,
-                                      ParsedAnswer, is_refusal, parse_answer)
+from whosevalues.elicit.parse import (
+    AMBIGUOUS,
+    ERROR,
+    NO_NUMBER,
+    OUT_OF_RANGE,
+    REFUSAL,
+    STATUSES,
+    VALID,
+    ParsedAnswer,
+    is_refusal,
+    parse_answer,
+)
 from whosevalues.instruments import load_instrument
 
 MFQ = load_instrument("mfq2")

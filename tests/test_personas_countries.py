@@ -12,8 +12,13 @@ import pytest
 from babel.core import get_global
 
 from whosevalues.countries import NON_ISO_SAMPLES, CountryError, check_codes, country_name, is_iso_alpha3
-from whosevalues.humans.bundled import (ATARI_STUDY2_COUNTRIES, MFQ2_GROUPS, RAMEZANI_COUNTRIES,
-                                        WVS7_DISTRIBUTIONS_FILE, countries_with_data)
+from whosevalues.humans.bundled import (
+    ATARI_STUDY2_COUNTRIES,
+    MFQ2_GROUPS,
+    RAMEZANI_COUNTRIES,
+    WVS7_DISTRIBUTIONS_FILE,
+    countries_with_data,
+)
 from whosevalues.instruments import available_instruments, load_instrument
 from whosevalues.study import Study, StudyError
 
@@ -25,7 +30,8 @@ def cldr_alpha3() -> set[str]:
 
 
 def every_code_the_tool_ships() -> dict[str, set[str]]:
-    codes = {"MFQ-2 respondents": set(MFQ2_GROUPS.values()), "MFQ-2 foundation means": set(ATARI_STUDY2_COUNTRIES.values()),
+    codes = {"MFQ-2 respondents": set(MFQ2_GROUPS.values()),
+             "MFQ-2 foundation means": set(ATARI_STUDY2_COUNTRIES.values()),
              "WVS-7 country means": set(RAMEZANI_COUNTRIES.values()),
              "WVS-7 distributions": set(pd.read_csv(WVS7_DISTRIBUTIONS_FILE)["B_COUNTRY_ALPHA"])}
     from whosevalues.models.catalog import load_catalog
@@ -103,7 +109,8 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def test_surveys_show_prints_the_templated_sentence():
     result = cli("surveys", "show", "wvs7", "--language", "zh", "--persona", "DEU", "--item", "Q182")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[1:4] == ["这是一项关于人们生活价值观的全球研究。", "你是德国公民。", "请仅回复1到10之间的数字。"]
+    assert result.stdout.splitlines()[1:4] == ["这是一项关于人们生活价值观的全球研究。", "你是德国公民。",
+                                               "请仅回复1到10之间的数字。"]
     bad = cli("surveys", "show", "wvs7", "--persona", "MOR")
     assert bad.returncode == 2 and "write MAR" in bad.stderr and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1

@@ -30,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from exchange_helpers import exchange_path, full_collection, llamacpp_body, load_exchange
 from whosevalues.elicit.answering import answer
 from whosevalues.elicit.endpoint import EndpointMemory
 from whosevalues.elicit.limits import ModelGate
@@ -45,8 +46,6 @@ from whosevalues.models.spec import ModelSpec
 from whosevalues.pipeline import run_study
 from whosevalues.study import Study
 from whosevalues.testing import ReplayServer
-
-from exchange_helpers import exchange_path, full_collection, llamacpp_body, load_exchange
 
 pytestmark = pytest.mark.needs("openai", "anthropic", "google.genai")  # the providers' official SDKs
 
@@ -140,7 +139,8 @@ TABLE = [
     Row("dashscope_qwen_text.json", "openai",
         Reply(Starts("## The Festival of Forgotten Things"), "stop", "ambiguous", model="qwen3-max")),
     Row("zhipu_glm4air_chat_200.yaml", "openai",  # "I am an AI assistant": the parser's refusal phrase
-        Reply("你好👋！我是人工智能助手智谱清言（ChatGLM），很高兴见到你，欢迎问我任何问题。", "stop", "refusal", model="glm-4-air")),
+        Reply("你好👋！我是人工智能助手智谱清言（ChatGLM），很高兴见到你，欢迎问我任何问题。", "stop", "refusal",
+              model="glm-4-air")),
     Row("together_200_retry_after_on_success.yaml", "openai",
         Reply(Starts("It's nice to meet you."), "stop", "no_number",
               model="meta-llama/Llama-3.3-70B-Instruct-Turbo-Free")),

@@ -107,7 +107,7 @@ def test_modes_follow_what_each_endpoint_can_give(finished_run):
 def test_reasoning_is_reported_and_stored_apart(finished_run):
     tmp_path = finished_run[0]
     models = json.loads((tmp_path / "whosevalues-out" / "run_notes.json").read_text())["models"]
-    for model, tokens in REASONING_TOKENS.items():
+    for model in REASONING_TOKENS:
         assert models[model]["reasoned"], model
     assert models["reasoner"]["mean_reasoning_tokens"] == pytest.approx(REASONING_TOKENS["reasoner"])
     assert models["o-series"]["model_versions"] == ["o3-mini-2025-01-31"]

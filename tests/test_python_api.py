@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
-
-import json
 
 import pandas as pd
 import pytest

@@ -187,7 +187,8 @@ def test_unforced_reads_numbers_or_option_words(text, expected, status):
 
 
 # -- the original path is the paper's reading, unchanged ----------------------------------------
-@pytest.mark.parametrize("text", ["3", "4: Describes me fairly well", "3: 对我的描述有点贴切", "Describes me fairly well",
+@pytest.mark.parametrize("text", ["3", "4: Describes me fairly well", "3: 对我的描述有点贴切",
+                                  "Describes me fairly well",
                                   "7 out of 10", "As an AI, 3", "3 or 4", "十分贴切", ""])
 def test_original_and_descending_read_exactly_as_parse_answer(text):
     original = AnswerFormat(scale_min=1, scale_max=5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+import warnings
 
 import pandas as pd
 import pytest
@@ -13,12 +14,10 @@ from rich.console import Console
 from test_report_fixtures import analysed_dir, needs_shared, paper_report_dir
 from whosevalues.instruments import load_instrument
 from whosevalues.report import figures as F
-import warnings
-
 from whosevalues.report.html import alpha_table, headline, population_table, render_report, write_report
 from whosevalues.report.outdir import OutputDir, ReportInputError, display_name
-from whosevalues.report.terminal import print_summary
 from whosevalues.report.tables import fmt_number, fmt_p
+from whosevalues.report.terminal import print_summary
 
 pytestmark = needs_shared
 

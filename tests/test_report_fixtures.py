@@ -15,7 +15,6 @@ import pytest
 
 from shared_paths import PAPER
 
-
 needs_shared = pytest.mark.needs_shared  # skipped without ../shared (conftest.py)
 
 

@@ -124,7 +124,8 @@ def test_figures_compare_the_original_format_only(variants):
     ranking = ranking_data(variants, "mfq2")
     countries = pd.read_csv(variants.path / "countries_mfq2.csv")
     original = countries[(countries["variant"] == "original") & (countries["persona"] == "none")]
-    expected = original[original["level"] == ranking["level"].iloc[0]].groupby(["model", "country"])["similarity"].mean()
+    same_level = original[original["level"] == ranking["level"].iloc[0]]
+    expected = same_level.groupby(["model", "country"])["similarity"].mean()
     assert np.allclose(ranking.set_index(["model", "country"])["similarity"], expected.loc[
         ranking.set_index(["model", "country"]).index])
 
@@ -165,7 +166,8 @@ def test_fig3b_llm_references_have_intervals_over_models(variants):
     assert (humans["ci_unit"] == "respondents").all()
     # a bar the rebuild cannot reproduce gets no interval rather than a wrong one
     bar = llm.iloc[0]
-    assert llm_reference_ci(variants, "mfq2", bar["population"], bar["reference"].split()[-1], bar["mean"] + .01) is None
+    population, reference = bar["population"], bar["reference"].split()[-1]
+    assert llm_reference_ci(variants, "mfq2", population, reference, bar["mean"] + .01) is None
 
 
 def test_reference_cosine_decomposition_by_hand():

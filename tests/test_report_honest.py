@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 
 from test_report_fixtures import PAPER, _synthetic_distributions, needs_shared
+from whosevalues.intervals import mean_ci
 from whosevalues.report import answers, coverage, run_notes
 from whosevalues.report.figures import model_similarity, read_figure_index, validity_data
 from whosevalues.report.headline import Headline, headline_sentence, headlines
 from whosevalues.report.html import headline, render_report, write_report
-from whosevalues.intervals import mean_ci
 from whosevalues.report.outdir import OutputDir, display_name
 
 pytestmark = needs_shared
@@ -292,9 +292,9 @@ def test_without_run_notes_the_report_says_what_is_unknown(paper_wvs):
 
 
 def test_links_point_only_to_files_that_exist(tmp_path, paper_wvs):
-    from test_report_fixtures import analysed_dir
-
     import warnings
+
+    from test_report_fixtures import analysed_dir
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -6,10 +6,10 @@ import sqlite3
 
 import pytest
 
-from whosevalues.elicit.plan import plan_model
-from whosevalues.elicit.store import MIGRATIONS, Store, StoreError
 from whosevalues.elicit.answering import decide_safely
 from whosevalues.elicit.outcome import Outcome
+from whosevalues.elicit.plan import plan_model
+from whosevalues.elicit.store import MIGRATIONS, Store, StoreError
 from whosevalues.models.base import ProviderReply
 from whosevalues.study import Study, StudyError
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import pytest
 
+from exchange_helpers import load_exchange
 from whosevalues.elicit.answering import EMPTY_RETRIES, answer
 from whosevalues.elicit.endpoint import EndpointMemory
 from whosevalues.elicit.limits import FinalFailure, ModelGate
@@ -26,10 +27,13 @@ from whosevalues.models.gemini_backend import GeminiBackend
 from whosevalues.models.openai_compatible import OpenAICompatibleBackend
 from whosevalues.models.spec import ModelSpec
 from whosevalues.testing import ReplayServer
-from whosevalues.testing.stub_providers import (EMPTY_FIRST, STREAM_ONLY, STREAM_ONLY_ERROR, ProviderStubServer,
-                                                intended_value)
-
-from exchange_helpers import load_exchange
+from whosevalues.testing.stub_providers import (
+    EMPTY_FIRST,
+    STREAM_ONLY,
+    STREAM_ONLY_ERROR,
+    ProviderStubServer,
+    intended_value,
+)
 
 FAKE_KEY = "sk-FAKE-transient-0123456789"
 REQUEST = ChatRequest(key="k", system="You are a survey respondent.", user="On a scale from 1 to 5, how much?",

@@ -113,7 +113,8 @@ def test_exact_prompts_of_a_few_variants():
     assert unforced.system == "You are from the USA.\nPlease answer the following."
     wvs = load_instrument("wvs7")
     recoded = wvs.render("Q177", "zh", "none", "recoded")
-    assert recoded.user == "在1（完全可以接受）到10（完全不能接受）的评分范围内，您多大程度上能接受下列行为：向政府要求自己无权享受的福利。"
+    assert recoded.user == ("在1（完全可以接受）到10（完全不能接受）的评分范围内，"
+                            "您多大程度上能接受下列行为：向政府要求自己无权享受的福利。")
     text = wvs.render("Q178", "en", "none", "text")
     assert text.system.endswith("Respond only with a number from one to ten, written as a word.")
     assert text.user.startswith("On a scale of one (never justifiable) to ten (always justifiable)")

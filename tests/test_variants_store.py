@@ -11,9 +11,9 @@ import pytest
 
 from whosevalues.analysis.llm_responses import LLMResponsesError, from_contract_layout, original_only
 from whosevalues.elicit.aggregate import condition_summary, item_distributions, item_means
+from whosevalues.elicit.outcome import Outcome
 from whosevalues.elicit.plan import plan_model
 from whosevalues.elicit.store import MIGRATIONS, Store
-from whosevalues.elicit.outcome import Outcome
 from whosevalues.models.base import ProviderReply
 from whosevalues.study import Study
 

@@ -11,7 +11,7 @@ import sqlite3
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Protocol, TypeGuard, overload
 
 import typer
 from rich.console import Console
@@ -130,6 +130,10 @@ def run(
         raise typer.Exit(1)
 
 
+@overload
+def _persona_codes(personas: None) -> None: ...
+@overload
+def _persona_codes(personas: list[str]) -> list[str]: ...
 def _persona_codes(personas: Optional[list[str]]) -> Optional[list[str]]:
     """Country codes upper-cased; `none` and `countries` (every country with human data) as they are."""
     if personas is None:
@@ -167,7 +171,8 @@ def _dry_run(study: Study, db_path: Path) -> None:
     _print_frame(shown, "Dry run: nothing was asked (costs are estimates from catalog list prices)")
     out.print("Tokens: about 4 characters (1 CJK character) per token. reasoning tok: the catalog's typical "
               "thinking tokens per answer for models that reason (billed as output). max $: every answer uses "
-              "its max_tokens plus that reasoning; a reasoner asked again with a larger budget costs more. batch $: the "
+              "its max_tokens plus that reasoning; a reasoner asked again with a larger budget costs more. "
+              "batch $: the "
               "same requests through the provider's batch API (run --batch) at its documented discount (OpenAI, "
               "Anthropic, Gemini: 50%); empty where the provider has none.")
     unpriced = list(dict.fromkeys(table.loc[table["cost_usd"].isna(), "model"]))
@@ -340,7 +345,7 @@ def analyze(
     else:
         from whosevalues.analysis.llm_responses import load_llm_responses
 
-        item_means = load_llm_responses(list(llm_responses))
+        item_means = load_llm_responses(list(llm_responses or []))
     if min_valid_samples is not None:
         from whosevalues.analysis.inference_outputs import check_min_valid
 
@@ -423,9 +428,13 @@ def batches(
     store = Store(db, read_only=not (cancel or cancel_all))
     try:
         if cancel or cancel_all:
-            targets = records.all_batches(store, open_only=True) if cancel_all else [records.find(store, cancel)]
-            if targets == [None]:
-                raise UsageError(f"no batch {cancel!r} in {db}; `whosevalues batches --db {db}` lists them")
+            if cancel_all:
+                targets = records.all_batches(store, open_only=True)
+            else:
+                target = records.find(store, cancel) if cancel else None
+                if target is None:
+                    raise UsageError(f"no batch {cancel!r} in {db}; `whosevalues batches --db {db}` lists them")
+                targets = [target]
             custom = Study.from_toml(config).custom_models if config else None
             for message in manage.cancel(store, targets, custom):
                 out.print(message, soft_wrap=True)
@@ -446,7 +455,8 @@ def models(
     config: Optional[Path] = typer.Option(None, help="Also list the models a study file defines."),
     select: Optional[str] = typer.Option(None, "--models", help="Only these: ids, 'paper', 'current' or a tag."),
     check: bool = typer.Option(False, "--check", help="Contact each endpoint once: reachable, key, logprobs."),
-    timeout: float = typer.Option(5.0, min=0.5, max=120, metavar="SECONDS", help="Seconds to wait for each endpoint (--check)."),
+    timeout: float = typer.Option(5.0, min=0.5, max=120, metavar="SECONDS",
+                                  help="Seconds to wait for each endpoint (--check)."),
 ) -> None:
     """List known models: origin, company, and whether each is configured or retired. Nothing is
     contacted unless --check is given (then one cheap request per model; exit 1 if any failed)."""
@@ -667,7 +677,13 @@ def refuse_empty_paths(argv: list[str]) -> None:
             raise UsageError(f"{option} is empty: give a path, or leave {option} out for its default")
 
 
-def _is_click_error(exc: BaseException) -> bool:
+class _ClickError(Protocol):
+    exit_code: int
+
+    def format_message(self) -> str: ...
+
+
+def _is_click_error(exc: BaseException) -> TypeGuard[_ClickError]:
     # typer vendors its own click: recognise its usage errors by shape rather than by class
     return hasattr(exc, "format_message") and hasattr(exc, "exit_code")
 

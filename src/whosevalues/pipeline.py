@@ -9,7 +9,7 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,20 +18,26 @@ from rich.console import Console
 
 from whosevalues.elicit.batch import BatchSession
 from whosevalues.elicit.endpoint import EndpointMemory
+from whosevalues.elicit.followup import (
+    replaced_keys,
+    run_sample_check,
+    sample_checks,
+    sampled_instead_note,
+    sampled_instead_plan,
+)
 from whosevalues.elicit.formats import format_notes
-from whosevalues.elicit.followup import (replaced_keys, run_sample_check, sample_checks, sampled_instead_note,
-                                        sampled_instead_plan)
 from whosevalues.elicit.plan import ModelPlan, PlannedRequest, plan_model
 from whosevalues.elicit.probe import probe_endpoint
 from whosevalues.elicit.run_notes import build_run_notes, merge_stats, print_model_notes, write_run_notes
 from whosevalues.elicit.runner import RunStats, run_requests
+from whosevalues.elicit.settings_store import SettingsStore
 from whosevalues.elicit.store import Store, StoreError, check_store_path
 from whosevalues.elicit.store_lock import exclusive_run
-from whosevalues.outfiles import atomic_write, write_csv_atomically
-from whosevalues.preflight import check_endpoint_reachable, check_endpoints_reachable, load_local_models
 from whosevalues.models.base import Backend, ConfigurationError, Mode
 from whosevalues.models.registry import create_backend
 from whosevalues.models.spec import ModelSpec
+from whosevalues.outfiles import atomic_write, write_csv_atomically
+from whosevalues.preflight import check_endpoint_reachable, check_endpoints_reachable, load_local_models
 from whosevalues.study import Study, StudyError, check_name_keeps_design
 from whosevalues.version import __version__
 
@@ -66,7 +72,7 @@ def prepare_backends(specs: list[ModelSpec]) -> dict[str, Backend]:
     return backends
 
 
-async def resolve_mode(study: Study, backend: Backend, store: Store, notes: list[str],
+async def resolve_mode(study: Study, backend: Backend, store: SettingsStore, notes: list[str],
                        memory: EndpointMemory | None = None, reasons: dict[str, str] | None = None) -> Mode:
     """``auto``: distribution where the endpoint's next-token probabilities can be trusted (``elicit.probe``,
     probed once and cached with its reason); ``reasons[model]`` says why the mode was chosen."""
@@ -85,10 +91,10 @@ async def resolve_mode(study: Study, backend: Backend, store: Store, notes: list
                      "item instead")
         return "sample"
     reasons[spec.id] = f"the study asks for distributions; {why}"
-    return study.mode
+    return "distribution"  # 'distribution' or 'per-model': this model reads distributions
 
 
-async def _distribution_verdict(backend: Backend, store: Store, notes: list[str],
+async def _distribution_verdict(backend: Backend, store: SettingsStore, notes: list[str],
                                 memory: EndpointMemory) -> tuple[bool, str]:
     """(supported, why), from the store's cache or a fresh probe (cached unless the endpoint kept failing)."""
     spec = backend.spec
@@ -142,11 +148,17 @@ class _DeferredWrites:
         self._store = store
         self._pending: list[tuple[str, tuple]] = []
 
-    def set_capability(self, *args) -> None:
-        self._pending.append(("set_capability", args))
+    def capability(self, model: str, capability: str) -> str | None:
+        return self._store.capability(model, capability)
 
-    def set_endpoint_setting(self, *args) -> None:
-        self._pending.append(("set_endpoint_setting", args))
+    def endpoint_settings(self, endpoint: str) -> dict[str, tuple[str, str | None]]:
+        return self._store.endpoint_settings(endpoint)
+
+    def set_capability(self, model: str, api_model: str | None, capability: str, value: str) -> None:
+        self._pending.append(("set_capability", (model, api_model, capability, value)))
+
+    def set_endpoint_setting(self, endpoint: str, setting: str, value: str, note: str | None = None) -> None:
+        self._pending.append(("set_endpoint_setting", (endpoint, setting, value, note)))
 
     def apply(self) -> None:
         for method, args in self._pending:
@@ -190,7 +202,7 @@ def _not_in(requests: Sequence[PlannedRequest], done: set[str]) -> Sequence[Plan
     return [p for p in requests if p.key not in done]
 
 
-def write_mode_notes(out_dir: Path, modes: dict[str, Mode], reasons: dict[str, str], notes: list[str],
+def write_mode_notes(out_dir: Path, modes: Mapping[str, str], reasons: dict[str, str], notes: list[str],
                      since: float) -> None:
     """Add each model's mode and why to ``run_notes.json`` (keeping what this run already wrote there)."""
     path = out_dir / "run_notes.json"
@@ -265,7 +277,7 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
         batches = BatchSession(store, backends, run_id, RunStats(), console, show_progress, notes,
                                memories=memories, parse_options={"min_valid_mass": min_mass})
 
-        async def ask(requests_by_model: dict[str, Sequence[PlannedRequest]]) -> RunStats:
+        async def ask(requests_by_model: Mapping[str, Sequence[PlannedRequest]]) -> RunStats:
             done = store.answered_keys()
             missing = {model: _not_in(requests, done) for model, requests in requests_by_model.items()}
             missing = {model: requests for model, requests in missing.items() if len(requests)}
@@ -279,7 +291,7 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
             # models asked online this time
             started, stats = time.monotonic(), RunStats()
             batch_stats = batches.stats = RunStats()
-            online = await batches.submit(missing, study.batch_model_ids())
+            online: Mapping[str, Sequence[PlannedRequest]] = await batches.submit(missing, study.batch_model_ids())
             for _ in range(2):
                 if online:
                     part = await run_requests(online, backends, store, run_id, console, show_progress,
@@ -294,7 +306,8 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
             return merge_stats(stats, batch_stats)
 
         stats = await ask(plan)
-        replaced, follow_up = ({}, {})
+        replaced: dict[str, set[str]] = {}
+        follow_up: dict[str, list[PlannedRequest]] = {}
         if not stats.interrupted and "distribution" in modes.values():  # only distributions can be weak
             replaced, follow_up = sampled_instead_plan(study, store, plan)
             if follow_up:
@@ -347,7 +360,7 @@ def _reachable(backend: Backend) -> bool:
     return True
 
 
-async def sweep_transient_failures(asked: dict[str, Sequence[PlannedRequest]], backends: dict[str, Backend],
+async def sweep_transient_failures(asked: Mapping[str, Sequence[PlannedRequest]], backends: dict[str, Backend],
                                    store: Store, run_id: int, console: Console, show_progress: bool,
                                    stats: RunStats, **runner_options) -> None:
     """Ask again, with fresh attempts, what failed on transient errors only (timeouts, 5xx, dropped

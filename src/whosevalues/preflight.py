@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import urllib.request
+from typing import Protocol, TypeGuard
 from urllib.parse import urlparse
 
 from whosevalues.models.base import Backend, ConfigurationError
@@ -29,7 +30,7 @@ def base_url_problem(base_url: str) -> str | None:
     if url.scheme not in ("http", "https") or not url.hostname:
         return f"base_url {base_url!r} is not an http(s) URL; write it like http://127.0.0.1:8000/v1"
     try:
-        url.port
+        _ = url.port  # urlparse checks the port only when it is read
     except ValueError:
         port = url.netloc.rsplit(":", 1)[-1]
         return f"base_url {base_url!r}: {port} is not a port (ports are 1-65535); fix the port in base_url"
@@ -68,13 +69,22 @@ def check_endpoints_reachable(specs: list[ModelSpec]) -> None:
         check_endpoint_reachable(spec)
 
 
+class _InProcess(Protocol):
+    engine: object  # a property: reading it loads the model once, and the backend keeps it for the run
+
+
+def _loads_in_process(backend: Backend) -> TypeGuard[_InProcess]:
+    # the class is asked, not the instance: asking the instance would load the model
+    return bool(getattr(backend, "in_process", False)) and hasattr(type(backend), "engine")
+
+
 def load_local_models(backends: dict[str, Backend]) -> None:
     """Load in-process models now: a file that does not load ends the run before planning, in one line."""
     for model, backend in backends.items():
-        if not getattr(backend, "in_process", False) or not hasattr(type(backend), "engine"):
+        if not _loads_in_process(backend):
             continue
         try:
-            backend.engine  # noqa: B018 - loads the model once; the backend keeps it for the run
+            _ = backend.engine  # loads the model now
         except ConfigurationError:
             raise
         except Exception as exc:  # llama.cpp reports a bad file as ValueError/RuntimeError with its own text

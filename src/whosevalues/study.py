@@ -33,8 +33,13 @@ from whosevalues.datafiles import describe_validation_error, read_toml
 from whosevalues.errors import WhosevaluesError
 from whosevalues.instruments import NO_PERSONA, Instrument, load_instrument
 from whosevalues.instruments.variants import DEFAULT_RUN_VARIANTS, ORIGINAL
-from whosevalues.models.catalog import (EMBEDDED_MODEL, expand_model_ids, load_catalog, model_spec_from_dict,
-                                        resolve_model)
+from whosevalues.models.catalog import (
+    EMBEDDED_MODEL,
+    expand_model_ids,
+    load_catalog,
+    model_spec_from_dict,
+    resolve_model,
+)
 from whosevalues.models.spec import ModelSpec
 
 PAPER_LANGUAGES = ("en", "zh")

@@ -63,7 +63,9 @@ def country_vectors(population: Population, instrument: Instrument) -> dict[str,
         if has_dimension_level(instrument):
             vectors[DIMENSION] = dimension_scores(item_means.to_frame().T, instrument).iloc[0]
     elif has_dimension_level(instrument):
-        vectors[DIMENSION] = population.dimension_means.reindex(instrument.dimensions).astype(float)
+        means = population.dimension_means
+        assert means is not None, "a population given at dimension level carries its dimension means"
+        vectors[DIMENSION] = means.reindex(instrument.dimensions).astype(float)
     return vectors
 
 

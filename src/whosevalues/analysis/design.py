@@ -222,10 +222,11 @@ def _persona_none_languages(countries: tuple[str, ...], llm: LLMVectors,
                    | set(llm.unusable.loc[llm.unusable["persona"] == NONE, "language"]))
     if not asked:
         raise DesignSkipped("no LLM answers under persona none")
-    chosen, fallbacks = {}, []
+    chosen: dict[str, str] = {}
+    fallbacks = []
     for country in countries:
         own = respondent_language(country, languages)
-        chosen[country] = own if own in asked else _preferred(asked, llm)
+        chosen[country] = own if own is not None and own in asked else _preferred(asked, llm)
         if chosen[country] != own:
             fallbacks.append(f"{country} respondents ({own or 'language unknown'}) compared with answers in "
                              f"{chosen[country]}")
@@ -290,7 +291,7 @@ def _nationality_origin_setup(survey: str, analysis: str, humans: list[HumanVect
         in_pair = set(models.loc[models["origin"].isin(origin_pair), "model"])
         language_exclusions = language_exclusions[language_exclusions["model"].isin(in_pair)]
         usable = usable[usable["origin"].isin(origin_pair)]
-    else:
+    elif origin_reason:  # no pair: always a reason
         factor_reasons["origin"] = origin_reason
     usable = usable.reset_index(drop=True)
     exclusions = pd.concat([pd.DataFrame(records, columns=EXCLUSION_COLUMNS), language_exclusions],
@@ -415,7 +416,8 @@ def rq2(survey: str, humans: list[HumanVectors], llm: LLMVectors, *,
     if nationality:
         design = _rq2_with_nationality(bits, countries)
         if len(countries) == 1:
-            reasons["nationality"] = f"respondents from one country only ({countries[0]}): no contrast between nationalities"
+            reasons["nationality"] = (f"respondents from one country only ({countries[0]}): "
+                                      "no contrast between nationalities")
     else:
         design = CellDesign(codes=bits, factors=["language", "persona", "origin"])
     design = _reduced(design, cell, reasons)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import stats
+
 from whosevalues.analysis.model_inference import InferenceOptions, ModelCells, webb_weights, wild_bootstrap_joint
 
 FAMILIES = {  # name -> the prefix its terms start with (no prefix is the start of another's terms)

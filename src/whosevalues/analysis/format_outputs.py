@@ -111,7 +111,8 @@ def _write_nulls(survey, instrument, populations, country_populations, variants,
     path = out_dir / f"baselines_{survey}.csv"
     baselines = pd.read_csv(path) if path.exists() else None
     if baselines is not None and "versus" in baselines:  # written by an earlier run into this directory
-        baselines = baselines[baselines["versus"].isna()][[c for c in baselines if c not in null_respondents.NULL_COLUMNS]]
+        kept = [c for c in baselines if c not in null_respondents.NULL_COLUMNS]
+        baselines = baselines[baselines["versus"].isna()][kept]
     null_respondents.with_null_rows(baselines, nulls).to_csv(path, index=False)
     return nulls
 

@@ -8,6 +8,8 @@ canonical scale, so the variants of one condition are directly comparable.
 
 from __future__ import annotations
 
+from typing import overload
+
 import pandas as pd
 
 from whosevalues.instruments import Instrument
@@ -20,6 +22,10 @@ VARIANT = "variant"
 _BUILT_IN_LAYOUT = {"descending": (False, True), "recoded": (True, False)}
 
 
+@overload
+def with_variant(frame: None) -> None: ...
+@overload
+def with_variant(frame: pd.DataFrame) -> pd.DataFrame: ...
 def with_variant(frame: pd.DataFrame | None) -> pd.DataFrame | None:
     """The frame with a ``variant`` column (``original`` where it had none or the cell is empty)."""
     if frame is None:
@@ -41,6 +47,10 @@ def has_other_variants(frame: pd.DataFrame | None) -> bool:
     return any(name != ORIGINAL for name in variants_of(frame))
 
 
+@overload
+def rows_of_variant(frame: None, variant: str) -> None: ...
+@overload
+def rows_of_variant(frame: pd.DataFrame, variant: str) -> pd.DataFrame: ...
 def rows_of_variant(frame: pd.DataFrame | None, variant: str) -> pd.DataFrame | None:
     """The rows of one variant (the ``variant`` column kept)."""
     if frame is None:

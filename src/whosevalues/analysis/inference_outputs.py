@@ -29,7 +29,6 @@ from whosevalues.analysis.model_inference import InferenceOptions
 from whosevalues.analysis.vectors import HumanVectors
 from whosevalues.outfiles import json_safe
 
-
 # -- LLM side ---------------------------------------------------------------------------------------
 
 def prepare_llm_side(item_means: pd.DataFrame, paper_compatible: bool, min_valid: int | None, out_dir: Path,
@@ -110,7 +109,7 @@ def write_rq2_contrasts(rows: RowSet, table: pd.DataFrame, out_dir: Path, paper_
 
 def _model_inference_entry(rows: RowSet, options: InferenceOptions) -> dict:
     labels, reason = rows.origin_labels()
-    entry = {"clusters": int(rows.model_cells().n_models), "wild_bootstrap_replicates": options.wild,
+    entry: dict[str, object] = {"clusters": int(rows.model_cells().n_models), "wild_bootstrap_replicates": options.wild,
              "bootstrap_replicates": options.bootstrap}
     if labels is None:
         entry["permutation"] = f"not done: {reason}"

@@ -92,7 +92,7 @@ def read_delimited(path: Path) -> pd.DataFrame:
     with path.open("r", encoding="utf-8-sig", errors="replace") as handle:
         header = handle.readline()
     counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
-    sep = max(counts, key=counts.get)
+    sep = max(counts, key=lambda s: counts[s])
     if sep == ",":
         return pd.read_csv(path, encoding="utf-8-sig", dtype={"item": str}, low_memory=False)
     raw = pd.read_csv(path, sep=sep, encoding="utf-8-sig", dtype=str, keep_default_na=True, low_memory=False)
@@ -142,14 +142,16 @@ def check_against_surveys(frame: pd.DataFrame, where: str, row_of: pd.Series, me
             raise _bad_row(where, int(row_of[first]), mean_column,
                            f"{means[first]:g} is outside {survey}'s answer scale {low}-{high}; the file must hold "
                            f"item means on that scale (fix the value or the survey)")
-    for column, low, high in (("n_valid", 0, None), ("n_total", 0, None), ("refusal_rate", 0.0, 1.0)):
+    bounds: tuple[tuple[str, float, float | None], ...] = (("n_valid", 0, None), ("n_total", 0, None),
+                                                           ("refusal_rate", 0.0, 1.0))
+    for column, least, most in bounds:
         if column not in frame.columns:
             continue
         values = frame[column]
-        bad = values.notna() & ((values < low) | (values > high if high is not None else False))
+        bad = values.notna() & ((values < least) | (values > most if most is not None else False))
         if bad.any():
             first = frame.index[bad.to_numpy()][0]
-            allowed = f"{low}-{high}" if high is not None else f">= {low}"
+            allowed = f"{least}-{most}" if most is not None else f">= {least}"
             raise _bad_row(where, int(row_of[first]), column, f"{values[first]:g} is outside the allowed range "
                                                               f"{allowed}; fix the value")
     if {"n_valid", "n_total"} <= set(frame.columns):

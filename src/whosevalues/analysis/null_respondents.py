@@ -96,7 +96,7 @@ def _cosine_rows(instrument: Instrument, populations: list[Population], humans: 
             for h in humans]
     as_dimensions = (dimension_scores(pd.DataFrame(random, columns=instrument.item_ids), instrument).to_numpy()
                      if has_dimension_level(instrument) else None)
-    units = {ITEM: {}, DIMENSION: {}}
+    units: dict[str, dict] = {ITEM: {}, DIMENSION: {}}  # a cache per level for mean_vector_cosines
     for population in populations:
         for level, vector in country_vectors(population, instrument).items():
             answers = random if level == ITEM else as_dimensions
@@ -113,7 +113,8 @@ def _point_mass(value: int, values: list[int]) -> np.ndarray:
 
 def _distribution_rows(instrument: Instrument, populations: list[Population], variants: list[str]) -> list[tuple]:
     values = instrument.scale.values
-    respondents = {RANDOM: ("", np.full(len(values), 1.0 / len(values)))}
+    respondents: dict[str | tuple[str, str], tuple[str, np.ndarray]] = {
+        RANDOM: ("", np.full(len(values), 1.0 / len(values)))}
     if any(v != "original" for v in variants):
         for variant in variants:
             layout = answer_format(instrument, variant)

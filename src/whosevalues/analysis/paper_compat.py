@@ -91,7 +91,8 @@ def mfq2_rq2_vectors(item_means: pd.DataFrame, items: list[str]) -> LLMVectors:
     return llm_vectors(personas_only, "mfq2", items, zscore_by=("model", "language"))
 
 
-def _pooled_persona_z(item_means: pd.DataFrame, survey: str, items: list[str]) -> tuple[pd.DataFrame, np.ndarray, LLMVectors]:
+def _pooled_persona_z(item_means: pd.DataFrame, survey: str,
+                      items: list[str]) -> tuple[pd.DataFrame, np.ndarray, LLMVectors]:
     """Conditions of the models answering under persona none, z-scored within (model, language) over all
     their personas (as the scripts' join without the persona column did)."""
     frame = item_means[item_means["survey"] == survey]

@@ -20,9 +20,17 @@ import pandas as pd
 from scipy import stats
 
 from whosevalues.analysis import format_outputs, inference_outputs, model_means, paper_compat
+from whosevalues.analysis.design import (
+    EXCLUSION_COLUMNS,
+    NONE,
+    DesignSkipped,
+    RowSet,
+    respondent_language,
+    rq1,
+    rq2,
+    rq3,
+)
 from whosevalues.analysis.llm_responses import original_only
-from whosevalues.analysis.design import (EXCLUSION_COLUMNS, NONE, DesignSkipped, RowSet, respondent_language,
-                                         rq1, rq2, rq3)
 from whosevalues.analysis.model_inference import InferenceOptions
 from whosevalues.analysis.vectors import HumanVectors, LLMVectors, human_vectors, llm_vectors, zscore_rows
 from whosevalues.errors import WhosevaluesError
@@ -149,7 +157,7 @@ def _write_populations(populations: dict[str, list[Population]], summary: dict, 
 def _dimension_groups(instrument) -> dict[str, list[int]]:
     """Dimension -> item column indices (one per question where the survey has no dimensions)."""
     groups: dict[str, list[int]] = {}
-    for index, (item, dimension) in enumerate(instrument.dimension_of().items()):
+    for index, dimension in enumerate(instrument.dimension_of().values()):
         groups.setdefault(dimension, []).append(index)
     return groups
 
@@ -204,7 +212,8 @@ def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, 
 
     exclusions, used, figure_rows = [], {}, {}
     countries = sorted({h.country for h in humans}, key=lambda c: (c not in ("CHN", "USA"), c))
-    pairs = list(combinations(countries, 2)) or [tuple(countries)]  # one population: nationality not fitted
+    # one population: nationality not fitted
+    pairs: list[tuple[str, ...]] = list(combinations(countries, 2)) or [tuple(countries)]
     for analysis in ("rq1", "rq3"):
         for number, pair in enumerate(pairs):
             pair = tuple(sorted(pair, key=lambda c: (c != "CHN", c)))

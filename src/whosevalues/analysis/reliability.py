@@ -311,7 +311,7 @@ def temperature_summary(temps: dict[str, float], origins: dict[str, str]) -> dic
     for model, value in temps.items():
         by_origin.setdefault(origins.get(model, "unknown"), []).append(value)
     means = {origin: float(np.mean(values)) for origin, values in sorted(by_origin.items())}
-    summary = {"by_model": dict(sorted(temps.items())), "mean_by_origin": means}
+    summary: dict[str, object] = {"by_model": dict(sorted(temps.items())), "mean_by_origin": means}
     if len(means) > 1 and max(means.values()) - min(means.values()) > 0.05:
         summary["note"] = ("sampling temperature differs by origin (" + ", ".join(f"{o} {v:.3g}" for o, v in
                            means.items()) + "): it is confounded with origin, and higher temperature means "

@@ -30,7 +30,8 @@ def account_problem(model: str, message: str, reason: str, *, key_env: str | Non
     fix = _FIXES.get(reason, "check the model's configuration").format(
         key_env=key_env or "the key variable", api_model=api_model)
     what = _WHAT.get(reason, "the provider refused every request")
-    return f"{model}: stopped, {what} (provider: {message}). Fix: {fix}. Its requests were not asked; a rerun asks them."
+    return (f"{model}: stopped, {what} (provider: {message}). Fix: {fix}. "
+            "Its requests were not asked; a rerun asks them.")
 
 
 def stop_for_account(memory, backend, message: str, reason: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 
 from whosevalues.elicit.adapt import Adaptation, note_for
-from whosevalues.elicit.store import Store
+from whosevalues.elicit.settings_store import SettingsStore
 from whosevalues.models.base import Backend
 
 ADAPT_PREFIX = "adapt:"
@@ -20,7 +20,7 @@ BUDGET_PREFIX = "budget:"
 class EndpointMemory:
     """Adaptations in force and budgets per mode for one backend; written through to the store."""
 
-    def __init__(self, backend: Backend, store: Store | None = None, temperature: float | None = None):
+    def __init__(self, backend: Backend, store: SettingsStore | None = None, temperature: float | None = None):
         self.backend = backend
         self.store = store
         self.endpoint = backend.spec.endpoint_key
@@ -31,7 +31,7 @@ class EndpointMemory:
         self._announced = False
         self._lock = threading.Lock()
         if store is not None:
-            for setting, (value, note) in store.endpoint_settings(self.endpoint).items():
+            for setting, (value, _note) in store.endpoint_settings(self.endpoint).items():
                 if setting.startswith(ADAPT_PREFIX):
                     name = setting[len(ADAPT_PREFIX):]
                     if name in backend.supported_adaptations:

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import pandas as pd
 
@@ -40,7 +40,7 @@ def _cell(p: PlannedRequest) -> Cell:
     return p.survey, p.item, p.language, p.persona, p.variant
 
 
-def sampled_instead_plan(study: Study, store: Store, plan: dict[str, list[PlannedRequest]]
+def sampled_instead_plan(study: Study, store: Store, plan: Mapping[str, Sequence[PlannedRequest]]
                          ) -> tuple[dict[str, set[str]], dict[str, list[PlannedRequest]]]:
     """(replaced distribution keys per model, sample-mode requests replacing them per model)."""
     weak = {row[0] for row in store.db.execute("SELECT key FROM answers WHERE status = 'sampled_instead'")}
@@ -83,7 +83,7 @@ def sample_check_plan(study: Study, modes: dict[str, Mode]) -> dict[str, list[Pl
 
 
 async def run_sample_check(study: Study, modes: dict[str, Mode], store: Store,
-                           plan: dict[str, Sequence[PlannedRequest]],
+                           plan: Mapping[str, Sequence[PlannedRequest]],
                            ask: Callable[[dict[str, list[PlannedRequest]]], Awaitable[object]]
                            ) -> dict[str, list[PlannedRequest]]:
     """Ask each distribution-mode model's check round by round until its verdict is clear; what was asked."""
@@ -100,7 +100,7 @@ async def run_sample_check(study: Study, modes: dict[str, Mode], store: Store,
     return await run_in_rounds(checks, ask, judge)
 
 
-def sample_checks(store: Store, plan: dict[str, list[PlannedRequest]], checks: dict[str, list[PlannedRequest]],
+def sample_checks(store: Store, plan: Mapping[str, Sequence[PlannedRequest]], checks: dict[str, list[PlannedRequest]],
                   answers: pd.DataFrame) -> dict[str, dict]:
     """Per checked model: sampled vs distribution means on the check's cells (``elicit/sample_check.py``)."""
     return {model: _evaluate(store, model, requests, answers, last_round=True) for model, requests in checks.items()}

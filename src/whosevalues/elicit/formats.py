@@ -4,7 +4,7 @@ is not asked the way the others are (a ``text`` format sampled beside distributi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import pandas as pd
 
@@ -43,7 +43,7 @@ def cost_by_variant(plan: dict[str, ModelPlan], specs: dict[str, ModelSpec],
     return table[columns].reset_index(drop=True)
 
 
-def format_notes(study: Study, modes: dict[str, str]) -> list[str]:
+def format_notes(study: Study, modes: Mapping[str, str]) -> list[str]:
     """One line per departure of a format from the study's design (for the dry run and the run notes)."""
     instruments = study.instruments()
     notes = skipped_notes(study.variants, instruments)

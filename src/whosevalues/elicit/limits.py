@@ -5,13 +5,15 @@ model bounds what that model has in flight and how fast it is asked; different m
 gates, so they run in parallel and a slow or throttled provider never holds up the others.
 
 - **Concurrency, adaptive (AIMD).** The gate starts at the model's ``max_concurrency``. Each success adds
-  ``1/limit`` (about +1 per round trip); a 429 or overload response multiplies the limit by 0.9 (``DECREASE_FACTOR``), at most
+  ``1/limit`` (about +1 per round trip); a 429 or overload response multiplies the limit by 0.9
+  (``DECREASE_FACTOR``), at most
   once per typical request latency (one cut per burst, as TCP does). A throttled model slows down
   instead of failing, and recovers when the provider does.
 - **Learned request rate.** A provider's real limit is rarely in the spec. Once a second (and at least
   ``PACE_MIN_ANSWERS`` answers) the gate looks at the answers since its last look (``LearnedPace``): when
   more than ``PACE_OVER_SHARE`` of them were 429s, it paces requests at just above what the provider
-  accepted (the answers that were not 429s; a look lowers the pace by ``PACE_MAX_CUT`` at most); while fewer than ``PACE_UNDER_SHARE`` were, and the pace was
+  accepted (the answers that were not 429s; a look lowers the pace by ``PACE_MAX_CUT`` at most); while
+  fewer than ``PACE_UNDER_SHARE`` were, and the pace was
   what held requests back, it raises the pace by ``PACE_PROBE`` a look to find a limit that rose.
   Pacing sends requests evenly instead of in bursts that all meet 429s and all come back together after
   the same Retry-After; so once the pace is learned, a 429 no longer cuts concurrency (503/529 still do)
@@ -39,7 +41,7 @@ import asyncio
 import collections
 import random
 import time
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, TypedDict
 
 from whosevalues.models.base import Backend, BackendError, ChatRequest, ConfigurationError, ProviderReply
 from whosevalues.models.spec import ModelSpec
@@ -142,6 +144,12 @@ class RateBucket:
                 await asyncio.sleep((amount - self._tokens) / self.rate)
 
 
+class PaceStats(TypedDict):
+    rate: float | None  # requests per second, once a pace is set
+    lowered: int
+    raised: int
+
+
 class LearnedPace:
     """The request rate a provider allows, learned from its 429s, second by second (module docstring).
 
@@ -154,7 +162,7 @@ class LearnedPace:
         self._look_started = self._last_answer = -1e9
         self._answers = self._limited = 0
         self._held_back = False  # did the pace make a request wait during this look?
-        self.stats = {"rate": None, "lowered": 0, "raised": 0}
+        self.stats: PaceStats = {"rate": None, "lowered": 0, "raised": 0}
 
     @property
     def rate(self) -> float | None:

@@ -7,7 +7,8 @@ into an :class:`Outcome` the store keeps. The rules, in order:
    ``refusal``, with the provider's own reason in ``detail``.
 2. The body is broken (``finish_reason`` ``error``): ``error`` (retried on the next run).
 3. The token budget ran out before any answer text (``finish_reason`` ``length``, or a reasoning reply that
-   used the whole budget; answer text empty: the budget went on reasoning): ``no_answer_budget`` with ``larger_budget`` set, so the caller asks again with
+   used the whole budget; answer text empty: the budget went on reasoning): ``no_answer_budget`` with
+   ``larger_budget`` set, so the caller asks again with
    a doubled budget up to the model's cap (``elicit.answering``). After the cap the status stays.
 4. Distribution mode: the distribution read at the answer position (``elicit.distribution``). Below the
    study's minimum valid mass the item is sampled instead (``sample_instead``); the weak distribution is
@@ -27,9 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from whosevalues.elicit.distribution import TEXT_NOT_FROM_ONE_TOKEN, answer_distribution
+from whosevalues.elicit.parse import ERROR, NO_ANSWER_BUDGET, NO_NUMBER, REFUSAL, SAMPLED_INSTEAD, VALID, Labels
 from whosevalues.elicit.parse import STATUSES as TEXT_STATUSES
-from whosevalues.elicit.parse import (ERROR, NO_ANSWER_BUDGET, NO_NUMBER, REFUSAL, SAMPLED_INSTEAD, VALID,
-                                      Labels)
 from whosevalues.elicit.read import read_answer
 from whosevalues.instruments.variants import AnswerFormat
 from whosevalues.models.base import ProviderReply
@@ -98,7 +98,8 @@ def _decide_distribution(reply: ProviderReply, fmt: AnswerFormat,
         return Outcome(None, SAMPLED_INSTEAD, f"{TEXT_NOT_FROM_ONE_TOKEN}; sampled instead", sample_instead=True)
     exact = reply.distribution is not None  # computed over the whole vocabulary by an in-process engine
     note = ""
-    if exact:
+    position: int | None
+    if reply.distribution is not None:  # exact
         distribution, valid_mass, position = reply.distribution, reply.valid_mass, 0
     else:
         found = answer_distribution(reply.positions, fmt.scale_min, fmt.scale_max, fmt)

@@ -24,10 +24,10 @@ import asyncio
 import random
 from dataclasses import dataclass
 
+from whosevalues.elicit.account import stop_for_account
 from whosevalues.elicit.adapt import adaptation_for, rejected_param
 from whosevalues.elicit.distribution import first_answer_position, is_one_hot
 from whosevalues.elicit.endpoint import EndpointMemory
-from whosevalues.elicit.account import stop_for_account
 from whosevalues.elicit.limits import AccountFailure, backoff_delay, probe_distribution
 from whosevalues.models.base import Backend, BackendError, ChatRequest, ConfigurationError, ProviderReply
 
@@ -100,11 +100,11 @@ def judge(replies: list[ProviderReply], backend: Backend | None = None) -> Probe
     if any(reply.reasoned or reply.reasoning_text for reply in replies):
         return ProbeResult(False, "the model reasons before answering: next-token probabilities after one "
                                   "chain of thought are not its answer distribution")
-    with_positions = [reply for reply in replies if reply.positions]
+    with_positions = [reply.positions for reply in replies if reply.positions]
     if not with_positions:
         return ProbeResult(False, "no next-token probabilities came back")
-    one_hot = [is_one_hot(reply.positions[first_answer_position(reply.positions, *PROBE_SCALE) or 0])
-               for reply in with_positions]
+    one_hot = [is_one_hot(positions[first_answer_position(positions, *PROBE_SCALE) or 0])
+               for positions in with_positions]
     if len(with_positions) == len(replies) and all(one_hot):
         return ProbeResult(False, f"one-hot logprobs on all {len(replies)} probe prompts (chosen token at 0, "
                                   "every alternative below -15): the endpoint reports probabilities after "

@@ -53,9 +53,22 @@ import os
 import re
 from collections.abc import Sequence
 
-from whosevalues.elicit.parse import (AMBIGUOUS, ERROR, LABEL_ONLY, NO_ANSWER_IN_TEXT, NO_NUMBER, REFUSAL,
-                                      SEVERAL_LABELS, VALID, Labels, ParsedAnswer, label_texts,
-                                      normalise_answer, parse_answer, refusal_in)
+from whosevalues.elicit.parse import (
+    AMBIGUOUS,
+    ERROR,
+    LABEL_ONLY,
+    NO_ANSWER_IN_TEXT,
+    NO_NUMBER,
+    REFUSAL,
+    SEVERAL_LABELS,
+    VALID,
+    Labels,
+    ParsedAnswer,
+    label_texts,
+    normalise_answer,
+    parse_answer,
+    refusal_in,
+)
 from whosevalues.instruments.variants import AnswerFormat
 
 #: single letters that are English words by themselves ("A good person", "I think")

@@ -15,12 +15,20 @@ import asyncio
 import signal
 import time
 from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
 
 from whosevalues.elicit.account import stop_for_account
 from whosevalues.elicit.answering import answer, decide_safely
@@ -73,7 +81,7 @@ def _progress(console: Console, show: bool) -> Progress:
     )
 
 
-async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict[str, Backend], store: Store,
+async def run_requests(by_model: Mapping[str, Sequence[PlannedRequest]], backends: dict[str, Backend], store: Store,
                        run_id: int, console: Console | None = None, show_progress: bool = True, *,
                        memories: dict[str, EndpointMemory] | None = None,
                        min_valid_mass: float = DEFAULT_MIN_VALID_MASS) -> RunStats:
@@ -120,7 +128,7 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
                                {model: len(requests) for model, requests in by_model.items()})
                  if show_progress and not console.is_terminal else None)  # the bar draws nothing in a log
 
-        async def worker(model: str, queue: list[PlannedRequest], gate: ModelGate, once: bool = False) -> None:
+        async def worker(model: str, queue: RequestQueue, gate: ModelGate, once: bool = False) -> None:
             backend = backends[model]
             spec = backend.spec
             memory = memories[model]
@@ -154,7 +162,7 @@ async def run_requests(by_model: dict[str, list[PlannedRequest]], backends: dict
                 if once:
                     return
 
-        async def model_pool(model: str, requests: list[PlannedRequest]) -> None:
+        async def model_pool(model: str, requests: Sequence[PlannedRequest]) -> None:
             backend = backends[model]
             gate = ModelGate.for_model(backend.spec, backend.default_concurrency)
             concurrency = gate.max_concurrency  # workers; the gate may admit fewer (adaptive, on 429s)

@@ -27,7 +27,7 @@ samples per cell it took and whether the decision was clear.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from statistics import NormalDist
 
 import numpy as np
@@ -106,7 +106,7 @@ def evaluate(checked: pd.DataFrame, distributions: pd.DataFrame, scale_ranges: d
             "unit": "share of the scale's range", **summary, "rule": RULE, "per_item": per_item}
 
 
-async def run_in_rounds(checks: dict[str, Sequence[PlannedRequest]],
+async def run_in_rounds(checks: Mapping[str, Sequence[PlannedRequest]],
                         ask: Callable[[dict[str, list[PlannedRequest]]], Awaitable[object]],
                         judge: Callable[[str, list[PlannedRequest], bool], dict]) -> dict[str, list[PlannedRequest]]:
     """Ask the check round by round until ``judge(model, asked, last_round)`` says ``decided``; returns what

@@ -2,8 +2,9 @@
 
 Standard library sqlite3 in WAL mode. The schema grows only by named, append-only migrations (``MIGRATIONS``:
 one function each, recorded in the store by name); a store written by a newer whosevalues (a migration this
-version does not know) is refused rather than misread. An answer row is written in one transaction with its raw body; a reply whose deciding raised
-is kept as ``unparsed`` (asked again once the parser changed), so a parse failure never loses what the model said, and a process killed at any moment loses at most the requests in flight.
+version does not know) is refused rather than misread. An answer row is written in one transaction with its raw
+body; a reply whose deciding raised is kept as ``unparsed`` (asked again once the parser changed), so a parse
+failure never loses what the model said, and a process killed at any moment loses at most the requests in flight.
 API keys never reach this module: requests hold prompts and settings only.
 """
 
@@ -12,8 +13,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from datetime import datetime, timezone
 from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -287,7 +288,8 @@ class Store:
             raise StoreError(f"{self.path} is not a whosevalues store ({exc}); use another --db path") from None
         if tables and "schema_migrations" not in tables:
             self.db.close()
-            raise StoreError(f"{self.path} is a SQLite database of another program (tables {', '.join(sorted(tables)[:3])}"
+            some = ", ".join(sorted(tables)[:3])
+            raise StoreError(f"{self.path} is a SQLite database of another program (tables {some}"
                              f"), not a whosevalues store; whosevalues leaves it untouched: give another --db path")
         if not tables and _has_content(self.db):
             # no tables, but views, indexes or a version stamp: someone's database, never turned into a store
@@ -349,7 +351,8 @@ class Store:
                 "VALUES (?, ?, ?, ?, 'running', ?)", (utc_now(), version, command, study_json, study_id))
             if study_id:
                 self.db.execute("INSERT OR IGNORE INTO studies VALUES (?, ?, ?)", (study_id, study_json, utc_now()))
-        return int(cursor.lastrowid)
+        assert cursor.lastrowid is not None  # set by the INSERT just made
+        return cursor.lastrowid
 
     # -- studies -------------------------------------------------------------------------------
     def study_design(self, study_id: str) -> str | None:
@@ -415,9 +418,10 @@ class Store:
                 "max_tokens_used, adaptations, parser_version) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (planned.key, run_id, reply.answer_text, redact_keys(reply.raw),  # no key is ever stored
-                
+
                  json.dumps(distribution) if distribution is not None else None, valid_mass, outcome.value,
-                 outcome.status, redact_keys(outcome.detail), reply.finish_reason, attempts, latency_s, reply.input_tokens,
+                 outcome.status, redact_keys(outcome.detail), reply.finish_reason, attempts, latency_s,
+                 reply.input_tokens,
                  reply.output_tokens, utc_now(), reply.reasoning_text, reply.reasoning_tokens, int(reply.reasoned),
                  reply.model_version, reply.system_fingerprint, _bool_or_none(facts.seed_honoured), facts.max_tokens,
                  json.dumps(list(facts.adaptations)) if facts.adaptations else None, PARSER_VERSION))
@@ -479,7 +483,8 @@ class Store:
         """One row per stored answer joined with its request (the input of ``elicit.aggregate``).
 
         ``study``: only that study's requests (a store may hold several; analysis never mixes them)."""
-        where, params = ("", ())
+        where = ""
+        params: tuple[str, ...] = ()
         if study is not None:
             where, params = " WHERE r.key IN (SELECT key FROM study_requests WHERE study_id = ?)", (study,)
         frame = pd.read_sql_query(

@@ -11,12 +11,15 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Iterator
 
 from rich.console import Console
 
+fcntl: ModuleType | None
 try:
-    import fcntl
+    import fcntl as _fcntl
+    fcntl = _fcntl
 except ImportError:  # pragma: no cover - Windows: no advisory locks; one run per store is then the user's care
     fcntl = None
 

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from whosevalues.humans.audit import (describe, format_summary, human_distributions, human_item_stats,
-                                      run_audit)
+from whosevalues.humans.audit import describe, format_summary, human_distributions, human_item_stats, run_audit
 from whosevalues.humans.bundled import load_bundled
 from whosevalues.humans.population import Population, PopulationError, PopulationWarning
 from whosevalues.humans.respondents import load_respondent_file

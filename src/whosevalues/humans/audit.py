@@ -10,6 +10,7 @@ For aggregates (distributions or means only): n and item means.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -73,7 +74,7 @@ def _rounded(values: pd.Series) -> dict[str, float]:
 
 def audit_respondents(responses: pd.DataFrame, instrument: Instrument, source: str = "") -> dict:
     alphas = alpha_by_dimension(responses, instrument)
-    audit = {
+    audit: dict[str, Any] = {
         "kind": "respondents",
         "n": int(len(responses)),
         "alpha": {dimension: (round(a, 4) if np.isfinite(a) else None) for dimension, a in alphas.items()},
@@ -140,7 +141,7 @@ def human_item_stats(populations: list[Population], instrument: Instrument) -> p
     for population in populations:
         means = population.item_means()
         sds = pd.Series(population.audit.get("item_sds", {}), dtype=float).reindex(means.index)
-        if population.has_respondents:
+        if population.responses is not None:  # has_respondents
             answers = population.responses.loc[~straight_liners(population.responses)]
             z = answers.sub(answers.mean(axis=1), axis=0).div(answers.std(axis=1, ddof=1), axis=0)
             z_mean, counts = z.mean(), population.responses.notna().sum()
@@ -160,7 +161,7 @@ def human_distributions(populations: list[Population], instrument: Instrument) -
     values = instrument.scale.values
     frames = []
     for population in populations:
-        if population.has_respondents:
+        if population.responses is not None:  # has_respondents
             shares = population.responses.apply(
                 lambda column: column.value_counts(normalize=True).reindex(values, fill_value=0.0)).T
         elif population.distributions is not None:

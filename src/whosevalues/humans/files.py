@@ -32,7 +32,7 @@ def _csv_separator(path: Path) -> str:
     with path.open("r", encoding="utf-8", errors="replace") as handle:
         header = handle.readline()
     counts = {sep: header.count(sep) for sep in (";", ",", "\t")}
-    return max(counts, key=counts.get)
+    return max(counts, key=lambda sep: counts[sep])
 
 
 def csv_columns(path: Path) -> tuple[list[str], str]:
@@ -52,7 +52,8 @@ def column_names(path: Path) -> list[str]:
         return list(_pyreadstat().read_sav(str(path), metadataonly=True)[1].column_names)
     if suffix == ".dta":
         return list(_pyreadstat().read_dta(str(path), metadataonly=True)[1].column_names)
-    raise PopulationError(f"{path}: unknown file type {suffix!r}; give a .csv (';' or ','), .parquet, .sav or .dta file")
+    raise PopulationError(f"{path}: unknown file type {suffix!r}; "
+                          "give a .csv (';' or ','), .parquet, .sav or .dta file")
 
 
 def _read(path: Path, columns: list[str]) -> pd.DataFrame:

@@ -54,4 +54,5 @@ def load_instrument(survey: str) -> Instrument:
                                   f"its own id")
         _LOADED_BY_PATH[instrument.id] = instrument
         return instrument
-    raise InstrumentError(f"unknown survey {survey!r}: use one of {', '.join(builtin)} or the path of a survey .toml file")
+    raise InstrumentError(f"unknown survey {survey!r}: use one of {', '.join(builtin)} "
+                          "or the path of a survey .toml file")

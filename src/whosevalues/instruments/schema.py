@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from whosevalues.errors import NotFoundError
 from whosevalues.instruments.variant_schema import Variant, check_variants, option_words
 from whosevalues.instruments.variants import ORIGINAL, AnswerFormat
-from whosevalues.errors import NotFoundError
 
 NO_PERSONA = "none"
 
@@ -158,7 +158,8 @@ class Instrument(BaseModel):
         for item in self.items:
             if item.id == str(item_id):
                 return item
-        raise NotFoundError(f"survey {self.id} has no item {item_id!r}; items are {self.item_ids[0]}..{self.item_ids[-1]}")
+        raise NotFoundError(f"survey {self.id} has no item {item_id!r}; "
+                            f"items are {self.item_ids[0]}..{self.item_ids[-1]}")
 
     def personas(self, language: str) -> list[str]:
         """The personas with their own sentence in ``language`` (any other country may come from its template)."""

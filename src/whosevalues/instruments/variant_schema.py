@@ -97,7 +97,8 @@ def check_variants(variants: dict[str, Variant], scale_labels: dict[str, dict[in
     for name, variant in variants.items():
         where = f"variants.{name}"
         if name in RESERVED_NAMES:
-            raise ValueError(f"{where}: the name {name!r} is reserved ({'the top-level prompt' if name == ORIGINAL else '--variants ' + name}); "
+            what = "the top-level prompt" if name == ORIGINAL else "--variants " + name
+            raise ValueError(f"{where}: the name {name!r} is reserved ({what}); "
                              f"give the variant another name")
         if not _NAME.match(name):
             raise ValueError(f"{where}: a variant name is lower-case letters, digits and _, starting with a "

@@ -28,7 +28,7 @@ import json
 import re
 from typing import Any
 
-from whosevalues.models.base import BackendError, ChatRequest, ProviderReply
+from whosevalues.models.base import BackendError, ChatRequest, FinishReason, ProviderReply
 from whosevalues.models.errors import ProviderHTTPError, read_error, status_message
 from whosevalues.models.remote import RemoteBackend, redact
 from whosevalues.models.spec import ModelSpec
@@ -41,7 +41,7 @@ ANSWER_ROOM = 256
 _ADAPTIVE = re.compile(r"claude-(opus|sonnet|haiku)-4-[6-9]|mythos")
 # Claude 5 and later think adaptively by default
 _THINKS_BY_DEFAULT = re.compile(r"claude-(opus|sonnet|haiku)-([5-9]|\d\d)")
-_STOP = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
+_STOP: dict[str, FinishReason] = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
          "model_context_window_exceeded": "length", "refusal": "refusal", "tool_use": "other",
          "pause_turn": "other"}
 
@@ -52,7 +52,8 @@ def translate_message(body: Any, raw: str | None = None, http_status: int = 200)
     if not isinstance(body, dict):
         return _broken(reply, "the body is not a JSON object")
     reply.model_version = body.get("model") if isinstance(body.get("model"), str) else None
-    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    usage = body.get("usage")
+    usage = usage if isinstance(usage, dict) else {}
     reply.input_tokens, reply.output_tokens = usage.get("input_tokens"), usage.get("output_tokens")
     if body.get("type") == "error":  # an error event inside a 200 (streams end this way when overloaded)
         error = read_error(None, None, None, body=body)
@@ -76,8 +77,8 @@ def _read_blocks(reply: ProviderReply, blocks: list[dict]) -> None:
     texts = [block.get("text") for block in blocks if block.get("type") == "text"]
     # a whitespace-only text block (Opus 4.6 adaptive thinking puts one first) is not the answer
     answer = [text for text in texts if isinstance(text, str) and text.strip()]
-    thoughts = [block.get("thinking") for block in blocks if block.get("type") == "thinking"]
-    thoughts = [text for text in thoughts if isinstance(text, str)]
+    thoughts = [block["thinking"] for block in blocks
+                if block.get("type") == "thinking" and isinstance(block.get("thinking"), str)]
     redacted = sum(1 for block in blocks if block.get("type") == "redacted_thinking")
     reply.answer_text = "".join(answer) if answer or texts else ("" if blocks else None)
     reply.reasoning_text = "\n".join(thoughts) if thoughts else None

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from whosevalues.models.anthropic_backend import translate_message
-from whosevalues.models.base import ProviderReply, BackendError, ChatRequest
+from whosevalues.models.base import BackendError, ChatRequest, ProviderReply
 from whosevalues.models.batch_base import BatchAdapter, LineResult, RemoteBatch, online_params
 
 #: clock skew allowed between this machine and the provider when matching a lost batch
@@ -98,4 +98,5 @@ def _line_result(record: dict[str, Any]) -> LineResult:
         return LineResult(custom_id, body=message, raw=json.dumps(message), http_status=200)
     error = (result.get("error") or {}).get("error") or result.get("error") or {}
     detail = f"{error.get('type')}: {error.get('message')}" if isinstance(error, dict) and error else ""
-    return LineResult(custom_id, raw=json.dumps(record), error=f"batch line {kind}" + (f" ({detail})" if detail else ""))
+    error_text = f"batch line {kind}" + (f" ({detail})" if detail else "")
+    return LineResult(custom_id, raw=json.dumps(record), error=error_text)

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from whosevalues.models.base import Backend, BackendError, ChatRequest, ProviderReply
-from whosevalues.models.remote import is_retryable_status, redact
+from whosevalues.models.remote import RemoteBackend, is_retryable_status, redact
 from whosevalues.models.spec import ModelSpec
+
 
 def batch_price_factor(spec: ModelSpec) -> float | None:
     """The fraction of the online price a batch request costs, where documented (``Backend.batch_price_factor``:
@@ -70,7 +71,7 @@ class BatchAdapter(ABC):
     #: True when lines go up as a file first (OpenAI, Gemini), False when sent with the create call
     uploads_file: ClassVar[bool] = True
 
-    def __init__(self, backend: Backend):
+    def __init__(self, backend: RemoteBackend):  # batch APIs are hosted ones: the SDK, its client and key
         self.backend = backend
         self.spec = backend.spec
 
@@ -152,7 +153,7 @@ def online_params(backend: Backend, request: ChatRequest) -> dict[str, Any]:
 def batch_adapter(backend: Backend) -> BatchAdapter:
     """The batch adapter of a backend, or BatchUnavailable naming why there is none."""
     target = type(backend).batch_adapter  # each backend class names its own
-    if target is None:
+    if target is None or not isinstance(backend, RemoteBackend):
         raise BatchUnavailable(f"provider {backend.spec.provider!r} has no batch API")
     module_name, class_name = target.split(":")
     return getattr(importlib.import_module(module_name), class_name)(backend)

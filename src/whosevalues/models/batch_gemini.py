@@ -1,7 +1,8 @@
 """Gemini API batch mode through the official ``google-genai`` SDK (``client.batches``, ``client.files``).
 
 The requests go up as a JSONL file (``{"key", "request"}`` per line, the request being the REST body of
-``generateContent`` that online asking sends: the backend's ``build_params``). The file's display name and the batch's ``display_name`` are the
+``generateContent`` that online asking sends: the backend's ``build_params``). The file's display name and
+the batch's ``display_name`` are the
 batch label, so a run killed before recording either finds them again. States: ``JOB_STATE_PENDING`` ->
 ``RUNNING`` -> ``SUCCEEDED`` | ``FAILED`` | ``CANCELLED`` | ``EXPIRED``. Results: a JSONL file
 (``dest.file_name``) of ``{"key", "response"}`` lines (REST JSON, camelCase, any key order) or
@@ -16,9 +17,9 @@ import io
 import json
 from typing import Any
 
-from whosevalues.models.base import ProviderReply, BackendError, ChatRequest
-from whosevalues.models.gemini_backend import translate_generate_content
+from whosevalues.models.base import BackendError, ChatRequest, ProviderReply
 from whosevalues.models.batch_base import BatchAdapter, LineResult, RemoteBatch, online_params
+from whosevalues.models.gemini_backend import translate_generate_content
 from whosevalues.models.remote import is_retryable_status, redact
 
 ENDED = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED")

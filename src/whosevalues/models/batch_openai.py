@@ -15,8 +15,7 @@ import json
 from typing import Any
 
 from whosevalues.models.base import BackendError, ChatRequest, ProviderReply
-from whosevalues.models.batch_base import (BatchAdapter, LineResult, RemoteBatch,
-                                           online_params)
+from whosevalues.models.batch_base import BatchAdapter, LineResult, RemoteBatch, online_params
 from whosevalues.models.openai_compatible import _is_content_filter
 from whosevalues.models.openai_format import translate_chat_completion
 
@@ -152,5 +151,6 @@ def _line_result(record: dict[str, Any]) -> LineResult:
         message = f"{error.get('code') or 'error'}: {error.get('message') or ''}".strip()
     else:
         inner = (body or {}).get("error") if isinstance(body, dict) else None
-        message = f"HTTP {status}: " + (inner.get("message") if isinstance(inner, dict) else str(body))
+        said = inner.get("message") if isinstance(inner, dict) else None  # an error object may lack one
+        message = f"HTTP {status}: " + (str(said) if said is not None else str(body))
     return LineResult(custom_id, body=body, raw=raw, error=f"batch line failed: {message}", http_status=status)

@@ -141,14 +141,15 @@ def read_error(status: int | None, body_text: str | dict | list | None, headers:
                body: Any = None) -> ProviderError:
     """Read an error response. ``body`` may be passed already parsed instead of ``body_text`` (a parsed
     body given as ``body_text`` is taken as such)."""
+    text = json.dumps(body_text, ensure_ascii=False) if isinstance(body_text, (dict, list)) else body_text
     if body is None and isinstance(body_text, (dict, list)):
-        body, body_text = body_text, json.dumps(body_text, ensure_ascii=False)
-    elif body is None and body_text:
+        body = body_text
+    elif body is None and text:
         try:
-            body = json.loads(body_text)
+            body = json.loads(text)
         except ValueError:
             body = None
-    fields = _error_fields(body, body_text)
+    fields = _error_fields(body, text)
     message = fields["message"] or (f"HTTP {status}" if status else "unknown error")
     code = fields["code"]
     filtered = _is_content_filter(status, code, fields["type"], message, fields["inner_code"])

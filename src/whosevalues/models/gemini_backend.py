@@ -29,7 +29,14 @@ import json
 import re
 from typing import Any
 
-from whosevalues.models.base import BackendError, ChatRequest, ConfigurationError, ProviderReply, TokenPosition
+from whosevalues.models.base import (
+    BackendError,
+    ChatRequest,
+    ConfigurationError,
+    FinishReason,
+    ProviderReply,
+    TokenPosition,
+)
 from whosevalues.models.errors import ProviderHTTPError, read_error, status_message
 from whosevalues.models.remote import RemoteBackend, redact
 from whosevalues.models.spec import ModelSpec
@@ -39,7 +46,7 @@ MIN_THINKING_BUDGET = 1024
 ANSWER_ROOM = 256
 PRO_25_MIN_BUDGET = 128  # gemini-2.5-pro cannot turn thinking off; this is its smallest budget
 
-_FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "MALFORMED_FUNCTION_CALL": "error",
+_FINISH: dict[str, FinishReason] = {"STOP": "stop", "MAX_TOKENS": "length", "MALFORMED_FUNCTION_CALL": "error",
            "UNEXPECTED_TOOL_CALL": "error"}
 _FILTER_REASONS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY",
                    "MODEL_ARMOR", "JAILBREAK", "OTHER_BLOCKED"}
@@ -92,7 +99,8 @@ def _no_candidates(reply: ProviderReply, feedback: Any) -> ProviderReply:
 
 
 def _read_candidate(reply: ProviderReply, candidate: dict) -> None:
-    content = candidate.get("content") if isinstance(candidate.get("content"), dict) else {}
+    content = candidate.get("content")
+    content = content if isinstance(content, dict) else {}
     parts = [p for p in content.get("parts") or [] if isinstance(p, dict)]
     answer = [p["text"] for p in parts if isinstance(p.get("text"), str) and not p.get("thought")]
     thoughts = [p["text"] for p in parts if isinstance(p.get("text"), str) and p.get("thought")]
@@ -123,7 +131,8 @@ def read_positions(result: Any) -> list[TokenPosition] | None:
     """Chosen token and top candidates per position; topCandidates is absent unless ``logprobs`` was set."""
     if not isinstance(result, dict) or not isinstance(result.get("chosenCandidates"), list):
         return None
-    tops = result.get("topCandidates") if isinstance(result.get("topCandidates"), list) else []
+    tops = result.get("topCandidates")
+    tops = tops if isinstance(tops, list) else []
     positions = []
     for i, chosen in enumerate(result["chosenCandidates"]):
         chosen = chosen if isinstance(chosen, dict) else {}

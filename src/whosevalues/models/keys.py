@@ -10,6 +10,7 @@ passes through it, and anything that looks like a key from the environment becom
 from __future__ import annotations
 
 import os
+from typing import overload
 
 from whosevalues.models.base import ConfigurationError
 
@@ -52,6 +53,10 @@ def _secret_values() -> set[str]:
     return values
 
 
+@overload
+def redact_keys(text: None) -> None: ...
+@overload
+def redact_keys(text: str) -> str: ...
 def redact_keys(text: str | None) -> str | None:
     """``text`` with anything that looks like a key from the environment replaced by ``***``.
 

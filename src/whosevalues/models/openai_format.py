@@ -32,11 +32,11 @@ import math
 import re
 from typing import Any
 
-from whosevalues.models.base import ProviderReply, TokenPosition
+from whosevalues.models.base import FinishReason, ProviderReply, TokenPosition
 from whosevalues.models.errors import read_error
 
 # provider finish reasons -> the normal form (stop|length|content_filter|refusal|error|other)
-_FINISH = {
+_FINISH: dict[str, FinishReason] = {
     "stop": "stop", "eos": "stop", "end_turn": "stop", "stop_sequence": "stop",
     "length": "length", "max_tokens": "length", "model_length": "length",
     "content_filter": "content_filter", "sensitive": "content_filter",  # Zhipu says "sensitive"

@@ -212,7 +212,8 @@ def validity_sentences(out: OutputDir) -> list[tuple[str, bool]]:
                          f"part of its probability.")
             contradicted = contradicted_models(out, set(rows["model"]))
             if contradicted:
-                text += (f" The sample check contradicts the distributions of {', '.join(map(display_name, contradicted))}"
+                names = ", ".join(map(display_name, contradicted))
+                text += (f" The sample check contradicts the distributions of {names}"
                          f" (their sampled answers' means lie beyond the tolerance from the distributions'): those "
                          f"distributions are not trustworthy, whatever their probability on the scale.")
             sentences.append((text, bool(len(low)) or bool(contradicted)))
@@ -236,7 +237,8 @@ def contradicted_models(out: OutputDir, models: set[str]) -> list[str]:
 
 
 def _where(row) -> str:
-    variant = f" / variant {row['variant']}" if "variant" in row and str(row["variant"]) not in ("original", "nan") else ""
+    shows_variant = "variant" in row and str(row["variant"]) not in ("original", "nan")
+    variant = f" / variant {row['variant']}" if shows_variant else ""
     return f"{row['display_name']}, {survey_label(row['survey'])}, {row['language']} / {row['persona']}{variant}"
 
 

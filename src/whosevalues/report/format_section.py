@@ -14,8 +14,15 @@ import pandas as pd
 
 from whosevalues.report.figures import FigureResult
 from whosevalues.report.formats import (
-    SHIFT_THRESHOLD, TAU_THRESHOLD, conclusions_across_formats, flagged_models, has_variants, model_summary,
-    read_robustness, variants_asked, why_flagged,
+    SHIFT_THRESHOLD,
+    TAU_THRESHOLD,
+    conclusions_across_formats,
+    flagged_models,
+    has_variants,
+    model_summary,
+    read_robustness,
+    variants_asked,
+    why_flagged,
 )
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.report.tables import fmt_number, term_label
@@ -113,7 +120,9 @@ def embedded_sentence(model: str, label: str, table: pd.DataFrame) -> str:
 
 def _variants_html(out: OutputDir, survey: str, variants: list[str]) -> str:
     described = _survey_descriptions(survey)
-    return ", ".join(f"<b>{_e(v)}</b> ({_e(described.get(v) or VARIANT_DESCRIPTIONS.get(v, 'a survey-defined format'))})"
+    def described_as(v: str) -> str:
+        return described.get(v) or VARIANT_DESCRIPTIONS.get(v, "a survey-defined format")
+    return ", ".join(f"<b>{_e(v)}</b> ({_e(described_as(v))})"
                      for v in variants)
 
 
@@ -160,7 +169,8 @@ def _conclusions_part(out: OutputDir) -> str:
     failing = frame[frame["holds_across_formats"] == "no"]
     if len(failing):
         sentence += " Those that change with the format: " + "; ".join(
-            f"{survey_label(r.survey)} {str(r.analysis).upper()} {term_label(r.term)}" for r in failing.itertuples()) + "."
+            f"{survey_label(r.survey)} {str(r.analysis).upper()} {term_label(r.term)}"
+            for r in failing.itertuples()) + "."
     shown = pd.DataFrame({"Survey": frame["survey"].map(survey_label), "RQ": frame["analysis"].str.upper(),
                           "Term": frame["term"].map(term_label), "Claim": frame.get("claim", ""),
                           "Verdict (original format)": frame.get("verdict", ""),

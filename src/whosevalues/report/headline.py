@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from whosevalues.intervals import mean_ci
 from whosevalues.report import headline_checks
 from whosevalues.report.answers import DISTRIBUTION, LOW_VALID_MASS, model_modes, validity_data
 from whosevalues.report.figures import RESPONDENT_LANGUAGE, model_similarity, rq1_rows
-from whosevalues.intervals import mean_ci
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.report.run_notes import sample_check_disagrees, sample_check_text
 from whosevalues.report.tables import fmt_number
@@ -116,6 +116,8 @@ def _respondents_and_items(out: OutputDir, survey: str, model: str, top: str, ot
 
 def _welch_over_respondents(out: OutputDir, survey: str, model: str, top: str, other: str):
     rows, _ = rq1_rows(out, survey)
+    if rows is None:
+        return (np.nan, np.nan), "no interval: no cosines in this directory"
     rows = rows[rows["model"] == model]
     a = rows.loc[rows["population"] == top, "cosine"].dropna().to_numpy()
     b = rows.loc[rows["population"] == other, "cosine"].dropna().to_numpy()
@@ -190,10 +192,11 @@ def _bootstrap_over_items(out: OutputDir, survey: str, model: str, top: str, oth
     humans = {c: _human_item_means(out, survey, c) for c in (top, other)}
     means = out.survey_means(survey)
     means = means[(means["model"] == model) & (means["persona"] == "none")]
-    if any(h is None for h in humans.values()) or means.empty:
+    known = {country: h for country, h in humans.items() if h is not None}
+    if len(known) < len(humans) or means.empty:
         return (np.nan, np.nan), "no interval: the populations' item means are not in this directory"
     wide = means.pivot_table(index="language", columns="item", values="mean")
-    items = [i for i in wide.columns if all(i in h.index for h in humans.values())]
+    items = [i for i in wide.columns if all(i in h.index for h in known.values())]
     if len(items) < 3:
         return (np.nan, np.nan), "no interval: fewer than 3 items in common"
     llm = wide[items].to_numpy(dtype=float)
@@ -201,7 +204,7 @@ def _bootstrap_over_items(out: OutputDir, survey: str, model: str, top: str, oth
     draws = rng.integers(0, len(items), size=(BOOTSTRAP, len(items)))
     every_language = out.aggregate_similarity(survey) is not None
     cosines = {}
-    for country, human in humans.items():
+    for country, human in known.items():
         h = human.reindex(items).to_numpy(dtype=float)
         own = RESPONDENT_LANGUAGE.get(country)
         languages = list(wide.index) if every_language or own not in wide.index else [own]

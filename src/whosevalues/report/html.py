@@ -32,7 +32,8 @@ th, td { border-bottom: 1px solid #ddd; padding: .25rem .6rem; text-align: left;
 th { background: #f4f4f4; }
 figure { margin: 1.2rem 0 2rem; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: .9rem; color: #333; margin-top: .3rem; }
-.skipped { color: #8a4b00; } .warning { color: #8a1c00; background: #fff4ec; padding: .4rem .4rem .4rem 1.6rem; } pre { white-space: pre-wrap; background: #f7f7f7; padding: .6rem; font-size: .8rem; }
+.skipped { color: #8a4b00; } .warning { color: #8a1c00; background: #fff4ec; padding: .4rem .4rem .4rem 1.6rem; }
+pre { white-space: pre-wrap; background: #f7f7f7; padding: .6rem; font-size: .8rem; }
 details { margin: .4rem 0; } summary { cursor: pointer; font-weight: 600; }
 """
 
@@ -215,7 +216,9 @@ def _paper_notes_html(out: OutputDir) -> str:
     items = [f"<li>{_e(survey_label(survey))} {_e(key.upper() if key != 'all' else 'all analyses')}: {_e(note)}</li>"
              for survey, entry in sorted(out.summary().get("surveys", {}).items()) if isinstance(entry, dict)
              for key, note in (entry.get("paper_notes") or {}).items()]
-    return f"<p>What paper-compatible mode did as the paper's scripts did:</p><ul>{''.join(items)}</ul>" if items else ""
+    if not items:
+        return ""
+    return f"<p>What paper-compatible mode did as the paper's scripts did:</p><ul>{''.join(items)}</ul>"
 
 
 def _design_section(out: OutputDir) -> str:
@@ -416,6 +419,7 @@ def _figures_section(out: OutputDir, figures: list[FigureResult]) -> str:
             if figure.skipped_reason:
                 parts.append(f"<p class=\"skipped\"><b>{_e(figure.name)}</b> left out: {_e(figure.skipped_reason)}</p>")
                 continue
+            assert figure.png is not None, "a figure not skipped was drawn"
             png = figure.png.read_bytes()
             encoded = base64.b64encode(png).decode("ascii")
             # shown at its printed size (200 dpi -> 96 CSS px per inch), so fonts read as on paper
@@ -492,7 +496,8 @@ def _prompts_section(out: OutputDir) -> str:
             personas = sorted(group.loc[group["language"] == language, "persona"].unique(), key=lambda p: p != "none")
             try:
                 systems = "".join(
-                    f"<tr><th>{_e(p)}</th><td><pre>{_e(instrument.render(items[0], language, p).system)}</pre></td></tr>"
+                    f"<tr><th>{_e(p)}</th>"
+                    f"<td><pre>{_e(instrument.render(items[0], language, p).system)}</pre></td></tr>"
                     for p in personas)
                 users = "".join(f"<tr><th>{_e(i)}</th><td><pre>{_e(instrument.render(i, language, 'none').user)}</pre>"
                                 f"</td></tr>" for i in items)

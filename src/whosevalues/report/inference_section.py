@@ -12,9 +12,9 @@ import html
 
 import pandas as pd
 
+from whosevalues.analysis.null_respondents import NULL_COLUMNS
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.report.tables import fmt_number, fmt_p, term_label
-from whosevalues.analysis.null_respondents import NULL_COLUMNS
 
 METHOD_COLUMNS = {"p_classical": "classical", "p_twoway": "two-way clustered", "p_wild_model": "wild bootstrap",
                   "p_perm_model": "permutation", "p_cr2_model": "CR2"}
@@ -137,7 +137,7 @@ def _baselines_html(out: OutputDir) -> str:
         parts.append(_null_respondents_html(table[null]))
         welch = out.table("welch", survey)
         ceilings = [c for c in (welch.columns if welch is not None else []) if c.startswith("ceiling_")]
-        if ceilings:
+        if welch is not None and ceilings:
             models = welch[welch["kind"] == "model"] if "kind" in welch else welch
             ceiling = pd.DataFrame({"Model": models["model"].astype(str).map(display_name)})
             for column in ceilings:
@@ -156,7 +156,6 @@ def _baselines_html(out: OutputDir) -> str:
 
 NULL_RESPONDENTS = {"random": "answers uniformly at random", "first_option": "always picks the option listed first",
                     "last_option": "always picks the option listed last"}
-NULL_COLUMNS = ["versus", "variant", "metric", "level", "null_mean", "null_low", "null_high"]
 
 
 def _null_respondents_html(rows: pd.DataFrame) -> str:
@@ -165,7 +164,8 @@ def _null_respondents_html(rows: pd.DataFrame) -> str:
     if rows.empty or "null_mean" not in rows:
         return ""
     shown = pd.DataFrame({"Respondent": rows["country"].map(lambda c: f"{c}: {NULL_RESPONDENTS.get(c, '')}")})
-    for column, header in (("variant", "Variant"), ("metric", "Metric"), ("level", "Level"), ("versus", "Compared with")):
+    for column, header in (("variant", "Variant"), ("metric", "Metric"), ("level", "Level"),
+                           ("versus", "Compared with")):
         if column in rows and rows[column].notna().any():
             shown[header] = rows[column].fillna("")
     shown["Expected z-cosine [95% range]"] = [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import overload
 
 import pandas as pd
 
@@ -40,6 +41,10 @@ def display_name(model_id: str) -> str:
     return spec.label if spec is not None else str(model_id)
 
 
+@overload
+def original_format(frame: None) -> None: ...
+@overload
+def original_format(frame: pd.DataFrame) -> pd.DataFrame: ...
 def original_format(frame: pd.DataFrame | None) -> pd.DataFrame | None:
     """The rows of the paper's original prompt when a file has a variant column (issue 18); others as they are
     (a file without the column holds the original format only)."""
@@ -91,7 +96,7 @@ class OutputDir:
                             frame[column] = frame[column].astype(str)
                     self._cache[key] = frame
                     break
-        return self._cache[key]  # type: ignore[return-value]
+        return self._cache[key]
 
     def memo(self, key: str, compute):
         """A derived value computed once per directory object."""
@@ -128,7 +133,7 @@ class OutputDir:
         if stem not in self._cache and parquet.is_file():
             try:
                 return sorted(map(str, pd.read_parquet(parquet, columns=["model"])["model"].unique()))
-            except Exception:  # noqa: BLE001 - the full read below reports what is wrong
+            except Exception:
                 pass
         frame = self.similarity(survey, rq)
         return sorted(frame["model"].unique()) if frame is not None and "model" in frame else None
@@ -273,7 +278,7 @@ def _read_table(file: Path) -> pd.DataFrame:
         if file.suffix == ".parquet":
             return pd.read_parquet(file)
         return pd.read_csv(file)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
+    except Exception as exc:
         raise ReportInputError(f"{file}: cannot be read ({type(exc).__name__}: {exc}); "
                                f"re-run the analysis to rewrite it") from None
 

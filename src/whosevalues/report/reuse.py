@@ -6,7 +6,8 @@ current. Two levels:
 
 - the whole report: ``report.inputs`` holds a hash of every analysis file in the directory (everything but
   the report's own outputs and a store kept there: so robustness_<survey>.csv, the null respondents of
-  baselines_<survey>.csv, countries_<survey>.csv and tables/conclusions.csv count as they change), of the code that draws and writes the report, of the
+  baselines_<survey>.csv, countries_<survey>.csv and tables/conclusions.csv count as they change), of the
+  code that draws and writes the report, of the
   surveys' texts and of the model catalog; when it matches, figures, tables and report.html are kept as they are;
 - each figure (figures/common.py): ``figures/<name>.inputs`` holds a hash of the data it plots, so a change
   that touches one figure redraws only that one.
@@ -80,7 +81,7 @@ def directory_fingerprint(out_dir: Path, surveys: list[str]) -> str:
     for survey in surveys:
         try:
             digest.update(repr(load_instrument(survey)).encode())
-        except Exception:  # noqa: BLE001 - an unknown survey is reported by the report itself
+        except Exception:
             digest.update(f"unknown survey {survey}".encode())
     return digest.hexdigest()
 

@@ -9,6 +9,9 @@ import pandas as pd
 from whosevalues.report.answers import mode_reason
 from whosevalues.report.outdir import OutputDir, display_name
 
+_SEED_HONOURED: dict[object, str] = {True: "yes", False: "no"}  # run_notes.json: true, false or null
+
+
 def run_notes_rows(out: OutputDir) -> pd.DataFrame | None:
     """One row per model in run_notes.json: mode and why, reasoning, temperature, seed honoured, versions,
     fingerprints, adaptations and the sample check, as display text."""
@@ -23,7 +26,7 @@ def run_notes_rows(out: OutputDir) -> pd.DataFrame | None:
             "Mode": f"{note.get('mode') or '?'}" + (f": {mode_reason(out, model)}" if note.get("mode_reason") else ""),
             "Reasoning": _reasoning(note),
             "Temperature": _text(note.get("temperature"), "provider default"),
-            "Seed honoured": {True: "yes", False: "no"}.get(note.get("seed_honoured"), "not reported"),
+            "Seed honoured": _SEED_HONOURED.get(note.get("seed_honoured"), "not reported"),
             "Model versions": _joined(note.get("model_versions")),
             "Fingerprints": _joined(note.get("system_fingerprints")),
             "Adaptations (departures from the design)": _joined(note.get("adaptations"), "none"),

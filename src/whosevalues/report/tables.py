@@ -187,7 +187,7 @@ def formatted_tables(out: OutputDir) -> list[tuple[str, str, pd.DataFrame]]:
     return found
 
 
-def write_tables(out_dir: Path | str) -> list[Path]:
+def write_tables(out_dir: OutputDir | Path | str) -> list[Path]:
     """Write tables/<rq>_<survey>.md and .tex for every table CSV, tables/table2.md/.tex and
     tables/validity.md/.tex (every model x condition); returns the paths."""
     out = out_dir if isinstance(out_dir, OutputDir) else OutputDir(out_dir)

@@ -11,7 +11,6 @@ from rich.table import Table
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.report.tables import fmt_number
 
-
 MAX_POPULATION_COLUMNS = 4
 WEAK_MASS = 0.5  # as answers.LOW_VALID_MASS: below it a distribution rests on a small part of the probability
 
@@ -42,10 +41,11 @@ def condition_rows(summary):
     rows = rows.drop(columns=[c for c in ("valid_rate", "valid_mass") if c in rows])
     rows.insert(min(first, len(rows.columns)), "valid", cells)
     rows = rows.rename(columns={"language": "lang"})
-    return rows.rename(columns=lambda c: c[:4] if c[:1].isupper() else c)  # beyond this, each model's closest and furthest countries come in their own table
+    # beyond this, each model's closest and furthest countries come in their own table
+    return rows.rename(columns=lambda c: c[:4] if c[:1].isupper() else c)
 
 
-def summary_tables(out_dir: Path | str) -> list[Table]:
+def summary_tables(out_dir: OutputDir | Path | str) -> list[Table]:
     """One rich table per survey: model, origin, then mean cosine to each population (closest in bold)."""
     from whosevalues.report.figures import model_similarity, rq1_rows
 

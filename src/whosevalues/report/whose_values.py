@@ -128,7 +128,8 @@ def distribution_data(table: pd.DataFrame) -> pd.DataFrame | None:
         return None
     rows = original_format(table)
     rows = rows[rows["persona"].astype(str) == "none"] if (rows["persona"].astype(str) == "none").any() else rows
-    rows = rows.assign(**{c: pd.to_numeric(rows[c], errors="coerce") for c in columns}).dropna(subset=columns, how="all")
+    numeric = {c: pd.to_numeric(rows[c], errors="coerce") for c in columns}
+    rows = rows.assign(**numeric).dropna(subset=columns, how="all")
     if rows.empty:
         return None
     per_country = rows.groupby(["model", "country"], as_index=False)[columns].mean()
@@ -167,6 +168,7 @@ def figure_html(figure: FigureResult | None) -> str:
         return ""
     if figure.skipped_reason:
         return f"<p class=\"skipped\"><b>{_e(figure.name)}</b> left out: {_e(figure.skipped_reason)}</p>"
+    assert figure.png is not None, "a figure not skipped was drawn"
     png = figure.png.read_bytes()
     width = int(int.from_bytes(png[16:20], "big") * 96 / 200)  # printed size, as the other figures
     encoded = base64.b64encode(png).decode("ascii")
@@ -175,7 +177,7 @@ def figure_html(figure: FigureResult | None) -> str:
             f"figures/{_e(figure.name)}.png, .svg; data: figures/{_e(figure.name)}.csv)</span></figcaption></figure>")
 
 
-def _steerability_html(steering: dict | None, figure: FigureResult, survey: str) -> str:
+def _steerability_html(steering: dict | None, figure: FigureResult | None, survey: str) -> str:
     parts = ["<h4>Steerability: does a national persona move the model toward that country?</h4>"]
     if not steering:
         parts.append(f"<p class=\"skipped\">Not measured: no persona names a country with human data for "

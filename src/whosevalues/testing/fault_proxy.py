@@ -34,7 +34,6 @@ import math
 import random
 import threading
 import time
-from typing import Any
 from urllib.parse import urlparse
 
 from whosevalues.testing._server import LoopbackServer, QuietHandler
@@ -45,11 +44,11 @@ _FORWARDED = {"ok", "truncate", "empty_choices", "content_filter"}
 
 
 class _ProxyHandler(QuietHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         status, headers, body = self.owner.forward("GET", self.path, b"", dict(self.headers))
         self.send_bytes(status, body, content_type=headers.get("content-type", "application/json"))
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         request_body = self.read_body()
         proxy: FaultProxy = self.owner
         outcome, retry_after = proxy.decide()

@@ -35,8 +35,8 @@ class _ReplayHandler(QuietHandler):
         content_type = (exchange.get("headers") or {}).get("content-type", "application/json")
         self.send_bytes(int(exchange.get("status", 200)), data, headers, content_type=content_type)
 
-    do_GET = _answer  # noqa: N815 - stdlib naming
-    do_POST = _answer  # noqa: N815
+    do_GET = _answer
+    do_POST = _answer
 
 
 class ReplayServer(LoopbackServer):

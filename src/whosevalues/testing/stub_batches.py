@@ -73,13 +73,13 @@ class StubBatch:
 
 
 class _BatchHandler(QuietHandler):
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         self.owner.dispatch(self, "GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.owner.dispatch(self, "POST")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self.owner.dispatch(self, "DELETE")
 
 
@@ -202,7 +202,7 @@ class StubBatchServer(LoopbackServer):
         fields: dict[str, Any] = {}
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
-            fields[name] = (part.get_filename(), part.get_payload(decode=True))
+            fields[str(name)] = (part.get_filename(), part.get_payload(decode=True))
         if "file" not in fields or "purpose" not in fields:
             raise ValueError("multipart body needs 'file' and 'purpose'")
         filename, content = fields["file"]
@@ -296,7 +296,8 @@ class StubBatchServer(LoopbackServer):
     def _finish(self, batch: StubBatch, status: str) -> None:
         """Write the output and error files. A cancelled batch answers only the lines done before."""
         done = len(batch.lines) if status == "completed" else int(len(batch.lines) * self._done_fraction(batch))
-        outputs, errors = [], []
+        outputs: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
         for index, line in enumerate(batch.lines):
             request_id = f"req_{uuid.uuid4().hex[:16]}"
             record: dict[str, Any] = {"id": f"batch_req_{uuid.uuid4().hex[:16]}", "custom_id": line["custom_id"]}

@@ -42,13 +42,13 @@ def chat_completion(body: dict[str, Any], counter: int, logprobs: bool = True) -
 
 
 class _StubHandler(QuietHandler):
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/models"):
             self.send_json(200, {"object": "list", "data": [{"id": MODEL_NAME, "object": "model"}]})
         else:
             self.send_json(404, {"error": {"message": f"no route {self.path}"}})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         raw = self.read_body()
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self.send_json(404, {"error": {"message": f"no route {self.path}"}})

@@ -272,10 +272,10 @@ def stream_chunks(body: dict) -> list[dict]:
 # -- the server ----------------------------------------------------------------------------------
 
 class _Handler(QuietHandler):
-    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+    def do_GET(self) -> None:
         self.send_json(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in MODELS]})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         raw = self.read_body()
         owner: ProviderStubServer = self.owner
         try:

@@ -20,7 +20,7 @@ import asyncio
 import os
 import random
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -82,7 +82,7 @@ class BatchSession:
         self._adapters: dict[str, BatchAdapter | None] = {}
         self._lessons = Lessons(self.store, self.backends, self.memories)
         self._batch_models: set[str] = set()
-        self._plan: dict[str, Sequence[PlannedRequest]] = {}
+        self._plan: Mapping[str, Sequence[PlannedRequest]] = {}
         self._rounds: dict[str, int] = {}
         self._back_to_plan: set[str] = set()  # keys whose batch line failed, or whose batch was dropped
         self._rng = random.Random()
@@ -90,13 +90,13 @@ class BatchSession:
 
     # ------------------------------------------------------------------ step 1: submit
 
-    async def submit(self, missing: dict[str, Sequence[PlannedRequest]], batch_models: set[str]
+    async def submit(self, missing: Mapping[str, Sequence[PlannedRequest]], batch_models: set[str]
                      ) -> dict[str, Sequence[PlannedRequest]]:
         """Submit the batch models' requests; return what is left to ask online."""
         self._plan = missing
         self._batch_models = set(batch_models) & set(missing)  # lines failing in open batches go here too
         in_open = records.keys_in_open_batches(self.store)
-        online: dict[str, list[PlannedRequest]] = {}
+        online: dict[str, Sequence[PlannedRequest]] = {}
         for model, requests in missing.items():
             if in_open:  # (without open batches a plan passes through as it is: plans can be large and compact)
                 requests = [p for p in requests if p.key not in in_open]
@@ -169,7 +169,8 @@ class BatchSession:
                                "never sent, and its requests are no longer in the store")
             return False
         cid_to_key = records.keys_of(self.store, record.id)
-        lines = [adapter.line(cid, self._lessons.as_sent(record.model, requests[key])) for cid, key in cid_to_key.items()]
+        lines = [adapter.line(cid, self._lessons.as_sent(record.model, requests[key]))
+                 for cid, key in cid_to_key.items()]
         file_id = record.input_file_id
         try:
             if adapter.uploads_file and file_id is None and record.model not in self._batch_models:
@@ -360,9 +361,11 @@ class BatchSession:
     def _store_line(self, record: BatchRecord, planned: PlannedRequest, result: LineResult) -> None:
         """Store one line exactly as an online answer (raw first, then parsed) or as a failure."""
         error = result.error
+        adapter = self._adapters[record.model]
+        assert adapter is not None, "lines come only from open batches, which have an adapter (_Open)"
         if error is None:
             try:
-                reply = self._adapters[record.model].reply(result, planned.request)
+                reply = adapter.reply(result, planned.request)
             except BackendError as exc:
                 error = f"batch line unreadable: {exc}"
             else:
@@ -406,7 +409,7 @@ class BatchSession:
                 error = exc
             except BatchUnavailable:
                 raise
-            except Exception as exc:  # noqa: BLE001 - never fail halfway on an SDK's own error type
+            except Exception as exc:
                 error = BackendError(f"{type(exc).__name__}: {exc}", retryable=True)
             if not error.retryable or attempt == CALL_ATTEMPTS:
                 raise error

@@ -50,7 +50,8 @@ class Lessons:
             return f"the token budget ({sent}) ran out before an answer; sent again with {cap}"
         if sent > request.max_tokens:
             used = reply.output_tokens or sent
-            self._memories[model].budget_worked(request.mode, min(cap, max(request.max_tokens, 2 * used)))  # twice the need
+            twice_the_need = min(cap, max(request.max_tokens, 2 * used))
+            self._memories[model].budget_worked(request.mode, twice_the_need)
         return None
 
     def rejected(self, model: str, request: ChatRequest, raw: str | None) -> None:

@@ -77,7 +77,8 @@ def record_intent(store: Store, *, provider: str, endpoint: str, model: str, api
             "online_cost_usd, run_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'intended', ?, ?, ?, ?, ?, ?)",
             (label, provider, endpoint, model, api_model, len(keys), cost_usd, online_cost_usd, run_id, utc_now(),
              utc_now()))
-        batch_id = int(cursor.lastrowid)
+        assert cursor.lastrowid is not None  # set by the INSERT just made
+        batch_id = cursor.lastrowid
         store.db.executemany("INSERT INTO batch_requests (batch_id, key, custom_id) VALUES (?, ?, ?)",
                              [(batch_id, key, custom_id) for key, custom_id in zip(keys, custom_ids)])
     return get(store, batch_id)

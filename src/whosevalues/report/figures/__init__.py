@@ -11,14 +11,26 @@ and ``render`` (drawing them all, the index).
 """
 
 from whosevalues.report.figures.common import (
-    COUNTRY_COLOURS, DPI, OKABE_ITO, PAPER_WIDTH, STYLE, FigureResult, colour_of,
+    COUNTRY_COLOURS,
+    DPI,
+    OKABE_ITO,
+    PAPER_WIDTH,
+    STYLE,
+    FigureResult,
+    colour_of,
 )
 from whosevalues.report.figures.distributions import distribution_data, figure_distributions
 from whosevalues.report.figures.ratings import fig2_data, figure2
 from whosevalues.report.figures.regressions import fig4_data, fig5_data, figure4, figure5
 from whosevalues.report.figures.render import FIGURES, read_figure_index, write_figures
 from whosevalues.report.figures.similarity import (
-    RESPONDENT_LANGUAGE, fig1_data, fig3_reference_data, figure1, figure3, item_mean_cosines, model_similarity,
+    RESPONDENT_LANGUAGE,
+    fig1_data,
+    fig3_reference_data,
+    figure1,
+    figure3,
+    item_mean_cosines,
+    model_similarity,
     rq1_rows,
 )
 from whosevalues.report.figures.validity import figure_validity, validity_data

@@ -11,9 +11,9 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display: figures are files
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 DPI = 200
 # Okabe & Ito (2008): distinguishable with the common colour-vision deficiencies.

@@ -8,11 +8,19 @@ import numpy as np
 import pandas as pd
 
 from whosevalues.report.figures.common import (
-    PAPER_WIDTH, FigureResult, _dimension_label, _dimension_map, _item_order, _origin_label, _population_label,
-    _reuse, _save, _skip, colour_of,
+    PAPER_WIDTH,
+    FigureResult,
+    _dimension_label,
+    _dimension_map,
+    _item_order,
+    _origin_label,
+    _population_label,
+    _reuse,
+    _save,
+    _skip,
+    colour_of,
 )
 from whosevalues.report.outdir import OutputDir, original_format, survey_label
-
 
 # == Answer distributions ========================================================================
 

@@ -7,12 +7,24 @@ import numpy as np
 import pandas as pd
 
 from whosevalues.report.figures.common import (
-    PAPER_WIDTH, FigureResult, _dimension_label, _dimension_order, _dimensions_of, _dimension_kind, _dimension_map,
-    _origin_label, _population_label, _reuse, _save, _skip, _top_legend, _z, colour_of,
+    PAPER_WIDTH,
+    FigureResult,
+    _dimension_kind,
+    _dimension_label,
+    _dimension_map,
+    _dimension_order,
+    _dimensions_of,
+    _origin_label,
+    _population_label,
+    _reuse,
+    _save,
+    _skip,
+    _top_legend,
+    _z,
+    colour_of,
 )
 from whosevalues.report.figures.similarity import HIGHLIGHTED
 from whosevalues.report.outdir import OutputDir, ci_table, survey_label
-
 
 # == Figure 2 ====================================================================================
 

@@ -8,14 +8,28 @@ import numpy as np
 import pandas as pd
 
 from whosevalues.report.figures.common import (
-    OKABE_ITO, PAPER_WIDTH, FigureResult, _dimension_label, _dimension_kind, _dimension_order, _origin_label,
-    _population_label, _reuse, _save, _skip, _top_legend, colour_of,
+    OKABE_ITO,
+    PAPER_WIDTH,
+    FigureResult,
+    _dimension_kind,
+    _dimension_label,
+    _dimension_order,
+    _origin_label,
+    _population_label,
+    _reuse,
+    _save,
+    _skip,
+    _top_legend,
+    colour_of,
 )
 from whosevalues.report.figures.similarity import (
-    _with_band, band_caption, draw_band_across, per_model_means, random_band,
+    _with_band,
+    band_caption,
+    draw_band_across,
+    per_model_means,
+    random_band,
 )
 from whosevalues.report.outdir import REFERENCE_REMOVED, OutputDir, ci_table, original_format, survey_label
-
 
 # == Figure 4 ====================================================================================
 
@@ -152,7 +166,8 @@ def figure5(out: OutputDir, survey: str) -> FigureResult:
     removed = list(data["removed"].cat.categories)
     populations = sorted(data["population"].unique())
     fig, axes = plt.subplots(1, len(panels), sharey=True, sharex=True, squeeze=False,
-                             figsize=(PAPER_WIDTH if len(panels) > 1 else 3.8, 1.0 + 0.17 * len(removed) * len(populations) ** 0.5 + 0.6),
+                             figsize=(PAPER_WIDTH if len(panels) > 1 else 3.8,
+                                      1.0 + 0.17 * len(removed) * len(populations) ** 0.5 + 0.6),
                              layout="constrained")
     for k, panel in enumerate(panels):
         ax = axes[0][k]

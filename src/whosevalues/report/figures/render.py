@@ -19,14 +19,13 @@ from whosevalues.report.figures.validity import figure_validity
 from whosevalues.report.figures.world import figure_countries, figure_steerability
 from whosevalues.report.outdir import OutputDir
 
-
 # == all of them =================================================================================
 
 FIGURES = (figure1, figure2, figure3, figure4, figure5, figure_validity, figure_distributions, figure_countries,
            figure_steerability, figure_formats)
 
 
-def write_figures(out_dir: Path | str, workers: int | None = None) -> list[FigureResult]:
+def write_figures(out_dir: OutputDir | Path | str, workers: int | None = None) -> list[FigureResult]:
     """Draw every figure for every survey into out_dir/figures; skipped figures carry the reason.
 
     Figures are independent, and rendering dozens of panels to PNG and SVG is most of a report's time, so they
@@ -52,7 +51,7 @@ def _draw(task: tuple[Path, str, int], out: OutputDir | None = None) -> FigureRe
     with plt.rc_context(STYLE):
         try:
             return make(out or OutputDir(out_path), survey)
-        except Exception as exc:  # noqa: BLE001 - one odd file must not lose the other figures
+        except Exception as exc:
             plt.close("all")
             name = make.__name__.replace("figure", "fig").replace("fig_", "") + f"_{survey}"
             return _skip(name, "", f"could not be drawn ({type(exc).__name__}: {exc})")

@@ -8,11 +8,18 @@ import numpy as np
 import pandas as pd
 
 from whosevalues.report.figures.common import (
-    PAPER_WIDTH, FigureResult, _grouped_bars, _origin_label, _population_label, _reuse, _save, _skip, _z,
+    PAPER_WIDTH,
+    FigureResult,
+    _grouped_bars,
+    _origin_label,
+    _population_label,
+    _reuse,
+    _save,
+    _skip,
+    _z,
     colour_of,
 )
 from whosevalues.report.outdir import OutputDir, ci_table, display_name, is_original, original_format, survey_label
-
 
 # == shared aggregations =========================================================================
 
@@ -482,7 +489,8 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
                             data=data)
     data = data[data["shown"]]
     models = data.sort_values(["origin", "display_name"])[["model", "display_name", "origin"]].drop_duplicates()
-    width_a = min(PAPER_WIDTH * (0.7 if reference is not None else 1), 1.5 + 0.35 * len(models) * len(populations) ** 0.5)
+    width_a = min(PAPER_WIDTH * (0.7 if reference is not None else 1),
+                  1.5 + 0.35 * len(models) * len(populations) ** 0.5)
     ncols = 2 if reference is not None else 1
     fig, axes = plt.subplots(1, ncols, figsize=(PAPER_WIDTH if ncols == 2 else max(width_a, 3.0), 3.6),
                              gridspec_kw={"width_ratios": [3, 1.3]} if ncols == 2 else None, squeeze=False,

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Rectangle
 
-from whosevalues.report.figures.common import STYLE, FigureResult, _reuse, _save, _skip, colour_of
 from whosevalues.analysis.formats import rows_of_variant
 from whosevalues.instruments.variants import ORIGINAL
+from whosevalues.report.figures.common import STYLE, FigureResult, _reuse, _save, _skip, colour_of
 from whosevalues.report.figures.similarity import VECTOR_METRIC, _with_band, band_caption, random_band
 from whosevalues.report.outdir import OutputDir, display_name, original_format, survey_label
 
