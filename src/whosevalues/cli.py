@@ -20,7 +20,7 @@ from rich.text import Text
 
 from whosevalues.errors import UsageError, WhosevaluesError
 from whosevalues.instruments import NO_PERSONA, available_instruments, load_instrument
-from whosevalues.models.base import ConfigurationError
+from whosevalues.models.base import ConfigurationError, Mode
 from whosevalues.models.catalog import load_catalog
 from whosevalues.study import Study
 
@@ -204,7 +204,7 @@ def _retirement_notes(specs) -> list[str]:
     return notes
 
 
-def dry_run_modes(study: Study, specs: list) -> tuple[dict[str, str], dict[str, str]]:
+def dry_run_modes(study: Study, specs: list) -> tuple[dict[str, Mode], dict[str, str]]:
     """The mode each model will use, decided without asking anyone, by the run's own rule
     (``pipeline._uniform_modes``) from what is known: the local model and catalog entries documenting logprobs."""
     from whosevalues.pipeline import _uniform_modes
@@ -217,7 +217,7 @@ def dry_run_modes(study: Study, specs: list) -> tuple[dict[str, str], dict[str, 
            for model, ok in known.items()}
     # mode distribution: the run stops if a probe finds none, so the plan to cost is every model's distributions
     assumed = study.mode == "distribution"
-    own = {model: "distribution" if ok or assumed else "sample" for model, ok in known.items()}
+    own: dict[str, Mode] = {model: "distribution" if ok or assumed else "sample" for model, ok in known.items()}
     return _uniform_modes(study, own, {model: f"auto: {reason}" for model, reason in why.items()}, notes=[])
 
 

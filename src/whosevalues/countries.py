@@ -67,7 +67,7 @@ def country_name(code: str, language: str) -> str:
                            f"language {language!r} (it has {', '.join(names)}); write its persona sentence under "
                            f"[languages.{language}.personas] in the survey file")
     try:
-        names = Locale.parse(language).territories
+        names = dict(Locale.parse(language).territories)
     except (UnknownLocaleError, ValueError):
         raise CountryError(f"CLDR has no language {language!r} for country names; use a language code such "
                            "as en, zh, de") from None

@@ -342,7 +342,7 @@ async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir
 
 
 def _study_keys(plan: dict[str, ModelPlan], replaced: dict,
-                follow_up: dict[str, Sequence[PlannedRequest]]) -> set[str]:
+                follow_up: Mapping[str, Sequence[PlannedRequest]]) -> set[str]:
     """The requests whose answers make up the study: the plan's, less those sampled instead, plus the follow-ups."""
     keys = {key for model_plan in plan.values() for key in model_plan.keys()} - replaced_keys(replaced)
     return keys | {p.key for requests in follow_up.values() for p in requests}

@@ -36,7 +36,7 @@ YES, NO, NOT_TESTED = "yes", "no", "not tested"
 REFIT_REPLICATES = 1999
 
 
-def holds(verdict: str) -> bool:
+def holds(verdict: str | None) -> bool:
     """A verdict that says the claim holds (conclusions.verdict's wording)."""
     return str(verdict).startswith("holds")
 

@@ -328,9 +328,9 @@ def rq1(survey: str, humans: list[HumanVectors], llm: LLMVectors, *, pair: tuple
         language = setup.human_language[h.country]
         rows, model_index = _llm_rows(llm, setup.models, language, NONE)
         values = cosine(h.z, llm.select(np.isin(np.arange(len(llm.keys)), rows)))
-        cells = 2 * setup.nationality_bit[h.country] + setup.origin_bit[model_index]
-        condition = int(np.flatnonzero(conditions["language"] == language)[0])
-        blocks.add(values, offsets[h.country], model_index, condition, cells)
+        row_cells = 2 * setup.nationality_bit[h.country] + setup.origin_bit[model_index]
+        condition_index = int(np.flatnonzero(conditions["language"] == language)[0])
+        blocks.add(values, offsets[h.country], model_index, condition_index, row_cells)
     y, respondent, model, condition, cell = blocks.arrays()
     design = _reduced(CellDesign(codes=NATIONALITY_ORIGIN, factors=["nationality", "origin"]), cell,
                       setup.factor_reasons)

@@ -230,6 +230,8 @@ def _similarity_with_ci(raw: np.ndarray, units: np.ndarray | None, respondent_me
         return float("nan"), float("nan"), float("nan"), "none: a missing item"
     llm = _unit_z(raw)[0]
     similarity = float(units.mean(axis=0) @ llm)
+    if respondent_means is None:  # nothing resampled: the similarity without an interval
+        return similarity, float("nan"), float("nan"), "none: no resampled respondents"
     if llm_draws is not None:
         replicated = np.einsum("bk,bk->b", respondent_means, llm_draws)
     else:

@@ -79,7 +79,8 @@ def choose_populations(item_means: pd.DataFrame, humans: dict[str, str], countri
                                         f"{survey}=PATH"))
             populations[survey] = all_populations[survey] = []
             continue
-        wanted = None if every else _countries_for(survey, countries, survey not in humans, console)
+        wanted = None if every or countries is None else _countries_for(survey, countries, survey not in humans,
+                                                                          console)
         loaded = load_populations(survey, humans.get(survey, "bundled"), countries=wanted,
                                   paper_labels=paper_compatible)
         all_populations[survey] = loaded

@@ -54,7 +54,7 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -245,7 +245,7 @@ def _without_extra_buffer_types():
     import llama_cpp.llama_cpp as raw
 
     if os.environ.get("WHOSEVALUES_LLAMA_EXTRA_BUFFERS", "").strip() in {"1", "true", "yes"} or not any(
-            name == "use_extra_bufts" for name, _ in raw.llama_model_params._fields_):
+            field[0] == "use_extra_bufts" for field in raw.llama_model_params._fields_):
         yield
         return
     with _MODEL_PARAMS_LOCK:
@@ -301,7 +301,7 @@ class LlamaEngine:
 
     # -- prompt -------------------------------------------------------------------------------
     @staticmethod
-    def messages(system: str, user: str) -> list[dict[str, str]]:
+    def messages(system: str, user: str) -> list[Any]:  # llama_cpp's ChatCompletionRequestMessage TypedDicts
         return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def prompt_text(self, system: str, user: str) -> str:
@@ -406,7 +406,8 @@ class LlamaEngine:
             temperature=temperature, top_k=0, top_p=1.0, min_p=0.0, repeat_penalty=1.0,
             max_tokens=request.max_tokens, seed=uint32_seed(request.seed),
         )
-        reply = translate_chat_completion(response, raw=json.dumps(response, ensure_ascii=False))
+        body = cast(dict, response)  # not streamed: one CreateChatCompletionResponse
+        reply = translate_chat_completion(body, raw=json.dumps(body, ensure_ascii=False))
         reply.extra["temperature"] = temperature
         return reply
 

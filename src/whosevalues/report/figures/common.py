@@ -6,6 +6,7 @@ import hashlib
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -20,7 +21,7 @@ DPI = 200
 OKABE_ITO = ["#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 COUNTRY_COLOURS = {"USA": "#0072B2", "CHN": "#D55E00"}
 PAPER_WIDTH = 7.0  # inches: a two-column page width, so fonts print at their nominal size
-STYLE = {
+STYLE: Any = {  # matplotlib's rc_context types its keys as literals
     "font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8.5, "legend.fontsize": 7.5,
     "xtick.labelsize": 7.5, "ytick.labelsize": 7.5, "axes.spines.top": False, "axes.spines.right": False,
     "svg.fonttype": "none", "figure.dpi": 100,
