@@ -192,7 +192,7 @@ def test_an_empty_account_met_while_probing_stops_the_model_and_caches_nothing(t
         specs = {m: ModelSpec(id=m, provider="openai-compatible", base_url=server.base_url, api_model=m,
                               origin="USA", timeout=5) for m in ("plain", "empty-quota")}
         study = Study(models=list(specs), custom_models=specs, surveys=["mfq2"], languages=["en"],
-                      personas=["none"], samples=1, mode="auto")
+                      personas=["none"], samples=1, mode="auto", variants=["original"])
         result = run_study(study, tmp_path / "out", show_progress=False)
         counts = dict(server.requests_by_model)
     assert counts["empty-quota"] == 1 and result.modes["plain"] == "distribution"
