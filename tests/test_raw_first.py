@@ -18,7 +18,7 @@ def _study(base_url: str) -> Study:
     spec = ModelSpec(id="plain", provider="openai-compatible", base_url=base_url, api_model="plain", origin="USA",
                      timeout=5)
     return Study(models=["plain"], custom_models={"plain": spec}, surveys=["mfq2"], languages=["en"],
-                 personas=["none"], samples=1, mode="sample")
+                 personas=["none"], samples=1, mode="sample", variants=["original"])
 
 
 def _rows(db) -> list[tuple]:
@@ -35,7 +35,7 @@ def test_a_parser_that_raises_keeps_every_raw_reply_and_the_run_goes_on(tmp_path
     out = tmp_path / "out"
     with ProviderStubServer() as server:
         with monkeypatch.context() as patch:
-            patch.setattr("whosevalues.elicit.outcome.parse_answer", broken)
+            patch.setattr("whosevalues.elicit.outcome.read_answer", broken)  # the reader decide calls
             run_study(_study(server.base_url), out, show_progress=False)
             first = sum(server.requests_by_model.values())
             rows = _rows(out / "whosevalues.sqlite")
