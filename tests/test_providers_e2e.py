@@ -42,8 +42,9 @@ api_model = "{model}"
 origin = "USA"
 ''' for model in MODELS)
     path = tmp_path / "study.toml"
+    # the paper's format only: these tests are about providers; tests/test_variants*.py cover the formats
     path.write_text(f'surveys = ["mfq2"]\nlanguages = ["en"]\npersonas = ["none"]\nsamples = {SAMPLES}\n'
-                    f'temperature = 0.7\nmode = "{mode}"\n{blocks}')
+                    f'variants = ["original"]\ntemperature = 0.7\nmode = "{mode}"\n{blocks}')
     return path
 
 
