@@ -487,9 +487,11 @@ def test_a_run_where_every_answer_fails_says_why_and_exits_non_zero(tmp_path, ca
                                      capsys=capsys, monkeypatch=monkeypatch, cwd=tmp_path)
     flat = " ".join(err.split())
     assert code == 2, err
-    assert "mine: 36 of 36 requests failed" in flat and "Incorrect API key" in flat
-    assert "check the model's API key" in flat
-    assert "none of the 36 answers is valid" in flat and "not found in axis" not in flat
+    # a rejected key is an account-level failure (issue 15): the model stops at its first answer, said once,
+    # in the provider's words, with the fix; nothing is stored that would hide it
+    assert "mine: stopped, the API key was rejected" in flat and "Incorrect API key" in flat
+    assert "WV_TEST_API_KEY" in flat
+    assert "no answer was stored for this study" in flat and "not found in axis" not in flat
     assert KEY not in out + err
     db = tmp_path / "out/whosevalues.sqlite"
     assert KEY.encode() not in db.read_bytes() + _wal(db)
