@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 def whosevalues(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "whosevalues.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=900, env={**os.environ, "COLUMNS": "200"})
+                          text=True, timeout=2400, env={**os.environ, "COLUMNS": "200"})
 
 
 # one distribution per item and condition, plus auto mode's sample check (elicit.followup): the first
