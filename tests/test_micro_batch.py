@@ -1,0 +1,78 @@
+"""The in-process engine's batcher: requests submitted together are answered in one call, in order, and a
+request's own failure reaches only its caller."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from whosevalues.models.micro_batch import MicroBatcher
+
+
+def test_concurrent_requests_are_answered_in_one_call_in_the_order_they_came():
+    calls: list[list[int]] = []
+
+    def answer_many(requests):
+        calls.append(list(requests))
+        return [ValueError(f"no {r}") if r == 3 else r * 10 for r in requests]
+
+    async def main():
+        batcher = MicroBatcher(answer_many, max_batch=4)
+        return await asyncio.gather(*(batcher.submit(r) for r in range(6)), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert calls == [[0, 1, 2, 3], [4, 5]]  # at most max_batch a call, in submission order
+    assert results[:3] == [0, 10, 20] and results[4:] == [40, 50]
+    assert isinstance(results[3], ValueError) and str(results[3]) == "no 3"
+
+
+def test_a_failed_call_reaches_every_caller_of_that_batch_and_the_next_batch_still_runs():
+    def answer_many(requests):
+        if 0 in requests:
+            raise RuntimeError("engine died")
+        return list(requests)
+
+    async def main():
+        batcher = MicroBatcher(answer_many, max_batch=2)
+        return await asyncio.gather(*(batcher.submit(r) for r in range(3)), return_exceptions=True)
+
+    first, second, third = asyncio.run(main())
+    assert isinstance(first, RuntimeError) and isinstance(second, RuntimeError) and third == 2
+
+
+def test_workers_that_submit_after_their_replies_are_gathered_into_the_next_batch():
+    """The runner's workers store a reply, then submit their next request: those arrive while the batcher
+    waits a few turns of the event loop, so they still travel together."""
+    sizes: list[int] = []
+
+    def answer_many(requests):
+        sizes.append(len(requests))
+        return list(requests)
+
+    async def worker(batcher, numbers):
+        for n in numbers:
+            await batcher.submit(n)
+            await asyncio.sleep(0)  # storing the answer
+
+    async def main():
+        batcher = MicroBatcher(answer_many, max_batch=8)
+        await asyncio.gather(*(worker(batcher, range(i, 40, 4)) for i in range(4)))
+
+    asyncio.run(main())
+    assert sum(sizes) == 40 and max(sizes) == 4 and len(sizes) == 10
+
+
+@pytest.mark.parametrize("max_batch", [1, 3])
+def test_max_batch_bounds_every_call(max_batch):
+    sizes: list[int] = []
+
+    def answer_many(requests):
+        sizes.append(len(requests))
+        return list(requests)
+
+    async def main():
+        batcher = MicroBatcher(answer_many, max_batch=max_batch)
+        return await asyncio.gather(*(batcher.submit(r) for r in range(7)))
+
+    assert asyncio.run(main()) == list(range(7)) and max(sizes) == max_batch
