@@ -262,7 +262,9 @@ def test_samples_in_one_batch_are_the_samples_asked_alone(backend):
     """Side by side (one decode per generated position for all) or alone, a request draws the same text."""
     asked = [request("mfq2", "8", "en", "USA", mode="sample", temperature=1.0, seed=seed) for seed in (3, 4)]
     asked.append(request("wvs7", "Q181", "zh", "CHN", mode="sample", temperature=1.0, seed=5))
-    together = backend.answer_many(asked)
+    delivered: dict = {}
+    backend.answer_many(asked, delivered.__setitem__)
+    together = [delivered[i] for i in range(len(asked))]
     alone = [backend.complete_sync(req) for req in reversed(asked)][::-1]
     assert [r.answer_text for r in together] == [r.answer_text for r in alone]
     assert [r.output_tokens for r in together] == [r.output_tokens for r in alone]
@@ -334,10 +336,10 @@ def test_a_draw_follows_softmax_over_temperature_and_is_greedy_at_zero():
     logits = np.array([0.0, np.log(3.0), -50.0])
     assert draw_token(logits, 0.0, np.random.default_rng(0)) == 1
     rng = np.random.default_rng(7)
-    draws = np.array([draw_token(logits, 1.0, rng) for _ in range(20000)])
-    assert abs((draws == 1).mean() - 0.75) < 0.015 and (draws == 2).sum() == 0
-    hot = np.array([draw_token(logits, 2.0, rng) for _ in range(20000)])  # T = 2: 1 : sqrt(3)
-    assert abs((hot == 1).mean() - np.sqrt(3) / (1 + np.sqrt(3))) < 0.015
+    draws = np.array([draw_token(logits, 1.0, rng) for _ in range(10000)])
+    assert abs((draws == 1).mean() - 0.75) < 0.02 and (draws == 2).sum() == 0
+    hot = np.array([draw_token(logits, 2.0, rng) for _ in range(10000)])  # T = 2: 1 : sqrt(3)
+    assert abs((hot == 1).mean() - np.sqrt(3) / (1 + np.sqrt(3))) < 0.02
 
 
 def test_no_f16_copy_where_the_cache_cannot_be_written(tmp_path, monkeypatch):

@@ -13,9 +13,10 @@ from whosevalues.models.micro_batch import MicroBatcher
 def test_concurrent_requests_are_answered_in_one_call_in_the_order_they_came():
     calls: list[list[int]] = []
 
-    def answer_many(requests):
+    def answer_many(requests, deliver):
         calls.append(list(requests))
-        return [ValueError(f"no {r}") if r == 3 else r * 10 for r in requests]
+        for i, r in enumerate(requests):
+            deliver(i, ValueError(f"no {r}") if r == 3 else r * 10)
 
     async def main():
         batcher = MicroBatcher(answer_many, max_batch=4)
@@ -28,17 +29,19 @@ def test_concurrent_requests_are_answered_in_one_call_in_the_order_they_came():
 
 
 def test_a_failed_call_reaches_every_caller_of_that_batch_and_the_next_batch_still_runs():
-    def answer_many(requests):
+    def answer_many(requests, deliver):
         if 0 in requests:
+            deliver(1, "answered before the engine died")
             raise RuntimeError("engine died")
-        return list(requests)
+        for i, r in enumerate(requests):
+            deliver(i, r)
 
     async def main():
         batcher = MicroBatcher(answer_many, max_batch=2)
         return await asyncio.gather(*(batcher.submit(r) for r in range(3)), return_exceptions=True)
 
     first, second, third = asyncio.run(main())
-    assert isinstance(first, RuntimeError) and isinstance(second, RuntimeError) and third == 2
+    assert isinstance(first, RuntimeError) and second == "answered before the engine died" and third == 2
 
 
 def test_workers_that_submit_after_their_replies_are_gathered_into_the_next_batch():
@@ -46,9 +49,10 @@ def test_workers_that_submit_after_their_replies_are_gathered_into_the_next_batc
     waits a few turns of the event loop, so they still travel together."""
     sizes: list[int] = []
 
-    def answer_many(requests):
+    def answer_many(requests, deliver):
         sizes.append(len(requests))
-        return list(requests)
+        for i, r in enumerate(requests):
+            deliver(i, r)
 
     async def worker(batcher, numbers):
         for n in numbers:
@@ -67,12 +71,47 @@ def test_workers_that_submit_after_their_replies_are_gathered_into_the_next_batc
 def test_max_batch_bounds_every_call(max_batch):
     sizes: list[int] = []
 
-    def answer_many(requests):
+    def answer_many(requests, deliver):
         sizes.append(len(requests))
-        return list(requests)
+        for i, r in enumerate(requests):
+            deliver(i, r)
 
     async def main():
         batcher = MicroBatcher(answer_many, max_batch=max_batch)
         return await asyncio.gather(*(batcher.submit(r) for r in range(7)))
 
     assert asyncio.run(main()) == list(range(7)) and max(sizes) == max_batch
+
+
+def test_a_request_the_engine_forgot_fails_loudly_instead_of_hanging():
+    async def main():
+        batcher = MicroBatcher(lambda requests, deliver: None, max_batch=2)
+        return await asyncio.gather(batcher.submit("a"), return_exceptions=True)
+
+    (result,) = asyncio.run(main())
+    assert isinstance(result, RuntimeError) and "no reply" in str(result)
+
+
+def test_each_reply_is_delivered_while_the_rest_of_the_batch_is_still_being_answered():
+    import threading
+
+    second_started = threading.Event()
+    first_seen_early: list[bool] = []
+
+    def answer_many(requests, deliver):
+        deliver(0, "first")
+        second_started.wait(5)  # the first caller must get its reply before this one finishes
+        deliver(1, "second")
+
+    async def main():
+        batcher = MicroBatcher(answer_many, max_batch=2)
+
+        async def first():
+            reply = await batcher.submit(0)
+            first_seen_early.append(not second_started.is_set())
+            second_started.set()
+            return reply
+
+        return await asyncio.gather(first(), batcher.submit(1))
+
+    assert asyncio.run(main()) == ["first", "second"] and first_seen_early == [True]

@@ -54,11 +54,11 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -544,15 +544,16 @@ class LocalLlamaBackend(Backend):
         return self.spec.temperature if self.spec.temperature is not None else DEFAULT_TEMPERATURE
 
     def complete_sync(self, request: ChatRequest) -> ProviderReply:
-        reply = self.answer_many([request])[0]
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
+        replies: list[object] = []
+        self.answer_many([request], lambda _, reply: replies.append(reply))
+        if isinstance(replies[0], Exception):
+            raise replies[0]
+        return cast(ProviderReply, replies[0])
 
-    def answer_many(self, requests: Sequence[ChatRequest]) -> list[ProviderReply | Exception]:
-        """Distribution prompts in order (prefix reuse), then the samples side by side; one reply or error each."""
+    def answer_many(self, requests: Sequence[ChatRequest], deliver: Callable[[int, object], None]) -> None:
+        """Distribution prompts one by one in order (prefix reuse), then the samples side by side; each
+        reply, or the request's own error, goes to ``deliver(index, ...)`` as soon as it exists."""
         engine = self.engine
-        replies: dict[int, ProviderReply | Exception] = {}
         samples: list[int] = []
         with engine.lock:
             for index, request in enumerate(requests):
@@ -563,11 +564,11 @@ class LocalLlamaBackend(Backend):
                     if request.mode != "distribution":
                         raise BackendError(f"unknown mode {request.mode!r}: use sample or distribution",
                                            retryable=False)
-                    replies[index] = engine.distribution(request)
+                    deliver(index, engine.distribution(request))
                 except BackendError as error:
-                    replies[index] = error
-            replies.update(self._samples(engine, [requests[i] for i in samples], samples))
-        return [replies[index] for index in range(len(requests))]
+                    deliver(index, error)
+            for index, reply in self._samples(engine, [requests[i] for i in samples], samples).items():
+                deliver(index, reply)
 
     def _samples(self, engine: LlamaEngine, requests: list[ChatRequest], indices: list[int]
                  ) -> dict[int, ProviderReply | Exception]:

@@ -18,10 +18,15 @@ Reply = TypeVar("Reply")
 SETTLE_TURNS = 3
 
 
-class MicroBatcher(Generic[Request, Reply]):
-    """``answer_many(requests)`` (run in a thread) returns one reply or exception per request, in order."""
+Deliver = Callable[[int, object], None]
 
-    def __init__(self, answer_many: Callable[[Sequence[Request]], Sequence[Reply | Exception]], max_batch: int):
+
+class MicroBatcher(Generic[Request, Reply]):
+    """``answer_many(requests, deliver)`` runs in a thread and calls ``deliver(index, reply_or_exception)`` once
+    per request, as soon as that one is answered (so a worker stores it and queues its next request while the
+    rest of the batch is still being answered)."""
+
+    def __init__(self, answer_many: Callable[[Sequence[Request], Deliver], None], max_batch: int):
         self.answer_many = answer_many
         self.max_batch = max_batch
         self._pending: list[tuple[Request, asyncio.Future]] = []
@@ -35,23 +40,25 @@ class MicroBatcher(Generic[Request, Reply]):
         return await future
 
     async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             await self._settle()
             if not self._pending:
                 return
             batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+            futures = [future for _, future in batch]
+
+            def deliver(index: int, reply: object, futures: list[asyncio.Future] = futures) -> None:
+                loop.call_soon_threadsafe(_resolve, futures[index], reply)
+
             try:
-                replies: Sequence[Reply | Exception] = await asyncio.to_thread(
-                    self.answer_many, [request for request, _ in batch])
-            except Exception as error:  # the whole call failed: every caller hears it
-                replies = [error] * len(batch)
-            for (_, future), reply in zip(batch, replies):
-                if future.done():  # its worker was cancelled
-                    continue
-                if isinstance(reply, Exception):
-                    future.set_exception(reply)
-                else:
-                    future.set_result(reply)
+                await asyncio.to_thread(self.answer_many, [request for request, _ in batch], deliver)
+            except Exception as error:  # the call itself failed: every caller not yet answered hears it
+                for future in futures:
+                    _resolve(future, error)
+            await asyncio.sleep(0)  # the deliveries queued by the thread run first
+            for future in futures:
+                _resolve(future, RuntimeError("the engine returned no reply for this request (a bug)"))
 
     async def _settle(self) -> None:
         """Let the workers woken by the last replies store them and submit their next requests: wait until
@@ -61,3 +68,12 @@ class MicroBatcher(Generic[Request, Reply]):
             quiet = quiet + 1 if len(self._pending) == seen else 0
             seen = len(self._pending)
             await asyncio.sleep(0)
+
+
+def _resolve(future: asyncio.Future, reply: object) -> None:
+    if future.done():  # answered already, or its worker was cancelled
+        return
+    if isinstance(reply, BaseException):
+        future.set_exception(reply)
+    else:
+        future.set_result(reply)
