@@ -3,7 +3,7 @@
 Measured from outside, as a user would: wall time, CPU time (the child process's user + system) and peak
 memory of the first run (the embedded model answering every item x language x persona x variant in
 distribution mode, the sample check, then analysis and report), the time per prompt and per sample (from
-the store's latencies), the sample check's size (from run_notes.json), and the machine's load average
+the store's answer times), the sample check's size (from run_notes.json), and the machine's load average
 before and after (the CPU time is what to compare on a shared machine). Then a second run, which must ask
 the model nothing. Targets on a 2-core machine: first run < 60 s wall on a quiet machine, < 1 GiB.
 
@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 
@@ -49,11 +50,15 @@ def asking_line(stderr: str) -> str:
 
 
 def per_request_times(out: Path) -> dict[str, tuple[int, float]]:
-    """(answers, mean seconds each) per mode, from the latencies the runner stored."""
+    """(answers, wall seconds per answer) per mode: the span of their answer times over their number. Not the
+    stored latencies: the embedded model answers the requests in flight together, so a request's latency
+    includes its wait behind the others of its batch."""
     with sqlite3.connect(out / "whosevalues.sqlite") as db:
-        rows = db.execute("SELECT r.mode, COUNT(*), AVG(a.latency_s) FROM answers a JOIN requests r ON r.key = a.key "
-                          "GROUP BY r.mode").fetchall()
-    return {mode: (count, mean) for mode, count, mean in rows}
+        rows = db.execute("SELECT r.mode, a.answered_at FROM answers a JOIN requests r ON r.key = a.key").fetchall()
+    times: dict[str, list[float]] = {}
+    for mode, answered_at in rows:
+        times.setdefault(mode, []).append(datetime.fromisoformat(answered_at).timestamp())
+    return {mode: (len(t), (max(t) - min(t)) / max(len(t) - 1, 1)) for mode, t in times.items()}
 
 
 def sample_check(out: Path) -> str:
@@ -80,7 +85,8 @@ def main() -> None:
             times = per_request_times(workdir / "whosevalues-out")
             check = sample_check(workdir / "whosevalues-out")
             second = timed_run(workdir, "--no-analysis", *args.run_args)
-        per = "; ".join(f"{count} {mode} at {mean * 1000:.0f} ms each" for mode, (count, mean) in sorted(times.items()))
+        per = "; ".join(f"{count} {mode} at {mean * 1000:.0f} ms apart"
+                        for mode, (count, mean) in sorted(times.items()))
         print(f"first run : {first['wall']:6.1f} s wall, {first['cpu']:6.1f} s CPU, peak {peak_mib:.0f} MiB, load "
               f"{first['load'][0]:.1f} -> {first['load'][1]:.1f}   [target < 60 s wall, < 1024 MiB]")
         print(f"            {first['asked']}: {per}; sample check {check}")
