@@ -353,3 +353,18 @@ def test_no_f16_copy_where_the_cache_cannot_be_written(tmp_path, monkeypatch):
     assert weights.model_version == "model.gguf"
     monkeypatch.setenv("WHOSEVALUES_LOCAL_WEIGHTS", "as-shipped")
     assert f16_weights(shipped).description == "as shipped (WHOSEVALUES_LOCAL_WEIGHTS)"
+
+
+def test_samples_are_split_into_batches_that_fit_the_kv_cache_and_the_sequence_limit():
+    from whosevalues.models.local_kv import MAX_SEQUENCES
+    from whosevalues.models.local_llama import _fitting
+    from whosevalues.models.local_sampling import cells_needed
+
+    same = [Draw(prompt=[1, 2, 3] * 100, temperature=1.0, max_tokens=10, seed=s) for s in range(5)]
+    assert cells_needed(same) == 300 + 300 + 50  # one prompt, evaluated once for the five samples
+    other = [Draw(prompt=[7] * (400 + i), temperature=1.0, max_tokens=10, seed=i) for i in range(10)]
+    chunks = _fitting(same + other, n_ctx=2048)
+    assert [d for chunk in chunks for d in chunk] == same + other  # all of them, in order
+    assert all(cells_needed(chunk) <= 2048 for chunk in chunks) and len(chunks) > 1
+    many = [Draw(prompt=[5], temperature=1.0, max_tokens=1, seed=s) for s in range(150)]
+    assert max(len(chunk) for chunk in _fitting(many, n_ctx=100000)) < MAX_SEQUENCES
