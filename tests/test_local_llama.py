@@ -26,7 +26,7 @@ from whosevalues.models.local_llama import (
     number_identifiers,
     uint32_seed,
 )
-from whosevalues.models.local_sampling import Draw, draw_token
+from whosevalues.models.local_sampling import Draw, draw_token, generate
 from whosevalues.models.local_weights import as_shipped, f16_weights
 
 # -- the arithmetic, on a toy vocabulary (fast) ----------------------------------------------------
@@ -368,3 +368,26 @@ def test_samples_are_split_into_batches_that_fit_the_kv_cache_and_the_sequence_l
     assert all(cells_needed(chunk) <= 2048 for chunk in chunks) and len(chunks) > 1
     many = [Draw(prompt=[5], temperature=1.0, max_tokens=1, seed=s) for s in range(150)]
     assert max(len(chunk) for chunk in _fitting(many, n_ctx=100000)) < MAX_SEQUENCES
+
+
+@pytest.mark.slow
+@needs_model
+def test_side_by_side_samples_draw_their_first_token_from_the_model_distribution(backend):
+    """240 one-token samples of one prompt at T = 1 against the distribution the engine reads for it:
+    the share of each of the three likeliest tokens within 4 standard errors."""
+    engine = backend.engine
+    base = request("mfq2", "8", "en", "USA")
+    tokens = engine.prompt_tokens(base.system, base.user)
+    engine.reset()
+    dist, _ = engine.evaluate(tokens)
+    asked = [ChatRequest(key=f"s{seed}", system=base.system, user=base.user, mode="sample", scale_min=1,
+                         scale_max=5, temperature=1.0, max_tokens=1, seed=seed) for seed in range(240)]
+    firsts = []
+    for start in range(0, len(asked), 48):
+        draws = [Draw(tokens, 1.0, 1, uint32_seed(r.seed)) for r in asked[start:start + 48]]
+        generate(engine.cache, draws, lambda token: False)
+        firsts += [d.generated[0] for d in draws]
+    firsts_arr = np.array(firsts)
+    for token in np.argsort(dist)[::-1][:3]:
+        p = float(dist[token])
+        assert abs((firsts_arr == token).mean() - p) < 4 * np.sqrt(p * (1 - p) / len(firsts)) + 1e-9

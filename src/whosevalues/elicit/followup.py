@@ -7,9 +7,10 @@
   item means. The run note counts the items for each reason (:func:`sampled_instead_note`).
 - **Sample check.** In ``auto`` mode every distribution-mode model also samples a small fixed subset
   (``CHECK_ITEMS`` first items of each survey, in every language, under the first persona, in the
-  ``original`` format only) in rounds, and stops as soon as agreement or disagreement with the distribution
-  means is clear (``elicit/sample_check.py``: the rule, its tolerance and error rate). The run notes report
-  the cells, the samples per cell it took and the verdict. The check's answers never enter the item means.
+  ``original`` format only) at temperature 1 (``CHECK_TEMPERATURE``) in rounds, and stops as soon as
+  agreement or disagreement with the distribution means is clear (``elicit/sample_check.py``: the rule,
+  its tolerance and error rate). The run notes report the cells, the samples per cell it took and the
+  verdict. The check's answers never enter the item means.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pandas as pd
 
 from whosevalues.elicit.distribution import UNREADABLE_REASONS
 from whosevalues.elicit.plan import ModelPlan, PlannedRequest, plan_model
-from whosevalues.elicit.sample_check import ROUNDS, TOLERANCE, evaluate, run_in_rounds
+from whosevalues.elicit.sample_check import CHECK_TEMPERATURE, ROUNDS, TOLERANCE, evaluate, run_in_rounds
 from whosevalues.elicit.store import Store
 from whosevalues.instruments import load_instrument
 from whosevalues.instruments.variants import ORIGINAL
@@ -74,7 +75,8 @@ def replaced_keys(replaced: dict[str, set[str]]) -> set[str]:
 
 def sample_check_plan(study: Study, modes: dict[str, Mode]) -> dict[str, list[PlannedRequest]]:
     """The check's sample-mode requests (up to ``CHECK_SAMPLES`` per cell) for each distribution-mode model."""
-    checked = study.with_overrides(samples=CHECK_SAMPLES, personas=study.personas[:1], variants=[ORIGINAL])
+    checked = study.with_overrides(samples=CHECK_SAMPLES, personas=study.personas[:1], variants=[ORIGINAL],
+                                   temperature=CHECK_TEMPERATURE)
     instruments = checked.instruments()
     first_items = {(i.id, item) for i in instruments for item in i.item_ids[:CHECK_ITEMS]}
     return {spec.id: [p for p in plan_model(checked, spec, "sample", instruments)

@@ -1,6 +1,7 @@
 """The sample check, sized to what it must show: a sequential rule over rounds of samples.
 
-What it must show: that a model's distribution-mode item means are what its sampled answers give, within
+What it must show: that a model's distribution-mode item means are what its sampled answers (at temperature 1,
+the distribution's own) give, within
 ``TOLERANCE`` of the scale's range, so a wrong readout (a missed token spelling, a mis-split "10", a wrong
 chat template) cannot go unnoticed. The check's answers never enter the item means.
 
@@ -42,8 +43,13 @@ ROUNDS = (5, 10)
 #: share of the scale's range the sampled and distribution means may differ by (RMS over the cells)
 TOLERANCE = 0.1
 ALPHA = 0.05
+#: the check samples at temperature 1, the temperature a distribution is read at (the softmax of the logits,
+#: or a provider's log probabilities): at a model's own lower temperature its samples are sharper than the
+#: distribution they are compared with, and a correct readout would look wrong
+CHECK_TEMPERATURE = 1.0
 Z = NormalDist().inv_cdf(1 - ALPHA / (2 * len(ROUNDS)))
-RULE = (f"sequential: rounds of {', '.join(map(str, ROUNDS))} samples per cell; stops once the RMS difference "
+RULE = (f"sequential: rounds of {', '.join(map(str, ROUNDS))} samples per cell at temperature "
+        f"{CHECK_TEMPERATURE:g}; stops once the RMS difference "
         f"between sampled and distribution means (share of the scale's range) is clearly below or above "
         f"{TOLERANCE:g} (one-sided z = {Z:.2f}, Bonferroni over {len(ROUNDS)} looks and both directions)")
 
