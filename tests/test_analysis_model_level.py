@@ -288,9 +288,9 @@ def test_report_section_shows_conclusions_joint_tests_baselines_and_model_level_
 
 
 def html_escape(text: str) -> str:
-    import html
+    from markupsafe import escape  # as the report's templates escape
 
-    return html.escape(text, quote=True)
+    return str(escape(text))
 
 
 @needs_shared

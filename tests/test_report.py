@@ -3,12 +3,12 @@ answers (and on a one-model design). Assertions are on the data each figure plot
 
 from __future__ import annotations
 
-import html
 import re
 import warnings
 
 import pandas as pd
 import pytest
+from markupsafe import escape  # as the report's templates escape
 from rich.console import Console
 
 from test_report_fixtures import analysed_dir, needs_shared, paper_report_dir
@@ -129,16 +129,16 @@ def test_report_is_self_contained_and_complete(paper):
     assert page.count('<img ') == len(drawn)
     assert page.count("data:image/png;base64,") == len(drawn)
     for result in drawn:
-        assert html.escape(result.caption) in page
+        assert escape(result.caption) in page
     for sentence in headline(paper):
-        assert html.escape(sentence) in page
+        assert escape(sentence) in page
     assert "All 20 models are closer to USA respondents than to CHN respondents on MFQ-2" in headline(paper)[0]
     # the exact prompts, rendered by the instrument
     rendered = load_instrument("mfq2").render("1", "zh", "CHN")
-    assert html.escape(rendered.system) in page and html.escape(rendered.user) in page
-    assert html.escape(load_instrument("wvs7").render("Q195", "en", "none").user) in page
+    assert escape(rendered.system) in page and escape(rendered.user) in page
+    assert escape(load_instrument("wvs7").render("Q195", "en", "none").user) in page
     for model in paper.model_origins():
-        assert html.escape(display_name(model)) in page
+        assert escape(display_name(model)) in page
     assert "PROVENANCE.md" in page and "Licence" in page and "whosevalues " in page
 
 
@@ -159,7 +159,7 @@ def test_minimal_design_renders_and_says_what_is_left_out(minimal):
     assert "no contrast between LLM origins" in page and "No national persona" in page
     results = {r.name: r for r in F.read_figure_index(minimal.path)}
     assert results["fig4_mfq2"].skipped_reason and "persona" in results["fig4_mfq2"].skipped_reason
-    assert html.escape(results["fig4_mfq2"].skipped_reason) in page
+    assert escape(results["fig4_mfq2"].skipped_reason) in page
     assert not [r for r in results.values() if r.skipped_reason and "could not be drawn" in r.skipped_reason]
     # without respondent-level similarities the headline still compares the populations, from item means
     sentences = headline(minimal)
@@ -189,7 +189,7 @@ def test_populations_render_as_compact_tables_not_raw_dicts(paper):
     assert _population_rows(page, "MFQ-2") == [str(r["country"]) for r in records]
     for record in records:  # loading steps one per line, and alpha per foundation
         for step in record["steps"]:
-            assert html.escape(f"{step['step']}: {step['count']}") in page
+            assert escape(f"{step['step']}: {step['count']}") in page
     alphas = alpha_table(records)
     assert list(alphas.columns) == ["Country", *load_instrument("mfq2").dimensions]
     assert len(alphas) == len(records)
@@ -197,7 +197,7 @@ def test_populations_render_as_compact_tables_not_raw_dicts(paper):
     means_at = page.index("Item means and standard deviations")
     assert page.rfind("<details>", 0, means_at) > page.rfind("</details>", 0, means_at)
     assert "item_means" not in page and "item_sds" not in page and "respondent_level" not in page
-    assert not re.search(r"\{\s*(&#x27;|&quot;|')", page), "a Python/JSON dict was dumped"
+    assert not re.search(r"\{\s*(&#39;|&#34;|&#x27;|&quot;|')", page), "a Python/JSON dict was dumped"
     # the aggregate-only WVS populations in one line
     wvs = page.split("<h3>WVS</h3>", 1)[1].split("<h", 1)[0]
     assert wvs.count("aggregates only") == 1 and "<table" not in wvs
@@ -214,7 +214,7 @@ def test_scrambled_ids_warning_shows_in_paper_compatible_mode(tmp_path):
     scrambled = [w for r in out.populations() for w in r["audit"]["warnings"] if "scrambled" in w]
     assert len(scrambled) == 2
     for warning in scrambled:
-        assert html.escape(warning) in section and 'class="warning"' in section
+        assert escape(warning) in section and 'class="warning"' in section
     table = population_table(out.populations())
     assert "NOT real respondents" in " ".join(table["Loading steps"])
 
@@ -226,17 +226,17 @@ def test_design_section_states_formulas_and_dropped_terms_from_summary(minimal, 
     analyses = minimal.analyses("mfq2")
     for rq, info in analyses.items():
         if info.get("formula"):
-            assert f"<code>{html.escape(info['formula'])}</code>" in design
+            assert f"<code>{escape(info['formula'])}</code>" in design
             if (minimal.path / "tables" / f"{rq}_mfq2.csv").is_file():
-                assert f"Fitted model: <code>{html.escape(info['formula'])}</code>" in page
+                assert f"Fitted model: <code>{escape(info['formula'])}</code>" in page
         for reason in set((info.get("dropped_terms") or {}).values()):
-            assert html.escape(reason) in design
+            assert escape(reason) in design
         if info.get("skipped"):
-            assert html.escape(info["skipped"]) in design
+            assert escape(info["skipped"]) in design
     assert any(info.get("dropped_terms") for info in analyses.values())  # one origin: origin terms dropped
     # the paper's full design drops nothing; each RQ table shows its formula above it
     full = (paper.path / "report.html").read_text(encoding="utf-8")
     for rq in ("rq1", "rq2", "rq3"):
         formula = paper.analyses("mfq2")[rq]["formula"]
         tables = full.split("<h2>Tables</h2>", 1)[1]
-        assert f"Fitted model: <code>{html.escape(formula)}</code>" in tables
+        assert f"Fitted model: <code>{escape(formula)}</code>" in tables

@@ -8,10 +8,9 @@ format-sensitive in plain words, the embedded model included: that is a finding,
 
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 
+from whosevalues.report import render
 from whosevalues.report.figures import FigureResult
 from whosevalues.report.formats import (
     SHIFT_THRESHOLD,
@@ -26,7 +25,6 @@ from whosevalues.report.formats import (
 )
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.report.tables import fmt_number, term_label
-from whosevalues.report.whose_values import figure_html
 
 # What each built-in variant changes (issue 18); a survey file's own description wins when it has one.
 VARIANT_DESCRIPTIONS = {
@@ -42,53 +40,40 @@ VARIANT_DESCRIPTIONS = {
 }
 
 
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)
-
-
 def is_format_figure(figure: FigureResult) -> bool:
     return figure.name.startswith("formats_")
 
 
 def format_section(out: OutputDir, figures: list[FigureResult]) -> str:
     """The section's HTML, or "" when every survey was asked in the original format only."""
+    return render.section("formats", format_data(out, figures))
+
+
+def format_data(out: OutputDir, figures: list[FigureResult]) -> dict | None:
+    """What the section shows (templates/sections/formats.html.j2), or None without variants."""
     if not has_variants(out):
-        return ""
+        return None
     drawn = {figure.name: figure for figure in figures}
-    parts = ["<h2 id=\"formats\">Does the format change the answer?</h2>",
-             "<p>Every item was asked in the paper's original prompt and in other formats of the same question. "
-             "If a model's answers move as much when the question is reworded or its options relabelled as "
-             "they differ between countries, its \"closest country\" may reflect the format, not its values. "
-             f"A model is <b>format-sensitive</b> when a variant moves its answers by at least the spread "
-             f"between countries (shift / SD of the country means &ge; {SHIFT_THRESHOLD:g}), reorders its "
-             f"ranking of countries (Kendall tau &lt; {TAU_THRESHOLD:g}), or shifts them by more than its own "
-             f"sampling noise explains (docs/statistics.md).</p>"]
-    for survey in out.surveys():
-        parts.append(_survey_part(out, survey, drawn.get(f"formats_{survey}")))
-    parts.append(_conclusions_part(out))
-    return "".join(parts)
+    surveys = [_survey_part(out, survey, drawn.get(f"formats_{survey}")) for survey in out.surveys()]
+    return {"shift_threshold": f"{SHIFT_THRESHOLD:g}", "tau_threshold": f"{TAU_THRESHOLD:g}",
+            "surveys": [part for part in surveys if part is not None], "conclusions": _conclusions_part(out)}
 
 
-def _survey_part(out: OutputDir, survey: str, figure: FigureResult | None) -> str:
+def _survey_part(out: OutputDir, survey: str, drawn: FigureResult | None) -> dict | None:
     variants = variants_asked(out, survey)
     if len(variants) < 2:
-        return ""
+        return None
     label = survey_label(survey)
-    parts = [f"<h3>{_e(label)}</h3>", f"<p>Variants asked: {_variants_html(out, survey, variants)}.</p>"]
+    part = {"label": label, "survey": survey, "variants": _variants(survey, variants), "robustness": None}
     table = read_robustness(out, survey)
     if table is None:
-        parts.append(f"<p class=\"skipped\">robustness_{_e(survey)}.csv is absent: how far the formats move the "
-                     f"answers was not computed for {_e(label)}.</p>")
-        return "".join(parts)
+        return part
     models = sorted(table["model"].unique(), key=display_name)
     flagged = [m for m in flagged_models(out, survey) if m in set(models)] or flagged_models(out, survey)
-    parts.append(f"<p class=\"headline\">{_e(flagged_sentence(label, models, flagged))}</p>")
-    embedded = [m for m in flagged if is_embedded(m)]
-    for model in embedded:
-        parts.append(f"<p class=\"warning\">{_e(embedded_sentence(model, label, table))}</p>")
-    parts.append(figure_html(figure))
-    parts.append(_model_table(table, flagged))
-    return "".join(parts)
+    robustness = {"headline": flagged_sentence(label, models, flagged),
+                  "embedded": [embedded_sentence(m, label, table) for m in flagged if is_embedded(m)],
+                  "figure": render.figure(drawn), "models": _model_table(table, flagged)}
+    return {**part, "robustness": robustness}
 
 
 def flagged_sentence(label: str, models: list[str], flagged: list[str]) -> str:
@@ -118,12 +103,10 @@ def embedded_sentence(model: str, label: str, table: pd.DataFrame) -> str:
             f"whose values it holds, so read its similarities and rankings below as such.")
 
 
-def _variants_html(out: OutputDir, survey: str, variants: list[str]) -> str:
+def _variants(survey: str, variants: list[str]) -> list[tuple[str, str]]:
+    """Each variant asked with what it changes."""
     described = _survey_descriptions(survey)
-    def described_as(v: str) -> str:
-        return described.get(v) or VARIANT_DESCRIPTIONS.get(v, "a survey-defined format")
-    return ", ".join(f"<b>{_e(v)}</b> ({_e(described_as(v))})"
-                     for v in variants)
+    return [(v, described.get(v) or VARIANT_DESCRIPTIONS.get(v, "a survey-defined format")) for v in variants]
 
 
 def _survey_descriptions(survey: str) -> dict[str, str]:
@@ -138,7 +121,7 @@ def _survey_descriptions(survey: str) -> dict[str, str]:
     return {str(name): str(getattr(v, "description", "") or "") for name, v in items if getattr(v, "description", "")}
 
 
-def _model_table(table: pd.DataFrame, flagged: list[str]) -> str:
+def _model_table(table: pd.DataFrame, flagged: list[str]) -> dict:
     summary = model_summary(table)
     summary["flagged"] = summary["flagged"] | summary["model"].isin(flagged)
     summary = summary.sort_values(["flagged", "largest_shift_sd"], ascending=[False, False])
@@ -153,16 +136,14 @@ def _model_table(table: pd.DataFrame, flagged: list[str]) -> str:
         "Flagged conditions": [f"{f} of {n}" for f, n in zip(summary["flagged_rows"], summary["rows"])],
         "Why": summary["model"].map(reasons),
     })
-    return (f"<details{' open' if len(shown) <= 12 else ''}><summary>Per model: the largest shift over its "
-            f"variants, languages and personas ({len(shown)} models)</summary>"
-            + shown.to_html(index=False, escape=True, border=0, na_rep="") + "</details>")
+    return render.table(shown)
 
 
-def _conclusions_part(out: OutputDir) -> str:
+def _conclusions_part(out: OutputDir) -> dict | None:
+    """Which conclusions hold across formats, or None when the file does not say."""
     frame = conclusions_across_formats(out)
     if frame is None:
-        return ("<h3>Which conclusions hold across formats</h3><p class=\"skipped\">Not tested: "
-                "tables/conclusions.csv has no holds_across_formats column.</p>")
+        return None
     counts = frame["holds_across_formats"].value_counts()
     sentence = (f"Of {len(frame)} conclusions, {counts.get('yes', 0)} hold in every format, {counts.get('no', 0)} "
                 f"do not, and {counts.get('not tested', 0)} were not tested across formats.")
@@ -175,12 +156,7 @@ def _conclusions_part(out: OutputDir) -> str:
                           "Term": frame["term"].map(term_label), "Claim": frame.get("claim", ""),
                           "Verdict (original format)": frame.get("verdict", ""),
                           "Holds across formats": frame["holds_across_formats"]})
-    return ("<h3>Which conclusions hold across formats</h3><p>A conclusion holds across formats when it holds in "
-            "every variant asked: RQ1-RQ3 are refitted for each variant with the same model-level inference (the "
-            "same estimates as a pooled fit whose variant interacts with every term). A claim that could not be "
-            "judged at the model level is 'not tested' (tables/conclusions.csv, "
-            f"holds_across_formats).</p><p class=\"headline\">{_e(sentence)}</p>"
-            + shown.to_html(index=False, escape=True, border=0, na_rep=""))
+    return {"sentence": sentence, "table": render.table(shown)}
 
 
 def caveat(out: OutputDir) -> str | None:

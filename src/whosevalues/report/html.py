@@ -1,41 +1,29 @@
 """``write_report(out_dir)``: one self-contained HTML page (images inline as base64 PNG, CSS inline, no
 script, no external URL) that tells the study's story from the files of an analysis output directory.
+
+``render_report`` lists the sections in page order: each is a function here (or in a section module) that
+returns the plain data the section shows, or None, and a template ``templates/sections/<name>.html.j2`` that
+lays it out (report/render.py). A new section is one of each and a line in that list.
 """
 
 from __future__ import annotations
 
-import base64
-import html
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
 from whosevalues.outfiles import atomic_write
-from whosevalues.report import answers, coverage, reuse, run_notes
+from whosevalues.report import answers, coverage, render, reuse, run_notes
 from whosevalues.report.figures import FigureResult, write_figures
 from whosevalues.report.format_section import caveat as format_caveat
+from whosevalues.report.format_section import format_data, is_format_figure
 from whosevalues.report.headline import coverage_sentence, headline_sentence, headlines
-from whosevalues.report.inference_section import inference_section
+from whosevalues.report.inference_section import inference_data
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.report.tables import fmt_number, formatted_tables, table2, write_tables
-
-CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; max-width: 62rem; margin: 2rem auto;
-       padding: 0 1rem; color: #1a1a1a; line-height: 1.45; }
-h1 { font-size: 1.7rem; margin-bottom: .2rem; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2rem;
-margin-top: 2.2rem; } h3 { margin-top: 1.5rem; }
-.headline { font-size: 1.15rem; background: #eef5fb; border-left: 4px solid #0072B2; padding: .7rem 1rem; }
-.meta { color: #555; font-size: .9rem; }
-table { border-collapse: collapse; margin: .6rem 0 1rem; font-size: .85rem; }
-th, td { border-bottom: 1px solid #ddd; padding: .25rem .6rem; text-align: left; vertical-align: top; }
-th { background: #f4f4f4; }
-figure { margin: 1.2rem 0 2rem; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { font-size: .9rem; color: #333; margin-top: .3rem; }
-.skipped { color: #8a4b00; } .warning { color: #8a1c00; background: #fff4ec; padding: .4rem .4rem .4rem 1.6rem; }
-pre { white-space: pre-wrap; background: #f7f7f7; padding: .6rem; font-size: .8rem; }
-details { margin: .4rem 0; } summary { cursor: pointer; font-weight: 600; }
-"""
+from whosevalues.report.whose_values import is_world_figure, whose_values_data
 
 
 def write_report(out_dir: Path | str) -> Path:
@@ -56,31 +44,18 @@ def write_report(out_dir: Path | str) -> Path:
 
 
 def render_report(out: OutputDir, figures: list[FigureResult]) -> str:
-    from whosevalues.report.format_section import format_section, is_format_figure
-    from whosevalues.report.whose_values import is_world_figure, whose_values_section  # first with > 2 countries
-
+    """The page's HTML: each section's data, in page order, rendered by its template."""
     paper_figures = [f for f in figures if not is_world_figure(f) and not is_format_figure(f)]
     sections = [
-        _header(out), _caveats_section(out), format_section(out, figures),
-        whose_values_section(out, figures, first=True), _headline_section(out), _design_section(out),
-        _models_section(out), _populations_section(out), _figures_section(out, paper_figures),
-        whose_values_section(out, figures, first=False), _tables_section(out), inference_section(out),
-        _exclusions_section(out), _prompts_section(out), _provenance_section(out),
+        ("header", _header(out)), ("caveats", _caveats(out)), ("formats", format_data(out, figures)),
+        ("whose_values", whose_values_data(out, figures, first=True)),  # first with > 2 countries
+        ("headline", _headline(out)), ("design", _design(out)), ("models", _models(out)),
+        ("populations", _populations(out)), ("figures", _figures(out, paper_figures)),
+        ("whose_values", whose_values_data(out, figures, first=False)), ("tables", _tables(out)),
+        ("inference", inference_data(out)), ("exclusions", _exclusions(out)), ("prompts", _prompts(out)),
+        ("provenance", _provenance(out)),
     ]
-    body = "\n".join(s for s in sections if s)
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>whosevalues report: {_e(out.path.name)}</title><style>{CSS}</style></head>\n"
-            f"<body>\n{body}\n</body></html>\n")
-
-
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _table_html(frame: pd.DataFrame, index: bool = False, escape: bool = True) -> str:
-    """escape=False only for cells the caller already escaped (and joined with <br>)."""
-    return frame.to_html(index=index, escape=escape, border=0, na_rep="")
+    return render.page(out.path.name, [(name, data) for name, data in sections if data is not None])
 
 
 def whosevalues_version() -> str:
@@ -92,32 +67,21 @@ def whosevalues_version() -> str:
         return "dev"
 
 
-# -- sections ------------------------------------------------------------------------------------
+# -- sections: what each shows (the markup is templates/sections/<name>.html.j2) ------------------------
 
-def _header(out: OutputDir) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return (f"<h1>Whose values? Report for <code>{_e(out.path.name)}</code></h1>"
-            f"<p class=\"meta\">whosevalues {_e(whosevalues_version())} · written {stamp} · "
-            f"from the files in <code>{_e(out.path)}</code> (see docs/output.md). The page is self-contained: "
-            f"it needs no network.</p>")
+def _header(out: OutputDir) -> dict:
+    return {"name": out.path.name, "version": whosevalues_version(), "path": str(out.path),
+            "written": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
-def _caveats_section(out: OutputDir) -> str:
+def _caveats(out: OutputDir) -> dict | None:
     """Before any number: what makes the numbers below less than they seem (weak or unknown answer validity,
     a distribution its own sampled answers contradict, models measured in different modes). Each point is
     detailed further down; here it is said once, first, so no ranking or headline is read without it."""
     points = [sentence for sentence, warning in answers.validity_sentences(out) if warning]
     points += run_notes.sample_check_warnings(out)  # from the check's own flag, not from the notes' words
-    mixed = answers.mixed_mode_warning(out)
-    if mixed:
-        points.append(mixed)
-    formats = format_caveat(out)
-    if formats:
-        points.append(formats)
-    if not points:
-        return ""
-    items = "".join(f"<li>{_e(point)}</li>" for point in dict.fromkeys(points))
-    return f"<div class=\"warning\" id=\"caveats\"><strong>Read with care.</strong><ul>{items}</ul></div>"
+    points += [point for point in (answers.mixed_mode_warning(out), format_caveat(out)) if point]
+    return {"points": list(dict.fromkeys(points))} if points else None
 
 
 def headline(out: OutputDir) -> list[str]:
@@ -127,22 +91,11 @@ def headline(out: OutputDir) -> list[str]:
     return [headline_sentence(h, total) for h in headlines(out)]
 
 
-def _headline_section(out: OutputDir) -> str:
-    found = headlines(out)
-    if not found:
-        return ("<p class=\"headline\">No similarity between LLM and human answers could be computed from this "
-                "directory (see what was left out below).</p>")
+def _headline(out: OutputDir) -> dict:
     total = len(out.model_origins())
-    parts = [f"<p class=\"headline\">{_e(headline_sentence(h, total))}<br><span class=\"meta\">"
-             f"{_e(coverage_sentence(h))}</span></p>" for h in found]
-    parts.append(_mixed_mode_html(out))
-    return "".join(parts)
-
-
-def _mixed_mode_html(out: OutputDir) -> str:
-    """Above every set of comparisons across models, when they answered in different modes."""
-    mixed = answers.mixed_mode_warning(out)
-    return f"<p class=\"warning\"><b>Mixed answer modes</b>: {_e(mixed)}</p>" if mixed else ""
+    return {"headlines": [{"sentence": headline_sentence(h, total), "coverage": coverage_sentence(h)}
+                          for h in headlines(out)],
+            "mixed_modes": answers.mixed_mode_warning(out)}
 
 
 def design_gaps(out: OutputDir) -> list[str]:
@@ -183,8 +136,6 @@ def analysis_notes(out: OutputDir, survey: str) -> list[tuple[str, str, dict[str
 
 def compress_terms(terms: list[str]) -> list[str]:
     """Terms with a level in brackets (``origin:removed[Care]``, ...) once per family: ``origin:removed[...] (6)``."""
-    import re
-
     families: dict[str, int] = {}
     for term in terms:
         key = re.sub(r"\[[^\]]*\]", "[...]", term)
@@ -192,124 +143,89 @@ def compress_terms(terms: list[str]) -> list[str]:
     return [f"{key} ({n} terms)" if n > 1 and "[...]" in key else key for key, n in families.items()]
 
 
-def _analysis_notes_html(out: OutputDir) -> str:
-    items = []
+def _fitted_analyses(out: OutputDir) -> list[dict]:
+    """Per survey: "not analysed" and why, or per RQ its formula, note and dropped terms (with why)."""
+    found: list[dict] = []
     for survey in out.surveys():
         entry = out.summary().get("surveys", {}).get(survey)
         if isinstance(entry, dict) and entry.get("skipped"):
-            items.append(f"<li>{_e(survey_label(survey))}: not analysed: {_e(entry['skipped'])}</li>")
+            found.append({"survey": survey_label(survey), "skipped": str(entry["skipped"])})
         for rq, formula, dropped, note in analysis_notes(out, survey):
-            text = f"{_e(survey_label(survey))} {_e(rq)}: "
-            if formula:
-                text += f"fitted <code>{_e(formula)}</code>"
-                text += "; every term of the full design identified." if not dropped else "."
-            text += f" {_e(note)}" if note else ""
-            if dropped:
-                text += "<ul>" + "".join(f"<li>dropped {_e(', '.join(compress_terms(terms)))}: {_e(reason)}</li>"
-                                         for reason, terms in dropped.items()) + "</ul>"
-            items.append(f"<li>{text}</li>")
-    return "<ul>" + "".join(items) + "</ul>" if items else ""
+            found.append({"survey": survey_label(survey), "skipped": None, "rq": rq, "formula": formula,
+                          "note": note, "dropped": [{"terms": ", ".join(compress_terms(terms)), "reason": reason}
+                                                    for reason, terms in dropped.items()]})
+    return found
 
 
-def _paper_notes_html(out: OutputDir) -> str:
+def _paper_notes(out: OutputDir) -> list[str]:
     """summary.json's account of what paper-compatible mode did differently, per survey."""
-    items = [f"<li>{_e(survey_label(survey))} {_e(key.upper() if key != 'all' else 'all analyses')}: {_e(note)}</li>"
-             for survey, entry in sorted(out.summary().get("surveys", {}).items()) if isinstance(entry, dict)
-             for key, note in (entry.get("paper_notes") or {}).items()]
-    if not items:
-        return ""
-    return f"<p>What paper-compatible mode did as the paper's scripts did:</p><ul>{''.join(items)}</ul>"
+    return [f"{survey_label(survey)} {key.upper() if key != 'all' else 'all analyses'}: {note}"
+            for survey, entry in sorted(out.summary().get("surveys", {}).items()) if isinstance(entry, dict)
+            for key, note in (entry.get("paper_notes") or {}).items()]
 
 
-def _design_section(out: OutputDir) -> str:
+def _design(out: OutputDir) -> dict:
     design = out.design()
-    means = out.item_means()
     rows = [("Surveys", ", ".join(survey_label(s) for s in out.surveys())),
             ("Models", f"{len(design['model'])} (which analyses hold which: see \"Models in each analysis\")"),
             ("LLM origins", ", ".join(design["origin"])),
             ("Prompt languages", ", ".join(design["language"])), ("Personas", ", ".join(design["persona"]))]
-    if means is not None:
+    if out.item_means() is not None:
         rows.append(("Samples per item and condition", answers.samples_per_item(out)))
     rows.append(("Answer mode", answers.mode_summary(out)))
     if out.summary().get("paper_compatible"):
         rows.append(("Paper-compatible mode", "yes: reproduces what the paper's scripts did, listed below "
                                               "(docs/statistics.md of whosevalues, section Paper-compatible mode)"))
-    table = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
-    gaps = design_gaps(out)
-    fitted = _analysis_notes_html(out) + _paper_notes_html(out)
-    gap_html = ("<h3>What this design leaves out</h3>" + ("<ul>" + "".join(f"<li>{_e(g)}</li>" for g in gaps)
-                + "</ul>" if gaps else "") + (f"<p>The regressions, per survey and research question:</p>{fitted}"
-                                              if fitted else "")) if gaps or fitted else ""
-    return (f"<h2>Study design</h2><p>LLMs answered validated human value surveys; their answers are compared "
-            f"with real respondents' by the cosine similarity of z-scored answer vectors.</p>"
-            f"<table>{table}</table>{gap_html}")
+    return {"rows": rows, "gaps": design_gaps(out), "analyses": _fitted_analyses(out),
+            "paper_notes": _paper_notes(out)}
 
 
-def _models_section(out: OutputDir) -> str:
+def _models(out: OutputDir) -> dict | None:
     from whosevalues.models.catalog import load_catalog
 
     catalog = load_catalog()
     modes = answers.model_modes(out)
     models = sorted(out.model_origins().items(), key=lambda kv: (kv[1], display_name(kv[0])))
+    if not models:
+        return None
     reasons = {model: answers.mode_reason(out, model) for model, _ in models}
-    shared = set(reasons.values()) if len(set(reasons.values())) == 1 else None
+    shared = next(iter(reasons.values())) if len(set(reasons.values())) == 1 else None
     rows = []
     for model, origin in models:
         spec = catalog.get(model)
         row = {"Model": display_name(model), "id": model, "Origin": origin,
                "Company": spec.company if spec and spec.company else "",
                "Answer mode": modes.get(model, answers.NOT_RECORDED)}
-        if not shared:
+        if shared is None:
             row["Why this mode"] = reasons[model]
         rows.append(row)
-    if not rows:
-        return ""
-    why = f"<p>Every model: {_e(next(iter(shared)))}.</p>" if shared and next(iter(shared)) else ""
-    return "<h2>Models and how they answered</h2>" + _table_html(pd.DataFrame(rows)) + why + _run_notes_html(out)
+    return {"table": render.table(pd.DataFrame(rows)), "shared_reason": shared or None, "run_notes": _run_notes(out)}
 
 
-def _run_notes_html(out: OutputDir) -> str:
+def _run_notes(out: OutputDir) -> dict | None:
     """run_notes.json: what the run recorded per model; its departures from the design as warnings."""
     if not out.run_notes():
-        return ("<p class=\"meta\">This directory has no run_notes.json (answers not produced by "
-                "<code>whosevalues run</code> here), so reasoning, model versions, seeds and adaptations are not "
-                "known.</p>")
-    parts = ["<h3>What the run recorded (run_notes.json)</h3>"]
-    table = run_notes.run_notes_rows(out)
-    if table is not None:
-        parts.append(_table_html(table))
-    departures = run_notes.run_notes_warnings(out)
-    if departures:
-        parts.append("<p>Departures from the study design:</p><ul class=\"warning\">"
-                     + "".join(f"<li>{_e(w)}</li>" for w in departures) + "</ul>")
-    else:
-        parts.append("<p>The run recorded no departure from the study design.</p>")
-    return "".join(parts)
+        return None
+    recorded = run_notes.run_notes_rows(out)
+    return {"table": render.table(recorded) if recorded is not None else None,
+            "departures": run_notes.run_notes_warnings(out)}
 
 
-def _populations_section(out: OutputDir) -> str:
-    records = out.populations()
-    if not records:
-        return "<h2>Human populations</h2><p>No population information was written (populations.json absent).</p>"
-    parts = ["<h2>Human populations and their audits</h2>"]
+def _populations(out: OutputDir) -> dict:
     by_survey: dict[str, list[dict]] = {}
-    for record in records:
+    for record in out.populations():
         by_survey.setdefault(str(record["survey"]), []).append(record)
-    for survey, group in by_survey.items():
-        parts.append(f"<h3>{_e(survey_label(survey))}</h3>")
-        respondents = [r for r in group if _respondent_level(r)]
-        if respondents:
-            parts.append(_table_html(population_table(respondents), escape=False))
-            parts.append(_alpha_html(respondents))
-            parts.append(_item_stats_html(respondents))
-        aggregates = [r for r in group if not _respondent_level(r)]
-        if aggregates:
-            parts.append(f"<p>{_e(aggregate_line(aggregates))}</p>")
-        warnings = population_warnings(group)
-        if warnings:
-            parts.append("<ul class=\"warning\">" + "".join(f"<li><b>Warning</b>: {_e(w)}</li>" for w in warnings)
-                         + "</ul>")
-    return "".join(parts)
+    return {"surveys": [_survey_populations(survey, group) for survey, group in by_survey.items()]}
+
+
+def _survey_populations(survey: str, group: list[dict]) -> dict:
+    respondents = [r for r in group if _respondent_level(r)]
+    aggregates = [r for r in group if not _respondent_level(r)]
+    return {"label": survey_label(survey),
+            "table": render.table(population_table(respondents)) if respondents else None,
+            "alpha": _alpha(respondents), "item_stats": _item_stats(respondents),
+            "aggregates": aggregate_line(aggregates) if aggregates else None,
+            "warnings": population_warnings(group)}
 
 
 def _respondent_level(record: dict) -> bool:
@@ -319,15 +235,15 @@ def _respondent_level(record: dict) -> bool:
 
 
 def population_table(records: list[dict]) -> pd.DataFrame:
-    """One row per country: n, source, loading steps, straight-liners and what the analysis kept (cells are HTML)."""
+    """One row per country: n, source, loading steps (one a line), straight-liners and what the analysis kept."""
     rows = []
     for record in records:
         audit = record.get("audit") or {}
         rows.append({
-            "Country": _e(record["country"]), "n": _e(record.get("n", "")), "Source": _e(record.get("source", "")),
-            "Loading steps": "<br>".join(_e(_step_text(step)) for step in record.get("steps") or []),
-            "Straight-liners": _e(audit.get("straight_liners", "")),
-            "Analysis kept": _e(_kept_text(record.get("analysis") or {})),
+            "Country": str(record["country"]), "n": str(record.get("n", "")), "Source": str(record.get("source", "")),
+            "Loading steps": "\n".join(_step_text(step) for step in record.get("steps") or []),
+            "Straight-liners": str(audit.get("straight_liners", "")),
+            "Analysis kept": _kept_text(record.get("analysis") or {}),
         })
     return pd.DataFrame(rows)
 
@@ -385,17 +301,16 @@ def alpha_table(records: list[dict]) -> pd.DataFrame | None:
     return table.rename_axis("Country").reset_index()
 
 
-def _alpha_html(records: list[dict]) -> str:
-    table = alpha_table(records)
-    if table is None:
-        return ""
+def _alpha(records: list[dict]) -> dict | None:
+    alphas = alpha_table(records)
+    if alphas is None:
+        return None
     scope = next(((r.get("audit") or {}).get("alpha_scope") for r in records
                   if (r.get("audit") or {}).get("alpha_scope")), "dimension")
-    return (f"<p>Cronbach's alpha ({_e(scope)}); values near zero or negative mean the items of a scale do not "
-            f"hang together, e.g. because respondent ids are wrong:</p>" + _table_html(table))
+    return {"scope": scope, "table": render.table(alphas)}
 
 
-def _item_stats_html(records: list[dict]) -> str:
+def _item_stats(records: list[dict]) -> dict | None:
     columns = {}
     for record in records:
         audit = record.get("audit") or {}
@@ -403,112 +318,78 @@ def _item_stats_html(records: list[dict]) -> str:
             if isinstance(audit.get(key), dict):
                 columns[f"{record['country']} {label}"] = pd.Series(audit[key], dtype=float)
     if not columns:
-        return ""
-    table = pd.DataFrame(columns)
-    table.index.name = "Item"
-    shown = table.apply(lambda column: column.map(lambda v: "" if pd.isna(v) else f"{v:.2f}"))
-    return (f"<details><summary>Item means and standard deviations ({len(table)} items)</summary>"
-            + _table_html(shown, index=True) + "</details>")
+        return None
+    stats = pd.DataFrame(columns)
+    stats.index.name = "Item"
+    shown = stats.apply(lambda column: column.map(lambda v: "" if pd.isna(v) else f"{v:.2f}"))
+    return {"count": len(stats), "table": render.table(shown, index=True)}
 
 
-def _figures_section(out: OutputDir, figures: list[FigureResult]) -> str:
-    parts = ["<h2>Figures</h2>", _mixed_mode_html(out)]
-    for survey in out.surveys():
-        parts.append(f"<h3>{_e(survey_label(survey))}</h3>")
-        for figure in (f for f in figures if f.name.endswith(f"_{survey}")):
-            if figure.skipped_reason:
-                parts.append(f"<p class=\"skipped\"><b>{_e(figure.name)}</b> left out: {_e(figure.skipped_reason)}</p>")
-                continue
-            assert figure.png is not None, "a figure not skipped was drawn"
-            png = figure.png.read_bytes()
-            encoded = base64.b64encode(png).decode("ascii")
-            # shown at its printed size (200 dpi -> 96 CSS px per inch), so fonts read as on paper
-            width = int(int.from_bytes(png[16:20], "big") * 96 / 200)
-            parts.append(f"<figure id=\"{_e(figure.name)}\"><img width=\"{width}\" "
-                         f"src=\"data:image/png;base64,{encoded}\" "
-                         f"alt=\"{_e(figure.caption)}\"><figcaption>{_e(figure.caption)} "
-                         f"<span class=\"meta\">(files: figures/{_e(figure.name)}.png, .svg; "
-                         f"data: figures/{_e(figure.name)}.csv)</span></figcaption></figure>")
-    return "".join(parts)
+def _figures(out: OutputDir, figures: list[FigureResult]) -> dict:
+    return {"mixed_modes": answers.mixed_mode_warning(out),
+            "surveys": [{"label": survey_label(survey),
+                         "figures": [render.figure(f) for f in figures if f.name.endswith(f"_{survey}")]}
+                        for survey in out.surveys()]}
 
 
-def _tables_section(out: OutputDir) -> str:
-    parts = ["<h2>Tables</h2>", _mixed_mode_html(out)]
+def _tables(out: OutputDir) -> dict:
     paper_table = table2(out)
     if paper_table is not None:
-        flat = paper_table.copy()
-        flat.columns = [f"{a} {b}" for a, b in flat.columns]
-        parts.append("<h3>Table 2 (the paper's layout)</h3><p>Cosine similarity regressed on the congruence of the "
-                     "respondent's nationality with prompt language, persona and LLM origin (sum coded, mean "
-                     "centred, congruent positive).</p>" + _table_html(flat, index=True))
-    found = formatted_tables(out)
-    for stem, title, shown in found:
+        paper_table = paper_table.copy()
+        paper_table.columns = [f"{a} {b}" for a, b in paper_table.columns]
+    fitted = []
+    for stem, title, shown in formatted_tables(out):
         kind, _, survey = stem.partition("_")
-        formula = out.analyses(survey).get(kind, {}).get("formula")
-        fitted = f"<p>Fitted model: <code>{_e(formula)}</code></p>" if formula else ""
-        parts.append(f"<h3>{_e(title)}</h3>{fitted}<p class=\"meta\">tables/{_e(stem)}.csv (.md, .tex)</p>"
-                     + _table_html(shown))
-    if paper_table is None and not found:
-        parts.append("<p class=\"skipped\">No regression tables: the analyses were skipped (see the design "
-                     "section for why).</p>")
-    return "".join(parts)
+        fitted.append({"stem": stem, "title": title, "table": render.table(shown),
+                       "formula": out.analyses(survey).get(kind, {}).get("formula")})
+    return {"mixed_modes": answers.mixed_mode_warning(out),
+            "table2": render.table(paper_table, index=True) if paper_table is not None else None, "fitted": fitted}
 
 
-def _exclusions_section(out: OutputDir) -> str:
-    parts = ["<h2>Models in each analysis, exclusions and answer validity</h2>",
-             "<h3>Models in each analysis</h3>", _table_html(coverage.models_table(out))]
+def _exclusions(out: OutputDir) -> dict:
     exclusions = out.exclusions()
     if exclusions is not None and len(exclusions):
-        shown = exclusions.copy()
-        if "model" in shown:
-            shown["model"] = shown["model"].astype(str).map(display_name)
-        parts.append("<h3>Exclusions the analysis recorded (exclusions.csv)</h3>" + _table_html(shown))
-    elif coverage.everything_included(out):
-        parts.append("<p>No model or condition was excluded from any analysis.</p>")
-    parts.append("<h3>Answer validity</h3>")
-    for sentence, warning in answers.validity_sentences(out):
-        parts.append(f"<p class=\"warning\">{_e(sentence)}</p>" if warning else f"<p>{_e(sentence)}</p>")
-    table = answers.validity_table(out)
-    if table is not None and len(table):
-        listing = _table_html(table)
-        parts.append(f"<details{' open' if len(table) <= 12 else ''}><summary>Conditions with incomplete validity "
-                     f"({len(table)}), lowest first</summary>{listing}</details>")
-    return "".join(parts)
+        exclusions = exclusions.copy()
+        if "model" in exclusions:
+            exclusions["model"] = exclusions["model"].astype(str).map(display_name)
+    else:
+        exclusions = None
+    validity = answers.validity_table(out)
+    return {"models": render.table(coverage.models_table(out)),
+            "exclusions": render.table(exclusions) if exclusions is not None else None,
+            "everything_included": exclusions is None and coverage.everything_included(out),
+            "validity": [{"sentence": sentence, "warning": warning}
+                         for sentence, warning in answers.validity_sentences(out)],
+            "incomplete": render.table(validity) if validity is not None and len(validity) else None}
 
 
-def _prompts_section(out: OutputDir) -> str:
-    from whosevalues.instruments import load_instrument
-
-    parts = ["<h2>The exact prompts</h2><p>Each item is asked in a fresh conversation: the system message "
-             "(with the persona sentence, if any) and the user message below.</p>"]
+def _prompts(out: OutputDir) -> dict:
     means = out.item_means()
     if means is None:
-        return parts[0] + "<p>item_means.csv is absent: the conditions asked are unknown.</p>"
-    for survey, group in means.groupby("survey", sort=False):
+        return {"surveys": None}
+    return {"surveys": [_survey_prompts(str(survey), group) for survey, group in means.groupby("survey", sort=False)]}
+
+
+def _survey_prompts(survey: str, group: pd.DataFrame) -> dict:
+    """The system message of each persona and the user message of each item, per prompt language."""
+    from whosevalues.instruments import load_instrument
+
+    try:
+        instrument = load_instrument(survey)
+    except (ValueError, KeyError) as exc:
+        return {"error": f"{survey}: survey file not found ({exc})."}
+    items = [i for i in instrument.item_ids if i in set(group["item"])]
+    languages = []
+    for language in sorted(group["language"].unique()):
+        personas = sorted(group.loc[group["language"] == language, "persona"].unique(), key=lambda p: p != "none")
         try:
-            instrument = load_instrument(survey)
-        except (ValueError, KeyError) as exc:
-            parts.append(f"<p class=\"skipped\">{_e(survey)}: survey file not found ({_e(exc)}).</p>")
-            continue
-        parts.append(f"<h3>{_e(instrument.name)}</h3>")
-        items = [i for i in instrument.item_ids if i in set(group["item"])]
-        for language in sorted(group["language"].unique()):
-            personas = sorted(group.loc[group["language"] == language, "persona"].unique(), key=lambda p: p != "none")
-            try:
-                systems = "".join(
-                    f"<tr><th>{_e(p)}</th>"
-                    f"<td><pre>{_e(instrument.render(items[0], language, p).system)}</pre></td></tr>"
-                    for p in personas)
-                users = "".join(f"<tr><th>{_e(i)}</th><td><pre>{_e(instrument.render(i, language, 'none').user)}</pre>"
-                                f"</td></tr>" for i in items)
-            except KeyError as exc:
-                parts.append(f"<p class=\"skipped\">{_e(survey)} / {_e(language)}: {_e(exc)}</p>")
-                continue
-            parts.append(f"<details><summary>{_e(survey_label(survey))}, language {_e(language)}: system messages "
-                         f"({len(personas)} persona(s)) and {len(items)} user messages</summary>"
-                         f"<table><tr><th>persona</th><th>system message</th></tr>{systems}</table>"
-                         f"<table><tr><th>item</th><th>user message</th></tr>{users}</table></details>")
-    return "".join(parts)
+            languages.append({
+                "error": None, "label": survey_label(survey), "language": language,
+                "systems": [(p, instrument.render(items[0], language, p).system) for p in personas],
+                "users": [(i, instrument.render(i, language, "none").user) for i in items]})
+        except KeyError as exc:
+            languages.append({"error": f"{survey} / {language}: {exc}"})
+    return {"error": None, "name": instrument.name, "languages": languages}
 
 
 def provenance_files() -> list[Path]:
@@ -517,23 +398,19 @@ def provenance_files() -> list[Path]:
     return sorted(Path(whosevalues.__file__).parent.rglob("PROVENANCE.md"))
 
 
-def _provenance_section(out: OutputDir) -> str:
+def _provenance(out: OutputDir) -> dict:
     from whosevalues.instruments import load_instrument
 
-    parts = ["<h2>Data provenance and licences</h2>"]
+    instruments = []
     for survey in out.surveys():
         try:
             instrument = load_instrument(survey)
         except (ValueError, KeyError):
             continue
-        parts.append(f"<p><b>{_e(instrument.name)}</b>. {_e(instrument.citation)} Licence: "
-                     f"{_e(instrument.licence or 'not stated')}</p>")
-    sources = sorted({str(r.get("source")) for r in out.populations() if r.get("source")})
-    if sources:
-        parts.append("<p><b>Human data used here</b>:</p><ul>" + "".join(f"<li>{_e(s)}</li>" for s in sources)
-                     + "</ul>")
-    for file in provenance_files():
-        parts.append(f"<details><summary>{_e(file.parent.name)}/PROVENANCE.md</summary>"
-                     f"<pre>{_e(file.read_text(encoding='utf-8'))}</pre></details>")
-    parts.append(f"<p class=\"meta\">Written by whosevalues {_e(whosevalues_version())}.</p>")
-    return "".join(parts)
+        instruments.append({"name": instrument.name, "citation": instrument.citation,
+                            "licence": instrument.licence or "not stated"})
+    return {"instruments": instruments,
+            "sources": sorted({str(r.get("source")) for r in out.populations() if r.get("source")}),
+            "files": [{"title": f"{file.parent.name}/PROVENANCE.md", "text": file.read_text(encoding="utf-8")}
+                      for file in provenance_files()],
+            "version": whosevalues_version()}

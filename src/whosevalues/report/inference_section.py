@@ -1,18 +1,18 @@
 """The report's section on inference beyond the paper's (issue 10): which conclusions hold, model-level
 p values, RQ3's joint tests, human baselines, variance shares and the LLMs' reliability.
 
-``inference_section(out)`` returns one HTML fragment built only from the analysis directory's files
-(tables/conclusions.csv, the RQ tables' model-level columns, baselines_<survey>.csv, reliability_<survey>.csv,
-summary.json); html.render_report calls it in one line. Empty string when the directory has none of them.
+``inference_data(out)`` returns what the section shows (templates/sections/inference.html.j2), read only from
+the analysis directory's files (tables/conclusions.csv, the RQ tables' model-level columns,
+baselines_<survey>.csv, reliability_<survey>.csv, summary.json), or None when the directory has none of them;
+``inference_section(out)`` renders it on its own.
 """
 
 from __future__ import annotations
 
-import html
-
 import pandas as pd
 
 from whosevalues.analysis.null_respondents import NULL_COLUMNS
+from whosevalues.report import render
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.report.tables import fmt_number, fmt_p, term_label
 
@@ -22,14 +22,6 @@ MODEL_LEVEL = {"p_value": "p (classical)", "p_twoway": "p (two-way)", "p_wild_mo
                "p_perm_model": "p (permutation)", "se_cr2_model": "SE (CR2)", "df_satterthwaite": "df",
                "p_cr2_model": "p (CR2)", "p_holm": "p Holm", "p_bh": "p BH", "p_holm_model": "p Holm (wild)",
                "p_bh_model": "p BH (wild)"}
-INTRO = ("<p>Origin, and every interaction with it, varies only between models: a study of 14-20 models has "
-         "14-20 independent units for those terms, however many rows the regression has. The classical p "
-         "values (the paper's) treat every respondent x model row as independent. The model-level methods "
-         "below do not: a wild cluster restricted bootstrap by model (Webb weights), an exact permutation of "
-         "the models' origin labels (Monte Carlo when there are more than 200,000 assignments), and CR2 "
-         "standard errors with Satterthwaite degrees of freedom. See docs/statistics.md.</p>")
-
-
 def _p_of(out: OutputDir, column: str):
     """The p formatter for a column: a wild bootstrap p of 0 means below 1 / replicates, not below 2e-16."""
     replicates = (out.summary().get("inference") or {}).get("wild_bootstrap_replicates") or 0
@@ -40,27 +32,21 @@ def _p_of(out: OutputDir, column: str):
     return lambda v: ("n/a" if pd.isna(v) else f"< {floor}" if v == 0 else fmt_p(v))
 
 
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _html(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, escape=True, border=0, na_rep="")
-
-
 def inference_section(out: OutputDir) -> str:
-    parts = [_conclusions_html(out), _model_level_html(out), _joint_tests_html(out), _baselines_html(out),
-             _variance_html(out), _reliability_html(out)]
-    body = "".join(p for p in parts if p)
-    if not body:
-        return ""
-    return "<h2 id=\"inference\">Which conclusions hold: inference at the level of models</h2>" + INTRO + body
+    """The section's HTML, or "" when the directory has none of its files."""
+    return render.section("inference", inference_data(out))
 
 
-def _conclusions_html(out: OutputDir) -> str:
+def inference_data(out: OutputDir) -> dict | None:
+    parts = {"conclusions": _conclusions(out), "model_level": _model_level(out), "joint_tests": _joint_tests(out),
+             "baselines": _baselines(out), "variance": _variance(out), "reliability": _reliability(out)}
+    return parts if any(parts.values()) else None
+
+
+def _conclusions(out: OutputDir) -> dict | None:
     records = out.summary().get("conclusions") or []
     if not records:
-        return ""
+        return None
     frame = pd.DataFrame(records)
     shown = pd.DataFrame({"Survey": frame["survey"].map(survey_label), "RQ": frame["analysis"].str.upper(),
                           "Term": frame["term"].map(term_label), "The paper's claim": frame["claim"],
@@ -74,13 +60,11 @@ def _conclusions_html(out: OutputDir) -> str:
         shown["Holds across formats"] = frame["holds_across_formats"].fillna("not tested")
     which = ("after the Holm adjustment within its family (the raw p values are in the file)" if adjusted
              else "(unadjusted: this analysis predates the family adjustment)")
-    return ("<h3>Which conclusions hold</h3><p>Each effect the paper's text claims, with its p value under each "
-            f"method {which}. A claim holds only when every method finds it; some but not all is 'mixed'; a "
-            "claimed null that no method contradicts is 'not shown', with its model-level 95% CI, never 'holds'. "
-            "Permutation is n/a for terms without origin. File: tables/conclusions.csv.</p>" + _html(shown))
+    return {"which": which, "table": render.table(shown)}
 
 
-def _model_level_html(out: OutputDir) -> str:
+def _model_level(out: OutputDir) -> list[dict]:
+    """Per survey and RQ whose table has them: the model-level p values of every term, and the fit's warnings."""
     parts = []
     for survey in out.surveys():
         for rq in ("rq1", "rq2", "rq3"):
@@ -94,19 +78,12 @@ def _model_level_html(out: OutputDir) -> str:
                         (fmt_number if column.startswith("se_") else _p_of(out, column))
                     shown[header] = table[column].map(formatter)
             title = f"{survey_label(survey)} {rq.upper()}: model-level p values"
-            if rq == "rq3":
-                parts.append(f"<details><summary>{_e(title)} and the per-family Holm / BH adjustments "
-                             f"({len(shown)} terms)</summary>{_html(shown)}</details>")
-            else:
-                parts.append(f"<h4>{_e(title)}</h4>{_html(shown)}")
-            for warning in out.analyses(survey).get(rq, {}).get("warnings", []):
-                parts.append(f"<p class=\"warning\">{_e(warning)}</p>")
-    if not parts:
-        return ""
-    return "<h3>Model-level p values of every term</h3>" + "".join(parts)
+            parts.append({"title": title, "collapsed": rq == "rq3", "table": render.table(shown),
+                          "warnings": list(out.analyses(survey).get(rq, {}).get("warnings", []))})
+    return parts
 
 
-def _joint_tests_html(out: OutputDir) -> str:
+def _joint_tests(out: OutputDir) -> dict | None:
     rows = []
     for survey in out.surveys():
         for test in out.analyses(survey).get("rq3", {}).get("joint_tests", []) or []:
@@ -114,14 +91,12 @@ def _joint_tests_html(out: OutputDir) -> str:
                          "F (classical)": fmt_number(test["f_classical"], 2),
                          "df": f"{test['df'][0]}, {test['df'][1]}", "p (classical)": fmt_p(test["p_classical"]),
                          "p (wild bootstrap by model)": _p_of(out, "p_wild_model")(test.get("p_wild_model"))})
-    if not rows:
-        return ""
-    return ("<h3>RQ3: joint Wald test per family</h3><p>H0: every term of the family is zero. The model-level "
-            "p bootstraps the same Wald form under H0 by model (wild cluster restricted bootstrap).</p>"
-            + _html(pd.DataFrame(rows)))
+    return render.table(pd.DataFrame(rows)) if rows else None
 
 
-def _baselines_html(out: OutputDir) -> str:
+def _baselines(out: OutputDir) -> list[dict]:
+    """Per survey: how alike its respondents are, its null respondents, and each model's ceiling-normalised
+    similarity."""
     parts = []
     for survey in out.surveys():
         file = out.path / f"baselines_{survey}.csv"
@@ -133,8 +108,9 @@ def _baselines_html(out: OutputDir) -> str:
         for column in ("pairwise_cosine", "own_mean_cosine_loo", "other_mean_cosine"):
             if column in shown:
                 shown[column] = shown[column].map(fmt_number)
-        parts.append(f"<h4>{_e(survey_label(survey))}</h4>{_html(shown)}")
-        parts.append(_null_respondents_html(table[null]))
+        part = {"label": survey_label(survey), "table": render.table(shown),
+                "null_respondents": _null_respondents(table[null]), "ceiling": None}
+        parts.append(part)
         welch = out.table("welch", survey)
         ceilings = [c for c in (welch.columns if welch is not None else []) if c.startswith("ceiling_")]
         if welch is not None and ceilings:
@@ -144,25 +120,19 @@ def _baselines_html(out: OutputDir) -> str:
                 country = column.removeprefix("ceiling_")
                 ceiling[f"similarity to {country}"] = models[f"mean_{country}"].map(fmt_number)
                 ceiling[f"/ {country} ceiling"] = models[column].map(lambda v: fmt_number(v, 2))
-            parts.append("<details><summary>Ceiling-normalised similarity per model (persona none, respondents' "
-                         "language)</summary>" + _html(ceiling) + "</details>")
-    if not parts:
-        return ""
-    return ("<h3>Human baselines</h3><p>How alike respondents are: the mean cosine between pairs of a country's "
-            "respondents, of each respondent with their own country's mean answers (leaving the respondent "
-            "out) and with the other country's. An LLM's similarity divided by the country's own-mean cosine "
-            "is its ceiling-normalised similarity (1: as close as the country's own mean).</p>" + "".join(parts))
+            part["ceiling"] = render.table(ceiling)
+    return parts
 
 
 NULL_RESPONDENTS = {"random": "answers uniformly at random", "first_option": "always picks the option listed first",
                     "last_option": "always picks the option listed last"}
 
 
-def _null_respondents_html(rows: pd.DataFrame) -> str:
+def _null_respondents(rows: pd.DataFrame) -> dict | None:
     """The null respondents of baselines_<survey>.csv: how similar a respondent with no values comes to each
     population (the random respondent's 95% range is the grey band of the similarity figures)."""
     if rows.empty or "null_mean" not in rows:
-        return ""
+        return None
     shown = pd.DataFrame({"Respondent": rows["country"].map(lambda c: f"{c}: {NULL_RESPONDENTS.get(c, '')}")})
     for column, header in (("variant", "Variant"), ("metric", "Metric"), ("level", "Level"),
                            ("versus", "Compared with")):
@@ -172,13 +142,10 @@ def _null_respondents_html(rows: pd.DataFrame) -> str:
         f"{fmt_number(m)} [{fmt_number(lo)}, {fmt_number(hi)}]" if pd.notna(m) else ""
         for m, lo, hi in zip(rows["null_mean"], rows.get("null_low", rows["null_mean"]),
                              rows.get("null_high", rows["null_mean"]))]
-    return (f"<details><summary>Null respondents ({len(shown)} rows): a respondent with no values, against each "
-            f"population</summary><p>A model whose similarity lies in the random respondent's range is no further "
-            f"from chance than that respondent; the first- and last-option respondents show what an answer driven "
-            f"only by the options' order would score in each variant.</p>{_html(shown)}</details>")
+    return render.table(shown)
 
 
-def _variance_html(out: OutputDir) -> str:
+def _variance(out: OutputDir) -> dict | None:
     rows = []
     for survey in out.surveys():
         for rq, info in out.analyses(survey).items():
@@ -188,14 +155,12 @@ def _variance_html(out: OutputDir) -> str:
                              "respondent": fmt_number(shares["respondent"], 2), "model": fmt_number(shares["model"], 2),
                              "residual": fmt_number(shares["residual"], 2),
                              "R² fixed effects": fmt_number(shares.get("r_squared_fixed_effects"), 2)})
-    if not rows:
-        return ""
-    return ("<h3>Variance shares</h3><p>Of the variance the regression leaves unexplained: the shares due to "
-            "respondents, to models and the rest (method of moments, crossed random intercepts).</p>"
-            + _html(pd.DataFrame(rows)))
+    return render.table(pd.DataFrame(rows)) if rows else None
 
 
-def _reliability_html(out: OutputDir) -> str:
+def _reliability(out: OutputDir) -> list[dict]:
+    """Per survey with reliability_<survey>.csv: how reliability was measured, the temperature caveat, and the
+    reliability and similarity of every model x condition."""
     parts = []
     for survey in out.surveys():
         file = out.path / f"reliability_{survey}.csv"
@@ -205,10 +170,9 @@ def _reliability_html(out: OutputDir) -> str:
         table = pd.read_csv(file)
         text = (f"{survey_label(survey)}: {entry.get('how', '')}. Minimum valid samples per item: "
                 f"{entry.get('min_valid_samples')}; items it made missing: {entry.get('items_below_min_valid', 0)}.")
-        parts.append(f"<p>{_e(text)}</p>")
         temperature = out.summary().get("surveys", {}).get(survey, {}).get("temperature") or {}
-        if temperature.get("note"):
-            parts.append(f"<p class=\"warning\">{_e(temperature['note'])}</p>")
+        part = {"label": survey_label(survey), "text": text, "temperature": temperature.get("note"), "table": None}
+        parts.append(part)
         if table.empty:
             continue
         shown = pd.DataFrame({
@@ -221,8 +185,5 @@ def _reliability_html(out: OutputDir) -> str:
             "Similarity [95% CI]": [f"{fmt_number(s)} [{fmt_number(lo)}, {fmt_number(hi)}]" if pd.notna(s) else ""
                                     for s, lo, hi in zip(table["similarity"], table["ci_low"], table["ci_high"])],
             "CI resamples": table["ci_resamples"]})
-        parts.append(f"<details><summary>{_e(survey_label(survey))}: reliability and similarity per model x "
-                     f"condition ({len(shown)} rows)</summary>{_html(shown)}</details>")
-    if not parts:
-        return ""
-    return "<h3>The LLMs' own reliability</h3>" + "".join(parts)
+        part["table"] = render.table(shown)
+    return parts

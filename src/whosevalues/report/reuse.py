@@ -30,17 +30,18 @@ STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db", ".sqlite-wal", ".sqlite-shm", ".
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """What the report's content depends on besides the directory: the report package's code, the bundled
-    surveys (labels, prompts, variants), the model catalog (names, companies, which model is the embedded
-    one), the data provenance files, the run notes' wording of answer modes, and the versions of whosevalues
-    and matplotlib."""
+    """What the report's content depends on besides the directory: the report package's code and templates,
+    the bundled surveys (labels, prompts, variants), the model catalog (names, companies, which model is the
+    embedded one), the data provenance files, the run notes' wording of answer modes, and the versions of
+    whosevalues and matplotlib."""
     import matplotlib
 
     import whosevalues
 
     root = Path(whosevalues.__file__).parent
-    files = sorted([*(root / "report").rglob("*.py"), *(root / "instruments").rglob("*"),
-                    *(root / "data").rglob("PROVENANCE.md"), root / "models" / "catalog.toml",
+    files = sorted([*(root / "report").rglob("*.py"), *(root / "report").rglob("*.j2"),
+                    *(root / "instruments").rglob("*"), *(root / "data").rglob("PROVENANCE.md"),
+                    root / "models" / "catalog.toml",
                     root / "elicit" / "run_notes.py"])  # its qualified_mode_reason words the report's modes
     digest = hashlib.sha256(f"{matplotlib.__version__}\0{_version()}".encode())
     for file in files:

@@ -8,11 +8,9 @@ which countries it is closest to and furthest from.
 
 from __future__ import annotations
 
-import base64
-import html
-
 import pandas as pd
 
+from whosevalues.report import render
 from whosevalues.report.figures import FigureResult
 from whosevalues.report.figures.world import read_countries
 from whosevalues.report.outdir import OutputDir, display_name, original_format, survey_label
@@ -20,10 +18,6 @@ from whosevalues.report.outdir import OutputDir, display_name, original_format, 
 NO_MAP = ("No world map: no well-kept Python package ships country shapes that need no download when the "
           "report is drawn (cartopy and geodatasets download Natural Earth, geopandas 1.x no longer bundles it, "
           "plotly fetches its shapes from a CDN), so the ranking above shows every country instead.")
-
-
-def _e(text) -> str:
-    return html.escape(str(text), quote=True)
 
 
 def countries_compared(out: OutputDir) -> int:
@@ -42,44 +36,38 @@ def world_first(out: OutputDir) -> bool:
     return countries_compared(out) > 2
 
 
-def whose_values_section(out: OutputDir, figures: list[FigureResult], first: bool) -> str:
-    """The section's HTML when its place is ``first`` (more than two countries) or not; "" elsewhere.
-    ``figures``: what write_figures drew (the ranking and steerability figures are taken from them)."""
+def whose_values_data(out: OutputDir, figures: list[FigureResult], first: bool) -> dict | None:
+    """What the section shows (templates/sections/whose_values.html.j2) when its place is ``first`` (more than
+    two countries) or not; None elsewhere. ``figures``: what write_figures drew (the ranking and steerability
+    figures are taken from them)."""
     if first != world_first(out) or countries_compared(out) == 0:
-        return ""
-    parts = ["<h2 id=\"whose-values\">Whose values: every model against every country</h2>",
-             "<p>Each model's answers (item means, or dimension means where a country is known only by those) "
-             "compared with each country's mean answers: cosine similarity of the two vectors, each z-scored "
-             "over the items or dimensions both have. Rank 1 is the most similar country. The full table, with "
-             "per-respondent cosines where respondents exist, is <code>countries_&lt;survey&gt;.csv</code>.</p>"]
+        return None
     summary = out.summary().get("surveys", {})
+    drawn = {f.name: f for f in figures}
+    surveys = []
     for survey in out.surveys():
         table = read_countries(out, survey)
         if table is None:
             continue
         entry = summary.get(survey, {})
-        parts.append(f"<h3>{_e(survey_label(survey))}</h3>")
-        parts.append(_coverage(table, entry.get("countries", {}).get("sources", [])))
-        parts.append(_model_sentences(entry.get("countries", {}).get("models", [])))
-        parts.append(distribution_alignment_html(table))
-        drawn = {figure.name: figure for figure in figures}
-        parts.append(figure_html(drawn.get(f"countries_{survey}")))
-        parts.append(_steerability_html(entry.get("steerability"), drawn.get(f"steerability_{survey}"), survey))
-    parts.append(f"<p class=\"meta\">{_e(NO_MAP)}</p>")
-    return "".join(parts)
+        surveys.append({
+            "label": survey_label(survey), "survey": survey,
+            "coverage": _coverage(table, entry.get("countries", {}).get("sources", [])),
+            "models": _model_sentences(entry.get("countries", {}).get("models", [])),
+            "distributions": distribution_alignment(table),
+            "ranking": render.figure(drawn.get(f"countries_{survey}")),
+            "steerability": _steerability(entry.get("steerability"), drawn.get(f"steerability_{survey}"), survey)})
+    return {"surveys": surveys, "no_map": NO_MAP}
 
 
-def _coverage(table: pd.DataFrame, sources: list[dict]) -> str:
+def _coverage(table: pd.DataFrame, sources: list[dict]) -> dict:
+    """How many countries at which level, and where each country's data come from."""
     levels = [f"{group['country'].nunique()} at the {level} level"
               for level, group in table.groupby("level", sort=True)]
-    listed = "".join(f"<li>{_e(', '.join(s['countries']))} ({_e(s['level'])} level): {_e(s['source'])}</li>"
-                     for s in sources)
-    mixed = ("<p class=\"meta\">The countries' data come from different studies (samples, years, fieldwork): "
-             "part of a difference between countries from different sources may be a difference between the "
-             "studies.</p>" if len({s["source"] for s in sources}) > 1 else "")
-    return (f"<p>Countries compared: {_e('; '.join(levels))}.</p>"
-            + (f"<details><summary>Where each country's data come from</summary><ul>{listed}</ul></details>"
-               if listed else "") + mixed)
+    return {"levels": "; ".join(levels),
+            "sources": [{"countries": ", ".join(s["countries"]), "level": s["level"], "source": s["source"]}
+                        for s in sources],
+            "mixed_sources": len({s["source"] for s in sources}) > 1}
 
 
 def lead_sentence(models: list[dict]) -> str | None:
@@ -99,13 +87,13 @@ def _count(n: int) -> str:
     return f"{n} is" if n == 1 else f"{n} are"
 
 
-def _model_sentences(models: list[dict]) -> str:
+def _model_sentences(models: list[dict]) -> dict | None:
+    """The lead sentence over models and one sentence per model; None when no model could be compared."""
     if not models:
-        return "<p class=\"skipped\">No model could be compared with any country (no valid answers).</p>"
-    lead = lead_sentence(models)
-    items = "".join(f"<li>{_e(_short(m).replace(m['model'], display_name(m['model']), 1))}</li>"
-                    for m in sorted(models, key=lambda m: (m["origin"], display_name(m["model"]))))
-    return (f"<p class=\"headline\">{_e(lead)}</p>" if lead else "") + f"<ul>{items}</ul>"
+        return None
+    return {"lead": lead_sentence(models),
+            "sentences": [_short(m).replace(m["model"], display_name(m["model"]), 1)
+                          for m in sorted(models, key=lambda m: (m["origin"], display_name(m["model"])))]}
 
 
 def _short(model: dict) -> str:
@@ -142,60 +130,27 @@ def distribution_data(table: pd.DataFrame) -> pd.DataFrame | None:
     return data.sort_values(["display_name", "country"]).reset_index(drop=True)
 
 
-def distribution_alignment_html(table: pd.DataFrame) -> str:
+def distribution_alignment(table: pd.DataFrame) -> dict | None:
     """A small table beside the z-cosine: does the model spread its answers like the country's respondents?"""
     data = distribution_data(table)
     if data is None:
-        return ""
+        return None
     shown = pd.DataFrame({"Model": data["display_name"], "Country": data["country"]})
     for column, header in DISTRIBUTION_COLUMNS.items():
         if column in data:
             shown[header] = data[column].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
-    return ("<details><summary>Answer distributions against each country's (distributional alignment, "
-            f"{data['model'].nunique()} models)</summary><p>The z-cosine compares average answers; it cannot see a "
-            "model that puts all its answers on one option. Here, per item and then averaged: 1 - the "
-            "Jensen-Shannon distance between the model's and the country's answer distributions (1 = the same); "
-            "OpinionQA's representativeness, 1 - the Wasserstein distance over the largest possible on the scale; "
-            "the entropy of each (in bits; a model far below its country answers more uniformly than people do); "
-            "and the model's answer variance over the country's (below 1: compressed). Original format, no "
-            "persona, mean over prompt languages; every row is in countries_&lt;survey&gt;.csv.</p>"
-            + shown.to_html(index=False, escape=True, border=0, na_rep="") + "</details>")
+    return {"models": data["model"].nunique(), "table": render.table(shown)}
 
 
-def figure_html(figure: FigureResult | None) -> str:
-    """A drawn figure inline (base64 PNG at its printed size) with its caption; a skipped one's reason."""
-    if figure is None:
-        return ""
-    if figure.skipped_reason:
-        return f"<p class=\"skipped\"><b>{_e(figure.name)}</b> left out: {_e(figure.skipped_reason)}</p>"
-    assert figure.png is not None, "a figure not skipped was drawn"
-    png = figure.png.read_bytes()
-    width = int(int.from_bytes(png[16:20], "big") * 96 / 200)  # printed size, as the other figures
-    encoded = base64.b64encode(png).decode("ascii")
-    return (f"<figure id=\"{_e(figure.name)}\"><img width=\"{width}\" src=\"data:image/png;base64,{encoded}\" "
-            f"alt=\"{_e(figure.caption)}\"><figcaption>{_e(figure.caption)} <span class=\"meta\">(files: "
-            f"figures/{_e(figure.name)}.png, .svg; data: figures/{_e(figure.name)}.csv)</span></figcaption></figure>")
-
-
-def _steerability_html(steering: dict | None, figure: FigureResult | None, survey: str) -> str:
-    parts = ["<h4>Steerability: does a national persona move the model toward that country?</h4>"]
+def _steerability(steering: dict | None, drawn: FigureResult | None, survey: str) -> dict | None:
+    """Does a national persona move the model toward that country: the sentence, per model and the figure."""
     if not steering:
-        parts.append(f"<p class=\"skipped\">Not measured: no persona names a country with human data for "
-                     f"{_e(survey_label(survey))}. Run with <code>--personas DEU,JPN,NGA</code> (any ISO code) or "
-                     f"<code>--personas countries</code>.</p>")
-        return "".join(parts)
-    parts.append(f"<p class=\"headline\">{_e(steering['sentence'])}</p>")
+        return None
     rows = [{"model": display_name(model), "share raised": f"{v['share_raised']:.0%}" if v["n"] else "",
              "mean gain": f"{v['mean_gain']:+.3f}" if v["n"] else "", "cases": v["n"]}
             for model, v in steering.get("by_model", {}).items()]
-    if rows:
-        parts.append("<details><summary>Per model</summary>"
-                     + pd.DataFrame(rows).to_html(index=False, border=0) + "</details>")
-    parts.append(figure_html(figure))
-    parts.append(f"<p class=\"meta\">Every value: {_e(steering.get('file', f'steerability_{survey}.csv'))} "
-                 f"(similarity to the persona's own country with and without the persona, gain, and the "
-                 f"country's rank under each).</p>")
-    return "".join(parts)
+    return {"sentence": steering["sentence"], "by_model": render.table(pd.DataFrame(rows)) if rows else None,
+            "figure": render.figure(drawn), "file": steering.get("file", f"steerability_{survey}.csv")}
 
 
 # -- terminal -------------------------------------------------------------------------------------
