@@ -41,11 +41,13 @@ def stored_by_mode(db) -> dict[str, int]:
 
 
 def check_size(out: Path) -> int:
-    """The sample check's answers, as the run notes give its size (cells x samples per cell, one of ROUNDS)."""
+    """The sample check's answers, as the run notes give its size (cells x samples per cell, one of ROUNDS);
+    ``items`` counts the cells judged, those with a valid sampled answer (SmolLM often writes no number)."""
     check = json.loads((out / "run_notes.json").read_text())["models"]["smollm2-135m"]["sample_check"]
-    assert check["items"] == CHECK_CELLS and check["samples_per_item"] in ROUNDS
+    assert check["cells_asked"] == CHECK_CELLS and check["samples_per_item"] in ROUNDS
+    assert 0 < check["items"] <= CHECK_CELLS and len(check["per_item"]) == check["items"]
     assert check["rule"].startswith("sequential") and check["disagree"] in (True, False)
-    return check["items"] * check["samples_per_item"]
+    return check["cells_asked"] * check["samples_per_item"]
 
 
 @pytest.fixture(scope="module")

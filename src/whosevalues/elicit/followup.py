@@ -116,4 +116,6 @@ def _evaluate(store: Store, model: str, asked: list[PlannedRequest], answers: pd
     ranges = {survey: float(load_instrument(survey).scale.max - load_instrument(survey).scale.min)
               for survey in set(sampled["survey"])}
     samples_asked = max((p.sample for p in asked), default=-1) + 1
-    return evaluate(sampled, distributions, ranges, samples_asked, last_round)
+    # ``items`` counts the cells judged (with a valid sampled answer); the cells asked can be more
+    return {**evaluate(sampled, distributions, ranges, samples_asked, last_round),
+            "cells_asked": len({_cell(p) for p in asked})}

@@ -18,6 +18,7 @@ from rich.markup import escape
 from whosevalues.elicit.endpoint import EndpointMemory
 from whosevalues.elicit.outcome import WEAK_KEPT
 from whosevalues.elicit.runner import RunStats
+from whosevalues.elicit.sample_check import cells_text
 from whosevalues.elicit.store import Store
 from whosevalues.models.base import Backend, Mode
 from whosevalues.outfiles import atomic_write, none_if_nan
@@ -143,6 +144,6 @@ def print_model_notes(run_notes: dict, console: Console) -> None:
         check = info.get("sample_check")
         if check and check.get("items"):
             per_item = f" x {check['samples_per_item']} samples" if check.get("samples_per_item") else ""
-            parts.append(f"sample check of {check['items']} items{per_item}: " + _check_difference(check)
+            parts.append(f"sample check of {cells_text(check)}{per_item}: " + _check_difference(check)
                          + (" DISAGREES: the distributions are not trustworthy" if check["disagree"] else " agrees"))
         console.print(f"[bold]{escape(model)}[/]: " + escape("; ".join(parts)), highlight=False)

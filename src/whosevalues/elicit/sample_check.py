@@ -89,6 +89,14 @@ def verdict(cells: list[dict], last_round: bool) -> dict:
             "tolerance": TOLERANCE, "disagree": disagree, "clear": clear, "decided": clear or last_round}
 
 
+def cells_text(check: dict) -> str:
+    """"6 items (8 asked; 2 gave no valid sampled answer)": the cells judged, and those asked when more."""
+    judged, asked = check.get("items", 0), check.get("cells_asked")
+    if asked is None or asked <= judged:
+        return f"{judged} items"
+    return f"{judged} items ({asked} asked; {asked - judged} gave no valid sampled answer)"
+
+
 def evaluate(checked: pd.DataFrame, distributions: pd.DataFrame, scale_ranges: dict[str, float],
              samples_asked: int, last_round: bool) -> dict:
     """The check's summary for one model: ``checked`` its valid sampled answers (``samples_asked`` per cell were

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from whosevalues.elicit.sample_check import cells_text
 from whosevalues.report.answers import mode_reason
 from whosevalues.report.outdir import OutputDir, display_name
 
@@ -81,7 +82,7 @@ def sample_check_text(check) -> str:
         text = (f"{check['items']} items, sampled vs distribution means differ by "
                 f"{_text(check['mean_abs_difference'])} on average")
         if check.get("rms_difference") is not None:  # elicit/sample_check.py's sequential rule
-            text = (f"{check['items']} items x {check.get('samples_per_item')} samples, sampled vs distribution "
+            text = (f"{cells_text(check)} x {check.get('samples_per_item')} samples, sampled vs distribution "
                     f"means differ by {_text(check['rms_difference'])} of the scale's range (RMS)")
         if check.get("tolerance") is not None:
             text += f" (tolerance {_text(check['tolerance'])})"
