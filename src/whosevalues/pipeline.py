@@ -255,10 +255,18 @@ def store_write_failure(db_path: Path, exc: BaseException) -> str:
     """What a failed write into the store means, from SQLite's own words (read-only is not a full disk)."""
     kept = ("The store is intact: every answer stored before this is kept, and running the same command again "
             "asks only what is missing")
-    if "readonly" in str(exc).replace("-", "").replace(" ", ""):
+    if _read_only(exc):
         return (f"the store {db_path} is read-only ({exc}): make it and its directory writable, or give another "
                 f"--db path. {kept}")
     return f"writing the store {db_path} failed ({exc}): the disk is full or failing; free space. {kept}"
+
+
+def _read_only(exc: BaseException) -> bool:
+    """Whether SQLite refused a write to a read-only store: its result code (Python 3.11+), else its words."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF == sqlite3.SQLITE_READONLY  # the primary code of every SQLITE_READONLY_* one
+    return "readonly" in str(exc).replace("-", "").replace(" ", "")  # Python 3.10: no code on the exception
 
 
 async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir: Path, db_path: Path,
