@@ -319,6 +319,21 @@ def test_verdicts_follow_the_p_values():
     assert verdict(1, .2, {"classical": .001}).startswith("cannot be judged at the model level")
 
 
+def test_what_across_formats_acts_on_is_the_verdicts_fields_not_its_words():
+    from whosevalues.analysis import across_formats
+    from whosevalues.analysis.conclusions import Verdict, judge
+
+    every = {"classical": .001, "two-way clustered": .01, "CR2 (Satterthwaite)": .03}
+    assert judge(1, .2, every) == Verdict("holds under every method", judged=True, holds=True)
+    assert judge(0, .0, {name: .5 for name in every}).holds is False  # a null never "holds"
+    assert not judge(1, .2, {"classical": .001}).judged and not judge(1, float("nan"), every).judged
+    assert judge(1, .2, {**every, "two-way clustered": .4}).judged  # mixed: judged, does not hold
+    worded = Verdict("holds, a provider would say", judged=True, holds=False)
+    assert not across_formats.holds(worded) and across_formats.judged(worded)
+    assert across_formats.judged(Verdict("not estimated, in words only", judged=True))
+    assert not across_formats.holds(None) and not across_formats.judged(None)
+
+
 def test_distribution_mode_reliability_comes_from_the_distributions(tmp_path):
     from whosevalues.elicit.aggregate import item_distributions, item_means
 

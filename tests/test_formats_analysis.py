@@ -456,3 +456,14 @@ def test_shift_in_country_sd_at_the_dimension_level_with_the_21_mfq2_countries()
         ratios.append(abs(en.loc["recoded", items].mean() - en.loc["original", items].mean()) / sd[dimension])
     row = table[table["language"] == "en"].iloc[0]
     assert row["shift_in_country_sd"] == pytest.approx(np.mean(ratios))
+
+
+def test_rows_judged_without_the_noise_test_are_told_from_their_p_value_not_their_words():
+    from whosevalues.analysis.format_outputs import format_warnings
+
+    rows = [{"p_sampling": float("nan"), "noise_test": "not possible: no per-sample answers"},
+            {"p_sampling": None, "noise_test": "not possible: no per-sample answers"},  # as summary.json reads
+            {"p_sampling": 0.2, "noise_test": "permutation, though a provider said 'not possible'"},
+            {"variant": "letters", "skipped": "no original answers in this condition"}]
+    [line] = format_warnings({"surveys": {"mfq2": {"formats": {"rows": rows}}}})
+    assert line.startswith("mfq2: 2 robustness row(s) judged without the sampling-noise test")

@@ -126,3 +126,29 @@ def test_a_reasoning_reply_that_used_the_whole_budget_ran_out_even_if_it_says_st
     spent = ProviderReply(answer_text="", reasoning_text="hmm", reasoned=True, finish_reason="stop", output_tokens=40)
     assert outcome_of(spent, max_tokens=40).larger_budget
     assert outcome_of(spent, max_tokens=80).status == "no_number"  # room was left: it just said nothing
+
+
+def test_why_a_distribution_was_kept_or_sampled_instead_is_a_field_not_words():
+    """``Outcome.reason``: what the run notes count (the words of ``detail`` are for people)."""
+    from whosevalues.elicit.distribution import LETTER_BEGAN_WORD, TEXT_VARIANT, UNSPLIT_PREFIX
+    from whosevalues.elicit.outcome import BELOW_MIN_MASS, KEPT_WEAK, NO_TOKEN_PROBABILITIES
+    from whosevalues.instruments.variants import AnswerFormat
+
+    exact = ProviderReply(answer_text="3", finish_reason="stop", distribution={3: 1.0}, valid_mass=0.07)
+    assert outcome_of(exact, mode="distribution", min_valid_mass=0.5).reason == KEPT_WEAK
+    assert outcome_of(exact, mode="distribution", min_valid_mass=0.05).reason == ""  # not weak: nothing to say
+    weak = ProviderReply(answer_text="I", positions=[position("I", {"I": 0.7, "3": 0.3})], finish_reason="stop")
+    assert outcome_of(weak, mode="distribution", min_valid_mass=0.5).reason == BELOW_MIN_MASS
+    bare = ProviderReply(answer_text="3", finish_reason="stop")
+    assert outcome_of(bare, mode="distribution").reason == NO_TOKEN_PROBABILITIES
+    text = AnswerFormat("text", 1, 5, by_text=True)
+    assert outcome_of(bare, mode="distribution", answer_format=text).reason == TEXT_VARIANT
+    letters = AnswerFormat("letters", 1, 5, identifiers=tuple("ABCDE"))
+    began = ProviderReply(answer_text="Bring", finish_reason="stop",
+                          positions=[position("B", {"B": 0.9, "C": 0.1}), position("ring", {"ring": 1.0})])
+    assert outcome_of(began, mode="distribution", answer_format=letters).reason == LETTER_BEGAN_WORD
+    ten = ProviderReply(answer_text="3", finish_reason="stop",
+                        positions=[position("3", {"3": 0.7, "1": 0.2, "4": 0.1}), position(".", {".": 1.0})])
+    unsplit = decide(ten, mode="distribution", scale_min=1, scale_max=10)
+    assert unsplit.status == SAMPLED_INSTEAD and unsplit.reason == UNSPLIT_PREFIX
+    assert outcome_of(ProviderReply(answer_text="4", finish_reason="stop")).reason == ""  # sample mode: none

@@ -252,3 +252,16 @@ def test_every_variant_in_distribution_mode(variant, lead_in):
     outcome = decide(reply, mode="distribution", scale_min=1, scale_max=5, answer_format=fmt)
     assert outcome.status == VALID and outcome.value == pytest.approx(4 * 0.75 + 2 * 0.25)
     assert outcome.distribution[4] == pytest.approx(0.75) and outcome.distribution[2] == pytest.approx(0.25)
+
+
+def test_what_decided_a_reading_is_a_field_the_readers_act_on():
+    """``ParsedAnswer.reason``: no number decided (labels or nothing: unforced then reads option words), or the
+    words of several options (letters: ambiguous, not 'no answer'); never read back from ``detail``."""
+    from whosevalues.elicit.parse import NO_NUMBER_DECIDED, SEVERAL_OPTIONS
+
+    assert parse_answer("Describes me fairly well", 1, 5, MFQ.labels["en"]).reason == NO_NUMBER_DECIDED
+    assert parse_answer("It depends", 1, 5, MFQ.labels["en"]).reason == NO_NUMBER_DECIDED
+    assert parse_answer("4", 1, 5, MFQ.labels["en"]).reason == ""
+    several = read_answer("Slightly describes me, or moderately describes me", LETTERS)
+    assert (several.value, several.status, several.reason) == (None, AMBIGUOUS, SEVERAL_OPTIONS)
+    assert (read_answer("It depends", LETTERS).status, read_answer("It depends", LETTERS).reason) == (NO_NUMBER, "")

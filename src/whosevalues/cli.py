@@ -97,15 +97,11 @@ def run(
     from whosevalues.elicit.store import check_store_path
     from whosevalues.pipeline import default_db, run_study
 
-    study = Study.from_toml(config) if config else Study()
-    overrides = {"models": _split_option(models, "--models"), "surveys": _split_option(surveys, "--surveys"),
-                 "languages": _split_option(languages, "--languages"),
-                 "personas": _persona_codes(_split_option(personas, "--personas")), "samples": samples,
-                 "mode": mode, "temperature": temperature, "batch": batch,
-                 "variants": _split_option(variants, "--variants")}
-    overrides = {key: value for key, value in overrides.items() if value is not None}
-    study = study.with_overrides(**overrides)
-    study.validate_design()
+    study = _study_from_options(config, {
+        "models": _split_option(models, "--models"), "surveys": _split_option(surveys, "--surveys"),
+        "languages": _split_option(languages, "--languages"),
+        "personas": _persona_codes(_split_option(personas, "--personas")), "samples": samples, "mode": mode,
+        "temperature": temperature, "batch": batch, "variants": _split_option(variants, "--variants")})
     require_output_dir(out_dir, "--out", UsageError)  # before --db: the default store lives in it
     db_path = db or default_db(out_dir)
     check_store_path(db_path, must_exist=False)
@@ -113,11 +109,7 @@ def run(
         _dry_run(study, db_path)
         return
     result = run_study(study, out_dir, db_path, console=err, command="run")
-    for note in result.notes:
-        err.print(f"[yellow]note:[/] {note}")
-    for note in _retirement_notes(study.model_specs()):  # a retired id may fail or reach another model
-        err.print(Text.assemble(("note: ", "yellow"), note), soft_wrap=True)
-    _print_run_summary(result)
+    _say_run(result, study)
     if result.stats.interrupted:
         err.print("[yellow]Stopped early; run the same command again to ask what is missing.")
         raise typer.Exit(130)
@@ -128,6 +120,23 @@ def run(
         err.print(f"[red]{len(result.stats.stopped)} model(s) stopped on an account problem: "
                   f"{', '.join(result.stats.stopped)}; fix it and run the same command again.")
         raise typer.Exit(1)
+
+
+def _study_from_options(config: Optional[Path], options: dict) -> Study:
+    """The study file's study (else the default one) with the options given on the command line, checked."""
+    study = Study.from_toml(config) if config else Study()
+    study = study.with_overrides(**{key: value for key, value in options.items() if value is not None})
+    study.validate_design()
+    return study
+
+
+def _say_run(result, study: Study) -> None:
+    """The run's notes, retired model ids, and its summary."""
+    for note in result.notes:
+        err.print(f"[yellow]note:[/] {note}")
+    for note in _retirement_notes(study.model_specs()):  # a retired id may fail or reach another model
+        err.print(Text.assemble(("note: ", "yellow"), note), soft_wrap=True)
+    _print_run_summary(result)
 
 
 @overload
@@ -309,10 +318,31 @@ def analyze(
     out_dir: Path = typer.Option(..., "--out", help="Output directory."),
 ) -> None:
     """Compare stored or published LLM answers with human populations: RQ1-RQ3, tables, figures, report."""
+    from whosevalues.countries import countries_option
     from whosevalues.datafiles import require_output_dir, require_readable_file
-    from whosevalues.humans import parse_humans_option
 
     # Everything is checked before anything is read at length or written.
+    _check_analyze_options(db, study, llm_responses, bootstrap, min_valid_samples)
+    require_output_dir(out_dir, "--out", UsageError)
+    for path in llm_responses or []:
+        require_readable_file(path, "--llm-responses", UsageError)
+    for survey_file in _split_option(surveys, "--surveys") or []:
+        load_instrument(survey_file)  # makes the survey known by its id to the analysis and the report
+    humans_map = _humans_sources(humans or [])
+    wanted = countries_option(_split_option(countries, "--countries"))  # chn,usa means CHN,USA
+    item_means, answers = _item_means_to_analyse(db, study, llm_responses or [])
+    if min_valid_samples is not None:
+        from whosevalues.analysis.inference_outputs import check_min_valid
+
+        check_min_valid(item_means, min_valid_samples)  # before anything is written
+    _analyze_and_report(item_means, out_dir, humans=humans_map, paper_compatible=paper_compatible,
+                        countries=wanted, bootstrap=bootstrap, write_means=True, answers=answers,
+                        min_valid_samples=min_valid_samples)
+
+
+def _check_analyze_options(db: Optional[Path], study: Optional[str], llm_responses: Optional[list[Path]],
+                           bootstrap: int, min_valid_samples: Optional[int]) -> None:
+    """The options of `analyze` that can be wrong on their own or together, as usage errors."""
     if bool(db) == bool(llm_responses):
         raise UsageError("give exactly one of --db or --llm-responses")
     if study and not db:
@@ -321,38 +351,32 @@ def analyze(
         raise UsageError(f"--bootstrap {bootstrap}: give a number of resamples from 0 (skip) to {MAX_BOOTSTRAP:,}")
     if min_valid_samples is not None and not 1 <= min_valid_samples <= 100_000:
         raise UsageError(f"--min-valid-samples {min_valid_samples}: give a count of valid samples from 1 to 100,000")
-    require_output_dir(out_dir, "--out", UsageError)
-    for path in llm_responses or []:
-        require_readable_file(path, "--llm-responses", UsageError)
-    for survey_file in _split_option(surveys, "--surveys") or []:
-        load_instrument(survey_file)  # makes the survey known by its id to the analysis and the report
-    humans_map: dict[str, str] = {}
-    for option in humans or []:
-        survey, source = parse_humans_option(option)
-        if survey in humans_map:
-            raise UsageError(f"--humans names survey {survey!r} twice ({humans_map[survey]} and {source}); give one "
-                             "source per survey")
-        humans_map[survey] = source
-    from whosevalues.countries import countries_option
 
-    wanted = countries_option(_split_option(countries, "--countries"))  # chn,usa means CHN,USA
-    answers = None
+
+def _humans_sources(options: list[str]) -> dict[str, str]:
+    """--humans SURVEY=SOURCE options as survey -> source (one source per survey)."""
+    from whosevalues.humans import parse_humans_option
+
+    sources: dict[str, str] = {}
+    for option in options:
+        survey, source = parse_humans_option(option)
+        if survey in sources:
+            raise UsageError(f"--humans names survey {survey!r} twice ({sources[survey]} and {source}); give one "
+                             "source per survey")
+        sources[survey] = source
+    return sources
+
+
+def _item_means_to_analyse(db: Optional[Path], study: Optional[str], llm_responses: list[Path]):
+    """(item means, the store's answers or None): from a store's study, else from item-means files."""
     if db:
-        answers = _answers_from_db(db, study)
         from whosevalues.elicit.aggregate import item_means as aggregate_item_means
 
-        item_means = aggregate_item_means(answers)
-    else:
-        from whosevalues.analysis.llm_responses import load_llm_responses
+        answers = _answers_from_db(db, study)
+        return aggregate_item_means(answers), answers
+    from whosevalues.analysis.llm_responses import load_llm_responses
 
-        item_means = load_llm_responses(list(llm_responses or []))
-    if min_valid_samples is not None:
-        from whosevalues.analysis.inference_outputs import check_min_valid
-
-        check_min_valid(item_means, min_valid_samples)  # before anything is written
-    _analyze_and_report(item_means, out_dir, humans=humans_map, paper_compatible=paper_compatible,
-                        countries=wanted, bootstrap=bootstrap, write_means=True, answers=answers,
-                        min_valid_samples=min_valid_samples)
+    return load_llm_responses(list(llm_responses)), None
 
 
 def _answers_from_db(db: Path, study: Optional[str]):

@@ -255,90 +255,158 @@ def store_write_failure(db_path: Path, exc: BaseException) -> str:
     """What a failed write into the store means, from SQLite's own words (read-only is not a full disk)."""
     kept = ("The store is intact: every answer stored before this is kept, and running the same command again "
             "asks only what is missing")
-    if "readonly" in str(exc).replace("-", "").replace(" ", ""):
+    if _read_only(exc):
         return (f"the store {db_path} is read-only ({exc}): make it and its directory writable, or give another "
                 f"--db path. {kept}")
     return f"writing the store {db_path} failed ({exc}): the disk is full or failing; free space. {kept}"
 
 
+def _read_only(exc: BaseException) -> bool:
+    """Whether SQLite refused a write to a read-only store: its result code (Python 3.11+), else its words."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF == sqlite3.SQLITE_READONLY  # the primary code of every SQLITE_READONLY_* one
+    return "readonly" in str(exc).replace("-", "").replace(" ", "")  # Python 3.10: no code on the exception
+
+
 async def _run(study: Study, backends: dict[str, Backend], store: Store, out_dir: Path, db_path: Path,
                console: Console, show_progress: bool, command: str) -> StudyResult:
-    notes: list[str] = []
-    reasons: dict[str, str] = {}
-    memories = {model: EndpointMemory(backend, store, study.temperature if study.temperature is not None
-                                      else backend.spec.temperature)
-                for model, backend in backends.items()}
-    min_mass = study.min_valid_mass
+    run = _StudyRun(study, backends, store, console, show_progress)
     try:
-        modes, reasons = await choose_modes(study, backends, store, notes, memories)
-        plan = plan_study(study, modes)
-        notes += format_notes(study, modes)  # a format asked otherwise than the others (text sampled)
-        run_id = store.start_run(command, study.model_dump_json(), __version__, study.study_id)
-        batches = BatchSession(store, backends, run_id, RunStats(), console, show_progress, notes,
-                               memories=memories, parse_options={"min_valid_mass": min_mass})
-
-        async def ask(requests_by_model: Mapping[str, Sequence[PlannedRequest]]) -> RunStats:
-            done = store.answered_keys()
-            missing = {model: _not_in(requests, done) for model, requests in requests_by_model.items()}
-            missing = {model: requests for model, requests in missing.items() if len(requests)}
-            del done
-            for requests in missing.values():
-                store.add_requests(requests, run_id)
-            if not missing:
-                return RunStats()
-            # batch mode (elicit/batch): keys in open batches are collected, not asked again; the batch
-            # models' requests go in batches; then the online plan; then lines that failed in batches of
-            # models asked online this time
-            started, stats = time.monotonic(), RunStats()
-            batch_stats = batches.stats = RunStats()
-            online: Mapping[str, Sequence[PlannedRequest]] = await batches.submit(missing, study.batch_model_ids())
-            for _ in range(2):
-                if online:
-                    part = await run_requests(online, backends, store, run_id, console, show_progress,
-                                              memories=memories, min_valid_mass=min_mass)
-                    await sweep_transient_failures(online, backends, store, run_id, console, show_progress, part,
-                                                   memories=memories, min_valid_mass=min_mass)
-                    stats = merge_stats(stats, part)
-                if stats.interrupted:
-                    break
-                online = await batches.collect()
-            batch_stats.seconds = max(time.monotonic() - started - stats.seconds, 0.0)
-            return merge_stats(stats, batch_stats)
-
-        stats = await ask(plan)
-        replaced: dict[str, set[str]] = {}
-        follow_up: dict[str, list[PlannedRequest]] = {}
-        if not stats.interrupted and "distribution" in modes.values():  # only distributions can be weak
-            replaced, follow_up = sampled_instead_plan(study, store, plan)
-            if follow_up:
-                stats = merge_stats(stats, await ask(follow_up))
-        checks = {}
-        if study.mode in ("auto", "per-model") and not stats.interrupted:  # the tool chose distributions
-            async def ask_check(requests):  # the check goes in rounds until its verdict is clear
-                nonlocal stats
-                part = await ask(requests)
-                part.sample_check = part.asked  # said apart in the run's summary
-                stats = merge_stats(stats, part)
-                return part
-
-            checks = await run_sample_check(study, modes, store, plan, ask_check)
-        all_keys = _study_keys(plan, replaced, follow_up)
-        store.link_study(study.study_id, all_keys)  # what `analyze --db --study` reads: never another study's
-        store.finish_run(run_id, "interrupted" if stats.interrupted else "complete")
+        await run.start(command)
+        await run.ask_plan()
+        await run.ask_sampled_instead()
+        await run.ask_sample_check()
+        run.finish()
     finally:
         for backend in backends.values():
             await backend.aclose()
-    answers = store.answers_frame(all_keys)
+    answers = store.answers_frame(run.all_keys)
     item_means = write_item_means(answers, out_dir)
-    notes += [sampled_instead_note(store, model, keys, min_mass) for model, keys in replaced.items() if keys]
-    run_notes = build_run_notes(study, backends, store, modes, reasons, memories, all_keys, notes,
-                                sample_checks(store, plan, checks, answers))
-    run_notes["mixed_modes"] = len(set(modes.values())) > 1  # the report flags comparisons across modes
-    run_notes["variants"] = {instrument.id: study.variants_for(instrument) for instrument in study.instruments()}
-    run_notes["stopped_models"] = dict(stats.stopped)  # account-level failures (elicit.account): exit non-zero
+    run_notes = run.run_notes(answers)
     write_run_notes(run_notes, out_dir)
     print_model_notes(run_notes, console)
-    return StudyResult(out_dir, db_path, answers, item_means, stats, modes, run_notes["notes"], run_notes)
+    return StudyResult(out_dir, db_path, answers, item_means, run.stats, run.modes, run_notes["notes"], run_notes)
+
+
+class _StudyRun:
+    """One run of a study (``_run``): what it learns on the way (modes, plan, stats, follow-ups, checks) and
+    its steps, in order: ``start``, ``ask_plan``, ``ask_sampled_instead``, ``ask_sample_check``, ``finish``,
+    then ``run_notes``."""
+
+    def __init__(self, study: Study, backends: dict[str, Backend], store: Store, console: Console,
+                 show_progress: bool):
+        self.study, self.backends, self.store = study, backends, store
+        self.console, self.show_progress = console, show_progress
+        self.notes: list[str] = []
+        self.reasons: dict[str, str] = {}
+        self.memories = {model: EndpointMemory(backend, store, study.temperature if study.temperature is not None
+                                               else backend.spec.temperature)
+                         for model, backend in backends.items()}
+        self.min_mass = study.min_valid_mass
+        self.modes: dict[str, Mode] = {}
+        self.plan: dict[str, ModelPlan] = {}
+        self.run_id = 0
+        self.batches: BatchSession | None = None
+        self.stats = RunStats()
+        self.replaced: dict[str, set[str]] = {}
+        self.follow_up: dict[str, list[PlannedRequest]] = {}
+        self.checks: dict[str, list[PlannedRequest]] = {}
+        self.all_keys: set[str] = set()
+
+    async def start(self, command: str) -> None:
+        """The models' modes (probing), the plan, the run's row in the store and the batch session."""
+        study = self.study
+        self.modes, self.reasons = await choose_modes(study, self.backends, self.store, self.notes, self.memories)
+        self.plan = plan_study(study, self.modes)
+        self.notes += format_notes(study, self.modes)  # a format asked otherwise than the others (text sampled)
+        self.run_id = self.store.start_run(command, study.model_dump_json(), __version__, study.study_id)
+        self.batches = BatchSession(self.store, self.backends, self.run_id, RunStats(), self.console,
+                                    self.show_progress, self.notes, memories=self.memories,
+                                    parse_options={"min_valid_mass": self.min_mass})
+
+    async def ask_plan(self) -> None:
+        self.stats = await self.ask(self.plan)
+
+    async def ask_sampled_instead(self) -> None:
+        """Items whose distributions were too weak, asked again in sample mode (only distributions can be weak)."""
+        if self.stats.interrupted or "distribution" not in self.modes.values():
+            return
+        self.replaced, self.follow_up = sampled_instead_plan(self.study, self.store, self.plan)
+        if self.follow_up:
+            self.stats = merge_stats(self.stats, await self.ask(self.follow_up))
+
+    async def ask_sample_check(self) -> None:
+        """Where the tool chose distributions (auto, per-model), the sample check, in rounds until its verdict
+        is clear."""
+        if self.study.mode in ("auto", "per-model") and not self.stats.interrupted:
+            self.checks = await run_sample_check(self.study, self.modes, self.store, self.plan, self._ask_check)
+
+    async def _ask_check(self, requests: Mapping[str, Sequence[PlannedRequest]]) -> RunStats:
+        part = await self.ask(requests)
+        part.sample_check = part.asked  # said apart in the run's summary
+        self.stats = merge_stats(self.stats, part)
+        return part
+
+    def finish(self) -> None:
+        """The study's keys linked (what `analyze --db --study` reads: never another study's); the run closed."""
+        self.all_keys = _study_keys(self.plan, self.replaced, self.follow_up)
+        self.store.link_study(self.study.study_id, self.all_keys)
+        self.store.finish_run(self.run_id, "interrupted" if self.stats.interrupted else "complete")
+
+    # -- asking ---------------------------------------------------------------------------------
+    async def ask(self, requests_by_model: Mapping[str, Sequence[PlannedRequest]]) -> RunStats:
+        """Ask what the store lacks of ``requests_by_model``. Batch mode (elicit/batch): keys in open batches
+        are collected, not asked again; the batch models' requests go in batches; then the online requests;
+        then lines that failed in batches of models asked online this time."""
+        missing = self._store_missing(requests_by_model)
+        if not missing:
+            return RunStats()
+        assert self.batches is not None  # made by start()
+        started, stats = time.monotonic(), RunStats()
+        batch_stats = self.batches.stats = RunStats()
+        online: Mapping[str, Sequence[PlannedRequest]] = await self.batches.submit(missing,
+                                                                                  self.study.batch_model_ids())
+        for _ in range(2):
+            if online:
+                stats = merge_stats(stats, await self._ask_online(online))
+            if stats.interrupted:
+                break
+            online = await self.batches.collect()
+        batch_stats.seconds = max(time.monotonic() - started - stats.seconds, 0.0)
+        return merge_stats(stats, batch_stats)
+
+    def _store_missing(self, requests_by_model: Mapping[str, Sequence[PlannedRequest]]
+                       ) -> dict[str, Sequence[PlannedRequest]]:
+        """The requests whose answer is not stored yet, per model (models with none left out), now stored as
+        requests of this run."""
+        done = self.store.answered_keys()
+        missing = {model: _not_in(requests, done) for model, requests in requests_by_model.items()}
+        missing = {model: requests for model, requests in missing.items() if len(requests)}
+        for requests in missing.values():
+            self.store.add_requests(requests, self.run_id)
+        return missing
+
+    async def _ask_online(self, online: Mapping[str, Sequence[PlannedRequest]]) -> RunStats:
+        """The runner on ``online``, then sweeps of what failed on transient errors."""
+        part = await run_requests(online, self.backends, self.store, self.run_id, self.console, self.show_progress,
+                                  memories=self.memories, min_valid_mass=self.min_mass)
+        await sweep_transient_failures(online, self.backends, self.store, self.run_id, self.console,
+                                       self.show_progress, part, memories=self.memories, min_valid_mass=self.min_mass)
+        return part
+
+    # -- notes ----------------------------------------------------------------------------------
+    def run_notes(self, answers: pd.DataFrame) -> dict:
+        """``run_notes.json``: every departure from the design, each model's notes and the sample checks."""
+        notes = self.notes + [sampled_instead_note(self.store, model, keys, self.min_mass)
+                              for model, keys in self.replaced.items() if keys]
+        run_notes = build_run_notes(self.study, self.backends, self.store, self.modes, self.reasons, self.memories,
+                                    self.all_keys, notes, sample_checks(self.store, self.plan, self.checks, answers))
+        run_notes["mixed_modes"] = len(set(self.modes.values())) > 1  # the report flags comparisons across modes
+        run_notes["variants"] = {instrument.id: self.study.variants_for(instrument)
+                                 for instrument in self.study.instruments()}
+        run_notes["stopped_models"] = dict(self.stats.stopped)  # account-level failures (elicit.account): exit 1
+        return run_notes
 
 
 def _study_keys(plan: dict[str, ModelPlan], replaced: dict,

@@ -36,15 +36,15 @@ YES, NO, NOT_TESTED = "yes", "no", "not tested"
 REFIT_REPLICATES = 1999
 
 
-def holds(verdict: str | None) -> bool:
-    """A verdict that says the claim holds (conclusions.verdict's wording)."""
-    return str(verdict).startswith("holds")
+def holds(verdict: conclusions.Verdict | None) -> bool:
+    """A verdict that says the claim holds (``conclusions.Verdict.holds``)."""
+    return verdict is not None and verdict.holds
 
 
-def judged(verdict: str | None) -> bool:
+def judged(verdict: conclusions.Verdict | None) -> bool:
     """A verdict that judged the claim: not one whose term was not estimated, nor one without model-level
     inference (one model, or too few): across formats such a claim is "not tested", never "no"."""
-    return verdict is not None and not str(verdict).startswith(("not estimated", "cannot be judged"))
+    return verdict is not None and verdict.judged
 
 
 def _first_pair(humans: list[HumanVectors]) -> tuple[str, ...]:
@@ -82,9 +82,8 @@ def refit_tables(survey: str, means: pd.DataFrame, humans: list[HumanVectors], o
     return tables
 
 
-def _verdicts(tables: dict[tuple[str, str], pd.DataFrame]) -> dict[tuple[str, str, str], str]:
-    table = conclusions.conclusions(tables)
-    return {(r.survey, r.analysis, r.term): r.verdict for r in table.itertuples()}
+def _verdicts(tables: dict[tuple[str, str], pd.DataFrame]) -> dict[tuple[str, str, str], conclusions.Verdict]:
+    return conclusions.claim_verdicts(tables)
 
 
 def holds_across_formats(item_means: pd.DataFrame, populations: dict[str, list[Population]],
@@ -120,9 +119,11 @@ def holds_across_formats(item_means: pd.DataFrame, populations: dict[str, list[P
             else:
                 claims[key] = YES if all(holds(v) for v in per_variant.values()) else NO
             detail.append({"survey": key[0], "analysis": key[1], "term": key[2],
-                           "holds_across_formats": claims[key], "verdicts": per_variant,
-                           "failed_in": sorted(v for v, text in per_variant.items()
-                                               if judged(text) and not holds(text))})
+                           "holds_across_formats": claims[key],
+                           "verdicts": {v: found.text if found is not None else None
+                                        for v, found in per_variant.items()},
+                           "failed_in": sorted(v for v, found in per_variant.items()
+                                               if judged(found) and not holds(found))})
     return {"claims": claims, "detail": detail, "variants": asked,
             "how": (f"RQ1-RQ3 refitted per variant (variant x every term), model-level inference in each "
                     f"(at most {REFIT_REPLICATES} replicates); yes = the verdict holds in every variant")}

@@ -25,6 +25,8 @@ other methods.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -74,28 +76,47 @@ PAPER_CLAIMS = [
 ]
 
 
-def verdict(sign: int, estimate: float, p_values: dict[str, float],
-            ci: tuple[float, float] = (np.nan, np.nan)) -> str:
+@dataclass(frozen=True)
+class Verdict:
+    """A claim's verdict: its words (``text``, conclusions.csv's ``verdict``) and, as fields, what
+    analysis/across_formats.py acts on."""
+
+    text: str
+    #: estimated, with model-level inference (not "not estimated", not "cannot be judged ...")
+    judged: bool = True
+    #: the claimed effect holds under every method
+    holds: bool = False
+
+
+def judge(sign: int, estimate: float, p_values: dict[str, float],
+          ci: tuple[float, float] = (np.nan, np.nan)) -> Verdict:
     """The verdict on one claim from its (family-adjusted) p value per method; ``ci``: the model-level 95% CI
     quoted for a claimed null."""
     available = {name: p for name, p in p_values.items() if p is not None and np.isfinite(p)}
     if not available or not np.isfinite(estimate):
-        return "not estimated"
+        return Verdict("not estimated", judged=False)
     significant = {name for name, p in available.items() if p < ALPHA}
     if set(available) == {"classical"}:
         found = "significant" if significant else "not significant"
-        return f"cannot be judged at the model level (one model or too few): {found} classically only"
+        return Verdict(f"cannot be judged at the model level (one model or too few): {found} classically only",
+                       judged=False)
     if sign == 0:
-        return _null_verdict(significant, set(available), ci)
+        return Verdict(_null_verdict(significant, set(available), ci))
     if np.sign(estimate) != sign:
-        return "does not hold: the estimate has the other sign"
+        return Verdict("does not hold: the estimate has the other sign")
     if significant == set(available):
-        return "holds under every method"
+        return Verdict("holds under every method", holds=True)
     if not significant:
-        return "does not hold: not significant with any method"
+        return Verdict("does not hold: not significant with any method")
     if significant == {"classical"}:
-        return "classical only: not significant with " + _names(set(available) - significant)
-    return _mixed(significant, set(available))
+        return Verdict("classical only: not significant with " + _names(set(available) - significant))
+    return Verdict(_mixed(significant, set(available)))
+
+
+def verdict(sign: int, estimate: float, p_values: dict[str, float],
+            ci: tuple[float, float] = (np.nan, np.nan)) -> str:
+    """The verdict's words (:func:`judge`)."""
+    return judge(sign, estimate, p_values, ci).text
 
 
 def _null_verdict(significant: set[str], available: set[str], ci: tuple[float, float]) -> str:
@@ -131,7 +152,19 @@ def conclusions(tables: dict[tuple[str, str], pd.DataFrame],
 
     ``tables``: (survey, analysis) -> that RQ table (the CSV's columns); ``across_formats``: (survey, analysis,
     term) -> yes / no (analysis/across_formats.py); claims without an entry are "not tested"."""
-    records = []
+    records = [record for record, _ in _judged_claims(tables, across_formats or {})]
+    return pd.DataFrame.from_records(records, columns=CONCLUSION_COLUMNS + JUDGEMENT_COLUMNS)
+
+
+def claim_verdicts(tables: dict[tuple[str, str], pd.DataFrame]) -> dict[tuple[str, str, str], Verdict]:
+    """(survey, analysis, term) -> the verdict of each claim fitted in ``tables`` (the same as conclusions')."""
+    return {record[:3]: found for record, found in _judged_claims(tables, {})}
+
+
+def _judged_claims(tables: dict[tuple[str, str], pd.DataFrame],
+                   across_formats: dict[tuple[str, str, str], str]) -> list[tuple[tuple, Verdict]]:
+    """Per claim fitted in ``tables``: its conclusions.csv record and its verdict."""
+    judged = []
     for survey, analysis, term, sign, claim in PAPER_CLAIMS:
         table = tables.get((survey, analysis))
         if table is None:
@@ -144,8 +177,8 @@ def conclusions(tables: dict[tuple[str, str], pd.DataFrame],
             family, size = (method_family, max(size, method_size)) if method_family else (family, size)
         estimate = float(row.get("estimate", np.nan))
         ci = model_level_ci(row)
-        across = (across_formats or {}).get((survey, analysis, term), "not tested")
-        records.append((survey, analysis, term, claim, sign, estimate, *raw.values(),
-                        verdict(sign, estimate, adjusted, ci), across, family or "none (a hypothesis of its own)",
-                        size, *adjusted.values(), *ci))
-    return pd.DataFrame.from_records(records, columns=CONCLUSION_COLUMNS + JUDGEMENT_COLUMNS)
+        found = judge(sign, estimate, adjusted, ci)
+        across = across_formats.get((survey, analysis, term), "not tested")
+        judged.append(((survey, analysis, term, claim, sign, estimate, *raw.values(), found.text, across,
+                        family or "none (a hypothesis of its own)", size, *adjusted.values(), *ci), found))
+    return judged

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -93,11 +94,20 @@ def format_warnings(summary: dict) -> list[str]:
         if flagged:
             lines.append(f"{survey}: the question format moves the answers of {', '.join(flagged)} "
                          f"(format-sensitive: robustness_{survey}.csv)")
-        untested = [row for row in formats.get("rows", []) if "not possible" in str(row.get("noise_test", ""))]
+        untested = [row for row in formats.get("rows", []) if _judged_without_noise_test(row)]
         if untested:
             lines.append(f"{survey}: {len(untested)} robustness row(s) judged without the sampling-noise test "
                          f"(no per-sample answers: distribution mode or item means only)")
     return lines
+
+
+def _judged_without_noise_test(row: dict) -> bool:
+    """A robustness row judged without its sampling-noise test: its ``p_sampling`` is NaN (null in summary.json:
+    no per-sample answers to permute). A row skipped (no original answers) has none and was not judged."""
+    if "p_sampling" not in row:
+        return False
+    p = row["p_sampling"]
+    return not (isinstance(p, (int, float)) and math.isfinite(p))
 
 
 def _write_nulls(survey, instrument, populations, country_populations, variants, out_dir: Path,

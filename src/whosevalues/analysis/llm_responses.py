@@ -113,35 +113,45 @@ def check_against_surveys(frame: pd.DataFrame, where: str, row_of: pd.Series, me
     ``row_of`` gives each row's line number in the file (header = line 1), for an error the user can find.
     Nothing outside its scale is ever analysed: item means of 41 on a 1-5 scale are an error, not a result.
     """
+    for survey, rows in frame.groupby("survey", sort=False):
+        _check_survey_rows(survey, rows, where, row_of, mean_column)
+    _check_counts(frame, where, row_of)
+
+
+def _check_survey_rows(survey: object, rows: pd.DataFrame, where: str, row_of: pd.Series, mean_column: str) -> None:
+    """One survey's rows: a known survey, its items, its languages, means on its scale."""
     from whosevalues.instruments import InstrumentError, load_instrument
 
-    for survey, rows in frame.groupby("survey", sort=False):
-        try:
-            instrument = load_instrument(str(survey))
-        except InstrumentError:
-            raise _bad_row(where, int(row_of[rows.index[0]]), "survey",
-                           f"unknown survey {survey!r}; give its file with --surveys FILE.toml") from None
-        unknown_items = ~rows["item"].isin(instrument.item_ids)
-        if unknown_items.any():
-            first = rows.index[unknown_items.to_numpy()][0]
-            raise _bad_row(where, int(row_of[first]), "item",
-                           f"{rows.at[first, 'item']!r} is not an item of {survey} (items "
-                           f"{instrument.item_ids[0]}..{instrument.item_ids[-1]}); fix the item id")
-        unknown_languages = ~rows["language"].isin(list(instrument.languages))
-        if unknown_languages.any():
-            first = rows.index[unknown_languages.to_numpy()][0]
-            raise _bad_row(where, int(row_of[first]), "language",
-                           f"{rows.at[first, 'language']!r} is not a language of {survey} (it has "
-                           f"{', '.join(instrument.languages)}); answers in another language cannot be compared "
-                           f"with its items: fix the code, or give a survey file with that language (--surveys)")
-        low, high = instrument.scale.min, instrument.scale.max
-        means = rows["mean"]
-        outside = means.notna() & ~means.between(low, high) | np.isinf(means)
-        if outside.any():
-            first = rows.index[outside.to_numpy()][0]
-            raise _bad_row(where, int(row_of[first]), mean_column,
-                           f"{means[first]:g} is outside {survey}'s answer scale {low}-{high}; the file must hold "
-                           f"item means on that scale (fix the value or the survey)")
+    try:
+        instrument = load_instrument(str(survey))
+    except InstrumentError:
+        raise _bad_row(where, int(row_of[rows.index[0]]), "survey",
+                       f"unknown survey {survey!r}; give its file with --surveys FILE.toml") from None
+    unknown_items = ~rows["item"].isin(instrument.item_ids)
+    if unknown_items.any():
+        first = rows.index[unknown_items.to_numpy()][0]
+        raise _bad_row(where, int(row_of[first]), "item",
+                       f"{rows.at[first, 'item']!r} is not an item of {survey} (items "
+                       f"{instrument.item_ids[0]}..{instrument.item_ids[-1]}); fix the item id")
+    unknown_languages = ~rows["language"].isin(list(instrument.languages))
+    if unknown_languages.any():
+        first = rows.index[unknown_languages.to_numpy()][0]
+        raise _bad_row(where, int(row_of[first]), "language",
+                       f"{rows.at[first, 'language']!r} is not a language of {survey} (it has "
+                       f"{', '.join(instrument.languages)}); answers in another language cannot be compared "
+                       f"with its items: fix the code, or give a survey file with that language (--surveys)")
+    low, high = instrument.scale.min, instrument.scale.max
+    means = rows["mean"]
+    outside = means.notna() & ~means.between(low, high) | np.isinf(means)
+    if outside.any():
+        first = rows.index[outside.to_numpy()][0]
+        raise _bad_row(where, int(row_of[first]), mean_column,
+                       f"{means[first]:g} is outside {survey}'s answer scale {low}-{high}; the file must hold "
+                       f"item means on that scale (fix the value or the survey)")
+
+
+def _check_counts(frame: pd.DataFrame, where: str, row_of: pd.Series) -> None:
+    """Counts and rates within their ranges, and no more valid answers than answers."""
     bounds: tuple[tuple[str, float, float | None], ...] = (("n_valid", 0, None), ("n_total", 0, None),
                                                            ("refusal_rate", 0.0, 1.0))
     for column, least, most in bounds:

@@ -12,6 +12,7 @@ Populations without respondents (aggregates only) are left to ``aggregate_simila
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from whosevalues.analysis.vectors import HumanVectors, LLMVectors, human_vectors
 from whosevalues.errors import WhosevaluesError
 from whosevalues.humans.population import Population
 from whosevalues.instruments import InstrumentError, load_instrument
+from whosevalues.instruments.schema import Instrument
 from whosevalues.outfiles import write_json
 
 ANALYSES = ("rq1", "rq2", "rq3")
@@ -66,13 +68,7 @@ def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], 
     """
     out_dir = Path(out_dir)
     (out_dir / "tables").mkdir(parents=True, exist_ok=True)
-    if item_means is None or item_means.empty:
-        raise AnalysisError("no LLM item means to analyse: run `whosevalues run` first or pass --llm-responses")
-    missing = [c for c in ("model", "origin", "survey", "language", "persona", "item", "mean")
-               if c not in item_means.columns]
-    if missing:
-        raise AnalysisError(f"item means lack column(s) {', '.join(missing)}: use the item_means.csv layout")
-    item_means = item_means.assign(item=item_means["item"].astype(str))
+    item_means = _checked_item_means(item_means)
     # The paper's analyses read its prompt only; other formats are analysed beside it (format_outputs), never
     # pooled in. original_only refuses item means without a single original row, naming the fix.
     other_formats = original_only(item_means)[1]
@@ -86,6 +82,36 @@ def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], 
     summary["inference"] = inference_outputs.options_summary(options, llm_side)
     every_variant = format_outputs.every_variant_means(every_variant, llm_side["min_valid"])
     every_distributions = format_outputs.split_distributions(llm_side)
+    _analyze_surveys(item_means, populations, paper_compatible, out_dir, options, languages, llm_side, summary)
+    across = format_outputs.conclusions_across_formats(every_variant, populations, options, languages,
+                                                       paper_compatible, summary, out_dir)
+    summary["conclusions"] = inference_outputs.write_conclusions(summary, out_dir, across["claims"])
+    summary["aggregate_similarity"] = _aggregate_similarity(item_means, _item_level(populations), out_dir)
+    country_populations = populations if country_populations is None else country_populations
+    _countries_and_steerability(every_variant, country_populations, summary, out_dir, every_distributions)
+    format_outputs.write_format_outputs(every_variant, populations, country_populations, summary, out_dir,
+                                        every_distributions, across, seed)
+    _write_populations(populations, summary, out_dir)
+    _write_summary(summary, out_dir)
+    return summary
+
+
+def _checked_item_means(item_means: pd.DataFrame | None) -> pd.DataFrame:
+    """The item means with the columns the analyses read (items as text), else the problem and the fix."""
+    if item_means is None or item_means.empty:
+        raise AnalysisError("no LLM item means to analyse: run `whosevalues run` first or pass --llm-responses")
+    missing = [c for c in ("model", "origin", "survey", "language", "persona", "item", "mean")
+               if c not in item_means.columns]
+    if missing:
+        raise AnalysisError(f"item means lack column(s) {', '.join(missing)}: use the item_means.csv layout")
+    return item_means.assign(item=item_means["item"].astype(str))
+
+
+def _analyze_surveys(item_means: pd.DataFrame, populations: dict[str, list[Population]], paper_compatible: bool,
+                     out_dir: Path, options: InferenceOptions, languages: dict[str, str] | None, llm_side: dict,
+                     summary: dict) -> None:
+    """Every survey's analyses (summary.json's ``surveys``), then exclusions.csv (and the summary's
+    ``exclusions``) and human_item_stats.csv over all of them."""
     exclusions, item_stats = [], []
     for survey in sorted(item_means["survey"].astype(str).unique()):
         result, survey_exclusions, stats_frame = _analyze_survey(
@@ -93,28 +119,22 @@ def analyze(item_means: pd.DataFrame, populations: dict[str, list[Population]], 
         summary["surveys"][survey] = result
         exclusions.append(survey_exclusions)
         item_stats.append(stats_frame)
-    across = format_outputs.conclusions_across_formats(every_variant, populations, options, languages,
-                                                       paper_compatible, summary, out_dir)
-    summary["conclusions"] = inference_outputs.write_conclusions(summary, out_dir, across["claims"])
     exclusion_frame = pd.concat([e for e in exclusions if len(e)] or [pd.DataFrame(columns=EXCLUSION_COLUMNS)],
                                 ignore_index=True)
     exclusion_frame.to_csv(out_dir / "exclusions.csv", index=False)
     summary["exclusions"] = exclusion_frame.to_dict(orient="records")
     pd.concat([s for s in item_stats if len(s)] or [pd.DataFrame(columns=HUMAN_ITEM_STATS_COLUMNS)],
               ignore_index=True).to_csv(out_dir / "human_item_stats.csv", index=False)
-    summary["aggregate_similarity"] = _aggregate_similarity(item_means, _item_level(populations), out_dir)
-    country_populations = populations if country_populations is None else country_populations
-    _countries_and_steerability(every_variant, country_populations, summary, out_dir, every_distributions)
-    format_outputs.write_format_outputs(every_variant, populations, country_populations, summary, out_dir,
-                                        every_distributions, across, seed)
-    _write_populations(populations, summary, out_dir)
+
+
+def _write_summary(summary: dict, out_dir: Path) -> None:
+    """summary.json, with the version of whosevalues that wrote it."""
     try:
         from whosevalues.version import __version__
         summary["version"] = __version__
     except ImportError:  # pragma: no cover
         pass
     write_json(out_dir / "summary.json", summary)
-    return summary
 
 
 def _item_level(populations: dict[str, list[Population]]) -> dict[str, list[Population]]:
@@ -204,15 +224,59 @@ def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, 
         for analysis in ANALYSES:
             result["analyses"][analysis] = {"skipped": "no population with respondent-level data for this survey"}
         return result, empty_exclusions, stats_frame
+    data = _SurveyData(survey, instrument, survey_means, humans, paper_compatible, out_dir, options, languages,
+                       baselines)
+    fits = _Fits()
+    _fit_pairwise(data, result, fits)
+    _fit_rq2(data, result, fits)
+    model_means.write_model_means(survey, fits.figure_rows, humans, survey_means, items, out_dir)
+    frame = pd.concat(fits.exclusions, ignore_index=True) if fits.exclusions else empty_exclusions
+    frame = inference_outputs.complete_exclusions(survey, survey_means, fits.used, frame.drop_duplicates(),
+                                                  paper_compatible, result)
+    return result, frame, stats_frame
 
-    def vectors_for(analysis: str) -> LLMVectors:
-        if paper_compatible:
-            return paper_compat.llm_vectors_for(analysis, survey, survey_means, items)
-        return llm_vectors(survey_means, survey, items)
 
-    exclusions, used, figure_rows = [], {}, {}
-    countries = sorted({h.country for h in humans}, key=lambda c: (c not in ("CHN", "USA"), c))
-    # one population: nationality not fitted
+@dataclass
+class _SurveyData:
+    """One survey's inputs to its regressions (RQ1, RQ2, RQ3)."""
+
+    survey: str
+    instrument: Instrument
+    survey_means: pd.DataFrame
+    humans: list[HumanVectors]
+    paper_compatible: bool
+    out_dir: Path
+    options: InferenceOptions
+    languages: dict[str, str] | None
+    baselines: pd.DataFrame | None
+
+    @property
+    def items(self) -> list[str]:
+        return self.instrument.item_ids
+
+    def vectors_for(self, analysis: str) -> LLMVectors:
+        if self.paper_compatible:
+            return paper_compat.llm_vectors_for(analysis, self.survey, self.survey_means, self.items)
+        return llm_vectors(self.survey_means, self.survey, self.items)
+
+
+@dataclass
+class _Fits:
+    """What a survey's fitted analyses leave: their exclusions, the models each used, the rows figures read."""
+
+    exclusions: list[pd.DataFrame] = field(default_factory=list)
+    used: dict[str, set] = field(default_factory=dict)
+    figure_rows: dict[str, RowSet] = field(default_factory=dict)
+
+    def add(self, name: str, rows: RowSet) -> None:
+        self.used[name] = set(rows.models["model"])
+        self.exclusions.append(rows.exclusions)
+
+
+def _fit_pairwise(data: _SurveyData, result: dict, fits: _Fits) -> None:
+    """RQ1 and RQ3 for every pair of populations (CHN and USA first; one population: nationality not fitted);
+    the first pair's RQ1 also gives the mean cosines, reference similarity and Welch tests."""
+    countries = sorted({h.country for h in data.humans}, key=lambda c: (c not in ("CHN", "USA"), c))
     pairs: list[tuple[str, ...]] = list(combinations(countries, 2)) or [tuple(countries)]
     for analysis in ("rq1", "rq3"):
         for number, pair in enumerate(pairs):
@@ -220,38 +284,45 @@ def _analyze_survey(survey, item_means, populations, paper_compatible, out_dir, 
             suffix = "" if number == 0 else f"_{pair[0]}-{pair[1]}"
             name = analysis + suffix
             try:
-                llm = vectors_for(analysis)
-                if analysis == "rq1":
-                    rows = rq1(survey, humans, llm, pair=pair, languages=languages)
-                else:
-                    rows = rq3(survey, humans, llm, _dimension_groups(instrument), pair=pair, languages=languages)
+                rows = _pairwise_rows(data, analysis, pair)
             except DesignSkipped as exc:
                 result["analyses"][name] = {"skipped": str(exc)}
                 continue
-            result["analyses"][name] = _write_rowset(rows, name, out_dir, options, paper_compatible)
-            used[name] = set(rows.models["model"])
-            exclusions.append(rows.exclusions)
+            result["analyses"][name] = _write_rowset(rows, name, data.out_dir, data.options, data.paper_compatible)
+            fits.add(name, rows)
             if analysis == "rq1" and number == 0:
-                figure_rows["rq1"] = rows
-                result["mean_cosine"] = _mean_cosine(rows)
-                reference = _reference_similarity(survey, humans, survey_means, items, rows, languages)
-                reference.to_csv(out_dir / f"reference_similarity_{survey}.csv", index=False)
-                if len(pair) == 2:  # Welch t-tests contrast two populations
-                    welch = inference_outputs.with_ceiling(_welch(rows, reference, pair), baselines, pair)
-                    welch.to_csv(out_dir / "tables" / f"welch_{survey}.csv", index=False)
+                fits.figure_rows["rq1"] = rows
+                _rq1_comparisons(data, rows, pair, result)
+
+
+def _pairwise_rows(data: _SurveyData, analysis: str, pair: tuple[str, ...]) -> RowSet:
+    llm = data.vectors_for(analysis)
+    if analysis == "rq1":
+        return rq1(data.survey, data.humans, llm, pair=pair, languages=data.languages)
+    return rq3(data.survey, data.humans, llm, _dimension_groups(data.instrument), pair=pair,
+               languages=data.languages)
+
+
+def _rq1_comparisons(data: _SurveyData, rows: RowSet, pair: tuple[str, ...], result: dict) -> None:
+    """From the first pair's RQ1 rows: the mean cosines, reference_similarity_<survey>.csv and, with two
+    populations, the Welch t-tests (tables/welch_<survey>.csv)."""
+    result["mean_cosine"] = _mean_cosine(rows)
+    reference = _reference_similarity(data.survey, data.humans, data.survey_means, data.items, rows, data.languages)
+    reference.to_csv(data.out_dir / f"reference_similarity_{data.survey}.csv", index=False)
+    if len(pair) == 2:  # Welch t-tests contrast two populations
+        welch = inference_outputs.with_ceiling(_welch(rows, reference, pair), data.baselines, pair)
+        welch.to_csv(data.out_dir / "tables" / f"welch_{data.survey}.csv", index=False)
+
+
+def _fit_rq2(data: _SurveyData, result: dict, fits: _Fits) -> None:
     try:
-        rows = rq2(survey, humans, vectors_for("rq2"), languages=languages, nationality=not paper_compatible)
-        result["analyses"]["rq2"] = _write_rowset(rows, "rq2", out_dir, options, paper_compatible)
-        used["rq2"] = set(rows.models["model"])
-        exclusions.append(rows.exclusions)
-        figure_rows["rq2"] = rows
+        rows = rq2(data.survey, data.humans, data.vectors_for("rq2"), languages=data.languages,
+                   nationality=not data.paper_compatible)
+        result["analyses"]["rq2"] = _write_rowset(rows, "rq2", data.out_dir, data.options, data.paper_compatible)
+        fits.add("rq2", rows)
+        fits.figure_rows["rq2"] = rows
     except DesignSkipped as exc:
         result["analyses"]["rq2"] = {"skipped": str(exc)}
-    model_means.write_model_means(survey, figure_rows, humans, survey_means, items, out_dir)
-    frame = pd.concat(exclusions, ignore_index=True) if exclusions else empty_exclusions
-    frame = inference_outputs.complete_exclusions(survey, survey_means, used, frame.drop_duplicates(),
-                                                  paper_compatible, result)
-    return result, frame, stats_frame
 
 
 def _write_rowset(rows: RowSet, name: str, out_dir: Path, options: InferenceOptions, paper_compatible: bool) -> dict:

@@ -70,10 +70,15 @@ MAX_UNSPLIT_ERROR = 0.01
 #: said when a ``text`` variant arrives in distribution mode: its answers are words, not one token
 TEXT_NOT_FROM_ONE_TOKEN = ("answers by the option's words (a text variant) cannot be read from one token's "
                            "probabilities")
-#: a phrase of each unreadable position's detail -> the reason in a run note (``elicit.followup``)
-UNREADABLE_REASONS = {"does not tell which": "a '1' that may start '10' and the reply could not split",
-                      "the letter '": "a letter that began a word",
-                      TEXT_NOT_FROM_ONE_TOKEN: "a text variant, whose answer is words, not one token"}
+# Why a position cannot be read as a distribution (``AnswerDistribution.unreadable_reason``, then the stored
+# answer's ``reason``): a "1" that may start "10" left unsplit, a letter that began a word, a text variant.
+UNSPLIT_PREFIX = "unsplit_prefix"
+LETTER_BEGAN_WORD = "letter_began_word"
+TEXT_VARIANT = "text_variant"
+#: each unreadable reason -> how a run note says it (``elicit.followup``)
+UNREADABLE_REASONS = {UNSPLIT_PREFIX: "a '1' that may start '10' and the reply could not split",
+                      LETTER_BEGAN_WORD: "a letter that began a word",
+                      TEXT_VARIANT: "a text variant, whose answer is words, not one token"}
 #: single letters that are English words by themselves, so a space and a word may follow them
 LETTERS_THAT_ARE_WORDS = frozenset("AI")
 
@@ -89,6 +94,7 @@ class AnswerDistribution:
     answers); ``valid_mass`` is the identifiers' share before renormalising.
 
     ``unreadable``: why this position cannot be read as a distribution (the item is sampled instead), or "";
+    ``unreadable_reason``: the same as a field (:data:`UNSPLIT_PREFIX` or :data:`LETTER_BEGAN_WORD`), or "";
     ``note``: what the reader did that the outcome detail must say (a "1"/"10" split, an unsplit "1").
     """
 
@@ -97,6 +103,7 @@ class AnswerDistribution:
     position: int | None
     extra: dict[str, Any] = field(default_factory=dict)
     unreadable: str = ""
+    unreadable_reason: str = ""
     note: str = ""
 
 
@@ -189,8 +196,12 @@ def _read_position(here: TokenPosition, following: TokenPosition | None, fmt: An
                 for j, ident in enumerate(identifiers)}
     distribution = dict(sorted(by_value.items()))
     found = AnswerDistribution(distribution, min(valid, 1.0) if valid > 0 else 0.0, None, extra)
-    found.unreadable = (_unsplit_verdict(unsplit, mass, valid, fmt, notes)
-                        or _letter_began_word(here, following, identifiers))
+    unsplit_verdict = _unsplit_verdict(unsplit, mass, valid, fmt, notes)
+    if unsplit_verdict:
+        found.unreadable, found.unreadable_reason = unsplit_verdict, UNSPLIT_PREFIX
+    else:
+        found.unreadable = _letter_began_word(here, following, identifiers)
+        found.unreadable_reason = LETTER_BEGAN_WORD if found.unreadable else ""
     found.note = "; ".join(notes)
     return found
 

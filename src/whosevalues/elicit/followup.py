@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 import pandas as pd
 
 from whosevalues.elicit.distribution import UNREADABLE_REASONS
+from whosevalues.elicit.outcome import BELOW_MIN_MASS, NO_TOKEN_PROBABILITIES
 from whosevalues.elicit.plan import ModelPlan, PlannedRequest, plan_model
 from whosevalues.elicit.sample_check import CHECK_TEMPERATURE, ROUNDS, TOLERANCE, evaluate, run_in_rounds
 from whosevalues.elicit.store import Store
@@ -59,11 +60,11 @@ def sampled_instead_plan(study: Study, store: Store, plan: Mapping[str, Sequence
 
 
 def sampled_instead_note(store: Store, model: str, keys: set[str], min_valid_mass: float) -> str:
-    """The run note for one model's items sampled instead, with how many for each reason (their details)."""
-    reasons = {"below the minimum": f"next-token probabilities below the minimum valid mass {min_valid_mass:g}",
-               "no token probabilities": "no token probabilities", **UNREADABLE_REASONS}
-    details = store.answer_meta(keys)["detail"].fillna("")
-    counts = {said: int(details.str.contains(phrase, regex=False).sum()) for phrase, said in reasons.items()}
+    """The run note for one model's items sampled instead, with how many for each reason (``Outcome.reason``)."""
+    reasons = {BELOW_MIN_MASS: f"next-token probabilities below the minimum valid mass {min_valid_mass:g}",
+               NO_TOKEN_PROBABILITIES: "no token probabilities", **UNREADABLE_REASONS}
+    stored = store.answer_meta(keys)["reason"]
+    counts = {said: int((stored == reason).sum()) for reason, said in reasons.items()}
     why = "; ".join(f"{n} {said}" for said, n in counts.items() if n)
     return (f"{model}: {len(keys)} items sampled instead of read as distributions ({why or 'see their details'}); "
             "their weak distributions are kept in the store for reference")

@@ -14,11 +14,11 @@ into an :class:`Outcome` the store keeps. The rules, in order:
    study's minimum valid mass the item is sampled instead (``sample_instead``); the weak distribution is
    kept for reference under status ``sampled_instead``. No token probabilities at all: sampled instead too.
    An in-process engine's distribution (the local model: exact, over the whole vocabulary, not a provider's
-   top-20) is kept even when weak, with the shortfall in ``detail`` and the run notes: sampling would
-   converge to the same renormalised distribution at ``samples`` times the cost. The probability is read
-   over the variant's own identifiers and mapped to the canonical scale; a position that cannot be read
-   (a "1" that may start "10" unresolved, a letter that began a word) and any ``text`` variant (words, not
-   one token) are sampled instead, the reason in ``detail``.
+   top-20) is kept even when weak, with the shortfall in ``detail`` and ``reason`` (counted in the run
+   notes): sampling would converge to the same renormalised distribution at ``samples`` times the cost. The
+   probability is read over the variant's own identifiers and mapped to the canonical scale; a position that
+   cannot be read (a "1" that may start "10" unresolved, a letter that began a word) and any ``text`` variant
+   (words, not one token) are sampled instead, the reason in ``detail`` (words) and ``reason`` (a code).
 5. Otherwise the answer text, never the reasoning, is read in the request's format (``elicit.read``;
    ``original`` goes through ``elicit.parse.parse_answer`` unchanged) and mapped to the canonical scale.
 """
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from whosevalues.elicit.distribution import TEXT_NOT_FROM_ONE_TOKEN, answer_distribution
+from whosevalues.elicit.distribution import TEXT_NOT_FROM_ONE_TOKEN, TEXT_VARIANT, answer_distribution
 from whosevalues.elicit.parse import ERROR, NO_ANSWER_BUDGET, NO_NUMBER, REFUSAL, SAMPLED_INSTEAD, VALID, Labels
 from whosevalues.elicit.parse import STATUSES as TEXT_STATUSES
 from whosevalues.elicit.read import read_answer
@@ -37,6 +37,15 @@ from whosevalues.models.base import ProviderReply
 DEFAULT_MIN_VALID_MASS = 0.5
 #: in a detail: a weak but exact distribution (in-process engine) kept rather than sampled
 WEAK_KEPT = "kept below the minimum valid mass"
+# ``Outcome.reason`` (stored as the answer's ``reason``): why a distribution-mode answer was kept or sampled
+# instead, for the run notes to count (the words of ``detail`` are for people). The unreadable positions' reasons
+# are ``elicit.distribution``'s (UNSPLIT_PREFIX, LETTER_BEGAN_WORD, TEXT_VARIANT).
+#: a weak but exact distribution (in-process engine) kept rather than sampled
+KEPT_WEAK = "kept_weak"
+#: sampled instead: less than the minimum valid mass on the scale's answers
+BELOW_MIN_MASS = "below_min_mass"
+#: sampled instead: the reply brought no token probabilities
+NO_TOKEN_PROBABILITIES = "no_token_probabilities"
 #: every status a stored answer can have
 STATUSES = (*TEXT_STATUSES, NO_ANSWER_BUDGET, SAMPLED_INSTEAD)
 
@@ -52,6 +61,8 @@ class Outcome:
     larger_budget: bool = False
     #: distribution mode could not give a trustworthy answer: sample this item instead
     sample_instead: bool = False
+    #: why a distribution was kept or sampled instead (KEPT_WEAK, BELOW_MIN_MASS, ...), else ""
+    reason: str = ""
 
 
 def decide(reply: ProviderReply, *, mode: str, scale_min: int, scale_max: int,
@@ -95,7 +106,8 @@ def _refusal_detail(reply: ProviderReply) -> str:
 def _decide_distribution(reply: ProviderReply, fmt: AnswerFormat,
                          min_valid_mass: float) -> Outcome:
     if fmt.by_text:  # the plan samples text variants; one that arrives here anyway is never guessed
-        return Outcome(None, SAMPLED_INSTEAD, f"{TEXT_NOT_FROM_ONE_TOKEN}; sampled instead", sample_instead=True)
+        return Outcome(None, SAMPLED_INSTEAD, f"{TEXT_NOT_FROM_ONE_TOKEN}; sampled instead", sample_instead=True,
+                       reason=TEXT_VARIANT)
     exact = reply.distribution is not None  # computed over the whole vocabulary by an in-process engine
     note = ""
     position: int | None
@@ -105,10 +117,11 @@ def _decide_distribution(reply: ProviderReply, fmt: AnswerFormat,
         found = answer_distribution(reply.positions, fmt.scale_min, fmt.scale_max, fmt)
         if found is None:
             return Outcome(None, SAMPLED_INSTEAD, "no token probabilities in the reply; sampled instead",
-                           sample_instead=True)
+                           sample_instead=True, reason=NO_TOKEN_PROBABILITIES)
         if found.unreadable:
             return Outcome(None, SAMPLED_INSTEAD, f"{found.unreadable}; sampled instead", sample_instead=True,
-                           distribution=found.distribution, valid_mass=found.valid_mass)
+                           distribution=found.distribution, valid_mass=found.valid_mass,
+                           reason=found.unreadable_reason)
         distribution, valid_mass, position = found.distribution, found.valid_mass, found.position
         note = found.note
     total = sum(distribution.values())
@@ -117,13 +130,14 @@ def _decide_distribution(reply: ProviderReply, fmt: AnswerFormat,
     if total <= 0 or (weak and not exact):
         return Outcome(None, SAMPLED_INSTEAD, f"valid_mass={shown:.4f} below the minimum {min_valid_mass:g}; "
                        "sampled instead (the weak distribution is kept for reference)",
-                       distribution=distribution, valid_mass=valid_mass, sample_instead=True)
+                       distribution=distribution, valid_mass=valid_mass, sample_instead=True, reason=BELOW_MIN_MASS)
     expectation = sum(value * p for value, p in distribution.items()) / total
     detail = f"valid_mass={shown:.4f}" + (f"; answer at position {position}" if position else "")
     detail += f"; {note}" if note else ""
     if weak:  # exact: sampling would converge to this same renormalised distribution, at samples x the cost
         detail += f"; {WEAK_KEPT} {min_valid_mass:g} (exact distribution of an in-process model)"
-    return Outcome(expectation, VALID, detail, distribution=distribution, valid_mass=valid_mass)
+    return Outcome(expectation, VALID, detail, distribution=distribution, valid_mass=valid_mass,
+                   reason=KEPT_WEAK if weak else "")
 
 
 __all__ = ["Outcome", "STATUSES", "decide", "NO_ANSWER_BUDGET", "SAMPLED_INSTEAD", "DEFAULT_MIN_VALID_MASS",

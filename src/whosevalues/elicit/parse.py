@@ -68,7 +68,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 VALID = "valid"
 OUT_OF_RANGE = "out_of_range"
@@ -81,10 +81,15 @@ NO_ANSWER_BUDGET = "no_answer_budget"
 SAMPLED_INSTEAD = "sampled_instead"
 #: what ``parse_answer`` can say (``elicit.outcome.STATUSES`` adds the two decided from the reply)
 STATUSES = (VALID, OUT_OF_RANGE, AMBIGUOUS, REFUSAL, NO_NUMBER, ERROR)
-#: the details of verdicts reached from the scale's labels, not from a number (``elicit.read`` tells them apart)
+#: the details of verdicts reached from the scale's labels, not from a number
 LABEL_ONLY = "scale label without its number"
 SEVERAL_LABELS = "several scale labels"
 NO_ANSWER_IN_TEXT = "no answer on the scale in the text"
+# ``ParsedAnswer.reason``: what decided a reading where a caller acts on it (``elicit.read``), as a field
+#: no number decided: one scale label, several, or nothing on the scale (``elicit.read`` may read option words)
+NO_NUMBER_DECIDED = "no_number_decided"
+#: the words of several options (``elicit.read``)
+SEVERAL_OPTIONS = "several_options"
 #: value -> its label text, or its label texts (one per language: a label in any of them counts)
 Labels = Mapping[int, "str | Sequence[str]"]
 
@@ -99,6 +104,8 @@ class ParsedAnswer:
     value: int | None
     status: str
     detail: str = ""
+    #: NO_NUMBER_DECIDED, SEVERAL_OPTIONS, else "" (not compared: the detail says the same in words)
+    reason: str = field(default="", compare=False)
 
     @property
     def is_valid(self) -> bool:
@@ -298,10 +305,11 @@ def parse_answer(text: str | None, scale_min: int, scale_max: int,
     if labels:
         matched = _labels_in(clean, labels)
         if len(matched) == 1:
-            return ParsedAnswer(matched[0], VALID, LABEL_ONLY)
+            return ParsedAnswer(matched[0], VALID, LABEL_ONLY, NO_NUMBER_DECIDED)
         if len(matched) > 1:
-            return ParsedAnswer(None, AMBIGUOUS, f"{SEVERAL_LABELS}: " + ", ".join(map(str, sorted(matched))))
-    return ParsedAnswer(None, NO_NUMBER, NO_ANSWER_IN_TEXT)
+            return ParsedAnswer(None, AMBIGUOUS, f"{SEVERAL_LABELS}: " + ", ".join(map(str, sorted(matched))),
+                                NO_NUMBER_DECIDED)
+    return ParsedAnswer(None, NO_NUMBER, NO_ANSWER_IN_TEXT, NO_NUMBER_DECIDED)
 
 
 def _valid_detail(clean: str, value: int, labels: Labels | None, refusal: re.Match | None) -> str:

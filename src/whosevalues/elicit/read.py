@@ -56,11 +56,10 @@ from collections.abc import Sequence
 from whosevalues.elicit.parse import (
     AMBIGUOUS,
     ERROR,
-    LABEL_ONLY,
-    NO_ANSWER_IN_TEXT,
     NO_NUMBER,
+    NO_NUMBER_DECIDED,
     REFUSAL,
-    SEVERAL_LABELS,
+    SEVERAL_OPTIONS,
     VALID,
     Labels,
     ParsedAnswer,
@@ -126,8 +125,7 @@ def own_words(fmt: AnswerFormat, labels: Labels | None) -> WordGroups:
 # -- numbers: recoded, unforced ----------------------------------------------------------------
 def _read_numbers(text: str, fmt: AnswerFormat, groups: WordGroups) -> ParsedAnswer:
     parsed = parse_answer(text, fmt.scale_min, fmt.scale_max, _labels_of(groups, fmt))
-    from_labels = parsed.detail in (LABEL_ONLY, NO_ANSWER_IN_TEXT) or parsed.detail.startswith(SEVERAL_LABELS)
-    if fmt.forced or not from_labels:
+    if fmt.forced or parsed.reason != NO_NUMBER_DECIDED:
         return parsed
     return _read_words(text, groups, fmt.scale_min)  # unforced, no number: the option's words decide
 
@@ -157,7 +155,7 @@ def _read_identifiers(text: str, fmt: AnswerFormat, groups: WordGroups) -> Parse
     by_words = _read_words(clean, groups, fmt.scale_min)
     if by_words.status == VALID:
         return ParsedAnswer(by_words.value, VALID, f"no identifier; {by_words.detail}")
-    if by_words.detail.startswith("several"):
+    if by_words.reason == SEVERAL_OPTIONS:
         return by_words
     return ParsedAnswer(None, NO_NUMBER, f"no answer {idents[0]}-{idents[-1]} in the text")
 
@@ -201,7 +199,8 @@ def _read_words(text: str, groups: WordGroups, first_value: int) -> ParsedAnswer
     if refusal:
         return ParsedAnswer(None, REFUSAL, f"refusal: {refusal.group(0)!r}")
     if matched:
-        return ParsedAnswer(None, AMBIGUOUS, "several options' words: " + ", ".join(str(j + 1) for j in matched))
+        return ParsedAnswer(None, AMBIGUOUS, "several options' words: " + ", ".join(str(j + 1) for j in matched),
+                            SEVERAL_OPTIONS)
     return ParsedAnswer(None, AMBIGUOUS, "matches no option's words")
 
 
@@ -274,9 +273,10 @@ def _to_canonical(found: ParsedAnswer, fmt: AnswerFormat) -> ParsedAnswer:
     position = found.value - fmt.scale_min
     canonical = fmt.canonical(found.value)
     if fmt.by_text or (_are_numbers(fmt) and not fmt.reversed):
-        return ParsedAnswer(canonical, found.status, found.detail)
+        return ParsedAnswer(canonical, found.status, found.detail, found.reason)
     said = f"answered {fmt.answer_identifiers[position]!r} = canonical {canonical}"
-    return ParsedAnswer(canonical, found.status, "; ".join(part for part in (found.detail, said) if part))
+    return ParsedAnswer(canonical, found.status, "; ".join(part for part in (found.detail, said) if part),
+                        found.reason)
 
 
 __all__ = ["LETTERS_THAT_ARE_WORDS", "matching_options", "own_words", "read_answer"]

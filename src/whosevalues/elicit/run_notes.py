@@ -2,8 +2,9 @@
 
 Format (docs/INTERFACES): ``{"notes": [str, ...], "models": {model_id: {"mode", "mode_reason", "reasoned",
 "mean_reasoning_tokens", "adaptations", "temperature", "model_versions", "system_fingerprints",
-"seed_honoured", "sample_check", ...}}}``. ``notes`` lists every departure from the study design (adapted
-parameters, items sampled instead, thinking switches, probes that failed), so none is silent.
+"seed_honoured", "sample_check", "disagreement_noted", ...}}}``. ``notes`` lists every departure from the study
+design (adapted parameters, items sampled instead, thinking switches, probes that failed), so none is silent;
+``disagreement_noted``: ``notes`` already says this model's sample check disagrees (the report does not repeat it).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from whosevalues.elicit.endpoint import EndpointMemory
-from whosevalues.elicit.outcome import WEAK_KEPT
+from whosevalues.elicit.outcome import KEPT_WEAK
 from whosevalues.elicit.runner import RunStats
 from whosevalues.elicit.sample_check import cells_text
 from whosevalues.elicit.store import Store
@@ -51,7 +52,7 @@ def build_run_notes(study: Study, backends: dict[str, Backend], store: Store, mo
         if budget and budget > study.max_tokens:
             all_notes.append(f"{model}: answers needed up to {budget} output tokens (the study's max_tokens is "
                              f"{study.max_tokens}); later requests started there")
-        weak_kept = int(rows["detail"].fillna("").str.contains(WEAK_KEPT, regex=False).sum())
+        weak_kept = int((rows["reason"] == KEPT_WEAK).sum())
         if weak_kept:
             all_notes.append(f"{model}: {weak_kept} distributions had less than {study.min_valid_mass:g} of their "
                              "probability on the scale's answers; kept (exact distributions of an in-process "
@@ -61,11 +62,13 @@ def build_run_notes(study: Study, backends: dict[str, Backend], store: Store, mo
             all_notes.append(f"{model}: {exhausted} answers ran out of budget on reasoning even at "
                              f"{backend.spec.reasoning_budget_cap} tokens (status no_answer_budget)")
         check = checks.get(model)
-        if check and check.get("disagree"):
+        disagrees = bool(check and check.get("disagree"))
+        if check and disagrees:
             all_notes.append(f"{model}: sampled means differ from distribution means by "
                              f"{_check_difference(check)} over {check['items']} check items "
                              f"(tolerance {check['tolerance']:.2f}): the distributions may not describe its answers")
         models[model] = _model_notes(study, backend, rows, modes.get(model), reasons.get(model, ""), memory, check)
+        models[model]["disagreement_noted"] = disagrees  # the report need not say it again
     return {"notes": all_notes, "models": models}
 
 

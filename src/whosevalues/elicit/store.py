@@ -192,6 +192,26 @@ def m007_parser_version(db: sqlite3.Connection) -> None:
     """)
 
 
+# Why a distribution was kept or sampled instead, as a field (elicit/outcome: ``Outcome.reason``): the run notes
+# count by it. Answers stored before it get theirs from the words their detail said it with then (frozen here).
+_LEGACY_REASONS = (
+    ("kept_weak", "valid", "kept below the minimum valid mass"),
+    ("below_min_mass", "sampled_instead", "below the minimum"),
+    ("no_token_probabilities", "sampled_instead", "no token probabilities"),
+    ("unsplit_prefix", "sampled_instead", "does not tell which"),
+    ("letter_began_word", "sampled_instead", "the letter '"),
+    ("text_variant", "sampled_instead", "answers by the option's words (a text variant) cannot be read"),
+)
+
+
+@migration("008_answer_reason")
+def m008_answer_reason(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE answers ADD COLUMN reason TEXT")
+    for reason, status, words in _LEGACY_REASONS:
+        db.execute("UPDATE answers SET reason = ? WHERE reason IS NULL AND status = ? AND instr(detail, ?) > 0",
+                   (reason, status, words))
+
+
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 
@@ -415,8 +435,8 @@ class Store:
                 "INSERT OR REPLACE INTO answers (key, run_id, raw_text, raw_body, distribution, valid_mass, value, "
                 "status, detail, finish_reason, attempts, latency_s, input_tokens, output_tokens, answered_at, "
                 "reasoning_text, reasoning_tokens, reasoned, model_version, system_fingerprint, seed_honoured, "
-                "max_tokens_used, adaptations, parser_version) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "max_tokens_used, adaptations, parser_version, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (planned.key, run_id, reply.answer_text, redact_keys(reply.raw),  # no key is ever stored
 
                  json.dumps(distribution) if distribution is not None else None, valid_mass, outcome.value,
@@ -424,7 +444,8 @@ class Store:
                  reply.input_tokens,
                  reply.output_tokens, utc_now(), reply.reasoning_text, reply.reasoning_tokens, int(reply.reasoned),
                  reply.model_version, reply.system_fingerprint, _bool_or_none(facts.seed_honoured), facts.max_tokens,
-                 json.dumps(list(facts.adaptations)) if facts.adaptations else None, PARSER_VERSION))
+                 json.dumps(list(facts.adaptations)) if facts.adaptations else None, PARSER_VERSION,
+                 outcome.reason or None))
         return outcome.status
 
     def save_failure(self, planned: PlannedRequest, run_id: int, error: str, raw: str | None, attempts: int,
@@ -471,10 +492,11 @@ class Store:
                             (endpoint, setting, value, note, utc_now()))
 
     def answer_meta(self, keys: set[str]) -> pd.DataFrame:
-        """Reasoning, model version, fingerprint, seed and adaptations of stored answers (run notes)."""
+        """Reasoning, model version, fingerprint, seed, adaptations and the reason a distribution was kept or
+        sampled instead (``Outcome.reason``) of stored answers (run notes)."""
         frame = pd.read_sql_query(
-            "SELECT r.key, r.model, r.mode, a.status, a.detail, a.reasoned, a.reasoning_tokens, a.model_version, "
-            "a.system_fingerprint, a.seed_honoured, a.max_tokens_used, a.adaptations "
+            "SELECT r.key, r.model, r.mode, a.status, a.detail, a.reason, a.reasoned, a.reasoning_tokens, "
+            "a.model_version, a.system_fingerprint, a.seed_honoured, a.max_tokens_used, a.adaptations "
             "FROM requests r JOIN answers a ON a.key = r.key", self.db)
         return frame[frame["key"].isin(keys)].reset_index(drop=True)
 

@@ -47,9 +47,8 @@ def run_notes_warnings(out: OutputDir) -> list[str]:
         for adaptation in note.get("adaptations") or []:
             if not any(str(adaptation) in text for text in found):
                 found.append(f"{model}: {adaptation}")
-        if sample_check_disagrees(note.get("sample_check")) and not any(
-                model in text and "differ" in text for text in found):  # the run's own note says it
-            found.append(_disagreement(model, note))
+        if sample_check_disagrees(note.get("sample_check")) and not note.get("disagreement_noted"):
+            found.append(_disagreement(model, note))  # unless the run's own note says it
     return found
 
 

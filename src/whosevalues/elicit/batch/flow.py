@@ -165,49 +165,68 @@ class BatchSession:
             return True
         requests = requests or self._requests_for(record)
         if requests is None:
-            self._abandon(record,
-                               "never sent, and its requests are no longer in the store")
+            self._abandon(record, "never sent, and its requests are no longer in the store")
             return False
         cid_to_key = records.keys_of(self.store, record.id)
         lines = [adapter.line(cid, self._lessons.as_sent(record.model, requests[key]))
                  for cid, key in cid_to_key.items()]
-        file_id = record.input_file_id
         try:
-            if adapter.uploads_file and file_id is None and record.model not in self._batch_models:
+            if adapter.uploads_file and record.input_file_id is None and record.model not in self._batch_models:
                 self._abandon(record, "never uploaded; asked online instead")
                 return False  # (a file uploaded by the killed run is never used: it costs nothing)
-            if adapter.uploads_file and file_id is None:
-                if not item.fresh:
-                    file_id = await self._with_retries(adapter.find_upload, record.label)
-                if file_id is None:
-                    file_id = await self._with_retries(adapter.upload, record.label, lines)
-                records.record_upload(self.store, record.id, file_id)
-            remote = None
-            if not item.fresh:
-                remote = await self._with_retries(adapter.find, record.label, file_id, record.n_requests,
-                                                  _timestamp(record.created_at),
-                                                  records.labels_claimed(self.store))
-            if remote is None and record.model not in self._batch_models:
-                # a killed run left it unsent and this run asks the model online (--no-batch): drop it
-                self._abandon(record, "never created; asked online instead")
-                return False
+            file_id = await self._uploaded(item, lines)
+            remote = await self._created(item, file_id, lines)
             if remote is None:
-                remote = await self._with_retries(adapter.create, record.label, file_id, lines)
+                return False
             records.record_submission(self.store, record.id, remote.id, remote.status)
         except BackendError as exc:
-            if exc.retryable:
-                self.notes.append(f"{record.model}: batch {record.label} not submitted yet ({exc}); "
-                                  "the next run finishes submitting it")
-                return False
-            if item.fresh and exc.status in NO_BATCH_API_STATUSES:  # no /files or /batches here: nothing made
-                records.record_end(self.store, record.id, "abandoned", f"the endpoint has no batch API: {exc}")
-                raise BatchUnavailable(f"the endpoint answered {exc}") from None
-            self._abandon(record, f"the provider refused it: {exc}")
-            self.notes.append(f"{record.model}: batch refused by the provider ({exc}); its requests go back "
-                              "to the plan (run without --batch to ask them online)")
-            return False
+            return self._not_submitted(item, exc)
         item.record, item.remote = records.get(self.store, record.id), remote
         return True
+
+    async def _uploaded(self, item: _Open, lines: list) -> str | None:
+        """The batch's input file at the provider (found again after a kill, else uploaded now); None where the
+        provider takes the lines with the batch itself."""
+        record, adapter = item.record, item.adapter
+        file_id = record.input_file_id
+        if adapter.uploads_file and file_id is None:
+            if not item.fresh:
+                file_id = await self._with_retries(adapter.find_upload, record.label)
+            if file_id is None:
+                file_id = await self._with_retries(adapter.upload, record.label, lines)
+            records.record_upload(self.store, record.id, file_id)
+        return file_id
+
+    async def _created(self, item: _Open, file_id: str | None, lines: list):
+        """The batch at the provider (found again after a kill, else created now), or None when a killed run
+        left it unsent and this run asks its model online (--no-batch): then it is dropped."""
+        record, adapter = item.record, item.adapter
+        remote = None
+        if not item.fresh:
+            remote = await self._with_retries(adapter.find, record.label, file_id, record.n_requests,
+                                              _timestamp(record.created_at), records.labels_claimed(self.store))
+        if remote is None and record.model not in self._batch_models:
+            self._abandon(record, "never created; asked online instead")
+            return None
+        if remote is None:
+            remote = await self._with_retries(adapter.create, record.label, file_id, lines)
+        return remote
+
+    def _not_submitted(self, item: _Open, exc: BackendError) -> bool:
+        """A provider error on the way to submitting: left for the next run (retryable), the endpoint has no batch
+        API (BatchUnavailable), or refused (its requests go back to the plan). Always False (not submitted)."""
+        record = item.record
+        if exc.retryable:
+            self.notes.append(f"{record.model}: batch {record.label} not submitted yet ({exc}); "
+                              "the next run finishes submitting it")
+            return False
+        if item.fresh and exc.status in NO_BATCH_API_STATUSES:  # no /files or /batches here: nothing made
+            records.record_end(self.store, record.id, "abandoned", f"the endpoint has no batch API: {exc}")
+            raise BatchUnavailable(f"the endpoint answered {exc}") from None
+        self._abandon(record, f"the provider refused it: {exc}")
+        self.notes.append(f"{record.model}: batch refused by the provider ({exc}); its requests go back "
+                          "to the plan (run without --batch to ask them online)")
+        return False
 
     def _abandon(self, record: BatchRecord, detail: str) -> None:
         """A batch that never reached the provider: its keys go back to the plan."""
