@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import wasserstein_distance
 
 from whosevalues.analysis.formats import rows_of_variant
 from whosevalues.humans.audit import human_distributions
 from whosevalues.humans.population import Population
 from whosevalues.instruments import load_instrument
 from whosevalues.instruments.variants import ORIGINAL
+from whosevalues.special import wasserstein_distance
 
 CONDITION = ["model", "origin", "language", "persona"]
 COLUMNS = [*CONDITION, "country", "cosine_item_means", "wasserstein_similarity", "n_items", "llm_distribution"]

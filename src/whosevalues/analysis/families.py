@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from whosevalues.analysis.model_inference import InferenceOptions, ModelCells, webb_weights, wild_bootstrap_joint
+from whosevalues.special import f_sf
 
 FAMILIES = {  # name -> the prefix its terms start with (no prefix is the start of another's terms)
     "removed main effects": "removed[",
@@ -117,7 +117,7 @@ def joint_tests(cells: ModelCells, sigma2: float, df_resid: int, options: Infere
         f_value = quadratic / sigma2 / len(terms)
         record = {"family": family, "terms": [names[k] for k in terms], "q": len(terms),
                   "f_classical": f_value, "df": [len(terms), int(df_resid)],
-                  "p_classical": float(stats.f.sf(f_value, len(terms), df_resid)),
+                  "p_classical": float(f_sf(f_value, len(terms), df_resid)),
                   "wald_statistic": quadratic, "p_wild_model": np.nan, "wild_replicates": 0}
         if weights is not None and options.wild > 0:
             _, record["p_wild_model"] = wild_bootstrap_joint(cells, terms, weights)

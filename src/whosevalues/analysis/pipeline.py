@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from whosevalues.analysis import format_outputs, inference_outputs, model_means, paper_compat
 from whosevalues.analysis.design import (
@@ -37,6 +36,7 @@ from whosevalues.errors import WhosevaluesError
 from whosevalues.humans.population import Population
 from whosevalues.instruments import InstrumentError, load_instrument
 from whosevalues.outfiles import write_json
+from whosevalues.special import welch_ttest
 
 ANALYSES = ("rq1", "rq2", "rq3")
 
@@ -347,8 +347,7 @@ def _welch(rows: RowSet, reference: pd.DataFrame, pair: tuple[str, str]) -> pd.D
 
 def _welch_row(name, origin, kind, a, b, focal, other) -> dict:
     if len(a) > 1 and len(b) > 1:
-        test = stats.ttest_ind(a, b, equal_var=False)
-        t, p = float(test.statistic), float(test.pvalue)
+        t, p = welch_ttest(a, b)
         va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
         df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
     else:

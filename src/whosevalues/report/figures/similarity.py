@@ -388,7 +388,7 @@ def llm_reference_ci(out: OutputDir, survey: str, population: str, origin: str,
     analysis's model_means_<survey>.csv computes it (a percentile bootstrap would average fewer distinct models,
     whose noisier mean vector sits below the observed cosine). The rebuilt value must equal the bar (the
     analysis's own number) before any interval is drawn: otherwise (other items, other conditions) None."""
-    from scipy import stats
+    from whosevalues.special import t_ppf
 
     parts = _reference_parts(out, survey, population, origin)
     if parts is None:
@@ -400,7 +400,7 @@ def llm_reference_ci(out: OutputDir, survey: str, population: str, origin: str,
     left_out = np.array([_reference_cosine(np.delete(weights, j), np.delete(units, j, axis=0),
                                            np.delete(cosines, j)) for j in range(n)])
     se = float(np.sqrt((n - 1) / n * np.sum((left_out - left_out.mean()) ** 2)))
-    half = float(stats.t.ppf(0.975, n - 1)) * se
+    half = float(t_ppf(0.975, n - 1)) * se
     return bar - half, bar + half, n
 
 
