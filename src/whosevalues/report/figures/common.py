@@ -8,11 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: figures are files
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -43,6 +38,18 @@ class FigureResult:
         return next((p for p in self.paths if p.suffix == ".png"), None)
 
 
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (figures are files), imported when a figure is first drawn: the
+    figures' data, the report's tables and the terminal summary need no matplotlib, whose import costs about
+    half a second of CPU time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def colour_of(code: str, order: list[str] | None = None) -> str:
     """A fixed colour per country code (CHN, USA), others from the rest of the palette in a stable order."""
     if code in COUNTRY_COLOURS:
@@ -67,6 +74,7 @@ def _save(fig, out_dir: Path, name: str, data: pd.DataFrame, survey: str | None 
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths = [fig_dir / f"{name}.png", fig_dir / f"{name}.svg"]
     fig.draw_without_rendering()
+    plt = pyplot()
     box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(plt.rcParams["savefig.pad_inches"])
     fig.set_layout_engine("none")
     fig._layout_engine = None  # "none" leaves a placeholder engine, which savefig would lay out again

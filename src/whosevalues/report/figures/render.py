@@ -7,9 +7,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-
-from whosevalues.report.figures.common import STYLE, FigureResult, _skip
+from whosevalues.report.figures.common import STYLE, FigureResult, _skip, pyplot
 from whosevalues.report.figures.distributions import figure_distributions
 from whosevalues.report.figures.formats import figure_formats
 from whosevalues.report.figures.ratings import figure2
@@ -48,6 +46,7 @@ def write_figures(out_dir: OutputDir | Path | str, workers: int | None = None) -
 def _draw(task: tuple[Path, str, int], out: OutputDir | None = None) -> FigureResult:
     out_path, survey, index = task
     make = FIGURES[index]
+    plt = pyplot()
     with plt.rc_context(STYLE):
         try:
             return make(out or OutputDir(out_path), survey)
