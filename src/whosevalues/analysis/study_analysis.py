@@ -66,7 +66,9 @@ def _analysis(item_means: pd.DataFrame, populations: dict, all_populations: dict
     if summary is not None:
         return summary
     from whosevalues.analysis.pipeline import analyze as run_analysis
+    from whosevalues.report.figures.render import prewarm
 
+    prewarm()  # the figure workers load matplotlib on the other core meanwhile
     rerun.forget(out_dir)
     summary = run_analysis(item_means, populations, out_dir=out_dir, country_populations=all_populations,
                            **options)
