@@ -25,10 +25,12 @@ other methods.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
-from whosevalues.analysis.families import holm_in_family
+from whosevalues.analysis.families import holm_in_families
 from whosevalues.special import t_ppf
 
 ALPHA = 0.05
@@ -132,6 +134,7 @@ def conclusions(tables: dict[tuple[str, str], pd.DataFrame],
     ``tables``: (survey, analysis) -> that RQ table (the CSV's columns); ``across_formats``: (survey, analysis,
     term) -> yes / no (analysis/across_formats.py); claims without an entry are "not tested"."""
     records = []
+    holm: dict[tuple[int, str], Callable[[str], tuple[float, str, int]]] = {}  # per table and method, once
     for survey, analysis, term, sign, claim in PAPER_CLAIMS:
         table = tables.get((survey, analysis))
         if table is None:
@@ -140,7 +143,9 @@ def conclusions(tables: dict[tuple[str, str], pd.DataFrame],
         raw = {method: float(row.get(column, np.nan)) for method, column in METHODS.items()}
         adjusted, family, size = {}, "", 1
         for method, column in METHODS.items():
-            adjusted[method], method_family, method_size = holm_in_family(table, term, column)
+            if (id(table), column) not in holm:
+                holm[(id(table), column)] = holm_in_families(table, column)
+            adjusted[method], method_family, method_size = holm[(id(table), column)](term)
             family, size = (method_family, max(size, method_size)) if method_family else (family, size)
         estimate = float(row.get("estimate", np.nan))
         ci = model_level_ci(row)
