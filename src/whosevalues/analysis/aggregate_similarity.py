@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import wasserstein_distance
 
 from whosevalues.analysis.formats import rows_of_variant
 from whosevalues.humans.audit import human_distributions
 from whosevalues.humans.population import Population
 from whosevalues.instruments import load_instrument
 from whosevalues.instruments.variants import ORIGINAL
+from whosevalues.special import wasserstein_distance
 
 CONDITION = ["model", "origin", "language", "persona"]
 COLUMNS = [*CONDITION, "country", "cosine_item_means", "wasserstein_similarity", "n_items", "llm_distribution"]
@@ -52,6 +52,31 @@ def cosine_of_means(llm: np.ndarray, human: np.ndarray) -> tuple[float, int]:
     return float(a @ b / np.sqrt((a @ a) * (b @ b))), int(both.sum())
 
 
+def cosines_of_means(llm: np.ndarray, human: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``cosine_of_means`` of every row of ``llm`` (conditions x items) with ``human``, at once: (cosines,
+    numbers of items). Rows missing the same items share one matrix product."""
+    llm = np.asarray(llm, dtype=float)
+    human = np.asarray(human, dtype=float)
+    cosines = np.full(len(llm), np.nan)
+    counts = np.zeros(len(llm), dtype=int)
+    both = ~np.isnan(llm) & ~np.isnan(human)[None, :]
+    patterns, which = np.unique(both, axis=0, return_inverse=True) if len(llm) else (both, np.array([], int))
+    for k, mask in enumerate(patterns):
+        rows = np.flatnonzero(which.ravel() == k)
+        counts[rows] = int(mask.sum())
+        if mask.sum() < 2:
+            continue
+        b = zscore(human[mask])
+        if np.isnan(b).any():
+            continue
+        values = llm[np.ix_(rows, np.flatnonzero(mask))]
+        sd = values.std(axis=1, ddof=1)
+        usable = sd > 0
+        a = (values[usable] - values[usable].mean(axis=1, keepdims=True)) / sd[usable, None]
+        cosines[rows[usable]] = (a @ b) / np.sqrt(np.einsum("ij,ij->i", a, a) * (b @ b))
+    return cosines, counts
+
+
 def _llm_distributions(item_distributions: pd.DataFrame | None, survey: str) -> dict[tuple, pd.Series]:
     """(model, language, persona, item) -> probability by value, from item_distributions.csv rows."""
     if item_distributions is None or item_distributions.empty:
@@ -59,29 +84,53 @@ def _llm_distributions(item_distributions: pd.DataFrame | None, survey: str) -> 
     rows = item_distributions[item_distributions["survey"] == survey]
     rows = rows_of_variant(rows, ORIGINAL)  # the paper's prompt, as the item means compared here
     keys = ["model", "language", "persona", "item"]
-    return {tuple(str(k) for k in key): group.set_index("value")["probability"].astype(float)
-            for key, group in rows.groupby(keys, sort=False)}
+    value = rows["value"].to_numpy()
+    probability = rows["probability"].to_numpy(dtype=float)
+    return {tuple(str(k) for k in key): pd.Series(probability[index], index=pd.Index(value[index], name="value"),
+                                                  name="probability")
+            for key, index in rows.groupby(keys, sort=False).indices.items()}
 
 
 def wasserstein_similarity(llm_means: pd.Series, human: pd.DataFrame, sampled: dict, condition: tuple,
                            span: float) -> tuple[float, str]:
     """Mean over items of 1 - W/span; ``human``: items x values proportions. Also which LLM distribution was used."""
     values = human.columns.astype(float).to_numpy()
-    similarities, kinds = [], set()
+    weights = human.to_numpy(dtype=float)
+    position = {item: k for k, item in reversed(list(enumerate(human.index)))}
+    distances: list[float] = []
+    point_slots, point_rows, point_means = [], [], []
+    kinds = set()
     for item, mean in llm_means.items():
-        if item not in human.index or pd.isna(mean) or human.loc[item].isna().all():
+        k = position.get(item)
+        if k is None or pd.isna(mean) or np.isnan(weights[k]).all():
             continue
         distribution = sampled.get((*condition, str(item)))
         if distribution is not None and distribution.sum() > 0:
-            distance = wasserstein_distance(distribution.index.astype(float), values,
-                                            distribution.to_numpy(), human.loc[item].to_numpy())
+            distances.append(wasserstein_distance(distribution.index.astype(float), values,
+                                                  distribution.to_numpy(), weights[k]))
             kinds.add(SAMPLED)
-        else:
-            distance = wasserstein_distance([float(mean)], values, None, human.loc[item].to_numpy())
+        else:  # W between a point mass and a distribution: the mean distance to the point
+            point_slots.append(len(distances))
+            point_rows.append(k)
+            point_means.append(float(mean))
+            distances.append(np.nan)
             kinds.add(POINT_MASS)
-        similarities.append(1 - distance / span)
     kind = kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else "")
-    return (float(np.mean(similarities)) if similarities else float("nan")), kind
+    if not distances:
+        return float("nan"), kind
+    distance = np.array(distances)
+    if point_rows:
+        distance[point_slots] = _point_mass_distances(np.array(point_means), values, weights[point_rows])
+    return float(np.mean(1 - distance / span)), kind
+
+
+def _point_mass_distances(means: np.ndarray, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per row, W1 between a point mass at ``means[i]`` and the distribution ``weights[i]`` over ``values``
+    (what wasserstein_distance([mean], values, None, weights) gives, with its checks on the weights)."""
+    totals = weights.sum(axis=1)
+    if np.any(weights < 0) or not np.all((totals > 0) & (totals < np.inf)):  # NaN fails this too, as there
+        raise ValueError("All weights must be non-negative, with a positive and finite sum.")
+    return (np.abs(values[None, :] - means[:, None]) * weights).sum(axis=1) / totals
 
 
 def compare_survey(item_means: pd.DataFrame, populations: list[Population], survey: str,
@@ -92,18 +141,19 @@ def compare_survey(item_means: pd.DataFrame, populations: list[Population], surv
     rows = item_means[item_means["survey"] == survey].copy()
     rows["item"] = rows["item"].astype(str)
     llm = rows.pivot_table(index=CONDITION, columns="item", values="mean", aggfunc="first").reindex(columns=items)
+    llm_values = llm.to_numpy(dtype=float)
     sampled = _llm_distributions(item_distributions, survey)
     records = []
     for population in populations:
         human_means = population.item_means().reindex(items).to_numpy(dtype=float)
-        for condition, llm_means in llm.iterrows():
-            cosine, n_items = cosine_of_means(llm_means.to_numpy(dtype=float), human_means)
+        cosines, counts = cosines_of_means(llm_values, human_means)
+        for row, (condition, llm_means) in enumerate(llm.iterrows()):
             if population.distributions is not None:
                 key = (str(condition[0]), str(condition[2]), str(condition[3]))
                 similarity, kind = wasserstein_similarity(llm_means, population.distributions, sampled, key, span)
             else:
                 similarity, kind = float("nan"), ""
-            records.append((*condition, population.country, cosine, similarity, n_items, kind))
+            records.append((*condition, population.country, cosines[row], similarity, int(counts[row]), kind))
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 
 

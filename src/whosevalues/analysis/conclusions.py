@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from whosevalues.analysis.families import holm_in_family
+from whosevalues.special import t_ppf
 
 ALPHA = 0.05
 METHODS = {"classical": "p_value", "two-way clustered": "p_twoway", "wild bootstrap (models)": "p_wild_model",
@@ -142,7 +142,7 @@ def model_level_ci(row: pd.Series) -> tuple[float, float]:
     estimate = float(row.get("estimate", np.nan))
     if not (np.isfinite(se) and np.isfinite(df) and df > 0):
         return np.nan, np.nan
-    half = float(stats.t.ppf(1 - ALPHA / 2, df)) * se
+    half = float(t_ppf(1 - ALPHA / 2, df)) * se
     return estimate - half, estimate + half
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from whosevalues.analysis import distributional
-from whosevalues.analysis.aggregate_similarity import cosine_of_means
+from whosevalues.analysis.aggregate_similarity import cosines_of_means
 from whosevalues.analysis.formats import VARIANT, with_variant
 from whosevalues.analysis.vectors import zscore_rows
 from whosevalues.humans.population import Population
@@ -130,9 +130,9 @@ def compare_countries(item_means: pd.DataFrame, populations: list[Population], s
             respondents = respondent_matrix(population, instrument, level)
             cosines = (respondent_cosines(respondents[:, asked], llm_values[:, asked])
                        if respondents is not None else None)
+            similarities, n_dims = cosines_of_means(llm_values, human_values)
             for row, (*condition, variant) in enumerate(conditions.index):
-                similarity, n_dims = cosine_of_means(llm_values[row], human_values)
-                record = [*condition, population.country, level, n_dims, similarity, np.nan]
+                record = [*condition, population.country, level, int(n_dims[row]), similarities[row], np.nan]
                 if cosines is not None:
                     mean, low, high, _ = mean_ci(cosines[row])
                     record += [len(cosines[row]), mean, low, high]
@@ -181,11 +181,12 @@ def model_extremes(table: pd.DataFrame, few: int = 3) -> list[dict]:
     if rows.empty:  # no persona-free condition: use every persona
         rows = table[table["level"] == level]
     results = []
+    of_model = dict(tuple(every_variant.groupby("model", sort=False)))  # each model's rows, split once
     for (model, origin), group in rows.groupby(["model", "origin"], sort=True):
         by_country = group.groupby("country")["similarity"].mean().dropna().sort_values(ascending=False)
         if by_country.empty:
             continue
-        across = extremes_across_formats(every_variant, group, by_country)
+        across = extremes_across_formats(of_model[model], group, by_country)
         shown = min(few, len(by_country) // 2) or 1
         closest = [(c, float(v)) for c, v in by_country.head(shown).items()]
         furthest = [(c, float(v)) for c, v in by_country.tail(shown).iloc[::-1].items()]
@@ -203,10 +204,12 @@ def extremes_across_formats(every_variant: pd.DataFrame, original_rows: pd.DataF
                             by_country: pd.Series) -> dict:
     """Does the model's closest and furthest country (under ``original``) stay the same in every other
     question format, over the same conditions (level, languages, personas)? holds: yes / no / not tested."""
+    if not set(every_variant[VARIANT]) - {ORIGINAL} or len(by_country) < 2:  # nothing to compare with
+        return {"holds": "not tested", "variants": [ORIGINAL], "sentence": ""}
     conditions = original_rows[["model", "level", "language", "persona"]].drop_duplicates()
     rows = every_variant.merge(conditions, on=list(conditions.columns))
     others = sorted(set(rows[VARIANT]) - {ORIGINAL})
-    if not others or len(by_country) < 2:
+    if not others:
         return {"holds": "not tested", "variants": [ORIGINAL], "sentence": ""}
     closest, furthest = by_country.index[0], by_country.index[-1]
     changed = []

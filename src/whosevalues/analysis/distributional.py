@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.spatial.distance import jensenshannon
-from scipy.special import rel_entr, xlogy
-from scipy.stats import wasserstein_distance
 
 from whosevalues.analysis.formats import VARIANT, with_variant
 from whosevalues.humans.population import Population
 from whosevalues.instruments import Instrument
+from whosevalues.special import jensenshannon, rel_entr, wasserstein_distance, xlogy
 
 DISTRIBUTION_COLUMNS = ["js_similarity", "representativeness", "entropy_model", "entropy_country",
                         "variance_ratio"]

@@ -23,11 +23,13 @@ Joint Wald test per family (H0: every term of the family is 0), in summary.json 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from whosevalues.analysis.model_inference import InferenceOptions, ModelCells, webb_weights, wild_bootstrap_joint
+from whosevalues.special import f_sf
 
 FAMILIES = {  # name -> the prefix its terms start with (no prefix is the start of another's terms)
     "removed main effects": "removed[",
@@ -71,15 +73,31 @@ def family_of(term: str) -> str | None:
 def holm_in_family(table: pd.DataFrame, term: str, column: str) -> tuple[float, str, int]:
     """``term``'s p in ``column`` after Holm's adjustment within its family of the same table, the family's
     name and its size (finite p values). A term in no family is a family of one: (its p, "", 1)."""
+    return holm_in_families(table, column)(term)
+
+
+def holm_in_families(table: pd.DataFrame, column: str) -> Callable[[str], tuple[float, str, int]]:
+    """``holm_in_family(table, term, column)`` as a function of the term, each family adjusted once (a table's
+    claims ask for many terms of the same families)."""
     rows = table.set_index("term")[column].astype(float) if column in table else pd.Series(dtype=float)
-    p = float(rows.get(term, np.nan))
-    family = family_of(term)
-    if family is None or not np.isfinite(p):
-        return p, family or "", 1
-    members = rows[[family_of(name) == family for name in rows.index]]
-    members = members[np.isfinite(members.to_numpy())]
-    adjusted = pd.Series(holm_adjusted(members.to_numpy()), index=members.index)
-    return float(adjusted[term]), family, len(members)
+    names = list(rows.index)
+    family_of_name = {name: family_of(name) for name in set(names)}
+    adjusted_families: dict[str, tuple[pd.Series, int]] = {}
+
+    def of(term: str) -> tuple[float, str, int]:
+        p = float(rows.get(term, np.nan))
+        family = family_of(term)
+        if family is None or not np.isfinite(p):
+            return p, family or "", 1
+        if family not in adjusted_families:
+            members = rows[[family_of_name[name] == family for name in names]]
+            members = members[np.isfinite(members.to_numpy())]
+            adjusted_families[family] = (pd.Series(holm_adjusted(members.to_numpy()), index=members.index),
+                                         len(members))
+        adjusted, size = adjusted_families[family]
+        return float(adjusted[term]), family, size
+
+    return of
 
 
 def adjust(table: pd.DataFrame) -> pd.DataFrame:
@@ -117,7 +135,7 @@ def joint_tests(cells: ModelCells, sigma2: float, df_resid: int, options: Infere
         f_value = quadratic / sigma2 / len(terms)
         record = {"family": family, "terms": [names[k] for k in terms], "q": len(terms),
                   "f_classical": f_value, "df": [len(terms), int(df_resid)],
-                  "p_classical": float(stats.f.sf(f_value, len(terms), df_resid)),
+                  "p_classical": float(f_sf(f_value, len(terms), df_resid)),
                   "wald_statistic": quadratic, "p_wild_model": np.nan, "wild_replicates": 0}
         if weights is not None and options.wild > 0:
             _, record["p_wild_model"] = wild_bootstrap_joint(cells, terms, weights)

@@ -31,9 +31,9 @@ from itertools import combinations
 from math import comb
 
 import numpy as np
-from scipy import stats
 
 from whosevalues.analysis.ols import CellDesign
+from whosevalues.special import t_sf
 
 WEBB = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
 MODEL_COLUMNS = ["p_wild_model", "p_perm_model", "se_cr2_model", "df_satterthwaite", "p_cr2_model"]
@@ -337,7 +337,7 @@ def cr2(cells: ModelCells) -> dict[str, np.ndarray]:
         denominator = float(np.sum(cross ** 2))
         df[t] = float(np.trace(cross)) ** 2 / denominator if denominator > 0 else np.nan
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = 2 * stats.t.sf(np.abs(cells.beta / se), df)
+        p = 2 * t_sf(np.abs(cells.beta / se), df)
     return {"se_cr2_model": se, "df_satterthwaite": df, "p_cr2_model": p}
 
 

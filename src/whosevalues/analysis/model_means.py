@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from whosevalues.analysis.design import NONE, RowSet
 from whosevalues.analysis.vectors import HumanVectors, zscore_rows
+from whosevalues.special import t_ppf
 
 MODEL_MEANS_COLUMNS = ["figure", "analysis", "population", "origin", "language", "persona", "reference",
                        "n_models", "mean", "sd_models", "se_models", "ci_low", "ci_high", "interval"]
@@ -52,7 +52,7 @@ def t_interval(values: np.ndarray) -> dict:
     mean = float(values.mean()) if n else np.nan
     sd = float(values.std(ddof=1)) if n > 1 else np.nan
     se = sd / np.sqrt(n) if n > 1 else np.nan
-    half = float(stats.t.ppf(0.975, n - 1)) * se if n > 1 else np.nan
+    half = float(t_ppf(0.975, n - 1)) * se if n > 1 else np.nan
     return {"n_models": n, "mean": mean, "sd_models": sd, "se_models": se, "ci_low": mean - half,
             "ci_high": mean + half, "interval": T_INTERVAL}
 
@@ -81,7 +81,7 @@ def llm_reference_over_models(humans: list[HumanVectors], survey_means: pd.DataF
                     if n > 1 else np.empty((0, len(items)))
                 replicated = _mean_cosine(direction, left_out)
             se = float(np.sqrt((n - 1) / n * np.sum((replicated - replicated.mean()) ** 2))) if n > 1 else np.nan
-            half = float(stats.t.ppf(0.975, n - 1)) * se if n > 1 else np.nan
+            half = float(t_ppf(0.975, n - 1)) * se if n > 1 else np.nan
             records.append({"population": h.country, "origin": str(origin), "language": language, "persona": NONE,
                             "reference": f"LLM {origin}", "n_models": n, "mean": observed, "sd_models": np.nan,
                             "se_models": se, "ci_low": observed - half, "ci_high": observed + half,

@@ -38,7 +38,8 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from whosevalues.special import t_sf
 
 BASE_COLUMNS = ["term", "estimate", "std_error", "t_value", "p_value"]
 ROBUST_COLUMNS = ["se_cluster_respondent", "se_cluster_model", "se_twoway", "p_twoway",
@@ -272,7 +273,7 @@ def robust_columns(fit: Fit, y: np.ndarray, cell: np.ndarray, respondent: np.nda
     with np.errstate(invalid="ignore"):
         se_two = np.where(var_two > 0, np.sqrt(np.abs(var_two)), np.nan)
     df = max(min(g_r, g_m) - 1, 1)
-    p_two = 2 * stats.t.sf(np.abs(fit.beta / se_two), df)
+    p_two = 2 * t_sf(np.abs(fit.beta / se_two), df)
     return {"se_cluster_respondent": standard_errors(np.diag(cov_r)),
             "se_cluster_model": standard_errors(np.diag(cov_m)),
             "se_twoway": se_two, "p_twoway": p_two}
@@ -349,7 +350,7 @@ def regression_table(design: CellDesign, y: np.ndarray, cell: np.ndarray, respon
     fit = fit_cells(design, counts, sums, within)
     t_value = fit.beta / fit.se
     table = pd.DataFrame({"term": design.term_names(), "estimate": fit.beta, "std_error": fit.se,
-                          "t_value": t_value, "p_value": 2 * stats.t.sf(np.abs(t_value), fit.df_resid)})
+                          "t_value": t_value, "p_value": 2 * t_sf(np.abs(t_value), fit.df_resid)})
     for name, values in robust_columns(fit, y, cell, respondent, model).items():
         table[name] = values
     for name, values in bootstrap_models(design, y, cell, model, model_stratum, bootstrap, seed).items():

@@ -196,8 +196,10 @@ def reliability_table(item_means: pd.DataFrame, distributions: pd.DataFrame | No
         llm_draws = (_unit_z(_bootstrap_means(per_item, replicates, rng))
                      if per_item is not None and replicates > 0 else None)
         n_used = n_valid.loc[key].to_numpy(dtype=float) if n_valid is not None else None
+        llm_unit = None if np.isnan(raw).any() else _unit_z(raw)[0]  # the same for every country
         for country, units in list(population_units.items()) or [("", None)]:
-            similarity, low, high, source = _similarity_with_ci(raw, units, resampled.get(country), llm_draws, mode)
+            similarity, low, high, source = _similarity_with_ci(raw, units, resampled.get(country), llm_draws, mode,
+                                                                llm_unit)
             records.append((model, origin, language, persona, mode, (temperatures or {}).get(model, np.nan),
                             _median(n_used), removed_count.get((model, language, persona), 0), split, rel, country,
                             similarity, low, high, source))
@@ -218,7 +220,8 @@ def _condition_reliability(per_item: list[np.ndarray] | None, moments: tuple[np.
 
 
 def _similarity_with_ci(raw: np.ndarray, units: np.ndarray | None, respondent_means: np.ndarray | None,
-                        llm_draws: np.ndarray | None, mode: str) -> tuple[float, float, float, str]:
+                        llm_draws: np.ndarray | None, mode: str,
+                        llm_unit: np.ndarray | None = None) -> tuple[float, float, float, str]:
     """Mean cosine of a country's respondents with the LLM's item means, its 95% CI, and what the CI resamples.
 
     The mean over respondents of cos(h_i, l) is (mean of the unit vectors h_i/|h_i|) . l/|l|, so a replicate
@@ -228,7 +231,7 @@ def _similarity_with_ci(raw: np.ndarray, units: np.ndarray | None, respondent_me
         return float("nan"), float("nan"), float("nan"), "none: no respondents"
     if np.isnan(raw).any():
         return float("nan"), float("nan"), float("nan"), "none: a missing item"
-    llm = _unit_z(raw)[0]
+    llm = _unit_z(raw)[0] if llm_unit is None else llm_unit
     similarity = float(units.mean(axis=0) @ llm)
     if respondent_means is None:  # nothing resampled: the similarity without an interval
         return similarity, float("nan"), float("nan"), "none: no resampled respondents"
@@ -269,20 +272,20 @@ def _distribution_moments(distributions: pd.DataFrame | None, survey: str,
         return {}
     rows = rows.assign(item=rows["item"].astype(str), value=rows["value"].astype(float),
                        probability=rows["probability"].astype(float))
+    conditions = list(rows.groupby(["model", "language", "persona"]).groups)
+    rows = rows[rows["item"].isin(items)]
+    keys = ["model", "language", "persona", "item"]
+    grouped = rows.assign(weighted=rows["value"] * rows["probability"]).groupby(keys, sort=False)
+    total = grouped["probability"].sum()
+    mean = (grouped["weighted"].sum() / total).where(total > 0)
+    row_mean = mean.reindex(pd.MultiIndex.from_frame(rows[keys])).to_numpy()
+    spread = rows.assign(spread=(rows["value"].to_numpy() - row_mean) ** 2 * rows["probability"].to_numpy())
+    variance = (spread.groupby(keys, sort=False)["spread"].sum() / total).where(total > 0)
     out = {}
-    for (model, language, persona), group in rows.groupby(["model", "language", "persona"]):
-        expectation, variance = [], []
-        for item in items:
-            p = group[group["item"] == item]
-            total = p["probability"].sum()
-            if total <= 0:
-                expectation.append(np.nan)
-                variance.append(np.nan)
-                continue
-            mean = float((p["value"] * p["probability"]).sum() / total)
-            expectation.append(mean)
-            variance.append(float((((p["value"] - mean) ** 2) * p["probability"]).sum() / total))
-        out[(str(model), str(language), str(persona))] = (np.array(expectation), np.array(variance))
+    for model, language, persona in conditions:
+        condition = (str(model), str(language), str(persona))
+        at = pd.MultiIndex.from_tuples([(model, language, persona, item) for item in items], names=keys)
+        out[condition] = (mean.reindex(at).to_numpy(dtype=float), variance.reindex(at).to_numpy(dtype=float))
     return out
 
 

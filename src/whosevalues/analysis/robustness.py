@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from whosevalues.analysis import reliability
 from whosevalues.analysis.countries import country_vectors, dimension_scores, headline_level
@@ -35,6 +34,7 @@ from whosevalues.analysis.formats import VARIANT, has_other_variants, rows_of_va
 from whosevalues.humans.population import Population
 from whosevalues.instruments import Instrument
 from whosevalues.instruments.variants import ORIGINAL
+from whosevalues.special import kendall_tau_b
 
 ROBUSTNESS_COLUMNS = ["model", "variant", "language", "persona", "n_items", "mean_abs_shift",
                       "shift_in_country_sd", "item_correlation", "country_rank_tau", "format_sensitive"]
@@ -120,7 +120,7 @@ def _rank_tau(countries: pd.DataFrame | None, key: dict, variant: str) -> float:
     both = wide[[variant, ORIGINAL]].dropna()
     if len(both) < 2:
         return float("nan")
-    return float(stats.kendalltau(both[variant], both[ORIGINAL]).statistic)
+    return kendall_tau_b(both[variant], both[ORIGINAL])
 
 
 def robustness_table(item_means: pd.DataFrame, populations: list[Population], instrument: Instrument,

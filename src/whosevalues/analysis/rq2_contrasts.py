@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from whosevalues.analysis.conclusions import ALPHA
+from whosevalues.special import t_ppf
 
 MODEL_LEVEL_P = ["p_wild_model", "p_perm_model", "p_cr2_model"]
 CONTRAST_COLUMNS = ["contrast", "term", "scale", "meaning", "estimate", "std_error", "p_value", "se_cr2_model",
@@ -71,7 +71,7 @@ def contrasts(table: pd.DataFrame, countries: list[str]) -> pd.DataFrame:
 def _record(row: pd.Series, name: str, term: str, scale: float, meaning: str) -> dict:
     se, df = float(row.get("se_cr2_model", np.nan)), float(row.get("df_satterthwaite", np.nan))
     estimate = scale * float(row["estimate"])
-    half = float(stats.t.ppf(1 - ALPHA / 2, df)) * scale * se if np.isfinite(df) and df > 0 else np.nan
+    half = float(t_ppf(1 - ALPHA / 2, df)) * scale * se if np.isfinite(df) and df > 0 else np.nan
     p = {column: float(row.get(column, np.nan)) for column in MODEL_LEVEL_P}
     return {"contrast": name, "term": term, "scale": scale, "meaning": meaning, "estimate": estimate,
             "std_error": scale * float(row["std_error"]), "p_value": float(row["p_value"]),

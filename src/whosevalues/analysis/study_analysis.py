@@ -29,7 +29,6 @@ def analyze(item_means: pd.DataFrame, out_dir: str | Path, *, humans: Optional[d
     Notes and warnings go to ``console`` (stderr by default). Returns the analysis summary (summary.json).
     """
     from whosevalues.analysis.inference_outputs import summary_warnings
-    from whosevalues.analysis.pipeline import analyze as run_analysis
 
     console = console or Console(stderr=True)
     out_dir = Path(out_dir)
@@ -42,9 +41,8 @@ def analyze(item_means: pd.DataFrame, out_dir: str | Path, *, humans: Optional[d
         write_csv_atomically(item_means, out_dir / "item_means.csv")
         if answers is not None:
             _write_store_extras(answers, out_dir)
-    summary = run_analysis(item_means, populations, paper_compatible=paper_compatible, out_dir=out_dir,
-                           bootstrap=bootstrap, country_populations=all_populations,
-                           min_valid_samples=min_valid_samples)
+    summary = _analysis(item_means, populations, all_populations, out_dir, paper_compatible=paper_compatible,
+                        bootstrap=bootstrap, min_valid_samples=min_valid_samples)
     for warning in summary_warnings(summary):  # departures from a balanced, fully sampled design
         console.print(Text.assemble(("warning: ", "yellow"), warning))
     if any(not population.has_respondents for pops in populations.values() for population in pops):
@@ -54,6 +52,27 @@ def analyze(item_means: pd.DataFrame, out_dir: str | Path, *, humans: Optional[d
     from whosevalues.report.html import write_report
 
     write_report(out_dir)
+    return summary
+
+
+def _analysis(item_means: pd.DataFrame, populations: dict, all_populations: dict, out_dir: Path, **options) -> dict:
+    """``analysis.pipeline.analyze``, or, when ``out_dir`` holds the files of an analysis of exactly these
+    inputs (a rerun that changes nothing: analysis/rerun.py), its summary without analysing again."""
+    from whosevalues.analysis import rerun
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    inputs = rerun.inputs_hash(item_means, populations, all_populations, options, out_dir)
+    summary = rerun.reusable_summary(out_dir, inputs)
+    if summary is not None:
+        return summary
+    from whosevalues.analysis.pipeline import analyze as run_analysis
+    from whosevalues.report.figures.render import prewarm
+
+    prewarm()  # the figure workers load matplotlib on the other core meanwhile
+    rerun.forget(out_dir)
+    summary = run_analysis(item_means, populations, out_dir=out_dir, country_populations=all_populations,
+                           **options)
+    rerun.record(out_dir, inputs)
     return summary
 
 

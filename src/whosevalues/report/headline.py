@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from whosevalues.intervals import mean_ci
 from whosevalues.report import headline_checks
@@ -29,6 +28,7 @@ from whosevalues.report.figures import RESPONDENT_LANGUAGE, model_similarity, rq
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 from whosevalues.report.run_notes import sample_check_disagrees, sample_check_text
 from whosevalues.report.tables import fmt_number
+from whosevalues.special import t_ppf
 
 BOOTSTRAP = 2000
 
@@ -125,7 +125,7 @@ def _welch_over_respondents(out: OutputDir, survey: str, model: str, top: str, o
         return (np.nan, np.nan), "no interval: too few respondents"
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    half = stats.t.ppf(0.975, df) * np.sqrt(va + vb)
+    half = t_ppf(0.975, df) * np.sqrt(va + vb)
     diff = a.mean() - b.mean()
     return (diff - half, diff + half), f"over the {len(a):,} and {len(b):,} respondents, Welch"
 

@@ -93,7 +93,7 @@ class OutputDir:
                     frame = _read_table(file)
                     for column in text:
                         if column in frame:
-                            frame[column] = frame[column].astype(str)
+                            frame[column] = _as_str(frame[column])
                     self._cache[key] = frame
                     break
         return self._cache[key]
@@ -271,6 +271,17 @@ class OutputDir:
                 for model, origin in frame[["model", "origin"]].drop_duplicates().itertuples(index=False):
                     origins.setdefault(str(model), str(origin))
         return origins
+
+
+def _as_str(column: pd.Series) -> pd.Series:
+    """``column.astype(str)``; a categorical column (the similarity files: 1.4 million rows for WVS RQ3) by
+    converting its few categories and taking them by code, ten times faster than converting every row."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        if len(codes) and codes.min() >= 0:  # a missing value's code (-1) would need astype's "nan"
+            categories = pd.array(column.cat.categories.astype(str).to_numpy(dtype=object), dtype="str")
+            return pd.Series(categories.take(codes), index=column.index, name=column.name)
+    return column.astype(str)
 
 
 def _read_table(file: Path) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from pathlib import Path
 STAMP = "report.inputs"
 # The report's own outputs, and a whosevalues store kept in the output directory (the report never reads it).
 OUTPUT_DIRS = {"figures"}
-OUTPUT_FILES = {"report.html", "report.html.tmp", STAMP}
+OUTPUT_FILES = {"report.html", "report.html.tmp", STAMP, "analysis.inputs"}  # the last: analysis/rerun.py
 OUTPUT_SUFFIXES = {".md", ".tex"}  # under tables/: formatted by the report from the analysis's CSVs
 STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db", ".sqlite-wal", ".sqlite-shm", ".sqlite-journal", ".db-wal",
                   ".db-shm", ".db-journal", ".lock")
@@ -34,16 +34,21 @@ def code_fingerprint() -> str:
     the bundled surveys (labels, prompts, variants), the model catalog (names, companies, which model is the
     embedded one), the data provenance files, the run notes' wording of answer modes, and the versions of
     whosevalues and matplotlib."""
-    import matplotlib
+    from importlib.metadata import PackageNotFoundError, version
 
     import whosevalues
+
+    try:  # the installed version, without importing matplotlib (half a second) when no figure is drawn
+        matplotlib_version = version("matplotlib")
+    except PackageNotFoundError:  # pragma: no cover
+        matplotlib_version = "unknown"
 
     root = Path(whosevalues.__file__).parent
     files = sorted([*(root / "report").rglob("*.py"), *(root / "report").rglob("*.j2"),
                     *(root / "instruments").rglob("*"), *(root / "data").rglob("PROVENANCE.md"),
                     root / "models" / "catalog.toml",
                     root / "elicit" / "run_notes.py"])  # its qualified_mode_reason words the report's modes
-    digest = hashlib.sha256(f"{matplotlib.__version__}\0{_version()}".encode())
+    digest = hashlib.sha256(f"{matplotlib_version}\0{_version()}".encode())
     for file in files:
         if file.is_file() and "__pycache__" not in file.parts:
             digest.update(file.relative_to(root).as_posix().encode() + b"\0" + file.read_bytes())

@@ -8,11 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: figures are files
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -43,6 +38,18 @@ class FigureResult:
         return next((p for p in self.paths if p.suffix == ".png"), None)
 
 
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (figures are files), imported when a figure is first drawn: the
+    figures' data, the report's tables and the terminal summary need no matplotlib, whose import costs about
+    half a second of CPU time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def colour_of(code: str, order: list[str] | None = None) -> str:
     """A fixed colour per country code (CHN, USA), others from the rest of the palette in a stable order."""
     if code in COUNTRY_COLOURS:
@@ -60,22 +67,54 @@ def _skip(name: str, caption: str, reason: str) -> FigureResult:
 def _save(fig, out_dir: Path, name: str, data: pd.DataFrame, survey: str | None = None) -> list[Path]:
     """Write the figure as PNG and SVG, its data as CSV, and the hash of its inputs (see ``_reuse``).
 
-    Layout runs once: the figure is laid out and its tight bounding box measured, then both files are written
-    with that box and the layout engine off (savefig's bbox_inches="tight" would lay out and measure the
-    figure again for each file, the most expensive part of drawing)."""
+    The figure is drawn once at the PNG's resolution: that draw lays it out (constrained layout) and renders
+    it, its tight bounding box is measured with the same renderer (whose text measurements are cached), and
+    the PNG is those pixels cut to the box. Only the SVG draws again, with the layout engine off. (savefig's
+    bbox_inches="tight" would lay out and measure the figure again for each file, and a PNG from savefig
+    would render it a second time: together most of the cost of a figure.)"""
+    plt = pyplot()
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths = [fig_dir / f"{name}.png", fig_dir / f"{name}.svg"]
-    fig.draw_without_rendering()
-    box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(plt.rcParams["savefig.pad_inches"])
+    svg_dpi = fig.dpi
+    fig.set_dpi(DPI)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = fig.get_tightbbox(renderer).padded(plt.rcParams["savefig.pad_inches"])
     fig.set_layout_engine("none")
     fig._layout_engine = None  # "none" leaves a placeholder engine, which savefig would lay out again
-    fig.savefig(paths[0], dpi=DPI, bbox_inches=box)
-    fig.savefig(paths[1], bbox_inches=box, metadata={"Date": None})  # no date: same inputs, same file
+    if not _write_png_from_canvas(fig, box, paths[0]):
+        fig.savefig(paths[0], dpi=DPI, bbox_inches=box)
+    fig.savefig(paths[1], dpi=svg_dpi, bbox_inches=box, metadata={"Date": None})  # no date: same inputs, same file
     plt.close(fig)
     data.to_csv(fig_dir / f"{name}.csv", index=False)
     (fig_dir / f"{name}.inputs").write_text(inputs_hash(name, data, survey), encoding="utf-8")
     return paths
+
+
+def _write_png_from_canvas(fig, box, path: Path) -> bool:
+    """The pixels the canvas holds inside ``box`` (inches) as a PNG, as savefig writes one: where the box
+    reaches beyond the figure (the padding around a figure laid out to its edges), the figure's background
+    colour. False when something was drawn outside the figure (savefig would enlarge the canvas to show it)."""
+    import matplotlib.colors
+    import matplotlib.image
+
+    pixels = np.asarray(fig.canvas.buffer_rgba())
+    height, width = pixels.shape[:2]
+    x0, top = round(box.x0 * DPI), round(height - box.y1 * DPI)
+    x1, bottom = x0 + int(box.width * DPI), top + int(box.height * DPI)  # savefig's size: truncated, as Agg's
+    if x1 <= x0 or bottom <= top:
+        return False
+    inside = fig.get_tightbbox(fig.canvas.get_renderer())  # without padding: what is drawn
+    if inside.x0 < 0 or inside.y0 < 0 or inside.x1 > fig.get_figwidth() or inside.y1 > fig.get_figheight():
+        return False
+    background = np.array(matplotlib.colors.to_rgba(fig.get_facecolor())) * 255
+    image = np.empty((bottom - top, x1 - x0, 4), dtype=np.uint8)
+    image[:] = np.round(background).astype(np.uint8)
+    rows, columns = slice(max(top, 0), min(bottom, height)), slice(max(x0, 0), min(x1, width))
+    image[rows.start - top:rows.stop - top, columns.start - x0:columns.stop - x0] = pixels[rows, columns]
+    matplotlib.image.imsave(path, image, format="png", origin="upper", dpi=DPI)
+    return True
 
 
 # -- skipping figures whose inputs did not change ------------------------------------------------

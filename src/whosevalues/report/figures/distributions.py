@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
-import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
@@ -19,6 +17,7 @@ from whosevalues.report.figures.common import (
     _save,
     _skip,
     colour_of,
+    pyplot,
 )
 from whosevalues.report.outdir import OutputDir, original_format, survey_label
 
@@ -64,6 +63,9 @@ def figure_distributions(out: OutputDir, survey: str) -> FigureResult:
     items = _item_order(survey, data["item"].unique())
     ncols = 6 if len(items) > 20 else min(5, len(items))
     nrows = int(np.ceil(len(items) / ncols))
+    plt = pyplot()
+    import matplotlib.ticker
+
     fig, axes = plt.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False,
                              figsize=(PAPER_WIDTH, 0.4 + 1.05 * nrows))
     groups = sorted(data["group"].unique(), key=lambda g: (not g.startswith("Resp"), g))

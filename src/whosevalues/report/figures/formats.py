@@ -5,11 +5,10 @@ model's prompt languages and personas; its line spans their smallest to largest 
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from whosevalues.report.figures.common import OKABE_ITO, PAPER_WIDTH, FigureResult, _reuse, _save, _skip
+from whosevalues.report.figures.common import OKABE_ITO, PAPER_WIDTH, FigureResult, _reuse, _save, _skip, pyplot
 from whosevalues.report.formats import SHIFT_THRESHOLD, flagged_models, read_robustness
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
 
@@ -65,6 +64,7 @@ def figure_formats(out: OutputDir, survey: str) -> FigureResult:
 def _draw(data: pd.DataFrame, label: str):
     models = data.drop_duplicates("model").sort_values("order")
     variants = sorted(data["variant"].unique())
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(PAPER_WIDTH, 1.4 + ROW_INCHES * len(models)), layout="constrained")
     y_of = {model: i for i, model in enumerate(models["model"])}
     step = 0.7 / max(len(variants), 1)

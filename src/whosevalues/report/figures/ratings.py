@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -22,6 +21,7 @@ from whosevalues.report.figures.common import (
     _top_legend,
     _z,
     colour_of,
+    pyplot,
 )
 from whosevalues.report.figures.similarity import HIGHLIGHTED
 from whosevalues.report.outdir import OutputDir, ci_table, survey_label
@@ -134,6 +134,7 @@ def figure2(out: OutputDir, survey: str) -> FigureResult:
     data = data.assign(key=data["group"] + " " + data["country"])
     keys = sorted(data["key"].unique(), key=lambda k: (not k.startswith("Resp"), k))
     dims = list(data["dimension"].cat.categories)
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(PAPER_WIDTH if len(dims) > 8 else min(PAPER_WIDTH, 1.6 + 0.9 * len(dims)), 3.2),
                            layout="constrained")
     width = 0.8 / len(keys)

@@ -3,7 +3,6 @@ dimension out)."""
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -21,6 +20,7 @@ from whosevalues.report.figures.common import (
     _skip,
     _top_legend,
     colour_of,
+    pyplot,
 )
 from whosevalues.report.figures.similarity import (
     _with_band,
@@ -70,6 +70,7 @@ def figure4(out: OutputDir, survey: str) -> FigureResult:
     if (paths := _reuse(out.path, name, data, survey)) is not None:  # drawn before from the same inputs
         return FigureResult(name, paths, caption, data=data)
     origins, populations = sorted(data["origin"].unique()), sorted(data["population"].unique())
+    plt = pyplot()
     fig, axes = plt.subplots(len(origins), len(populations), sharey=True, squeeze=False,
                              figsize=(PAPER_WIDTH if len(populations) > 1 else 3.6, 1.1 + 1.7 * len(origins)),
                              layout="constrained")
@@ -165,6 +166,7 @@ def figure5(out: OutputDir, survey: str) -> FigureResult:
         panels = ["all"]
     removed = list(data["removed"].cat.categories)
     populations = sorted(data["population"].unique())
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), sharey=True, sharex=True, squeeze=False,
                              figsize=(PAPER_WIDTH if len(panels) > 1 else 3.8,
                                       1.0 + 0.17 * len(removed) * len(populations) ** 0.5 + 0.6),

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -18,6 +17,7 @@ from whosevalues.report.figures.common import (
     _skip,
     _z,
     colour_of,
+    pyplot,
 )
 from whosevalues.report.outdir import OutputDir, ci_table, display_name, is_original, original_format, survey_label
 
@@ -323,6 +323,7 @@ def figure1(out: OutputDir, survey: str) -> FigureResult:
     width = min(PAPER_WIDTH, 2.4 + (0.55 if many else 1.6) * len(populations))
     if baselines is not None:  # room for the baselines' legend on one line
         width = max(width, PAPER_WIDTH)
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(width, 3.0), layout="constrained")
     _grouped_bars(ax, data, group="population", hue="origin", groups=populations, hues=origins,
                   hue_label=_origin_label)
@@ -388,7 +389,7 @@ def llm_reference_ci(out: OutputDir, survey: str, population: str, origin: str,
     analysis's model_means_<survey>.csv computes it (a percentile bootstrap would average fewer distinct models,
     whose noisier mean vector sits below the observed cosine). The rebuilt value must equal the bar (the
     analysis's own number) before any interval is drawn: otherwise (other items, other conditions) None."""
-    from scipy import stats
+    from whosevalues.special import t_ppf
 
     parts = _reference_parts(out, survey, population, origin)
     if parts is None:
@@ -400,7 +401,7 @@ def llm_reference_ci(out: OutputDir, survey: str, population: str, origin: str,
     left_out = np.array([_reference_cosine(np.delete(weights, j), np.delete(units, j, axis=0),
                                            np.delete(cosines, j)) for j in range(n)])
     se = float(np.sqrt((n - 1) / n * np.sum((left_out - left_out.mean()) ** 2)))
-    half = float(stats.t.ppf(0.975, n - 1)) * se
+    half = float(t_ppf(0.975, n - 1)) * se
     return bar - half, bar + half, n
 
 
@@ -492,6 +493,7 @@ def figure3(out: OutputDir, survey: str) -> FigureResult:
     width_a = min(PAPER_WIDTH * (0.7 if reference is not None else 1),
                   1.5 + 0.35 * len(models) * len(populations) ** 0.5)
     ncols = 2 if reference is not None else 1
+    plt = pyplot()
     fig, axes = plt.subplots(1, ncols, figsize=(PAPER_WIDTH if ncols == 2 else max(width_a, 3.0), 3.6),
                              gridspec_kw={"width_ratios": [3, 1.3]} if ncols == 2 else None, squeeze=False,
                              layout="constrained")

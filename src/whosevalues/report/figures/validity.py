@@ -3,13 +3,11 @@ whosevalues.report.answers): valid samples, probability on valid answers, or wha
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
-import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
 from whosevalues.report.answers import validity_data as _validity_rows
-from whosevalues.report.figures.common import PAPER_WIDTH, FigureResult, _reuse, _save, _skip
+from whosevalues.report.figures.common import PAPER_WIDTH, FigureResult, _reuse, _save, _skip, pyplot
 from whosevalues.report.outdir import OutputDir, survey_label
 
 PANEL_TITLES = {
@@ -61,8 +59,11 @@ def figure_validity(out: OutputDir, survey: str) -> FigureResult:
 
 
 def _draw(data: pd.DataFrame, panels: list[tuple[str, str, str]], label: str):
+    import matplotlib.ticker
+
     conditions = sorted(data["condition"].unique())
     models = sorted(data["display_name"].unique())
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), squeeze=False, layout="constrained",
                              figsize=(min(PAPER_WIDTH, 1.8 + len(panels) * (0.9 + 0.55 * len(conditions))),
                                       max(2.2, 0.9 + 0.22 * len(models))))

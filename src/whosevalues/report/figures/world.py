@@ -12,14 +12,12 @@ download at run time (see README, "Whose values, across the world").
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.patches import Rectangle
 
 from whosevalues.analysis.formats import rows_of_variant
 from whosevalues.instruments.variants import ORIGINAL
-from whosevalues.report.figures.common import STYLE, FigureResult, _reuse, _save, _skip, colour_of
+from whosevalues.report.figures.common import STYLE, FigureResult, _reuse, _save, _skip, colour_of, pyplot
 from whosevalues.report.figures.similarity import VECTOR_METRIC, _with_band, band_caption, random_band
 from whosevalues.report.outdir import OutputDir, display_name, original_format, survey_label
 
@@ -89,6 +87,7 @@ def figure_countries(out: OutputDir, survey: str) -> FigureResult:
     countries = data.drop_duplicates("country").sort_values("order")["country"].tolist()
     origins = sorted(data["origin"].unique())
     n_models = data["model"].nunique()
+    plt = pyplot()
     with plt.rc_context(STYLE):
         fig, ax = plt.subplots(figsize=(6.0, 1.3 + ROW_INCHES * len(countries)), layout="constrained")
         y = {country: i for i, country in enumerate(countries)}
@@ -168,6 +167,9 @@ def figure_steerability(out: OutputDir, survey: str) -> FigureResult:
     personas = [NONE] + [c for c in countries if c in set(data["persona"])]
     grid = data.pivot(index="persona", columns="country", values="similarity").reindex(index=personas,
                                                                                        columns=countries)
+    plt = pyplot()
+    from matplotlib.patches import Rectangle
+
     with plt.rc_context(STYLE):
         width = 1.8 + 0.19 * len(countries)
         fig, ax = plt.subplots(figsize=(max(width, 4.0), 1.6 + 0.19 * len(personas)), layout="constrained")
