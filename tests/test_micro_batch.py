@@ -115,3 +115,26 @@ def test_each_reply_is_delivered_while_the_rest_of_the_batch_is_still_being_answ
         return await asyncio.gather(first(), batcher.submit(1))
 
     assert asyncio.run(main()) == ["first", "second"] and first_seen_early == [True]
+
+
+@pytest.mark.slow  # waits past the timeout's floor (1 s)
+def test_an_in_process_backend_is_not_cut_short_by_the_per_request_timeout():
+    """Its requests wait for their whole batch: a slow batch is no hung connection (no retry, no duplicate)."""
+    from whosevalues.elicit.limits import _attempt
+    from whosevalues.models.base import BackendError
+
+    class SlowEngine:
+        in_process = True
+        calls = 0
+
+        async def complete(self, request):
+            SlowEngine.calls += 1
+            await asyncio.sleep(1.3)  # beyond the limit: timeout x 1.25 + 1 s
+            return "answered"
+
+    class SlowServer(SlowEngine):
+        in_process = False
+
+    assert asyncio.run(_attempt(SlowEngine(), None, timeout=0.01)) == "answered" and SlowEngine.calls == 1
+    with pytest.raises(BackendError, match="no answer within"):
+        asyncio.run(_attempt(SlowServer(), None, timeout=0.01))

@@ -390,7 +390,10 @@ async def _attempt(backend: Backend, request: ChatRequest,
                    timeout: float | None) -> ProviderReply:
     """One try, with unexpected exceptions turned into retryable BackendErrors (none may crash a run)."""
     try:
-        if timeout is None:
+        # An in-process engine has no network to hang on, and it answers the requests in flight together
+        # (models/micro_batch.py): a request's wait includes its batch, which a per-request limit would cut
+        # short and ask again, piling duplicates onto the busy engine.
+        if timeout is None or backend.in_process:
             return await backend.complete(request)
         # a little beyond the SDK's own timeout, which gives the better message when it fires first
         return await asyncio.wait_for(backend.complete(request), timeout * 1.25 + 1.0)
