@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from whosevalues.instruments import load_instrument  # noqa: E402
-from whosevalues.models.base import ChatRequest  # noqa: E402
-from whosevalues.models.catalog import EMBEDDED_MODEL, resolve_model  # noqa: E402
-from whosevalues.models.local_llama import LocalLlamaBackend  # noqa: E402
+from whosevalues.instruments import load_instrument
+from whosevalues.models.base import ChatRequest
+from whosevalues.models.catalog import EMBEDDED_MODEL, resolve_model
+from whosevalues.models.local_llama import LocalLlamaBackend
 
 LANGUAGES = ("en", "zh")
 PERSONAS = ("none", "CHN", "USA")

@@ -19,9 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from whosevalues.elicit.plan import RequestQueue  # noqa: E402
-from whosevalues.pipeline import plan_study  # noqa: E402
-from whosevalues.study import Study  # noqa: E402
+from whosevalues.elicit.plan import RequestQueue
+from whosevalues.pipeline import plan_study
+from whosevalues.study import Study
 
 PROMPTS_PER_MODEL = (36 + 19) * 2 * 3  # MFQ-2 + WVS-7 items x languages x personas
 

@@ -34,11 +34,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from whosevalues.elicit.limits import ModelGate, call_with_retries  # noqa: E402
-from whosevalues.models.base import ChatRequest  # noqa: E402
-from whosevalues.models.catalog import PAPER_MODELS, resolve_model  # noqa: E402
-from whosevalues.models.openai_compatible import OpenAICompatibleBackend  # noqa: E402
-from whosevalues.models.spec import ModelSpec  # noqa: E402
+from whosevalues.elicit.limits import ModelGate, call_with_retries
+from whosevalues.models.base import ChatRequest
+from whosevalues.models.catalog import PAPER_MODELS, resolve_model
+from whosevalues.models.openai_compatible import OpenAICompatibleBackend
+from whosevalues.models.spec import ModelSpec
 
 FULL_DESIGN = 20 * 55 * 2 * 3 * 20
 PER_MODEL = FULL_DESIGN // 20

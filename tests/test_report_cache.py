@@ -72,3 +72,18 @@ def test_the_report_is_rewritten_only_when_an_analysis_file_changed(drawn, tmp_p
     write_report(out)
     assert report.stat().st_mtime_ns != written
     assert "a reason the analysis recorded" in report.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_prewarmed_workers_draw_a_relative_directory_after_a_chdir(drawn, tmp_path, monkeypatch):
+    """Workers forked by prewarm() keep the working directory of the moment: the figures of a relative "out"
+    named after a chdir must still be found (CI once failed on the README's example this way)."""
+    from whosevalues.report.figures.render import prewarm
+
+    shutil.copytree(drawn, tmp_path / "out", copy_function=shutil.copy2)
+    shutil.rmtree(tmp_path / "out" / "figures")
+    prewarm(workers=2)  # forked here, in the test runner's working directory
+    monkeypatch.chdir(tmp_path)
+    results = write_figures("out", workers=2)
+    assert not [r for r in results if r.skipped_reason and "could not be drawn" in r.skipped_reason]
+    assert (tmp_path / "out" / "figures" / "fig2_mfq2.png").is_file()

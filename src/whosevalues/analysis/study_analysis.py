@@ -66,12 +66,16 @@ def _analysis(item_means: pd.DataFrame, populations: dict, all_populations: dict
     if summary is not None:
         return summary
     from whosevalues.analysis.pipeline import analyze as run_analysis
-    from whosevalues.report.figures.render import prewarm
+    from whosevalues.report.figures.render import discard_prewarm, prewarm
 
     prewarm()  # the figure workers load matplotlib on the other core meanwhile
     rerun.forget(out_dir)
-    summary = run_analysis(item_means, populations, out_dir=out_dir, country_populations=all_populations,
-                           **options)
+    try:
+        summary = run_analysis(item_means, populations, out_dir=out_dir, country_populations=all_populations,
+                               **options)
+    except BaseException:
+        discard_prewarm()  # no figures follow: the workers would linger, in this directory
+        raise
     rerun.record(out_dir, inputs)
     return summary
 

@@ -50,6 +50,14 @@ def prewarm(workers: int | None = None) -> None:
     _pool.submit(int)  # a fork pool starts all its workers at the first task
 
 
+def discard_prewarm() -> None:
+    """Stop workers prewarm() started when no figures follow (the analysis failed)."""
+    global _pool
+    pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def _warm_up() -> None:
     """In a new worker: matplotlib, its font cache and the text machinery, loaded by one tiny drawing."""
     plt = pyplot()
@@ -71,7 +79,10 @@ def write_figures(out_dir: OutputDir | Path | str, workers: int | None = None) -
     global _pool
     out = out_dir if isinstance(out_dir, OutputDir) else OutputDir(out_dir)
     token = f"{os.getpid()}-{time.monotonic_ns()}"  # one reading of the directory per call and worker
-    tasks = [(out.path, survey, index, token) for survey in out.surveys() for index in range(len(FIGURES))]
+    # An absolute path: a worker forked by prewarm() keeps the working directory it was forked in, which a
+    # caller may have left since (a relative "out" would then name another directory, or none).
+    folder = out.path.resolve()
+    tasks = [(folder, survey, index, token) for survey in out.surveys() for index in range(len(FIGURES))]
     workers = _worker_count(workers)
     pool, _pool = _pool, None
     if workers > 1 and len(tasks) > 1:
