@@ -8,6 +8,7 @@ scipy.spatial.distance.cosine. Tolerance 0.002 (the issue's); in practice they a
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -37,6 +38,7 @@ def alpha2_of_name(name: str) -> str:
     return code
 
 
+@functools.lru_cache(maxsize=None)
 def alpha2_of_code(code: str) -> str:
     from babel.core import get_global
 
@@ -59,12 +61,36 @@ def cosine_z(a: pd.Series, b: pd.Series) -> float:
     return 1 - cosine_distance(zscore(both.iloc[:, 0], ddof=1), zscore(both.iloc[:, 1], ddof=1))
 
 
+class ZScores:
+    """What ``cosine_z`` z-scores, once per vector and item set: scipy.stats.zscore of a vector over the items it
+    shares with the other (the inner join of both, without missing values). A table compares every LLM vector
+    with every country, so each vector recurs in many rows and need not be z-scored again for each."""
+
+    def __init__(self, vectors: dict) -> None:
+        self.vectors = vectors
+        self.present = {key: frozenset(vector.dropna().index) for key, vector in vectors.items()}
+        self.cache: dict = {}
+
+    def __call__(self, key, items: tuple) -> np.ndarray:
+        if (key, items) not in self.cache:
+            values = self.vectors[key].loc[list(items)].to_numpy(dtype=float)
+            self.cache[(key, items)] = zscore(values, ddof=1)
+        return self.cache[(key, items)]
+
+
 def compare_all(table: pd.DataFrame, level: str, llm: dict, humans: dict[str, pd.Series]) -> int:
-    """Assert every row of ``table`` at ``level`` matches the recomputation; return how many were checked."""
+    """Assert every row of ``table`` at ``level`` matches the recomputation; return how many were checked.
+    The same computation as ``cosine_z`` (checked against it on a sample of rows), with each z-scored vector
+    computed once."""
     rows = table[table["level"] == level]
+    llm_z, human_z = ZScores(llm), ZScores(humans)
     checked = 0
     for row in rows.itertuples():
-        expected = cosine_z(llm[(row.model, row.language, row.persona)], humans[alpha2_of_code(row.country)])
+        key, country = (row.model, row.language, row.persona), alpha2_of_code(row.country)
+        items = tuple(sorted(llm_z.present[key] & human_z.present[country], key=repr))
+        expected = 1 - cosine_distance(llm_z(key, items), human_z(country, items))
+        if checked % 97 == 0:  # the shortcut gives what cosine_z gives
+            assert expected == pytest.approx(cosine_z(llm[key], humans[country]), abs=1e-12)
         assert row.similarity == pytest.approx(expected, abs=TOLERANCE), (row.model, row.country, level)
         checked += 1
     return checked
