@@ -7,6 +7,7 @@ that take the ``shared_data`` fixture get the marker on their own.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 from pathlib import Path
 
@@ -58,3 +59,57 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data (the paper's data) is not beside the repository")
     return SHARED_DATA
+
+
+# -- analyses of the paper's published answers, built once per session ----------------------------------
+# Several modules check different files of the same analysis. Each analysis is built here once, into a
+# session temporary directory, the first time a test asks for it; tests only read it (a test that changes
+# files works on a copy: shutil.copytree). The summaries are the dicts ``analyze`` returned: copy before changing.
+
+def _analyse_published_mfq2(out: Path, paper_compatible: bool) -> tuple[Path, dict]:
+    """The paper's MFQ-2 answers against the bundled CHN and USA respondents (RQ1-RQ3), bootstrap over models
+    with 200 replicates, the model-level methods with their defaults. In the default mode the every-country
+    comparison takes every country with data, as ``whosevalues analyze`` does."""
+    from shared_paths import PAPER
+    from whosevalues.analysis.llm_responses import load_llm_responses
+    from whosevalues.analysis.pipeline import analyze
+    from whosevalues.humans import load_populations
+
+    means = load_llm_responses(PAPER / "llm_mfq_responses.csv")
+    populations = {"mfq2": load_populations("mfq2")}  # CHN and USA
+    every_country = None if paper_compatible else {"mfq2": load_populations("mfq2", countries=None)}
+    summary = analyze(means, populations, paper_compatible=paper_compatible, out_dir=out, bootstrap=200,
+                      country_populations=every_country)
+    return out, summary
+
+
+@pytest.fixture(scope="session")
+def published_mfq2(shared_data, tmp_path_factory) -> tuple[Path, dict]:
+    """Default mode: (output directory, summary)."""
+    return _analyse_published_mfq2(tmp_path_factory.mktemp("published_mfq2"), paper_compatible=False)
+
+
+@pytest.fixture(scope="session")
+def published_mfq2_paper_compatible(shared_data, tmp_path_factory) -> tuple[Path, dict]:
+    """Paper-compatible mode (the pipeline groups the bundled respondents by Participant label): (directory,
+    summary)."""
+    return _analyse_published_mfq2(tmp_path_factory.mktemp("published_mfq2_paperc"), paper_compatible=True)
+
+
+@pytest.fixture(scope="module")
+def published_mfq2_runs(published_mfq2, published_mfq2_paper_compatible) -> dict[bool, tuple[Path, dict]]:
+    """Both analyses by ``paper_compatible``: (directory, a copy of the summary for this module)."""
+    return {mode: (directory, copy.deepcopy(summary))
+            for mode, (directory, summary) in ((False, published_mfq2), (True, published_mfq2_paper_compatible))}
+
+
+@pytest.fixture(scope="session")
+def two_model_mfq2_report(shared_data, tmp_path_factory) -> Path:
+    """The report of two of the paper's models (GPT-4o, DeepSeek-V3) on MFQ-2 against the bundled CHN and USA
+    respondents: test_report_fixtures.analysed_dir, then write_report."""
+    from test_report_fixtures import analysed_dir
+    from whosevalues.report.html import write_report
+
+    out = analysed_dir(tmp_path_factory.mktemp("two_model_mfq2"), surveys=("mfq2",), models=["gpt-4o", "deepseek-chat"])
+    write_report(out)
+    return out

@@ -34,15 +34,10 @@ MODEL_LEVEL = ["p_wild_model", "p_perm_model", "se_cr2_model", "df_satterthwaite
 
 
 @pytest.fixture(scope="module")
-def mfq2_runs(tmp_path_factory):
-    means = load_llm_responses(PAPER / "llm_mfq_responses.csv")
-    out = {}
-    for paper_compatible in (False, True):
-        directory = tmp_path_factory.mktemp(f"mfq2_{int(paper_compatible)}")
-        summary = analyze(means, {"mfq2": load_populations("mfq2")}, paper_compatible=paper_compatible,
-                          out_dir=directory, bootstrap=200)
-        out[paper_compatible] = directory, summary
-    return out
+def mfq2_runs(published_mfq2_runs):
+    """The paper's MFQ-2 answers analysed in both modes, bootstrap 200 (shared by the modules that read them:
+    conftest.py)."""
+    return published_mfq2_runs
 
 
 def table(directory: Path, name: str) -> pd.DataFrame:

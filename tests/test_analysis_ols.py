@@ -18,6 +18,8 @@ from whosevalues.humans.population import Population
 from whosevalues.instruments import load_instrument
 
 needs_shared = pytest.mark.needs_shared  # skipped without ../shared (conftest.py)
+# for analyses whose checks (exclusions, skipped and dropped terms) do not depend on the resampling methods
+FEW_REPLICATES = {"bootstrap": 0, "wild_bootstrap": 99, "permutations": 99}
 
 
 def mfq2_populations() -> list[Population]:
@@ -121,7 +123,7 @@ def test_refused_item_excludes_the_model_and_says_why(mfq2, tmp_path):
     assert "every sample refused" in record["reason"]
     # RQ2 does not use persona none: gpt-4 stays
     assert "gpt-4" in set(design.rq2("mfq2", humans, vectors.llm_vectors(broken, "mfq2", items)).models["model"])
-    summary = analyze(broken, {"mfq2": mfq2_populations()}, out_dir=tmp_path, bootstrap=0)
+    summary = analyze(broken, {"mfq2": mfq2_populations()}, out_dir=tmp_path, **FEW_REPLICATES)
     exclusions = pd.read_csv(tmp_path / "exclusions.csv")
     assert set(exclusions["analysis"]) == {"rq1", "rq3"} and set(exclusions["model"]) == {"gpt-4"}
     assert summary["exclusions"][0]["model"] == "gpt-4"
@@ -131,11 +133,11 @@ def test_refused_item_excludes_the_model_and_says_why(mfq2, tmp_path):
 def test_designs_without_conditions_are_skipped_and_one_population_drops_nationality(mfq2, tmp_path):
     _, means, _ = mfq2
     chinese_only = means[(means["origin"] == "CHN") & (means["persona"] != "none")]
-    summary = analyze(chinese_only, {"mfq2": mfq2_populations()}, out_dir=tmp_path, bootstrap=0)
+    summary = analyze(chinese_only, {"mfq2": mfq2_populations()}, out_dir=tmp_path, **FEW_REPLICATES)
     analyses = summary["surveys"]["mfq2"]["analyses"]
     assert "persona none" in analyses["rq1"]["skipped"]  # RQ1 has no condition to compare with
     assert "rows" in analyses["rq2"] and "origin" in analyses["rq2"]["dropped_terms"]
-    one_country = analyze(means, {"mfq2": mfq2_populations()[:1]}, out_dir=tmp_path / "one", bootstrap=0)
+    one_country = analyze(means, {"mfq2": mfq2_populations()[:1]}, out_dir=tmp_path / "one", **FEW_REPLICATES)
     analyses = one_country["surveys"]["mfq2"]["analyses"]
     assert not any("skipped" in a for a in analyses.values())
     assert analyses["rq1"]["formula"] == "cosine ~ origin"
@@ -145,7 +147,7 @@ def test_designs_without_conditions_are_skipped_and_one_population_drops_nationa
     usa = mfq2_populations()[1].responses
     shares = pd.DataFrame({v: (usa == v).mean() for v in range(1, 6)})  # item x answer proportions
     aggregates = Population("mfq2", "USA", "aggregates", responses=None, distributions=shares)
-    none = analyze(means, {"mfq2": [aggregates]}, out_dir=tmp_path / "agg", bootstrap=0)
+    none = analyze(means, {"mfq2": [aggregates]}, out_dir=tmp_path / "agg", **FEW_REPLICATES)
     assert "skipped" in none["surveys"]["mfq2"]["populations"]["USA"]
     assert json.loads((tmp_path / "agg" / "summary.json").read_text())["surveys"]["mfq2"]["analyses"]["rq1"]
 

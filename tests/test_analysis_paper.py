@@ -13,7 +13,6 @@ import pytest
 from shared_paths import PAPER
 from whosevalues.analysis import design, paper_compat, vectors
 from whosevalues.analysis.llm_responses import load_llm_responses
-from whosevalues.analysis.pipeline import analyze
 from whosevalues.humans import load_populations
 from whosevalues.humans.population import Population
 from whosevalues.instruments import load_instrument
@@ -43,12 +42,11 @@ def mfq2_means() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def runs(mfq2_means, tmp_path_factory):
+def runs(published_mfq2_runs):
+    """The paper's MFQ-2 answers against the bundled CHN and USA respondents, analysed in both modes (shared by
+    the modules that read them: conftest.py)."""
     out = {}
-    for mode in (True, False):
-        directory = tmp_path_factory.mktemp(f"paper{int(mode)}")
-        summary = analyze(mfq2_means, {"mfq2": bundled_mfq2_populations()}, paper_compatible=mode,
-                          out_dir=directory, bootstrap=20)
+    for mode, (directory, summary) in published_mfq2_runs.items():
         tables = {rq: pd.read_csv(directory / "tables" / f"{rq}_mfq2.csv").set_index("term")
                   for rq in ("rq1", "rq2", "rq3")}
         out[mode] = (directory, summary, tables)

@@ -19,6 +19,8 @@ from whosevalues.humans.population import PopulationWarning
 from whosevalues.instruments import load_instrument
 
 needs_shared = pytest.mark.needs_shared  # skipped without ../shared (conftest.py)
+# for analyses whose checks (terms, formulas, populations.json) do not depend on the resampling methods
+FEW_REPLICATES = {"bootstrap": 0, "wild_bootstrap": 99, "permutations": 99}
 FOUNDATIONS = ["Care", "Equality", "Proportionality", "Loyalty", "Authority", "Purity"]
 
 
@@ -82,7 +84,7 @@ def test_one_origin_one_language_no_persona_still_gives_similarity_and_nationali
 @needs_shared
 def test_one_prompt_language_drops_rq2_language_terms(means, populations, tmp_path):
     english = means[means["language"] == "en"]
-    analyses = analyze(english, populations, out_dir=tmp_path, bootstrap=0)["surveys"]["mfq2"]["analyses"]
+    analyses = analyze(english, populations, out_dir=tmp_path, **FEW_REPLICATES)["surveys"]["mfq2"]["analyses"]
     rq2 = pd.read_csv(tmp_path / "tables" / "rq2_mfq2.csv")
     assert list(rq2["term"]) == ["Intercept", "persona", "origin", "nationality", "persona:origin",
                                  "persona:nationality", "origin:nationality", "persona:origin:nationality"]
@@ -203,7 +205,7 @@ def test_populations_json_carries_audit_warnings_and_aggregates(means, tmp_path)
     with pytest.warns(PopulationWarning, match="scrambled"):
         label_grouped = load_populations("mfq2", "bundled", countries=["CHN", "USA"], paper_labels=True)
     populations = {"mfq2": label_grouped, "wvs7": load_populations("wvs7", "bundled", countries=["CHN", "USA"])}
-    analyze(pd.concat([means, wvs_means]), populations, out_dir=tmp_path, bootstrap=0, paper_compatible=True)
+    analyze(pd.concat([means, wvs_means]), populations, out_dir=tmp_path, paper_compatible=True, **FEW_REPLICATES)
     records = {(r["survey"], r["country"]): r
                for r in json.loads((tmp_path / "populations.json").read_text(encoding="utf-8"))}
     assert set(records) == {(s, c) for s in ("mfq2", "wvs7") for c in ("CHN", "USA")}

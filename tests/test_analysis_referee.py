@@ -105,15 +105,9 @@ def test_conclusions_judge_the_adjusted_p_and_keep_the_raw_one(monkeypatch):
 # -- on the paper's data ----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def mfq2_runs(tmp_path_factory):
-    means = load_llm_responses(PAPER / "llm_mfq_responses.csv")
-    out = {}
-    for paper_compatible in (False, True):
-        directory = tmp_path_factory.mktemp(f"referee_mfq2_{int(paper_compatible)}")
-        summary = analyze(means, {"mfq2": load_populations("mfq2")}, paper_compatible=paper_compatible,
-                          out_dir=directory, bootstrap=0)
-        out[paper_compatible] = directory, summary
-    return out
+def mfq2_runs(published_mfq2_runs):
+    """The paper's MFQ-2 answers analysed in both modes (shared by the modules that read them: conftest.py)."""
+    return published_mfq2_runs
 
 
 @pytest.fixture(scope="module")

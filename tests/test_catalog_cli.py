@@ -125,6 +125,7 @@ def test_anthropic_and_gemini_checks_read_their_listings(monkeypatch):
                      "gemini-good": (True, "accepted", "yes", True), "gemini-bad": (True, "rejected", "yes", True)}
 
 
+@pytest.mark.slow  # a listening socket that never answers, and a one-second timeout waited out
 def test_dead_port_and_silent_server_are_reported_within_seconds():
     with socket.socket() as silent:  # accepts connections (the kernel does) but never answers
         silent.bind(("127.0.0.1", 0))

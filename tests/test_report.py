@@ -1,9 +1,15 @@
 """Figures, tables, the HTML report and the terminal summary, on the real analysis of the paper's published
-answers (and on a one-model design). Assertions are on the data each figure plots."""
+answers (and on a two-model and a one-model design). Assertions are on the data each figure plots.
+
+The paper's whole report (34 models, two surveys, every figure drawn: about a minute) is checked in the slow
+suite; the fast suite checks the same properties on the paper's analysis with the report's tables and page
+sections (``paper_analysis``, ``paper_page``) and, for what needs every figure drawn, on the two-model report
+(``two_model_mfq2_report``, conftest.py)."""
 
 from __future__ import annotations
 
 import re
+import shutil
 import warnings
 
 import pandas as pd
@@ -16,15 +22,38 @@ from whosevalues.instruments import load_instrument
 from whosevalues.report import figures as F
 from whosevalues.report.html import alpha_table, headline, population_table, render_report, write_report
 from whosevalues.report.outdir import OutputDir, ReportInputError, display_name
-from whosevalues.report.tables import fmt_number, fmt_p
+from whosevalues.report.tables import fmt_number, fmt_p, write_tables
 from whosevalues.report.terminal import print_summary
 
 pytestmark = needs_shared
 
 
 @pytest.fixture(scope="module")
+def paper_analysis(tmp_path_factory) -> OutputDir:
+    """The paper's published answers analysed as for its report (paper_report_dir), with the report's tables
+    (tables/*.md and *.tex, as write_report writes them) but no figures."""
+    out = analysed_dir(tmp_path_factory.mktemp("paper_analysis"), distributions=True)
+    write_tables(out)
+    return OutputDir(out)
+
+
+@pytest.fixture(scope="module")
+def paper_page(paper_analysis) -> str:
+    """The report's page of the paper's answers without figures: every section but the figures' own (and the
+    formats' and the ranking's figures) is the one write_report writes."""
+    return render_report(paper_analysis, [])
+
+
+@pytest.fixture(scope="module")
 def paper(tmp_path_factory) -> OutputDir:
+    """The paper's whole report, every figure drawn (for the slow tests; shared with test_report_browser)."""
     return OutputDir(paper_report_dir(tmp_path_factory))
+
+
+@pytest.fixture(scope="module")
+def two_model(two_model_mfq2_report) -> OutputDir:
+    """GPT-4o and DeepSeek-V3 on MFQ-2: a whole report, every figure drawn (conftest.py; read only)."""
+    return OutputDir(two_model_mfq2_report)
 
 
 @pytest.fixture(scope="module")
@@ -37,17 +66,21 @@ def minimal(tmp_path_factory) -> OutputDir:
 
 # -- the paper's pattern, on the data the figures plot ----------------------------------------------
 
-def test_fig1_every_origin_is_closer_to_usa_respondents(paper):
+def test_fig1_every_origin_is_closer_to_usa_respondents(paper_analysis, tmp_path):
+    paper = paper_analysis
     for survey in ("mfq2", "wvs7"):
         data = F.fig1_data(paper, survey).set_index(["origin", "population"])["mean"]
         for origin in ("CHN", "USA"):
             assert data[(origin, "USA")] > data[(origin, "CHN")], (survey, origin)
-    # the figure's CSV holds the same numbers
-    saved = pd.read_csv(paper.path / "figures" / "fig1_mfq2.csv")
+    # the figure's CSV holds the same numbers (Figure 1 drawn here alone, on a copy)
+    copy = OutputDir(shutil.copytree(paper.path, tmp_path / "paper"))
+    assert not F.figure1(copy, "mfq2").skipped_reason
+    saved = pd.read_csv(copy.path / "figures" / "fig1_mfq2.csv")
     assert saved["mean"].round(6).tolist() == F.fig1_data(paper, "mfq2")["mean"].round(6).tolist()
 
 
-def test_fig3_every_model_is_closer_to_usa_respondents(paper):
+def test_fig3_every_model_is_closer_to_usa_respondents(paper_analysis):
+    paper = paper_analysis
     for survey in ("mfq2", "wvs7"):
         grid = F.model_similarity(paper, survey).pivot_table(index="model", columns="population", values="mean")
         assert len(grid) == paper.survey_means(survey)["model"].nunique()
@@ -56,7 +89,8 @@ def test_fig3_every_model_is_closer_to_usa_respondents(paper):
     assert set(reference["reference"]) == {"Human CHN", "Human USA", "LLM CHN", "LLM USA"}
 
 
-def test_fig2_chinese_respondents_stand_apart_on_care(paper):
+def test_fig2_chinese_respondents_stand_apart_on_care(paper_analysis):
+    paper = paper_analysis
     data = F.fig2_data(paper, "mfq2")
     care = data[data["dimension"] == "Care"].set_index(["group", "country"])["z"]
     llm = care["LLMs"].mean()
@@ -66,14 +100,16 @@ def test_fig2_chinese_respondents_stand_apart_on_care(paper):
     assert set(wvs["dimension"]) == set(load_instrument("wvs7").item_ids)
 
 
-def test_fig4_usa_respondents_closer_in_every_condition(paper):
+def test_fig4_usa_respondents_closer_in_every_condition(paper_analysis):
+    paper = paper_analysis
     data = F.fig4_data(paper, "mfq2")
     assert set(data["language"]) == {"en", "zh"} and set(data["persona"]) == {"CHN", "USA"}
     wide = data.pivot_table(index=["origin", "language", "persona"], columns="population", values="mean")
     assert (wide["USA"] > wide["CHN"]).all()
 
 
-def test_fig5_care_removal_helps_chn_similarity_most(paper):
+def test_fig5_care_removal_helps_chn_similarity_most(paper_analysis):
+    paper = paper_analysis
     data = F.fig5_data(paper, "mfq2")
     chn = data[(data["origin"] == "all") & (data["population"] == "CHN")].set_index("removed")["change"]
     assert chn.idxmax() == "Care" and chn["Care"] > 0
@@ -83,21 +119,35 @@ def test_fig5_care_removal_helps_chn_similarity_most(paper):
 
 # -- files ---------------------------------------------------------------------------------------
 
-def test_every_figure_is_drawn_or_skipped_with_a_reason(paper):
-    results = F.read_figure_index(paper.path)
+def assert_every_figure_drawn_or_skipped_with_a_reason(out: OutputDir, expected: set[str]) -> None:
+    results = F.read_figure_index(out.path)
     assert results and all(r.skipped_reason or len(r.paths) == 2 for r in results)
     assert not [r for r in results if r.skipped_reason and "could not be drawn" in r.skipped_reason]
     drawn = {r.name for r in results if not r.skipped_reason}
-    assert {"fig1_mfq2", "fig2_mfq2", "fig3_mfq2", "fig4_mfq2", "fig5_mfq2", "validity_mfq2",
-            "distributions_mfq2", "fig1_wvs7", "fig2_wvs7", "fig3_wvs7"} <= drawn
+    assert expected <= drawn
     for result in results:
         for path in result.paths:
             assert path.stat().st_size > 5_000, path
-    png = (paper.path / "figures" / "fig1_mfq2.png").read_bytes()
+    png = (out.path / "figures" / "fig1_mfq2.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_tables_in_markdown_latex_and_paper_layout(paper):
+@pytest.mark.slow  # the paper's whole report; the same checks on the two-model report below
+def test_every_figure_is_drawn_or_skipped_with_a_reason(paper):
+    assert_every_figure_drawn_or_skipped_with_a_reason(paper, {
+        "fig1_mfq2", "fig2_mfq2", "fig3_mfq2", "fig4_mfq2", "fig5_mfq2", "validity_mfq2", "distributions_mfq2",
+        "fig1_wvs7", "fig2_wvs7", "fig3_wvs7"})
+
+
+def test_every_figure_of_a_two_model_report_is_drawn_or_skipped_with_a_reason(two_model):
+    assert_every_figure_drawn_or_skipped_with_a_reason(two_model, {
+        "fig1_mfq2", "fig2_mfq2", "fig3_mfq2", "fig4_mfq2", "fig5_mfq2", "validity_mfq2", "countries_mfq2"})
+    skipped = {r.name: r.skipped_reason for r in F.read_figure_index(two_model.path) if r.skipped_reason}
+    assert "item_distributions.csv" in skipped["distributions_mfq2"]  # the paper published item means only
+
+
+def test_tables_in_markdown_latex_and_paper_layout(paper_analysis):
+    paper = paper_analysis
     folder = paper.path / "tables"
     rq2 = pd.read_csv(folder / "rq2_mfq2.csv")
     markdown = (folder / "table2.md").read_text()
@@ -119,36 +169,74 @@ def test_number_format_follows_the_paper():
 
 # -- the HTML report -----------------------------------------------------------------------------
 
-def test_report_is_self_contained_and_complete(paper):
-    page = (paper.path / "report.html").read_text(encoding="utf-8")
+def assert_self_contained(page: str) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "<script" not in page.lower() and "<link" not in page.lower()
-    drawn = [r for r in F.read_figure_index(paper.path) if not r.skipped_reason]
+
+
+def assert_every_drawn_figure_shown_once(out: OutputDir, page: str, ranking: set[str]) -> None:
+    drawn = [r for r in F.read_figure_index(out.path) if not r.skipped_reason]
     # the "Whose values" section shows the ranking figures (indexed with the others), each figure once
-    assert {"countries_mfq2", "countries_wvs7"} <= {r.name for r in drawn}
+    assert ranking <= {r.name for r in drawn}
     assert page.count('<img ') == len(drawn)
     assert page.count("data:image/png;base64,") == len(drawn)
     for result in drawn:
         assert escape(result.caption) in page
-    for sentence in headline(paper):
+
+
+def assert_headline_prompts_models_and_provenance(out: OutputDir, page: str, surveys: tuple[str, ...]) -> None:
+    for sentence in headline(out):
         assert escape(sentence) in page
-    assert "All 20 models are closer to USA respondents than to CHN respondents on MFQ-2" in headline(paper)[0]
     # the exact prompts, rendered by the instrument
     rendered = load_instrument("mfq2").render("1", "zh", "CHN")
     assert escape(rendered.system) in page and escape(rendered.user) in page
-    assert escape(load_instrument("wvs7").render("Q195", "en", "none").user) in page
-    for model in paper.model_origins():
+    if "wvs7" in surveys:
+        assert escape(load_instrument("wvs7").render("Q195", "en", "none").user) in page
+    for model in out.model_origins():
         assert escape(display_name(model)) in page
     assert "PROVENANCE.md" in page and "Licence" in page and "whosevalues " in page
 
 
+@pytest.mark.slow  # the paper's whole report; the same checks on its page sections and the two-model report below
+def test_report_is_self_contained_and_complete(paper):
+    page = (paper.path / "report.html").read_text(encoding="utf-8")
+    assert_self_contained(page)
+    assert_every_drawn_figure_shown_once(paper, page, {"countries_mfq2", "countries_wvs7"})
+    assert "All 20 models are closer to USA respondents than to CHN respondents on MFQ-2" in headline(paper)[0]
+    assert_headline_prompts_models_and_provenance(paper, page, ("mfq2", "wvs7"))
+
+
+def test_the_papers_report_states_its_headline_prompts_models_and_provenance(paper_analysis, paper_page):
+    assert_self_contained(paper_page)
+    assert "All 20 models are closer to USA respondents than to CHN respondents on MFQ-2" in \
+        headline(paper_analysis)[0]
+    assert_headline_prompts_models_and_provenance(paper_analysis, paper_page, ("mfq2", "wvs7"))
+
+
+def test_a_whole_report_is_self_contained_and_shows_every_figure_once(two_model):
+    page = (two_model.path / "report.html").read_text(encoding="utf-8")
+    assert_self_contained(page)
+    assert_every_drawn_figure_shown_once(two_model, page, {"countries_mfq2"})
+    assert_headline_prompts_models_and_provenance(two_model, page, ("mfq2",))
+
+
+@pytest.mark.slow  # the paper's whole report; the same checks on its analysis and the two-model report below
 def test_terminal_summary_lists_every_model_and_the_report(paper):
+    assert_terminal_summary_lists_every_model_and_the_report(paper)
+
+
+def assert_terminal_summary_lists_every_model_and_the_report(out: OutputDir, report: bool = True) -> None:
     console = Console(record=True, width=140)
-    print_summary(paper.path, console)
+    print_summary(out.path, console)
     text = console.export_text()
-    for model in paper.survey_means("mfq2")["model"].unique():
+    for model in out.survey_means("mfq2")["model"].unique():
         assert display_name(model) in text
-    assert str(paper.path / "report.html") in text
+    assert (str(out.path / "report.html") in text) == report
+
+
+def test_terminal_summary_lists_every_model_and_the_report_when_written(paper_analysis, two_model):
+    assert_terminal_summary_lists_every_model_and_the_report(paper_analysis, report=False)  # none written
+    assert_terminal_summary_lists_every_model_and_the_report(two_model)
 
 
 # -- a one-model, one-survey, one-language, one-persona design -------------------------------------
@@ -183,8 +271,8 @@ def _population_rows(page: str, survey_heading: str) -> list[str]:
     return re.findall(r"<tr>\s*<td>([^<]*)</td>", table)
 
 
-def test_populations_render_as_compact_tables_not_raw_dicts(paper):
-    page = (paper.path / "report.html").read_text(encoding="utf-8")
+def test_populations_render_as_compact_tables_not_raw_dicts(paper_analysis, paper_page):
+    paper, page = paper_analysis, paper_page
     records = [r for r in paper.populations() if r["survey"] == "mfq2"]
     assert _population_rows(page, "MFQ-2") == [str(r["country"]) for r in records]
     for record in records:  # loading steps one per line, and alpha per foundation
@@ -219,7 +307,7 @@ def test_scrambled_ids_warning_shows_in_paper_compatible_mode(tmp_path):
     assert "NOT real respondents" in " ".join(table["Loading steps"])
 
 
-def test_design_section_states_formulas_and_dropped_terms_from_summary(minimal, paper):
+def test_design_section_states_formulas_and_dropped_terms_from_summary(minimal, paper_analysis, paper_page):
     page = (minimal.path / "report.html").read_text(encoding="utf-8")
     design = page.split("<h2>Study design</h2>", 1)[1].split("<h2>", 1)[0]
     assert "RQ3 need models of two origins" not in page
@@ -235,8 +323,8 @@ def test_design_section_states_formulas_and_dropped_terms_from_summary(minimal, 
             assert escape(info["skipped"]) in design
     assert any(info.get("dropped_terms") for info in analyses.values())  # one origin: origin terms dropped
     # the paper's full design drops nothing; each RQ table shows its formula above it
-    full = (paper.path / "report.html").read_text(encoding="utf-8")
+    full = paper_page
     for rq in ("rq1", "rq2", "rq3"):
-        formula = paper.analyses("mfq2")[rq]["formula"]
+        formula = paper_analysis.analyses("mfq2")[rq]["formula"]
         tables = full.split("<h2>Tables</h2>", 1)[1]
         assert f"Fitted model: <code>{escape(formula)}</code>" in tables

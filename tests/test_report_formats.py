@@ -18,7 +18,7 @@ import pytest
 from scipy import stats
 
 from formats_fixtures import EMBEDDED, RANDOM_RANGE, SHIFTED, UNSTABLE, VARIANTS, VECTOR_BANDS, variants_dir
-from test_report_fixtures import analysed_dir, needs_shared
+from test_report_fixtures import needs_shared
 from whosevalues.report import figures as F
 from whosevalues.report.figures.formats import formats_data
 from whosevalues.report.figures.similarity import _reference_cosine, llm_reference_ci, random_band
@@ -104,9 +104,8 @@ def test_variants_are_listed_original_first(variants):
     assert variants_asked(variants, "mfq2") == ["original", *VARIANTS]
 
 
-def test_no_format_section_without_variants(tmp_path):
-    out = analysed_dir(tmp_path / "plain", surveys=("mfq2",), models=["gpt-4o", "deepseek-chat"])
-    write_report(out)
+def test_no_format_section_without_variants(two_model_mfq2_report):
+    out = two_model_mfq2_report  # two of the paper's models, original format only (conftest.py)
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Does the format change the answer?" not in page
     index = {f.name: f for f in F.read_figure_index(out)}

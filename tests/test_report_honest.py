@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,12 @@ REPO = Path(__file__).resolve().parents[1]
 MODELS = ["gpt-4o", "deepseek-chat"]
 
 
-def _analyse(out: Path, means: pd.DataFrame, distributions: bool = False) -> OutputDir:
+def _analyse(out: Path, means: pd.DataFrame, distributions: bool = False, figures_of: Path | None = None,
+             figures: tuple[str, ...] = (), report: bool = True) -> OutputDir:
+    """Analyse ``means`` against the bundled CHN and USA respondents and write the report (unless ``report`` is
+    False: for checks of what the report reads, not of the page). ``figures_of``: an output directory of the
+    same models' answers in another mode, whose similarity figures (and ``figures``) are copied in first (see
+    _copy_figures)."""
     from whosevalues.analysis.pipeline import analyze
     from whosevalues.humans import load_populations
 
@@ -40,8 +46,27 @@ def _analyse(out: Path, means: pd.DataFrame, distributions: bool = False) -> Out
     analyze(means, populations, out_dir=out, bootstrap=0)
     if distributions:
         _synthetic_distributions(means).to_csv(out / "item_distributions.csv", index=False)
-    write_report(out)
+    if figures_of is not None:
+        _copy_figures(figures_of, out, SIMILARITY_FIGURES + figures)
+    if report:
+        write_report(out)
     return OutputDir(out)
+
+
+# The figures of similarities to respondents and countries: the answer mode is not in the data they plot.
+SIMILARITY_FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "countries", "steerability")
+
+
+def _copy_figures(source: Path, out: Path, names: tuple[str, ...]) -> None:
+    """Copy the figures ``names`` (files and their .inputs hashes) of another output directory. The report
+    draws a figure again unless its .inputs hash matches the data it would plot (report/figures/common.py,
+    test_report_cache.py), so a copied figure is kept only when its data are these answers' own (the same
+    item means relabelled with another mode give the same similarities), and the page is the one a report
+    drawn from scratch would be. The validity figure, which shows the mode, is never copied."""
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    for path in (source / "figures").iterdir():
+        if path.name.split("_", 1)[0] in names:
+            shutil.copy2(path, out / "figures" / path.name)
 
 
 def _paper_means(*files: str, models: list[str] | None = None) -> pd.DataFrame:
@@ -65,23 +90,25 @@ def _as_run(means: pd.DataFrame, modes: dict[str, str], valid_mass: dict[str, fl
 
 
 @pytest.fixture(scope="module")
-def distribution(tmp_path_factory) -> OutputDir:
+def distribution(tmp_path_factory, two_model_mfq2_report) -> OutputDir:
     means = _as_run(_paper_means("llm_mfq_responses.csv", models=MODELS), dict.fromkeys(MODELS, "distribution"),
                     {"en": 0.55, "zh": 0.06})
-    return _analyse(tmp_path_factory.mktemp("distribution"), means, distributions=True)
+    return _analyse(tmp_path_factory.mktemp("distribution"), means, distributions=True,
+                    figures_of=two_model_mfq2_report)
 
 
 @pytest.fixture(scope="module")
-def sampled(tmp_path_factory) -> OutputDir:
+def sampled(tmp_path_factory, distribution) -> OutputDir:
     means = _as_run(_paper_means("llm_mfq_responses.csv", models=MODELS), dict.fromkeys(MODELS, "sample"), {})
-    return _analyse(tmp_path_factory.mktemp("sampled"), means, distributions=True)
+    return _analyse(tmp_path_factory.mktemp("sampled"), means, distributions=True, figures_of=distribution.path,
+                    figures=("distributions",))  # the same synthetic distributions
 
 
 @pytest.fixture(scope="module")
-def mixed(tmp_path_factory) -> OutputDir:
+def mixed(tmp_path_factory, two_model_mfq2_report) -> OutputDir:
     means = _as_run(_paper_means("llm_mfq_responses.csv", models=MODELS),
                     {"gpt-4o": "sample", "deepseek-chat": "distribution"}, {"en": 0.7, "zh": 0.4})
-    return _analyse(tmp_path_factory.mktemp("mixed"), means)
+    return _analyse(tmp_path_factory.mktemp("mixed"), means, figures_of=two_model_mfq2_report)
 
 
 @pytest.fixture(scope="module")
@@ -161,9 +188,9 @@ def test_published_answers_keep_prop_na_and_invent_no_counts(paper_wvs):
     assert f"{missing} of {len(expected)} conditions had missing answers" in page
 
 
-def test_unknown_validity_says_unknown(tmp_path):
+def test_unknown_validity_says_unknown(tmp_path, two_model_mfq2_report):
     means = _paper_means("llm_mfq_responses.csv", models=MODELS).drop(columns=["prop_na", "mode"])
-    out = _analyse(tmp_path / "unknown", means)
+    out = _analyse(tmp_path / "unknown", means, figures_of=two_model_mfq2_report)
     assert set(validity_data(out, "mfq2")["measure"]) == {"unknown"}
     figure = {f.name: f for f in read_figure_index(out.path)}["validity_mfq2"]
     assert figure.skipped_reason and "unknown" in figure.skipped_reason
@@ -212,7 +239,7 @@ def test_no_clear_difference_when_the_interval_holds_zero(distribution, paper_wv
 
 def test_one_model_against_aggregates_gets_an_item_bootstrap_interval(tmp_path):
     means = _paper_means("llm_wvs_responses.csv", models=["gpt-4.1"])
-    out = _analyse(tmp_path / "one", means)
+    out = _analyse(tmp_path / "one", means, report=False)  # the headline is computed from the analysis files
     [h] = headlines(out)
     assert "bootstrap resamples of the 19 items" in h.ci_over
     assert np.isfinite(h.ci[0]) and h.ci[0] <= h.difference <= h.ci[1]
