@@ -122,7 +122,7 @@ def hostile_client(base_url: str, samples: int) -> None:
     study = Study.from_dict({"models": [{"id": "hostile", "provider": "openai-compatible", "base_url": base_url,
                                          "api_model": "stub-model", "origin": "USA"}],
                              "surveys": ["mfq2"], "languages": ["en"], "personas": ["none"],
-                             "samples": samples, "mode": "sample"})
+                             "samples": samples, "mode": "sample", "variants": ["original"]})
     with tempfile.TemporaryDirectory() as tmp:
         cpu_started = time.process_time()
         result = run_study(study, tmp, console=Console(stderr=True, quiet=True), show_progress=False)

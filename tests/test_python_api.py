@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -59,3 +61,12 @@ def test_analyze_refuses_humans_for_a_survey_not_answered_and_writes_nothing(tmp
     with pytest.raises(UsageError, match="wvs7"):
         whosevalues.analyze(_item_means(), tmp_path / "out", humans={"wvs7": "bundled"})
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow  # starts a Python process
+def test_a_runs_start_up_imports_neither_pandas_nor_numpy():
+    """Asking needs neither: pandas and numpy (0.6 s of a run's start-up) load when answers are aggregated."""
+    code = ("import sys; import whosevalues.cli, whosevalues.pipeline; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'numpy', 'pyarrow'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -156,6 +156,7 @@ def test_rel_entr_and_xlogy_match_scipy():
                                   scipy_special.xlogy(np.array([0.0, 0.0]), np.array([0.0, np.nan])))
 
 
+@pytest.mark.slow  # starts a Python process
 def test_the_analysis_and_report_never_import_scipy_stats():
     """scipy.stats alone costs more CPU time than the analysis of a study (statsmodels is for tests only);
     scipy.special, a third of it, gives the distribution functions."""

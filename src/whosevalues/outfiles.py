@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where it is used: a run's start-up does not pay for it (0.6 s)
+    import pandas as pd
 
 
 def atomic_write(path: Path | str, text: str) -> None:
@@ -30,11 +31,13 @@ def write_json(path: Path | str, data, **options) -> None:
 
 def none_if_nan(value):
     """None for a missing number (None, NaN of Python or numpy), else ``value`` unchanged."""
+    import numpy as np
     return None if value is None or (isinstance(value, (float, np.floating)) and math.isnan(value)) else value
 
 
 def json_safe(value):
     """NaN (Python or numpy) as None, numpy scalars as Python numbers, through dicts, lists and tuples."""
+    import numpy as np
     if isinstance(value, dict):
         return {key: json_safe(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):

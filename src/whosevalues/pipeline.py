@@ -12,8 +12,8 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from rich.console import Console
 
 from whosevalues.elicit.batch import BatchSession
@@ -40,6 +40,9 @@ from whosevalues.outfiles import atomic_write, write_csv_atomically
 from whosevalues.preflight import check_endpoint_reachable, check_endpoints_reachable, load_local_models
 from whosevalues.study import Study, StudyError, check_name_keeps_design
 from whosevalues.version import __version__
+
+if TYPE_CHECKING:  # pandas is imported where it is used: a run's start-up does not pay for it (0.6 s)
+    import pandas as pd
 
 DEFAULT_OUT = Path("whosevalues-out")
 DISTRIBUTION_CAPABILITY = "distribution"

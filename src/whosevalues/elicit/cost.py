@@ -25,12 +25,13 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from functools import lru_cache
-from typing import Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Iterable
 
 from whosevalues.models.base import ChatRequest
 from whosevalues.models.spec import ModelSpec
+
+if TYPE_CHECKING:  # pandas is imported where it is used: a run's start-up does not pay for it (0.6 s)
+    import pandas as pd
 
 TYPICAL_ANSWER_TOKENS = 8
 DISTRIBUTION_TOKENS = 2
@@ -91,6 +92,7 @@ def estimate_cost(requests: Iterable[tuple[ModelSpec, ChatRequest]],
     Requests whose ``key`` is in ``already_done`` are counted in ``already_done`` and cost nothing. ``mode``
     is the answer mode the plan gives the model's requests (``mixed`` if they differ).
     """
+    import pandas as pd
     specs: dict[str, ModelSpec] = {}
     modes: dict[str, set[str]] = defaultdict(set)
     totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))

@@ -16,8 +16,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from whosevalues.elicit.distribution import UNREADABLE_REASONS
 from whosevalues.elicit.outcome import BELOW_MIN_MASS, NO_TOKEN_PROBABILITIES
@@ -28,6 +27,9 @@ from whosevalues.instruments import load_instrument
 from whosevalues.instruments.variants import ORIGINAL
 from whosevalues.models.base import Mode
 from whosevalues.study import Study
+
+if TYPE_CHECKING:  # pandas is imported where it is used: a run's start-up does not pay for it (0.6 s)
+    import pandas as pd
 
 #: items per survey the check samples (x languages; first persona; original format)
 CHECK_ITEMS = 2

@@ -5,14 +5,16 @@ is not asked the way the others are (a ``text`` format sampled beside distributi
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from whosevalues.elicit.cost import COLUMNS, estimate_cost
 from whosevalues.elicit.plan import ModelPlan, PlannedRequest
 from whosevalues.instruments.resolve import skipped_notes
 from whosevalues.models.spec import ModelSpec
 from whosevalues.study import Study
+
+if TYPE_CHECKING:  # pandas is imported where it is used: a run's start-up does not pay for it (0.6 s)
+    import pandas as pd
 
 
 def plan_variants(plan: dict[str, ModelPlan]) -> list[str]:
@@ -29,6 +31,7 @@ def _requests_of(model_plan: ModelPlan, variant: str) -> Iterator[PlannedRequest
 def cost_by_variant(plan: dict[str, ModelPlan], specs: dict[str, ModelSpec],
                     done: set[str] | frozenset[str] = frozenset()) -> pd.DataFrame:
     """``estimate_cost``'s table with one row per model x format (column ``variant`` after ``model``)."""
+    import pandas as pd
     tables = []
     for variant in plan_variants(plan):
         requests = ((specs[model], planned.request) for model, model_plan in plan.items()

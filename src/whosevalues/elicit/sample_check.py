@@ -30,11 +30,12 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from statistics import NormalDist
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from whosevalues.elicit.plan import PlannedRequest
+
+if TYPE_CHECKING:  # pandas is imported where it is used: a run's start-up does not pay for it (0.6 s)
+    import pandas as pd
 
 #: samples per cell after each round (cumulative). Two looks: with a third (20 per cell) the embedded model,
 #: whose check answers are mostly not a number (43 valid of 160), was still undecided (RMS .18, interval 0 to
@@ -58,6 +59,7 @@ CellKey = tuple  # (survey, item, language, persona[, variant])
 
 def cell_stats(sampled: Sequence[float], distribution: dict[int, float], scale_range: float) -> dict:
     """One cell's difference and its variance, in units of the scale's range (module docstring)."""
+    import numpy as np
     values = np.asarray(sampled, dtype=float)
     total = sum(distribution.values())
     mean = sum(v * p for v, p in distribution.items()) / total
@@ -70,6 +72,7 @@ def cell_stats(sampled: Sequence[float], distribution: dict[int, float], scale_r
 
 def verdict(cells: list[dict], last_round: bool) -> dict:
     """Agree, disagree or go on (``decided`` False), from the cells' ``d`` and ``v`` (module docstring)."""
+    import numpy as np
     d = np.array([c["d"] for c in cells])
     v = np.array([c["v"] for c in cells])
     k = len(cells)

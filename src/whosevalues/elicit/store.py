@@ -16,8 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from whosevalues.elicit.facts import PARSER_VERSION, RunFacts
 from whosevalues.elicit.outcome import Outcome
@@ -25,6 +24,9 @@ from whosevalues.elicit.plan import PlannedRequest
 from whosevalues.errors import WhosevaluesError
 from whosevalues.models.base import ProviderReply
 from whosevalues.models.keys import redact_keys
+
+if TYPE_CHECKING:  # pandas is imported where it is used: a run's start-up does not pay for it (0.6 s)
+    import pandas as pd
 
 MIGRATIONS: list[tuple[str, Callable[[sqlite3.Connection], None]]] = []
 
@@ -388,6 +390,7 @@ class Store:
 
     def studies(self) -> pd.DataFrame:
         """One row per study: id, requests linked, answers stored (not errors), first and last run started."""
+        import pandas as pd
         return pd.read_sql_query(
             "SELECT s.id AS study, "
             " (SELECT COUNT(*) FROM study_requests sr WHERE sr.study_id = s.id) AS requests, "
@@ -494,17 +497,19 @@ class Store:
     def answer_meta(self, keys: set[str]) -> pd.DataFrame:
         """Reasoning, model version, fingerprint, seed, adaptations and the reason a distribution was kept or
         sampled instead (``Outcome.reason``) of stored answers (run notes)."""
+        import pandas as pd
         frame = pd.read_sql_query(
             "SELECT r.key, r.model, r.mode, a.status, a.detail, a.reason, a.reasoned, a.reasoning_tokens, "
             "a.model_version, a.system_fingerprint, a.seed_honoured, a.max_tokens_used, a.adaptations "
             "FROM requests r JOIN answers a ON a.key = r.key", self.db)
-        return frame[frame["key"].isin(keys)].reset_index(drop=True)
+        return _rows_with_keys(frame, keys).reset_index(drop=True)
 
     # -- reading -------------------------------------------------------------------------------
     def answers_frame(self, keys: set[str] | None = None, study: str | None = None) -> pd.DataFrame:
         """One row per stored answer joined with its request (the input of ``elicit.aggregate``).
 
         ``study``: only that study's requests (a store may hold several; analysis never mixes them)."""
+        import pandas as pd
         where = ""
         params: tuple[str, ...] = ()
         if study is not None:
@@ -515,7 +520,7 @@ class Store:
             "a.attempts, a.finish_reason FROM requests r JOIN answers a ON a.key = r.key" + where, self.db,
             params=params)
         if keys is not None:
-            frame = frame[frame["key"].isin(keys)]
+            frame = _rows_with_keys(frame, keys)
         frame["distribution"] = frame["distribution"].map(
             lambda text: {int(k): v for k, v in json.loads(text).items()} if isinstance(text, str) else None)
         return frame.reset_index(drop=True)
@@ -525,3 +530,9 @@ class Store:
         copy = getattr(self, "_copy_path", None)
         if copy is not None:
             copy.unlink(missing_ok=True)
+
+
+def _rows_with_keys(frame: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
+    """The rows whose key is in keys. A set lookup per row: pandas' ``isin`` on an Arrow string column converts
+    every wanted key to an Arrow scalar in Python first (0.14 s against 0.03 s for 7,200 keys, pandas 3.1)."""
+    return frame.loc[[key in keys for key in frame["key"]]]  # .loc: an empty list selects no rows, not no columns
