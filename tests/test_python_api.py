@@ -67,6 +67,7 @@ def test_analyze_refuses_humans_for_a_survey_not_answered_and_writes_nothing(tmp
 def test_a_runs_start_up_imports_neither_pandas_nor_numpy():
     """Asking needs neither: pandas and numpy (0.6 s of a run's start-up) load when answers are aggregated."""
     code = ("import sys; import whosevalues.cli, whosevalues.pipeline; "
+            "whosevalues.Study.from_dict({'models': ['gpt-4o'], 'personas': ['none', 'CHN']}).validate_design(); "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'numpy', 'pyarrow'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -256,9 +256,11 @@ def check_distinct_survey_ids(surveys: list[str], instruments: list[Instrument])
 
 def check_countries_persona(personas: list[str], instrument: Instrument) -> None:
     """`countries` must name at least one country for every survey (else its personas silently vanish)."""
+    if ALL_COUNTRIES not in personas:
+        return  # before the import: the human data's modules load pandas, which a run needs only later
     from whosevalues.humans.bundled import countries_with_data
 
-    if ALL_COUNTRIES in personas and not countries_with_data(instrument.id):
+    if not countries_with_data(instrument.id):
         raise StudyError(f"personas 'countries' means every country with bundled human data, and survey "
                          f"{instrument.id} has none, so no country persona would be asked; name the countries "
                          f"instead (e.g. --personas none,CHN,USA)")
