@@ -244,7 +244,8 @@ def test_embedded_model_with_templated_personas_writes_consistent_steerability(t
     wvs = load_instrument("wvs7")
     assert not set(personas) & set(wvs.languages["en"].personas)  # no sentence in the survey file
     result = subprocess.run([sys.executable, "-m", "whosevalues.cli", "run", "--surveys", "wvs7", "--languages", "en",
-                             "--personas", "none," + ",".join(personas), "--out", str(tmp_path / "out")],
+                             "--personas", "none," + ",".join(personas), "--variants", "original",
+                             "--out", str(tmp_path / "out")],
                             capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "200"})
     assert result.returncode == 0, result.stderr[-3000:]
     out = tmp_path / "out"

@@ -165,6 +165,34 @@ def test_paced_429_retries_wait_the_retry_after_not_an_exponential_backoff():
     assert max(unpaced) > 1.0  # without a pace, repeated 429s back off exponentially (up to 16 s here)
 
 
+def test_a_random_fault_amid_successes_is_retried_after_one_base_delay_not_exponentially():
+    """Exponential growth is for a failing model; an unlucky request of a healthy one (faults at random) retries
+    within one base delay each time, so it does not linger as a run's last seconds."""
+    faults = [BackendError("500", status=500) for _ in range(5)]
+
+    def waits_with(gate: ModelGate) -> list[float]:
+        waits: list[float] = []
+
+        async def record(seconds: float) -> None:
+            waits.append(seconds)
+
+        asyncio.run(call_with_retries(ScriptedBackend(list(faults)), REQUEST, gate, max_attempts=6, sleep=record,
+                                      rng=random.Random(3)))
+        return waits
+
+    healthy = ModelGate(2)
+    for k in range(100):  # 80% successes, 20% faults
+        healthy.on_success(0.1) if k % 5 else healthy.on_failure()
+    assert not healthy.failing()
+    assert len(waits_with(healthy)) == 5 and max(waits_with(healthy)) <= 0.5
+    failing = ModelGate(2)
+    for _ in range(30):
+        failing.on_failure()
+    assert failing.failing() and ModelGate(2).failing()  # failing, or not yet known to be healthy
+    assert max(waits_with(failing)) > 0.5  # up to 0.5 * 2^4 = 8 s
+    assert max(waits_with(ModelGate(2))) > 0.5
+
+
 def test_gate_never_lets_more_than_its_limit_in_flight():
     backend = ScriptedBackend(delay=0.01)
     gate = ModelGate(5)

@@ -28,7 +28,7 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     namespace: dict = {}
     exec(compile(block, "README.md", "exec"), namespace)  # the example exactly as a reader would paste it
     result, summary = namespace["result"], namespace["summary"]
-    assert len(result.item_means) == 36 * 2 * 3 * 2  # two formats by default: original and recoded
+    assert len(result.item_means) == 36 * 1 * 3 * 2  # items x language x personas x two formats by default
     assert result.item_means["mean"].between(1, 5).all()
     assert set(result.answers["status"]) == {"valid"}
     assert summary["surveys"]["mfq2"]["analyses"]["rq1"]["formula"] == "cosine ~ nationality"

@@ -22,7 +22,11 @@ gates, so they run in parallel and a slow or throttled provider never holds up t
   so a configured limit is met without ever sending a request the provider must refuse.
 - **Retries.** Retryable errors (timeouts, dropped connections, 5xx, malformed bodies) back off
   exponentially with full jitter (a uniform draw in [0, base * 2^n], capped); a ``Retry-After`` from the
-  provider is a floor. Rate-limit answers (429) are not failures of the request: they do not use up
+  provider is a floor. The growth is for a model that is failing: while most of its recent answers
+  succeed (``ModelGate.failing`` false), a failure is a random fault and its retry waits one base delay's
+  jitter, however often that request was unlucky (with 20% faults, a few requests in thousands fail four or
+  five times in a row; exponential waits left them as a run's last seconds, 8 s of a 56 s run).
+  Rate-limit answers (429) are not failures of the request: they do not use up
   ``max_attempts`` (only ``max_rate_limited``, a much larger cap), so a run under a tight limit finishes.
 - **Giving up.** After ``max_attempts`` failures, or at once for a non-retryable error (400, 401, 403,
   404), ``FinalFailure`` carries the provider's message, the HTTP status and the raw body for the store.
@@ -57,6 +61,10 @@ DECREASE_FACTOR = 0.9
 #: (TCP's lesson about random loss); one that is over its limit answers a large share that way at once
 SLOW_DOWN_SHARE = 0.2
 RECENT_OUTCOMES = 100
+#: a model is failing (retries back off exponentially) when at least this share of its recent answers failed,
+#: or before FAILING_MIN_OUTCOMES answers have shown it is not
+FAILING_SHARE = 0.5
+FAILING_MIN_OUTCOMES = 20
 #: the learned pace (``LearnedPace``): above this share of 429s in a second we send faster than the provider
 #: takes; below PACE_UNDER_SHARE we may be slower (a few random 429s are noise, not the limit)
 PACE_OVER_SHARE = 0.2
@@ -231,6 +239,7 @@ class ModelGate:
         self._last_decrease = -1e9
         self._latency = 1.0  # EWMA of successful request latency, seconds
         self._recent: collections.deque[bool] = collections.deque(maxlen=RECENT_OUTCOMES)  # True: slow down
+        self._failed: collections.deque[bool] = collections.deque(maxlen=RECENT_OUTCOMES)  # True: any failure
         self.stats = {"successes": 0, "slow_downs": 0, "decreases": 0, "retries": 0, "lowest_limit": self.limit}
 
     @classmethod
@@ -270,10 +279,16 @@ class ModelGate:
     def slot(self, tokens: float = 0.0) -> "_Slot":
         return _Slot(self, tokens)
 
+    def failing(self) -> bool:
+        """Whether retries should back off exponentially: most recent answers failed, or too few are known."""
+        known = len(self._failed)
+        return known < FAILING_MIN_OUTCOMES or sum(self._failed) >= FAILING_SHARE * known
+
     def on_success(self, latency: float) -> None:
         """Additive increase: about +1 per round trip's worth of successes, up to ``max_concurrency``."""
         self.stats["successes"] += 1
         self._recent.append(False)
+        self._failed.append(False)
         self.pace.record(limited=False)
         self._latency = 0.9 * self._latency + 0.1 * latency
         # no wake-up needed: the release that follows every success notifies the waiters
@@ -281,6 +296,7 @@ class ModelGate:
 
     def on_failure(self) -> None:
         """An answer that was neither a success nor a slow-down (5xx, dropped, malformed): the provider took it."""
+        self._failed.append(True)
         self.pace.record(limited=False)
 
     def on_slow_down(self, status: int | None = 429) -> None:
@@ -290,6 +306,7 @@ class ModelGate:
         """
         self.stats["slow_downs"] += 1
         self._recent.append(True)
+        self._failed.append(True)
         if status == 429:
             self.pace.record(limited=True)
             if self.pace.rate is not None:
@@ -379,7 +396,9 @@ async def call_with_retries(backend: Backend, request: ChatRequest, gate: ModelG
                 failures += 1
                 if not exc.retryable or failures >= max_attempts:
                     raise _final(str(exc), attempts, exc) from None
-                delay = backoff_delay(failures, base_delay, max_delay, exc.retry_after, rng)
+                # exponential only while the model is failing; a random fault amid successes: one base delay
+                delay = backoff_delay(failures if gate.failing() else 1, base_delay, max_delay, exc.retry_after,
+                                      rng)
         except ConfigurationError as exc:
             raise FinalFailure(str(exc), attempts) from None
         gate.stats["retries"] += 1
