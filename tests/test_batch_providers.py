@@ -291,3 +291,27 @@ def run_session_resuming(store: Store, backend, planned) -> tuple[dict, dict, Ru
     online, leftover, stats = run_session(store, backend, planned, label="rerun", add=False)
     assert online == {} and leftover == {}
     return online, leftover, stats
+
+
+def test_a_batch_line_carries_extra_body_merged_as_online_asking_sends_it():
+    """extra_body is an SDK keyword, not an API field: a line must carry its fields at the top level, as the SDK
+    sends them online, and no "extra_body" key (a Qwen thinking switch once travelled as one, refused)."""
+    from whosevalues.models.batch_anthropic import AnthropicBatchAdapter
+    from whosevalues.models.batch_openai import OpenAIBatchAdapter
+    from whosevalues.models.registry import create_backend
+    from whosevalues.models.spec import ModelSpec
+
+    spec = ModelSpec(id="qwen", provider="openai-compatible", api_model="qwen3-8b",
+                     base_url="https://dashscope.aliyuncs.com/compatible-mode/v1", api_key_env="WV_TEST_KEY",
+                     extra_body={"enable_thinking": False, "top_k": 5})
+    study = Study(models=["gpt-4o"], surveys=["mfq2"], languages=["en"], personas=["none"], samples=1)
+    request = plan_model(study, spec, "sample", study.instruments())[0].request
+    openai_body = OpenAIBatchAdapter(create_backend(spec)).line("id-1", request)["body"]
+    assert "extra_body" not in openai_body
+    assert openai_body["enable_thinking"] is False and openai_body["top_k"] == 5
+    assert openai_body["messages"][-1]["content"] == request.user
+
+    claude = resolve_model("claude-3.5-sonnet").model_copy(update={"extra_body": {"top_k": 5},
+                                                                   "api_key_env": "WV_TEST_KEY"})
+    params = AnthropicBatchAdapter(create_backend(claude)).line("id-2", request)["params"]
+    assert "extra_body" not in params and params["top_k"] == 5

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from whosevalues.errors import WhosevaluesError
 from whosevalues.instruments.variants import AnswerFormat
@@ -195,3 +195,10 @@ class Backend(ABC):
 
     async def aclose(self) -> None:
         """Release connections or model memory."""
+
+
+def request_body(params: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body ``build_params`` describes: its ``extra_body`` merged in at the top level, as the SDK does."""
+    body = {key: value for key, value in params.items() if key != "extra_body"}
+    body.update(params.get("extra_body") or {})
+    return body

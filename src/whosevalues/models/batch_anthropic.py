@@ -34,8 +34,7 @@ class AnthropicBatchAdapter(BatchAdapter):
 
     def params(self, request: ChatRequest) -> dict[str, Any]:
         """The Messages body online asking sends (``build_params``: thinking and temperature rules applied)."""
-        params = online_params(self.backend, request)
-        return {**params, **(params.pop("extra_body", None) or {})}
+        return online_params(self.backend, request)
 
     def line(self, custom_id: str, request: ChatRequest) -> dict[str, Any]:
         return {"custom_id": custom_id, "params": self.params(request)}

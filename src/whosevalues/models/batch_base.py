@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from whosevalues.models.base import Backend, BackendError, ChatRequest, ProviderReply
+from whosevalues.models.base import Backend, BackendError, ChatRequest, ProviderReply, request_body
 from whosevalues.models.remote import RemoteBackend, is_retryable_status, redact
 from whosevalues.models.spec import ModelSpec
 
@@ -147,7 +147,7 @@ def online_params(backend: Backend, request: ChatRequest) -> dict[str, Any]:
     # no batch API takes a stream: a line that needs one fails and is asked online, streamed
     for name in ("timeout", "extra_headers", "extra_query", "stream", "stream_options"):
         params.pop(name, None)
-    return params
+    return request_body(params)  # extra_body merged in, as the SDK sends it online
 
 
 def batch_adapter(backend: Backend) -> BatchAdapter:

@@ -34,8 +34,7 @@ class OpenAIBatchAdapter(BatchAdapter):
 
     def body(self, request: ChatRequest) -> dict[str, Any]:
         """The online request body, with ``extra_body`` (an SDK keyword) merged in as the SDK would send it."""
-        params = online_params(self.backend, request)
-        return {**params, **(params.pop("extra_body", None) or {})}
+        return online_params(self.backend, request)
 
     def line(self, custom_id: str, request: ChatRequest) -> dict[str, Any]:
         return {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": self.body(request)}
