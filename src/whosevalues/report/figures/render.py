@@ -84,16 +84,15 @@ def write_figures(out_dir: OutputDir | Path | str, workers: int | None = None) -
     folder = out.path.resolve()
     tasks = [(folder, survey, index, token) for survey in out.surveys() for index in range(len(FIGURES))]
     workers = _worker_count(workers)
-    pool, _pool = _pool, None
     if workers > 1 and len(tasks) > 1:
+        pool, _pool = _pool, None
         pool = pool or ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
         with pool:
             order = sorted(range(len(tasks)), key=lambda k: -COST.get(FIGURES[tasks[k][2]], 1))
             futures = {k: pool.submit(_draw, tasks[k]) for k in order}
             results = [futures[k].result() for k in range(len(tasks))]
     else:
-        if pool is not None:
-            pool.shutdown(wait=False)
+        discard_prewarm()  # drawn here: prewarmed workers are not needed
         results = [_draw(task, out) for task in tasks]
     _write_index(out.path, results)
     return results
