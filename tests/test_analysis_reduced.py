@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from replicates import FEW_REPLICATES
 from shared_paths import PAPER
 from whosevalues.analysis import design, ols, vectors
 from whosevalues.analysis.llm_responses import load_llm_responses
@@ -19,8 +20,6 @@ from whosevalues.humans.population import PopulationWarning
 from whosevalues.instruments import load_instrument
 
 needs_shared = pytest.mark.needs_shared  # skipped without ../shared (conftest.py)
-# for analyses whose checks (terms, formulas, populations.json) do not depend on the resampling methods
-FEW_REPLICATES = {"bootstrap": 0, "wild_bootstrap": 99, "permutations": 99}
 FOUNDATIONS = ["Care", "Equality", "Proportionality", "Loyalty", "Authority", "Purity"]
 
 

@@ -18,14 +18,13 @@ from babel import Locale
 from scipy.spatial.distance import cosine as cosine_distance
 from scipy.stats import zscore
 
+from replicates import FEW_REPLICATES
 from whosevalues.analysis.llm_responses import load_llm_responses
 from whosevalues.analysis.pipeline import analyze
 from whosevalues.analysis.steerability import steerability
 from whosevalues.humans import load_populations
 
 TOLERANCE = 0.002
-# countries_<survey>.csv does not depend on the resampling methods of the RQ analyses
-FEW_REPLICATES = {"bootstrap": 0, "wild_bootstrap": 99, "permutations": 99}
 # Spellings of the source files that are not CLDR's English names (alpha-2 codes).
 NAME_FIXES = {"Columbia": "CO", "UAE": "AE", "United States of America": "US", "USA": "US", "Turkey": "TR",
               "Myanmar": "MM", "Taiwan": "TW", "South Korea": "KR", "Russia": "RU", "China": "CN"}

@@ -184,7 +184,8 @@ def test_a_random_fault_amid_successes_is_retried_after_one_base_delay_not_expon
     for k in range(100):  # 80% successes, 20% faults
         healthy.on_success(0.1) if k % 5 else healthy.on_failure()
     assert not healthy.failing()
-    assert len(waits_with(healthy)) == 5 and max(waits_with(healthy)) <= 0.5
+    waits = waits_with(healthy)
+    assert len(waits) == 5 and max(waits) <= 0.5
     failing = ModelGate(2)
     for _ in range(30):
         failing.on_failure()
