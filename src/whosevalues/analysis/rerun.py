@@ -20,11 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
-from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
+
+from whosevalues.report.reuse import analysis_files, hash_files
 
 STAMP = "analysis.inputs"
 READ_FROM_OUT_DIR = ("item_distributions.csv", "run_notes.json")  # what the analysis reads there, besides its own
@@ -45,8 +46,7 @@ def _code_fingerprint() -> str:
             digest.update(f"{package} missing\0".encode())
     files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
                    and p.suffix not in (".pyc", ".gguf", ".bin") and p.relative_to(root).parts[0] != "report")
-    for file in files:
-        digest.update(file.relative_to(root).as_posix().encode() + b"\0" + file.read_bytes())
+    hash_files(digest, root, files)
     return digest.hexdigest()
 
 
@@ -87,20 +87,10 @@ def inputs_hash(item_means: pd.DataFrame, populations: dict[str, list], country_
     return digest.hexdigest()
 
 
-def _analysis_files(out_dir: Path) -> Iterable[Path]:
-    from whosevalues.report.reuse import _is_input
-
-    for file in sorted(out_dir.rglob("*")):
-        if file.is_file():
-            relative = file.relative_to(out_dir)
-            if _is_input(relative) and relative.name != STAMP:
-                yield file
-
-
 def outputs_hash(out_dir: Path) -> str:
+    """Every analysis file's path and bytes (report/reuse.py's ``analysis_files``, which leaves out this stamp)."""
     digest = hashlib.sha256()
-    for file in _analysis_files(out_dir):
-        digest.update(file.relative_to(out_dir).as_posix().encode() + b"\0" + file.read_bytes())
+    hash_files(digest, out_dir, analysis_files(out_dir))
     return digest.hexdigest()
 
 

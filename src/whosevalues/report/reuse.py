@@ -16,6 +16,7 @@ current. Two levels:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -49,10 +50,25 @@ def code_fingerprint() -> str:
                     root / "models" / "catalog.toml",
                     root / "elicit" / "run_notes.py"])  # its qualified_mode_reason words the report's modes
     digest = hashlib.sha256(f"{matplotlib_version}\0{_version()}".encode())
-    for file in files:
-        if file.is_file() and "__pycache__" not in file.parts:
-            digest.update(file.relative_to(root).as_posix().encode() + b"\0" + file.read_bytes())
+    hash_files(digest, root, (file for file in files if file.is_file() and "__pycache__" not in file.parts))
     return digest.hexdigest()
+
+
+def hash_files(digest, root: Path, files: Iterable[Path]) -> None:
+    """Feed ``digest`` each file's path relative to ``root``, a NUL and its bytes (read in blocks: the
+    similarity files of a large study are hundreds of megabytes). The code and directory fingerprints here and
+    the analysis's (analysis/rerun.py) are all made this way."""
+    for file in files:
+        digest.update(file.relative_to(root).as_posix().encode() + b"\0")
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+
+
+def analysis_files(out_dir: Path) -> Iterator[Path]:
+    """The analysis's files under ``out_dir`` in path order: everything but the report's outputs, the stamps
+    and a store kept there."""
+    return (file for file in sorted(out_dir.rglob("*")) if file.is_file() and _is_input(file.relative_to(out_dir)))
 
 
 def _version() -> str:
@@ -77,13 +93,7 @@ def directory_fingerprint(out_dir: Path, surveys: list[str]) -> str:
     from whosevalues.instruments import load_instrument
 
     digest = hashlib.sha256(code_fingerprint().encode())
-    for file in sorted(p for p in out_dir.rglob("*") if p.is_file()):
-        relative = file.relative_to(out_dir)
-        if _is_input(relative):
-            digest.update(relative.as_posix().encode() + b"\0")
-            with file.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
+    hash_files(digest, out_dir, analysis_files(out_dir))
     for survey in surveys:
         try:
             digest.update(repr(load_instrument(survey)).encode())
