@@ -128,7 +128,9 @@ def test_rate_limited_server_is_used_at_its_limit_and_slows_the_model(stub):
     assert all(isinstance(r, tuple) for r in results)  # 429s never turn into failures
     assert proxy.stats["http_429"] > 0 and gate.stats["decreases"] >= 1
     assert gate.stats["lowest_limit"] < 32
-    assert gate.pace.rate <= 1.3 * limit, gate.pace.stats  # learned from the 429s; not held below, as follows
+    # learned from the 429s: the pace settles where 10-20% of requests meet one (1.1-1.25x the limit), and a
+    # look with few 429s by chance may probe once above that; it is never held below, as follows
+    assert gate.pace.rate is not None and 0.9 * limit <= gate.pace.rate <= 1.5 * limit, gate.pace.stats
     sustained = proxy.rate(skip_first=1.0)
     assert abs(sustained - limit) / limit <= 0.10, f"sustained {sustained:.1f} req/s vs limit {limit}"
 

@@ -9,6 +9,7 @@ import pytest
 
 from whosevalues.elicit.limits import (
     DECREASE_FACTOR,
+    PACE_BINDING_SHARE,
     PACE_MARGIN,
     PACE_MAX_CUT,
     PACE_PROBE,
@@ -106,6 +107,21 @@ def test_learned_pace_starts_from_what_the_provider_accepted_and_probes_up_only_
     assert pace.stats["lowered"] == 1 and pace.stats["raised"] == 1
     _one_second(pace, now, accepted=10, limited=90)  # far over (the limit fell): a look cuts by a fifth at most
     assert pace.rate == pytest.approx(learned * PACE_PROBE * PACE_MAX_CUT)
+
+
+def test_learned_pace_is_not_raised_while_the_client_is_slower_than_it():
+    now = [0.0]
+    pace = LearnedPace(clock=lambda: now[0])
+    pace.record(limited=False)
+    _one_second(pace, now, accepted=40, limited=60)
+    learned = pace.rate
+    assert learned is not None
+    pace._held_back = True  # a request waited for its turn once, but the second brought far fewer answers
+    _one_second(pace, now, accepted=int(learned * (PACE_BINDING_SHARE - 0.1)), limited=0)
+    assert pace.rate == learned and pace.stats["raised"] == 0  # slow client: nothing learned about the limit
+    pace._held_back = True
+    _one_second(pace, now, accepted=int(learned) + 1, limited=0)  # at the pace: it was what held answers back
+    assert pace.rate == pytest.approx(learned * PACE_PROBE)
 
 
 def test_learned_pace_does_not_read_idle_time_as_a_low_limit():

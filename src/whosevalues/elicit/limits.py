@@ -14,7 +14,8 @@ gates, so they run in parallel and a slow or throttled provider never holds up t
   more than ``PACE_OVER_SHARE`` of them were 429s, it paces requests at just above what the provider
   accepted (the answers that were not 429s; a look lowers the pace by ``PACE_MAX_CUT`` at most); while
   fewer than ``PACE_UNDER_SHARE`` were, and the pace was
-  what held requests back, it raises the pace by ``PACE_PROBE`` a look to find a limit that rose.
+  what held requests back (and answers came near the pace: ``PACE_BINDING_SHARE``), it raises the pace by
+  ``PACE_PROBE`` a look to find a limit that rose.
   Pacing sends requests evenly instead of in bursts that all meet 429s and all come back together after
   the same Retry-After; so once the pace is learned, a 429 no longer cuts concurrency (503/529 still do)
   and its retry waits only the Retry-After, then its turn in the pace.
@@ -75,6 +76,9 @@ PACE_MARGIN = 1.02
 #: growth per look while few answers are 429s and the pace is what holds the model back: quick, since a
 #: pace learned from a burst (or on a busy client) can be far below the limit, and overshooting costs little
 PACE_PROBE = 1.1
+#: ... but only while the answers came at least this close to the pace: a client slower than its pace (a busy
+#: machine, slow responses) learns nothing about the limit, and a pace raised on it overshoots once it catches up
+PACE_BINDING_SHARE = 0.85
 #: the pace looks at no fewer answers than this at a time (a slow or tightly limited model: several seconds)
 PACE_MIN_ANSWERS = 20
 #: a pause this long between answers (a pilot request, a sweep's wait) starts a new look
@@ -202,7 +206,8 @@ class LearnedPace:
             floor = self.bucket.rate * PACE_MAX_CUT if self.bucket else 0.0
             self._set(max(accepted_per_second * PACE_MARGIN, floor))
             self.stats["lowered"] += 1
-        elif self.bucket and limited_share < PACE_UNDER_SHARE and self._held_back:
+        elif (self.bucket and limited_share < PACE_UNDER_SHARE and self._held_back
+              and accepted_per_second >= PACE_BINDING_SHARE * self.bucket.rate):
             self._set(self.bucket.rate * PACE_PROBE)
             self.stats["raised"] += 1
 
