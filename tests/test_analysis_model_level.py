@@ -376,7 +376,7 @@ def test_reliability_similarity_equals_the_mean_respondent_cosine(mfq2_runs):
 
 
 def test_summary_warnings_name_unbalanced_origins_removed_items_and_temperature():
-    from whosevalues.analysis.inference_outputs import summary_warnings
+    from whosevalues.analysis.summary_lines import summary_warnings
 
     summary = {"surveys": {"wvs7": {
         "analyses": {"rq2": {"warnings": ["rq2: unbalanced models per origin (8 CHN, 9 USA)"]},

@@ -107,3 +107,25 @@ def test_an_interrupted_analysis_leaves_no_stamp(calls, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         _analyze(means, tmp_path, bootstrap=3)
     assert not (tmp_path / "analysis.inputs").exists()
+
+
+@pytest.mark.slow  # starts a Python process, and writes a report first
+def test_a_rerun_imports_neither_the_analysis_nor_matplotlib(tmp_path):
+    """A rerun that changes nothing analyses and draws nothing, so it loads neither: they are most of a fresh
+    analysis's start-up, and a rerun has 3 s in all (issue 16)."""
+    import subprocess
+    import sys
+
+    from whosevalues.analysis.study_analysis import analyze
+
+    means = _means()
+    analyze(means, tmp_path, countries=["CHN", "USA"], bootstrap=0, console=Console(file=open("/dev/null", "w")))
+    means.to_pickle(tmp_path.parent / "means.pkl")  # exactly these means again (the inputs' hash sees dtypes)
+    code = ("import sys; from whosevalues import analyze; from rich.console import Console; import pandas as pd; "
+            f"means = pd.read_pickle({str(tmp_path.parent / 'means.pkl')!r}); "
+            f"analyze(means, {str(tmp_path)!r}, countries=['CHN', 'USA'], bootstrap=0, write_means=False, "
+            "console=Console(file=open('/dev/null', 'w'))); "
+            "print(sorted(m for m in sys.modules if m in {'whosevalues.analysis.pipeline', 'matplotlib', "
+            "'whosevalues.analysis.ols', 'jinja2'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -267,7 +267,7 @@ def test_pipeline_writes_robustness_nulls_and_formats_summary(analysed):
     assert {"CHN", "USA", "random", "first_option", "last_option"} <= set(baselines["country"])
     assert {"versus", "variant", "null_mean", "null_low", "null_high"} <= set(baselines.columns)
     assert json.loads((out / "summary.json").read_text())["surveys"]["mfq2"]["formats"]["variants"]
-    from whosevalues.analysis.inference_outputs import summary_warnings
+    from whosevalues.analysis.summary_lines import summary_warnings
 
     assert any("format-sensitive" in line and "c2" in line for line in summary_warnings(summary))
 
@@ -459,7 +459,7 @@ def test_shift_in_country_sd_at_the_dimension_level_with_the_21_mfq2_countries()
 
 
 def test_rows_judged_without_the_noise_test_are_told_from_their_p_value_not_their_words():
-    from whosevalues.analysis.format_outputs import format_warnings
+    from whosevalues.analysis.summary_lines import format_warnings
 
     rows = [{"p_sampling": float("nan"), "noise_test": "not possible: no per-sample answers"},
             {"p_sampling": None, "noise_test": "not possible: no per-sample answers"},  # as summary.json reads

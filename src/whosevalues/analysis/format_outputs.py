@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -83,31 +82,6 @@ def write_format_outputs(every: pd.DataFrame, populations: dict[str, list[Popula
         formats["conclusions"] = [d for d in across.get("detail", []) if d["survey"] == survey]
         formats["conclusions_how"] = across.get("how")
         entry["formats"] = json_safe(formats)
-
-
-def format_warnings(summary: dict) -> list[str]:
-    """Run-output lines: the format-sensitive models, and rows whose sampling-noise test could not be made."""
-    lines = []
-    for survey, result in summary.get("surveys", {}).items():
-        formats = result.get("formats") or {}
-        flagged = formats.get("format_sensitive_models") or []
-        if flagged:
-            lines.append(f"{survey}: the question format moves the answers of {', '.join(flagged)} "
-                         f"(format-sensitive: robustness_{survey}.csv)")
-        untested = [row for row in formats.get("rows", []) if _judged_without_noise_test(row)]
-        if untested:
-            lines.append(f"{survey}: {len(untested)} robustness row(s) judged without the sampling-noise test "
-                         f"(no per-sample answers: distribution mode or item means only)")
-    return lines
-
-
-def _judged_without_noise_test(row: dict) -> bool:
-    """A robustness row judged without its sampling-noise test: its ``p_sampling`` is NaN (null in summary.json:
-    no per-sample answers to permute). A row skipped (no original answers) has none and was not judged."""
-    if "p_sampling" not in row:
-        return False
-    p = row["p_sampling"]
-    return not (isinstance(p, (int, float)) and math.isfinite(p))
 
 
 def _write_nulls(survey, instrument, populations, country_populations, variants, out_dir: Path,

@@ -225,25 +225,3 @@ def write_conclusions(summary: dict, out_dir: Path, across_formats: dict | None 
     table = conclusions.conclusions(tables, across_formats)
     table.to_csv(Path(out_dir) / "tables" / "conclusions.csv", index=False)
     return json_safe(table.to_dict(orient="records"))
-
-
-def summary_warnings(summary: dict) -> list[str]:
-    """One line per departure worth saying in the run output: unbalanced origins, items removed by the
-    minimum-valid-samples rule, temperature confounded with origin."""
-    lines = []
-    for survey, result in summary.get("surveys", {}).items():
-        for name, analysis in result.get("analyses", {}).items():
-            lines += [f"{survey} {warning}" for warning in analysis.get("warnings", [])]
-            # a factor left out of a model changes what the model says: never only in summary.json
-            lines += [f"{survey} {name}: term {term} left out of the model ({reason})"
-                      for term, reason in (analysis.get("dropped_terms") or {}).items() if ":" not in term]
-        removed = result.get("reliability", {}).get("items_below_min_valid", 0)
-        if removed:
-            lines.append(f"{survey}: {removed} item(s) had fewer than {result['reliability']['min_valid_samples']} "
-                         f"valid samples in a condition and count as missing (see exclusions.csv)")
-        note = result.get("temperature", {}).get("note")
-        if note:
-            lines.append(f"{survey}: {note}")
-    from whosevalues.analysis.format_outputs import format_warnings  # imports this module
-
-    return lines + format_warnings(summary)

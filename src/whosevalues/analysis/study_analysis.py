@@ -28,7 +28,7 @@ def analyze(item_means: pd.DataFrame, out_dir: str | Path, *, humans: Optional[d
     widens the RQ analyses too. ``answers`` (a store's answers) adds item_distributions.csv and the modes.
     Notes and warnings go to ``console`` (stderr by default). Returns the analysis summary (summary.json).
     """
-    from whosevalues.analysis.inference_outputs import summary_warnings
+    from whosevalues.analysis.summary_lines import summary_warnings
 
     console = console or Console(stderr=True)
     out_dir = Path(out_dir)

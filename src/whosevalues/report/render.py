@@ -9,32 +9,43 @@ dict its Python function returned), ``macros.html.j2`` the tables and figures th
 from __future__ import annotations
 
 import base64
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import jinja2
 import pandas as pd
 
 from whosevalues.report.figures import FigureResult
 
-ENVIRONMENT = jinja2.Environment(
-    loader=jinja2.PackageLoader("whosevalues.report", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,  # each section ends its own line
-)
+if TYPE_CHECKING:
+    import jinja2
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The one environment, made on first use: a rerun whose report is current renders nothing and need not
+    import jinja2."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("whosevalues.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,  # each section ends its own line
+    )
 
 
 def page(title: str, sections: list[tuple[str, dict]]) -> str:
     """The whole page: ``sections`` are (template name under sections/, its data), in page order."""
-    return ENVIRONMENT.get_template("report.html.j2").render(title=title, sections=sections)
+    return environment().get_template("report.html.j2").render(title=title, sections=sections)
 
 
 def section(name: str, section: dict | None) -> str:
     """One section on its own (templates/sections/<name>.html.j2); "" when the section has nothing to show."""
     if section is None:
         return ""
-    return ENVIRONMENT.get_template(f"sections/{name}.html.j2").render(section=section)
+    return environment().get_template(f"sections/{name}.html.j2").render(section=section)
 
 
 def table(frame: pd.DataFrame, index: bool = False) -> dict:
