@@ -84,3 +84,25 @@ def test_figure2_with_55_countries_shows_a_bounded_legible_subset(every_country,
     assert bars_per_item.max() <= origins + 2 + 2 * 2  # origins, CHN and USA, two closest and two furthest
     assert {"CHN", "USA"} <= set(shown.loc[shown["group"] == "Respondents", "country"])
     assert "figure's CSV" in result.caption and "Showing" in result.caption
+
+
+def test_world_table_ranks_each_model_and_keeps_a_model_without_similarity(monkeypatch):
+    from whosevalues.report import whose_values
+    from whosevalues.report.figures import world
+
+    similarity = {"m1": [0.9, 0.1, 0.5, 0.3, 0.7, 0.2, 0.4], "m2": [float("nan")] * 7}
+    countries = ["CHN", "USA", "DEU", "JPN", "BRA", "IND", "NGA"]
+    data = pd.DataFrame([{"model": m, "origin": "USA", "country": c, "similarity": s, "level": "model",
+                          "personas": "none"} for m, values in similarity.items() for c, s in zip(countries, values)])
+    monkeypatch.setattr(world, "ranking_data", lambda out, survey: data)
+
+    class Out:
+        def surveys(self):
+            return ["wvs7"]
+
+    [table] = whose_values.world_tables(Out())  # type: ignore[arg-type]
+    cells = {column.header: list(column.cells) for column in table.columns}
+    assert cells["Model"] == ["m1", "m2"]
+    assert cells["Closest"] == ["CHN .90, BRA .70, DEU .50", ""]
+    assert cells["Furthest"] == ["USA .10, IND .20, JPN .30", ""]
+    assert cells["CHN rank"] == ["1/7", ""] and cells["USA rank"] == ["7/7", ""]

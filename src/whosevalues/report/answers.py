@@ -37,13 +37,14 @@ def model_modes(out: OutputDir) -> dict[str, str]:
 
 def _model_modes(out: OutputDir) -> dict[str, str]:
     means = out.item_means()
-    models = sorted(out.model_origins())
     notes = out.run_notes().get("models") or {}
+    by_model: dict[str, set[str]] = {}  # the modes each model's item means record
+    if means is not None and "mode" in means:
+        for model, mode in means[["model", "mode"]].dropna().drop_duplicates().itertuples(index=False):
+            by_model.setdefault(model, set()).add(str(mode))
     modes = {}
-    for model in models:
-        recorded: list[str] = []
-        if means is not None and "mode" in means:
-            recorded = sorted({str(m) for m in means.loc[means["model"] == model, "mode"].dropna()} - {"nan", ""})
+    for model in sorted(out.model_origins()):
+        recorded = sorted(by_model.get(model, set()) - {"nan", ""})
         if not recorded and isinstance(notes.get(model), dict) and notes[model].get("mode"):
             recorded = [str(notes[model]["mode"])]
         modes[model] = " and ".join(recorded) if recorded else NOT_RECORDED

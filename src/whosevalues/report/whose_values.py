@@ -175,9 +175,11 @@ def world_tables(out: OutputDir, few: int = 3) -> list:
         for column in ("Model", "Origin", "Closest", "Furthest", *(f"{c} rank" for c in HIGHLIGHT)):
             table.add_column(column, justify="right" if column.endswith("rank") else "left",
                              no_wrap=column in ("Closest", "Furthest"))
-        for (model, origin), rows in sorted(data.groupby(["model", "origin"]),
-                                            key=lambda kv: (kv[0][1], display_name(kv[0][0]))):
-            ordered = rows.sort_values("similarity", ascending=False).dropna(subset=["similarity"])
+        # sorted once: each group keeps that order (a model with no similarity at all still gets its row)
+        ranked = data.dropna(subset=["similarity"]).sort_values("similarity", ascending=False, kind="stable")
+        by_model = dict(list(ranked.groupby(["model", "origin"], sort=False)))
+        for model, origin in sorted(set(zip(data["model"], data["origin"])), key=lambda m: (m[1], display_name(m[0]))):
+            ordered = by_model.get((model, origin), ranked.iloc[:0])
             ranks = {c: i + 1 for i, c in enumerate(ordered["country"])}
             table.add_row(display_name(model), origin, _pairs(ordered.head(shown)),
                           _pairs(ordered.tail(shown).iloc[::-1]),
