@@ -146,7 +146,7 @@ def assert_nothing_lost_nothing_paid_twice(tmp_path: Path, server: StubBatchServ
 
 @pytest.fixture
 def server():
-    with StubBatchServer(duration=2.5, fail_rate=0.04, seed=7) as stub:
+    with StubBatchServer(duration=1.0, fail_rate=0.04, seed=7) as stub:  # tests that poll for longer set theirs
         yield stub
 
 
@@ -229,7 +229,7 @@ def test_batches_command_lists_and_cancels(tmp_path, server):
     assert cancelled.returncode == 0, cancelled.stderr
     assert "cancelling" in cancelled.stdout
     assert server.batches[remote_id].status in ("cancelling", "cancelled")
-    server.duration = 2.0  # the resubmitted lines finish quickly
+    server.duration = 1.0  # the resubmitted lines finish quickly
     run_to_end(tmp_path, "--batch")
     assert_nothing_lost_nothing_paid_twice(tmp_path, server)
 
@@ -324,14 +324,14 @@ def test_half_submitted_batch_is_dropped_when_the_rerun_asks_online(tmp_path, se
 @pytest.mark.slow
 def test_ctrl_c_while_polling_stops_cleanly_and_the_rerun_collects(tmp_path, server):
     write_study(tmp_path, server.base_url)
-    server.duration = 8.0
+    server.duration = 4.0  # still running seconds after its first poll, when the Ctrl-C comes
     process = start(tmp_path, "--batch")
     wait_for_batch(tmp_path, server, polled=True)
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 130, output
     assert "Stopped polling" in output and "run the same command again" in output
-    server.duration = 2.0
+    server.duration = 1.0
     run_to_end(tmp_path, "--batch")
     assert_nothing_lost_nothing_paid_twice(tmp_path, server)
 
