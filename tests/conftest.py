@@ -108,7 +108,7 @@ def two_model_mfq2_report(shared_data, tmp_path_factory) -> Path:
     """The report of two of the paper's models (GPT-4o, DeepSeek-V3) on MFQ-2 against the bundled CHN and USA
     respondents: test_report_fixtures.analysed_dir, then write_report."""
     from test_report_fixtures import analysed_dir
-    from whosevalues.report.html import write_report
+    from whosevalues.report.write import write_report
 
     out = analysed_dir(tmp_path_factory.mktemp("two_model_mfq2"), surveys=("mfq2",), models=["gpt-4o", "deepseek-chat"])
     write_report(out)

@@ -20,10 +20,11 @@ from rich.console import Console
 from test_report_fixtures import analysed_dir, needs_shared, paper_report_dir
 from whosevalues.instruments import load_instrument
 from whosevalues.report import figures as F
-from whosevalues.report.html import alpha_table, headline, population_table, render_report, write_report
+from whosevalues.report.html import alpha_table, headline, population_table, render_report
 from whosevalues.report.outdir import OutputDir, ReportInputError, display_name
 from whosevalues.report.tables import fmt_number, fmt_p, write_tables
 from whosevalues.report.terminal import print_summary
+from whosevalues.report.write import write_report
 
 pytestmark = needs_shared
 

@@ -57,7 +57,7 @@ def test_the_hash_covers_data_and_survey_labels():
 
 
 def test_the_report_is_rewritten_only_when_an_analysis_file_changed(drawn, tmp_path):
-    from whosevalues.report.html import write_report
+    from whosevalues.report.write import write_report
 
     out = shutil.copytree(drawn, tmp_path / "report", copy_function=shutil.copy2)
     for name in ("report.html", "report.inputs"):  # start from the figures alone, as before a first report
@@ -74,6 +74,34 @@ def test_the_report_is_rewritten_only_when_an_analysis_file_changed(drawn, tmp_p
     write_report(out)
     assert report.stat().st_mtime_ns != written
     assert "a reason the analysis recorded" in report.read_text(encoding="utf-8")
+
+
+def test_the_terminal_summary_is_saved_and_reprinted_only_while_the_files_are_the_same(drawn, tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from whosevalues.report import reuse, terminal
+
+    out = shutil.copytree(drawn, tmp_path / "summary", copy_function=shutil.copy2)
+    (out / reuse.SUMMARY_CACHE).unlink(missing_ok=True)
+
+    def printed() -> str:
+        buffer = io.StringIO()
+        terminal.print_summary(out, Console(file=buffer, width=160))
+        return buffer.getvalue()
+
+    first = printed()
+    assert "mean cosine similarity" in first and (out / reuse.SUMMARY_CACHE).is_file()
+    computed = terminal._computed_summary
+    monkeypatch.setattr(terminal, "_computed_summary", lambda out: pytest.fail("computed again"))
+    assert printed() == first  # the saved summary, printed as it was computed
+    means = pd.read_csv(out / "model_means_mfq2.csv")
+    means.to_csv(out / "model_means_mfq2.csv", index=False, float_format="%.3f")  # an analysis file changed
+    calls = []
+    monkeypatch.setattr(terminal, "_computed_summary", lambda out: calls.append(1) or computed(out))
+    printed()
+    assert calls == [1]  # never the summary of other files
 
 
 @pytest.mark.slow

@@ -59,7 +59,7 @@ def paper_report_dir(tmp_path_factory) -> Path:
     """The report of the paper's published answers, built once per test session and shared by modules."""
     out = tmp_path_factory.getbasetemp() / "paper_report"
     if not (out / "report.html").is_file():
-        from whosevalues.report.html import write_report
+        from whosevalues.report.write import write_report
 
         analysed_dir(out, distributions=True)
         write_report(out)

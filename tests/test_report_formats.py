@@ -24,8 +24,8 @@ from whosevalues.report.figures.formats import formats_data
 from whosevalues.report.figures.similarity import _reference_cosine, llm_reference_ci, random_band
 from whosevalues.report.format_section import format_section
 from whosevalues.report.formats import flagged_models, read_robustness, variants_asked
-from whosevalues.report.html import write_report
 from whosevalues.report.outdir import OutputDir
+from whosevalues.report.write import write_report
 
 pytestmark = needs_shared
 

@@ -22,8 +22,9 @@ from whosevalues.intervals import mean_ci
 from whosevalues.report import answers, coverage, run_notes
 from whosevalues.report.figures import model_similarity, read_figure_index, validity_data
 from whosevalues.report.headline import Headline, headline_sentence, headlines
-from whosevalues.report.html import headline, render_report, write_report
+from whosevalues.report.html import headline, render_report
 from whosevalues.report.outdir import OutputDir, display_name
+from whosevalues.report.write import write_report
 
 pytestmark = needs_shared
 REPO = Path(__file__).resolve().parents[1]

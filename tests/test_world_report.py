@@ -14,9 +14,9 @@ from whosevalues.analysis.llm_responses import load_llm_responses
 from whosevalues.analysis.pipeline import analyze
 from whosevalues.humans import load_populations
 from whosevalues.report import figures as F
-from whosevalues.report.html import write_report
 from whosevalues.report.outdir import OutputDir
 from whosevalues.report.terminal import print_summary
+from whosevalues.report.write import write_report
 
 
 @pytest.fixture(scope="module")

@@ -416,8 +416,8 @@ def _analyze_and_report(item_means, out_dir: Path, **options) -> None:
 
 
 def _report(out_dir: Path) -> None:
-    from whosevalues.report.html import write_report
     from whosevalues.report.terminal import print_summary
+    from whosevalues.report.write import write_report
 
     write_report(out_dir)
     print_summary(out_dir, out)  # ends with the report's path

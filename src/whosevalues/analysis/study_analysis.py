@@ -49,7 +49,7 @@ def analyze(item_means: pd.DataFrame, out_dir: str | Path, *, humans: Optional[d
         from whosevalues.analysis.aggregate_similarity import AGGREGATE_NOTE
 
         console.print(Text.assemble(("note: ", "yellow"), AGGREGATE_NOTE))
-    from whosevalues.report.html import write_report
+    from whosevalues.report.write import write_report
 
     write_report(out_dir)
     return summary

@@ -1,5 +1,6 @@
-"""``write_report(out_dir)``: one self-contained HTML page (images inline as base64 PNG, CSS inline, no
-script, no external URL) that tells the study's story from the files of an analysis output directory.
+"""The report's page: one self-contained HTML page (images inline as base64 PNG, CSS inline, no script, no
+external URL) that tells the study's story from the files of an analysis output directory (report/write.py
+decides when it is written).
 
 ``render_report`` lists the sections in page order: each is a function here (or in a section module) that
 returns the plain data the section shows, or None, and a template ``templates/sections/<name>.html.j2`` that
@@ -14,33 +15,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from whosevalues.outfiles import atomic_write
-from whosevalues.report import answers, coverage, render, reuse, run_notes
-from whosevalues.report.figures import FigureResult, write_figures
+from whosevalues.report import answers, coverage, render, run_notes
+from whosevalues.report.figures import FigureResult
 from whosevalues.report.format_section import caveat as format_caveat
 from whosevalues.report.format_section import format_data, is_format_figure
 from whosevalues.report.headline import coverage_sentence, headline_sentence, headlines
 from whosevalues.report.inference_section import inference_data
 from whosevalues.report.outdir import OutputDir, display_name, survey_label
-from whosevalues.report.tables import fmt_number, formatted_tables, table2, write_tables
+from whosevalues.report.tables import fmt_number, formatted_tables, table2
 from whosevalues.report.whose_values import is_world_figure, whose_values_data
-
-
-def write_report(out_dir: Path | str) -> Path:
-    """Draw the figures, write the tables, and write out_dir/report.html; returns its path. Nothing is
-    redone when the directory's analysis files and the report's code are those of the last report (see
-    report/reuse.py)."""
-    out = OutputDir(out_dir)
-    path = out.path / "report.html"
-    fingerprint = reuse.directory_fingerprint(out.path, out.surveys())
-    if reuse.report_is_current(out.path, fingerprint):
-        return path
-    figures = write_figures(out)
-    write_tables(out)
-    page = render_report(out, figures)
-    atomic_write(path, page)  # never leave a half-written report behind
-    reuse.record(out.path, fingerprint)
-    return path
 
 
 def render_report(out: OutputDir, figures: list[FigureResult]) -> str:

@@ -14,7 +14,6 @@ from typing import overload
 import pandas as pd
 
 from whosevalues.errors import WhosevaluesError
-from whosevalues.intervals import mean_ci
 from whosevalues.models.catalog import load_catalog
 
 # Codes the analysis uses for "nothing removed" in the rq3 similarity file.
@@ -60,6 +59,8 @@ def is_original(variant: pd.Series) -> pd.Series:
 
 def ci_table(frame: pd.DataFrame, by: list[str], value: str, names: list[str] | None = None) -> pd.DataFrame:
     """One row per group of ``by`` (renamed to ``names``): mean, ci_low, ci_high and n of ``value``."""
+    from whosevalues.intervals import mean_ci  # scipy.special: not for a rerun that prints a saved summary
+
     records = []
     for keys, values in frame.groupby(by)[value]:
         mean, low, high, n = mean_ci(values)

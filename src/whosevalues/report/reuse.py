@@ -21,9 +21,11 @@ from functools import lru_cache
 from pathlib import Path
 
 STAMP = "report.inputs"
+SUMMARY_CACHE = "report.summary.json"  # the terminal summary's content (report/terminal.py), with its fingerprint
 # The report's own outputs, and a whosevalues store kept in the output directory (the report never reads it).
 OUTPUT_DIRS = {"figures"}
-OUTPUT_FILES = {"report.html", "report.html.tmp", STAMP, "analysis.inputs"}  # the last: analysis/rerun.py
+OUTPUT_FILES = {"report.html", "report.html.tmp", STAMP, SUMMARY_CACHE, f"{SUMMARY_CACHE}.tmp",
+                "analysis.inputs"}  # the last: analysis/rerun.py
 OUTPUT_SUFFIXES = {".md", ".tex"}  # under tables/: formatted by the report from the analysis's CSVs
 STORE_SUFFIXES = (".sqlite", ".sqlite3", ".db", ".sqlite-wal", ".sqlite-shm", ".sqlite-journal", ".db-wal",
                   ".db-shm", ".db-journal", ".lock")

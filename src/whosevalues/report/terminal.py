@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from rich.console import Console
@@ -78,27 +79,73 @@ def summary_tables(out_dir: OutputDir | Path | str) -> list[Table]:
 
 
 def print_summary(out_dir: Path | str, console: Console | None = None) -> None:
-    """Print the similarity tables and the path of report.html (if written)."""
+    """Print the similarity tables, the headline and the path of report.html (if written)."""
     console = console or Console()
     out = OutputDir(out_dir)
-    from whosevalues.report.whose_values import world_tables
-
-    tables = summary_tables(out) + world_tables(out)
-    for table in tables:
-        console.print(table)
-    if not tables:
+    content = _summary_content(out)
+    for spec in content["tables"]:
+        console.print(_table_from_json(spec))
+    if not content["tables"]:
         console.print("No similarity to human populations could be computed for this design "
                       "(see report.html, section 'What this design leaves out').")
-    from whosevalues.report.headline import coverage_sentence, headline_sentence, headlines
-
-    for h in headlines(out):  # the report's headline, with its 95% CI and coverage
-        console.print(headline_sentence(h, len(out.model_origins())), highlight=False)
-        console.print(coverage_sentence(h), style="dim", highlight=False)
-    from whosevalues.report.format_section import caveat
-
-    formats = caveat(out)  # as the report's "Read with care" box says it
-    if formats:
-        console.print(f"[yellow]note:[/] {escape(formats)}", highlight=False)
+    for text, style in content["lines"]:  # the report's headline, with its 95% CI and coverage
+        console.print(text, style=style, highlight=False)
+    if content["formats"]:  # as the report's "Read with care" box says it
+        console.print(f"[yellow]note:[/] {escape(content['formats'])}", highlight=False)
     report = out.path / "report.html"
     if report.is_file():
         console.print(f"Report: {report}")
+
+
+def _summary_content(out: OutputDir) -> dict:
+    """What the summary prints, as plain data: read from ``reuse.SUMMARY_CACHE`` when it was made from exactly
+    this directory's files and the report's code (a rerun that changes nothing: the headline's bootstrap and
+    half a second of imports are not redone), else computed and saved there."""
+    from whosevalues.report import reuse
+
+    fingerprint = reuse.directory_fingerprint(out.path, out.surveys())
+    cache = out.path / reuse.SUMMARY_CACHE
+    try:
+        saved = json.loads(cache.read_text(encoding="utf-8"))
+        if saved.get("fingerprint") == fingerprint:
+            return saved["content"]
+    except (OSError, ValueError, AttributeError):
+        pass  # none yet, or unreadable: computed again
+    content = _computed_summary(out)
+    try:
+        from whosevalues.outfiles import atomic_write
+
+        atomic_write(cache, json.dumps({"fingerprint": fingerprint, "content": content}))
+    except OSError:  # a read-only directory: printed all the same
+        pass
+    return content
+
+
+def _computed_summary(out: OutputDir) -> dict:
+    from whosevalues.report.format_section import caveat
+    from whosevalues.report.headline import coverage_sentence, headline_sentence, headlines
+    from whosevalues.report.whose_values import world_tables
+
+    lines = []
+    for h in headlines(out):
+        lines += [(headline_sentence(h, len(out.model_origins())), None), (coverage_sentence(h), "dim")]
+    return {"tables": [_table_to_json(table) for table in summary_tables(out) + world_tables(out)],
+            "lines": lines, "formats": caveat(out)}
+
+
+def _table_to_json(table: Table) -> dict:
+    """A table whose title, caption and cells are text (markup included), as JSON."""
+    return {"title": str(table.title), "title_justify": table.title_justify,
+            "caption": table.caption and str(table.caption), "caption_justify": table.caption_justify,
+            "columns": [{"header": str(column.header), "justify": column.justify, "no_wrap": column.no_wrap,
+                         "cells": [str(cell) for cell in column.cells]} for column in table.columns]}
+
+
+def _table_from_json(spec: dict) -> Table:
+    table = Table(title=spec["title"], title_justify=spec["title_justify"], caption=spec["caption"],
+                  caption_justify=spec["caption_justify"])
+    for column in spec["columns"]:
+        table.add_column(column["header"], justify=column["justify"], no_wrap=column["no_wrap"])
+    for row in zip(*(column["cells"] for column in spec["columns"])):
+        table.add_row(*row)
+    return table
