@@ -324,7 +324,7 @@ def test_half_submitted_batch_is_dropped_when_the_rerun_asks_online(tmp_path, se
 @pytest.mark.slow
 def test_ctrl_c_while_polling_stops_cleanly_and_the_rerun_collects(tmp_path, server):
     write_study(tmp_path, server.base_url)
-    server.duration = 4.0  # still running seconds after its first poll, when the Ctrl-C comes
+    server.duration = 6.0  # still running seconds after its first poll, when the Ctrl-C comes
     process = start(tmp_path, "--batch")
     wait_for_batch(tmp_path, server, polled=True)
     process.send_signal(signal.SIGINT)
