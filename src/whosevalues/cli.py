@@ -409,18 +409,14 @@ def _list_studies(studies) -> str:
 def _analyze_and_report(item_means, out_dir: Path, **options) -> None:
     """``whosevalues.analyze`` (notes and warnings on stderr), then the summary tables on stdout."""
     from whosevalues.analysis.study_analysis import analyze as analyze_study
-    from whosevalues.report.terminal import print_summary
 
-    analyze_study(item_means, out_dir, console=err, **options)
-    print_summary(out_dir, out)  # ends with the report's path
+    analyze_study(item_means, out_dir, console=err, summary_to=out, **options)  # ends with the report's path
 
 
 def _report(out_dir: Path) -> None:
-    from whosevalues.report.terminal import print_summary
     from whosevalues.report.write import write_report
 
-    write_report(out_dir)
-    print_summary(out_dir, out)  # ends with the report's path
+    write_report(out_dir, summary_to=out)  # the summary ends with the report's path
 
 
 @app.command()

@@ -8,8 +8,9 @@ same answers): its files are already in the output directory, byte for byte what
   the output directory the analysis reads besides its own (``item_distributions.csv``, ``run_notes.json``),
   the analysis code (every module of the package but the report's, the surveys' files) and the versions of
   numpy, pandas and pyarrow;
-- ``outputs``: every file the analysis wrote (report/reuse.py's analysis files: all but the report's own
-  outputs and a store), so a file deleted or edited since means the analysis runs again.
+- ``outputs``: every file the analysis wrote (report/reuse.py's ``files_digest``: all but the report's own
+  outputs and a store), so a file deleted or edited since means the analysis runs again. The report and the
+  terminal summary are handed this digest rather than reading the files again.
 
 When both match, ``summary.json`` stands for the analysis's return value, and the caller prints from it what
 the analysis would have printed (its warnings depend on nothing else).
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from whosevalues.report.reuse import analysis_files, hash_files
+from whosevalues.report.reuse import files_digest, hash_files
 
 STAMP = "analysis.inputs"
 READ_FROM_OUT_DIR = ("item_distributions.csv", "run_notes.json")  # what the analysis reads there, besides its own
@@ -87,23 +88,20 @@ def inputs_hash(item_means: pd.DataFrame, populations: dict[str, list], country_
     return digest.hexdigest()
 
 
-def outputs_hash(out_dir: Path) -> str:
-    """Every analysis file's path and bytes (report/reuse.py's ``analysis_files``, which leaves out this stamp)."""
-    digest = hashlib.sha256()
-    hash_files(digest, out_dir, analysis_files(out_dir))
-    return digest.hexdigest()
-
-
-def reusable_summary(out_dir: Path, inputs: str) -> dict | None:
-    """summary.json when the last complete analysis in ``out_dir`` had these inputs and its files are intact."""
+def reusable_summary(out_dir: Path, inputs: str) -> tuple[dict, str] | None:
+    """summary.json when the last complete analysis in ``out_dir`` had these inputs and its files are intact,
+    with the files' digest (report/reuse.py's ``files_digest``: the report and the summary reuse it)."""
     stamp, summary = out_dir / STAMP, out_dir / "summary.json"
     if not (stamp.is_file() and summary.is_file()):
         return None
     try:
         recorded = json.loads(stamp.read_text(encoding="utf-8"))
-        if recorded.get("inputs") != inputs or recorded.get("outputs") != outputs_hash(out_dir):
+        if recorded.get("inputs") != inputs:
             return None
-        return json.loads(summary.read_text(encoding="utf-8"))
+        outputs = files_digest(out_dir)
+        if recorded.get("outputs") != outputs:
+            return None
+        return json.loads(summary.read_text(encoding="utf-8")), outputs
     except (OSError, ValueError):
         return None
 
@@ -113,7 +111,10 @@ def forget(out_dir: Path) -> None:
     (out_dir / STAMP).unlink(missing_ok=True)
 
 
-def record(out_dir: Path, inputs: str) -> None:
+def record(out_dir: Path, inputs: str) -> str:
+    """After a complete analysis: the stamp; returns the files' digest it vouches for."""
     from whosevalues.outfiles import atomic_write
 
-    atomic_write(out_dir / STAMP, json.dumps({"inputs": inputs, "outputs": outputs_hash(out_dir)}, indent=1))
+    outputs = files_digest(out_dir)
+    atomic_write(out_dir / STAMP, json.dumps({"inputs": inputs, "outputs": outputs}, indent=1))
+    return outputs

@@ -20,13 +20,15 @@ DEFAULT_RQ_COUNTRIES = ["CHN", "USA"]
 def analyze(item_means: pd.DataFrame, out_dir: str | Path, *, humans: Optional[dict[str, str]] = None,
             countries: Optional[list[str]] = None, paper_compatible: bool = False, bootstrap: int = 1999,
             min_valid_samples: Optional[int] = None, write_means: bool = True,
-            answers: Optional[pd.DataFrame] = None, console: Optional[Console] = None) -> dict:
+            answers: Optional[pd.DataFrame] = None, console: Optional[Console] = None,
+            summary_to: Optional[Console] = None) -> dict:
     """Compare LLM item means with human populations and write every output file and report.html.
 
     ``humans``: survey -> ``"bundled"`` or a file (default: the bundled data). ``countries``: the RQ analyses
     compare CHN and USA and countries_<survey>.csv every country with data; a list narrows both, ``["all"]``
     widens the RQ analyses too. ``answers`` (a store's answers) adds item_distributions.csv and the modes.
-    Notes and warnings go to ``console`` (stderr by default). Returns the analysis summary (summary.json).
+    Notes and warnings go to ``console`` (stderr by default); ``summary_to``, when given, gets the terminal
+    summary (what `whosevalues analyze` prints on stdout). Returns the analysis summary (summary.json).
     """
     from whosevalues.analysis.summary_lines import summary_warnings
 
@@ -41,7 +43,7 @@ def analyze(item_means: pd.DataFrame, out_dir: str | Path, *, humans: Optional[d
         write_csv_atomically(item_means, out_dir / "item_means.csv")
         if answers is not None:
             _write_store_extras(answers, out_dir)
-    summary = _analysis(item_means, populations, all_populations, out_dir, paper_compatible=paper_compatible,
+    summary, files = _analysis(item_means, populations, all_populations, out_dir, paper_compatible=paper_compatible,
                         bootstrap=bootstrap, min_valid_samples=min_valid_samples)
     for warning in summary_warnings(summary):  # departures from a balanced, fully sampled design
         console.print(Text.assemble(("warning: ", "yellow"), warning))
@@ -51,20 +53,22 @@ def analyze(item_means: pd.DataFrame, out_dir: str | Path, *, humans: Optional[d
         console.print(Text.assemble(("note: ", "yellow"), AGGREGATE_NOTE))
     from whosevalues.report.write import write_report
 
-    write_report(out_dir)
+    write_report(out_dir, files=files, summary_to=summary_to)
     return summary
 
 
-def _analysis(item_means: pd.DataFrame, populations: dict, all_populations: dict, out_dir: Path, **options) -> dict:
+def _analysis(item_means: pd.DataFrame, populations: dict, all_populations: dict, out_dir: Path,
+              **options) -> tuple[dict, str]:
     """``analysis.pipeline.analyze``, or, when ``out_dir`` holds the files of an analysis of exactly these
-    inputs (a rerun that changes nothing: analysis/rerun.py), its summary without analysing again."""
+    inputs (a rerun that changes nothing: analysis/rerun.py), its summary without analysing again; with the
+    digest of the analysis files (report/reuse.py), which the report takes rather than reading them again."""
     from whosevalues.analysis import rerun
 
     out_dir.mkdir(parents=True, exist_ok=True)
     inputs = rerun.inputs_hash(item_means, populations, all_populations, options, out_dir)
-    summary = rerun.reusable_summary(out_dir, inputs)
-    if summary is not None:
-        return summary
+    reused = rerun.reusable_summary(out_dir, inputs)
+    if reused is not None:
+        return reused
     from whosevalues.analysis.pipeline import analyze as run_analysis
     from whosevalues.report.figures.render import discard_prewarm, prewarm
 
@@ -76,8 +80,7 @@ def _analysis(item_means: pd.DataFrame, populations: dict, all_populations: dict
     except BaseException:
         discard_prewarm()  # no figures follow: the workers would linger, in this directory
         raise
-    rerun.record(out_dir, inputs)
-    return summary
+    return summary, rerun.record(out_dir, inputs)
 
 
 def choose_populations(item_means: pd.DataFrame, humans: dict[str, str], countries: Optional[list[str]],

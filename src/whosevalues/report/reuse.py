@@ -89,13 +89,24 @@ def _is_input(relative: Path) -> bool:
     return not relative.name.endswith(STORE_SUFFIXES)
 
 
-def directory_fingerprint(out_dir: Path, surveys: list[str]) -> str:
-    """A hash of every analysis file under out_dir (path and bytes), the code fingerprint, and the texts of
-    the surveys the directory holds (a study's own survey file can change its prompts)."""
+def files_digest(out_dir: Path) -> str:
+    """A hash of every analysis file under out_dir, path and bytes: the one pass over the directory's files that
+    a rerun makes. The analysis's stamp (analysis/rerun.py) records it and hands it on to the report and the
+    summary (``write_report(files=...)``), which add the code and the surveys to it; they take it as given,
+    since they write none of these files."""
+    digest = hashlib.sha256()
+    hash_files(digest, out_dir, analysis_files(out_dir))
+    return digest.hexdigest()
+
+
+def directory_fingerprint(out_dir: Path, surveys: list[str], files: str | None = None) -> str:
+    """A hash of the analysis files under out_dir (``files``: their ``files_digest``, computed here when not
+    given), the code fingerprint, and the texts of the surveys the directory holds (a study's own survey file
+    can change its prompts)."""
     from whosevalues.instruments import load_instrument
 
     digest = hashlib.sha256(code_fingerprint().encode())
-    hash_files(digest, out_dir, analysis_files(out_dir))
+    digest.update((files or files_digest(out_dir)).encode())
     for survey in surveys:
         try:
             digest.update(repr(load_instrument(survey)).encode())

@@ -78,11 +78,13 @@ def summary_tables(out_dir: OutputDir | Path | str) -> list[Table]:
     return tables
 
 
-def print_summary(out_dir: Path | str, console: Console | None = None) -> None:
-    """Print the similarity tables, the headline and the path of report.html (if written)."""
+def print_summary(out_dir: OutputDir | Path | str, console: Console | None = None, *,
+                  fingerprint: str | None = None) -> None:
+    """Print the similarity tables, the headline and the path of report.html (if written). ``fingerprint``:
+    the directory's (report/reuse.py) when the caller just computed it (``write_report``)."""
     console = console or Console()
-    out = OutputDir(out_dir)
-    content = _summary_content(out)
+    out = out_dir if isinstance(out_dir, OutputDir) else OutputDir(out_dir)
+    content = _summary_content(out, fingerprint)
     for spec in content["tables"]:
         console.print(_table_from_json(spec))
     if not content["tables"]:
@@ -97,13 +99,13 @@ def print_summary(out_dir: Path | str, console: Console | None = None) -> None:
         console.print(f"Report: {report}")
 
 
-def _summary_content(out: OutputDir) -> dict:
+def _summary_content(out: OutputDir, fingerprint: str | None) -> dict:
     """What the summary prints, as plain data: read from ``reuse.SUMMARY_CACHE`` when it was made from exactly
     this directory's files and the report's code (a rerun that changes nothing: the headline's bootstrap and
     half a second of imports are not redone), else computed and saved there."""
     from whosevalues.report import reuse
 
-    fingerprint = reuse.directory_fingerprint(out.path, out.surveys())
+    fingerprint = fingerprint or reuse.directory_fingerprint(out.path, out.surveys())
     cache = out.path / reuse.SUMMARY_CACHE
     try:
         saved = json.loads(cache.read_text(encoding="utf-8"))
