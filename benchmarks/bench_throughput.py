@@ -119,6 +119,9 @@ def hostile_client(base_url: str, samples: int) -> None:
     from whosevalues.study import Study
 
     imported = time.monotonic()
+    import openai  # noqa: F401  what run_study would import first thing (models/remote.py): timed apart
+
+    sdk_imported = time.monotonic()
     study = Study.from_dict({"models": [{"id": "hostile", "provider": "openai-compatible", "base_url": base_url,
                                          "api_model": "stub-model", "origin": "USA"}],
                              "surveys": ["mfq2"], "languages": ["en"], "personas": ["none"],
@@ -129,8 +132,9 @@ def hostile_client(base_url: str, samples: int) -> None:
         cpu = time.process_time() - cpu_started
         with sqlite3.connect(result.db_path) as db:
             stored, valid = db.execute("SELECT COUNT(*), SUM(status = 'valid') FROM answers").fetchone()
-    print(json.dumps({"imported": imported, "stored": stored, "valid": valid, "ended": time.monotonic(),
-                      "statuses": dict(result.stats.statuses), "asking": result.stats.seconds, "cpu": cpu}))
+    print(json.dumps({"imported": imported, "sdk_imported": sdk_imported, "stored": stored, "valid": valid,
+                      "ended": time.monotonic(), "statuses": dict(result.stats.statuses),
+                      "asking": result.stats.seconds, "cpu": cpu}))
 
 
 def _child(*args: str, **popen: object) -> subprocess.Popen:
@@ -154,6 +158,7 @@ def hostile_once(latency: float, samples: int, rate: float) -> dict:
     window = seen["last"] - seen["first"]
     return {**ran, "outcomes": seen["outcomes"], "window": window, "rate": ran["valid"] / window,
             "startup": seen["first"] - launched, "imports": ran["imported"] - launched,
+            "sdk": ran["sdk_imported"] - ran["imported"], "prepare": seen["first"] - ran["sdk_imported"],
             "wall": ran["ended"] - launched}
 
 
@@ -171,7 +176,8 @@ def hostile_runs(latency: float, samples: int, runs: int, rate: float) -> None:
         print(f"  run {number}: {run['valid']:,} valid answers stored ({run['stored']:,} stored, "
               f"{36 * samples:,} planned) over the server's window of {run['window']:.1f} s (first to last "
               f"request) -> {run['rate']:5.1f} answers/s ({run['rate'] / ceiling:.0%} of the ceiling); "
-              f"start-up {run['startup']:.2f} s (imports {run['imports']:.2f} s) of {run['wall']:.1f} s wall, "
+              f"start-up {run['startup']:.2f} s (launch and our imports {run['imports']:.2f} s, the openai SDK's "
+              f"import {run['sdk']:.2f} s, study, store and plan {run['prepare']:.2f} s) of {run['wall']:.1f} s wall, "
               f"client CPU {run['cpu']:.1f} s; server outcomes {run['outcomes']}; load "
               f"{os.getloadavg()[0]:.1f}", flush=True)
     print(f"minimum of {runs}: {min(rates):.1f} answers/s ({min(rates) / ceiling:.0%} of the ceiling, "
