@@ -3,12 +3,18 @@
 ``needs_shared``: the test reads ../shared (the paper's data); it is skipped when ../shared is absent. Tests
 that take the ``shared_data`` fixture get the marker on their own.
 ``needs("module", ...)``: the test needs an optional module; it is skipped without it, naming the extra to install.
+``slow``: the test starts a process or a server, or waits. A test not marked so fails when it starts a process
+(subprocess, fork) or sleeps (``guard_fast_tests`` below), and draws its report's figures in its own process.
 """
 
 from __future__ import annotations
 
 import copy
 import importlib.util
+import os
+import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,6 +57,66 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if not shared_present and item.get_closest_marker("needs_shared"):
             item.add_marker(SKIP_WITHOUT_SHARED)
         skip_without_modules(item)
+
+
+# -- what "not slow" means, checked ----------------------------------------------------------------------
+FIGURE_WORKERS = "WHOSEVALUES_FIGURE_WORKERS"  # report/figures/render.py: 1 draws in the calling process
+LONGEST_FAST_SLEEP = 0.05  # seconds; a fast test may yield a moment, not wait
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A fast test (and the fixtures it builds first) draws figures here, not in forked workers: no process is
+    started, and matplotlib is imported once per session instead of once per worker (the fast suite is faster
+    so). Slow tests keep the default, the two workers a user's run has."""
+    if item.get_closest_marker("slow"):
+        os.environ.pop(FIGURE_WORKERS, None)
+    else:
+        os.environ[FIGURE_WORKERS] = "1"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """``guard_fast_tests`` around the test itself."""
+    if item.get_closest_marker("slow"):
+        return (yield)
+    with guard_fast_tests() as starts:
+        result = yield
+    if starts:
+        pytest.fail(f"this test {', '.join(sorted(set(starts)))} but is not marked slow: mark it "
+                    f"@pytest.mark.slow (pyproject.toml's markers), or let it neither start a process nor wait",
+                    pytrace=False)
+    return result
+
+
+class guard_fast_tests:
+    """Record each process a test starts (subprocess.Popen, os.fork: multiprocessing and asyncio use them) and
+    each sleep longer than ``LONGEST_FAST_SLEEP``; the process starts and the sleep happen all the same."""
+
+    def __enter__(self) -> list[str]:
+        self.starts: list[str] = []
+        self.saved = subprocess.Popen.__init__, os.fork, time.sleep
+        popen, fork, sleep = self.saved
+        starts = self.starts
+
+        def counted_popen(process, *args, **kwargs):
+            starts.append("starts a process (subprocess)")
+            popen(process, *args, **kwargs)
+
+        def counted_fork() -> int:
+            starts.append("forks a process")
+            return fork()
+
+        def counted_sleep(seconds: float) -> None:
+            if seconds > LONGEST_FAST_SLEEP:
+                starts.append(f"sleeps {seconds:g} s")
+            sleep(seconds)
+
+        subprocess.Popen.__init__, os.fork, time.sleep = counted_popen, counted_fork, counted_sleep
+        return self.starts
+
+    def __exit__(self, *exc) -> None:
+        subprocess.Popen.__init__, os.fork, time.sleep = self.saved
 
 
 @pytest.fixture(scope="session")
