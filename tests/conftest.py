@@ -64,22 +64,27 @@ FIGURE_WORKERS = "WHOSEVALUES_FIGURE_WORKERS"  # report/figures/render.py: 1 dra
 LONGEST_FAST_SLEEP = 0.05  # seconds; a fast test may yield a moment, not wait
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     """A fast test (and the fixtures it builds first) draws figures here, not in forked workers: no process is
-    started, and matplotlib is imported once per session instead of once per worker (the fast suite is faster
-    so). Slow tests keep the default, the two workers a user's run has."""
+    started, and matplotlib is imported once per session instead of once per worker. Slow tests keep the
+    default, the two workers a user's run has. A fast test's fixtures are guarded as the test itself is."""
     if item.get_closest_marker("slow"):
         os.environ.pop(FIGURE_WORKERS, None)
-    else:
-        os.environ[FIGURE_WORKERS] = "1"
+        return (yield)
+    os.environ[FIGURE_WORKERS] = "1"
+    return (yield from _guarded())
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    """``guard_fast_tests`` around the test itself."""
+    """``guard_fast_tests`` around a test not marked slow."""
     if item.get_closest_marker("slow"):
         return (yield)
+    return (yield from _guarded())
+
+
+def _guarded() -> Iterator[None]:
     with guard_fast_tests() as starts:
         result = yield
     if starts:
