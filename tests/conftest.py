@@ -13,6 +13,7 @@ import copy
 import importlib.util
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,7 +97,8 @@ def _guarded() -> Iterator[None]:
 
 class guard_fast_tests:
     """Record each process a test starts (subprocess.Popen, os.fork: multiprocessing and asyncio use them) and
-    each sleep longer than ``LONGEST_FAST_SLEEP``; the process starts and the sleep happen all the same."""
+    each sleep longer than ``LONGEST_FAST_SLEEP`` in the test's own thread (a server thread an earlier slow test
+    left running must not be blamed on this one); the process starts and the sleeps happen all the same."""
 
     def __enter__(self) -> list[str]:
         self.starts: list[str] = []
@@ -113,7 +115,7 @@ class guard_fast_tests:
             return fork()
 
         def counted_sleep(seconds: float) -> None:
-            if seconds > LONGEST_FAST_SLEEP:
+            if seconds > LONGEST_FAST_SLEEP and threading.current_thread() is threading.main_thread():
                 starts.append(f"sleeps {seconds:g} s")
             sleep(seconds)
 

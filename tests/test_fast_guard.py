@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -25,6 +26,11 @@ def test_the_guard_sees_a_subprocess_a_fork_and_a_sleep_but_not_a_moment():
         os.waitpid(pid, 0)
         time.sleep(LONGEST_FAST_SLEEP * 2)
     assert starts == ["forks a process", f"sleeps {LONGEST_FAST_SLEEP * 2:g} s"]
+    with guard_fast_tests() as starts:  # another thread's sleep: not this test's (a server left running)
+        other = threading.Thread(target=time.sleep, args=(LONGEST_FAST_SLEEP * 2,))
+        other.start()
+        other.join()
+    assert starts == []
     assert subprocess.Popen.__init__.__name__ == "__init__" and time.sleep.__name__ == "sleep"  # restored
 
 
