@@ -44,7 +44,7 @@ def analyze(item_means: pd.DataFrame, out_dir: str | Path, *, humans: Optional[d
         if answers is not None:
             _write_store_extras(answers, out_dir)
     summary, files = _analysis(item_means, populations, all_populations, out_dir, paper_compatible=paper_compatible,
-                        bootstrap=bootstrap, min_valid_samples=min_valid_samples)
+                               bootstrap=bootstrap, min_valid_samples=min_valid_samples)
     for warning in summary_warnings(summary):  # departures from a balanced, fully sampled design
         console.print(Text.assemble(("warning: ", "yellow"), warning))
     if any(not population.has_respondents for pops in populations.values() for population in pops):
