@@ -165,7 +165,7 @@ def hostile_once(latency: float, samples: int, rate: float) -> dict:
 def compile_bytecode() -> str:
     """Compile the package's modules, as pip does when it installs a package: a start-up is a user's, not an
     editable checkout's under PYTHONDONTWRITEBYTECODE=1 (this project's machines set it), which would compile
-    every module of whosevalues again at every launch (about 0.2 s). Says what it did."""
+    every module of whosevalues again at every launch (about 0.1 s here). Says what it did."""
     import compileall
 
     src = Path(__file__).resolve().parents[1] / "src" / "whosevalues"

@@ -16,6 +16,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -95,35 +96,32 @@ def _guarded() -> Iterator[None]:
     return result
 
 
-class guard_fast_tests:
+@contextmanager
+def guard_fast_tests() -> Iterator[list[str]]:
     """Record each process a test starts (subprocess.Popen, os.fork: multiprocessing and asyncio use them) and
     each sleep longer than ``LONGEST_FAST_SLEEP`` in the test's own thread (a server thread an earlier slow test
     left running must not be blamed on this one); the process starts and the sleeps happen all the same."""
+    starts: list[str] = []
+    popen, fork, sleep = subprocess.Popen.__init__, os.fork, time.sleep
 
-    def __enter__(self) -> list[str]:
-        self.starts: list[str] = []
-        self.saved = subprocess.Popen.__init__, os.fork, time.sleep
-        popen, fork, sleep = self.saved
-        starts = self.starts
+    def counted_popen(process, *args, **kwargs):
+        starts.append("starts a process (subprocess)")
+        popen(process, *args, **kwargs)
 
-        def counted_popen(process, *args, **kwargs):
-            starts.append("starts a process (subprocess)")
-            popen(process, *args, **kwargs)
+    def counted_fork() -> int:
+        starts.append("forks a process")
+        return fork()
 
-        def counted_fork() -> int:
-            starts.append("forks a process")
-            return fork()
+    def counted_sleep(seconds: float) -> None:
+        if seconds > LONGEST_FAST_SLEEP and threading.current_thread() is threading.main_thread():
+            starts.append(f"sleeps {seconds:g} s")
+        sleep(seconds)
 
-        def counted_sleep(seconds: float) -> None:
-            if seconds > LONGEST_FAST_SLEEP and threading.current_thread() is threading.main_thread():
-                starts.append(f"sleeps {seconds:g} s")
-            sleep(seconds)
-
-        subprocess.Popen.__init__, os.fork, time.sleep = counted_popen, counted_fork, counted_sleep
-        return self.starts
-
-    def __exit__(self, *exc) -> None:
-        subprocess.Popen.__init__, os.fork, time.sleep = self.saved
+    with pytest.MonkeyPatch.context() as patch:  # restored on leaving, as a test's monkeypatch is
+        patch.setattr(subprocess.Popen, "__init__", counted_popen)
+        patch.setattr(os, "fork", counted_fork)
+        patch.setattr(time, "sleep", counted_sleep)
+        yield starts
 
 
 @pytest.fixture(scope="session")
