@@ -13,6 +13,7 @@ from whosevalues.elicit.limits import (
     PACE_MARGIN,
     PACE_MAX_CUT,
     PACE_PROBE,
+    RETRY_AFTER_TRUSTED,
     FinalFailure,
     LearnedPace,
     ModelGate,
@@ -109,6 +110,22 @@ def test_learned_pace_starts_from_what_the_provider_accepted_and_probes_up_only_
     assert pace.rate == pytest.approx(learned * PACE_PROBE * PACE_MAX_CUT)
 
 
+def test_the_look_after_a_cut_does_not_cut_again():
+    """A provider counts over a window (here a second) that still holds the burst sent before a cut: the
+    look right after it sees that burst's 429s and must not read them as the new pace being too fast."""
+    now = [0.0]
+    pace = LearnedPace(clock=lambda: now[0])
+    pace.record(limited=False)
+    _one_second(pace, now, accepted=80, limited=120)  # the first burst: paced at what it took
+    learned = pace.rate
+    assert learned == pytest.approx(80 * PACE_MARGIN, rel=0.03)
+    _one_second(pace, now, accepted=60, limited=40)  # the burst's retries: the window still holds it
+    assert pace.rate == learned and pace.stats["lowered"] == 1
+    _one_second(pace, now, accepted=60, limited=40)  # still over a whole look later: that is the pace
+    assert pace.rate == pytest.approx(max(60 * PACE_MARGIN, learned * PACE_MAX_CUT), rel=0.03)
+    assert pace.stats["lowered"] == 2
+
+
 def test_learned_pace_is_not_raised_while_the_client_is_slower_than_it():
     now = [0.0]
     pace = LearnedPace(clock=lambda: now[0])
@@ -178,7 +195,12 @@ def test_paced_429_retries_wait_the_retry_after_not_an_exponential_backoff():
     asyncio.run(call_with_retries(ScriptedBackend(list(limited)), REQUEST, ModelGate(2), sleep=record,
                                   rng=random.Random(0)))
     unpaced = waits[8:]
-    assert max(unpaced) > 1.0  # without a pace, repeated 429s back off exponentially (up to 16 s here)
+    # before a pace is learned, a request's first 429s trust the Retry-After (the pace is learned within a
+    # second; exponential waits there starved it), then back off exponentially (up to 16 s here): a provider
+    # that keeps refusing one request may accept nothing, and then no pace can be learned
+    trusted = unpaced[:RETRY_AFTER_TRUSTED]
+    assert all(0.2 <= wait <= 0.2 + 0.07 for wait in trusted)
+    assert max(unpaced[RETRY_AFTER_TRUSTED:]) > 1.0
 
 
 def test_a_random_fault_amid_successes_is_retried_after_one_base_delay_not_exponentially():

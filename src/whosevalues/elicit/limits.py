@@ -12,7 +12,9 @@ gates, so they run in parallel and a slow or throttled provider never holds up t
 - **Learned request rate.** A provider's real limit is rarely in the spec. Once a second (and at least
   ``PACE_MIN_ANSWERS`` answers) the gate looks at the answers since its last look (``LearnedPace``): when
   more than ``PACE_OVER_SHARE`` of them were 429s, it paces requests at just above what the provider
-  accepted (the answers that were not 429s; a look lowers the pace by ``PACE_MAX_CUT`` at most); while
+  accepted (the answers that were not 429s; a look lowers the pace by ``PACE_MAX_CUT`` at most, and the
+  look after a cut does not cut again: a provider counts over a window, which still holds what was sent
+  before the cut); while
   fewer than ``PACE_UNDER_SHARE`` were, and the pace was
   what held requests back (and answers came near the pace: ``PACE_BINDING_SHARE``), it raises the pace by
   ``PACE_PROBE`` a look to find a limit that rose.
@@ -85,6 +87,8 @@ PACE_MIN_ANSWERS = 20
 PACE_IDLE_SECONDS = 1.0
 #: one look lowers the pace by at most this factor: a few 429s too many among few answers is noise
 PACE_MAX_CUT = 0.8
+#: before a pace is learned, a request's first 429s wait only their Retry-After (``_rate_limited_delay``)
+RETRY_AFTER_TRUSTED = 3
 #: the bucket behind a learned pace holds this many seconds of requests: even pacing, no bursts
 PACE_BURST_SECONDS = 0.02
 
@@ -174,6 +178,7 @@ class LearnedPace:
         self._look_started = self._last_answer = -1e9
         self._answers = self._limited = 0
         self._held_back = False  # did the pace make a request wait during this look?
+        self._settling = False  # is this the look right after a cut (``_adjust``)?
         self.stats: PaceStats = {"rate": None, "lowered": 0, "raised": 0}
 
     @property
@@ -202,10 +207,14 @@ class LearnedPace:
         self._look_started, self._answers, self._limited, self._held_back = now, 0, 0, False
 
     def _adjust(self, accepted_per_second: float, limited_share: float) -> None:
+        settling, self._settling = self._settling, False
         if limited_share > PACE_OVER_SHARE and accepted_per_second > 0:
+            if settling:  # the provider's window still counts what was sent before the last cut: its
+                return    # 429s are that burst's, not the new pace's (cutting again starved seconds 1-5)
             floor = self.bucket.rate * PACE_MAX_CUT if self.bucket else 0.0
             self._set(max(accepted_per_second * PACE_MARGIN, floor))
             self.stats["lowered"] += 1
+            self._settling = True
         elif (self.bucket and limited_share < PACE_UNDER_SHARE and self._held_back
               and accepted_per_second >= PACE_BINDING_SHARE * self.bucket.rate):
             self._set(self.bucket.rate * PACE_PROBE)
@@ -351,9 +360,14 @@ def backoff_delay(failures: int, base_delay: float, max_delay: float, retry_afte
 
 def _rate_limited_delay(rate_limited: int, gate: ModelGate, base_delay: float, max_delay: float,
                         retry_after: float | None, rng: random.Random) -> float:
-    """After a 429: with a learned pace, the Retry-After (plus a little spread) and then the pace's queue,
-    which spaces the retries out; without one (or without a Retry-After), exponential backoff."""
-    if gate.pace.rate is not None and retry_after is not None:
+    """After a 429 with a Retry-After: that wait (plus a little spread), then, once a pace is learned, the
+    pace's queue, which spaces the retries out. Before a pace is learned the Retry-After is trusted for a
+    request's first ``RETRY_AFTER_TRUSTED`` 429s: the pace is learned within about a second of the first
+    burst, and exponential waits in that second left most requests asleep while the provider had room, so
+    the first pace was learned from a starved second (40-60% of the limit) and took seconds to recover.
+    Without a Retry-After, or a request still refused after that (the provider accepts nothing, so no
+    pace can be learned), exponential backoff."""
+    if retry_after is not None and (gate.pace.rate is not None or rate_limited <= RETRY_AFTER_TRUSTED):
         return retry_after + rng.uniform(0.0, min(1.0, 0.1 * retry_after + 0.05))
     return backoff_delay(min(rate_limited, 6), base_delay, max_delay, retry_after, rng)
 
