@@ -66,6 +66,18 @@ FIGURE_WORKERS = "WHOSEVALUES_FIGURE_WORKERS"  # report/figures/render.py: 1 dra
 LONGEST_FAST_SLEEP = 0.05  # seconds; a fast test may yield a moment, not wait
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Build matplotlib's font cache before any test is guarded. On a machine where matplotlib never ran (a
+    fresh CI machine, a new venv) its first import runs ``fc-list`` in a subprocess, and the guard blamed
+    that on whichever fast test drew the session's first figure."""
+    if not installed("matplotlib"):
+        return
+    import matplotlib
+
+    if not any(Path(matplotlib.get_cachedir()).glob("fontlist-*.json")):
+        import matplotlib.font_manager  # its import builds the font cache
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
     """A fast test (and the fixtures it builds first) draws figures here, not in forked workers: no process is
