@@ -75,10 +75,12 @@ def across_formats(out: OutputDir, survey: str, models: list[str], top: str, oth
     difference = (per_variant[top] - per_variant[other]).groupby(level="variant").mean()
     others = [v for v in difference.index if v != ORIGINAL]
     reversed_in = [v for v in others if not np.isfinite(difference[v]) or difference[v] <= 0]
+    # Name the order checked: the headline before it may already have said the order means nothing (chance).
+    subject = "the model is" if len(models) == 1 else "the models are, on average,"
     if reversed_in:
-        return "no", (f" This does not hold across question formats: under {', '.join(reversed_in)} the models "
-                      f"are not closer to {top} than to {other}.")
-    return "yes", f" It holds in every question format asked ({', '.join(others)})."
+        return "no", (f" The order {top} before {other} does not hold across question formats: under "
+                      f"{', '.join(reversed_in)} {subject} not closer to {top} than to {other}.")
+    return "yes", f" The order {top} before {other} holds in every question format asked ({', '.join(others)})."
 
 
 def origin_comparisons(out: OutputDir, survey: str) -> str:
